@@ -1,0 +1,3 @@
+from smokewatch.cli import app
+
+app(prog_name="smokewatch")

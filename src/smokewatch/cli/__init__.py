@@ -1,0 +1,43 @@
+"""The ``smokewatch`` command: ``smokewatch <wing> <verb>``; each verb is a thin call into a wing.
+
+Wings register their verbs from their own module here (``cli/dataset.py``, ``cli/clips.py``);
+nothing heavy (torch, FastAPI) is imported until a verb that needs it runs.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from smokewatch import __version__
+from smokewatch.cli import clips as clips_cli
+from smokewatch.cli import dataset as dataset_cli
+from smokewatch.cli import demo as demo_cli
+
+app = typer.Typer(
+    name="smokewatch",
+    help="Recognize industrial smoke emissions in camera timelapse (after RISE, AAAI 2021).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(dataset_cli.app, name="dataset")
+app.add_typer(clips_cli.app, name="clips")
+app.command("demo")(demo_cli.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"smokewatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """smokewatch: clips, dataset, labeling, models and detection for industrial smoke."""
+
+
+__all__ = ["app"]
