@@ -18,6 +18,7 @@ app = typer.Typer(
     help="Recognize industrial smoke emissions in camera timelapse (after RISE, AAAI 2021).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(dataset_cli.app, name="dataset")

@@ -2,6 +2,121 @@
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
 
-app = typer.Typer(help="RISE dataset tools: splits, statistics, downloads, caches.", no_args_is_help=True)
+import typer
+from rich.table import Table
+
+from smokewatch.cli._common import console, user_errors
+from smokewatch.core.metadata import read_metadata
+from smokewatch.dataset.splits import PARTS, RISE_SPLITS, make_splits, write_splits
+from smokewatch.dataset.stats import DatasetStats, compute_stats
+from smokewatch.errors import SmokewatchError
+from smokewatch.settings import load_settings
+
+app = typer.Typer(
+    help="RISE dataset tools: splits, statistics, downloads, caches.", no_args_is_help=True
+)
+
+_METADATA = typer.Argument(
+    ..., help="RISE metadata file (.json as RISE publishes it, or .csv with the same columns)."
+)
+
+
+@app.command("split")
+@user_errors
+def split_command(
+    metadata: Path = _METADATA,
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the split files (created)."),
+    splits: list[str] = typer.Option(
+        list(RISE_SPLITS), "--split", "-s", help="Which splits to write (repeat); default all six."
+    ),
+) -> None:
+    """Write RISE's train/validation/test split files (S0-S5) for a metadata file.
+
+    S0, S1, S2, S4, S5 hold camera views out (views 1-0, 2-0, 2-1, 2-2 are always test); S3 holds
+    days out (10 newest days test, 2 validation, the rest train). Files are named as RISE's
+    (metadata_train_split_0_by_camera.json, ...) and carry each clip's label and weight.
+    """
+    clips = read_metadata(metadata)
+    try:
+        made = make_splits(clips, splits)
+    except ValueError as exc:
+        raise SmokewatchError(str(exc)) from None
+    paths = write_splits(made.values(), out)
+    table = Table("split", "file key", *PARTS, title=f"{len(paths)} files in {out}")
+    for name, split in made.items():
+        sizes = split.sizes()
+        table.add_row(name, split.spec.file_key, *(f"{sizes[p]:,}" for p in PARTS))
+    console.print(table)
+
+
+@app.command("stats")
+@user_errors
+def stats_command(
+    metadata: Path = _METADATA,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    timezone: str = typer.Option(
+        None, "--timezone", help="Cameras' time zone for seasons and hours [default: settings]."
+    ),
+) -> None:
+    """Print the paper's dataset tables: views, clips, frames, smoke ratio, seasons, hours, splits."""
+    settings = load_settings()
+    clips = read_metadata(metadata)
+    try:
+        stats = compute_stats(
+            clips, timezone=timezone or settings.timezone, frames_per_clip=settings.clip_frames
+        )
+    except ValueError as exc:
+        raise SmokewatchError(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(stats.to_dict(), indent=2))
+    else:
+        print_stats(stats)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "-"
+
+
+def print_stats(stats: DatasetStats) -> None:
+    """Render the dataset tables with rich (used by ``dataset stats`` and the demo)."""
+    labeled = stats.smoke + stats.no_smoke
+    summary = Table("", "count", title="Dataset", show_header=False)
+    summary.add_row("views", f"{len(stats.views)}")
+    summary.add_row("days", f"{stats.days}")
+    summary.add_row("clips", f"{stats.clips:,}")
+    summary.add_row("frames", f"{stats.frames:,}")
+    summary.add_row("smoke", f"{stats.smoke:,} ({_pct(stats.smoke, labeled)})")
+    summary.add_row("no smoke", f"{stats.no_smoke:,} ({_pct(stats.no_smoke, labeled)})")
+    if stats.unlabeled:
+        summary.add_row("unlabeled", f"{stats.unlabeled:,}")
+    console.print(summary)
+
+    views = Table("view", "clips", title="Clips per camera view")
+    for view, count in stats.views.items():
+        views.add_row(view, f"{count:,}")
+    console.print(views)
+
+    when = Table("season", "clips", "", "hours (local)", "clips", title="When the clips were taken")
+    seasons = list(stats.seasons.items())
+    hours = list(stats.hours.items())
+    for i in range(max(len(seasons), len(hours))):
+        s = seasons[i] if i < len(seasons) else ("", None)
+        h = hours[i] if i < len(hours) else ("", None)
+        when.add_row(
+            s[0],
+            "" if s[1] is None else f"{s[1]:,} ({_pct(s[1], stats.clips)})",
+            "",
+            h[0],
+            "" if h[1] is None else f"{h[1]:,} ({_pct(h[1], stats.clips)})",
+        )
+    console.print(when)
+
+    if stats.splits:
+        ratios = stats.split_ratios()
+        splits = Table("split", *PARTS, title="Splits (clips and ratio)")
+        for name, sizes in stats.splits.items():
+            splits.add_row(name, *(f"{sizes[p]:,} ({ratios[name][p]:.0%})" for p in PARTS))
+        console.print(splits)

@@ -1,0 +1,139 @@
+"""Reading and writing RISE metadata: strict validation, byte-for-byte round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from smokewatch.core.metadata import (
+    METADATA_FIELDS,
+    SPLIT_FIELDS,
+    dumps_json,
+    read_metadata,
+    write_metadata,
+)
+from smokewatch.errors import MetadataError
+
+NAME = "0-3-2019-02-03-3544-899-4026-1381-180-180-9722-1549217375-1549217550"
+
+
+def record(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "camera_id": 0, "view_id": 3, "id": 22392, "label_state": 23, "label_state_admin": -1,
+        "start_time": 1549217375, "url_root": "https://smoke.createlab.org/videos/180/",
+        "url_part": f"2019-02-03/0-3/{NAME}.mp4", "file_name": NAME,
+    }  # fmt: skip
+    base.update(changes)
+    return base
+
+
+def write_json(tmp_path: Path, data: object, name: str = "meta.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_round_trip_is_byte_identical(tmp_path: Path) -> None:
+    src = write_json(tmp_path, [record(), record(id=1, label_state=-1, label_state_admin=16)])
+    clips = read_metadata(src)
+    out = tmp_path / "out.json"
+    write_metadata(clips, out)
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_csv_round_trip(tmp_path: Path) -> None:
+    clips = read_metadata(write_json(tmp_path, [record(), record(id=2, url_root=None)]))
+    csv_path = tmp_path / "meta.csv"
+    write_metadata(clips, csv_path)
+    assert csv_path.read_text().splitlines()[0] == ",".join(METADATA_FIELDS)
+    again = read_metadata(csv_path)
+    assert [c.id for c in again] == [22392, 2]
+    assert again[0].url_part == clips[0].url_part and again[1].url_root is None
+    assert again[0].label_state == 23
+
+
+def test_split_layout_keeps_whole_weights_as_ints(tmp_path: Path) -> None:
+    clips = [c.with_label() for c in read_metadata(write_json(tmp_path, [record(), record(id=5, label_state=4, label_state_admin=23)]))]
+    text = dumps_json(clips, SPLIT_FIELDS)
+    assert '"weight": 1}' in text and '"weight": 0.75}' in text
+    assert list(json.loads(text)[0]) == list(SPLIT_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"not": "a list"}, "expected a JSON list"),
+        ([record(), "x"], r"record 1: expected an object"),
+        ([record(), record(id=7, start_time="noon")], r"record 1, field 'start_time': expected an integer"),
+        ([record(camera_id=None)], r"record 0, field 'camera_id': missing"),
+        ([{k: v for k, v in record().items() if k != "file_name"}], r"record 0, field 'file_name': missing"),
+        ([record(label_state=7)], r"record 0, field 'label_state': 7 is not a RISE label state"),
+        ([record(file_name="clip-1")], r"record 0, field 'file_name': .*not a RISE clip name"),
+        ([record(view_id=4)], r"record 0, field 'file_name': names view 0-3 but the record says 0-4"),
+        ([record(), record()], r"record 1, field 'id': duplicate id 22392 \(also record 0\)"),
+        ([record(id=True)], r"record 0, field 'id': expected an integer"),
+        ([record(label=2)], r"record 0, field 'label': expected 0 or 1"),
+        ([record(weight="heavy")], r"record 0, field 'weight'"),
+        ([record(url_root=5)], r"record 0, field 'url_root': expected a string"),
+    ],
+)
+def test_malformed_records_name_index_and_field(tmp_path: Path, data: object, message: str) -> None:
+    path = write_json(tmp_path, data)
+    with pytest.raises(MetadataError, match=message) as info:
+        read_metadata(path)
+    assert str(path) in str(info.value)
+
+
+def test_invalid_json_names_the_position(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('[{"camera_id": 0,,}]')
+    with pytest.raises(MetadataError, match=r"broken.json: invalid JSON at line 1, column 18"):
+        read_metadata(path)
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(MetadataError, match="no such file"):
+        read_metadata(tmp_path / "nope.json")
+    with pytest.raises(MetadataError, match="is a folder"):
+        read_metadata(tmp_path)
+
+
+def test_csv_header_must_have_the_fields(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("id,file_name\n1,x\n")
+    with pytest.raises(MetadataError, match="CSV header lacks camera_id"):
+        read_metadata(path)
+
+
+def test_csv_bad_cell_names_row_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    clips = read_metadata(write_json(tmp_path, [record(), record(id=3)]))
+    write_metadata(clips, path)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace(",1549217375,", ",soon,")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(MetadataError, match=r"record 1, field 'start_time'"):
+        read_metadata(path)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    clips = read_metadata(write_json(tmp_path, [record()]))
+    out = tmp_path / "out" / "meta.json"
+    write_metadata(clips, out)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match="unknown metadata field"):
+        write_metadata(clips, out, fields=("id", "nonsense"))
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["meta.json"]
+
+
+@pytest.mark.rise
+def test_the_real_dataset_round_trips(rise_dir: Path, tmp_path: Path) -> None:
+    src = rise_dir / "metadata_02242020.json"
+    clips = read_metadata(src)
+    assert len(clips) == 12567
+    out = tmp_path / "export.json"
+    write_metadata(clips, out)
+    assert out.read_bytes() == src.read_bytes()
