@@ -1,0 +1,200 @@
+"""Decode and encode video files: the one module that imports PyAV.
+
+Every wing that touches a video (clip extraction, the decoded-clip cache, detection) goes
+through here, so that
+
+* a bad file always surfaces the same way: :class:`~smokewatch.errors.VideoError` naming the
+  file, never a bare ``av`` exception deep inside a training loop;
+* truncation is caught: a file whose container promises N frames but decodes fewer is an
+  error, not a silently shorter clip (FFmpeg happily returns what it could read);
+* clips are written atomically (temp file + rename), so a crash never leaves a half-written
+  ``.mp4`` that a later run would "reuse".
+
+Frames are ``uint8`` RGB arrays, ``(H, W, 3)`` per frame and ``(T, H, W, 3)`` per clip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from smokewatch.core.atomic import atomic_path
+from smokewatch.errors import VideoError
+
+__all__ = ["VideoInfo", "probe", "read_clip", "iter_frames", "write_clip"]
+
+#: Exceptions PyAV/FFmpeg raise for unreadable input (OSError covers missing/permission).
+_AV_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, EOFError)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What a video file holds, read from its container (frames counted if not recorded)."""
+
+    frames: int
+    width: int
+    height: int
+    fps: float
+    codec: str
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason from an FFmpeg/OS error, without PyAV's repeated file name."""
+    if isinstance(exc, av.FFmpegError) and exc.strerror:
+        return str(exc.strerror)
+    if isinstance(exc, OSError) and exc.strerror:
+        return str(exc.strerror)
+    return str(exc) or type(exc).__name__
+
+
+def _open(path: Path) -> Any:
+    """Open ``path`` for reading; missing, empty and non-video files become VideoError."""
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder, expected a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file")
+    try:
+        container = av.open(str(path), mode="r")
+    except _AV_ERRORS as exc:
+        raise VideoError(f"{path}: cannot open video ({_describe(exc)})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: has no video stream (not a video, or truncated)")
+    return container
+
+
+def _decode(path: Path) -> Iterator[np.ndarray]:
+    """Yield RGB frames; raise VideoError on decode errors or when frames are missing."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        promised = int(stream.frames or 0)
+        count = 0
+        try:
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+                count += 1
+        except _AV_ERRORS as exc:
+            raise VideoError(
+                f"{path}: corrupt video, decoding failed after {count} frames ({_describe(exc)})"
+            ) from None
+        if count == 0:
+            raise VideoError(f"{path}: no decodable frames (corrupt or truncated file)")
+        if promised and count < promised:
+            raise VideoError(
+                f"{path}: truncated video, decoded {count} of the {promised} frames "
+                "its container lists"
+            )
+    finally:
+        container.close()
+
+
+def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Yield the frames of a (possibly long) video one at a time, as uint8 ``(H, W, 3)`` RGB.
+
+    For day-long timelapse that would not fit in memory. Errors (missing, corrupt, truncated)
+    raise :class:`VideoError` naming the file, possibly after some frames were yielded.
+    """
+    return _decode(Path(path))
+
+
+def read_clip(path: str | os.PathLike[str], *, expected_frames: int | None = None) -> np.ndarray:
+    """Decode a whole clip into a uint8 ``(T, H, W, 3)`` RGB array.
+
+    ``expected_frames`` (RISE: 36) turns a wrong frame count into a :class:`VideoError` too,
+    so a short clip cannot slip into a batch and break stacking much later.
+    """
+    p = Path(path)
+    frames = list(_decode(p))
+    if expected_frames is not None and len(frames) != expected_frames:
+        raise VideoError(f"{p}: has {len(frames)} frames, expected {expected_frames}")
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise VideoError(f"{p}: frame size changes within the clip ({sorted(shapes)})")
+    return np.stack(frames)
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Frame count, size, frame rate and codec of a video, without decoding pixels.
+
+    The count comes from the container when it records one (MP4 does); otherwise the packets
+    are counted, which reads the file but decodes nothing.
+    """
+    p = Path(path)
+    container = _open(p)
+    try:
+        stream = container.streams.video[0]
+        frames = int(stream.frames or 0)
+        if frames == 0:
+            try:
+                frames = sum(1 for packet in container.demux(stream) if packet.size)
+            except _AV_ERRORS as exc:
+                raise VideoError(f"{p}: corrupt video ({_describe(exc)})") from None
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        return VideoInfo(
+            frames=frames,
+            width=int(stream.codec_context.width),
+            height=int(stream.codec_context.height),
+            fps=float(rate) if rate else 0.0,
+            codec=str(stream.codec_context.name),
+        )
+    finally:
+        container.close()
+
+
+def _check_frames(frames: np.ndarray, path: Path) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{path}: frames must be (T, H, W, 3), got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"{path}: frames must be uint8, got {frames.dtype}")
+    t, h, w, _ = frames.shape
+    if t == 0:
+        raise ValueError(f"{path}: no frames to write")
+    if h % 2 or w % 2:
+        raise ValueError(f"{path}: H.264 yuv420p needs even width and height, got {w}x{h}")
+    return np.ascontiguousarray(frames)
+
+
+def write_clip(
+    frames: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    fps: int = 12,
+    crf: int = 23,
+) -> None:
+    """Encode uint8 ``(T, H, W, 3)`` RGB frames as an H.264 MP4 (libx264, yuv420p, faststart).
+
+    The file appears under ``path`` only once it is complete: it is encoded to a temporary
+    file beside it and renamed, so an error or interrupt leaves no partial clip. ``faststart``
+    puts the index first so browsers (the labeling pages) can start playing immediately.
+    """
+    p = Path(path)
+    frames = _check_frames(frames, p)
+    _, height, width, _ = frames.shape
+    with atomic_path(p) as tmp:
+        try:
+            with av.open(
+                str(tmp), mode="w", format="mp4", container_options={"movflags": "+faststart"}
+            ) as container:
+                stream = container.add_stream("libx264", rate=Fraction(fps))
+                stream.width = width
+                stream.height = height
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"crf": str(crf)}
+                for frame in frames:
+                    video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                    container.mux(stream.encode(video_frame))
+                container.mux(stream.encode(None))
+        except _AV_ERRORS as exc:
+            raise VideoError(f"{p}: cannot write video ({_describe(exc)})") from None

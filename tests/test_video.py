@@ -1,0 +1,149 @@
+"""smokewatch.video: real PyAV encode/decode, and every bad file names itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from smokewatch import video
+from smokewatch.errors import SmokewatchError, VideoError
+from tests.videos import garbage_file, make_clip, synthetic_frames, truncate
+
+
+def test_round_trip_keeps_shape_and_content(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    frames = make_clip(path, frames=36, size=180, seed=3)
+    decoded = video.read_clip(path, expected_frames=36)
+    assert decoded.shape == (36, 180, 180, 3)
+    assert decoded.dtype == np.uint8
+    # H.264 at crf 23 is lossy but close on smooth content.
+    err = np.abs(decoded.astype(np.int16) - frames.astype(np.int16))
+    assert err.mean() < 3.0
+    # The moving square is where it was written, frame by frame (order preserved).
+    for t in (0, 17, 35):
+        bright = decoded[t].min(axis=2) > 220
+        written = frames[t].min(axis=2) == 255
+        assert written.sum() > 100
+        assert (bright ^ written).mean() < 0.01
+
+
+def test_written_file_is_h264_yuv420p_with_index_first(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    make_clip(path, frames=12, size=(64, 96))
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert float(stream.average_rate) == 12.0
+    head = path.read_bytes()[:4096]
+    assert b"moov" in head, "faststart should move the index before the media data"
+    info = video.probe(path)
+    assert info == video.VideoInfo(frames=12, width=96, height=64, fps=12.0, codec="h264")
+
+
+def test_write_clip_fps_and_crf(tmp_path: Path) -> None:
+    frames = synthetic_frames(8, 32, seed=1)
+    video.write_clip(frames, tmp_path / "lo.mp4", fps=24, crf=10)
+    video.write_clip(frames, tmp_path / "hi.mp4", fps=24, crf=40)
+    assert video.probe(tmp_path / "lo.mp4").fps == 24.0
+    assert (tmp_path / "lo.mp4").stat().st_size > (tmp_path / "hi.mp4").stat().st_size
+
+
+def test_iter_frames_streams_all_frames(tmp_path: Path) -> None:
+    path = tmp_path / "long.mp4"
+    frames = make_clip(path, frames=50, size=(48, 64))
+    out = list(video.iter_frames(path))
+    assert len(out) == 50
+    assert all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in out)
+    assert np.abs(out[10].astype(int) - frames[10]).mean() < 4
+
+
+def test_expected_frames_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "short.mp4"
+    make_clip(path, frames=10, size=32)
+    with pytest.raises(VideoError, match=r"short\.mp4.*10 frames, expected 36"):
+        video.read_clip(path, expected_frames=36)
+
+
+@pytest.mark.parametrize(
+    "reader", [video.read_clip, lambda p: list(video.iter_frames(p)), video.probe]
+)
+def test_random_bytes_raise_video_error_naming_file(tmp_path: Path, reader) -> None:
+    bad = garbage_file(tmp_path / "noise.mp4")
+    with pytest.raises(VideoError, match="noise.mp4") as info:
+        reader(bad)
+    assert isinstance(info.value, SmokewatchError)
+
+
+@pytest.mark.parametrize("fraction", [0.03, 0.3, 0.6, 0.9, 0.99])
+def test_truncated_file_raises_video_error(tmp_path: Path, fraction: float) -> None:
+    path = tmp_path / "cut.mp4"
+    make_clip(path, frames=36, size=64)
+    truncate(path, fraction)
+    with pytest.raises(VideoError, match="cut.mp4"):
+        video.read_clip(path)
+    with pytest.raises(VideoError, match="cut.mp4"):
+        list(video.iter_frames(path))
+
+
+def test_missing_empty_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="gone.mp4: no such file"):
+        video.read_clip(tmp_path / "gone.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoError, match="empty.mp4: empty file"):
+        video.read_clip(tmp_path / "empty.mp4")
+    with pytest.raises(VideoError, match="is a folder"):
+        video.probe(tmp_path)
+
+
+def test_write_rejects_bad_frames(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="even"):
+        video.write_clip(np.zeros((2, 31, 32, 3), np.uint8), tmp_path / "odd.mp4")
+    with pytest.raises(ValueError, match="uint8"):
+        video.write_clip(np.zeros((2, 32, 32, 3), np.float32), tmp_path / "f.mp4")
+    with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
+        video.write_clip(np.zeros((32, 32, 3), np.uint8), tmp_path / "f.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+def test_failed_write_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception mid-encode (after some frames hit the disk) leaves nothing behind."""
+    calls = {"n": 0}
+    real = av.VideoFrame.from_ndarray
+
+    def flaky(array, format="rgb24"):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise _Boom("disk on fire")
+        return real(array, format=format)
+
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", staticmethod(flaky))
+    target = tmp_path / "clip.mp4"
+    with pytest.raises(_Boom):
+        video.write_clip(synthetic_frames(36, 64), target)
+    assert calls["n"] == 20
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "clip.mp4"
+    make_clip(target, frames=6, size=32)
+    before = target.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise av.FFmpegError(5, "Input/output error")
+
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", staticmethod(broken))
+    with pytest.raises(VideoError, match="clip.mp4: cannot write video"):
+        video.write_clip(synthetic_frames(6, 32), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
