@@ -1,0 +1,79 @@
+"""The paper's dataset tables, computed from RISE's metadata."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from typer.testing import CliRunner
+
+from smokewatch.cli import app
+from smokewatch.core.clip import Clip
+from smokewatch.dataset.stats import compute_stats, hour_bin_of, season_of
+
+ET = ZoneInfo("US/Eastern")
+
+
+@pytest.mark.parametrize(
+    ("month", "season"),
+    [(12, "winter"), (1, "winter"), (2, "winter"), (3, "spring"), (5, "spring"), (6, "summer"),
+     (8, "summer"), (9, "fall"), (11, "fall")],
+)  # fmt: skip
+def test_seasons(month: int, season: str) -> None:
+    assert season_of(datetime(2019, month, 15, tzinfo=ET)) == season
+
+
+@pytest.mark.parametrize(
+    ("hour", "name"),
+    [(6, "6-10 am"), (10, "6-10 am"), (11, "11 am-3 pm"), (15, "11 am-3 pm"), (16, "4-8 pm"),
+     (20, "4-8 pm"), (21, "other hours"), (5, "other hours")],
+)  # fmt: skip
+def test_hour_bins(hour: int, name: str) -> None:
+    assert hour_bin_of(datetime(2019, 1, 1, hour, 59, tzinfo=ET)) == name
+
+
+def test_local_time_is_used_not_utc() -> None:
+    # 2019-01-01 10:30 US/Eastern is 15:30 UTC: the morning bin, not the afternoon one.
+    start = int(datetime(2019, 1, 1, 10, 30, tzinfo=ET).timestamp())
+    clip = Clip(id=1, camera_id=0, view_id=0, label_state=23, label_state_admin=-1,
+                start_time=start, file_name=f"0-0-2019-01-01-0-0-10-10-180-180-0-{start}-{start}")  # fmt: skip
+    stats = compute_stats([clip])
+    assert stats.hours["6-10 am"] == 1 and stats.seasons["winter"] == 1
+    assert (stats.clips, stats.frames, stats.smoke, stats.no_smoke) == (1, 36, 1, 0)
+    assert "S3" not in stats.splits  # one day cannot make a date split
+    with pytest.raises(ValueError, match="unknown time zone"):
+        compute_stats([clip], timezone="Mars/Olympus")
+
+
+@pytest.mark.rise
+def test_the_papers_numbers(rise_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["dataset", "stats", str(rise_dir / "metadata_02242020.json"), "--json"])
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)
+    assert (s["clips"], s["frames"], len(s["views"]), s["days"]) == (12567, 452412, 19, 30)
+    assert (s["smoke"], round(s["smoke_ratio"], 2)) == (5090, 0.41)
+    assert s["seasons"] == {"winter": 7292, "spring": 1057, "summer": 2999, "fall": 1219}
+    assert s["hours"] == {"6-10 am": 4001, "11 am-3 pm": 6071, "4-8 pm": 2495}
+    assert s["splits"]["S0"] == {"train": 7765, "validation": 1620, "test": 3182}
+    assert s["splits"]["S3"] == {"train": 7611, "validation": 1796, "test": 3160}
+    assert all(abs(sum(r.values()) - 1) < 1e-9 for r in s["split_ratios"].values())
+
+
+@pytest.mark.rise
+def test_tables_are_printed(rise_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["dataset", "stats", str(rise_dir / "metadata_02242020.json")])
+    assert result.exit_code == 0, result.output
+    for text in ("452,412", "5,090 (41%)", "7,292", "1,057", "2,999", "1,219", "4,001", "6,071", "2,495"):
+        assert text in result.stdout
+
+
+def test_bad_metadata_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text("[{]")
+    result = CliRunner().invoke(app, ["dataset", "stats", str(path)])
+    assert result.exit_code == 2
+    assert "invalid JSON at line 1" in result.stderr
+    assert "Traceback" not in result.output
