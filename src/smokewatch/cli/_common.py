@@ -17,7 +17,7 @@ R = TypeVar("R")
 
 #: Results go to stdout; progress, warnings and errors to stderr so pipes stay clean.
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 #: Exit status for a user error (bad input, missing file): like a usage error, not a crash.
 USER_ERROR_EXIT = 2

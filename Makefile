@@ -1,0 +1,46 @@
+# smokewatch — two commands on a fresh machine:
+#   make demo   set up .venv and run the main job on the embedded default
+#   make test   set up .venv and run the whole test suite
+# Everything else here is what those two need.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+EXTRAS ?= ml,web,dev
+RISE   ?= ../shared/rise
+
+# On CPU-only Linux (x86_64), install the local CPU build of torch first, so the [ml] extra's
+# range is already satisfied and pip never pulls a multi-GB CUDA build.
+CPU_ONLY_LINUX := $(shell [ "$$(uname -s)" = Linux ] && [ "$$(uname -m)" = x86_64 ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo yes)
+
+.PHONY: setup demo test lint services clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+ifeq ($(CPU_ONLY_LINUX),yes)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+endif
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/smokewatch demo --rise-dir $(RISE) --out out/demo
+
+# Real services for the tests: PostgreSQL must be up (started here if it is down).
+services:
+	@if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  echo "starting PostgreSQL"; \
+	  for v in $$(ls /etc/postgresql 2>/dev/null); do pg_ctlcluster --skip-systemctl-redirect $$v main start || true; done; \
+	fi
+
+test: setup services
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
