@@ -31,7 +31,9 @@ def rise_clips(rise_dir: Path) -> list:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Point data and cache dirs at temp folders so no test writes into the user's home."""
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("SMOKEWATCH_DATA_DIR", str(base / "data"))

@@ -1,4 +1,4 @@
-"""The demo job: synthetic clips on a fresh clone, RISE-shaped data when present, bad clips skipped."""
+"""The demo job: synthetic clips on a fresh clone, RISE-shaped data if present, bad ones skipped."""
 
 from __future__ import annotations
 
@@ -24,15 +24,31 @@ def test_synthetic_clips_are_real_videos_with_rise_names(tmp_path: Path) -> None
 
 
 def test_smoke_clips_change_where_the_plume_is() -> None:
-    smoke, clean = render_clip(True, seed=3, frames=12, size=64), render_clip(False, seed=3, frames=12, size=64)
+    smoke, clean = (
+        render_clip(True, seed=3, frames=12, size=64),
+        render_clip(False, seed=3, frames=12, size=64),
+    )
     assert smoke.shape == clean.shape == (12, 64, 64, 3)
     # the plume moves: frames differ over time well beyond sensor noise
     assert np.abs(smoke[-1].astype(int) - smoke[0].astype(int)).mean() > 1.0
-    assert not np.array_equal(render_clip(True, seed=3, frames=4, size=32), render_clip(True, seed=4, frames=4, size=32))
+    assert not np.array_equal(
+        render_clip(True, seed=3, frames=4, size=32), render_clip(True, seed=4, frames=4, size=32)
+    )
 
 
 def test_demo_without_rise_data_uses_synthetic_clips(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["demo", "--rise-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "o"), "--samples", "4"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--rise-dir",
+            str(tmp_path / "absent"),
+            "--out",
+            str(tmp_path / "o"),
+            "--samples",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "8 of 8 decoded" in result.stdout and "Synthetic dataset" in result.stdout
     sheet = Image.open(tmp_path / "o" / "contact_sheet.png")
@@ -49,7 +65,9 @@ def _fake_rise(tmp_path: Path) -> Path:
         name = f"rise-hard-{i:04d}.mp4"
         shutil.copy(tmp_path / "gen" / f"{clip.file_name}.mp4", rise / "clips" / name)
         rows.append(f"{name},{clip.derived_label},0,s0")
-    (rise / "clips" / "rise-hard-0009.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
+    (rise / "clips" / "rise-hard-0009.mp4").write_bytes(
+        b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50
+    )
     rows.append("rise-hard-0009.mp4,1,0,s0")
     (rise / "clips.csv").write_text("\n".join(rows) + "\n")
     shutil.copy(tmp_path / "gen" / "metadata.json", rise / "metadata_02242020.json")

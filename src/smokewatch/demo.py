@@ -54,12 +54,18 @@ def _rise_videos(rise_dir: Path) -> list[LabeledVideo]:
     return [LabeledVideo(rise_dir / "clips" / r["file"], int(r["label"])) for r in rows]
 
 
-def find_videos(rise_dir: Path | None, work_dir: Path, *, synthetic: int = 8) -> tuple[str, list[LabeledVideo], DatasetStats]:
+def find_videos(
+    rise_dir: Path | None, work_dir: Path, *, synthetic: int = 8
+) -> tuple[str, list[LabeledVideo], DatasetStats]:
     """The clips the demo shows, and the dataset whose tables it prints.
 
     Real RISE data when ``rise_dir`` holds it; otherwise ``synthetic`` generated clips.
     """
-    if rise_dir is not None and (rise_dir / "clips.csv").is_file() and (rise_dir / "clips").is_dir():
+    if (
+        rise_dir is not None
+        and (rise_dir / "clips.csv").is_file()
+        and (rise_dir / "clips").is_dir()
+    ):
         stats = compute_stats(read_metadata(rise_dir / "metadata_02242020.json"))
         return "rise", _rise_videos(rise_dir), stats
     from smokewatch.clips.synthetic import make_synthetic_clips
@@ -101,7 +107,9 @@ def decode_all(
     return kept, failed, frames, time.perf_counter() - start
 
 
-def contact_sheet(rows: list[tuple[np.ndarray, str]], *, columns: int = 6, tile: int = 120) -> Image.Image:
+def contact_sheet(
+    rows: list[tuple[np.ndarray, str]], *, columns: int = 6, tile: int = 120
+) -> Image.Image:
     """One row per clip: ``columns`` frames evenly spaced in time, captioned on the left."""
     caption_w, pad = 170, 4
     width = caption_w + columns * (tile + pad) + pad
@@ -141,7 +149,13 @@ def write_sheet(chosen: list[tuple[LabeledVideo, np.ndarray]], path: Path) -> Pa
 
 def run_demo(rise_dir: Path | None, out: Path, *, samples: int = 8, seed: int = 0) -> DemoResult:
     """Decode all demo clips with a progress bar, then write ``out/contact_sheet.png``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     source, videos, stats = find_videos(rise_dir, out)
     candidates = sample_videos(videos, 2 * samples, seed)  # spares in case some fail to decode
@@ -156,5 +170,11 @@ def run_demo(rise_dir: Path | None, out: Path, *, samples: int = 8, seed: int = 
         )  # fmt: skip
     ok = [v for v in candidates if v.path in decoded]
     chosen = sample_videos(ok, samples, seed)
-    sheet = write_sheet([(v, decoded[v.path]) for v in chosen], out / "contact_sheet.png") if chosen else None
-    return DemoResult(source, len(videos), len(videos) - len(failed), frames, seconds, failed, sheet, stats)
+    sheet = (
+        write_sheet([(v, decoded[v.path]) for v in chosen], out / "contact_sheet.png")
+        if chosen
+        else None
+    )
+    return DemoResult(
+        source, len(videos), len(videos) - len(failed), frames, seconds, failed, sheet, stats
+    )

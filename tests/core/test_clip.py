@@ -68,7 +68,9 @@ def test_format_parse_round_trip(
     camera: int, view: int, day: date, left: int, top: int, w: int, h: int,
     size: int, frame: int, start: int, span: int,
 ) -> None:  # fmt: skip
-    name = ClipName(camera, view, day, Box(left, top, left + w, top + h), size, size, frame, start, start + span)
+    name = ClipName(
+        camera, view, day, Box(left, top, left + w, top + h), size, size, frame, start, start + span
+    )
     assert ClipName.parse(name.format()) == name
 
 

@@ -147,7 +147,9 @@ def test_weights(pair: tuple[int, int], weight: float) -> None:
     assert label_weight(*pair) == pytest.approx(weight)
 
 
-@pytest.mark.parametrize(("citizen", "admin"), [(-1, -1), (3, -1), (4, -1), (5, -1), (-2, -1), (23, -2)])
+@pytest.mark.parametrize(
+    ("citizen", "admin"), [(-1, -1), (3, -1), (4, -1), (5, -1), (-2, -1), (23, -2)]
+)
 def test_no_label_no_weight(citizen: int, admin: int) -> None:
     assert final_label(citizen, admin) is None or admin == -2
     if final_label(citizen, admin) is None:

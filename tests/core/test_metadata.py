@@ -55,7 +55,12 @@ def test_csv_round_trip(tmp_path: Path) -> None:
 
 
 def test_split_layout_keeps_whole_weights_as_ints(tmp_path: Path) -> None:
-    clips = [c.with_label() for c in read_metadata(write_json(tmp_path, [record(), record(id=5, label_state=4, label_state_admin=23)]))]
+    clips = [
+        c.with_label()
+        for c in read_metadata(
+            write_json(tmp_path, [record(), record(id=5, label_state=4, label_state_admin=23)])
+        )
+    ]
     text = dumps_json(clips, SPLIT_FIELDS)
     assert '"weight": 1}' in text and '"weight": 0.75}' in text
     assert list(json.loads(text)[0]) == list(SPLIT_FIELDS)
@@ -66,12 +71,21 @@ def test_split_layout_keeps_whole_weights_as_ints(tmp_path: Path) -> None:
     [
         ({"not": "a list"}, "expected a JSON list"),
         ([record(), "x"], r"record 1: expected an object"),
-        ([record(), record(id=7, start_time="noon")], r"record 1, field 'start_time': expected an integer"),
+        (
+            [record(), record(id=7, start_time="noon")],
+            r"record 1, field 'start_time': expected an integer",
+        ),
         ([record(camera_id=None)], r"record 0, field 'camera_id': missing"),
-        ([{k: v for k, v in record().items() if k != "file_name"}], r"record 0, field 'file_name': missing"),
+        (
+            [{k: v for k, v in record().items() if k != "file_name"}],
+            r"record 0, field 'file_name': missing",
+        ),
         ([record(label_state=7)], r"record 0, field 'label_state': 7 is not a RISE label state"),
         ([record(file_name="clip-1")], r"record 0, field 'file_name': .*not a RISE clip name"),
-        ([record(view_id=4)], r"record 0, field 'file_name': names view 0-3 but the record says 0-4"),
+        (
+            [record(view_id=4)],
+            r"record 0, field 'file_name': names view 0-3 but the record says 0-4",
+        ),
         ([record(), record()], r"record 1, field 'id': duplicate id 22392 \(also record 0\)"),
         ([record(id=True)], r"record 0, field 'id': expected an integer"),
         ([record(label=2)], r"record 0, field 'label': expected 0 or 1"),

@@ -24,7 +24,8 @@ from smokewatch.dataset.splits import (
 def fake_clip(i: int, view: str, day: str, state: int = 23, admin: int = -1) -> Clip:
     cam, v = (int(x) for x in view.split("-"))
     return Clip(id=i, camera_id=cam, view_id=v, label_state=state, label_state_admin=admin,
-                start_time=1_500_000_000 + i, file_name=f"{view}-{day}-0-0-10-10-180-180-0-1-2")  # fmt: skip
+                start_time=1_500_000_000 + i,
+                file_name=f"{view}-{day}-0-0-10-10-180-180-0-1-2")  # fmt: skip
 
 
 def test_view_splits_hold_views_out() -> None:
@@ -57,7 +58,8 @@ def test_date_split_needs_enough_days() -> None:
 
 
 def test_unlabeled_and_bad_clips_are_left_out() -> None:
-    clips = [fake_clip(1, "0-0", "2019-01-01", state=5), fake_clip(2, "0-1", "2019-01-01", admin=-2),
+    clips = [fake_clip(1, "0-0", "2019-01-01", state=5),
+             fake_clip(2, "0-1", "2019-01-01", admin=-2),
              fake_clip(3, "0-2", "2019-01-01", state=4, admin=16)]  # fmt: skip
     split = make_split(clips, RISE_SPLITS["S0"])
     kept = [c for p in PARTS for c in split.part(p)]

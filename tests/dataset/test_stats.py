@@ -39,7 +39,8 @@ def test_local_time_is_used_not_utc() -> None:
     # 2019-01-01 10:30 US/Eastern is 15:30 UTC: the morning bin, not the afternoon one.
     start = int(datetime(2019, 1, 1, 10, 30, tzinfo=ET).timestamp())
     clip = Clip(id=1, camera_id=0, view_id=0, label_state=23, label_state_admin=-1,
-                start_time=start, file_name=f"0-0-2019-01-01-0-0-10-10-180-180-0-{start}-{start}")  # fmt: skip
+                start_time=start,
+                file_name=f"0-0-2019-01-01-0-0-10-10-180-180-0-{start}-{start}")  # fmt: skip
     stats = compute_stats([clip])
     assert stats.hours["6-10 am"] == 1 and stats.seasons["winter"] == 1
     assert (stats.clips, stats.frames, stats.smoke, stats.no_smoke) == (1, 36, 1, 0)
@@ -50,7 +51,9 @@ def test_local_time_is_used_not_utc() -> None:
 
 @pytest.mark.rise
 def test_the_papers_numbers(rise_dir: Path) -> None:
-    result = CliRunner().invoke(app, ["dataset", "stats", str(rise_dir / "metadata_02242020.json"), "--json"])
+    result = CliRunner().invoke(
+        app, ["dataset", "stats", str(rise_dir / "metadata_02242020.json"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     s = json.loads(result.stdout)
     assert (s["clips"], s["frames"], len(s["views"]), s["days"]) == (12567, 452412, 19, 30)
@@ -66,7 +69,17 @@ def test_the_papers_numbers(rise_dir: Path) -> None:
 def test_tables_are_printed(rise_dir: Path) -> None:
     result = CliRunner().invoke(app, ["dataset", "stats", str(rise_dir / "metadata_02242020.json")])
     assert result.exit_code == 0, result.output
-    for text in ("452,412", "5,090 (41%)", "7,292", "1,057", "2,999", "1,219", "4,001", "6,071", "2,495"):
+    for text in (
+        "452,412",
+        "5,090 (41%)",
+        "7,292",
+        "1,057",
+        "2,999",
+        "1,219",
+        "4,001",
+        "6,071",
+        "2,495",
+    ):
         assert text in result.stdout
 
 

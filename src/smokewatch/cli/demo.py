@@ -14,7 +14,9 @@ from smokewatch.cli.dataset import print_stats
 @user_errors
 def demo(
     rise_dir: Path = typer.Option(
-        Path("../shared/rise"), "--rise-dir", help="Real RISE data (clips/, clips.csv, metadata); "
+        Path("../shared/rise"),
+        "--rise-dir",
+        help="Real RISE data (clips/, clips.csv, metadata); "
         "when absent, synthetic clips are generated instead.",
     ),
     out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="Where the contact sheet goes."),
@@ -26,7 +28,11 @@ def demo(
 
     result = run_demo(rise_dir, out, samples=samples)
     if result.stats is not None:
-        console.rule("RISE dataset (metadata_02242020.json)" if result.source == "rise" else "Synthetic dataset")
+        console.rule(
+            "RISE dataset (metadata_02242020.json)"
+            if result.source == "rise"
+            else "Synthetic dataset"
+        )
         print_stats(result.stats)
     table = Table("", "", title=f"Decoded {result.source} clips", show_header=False)
     table.add_row("clips", f"{result.decoded:,} of {result.videos:,} decoded")
@@ -35,7 +41,7 @@ def demo(
     table.add_row("speed", f"{rate:,.0f} clips/s ({result.seconds:.1f} s, PyAV, 1 process)")
     table.add_row("contact sheet", str(result.sheet) if result.sheet else "-")
     console.print(table)
-    for path, message in result.failed:
+    for _path, message in result.failed:
         err_console.print(f"[yellow]skipped:[/] {message}", highlight=False)
     if result.failed and strict:
         raise typer.Exit(1)

@@ -56,7 +56,10 @@ def render_clip(smoke: bool, *, seed: int = 0, frames: int = 36, size: int = 180
                  for b in range(-24, frames)]  # fmt: skip
         shade = rng.uniform(120, 200)
     else:
-        clouds = [(rng.uniform(0, size), rng.uniform(5, size * 0.4), rng.uniform(12, 30)) for _ in range(3)]
+        clouds = [
+            (rng.uniform(0, size), rng.uniform(5, size * 0.4), rng.uniform(12, 30))
+            for _ in range(3)
+        ]
     for t in range(frames):
         alpha = np.zeros((size, size), np.float32)
         if smoke:
@@ -108,19 +111,27 @@ def make_synthetic_clips(
         start = datetime(2026, 1, 5 + i // 4, 8, 0, tzinfo=tz) + timedelta(minutes=15 * i)
         start_epoch = int(start.timestamp())
         name = ClipName(
-            camera_id=0, view_id=i % 4, day=start.date(), box=Box(200 * (i % 4), 0, 200 * (i % 4) + 180, 180),
+            camera_id=0, view_id=i % 4, day=start.date(),
+            box=Box(200 * (i % 4), 0, 200 * (i % 4) + size, size),
             height=size, width=size, start_frame=36 * i, start_time=start_epoch,
             end_time=start_epoch + 5 * (frames - 1),
         )  # fmt: skip
         path = out / f"{name.format()}.mp4"
         if not path.exists():
-            write_clip(render_clip(smoke, seed=seed * 1000 + i, frames=frames, size=size), path, fps=fps)
+            write_clip(
+                render_clip(smoke, seed=seed * 1000 + i, frames=frames, size=size), path, fps=fps
+            )
         clips.append(
             Clip(
-                id=i + 1, camera_id=name.camera_id, view_id=name.view_id,
+                id=i + 1,
+                camera_id=name.camera_id,
+                view_id=name.view_id,
                 label_state=int(State.STRONG_POS if smoke else State.STRONG_NEG),
-                label_state_admin=int(State.NO_DATA), start_time=start_epoch, file_name=name.format(),
-                url_root="/videos/", url_part=url_part_for(name),
+                label_state_admin=int(State.NO_DATA),
+                start_time=start_epoch,
+                file_name=name.format(),
+                url_root="/videos/",
+                url_part=url_part_for(name),
             )  # fmt: skip
         )
     write_metadata(clips, out / "metadata.json")

@@ -64,7 +64,15 @@ SPLIT_FIELDS: tuple[str, ...] = (
     "weight",
 )
 
-_REQUIRED = ("camera_id", "view_id", "id", "label_state", "label_state_admin", "start_time", "file_name")
+_REQUIRED = (
+    "camera_id",
+    "view_id",
+    "id",
+    "label_state",
+    "label_state_admin",
+    "start_time",
+    "file_name",
+)
 _INT_FIELDS = ("camera_id", "view_id", "id", "label_state", "label_state_admin", "start_time")
 _KNOWN = frozenset(METADATA_FIELDS) | frozenset(SPLIT_FIELDS)
 
@@ -117,8 +125,7 @@ def clip_from_record(
         raise _fail(
             index,
             "file_name",
-            f"names view {name.view} but the record says "
-            f"{values['camera_id']}-{values['view_id']}",
+            f"names view {name.view} but the record says {values['camera_id']}-{values['view_id']}",
             source,
         )
     clip = Clip(file_name=file_name, **values)
@@ -134,7 +141,9 @@ def clip_from_record(
         try:
             label = _as_int(record["label"], from_text=from_text)
         except TypeError:
-            raise _fail(index, "label", f"expected 0 or 1, got {record['label']!r}", source) from None
+            raise _fail(
+                index, "label", f"expected 0 or 1, got {record['label']!r}", source
+            ) from None
         if label not in (0, 1):
             raise _fail(index, "label", f"expected 0 or 1, got {label!r}", source)
         clip.label = label
@@ -180,7 +189,9 @@ def load_records(data: Any, *, source: str = "") -> list[Clip]:
     """Validate parsed JSON (a list of records) into clips; ids must be unique."""
     if not isinstance(data, list):
         prefix = f"{source}: " if source else ""
-        raise MetadataError(f"{prefix}expected a JSON list of clip records, got {type(data).__name__}")
+        raise MetadataError(
+            f"{prefix}expected a JSON list of clip records, got {type(data).__name__}"
+        )
     clips = [clip_from_record(r, i, source=source) for i, r in enumerate(data)]
     _check_unique(clips, source)
     return clips
@@ -210,7 +221,9 @@ def read_metadata(path: str | os.PathLike[str]) -> list[Clip]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MetadataError(f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise MetadataError(
+            f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     return load_records(data, source=str(p))
 
 
@@ -221,7 +234,9 @@ def _loads_csv(text: str, *, source: str) -> list[Clip]:
     missing = [f for f in _REQUIRED if f not in reader.fieldnames]
     if missing:
         raise MetadataError(f"{source}: CSV header lacks {', '.join(missing)}")
-    clips = [clip_from_record(row, i, source=source, from_text=True) for i, row in enumerate(reader)]
+    clips = [
+        clip_from_record(row, i, source=source, from_text=True) for i, row in enumerate(reader)
+    ]
     _check_unique(clips, source)
     return clips
 
@@ -237,7 +252,9 @@ def dumps_csv(clips: Iterable[Clip], fields: Sequence[str] = METADATA_FIELDS) ->
     writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
     for clip in clips:
-        writer.writerow({k: ("" if v is None else v) for k, v in clip_to_record(clip, fields).items()})
+        writer.writerow(
+            {k: ("" if v is None else v) for k, v in clip_to_record(clip, fields).items()}
+        )
     return out.getvalue()
 
 

@@ -108,11 +108,13 @@ def split_by_views(
     *,
     always_test: Sequence[str] = ALWAYS_TEST_VIEWS,
 ) -> Split:
-    """Hold out views: the spec's test views plus ``always_test``; validation views; the rest train."""
+    """Hold out views: test views plus ``always_test``, validation views, the rest train."""
     test = set(spec.test_views) | set(always_test)
     validation = set(spec.validation_views)
     if test & validation:
-        raise ValueError(f"{spec.name}: views {sorted(test & validation)} are both test and validation")
+        raise ValueError(
+            f"{spec.name}: views {sorted(test & validation)} are both test and validation"
+        )
     split = Split(spec)
     for clip in clips:
         if clip.view in test:
@@ -158,12 +160,16 @@ def make_splits(clips: Sequence[Clip], names: Iterable[str] | None = None) -> di
     chosen = list(names) if names is not None else list(RISE_SPLITS)
     unknown = [n for n in chosen if n not in RISE_SPLITS]
     if unknown:
-        raise ValueError(f"unknown split {', '.join(unknown)}; expected some of {', '.join(RISE_SPLITS)}")
+        raise ValueError(
+            f"unknown split {', '.join(unknown)}; expected some of {', '.join(RISE_SPLITS)}"
+        )
     labeled = labeled_clips(clips)
     out: dict[str, Split] = {}
     for name in chosen:
         spec = RISE_SPLITS[name]
-        out[name] = split_by_date(labeled, spec) if spec.kind == "date" else split_by_views(labeled, spec)
+        out[name] = (
+            split_by_date(labeled, spec) if spec.kind == "date" else split_by_views(labeled, spec)
+        )
     return out
 
 

@@ -92,7 +92,9 @@ def compute_stats(
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {timezone!r} (use an IANA name like US/Eastern)") from None
+        raise ValueError(
+            f"unknown time zone {timezone!r} (use an IANA name like US/Eastern)"
+        ) from None
     views = Counter(c.view for c in clips)
     seasons = Counter({s: 0 for s in SEASONS})
     hours = Counter({h: 0 for h in HOUR_BINS})
