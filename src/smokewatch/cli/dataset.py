@@ -120,3 +120,7 @@ def print_stats(stats: DatasetStats) -> None:
         for name, sizes in stats.splits.items():
             splits.add_row(name, *(f"{sizes[p]:,} ({ratios[name][p]:.0%})" for p in PARTS))
         console.print(splits)
+
+from smokewatch.cli.download import download_command  # noqa: E402
+
+app.command("download")(download_command)

@@ -79,7 +79,7 @@ def render_clip(smoke: bool, *, seed: int = 0, frames: int = 36, size: int = 180
                 alpha += 0.45 * np.exp(-((xx - x) ** 2 + ((yy - cy) * 1.8) ** 2) / (2 * r * r))
             colour = np.float32(235)
         alpha = np.clip(alpha, 0.0, 0.9)[..., None]
-        frame = background * (1 - alpha) + colour * alpha
+        frame: np.ndarray = background * (1 - alpha) + colour * alpha
         frame += rng.normal(0, 1.5, frame.shape).astype(np.float32)  # sensor noise
         out[t] = np.clip(frame, 0, 255).astype(np.uint8)
     return out

@@ -98,7 +98,7 @@ def compute_stats(
     views = Counter(c.view for c in clips)
     seasons = Counter({s: 0 for s in SEASONS})
     hours = Counter({h: 0 for h in HOUR_BINS})
-    labels = Counter()
+    labels: Counter[int | None] = Counter()
     for clip in clips:
         moment = datetime.fromtimestamp(clip.start_time, tz)
         seasons[season_of(moment)] += 1
