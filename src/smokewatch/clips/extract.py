@@ -1,0 +1,251 @@
+"""Cut a panorama timelapse into RISE clips: 36 frames, 180x180, one per camera view per window.
+
+The timelapse (a video, or a folder of frame images sorted by name) is decoded exactly once,
+front to back: each frame is cropped for every view as it arrives and only the small crops
+are buffered (36 x views x 180 x 180 x 3 bytes, ~50 MB for RISE's 15 views), never the
+panorama itself, which can be 7000 pixels wide. A window is emitted when the buffer holds
+``frames_per_clip`` consecutive daytime frames starting at the window's first frame.
+
+Clips are named by RISE's convention (:class:`~smokewatch.core.clip.ClipName`) and written
+flat as ``<out_dir>/<name>.mp4``, atomically; a clip that already exists is not written again,
+so an interrupted run can simply be started again. The metadata file
+(``<out_dir>/metadata.json``) keeps earlier records (ids, label states) and appends new ones,
+and is written even when extraction stops on an error, for the clips that were made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from smokewatch.clips.daylight import Daylight
+from smokewatch.clips.views import split_view_key
+from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, Clip, ClipName, url_part_for
+from smokewatch.core.metadata import read_metadata, write_metadata
+from smokewatch.errors import VideoError, ViewsError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ExtractReport",
+    "crop_view",
+    "count_frames",
+    "extract_clips",
+    "iter_timelapse",
+]
+
+#: Frame images accepted in a timelapse folder (sorted by file name).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(slots=True)
+class ExtractReport:
+    """What :func:`extract_clips` did."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    #: This run's clips (written and already present), in window then view order.
+    clips: list[Clip] = field(default_factory=list)
+    metadata_path: Path | None = None
+    frames_read: int = 0
+    windows: int = 0
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+
+
+def count_frames(timelapse: str | os.PathLike[str]) -> int:
+    """Frames in a timelapse video or image folder (for progress bars); 0 if unknown."""
+    p = Path(timelapse)
+    if p.is_dir():
+        return len(_images(p))
+    from smokewatch.video import probe
+
+    return probe(p).frames
+
+
+def _iter_images(folder: Path) -> Iterator[np.ndarray]:
+    paths = _images(folder)
+    if not paths:
+        raise VideoError(f"{folder}: no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                yield np.asarray(img.convert("RGB"))
+        except OSError as exc:
+            raise VideoError(f"{path}: cannot read frame image ({exc})") from None
+
+
+def iter_timelapse(timelapse: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """RGB uint8 frames of a timelapse video, or of a folder of images sorted by name."""
+    p = Path(timelapse)
+    if p.is_dir():
+        return _iter_images(p)
+    from smokewatch.video import iter_frames
+
+    return iter_frames(p)
+
+
+def crop_view(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """The view's box of a panorama frame, resized to ``size`` x ``size`` (antialiased)."""
+    img = Image.fromarray(frame)
+    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box.ltrb))
+
+
+def _check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
+    for key, box in views.items():
+        if not isinstance(box, Box):
+            raise ViewsError(f"view {key}: no box (got {box!r})")
+        if box.right > width or box.bottom > height:
+            raise ViewsError(
+                f"view {key}: box {list(box.ltrb)} falls outside the {width}x{height} "
+                f"panorama of {source}"
+            )
+
+
+def _existing(path: Path) -> list[Clip]:
+    return read_metadata(path) if path.exists() else []
+
+
+def extract_clips(
+    timelapse: str | os.PathLike[str],
+    views: Mapping[str, Box],
+    out_dir: str | os.PathLike[str],
+    *,
+    start_time: float,
+    seconds_per_frame: float = 5.0,
+    stride: int | None = None,
+    daylight: Daylight | None = None,
+    frames_per_clip: int = 36,
+    size: int = 180,
+    fps: int = 12,
+    crf: int = 23,
+    url_root: str | None = DEFAULT_URL_ROOT,
+    metadata_name: str = "metadata.json",
+    on_frame: Callable[[int], None] | None = None,
+) -> ExtractReport:
+    """Write one clip per view per daytime window of ``timelapse`` into ``out_dir``.
+
+    ``start_time`` is the epoch second of the timelapse's first frame; frame ``i`` was taken
+    at ``start_time + i * seconds_per_frame`` (RISE's timelapse: about 5 s per frame, so a
+    36-frame clip spans 175 s). Windows start every ``stride`` frames (default
+    ``frames_per_clip``: back to back, no overlap) and never span night or midnight.
+    ``daylight`` (default 6:00-20:00 US/Eastern) also gives the time zone of the date in clip
+    names. ``on_frame(i)`` is called after each decoded frame (progress bars).
+
+    Bad views (a box outside the panorama) raise :class:`ViewsError` before anything is
+    written; a corrupt timelapse raises :class:`VideoError` (clips made so far are kept and
+    listed in the metadata).
+    """
+    if not views:
+        raise ViewsError("no camera views to extract")
+    if frames_per_clip < 1:
+        raise ValueError(f"frames_per_clip must be positive, got {frames_per_clip}")
+    if seconds_per_frame <= 0:
+        raise ValueError(f"seconds_per_frame must be positive, got {seconds_per_frame}")
+    step = frames_per_clip if stride is None else stride
+    if step < 1:
+        raise ValueError(f"stride must be positive, got {step}")
+    if size % 2:
+        raise ValueError(f"clip size must be even for H.264, got {size}")
+    from smokewatch.video import write_clip
+
+    rule = daylight if daylight is not None else Daylight()
+    source = Path(timelapse)
+    out = Path(out_dir)
+    keys = list(views)
+    ids = [split_view_key(k) for k in keys]
+    boxes = [views[k] for k in keys]
+    metadata_path = out / metadata_name
+    previous = _existing(metadata_path)
+    by_name = {c.file_name: c for c in previous}
+    next_id = max((c.id for c in previous), default=0) + 1
+    new_records: list[Clip] = []
+    report = ExtractReport(metadata_path=metadata_path)
+
+    def frame_time(i: int) -> float:
+        return start_time + i * seconds_per_frame
+
+    def emit(window: list[tuple[int, list[np.ndarray]]]) -> None:
+        nonlocal next_id
+        first = window[0][0]
+        t0 = round(frame_time(first))
+        t1 = round(frame_time(first + frames_per_clip - 1))
+        day = rule.local_date(frame_time(first))
+        for v, ((cam, view), box) in enumerate(zip(ids, boxes, strict=True)):
+            name = ClipName(cam, view, day, box, size, size, first, t0, t1)
+            file_name = name.format()
+            path = out / f"{file_name}.mp4"
+            if path.exists():
+                report.skipped.append(path)
+            else:
+                write_clip(np.stack([crops[v] for _, crops in window]), path, fps=fps, crf=crf)
+                report.written.append(path)
+            clip = by_name.get(file_name)
+            if clip is None:
+                clip = Clip(
+                    id=next_id,
+                    camera_id=cam,
+                    view_id=view,
+                    label_state=-1,
+                    label_state_admin=-1,
+                    start_time=t0,
+                    file_name=file_name,
+                    url_root=url_root,
+                    url_part=url_part_for(name),
+                )
+                next_id += 1
+                by_name[file_name] = clip
+                new_records.append(clip)
+            report.clips.append(clip)
+        report.windows += 1
+
+    buffer: deque[tuple[int, list[np.ndarray]]] = deque(maxlen=frames_per_clip)
+    next_start: int | None = None
+    buffer_day = None
+    shape: tuple[int, ...] | None = None
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        for i, frame in enumerate(iter_timelapse(source)):
+            report.frames_read += 1
+            if shape is None:
+                shape = frame.shape
+                _check_boxes(views, frame.shape[1], frame.shape[0], source)
+            elif frame.shape != shape:
+                raise VideoError(
+                    f"{source}: frame {i} is {frame.shape[1]}x{frame.shape[0]}, "
+                    f"the first was {shape[1]}x{shape[0]}"
+                )
+            t = frame_time(i)
+            day = rule.local_date(t)
+            daytime = rule.contains(t)
+            if not daytime or day != buffer_day:  # a window never spans night or midnight
+                buffer.clear()
+                next_start = None
+                buffer_day = day
+            if daytime:
+                if next_start is None:
+                    next_start = i
+                buffer.append((i, [crop_view(frame, box, size) for box in boxes]))
+                if i - frames_per_clip + 1 == next_start:
+                    emit(list(buffer))
+                    next_start += step
+            if on_frame is not None:
+                on_frame(i)
+    except BaseException:
+        if new_records:  # keep the clips made so far findable
+            write_metadata([*previous, *new_records], metadata_path)
+        raise
+    if report.frames_read == 0:
+        raise VideoError(f"{source}: no frames")
+    if new_records or not metadata_path.exists():
+        write_metadata([*previous, *new_records], metadata_path)
+    return report
