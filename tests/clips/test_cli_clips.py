@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 import typer
+from click.testing import Result
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -26,6 +27,14 @@ RISE = Path(__file__).resolve().parents[2].parent / "shared" / "rise"
 EASTERN = ZoneInfo("US/Eastern")
 
 runner = CliRunner()
+
+
+def _extract(timelapse: Path, views: Path, out: Path, *extra: str) -> Result:
+    """Run ``smokewatch clips extract`` (start time: 2018-06-11 08:00 EDT unless given)."""
+    args = ["clips", "extract", str(timelapse), "--views", str(views), "--out", str(out)]
+    if "--start-time" not in extra:
+        args += ["--start-time", "1528718400"]
+    return runner.invoke(app, [*args, *extra])
 
 
 @pytest.fixture(autouse=True)
@@ -55,9 +64,8 @@ def views_file(tmp_path: Path) -> Path:
 
 def test_extract_end_to_end(tmp_path: Path, timelapse: Path, views_file: Path) -> None:
     out = tmp_path / "clips"
-    args = ["clips", "extract", str(timelapse), "--views", str(views_file), "--out", str(out),
-            "--start-time", "2018-06-11T07:00:00", "--camera", "0"]
-    result = runner.invoke(app, args)
+    extra = ("--start-time", "2018-06-11T07:00:00", "--camera", "0")
+    result = _extract(timelapse, views_file, out, *extra)
     assert result.exit_code == 0, result.output
     assert "4 clips written, 0 already there (2 windows x 2 views from 80 frames)" in result.stdout
     names = sorted(p.stem for p in out.glob("*.mp4"))
@@ -70,7 +78,7 @@ def test_extract_end_to_end(tmp_path: Path, timelapse: Path, views_file: Path) -
     assert len(read_metadata(out / "metadata.json")) == 4
     assert video.read_clip(out / f"{names[0]}.mp4", expected_frames=36).shape == (36, 180, 180, 3)
 
-    again = runner.invoke(app, args)
+    again = _extract(timelapse, views_file, out, *extra)
     assert again.exit_code == 0
     assert "0 clips written, 4 already there" in again.stdout
 
@@ -79,15 +87,17 @@ def test_extract_stride_epoch_and_night_warning(
     tmp_path: Path, timelapse: Path, views_file: Path
 ) -> None:
     noon = int(datetime(2018, 6, 11, 12, tzinfo=EASTERN).timestamp())
-    result = runner.invoke(app, ["clips", "extract", str(timelapse), "--views", str(views_file),
-                                 "-o", str(tmp_path / "a"), "--start-time", str(noon),
-                                 "--stride", "20", "--seconds-per-frame", "2"])
+    result = _extract(
+        timelapse, views_file, tmp_path / "a", "--start-time", str(noon),
+        "--stride", "20", "--seconds-per-frame", "2",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "(3 windows x 3 views from 80 frames)" in result.stdout  # starts 0, 20, 40
 
-    result = runner.invoke(app, ["clips", "extract", str(timelapse), "--views", str(views_file),
-                                 "-o", str(tmp_path / "b"), "--start-time", str(noon),
-                                 "--day-start", "6", "--day-end", "12"])
+    result = _extract(
+        timelapse, views_file, tmp_path / "b", "--start-time", str(noon),
+        "--day-start", "6", "--day-end", "12",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "0 clips written" in result.stdout
     assert "no daytime window" in result.stderr
@@ -105,9 +115,7 @@ def test_extract_stride_epoch_and_night_warning(
 def test_extract_user_errors_are_one_line(
     tmp_path: Path, timelapse: Path, views_file: Path, extra: list[str], message: str
 ) -> None:
-    args = ["clips", "extract", str(timelapse), "--views", str(views_file),
-            "--out", str(tmp_path / "o"), "--start-time", "1528718400", *extra]
-    result = runner.invoke(app, args)
+    result = _extract(timelapse, views_file, tmp_path / "o", *extra)
     assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
@@ -116,14 +124,12 @@ def test_extract_user_errors_are_one_line(
 def test_extract_box_outside_and_corrupt_timelapse(tmp_path: Path, timelapse: Path) -> None:
     views = tmp_path / "v.json"
     views.write_text(json.dumps({"0-0": [200, 0, 300, 100]}))
-    result = runner.invoke(app, ["clips", "extract", str(timelapse), "--views", str(views),
-                                 "-o", str(tmp_path / "o"), "--start-time", "1528718400"])
+    result = _extract(timelapse, views, tmp_path / "o")
     assert result.exit_code == 2
     assert "view 0-0: box [200, 0, 300, 100] falls outside the 256x128 panorama" in result.stderr
     bad = garbage_file(tmp_path / "bad.mp4")
     views.write_text(json.dumps({"0-0": [0, 0, 100, 100]}))
-    result = runner.invoke(app, ["clips", "extract", str(bad), "--views", str(views),
-                                 "-o", str(tmp_path / "o"), "--start-time", "1528718400"])
+    result = _extract(bad, views, tmp_path / "o")
     assert result.exit_code == 2
     assert "bad.mp4" in result.stderr and "Traceback" not in result.output
 
@@ -135,9 +141,7 @@ def test_extract_from_frame_folder(tmp_path: Path) -> None:
         Image.fromarray(frame).save(folder / f"{i:04d}.png")
     views = tmp_path / "views.json"
     views.write_text(json.dumps({"cameras": {"3": {"views": {"2": [10, 10, 60, 60]}}}}))
-    result = runner.invoke(app, ["clips", "extract", str(folder), "--views", str(views),
-                                 "-o", str(tmp_path / "o"),
-                                 "--start-time", "2018-06-11T08:00:00-04:00"])
+    result = _extract(folder, views, tmp_path / "o", "--start-time", "2018-06-11T08:00:00-04:00")
     assert result.exit_code == 0, result.output
     (clip,) = (tmp_path / "o").glob("*.mp4")
     assert clip.name.startswith("3-2-2018-06-11-10-10-60-60-180-180-0-1528718400-1528718575")
@@ -152,8 +156,15 @@ def test_views_command(tmp_path: Path) -> None:
         "2-1-2018-06-13-874-1602-1380-2108-180-180-3470-1528884915-1528885090",
     ]
     records = [
-        {"camera_id": int(n[0]), "view_id": int(n[2]), "id": i, "label_state": -1,
-         "label_state_admin": -1, "start_time": int(n.split("-")[-2]), "file_name": n}
+        {
+            "camera_id": int(n[0]),
+            "view_id": int(n[2]),
+            "id": i,
+            "label_state": -1,
+            "label_state_admin": -1,
+            "start_time": int(n.split("-")[-2]),
+            "file_name": n,
+        }
         for i, n in enumerate(names)
     ]
     meta.write_text(json.dumps(records))
@@ -162,7 +173,8 @@ def test_views_command(tmp_path: Path) -> None:
     assert "2 views from 4 clips" in result.stdout
     assert "0-0 [6304, 964, 6807, 1467] (2 of 3 clips" in result.stderr
     assert load_views(tmp_path / "v.yaml") == {
-        "0-0": Box(6304, 964, 6807, 1467), "2-1": Box(874, 1602, 1380, 2108)
+        "0-0": Box(6304, 964, 6807, 1467),
+        "2-1": Box(874, 1602, 1380, 2108),
     }
     bad = tmp_path / "bad.json"
     bad.write_text("[{}]")
@@ -174,8 +186,10 @@ def test_views_command(tmp_path: Path) -> None:
 @pytest.mark.rise
 @pytest.mark.skipif(not RISE.is_dir(), reason="needs ../shared/rise")
 def test_views_command_on_rise_metadata(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["clips", "views", str(RISE / "metadata_02242020.json"),
-                                 "-o", str(tmp_path / "rise.json")])
+    result = runner.invoke(
+        app,
+        ["clips", "views", str(RISE / "metadata_02242020.json"), "-o", str(tmp_path / "rise.json")],
+    )
     assert result.exit_code == 0, result.output
     assert "19 views from 12,567 clips" in result.stdout
     assert len(load_views(tmp_path / "rise.json")) == 19
@@ -209,8 +223,9 @@ def test_cache_command(tmp_path: Path) -> None:
     assert "0 written, 2 reused, 1 failed" in strict.stdout
 
     (videos / "bad.mp4").unlink()
-    ok = runner.invoke(cache_app, ["cache", str(videos), "-o", str(tmp_path / "c"), "--strict",
-                                   "--frames", "6"])
+    ok = runner.invoke(
+        cache_app, ["cache", str(videos), "-o", str(tmp_path / "c"), "--strict", "--frames", "6"]
+    )
     assert ok.exit_code == 0 and "0 written, 2 reused, 0 failed" in ok.stdout
 
     missing = runner.invoke(cache_app, ["cache", str(tmp_path / "nope"), "-o", str(tmp_path / "c")])

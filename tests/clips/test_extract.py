@@ -198,7 +198,10 @@ def test_seconds_per_frame_sets_epochs(synthetic_source, tmp_path: Path) -> None
     assert report.windows == 3
     second = report.clips[1].name
     assert (second.start_frame, second.start_time, second.end_time) == (
-        36, noon + 90, noon + 90 + round(35 * 2.5))
+        36,
+        noon + 90,
+        noon + 90 + round(35 * 2.5),
+    )
 
 
 def test_box_outside_panorama_is_a_views_error(synthetic_source, tmp_path: Path) -> None:

@@ -189,9 +189,7 @@ def views_command(
 
 @user_errors
 def cache_command(
-    video_dir: Path = typer.Argument(
-        ..., help="Folder of .mp4 clips (searched recursively)."
-    ),
+    video_dir: Path = typer.Argument(..., help="Folder of .mp4 clips (searched recursively)."),
     out: Path = typer.Option(..., "--out", "-o", help="Cache folder for the <stem>.npy arrays."),
     strict: bool = typer.Option(
         False, "--strict", help="Exit with status 1 if any clip could not be cached."

@@ -175,8 +175,7 @@ def views_from_metadata(clips: Iterable[Clip]) -> dict[str, Box]:
         box, n = counts.most_common(1)[0]
         if len(counts) > 1:
             disagreeing.append(
-                f"{key} {list(box.ltrb)} ({n} of {sum(counts.values())} clips, "
-                f"{len(counts)} boxes)"
+                f"{key} {list(box.ltrb)} ({n} of {sum(counts.values())} clips, {len(counts)} boxes)"
             )
         views[key] = box
     if disagreeing:

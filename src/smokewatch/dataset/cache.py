@@ -57,7 +57,7 @@ def _is_fresh(cached: Path, video: Path) -> bool:
 def _load(cached: Path, expected_frames: int | None) -> np.ndarray | None:
     """The cached array, or None when it is unreadable or not a uint8 clip (then rebuild)."""
     try:
-        arr = np.load(cached, allow_pickle=False)
+        arr: np.ndarray = np.load(cached, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
