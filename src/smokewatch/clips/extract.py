@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "ExtractReport",
     "crop_view",
+    "crop_views",
     "count_frames",
     "extract_clips",
     "iter_timelapse",
@@ -92,10 +93,22 @@ def iter_timelapse(timelapse: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     return iter_frames(p)
 
 
-def crop_view(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
-    """The view's box of a panorama frame, resized to ``size`` x ``size`` (antialiased)."""
+def crop_views(frame: np.ndarray, boxes: Sequence[Box], size: int) -> list[np.ndarray]:
+    """Each box of a panorama frame, resized to ``size`` x ``size`` (antialiased bilinear).
+
+    The frame becomes a Pillow image once for all views (converting a 7000-pixel-wide
+    panorama per view would cost more than the resizing itself).
+    """
     img = Image.fromarray(frame)
-    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box.ltrb))
+    return [
+        np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box.ltrb))
+        for box in boxes
+    ]
+
+
+def crop_view(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """One view's box of a panorama frame, resized to ``size`` x ``size``."""
+    return crop_views(frame, [box], size)[0]
 
 
 def _check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
@@ -232,7 +245,7 @@ def extract_clips(
             if daytime:
                 if next_start is None:
                     next_start = i
-                buffer.append((i, [crop_view(frame, box, size) for box in boxes]))
+                buffer.append((i, crop_views(frame, boxes, size)))
                 if i - frames_per_clip + 1 == next_start:
                     emit(list(buffer))
                     next_start += step
