@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from platformdirs import user_cache_dir
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "load_settings"]
@@ -25,8 +25,8 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        default_factory=lambda: Path(user_data_dir("smokewatch")),
-        description="Where clips, exports and the embedded database live.",
+        default=Path("smokewatch-data"),
+        description="Where the embedded database, the signing key and local clips live.",
     )
     cache_dir: Path = Field(
         default_factory=lambda: Path(user_cache_dir("smokewatch")),
@@ -45,9 +45,35 @@ class Settings(BaseSettings):
     clip_fps: int = Field(default=12, ge=1, description="Frame rate of written clips (RISE: 12).")
     download_workers: int = Field(default=8, ge=1, le=64, description="Concurrent downloads.")
 
+    # --- the labeling service -------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Token signing key; empty: a random key kept in data_dir/secret.key (0600).",
+    )
+    user_token_ttl: int = Field(default=7 * 86400, ge=60, description="User token lifetime (s).")
+    page_token_ttl: int = Field(default=3600, ge=60, description="Page token lifetime (s).")
+    page_min_seconds: int = Field(
+        default=5, ge=0, description="A page cannot be submitted sooner than this (token nbf)."
+    )
+    page_size: int = Field(default=16, ge=2, le=64, description="Clips per page (RISE: 16).")
+    gold_per_page: int = Field(default=4, ge=2, description="Hidden gold standards per page.")
+    partial_ratio: float = Field(
+        default=0.8, ge=0, le=1, description="Share of a page's clips taken from partly labeled."
+    )
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body.")
+    videos_url_root: str = Field(
+        default="/videos/",
+        description="url_root given to clips imported from a folder (served by the app).",
+    )
+
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'smokewatch.db'}"
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'smokewatch.db'}"
+
+    @property
+    def videos_dir(self) -> Path:
+        """Local clips served under ``/videos/``."""
+        return self.data_dir / "videos"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,0 +1,230 @@
+"""``smokewatch serve``, ``smokewatch users ...``, ``clips import`` and ``labels export``.
+
+Nothing here imports torch; the web stack is imported only when one of these verbs runs, so
+``smokewatch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from smokewatch.cli._common import console, err_console, user_errors
+from smokewatch.errors import SmokewatchError
+from smokewatch.settings import Settings, load_settings
+
+__all__ = ["serve_command", "users_app", "labels_app", "import_command"]
+
+users_app = typer.Typer(help="Accounts and roles of the labeling service.", no_args_is_help=True)
+labels_app = typer.Typer(help="Labels in the labeling service's database.", no_args_is_help=True)
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+
+    from smokewatch.labeling.db import open_database
+
+    try:
+        return open_database(settings)
+    except OperationalError as exc:
+        raise SmokewatchError(
+            f"cannot open the database {settings.resolved_database_url!r}: {exc.orig}"
+        ) from None
+
+
+def _account_errors(func):  # type: ignore[no-untyped-def]
+    """Service-layer account errors are user errors on the command line."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        from smokewatch.labeling.users import AccountError
+
+        try:
+            return func(*args, **kwargs)
+        except AccountError as exc:
+            raise SmokewatchError(exc.message) from None
+
+    return wrapper
+
+
+@user_errors
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, max=64, help="Worker processes."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Run the labeling service (SQLite in SMOKEWATCH_DATA_DIR unless SMOKEWATCH_DATABASE_URL).
+
+    Migrates the database first. With --workers > 1 each worker process builds its own app
+    from the same environment.
+    """
+    import uvicorn
+
+    settings = load_settings()
+    db = _database(settings)  # migrate once, before any worker starts
+    db.dispose()
+    os.environ.setdefault("SMOKEWATCH_DATA_DIR", str(settings.data_dir))
+    where = settings.resolved_database_url.split("@")[-1]
+    err_console.print(f"smokewatch labeling service on [bold]http://{host}:{port}/[/] (database: {where})")
+    uvicorn.run(
+        "smokewatch.labeling.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@user_errors
+@_account_errors
+def import_command(
+    source: Path = typer.Argument(
+        ..., help="RISE metadata (.json/.csv), or a folder of RISE-named .mp4 clips.", show_default=False
+    ),
+    url_root: str = typer.Option(
+        None, "--url-root", help="Override every clip's url_root (e.g. a CDN) [default: as given; "
+        "for a folder: the service's own /videos/]."
+    ),
+) -> None:
+    """Add clips to the labeling service. Idempotent: clips already there are skipped."""
+    from smokewatch.core.metadata import read_metadata
+    from smokewatch.labeling.catalog import clips_from_folder, import_clips
+
+    settings = load_settings()
+    db = _database(settings)
+    try:
+        with db.write() as session:
+            if source.is_dir():
+                clips, skipped = clips_from_folder(
+                    session, source, settings.videos_dir, url_root or settings.videos_url_root
+                )
+                for line in skipped:
+                    err_console.print(f"[yellow]skipped:[/] {line}", highlight=False)
+            else:
+                clips = read_metadata(source)
+                if url_root is not None:
+                    for clip in clips:
+                        clip.url_root = url_root
+            report = import_clips(session, clips)
+    finally:
+        db.dispose()
+    for line in report.conflicts:
+        err_console.print(f"[red]conflict:[/] {line}", highlight=False)
+    console.print(f"added {report.added:,} clips, {report.skipped:,} already there, "
+                  f"{len(report.conflicts)} conflicts")
+    if report.conflicts:
+        raise typer.Exit(1)
+
+
+@labels_app.command("export")
+@user_errors
+def export_command(
+    out: Path = typer.Option(..., "--out", "-o", help="File to write: .json (RISE metadata) or .csv."),
+    only_labeled: bool = typer.Option(False, "--only-labeled", help="Only clips with a final label."),
+) -> None:
+    """Export every clip with its label states, in RISE's metadata layout (by id)."""
+    from smokewatch.core.metadata import write_metadata
+    from smokewatch.labeling.catalog import export_clips
+
+    db = _database(load_settings())
+    try:
+        with db.read() as session:
+            clips = list(export_clips(session, only_labeled=only_labeled))
+    finally:
+        db.dispose()
+    write_metadata(clips, out)
+    console.print(f"wrote {len(clips):,} clips to {out}")
+
+
+@users_app.command("add")
+@user_errors
+@_account_errors
+def users_add(
+    name: str = typer.Argument(..., help="Account name (letters, digits, . _ @ -).", show_default=False),
+    role: str = typer.Option("researcher", "--role", help="researcher or expert (or any role)."),
+    password: str = typer.Option(
+        None, "--password", help="Password (at least 8 characters) [default: asked for; "
+        "or SMOKEWATCH_NEW_PASSWORD]."
+    ),
+) -> None:
+    """Create a password account (researchers and experts sign in with one)."""
+    from smokewatch.labeling.tables import Role
+    from smokewatch.labeling.users import add_account
+
+    try:
+        number = Role.parse(role)
+    except ValueError as exc:
+        raise SmokewatchError(str(exc)) from None
+    secret = password or os.environ.get("SMOKEWATCH_NEW_PASSWORD")
+    if not secret:
+        secret = getpass.getpass(f"password for {name}: ")
+        if secret != getpass.getpass("again: "):
+            raise SmokewatchError("the two passwords differ")
+    db = _database(load_settings())
+    try:
+        with db.write() as session:
+            user = add_account(session, name, secret, number)
+            uid = user.id
+    finally:
+        db.dispose()
+    console.print(f"added {Role.NAMES[number]} {name!r} (user {uid})")
+
+
+@users_app.command("set-role")
+@user_errors
+@_account_errors
+def users_set_role(
+    who: str = typer.Argument(..., help="Account name, client id or user id.", show_default=False),
+    role: str = typer.Argument(
+        ..., help="researcher, expert, amateur, layperson or banned (or 0, 1, 2, 3, -1).", show_default=False
+    ),
+) -> None:
+    """Change a user's role; it takes effect on the user's next request."""
+    from smokewatch.labeling.tables import Role
+    from smokewatch.labeling.users import set_role
+
+    db = _database(load_settings())
+    try:
+        with db.write() as session:
+            user = set_role(session, who, role)
+            line = f"user {user.id} ({user.client_id}) is now {Role.NAMES[user.client_type]}"
+    finally:
+        db.dispose()
+    console.print(line)
+
+
+@users_app.command("ban")
+@user_errors
+@_account_errors
+def users_ban(who: str = typer.Argument(..., help="Account name, client id or user id.", show_default=False)) -> None:
+    """Ban a user: every request of theirs is refused from now on (403)."""
+    users_set_role(who, "banned")
+
+
+@users_app.command("list")
+@user_errors
+def users_list(limit: int = typer.Option(50, "--limit", min=1, help="How many (by score).")) -> None:
+    """Users by score, with their role and reliability (accepted / submitted pages)."""
+    from sqlalchemy import select
+
+    from smokewatch.labeling.tables import Role, User
+
+    db = _database(load_settings())
+    table = Table("id", "client id", "role", "score", "pages", "reliability")
+    try:
+        with db.read() as session:
+            for u in session.scalars(select(User).order_by(User.score.desc(), User.id).limit(limit)):
+                rel = f"{u.pages_accepted / u.pages_submitted:.0%}" if u.pages_submitted else "-"
+                table.add_row(str(u.id), u.client_id, Role.NAMES.get(u.client_type, "?"), str(u.score),
+                              f"{u.pages_accepted}/{u.pages_submitted}", rel)  # fmt: skip
+    finally:
+        db.dispose()
+    console.print(table)

@@ -1,0 +1,69 @@
+"""What every request handler needs, built once per app: settings, database, tokens, policy.
+
+Errors raised by the service layers (tokens, pages, accounts) carry their HTTP status; the app
+turns each into RISE's error shape, ``{"message": ...}``, never a 500.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from smokewatch.labeling.db import Database
+from smokewatch.labeling.pages import PagePolicy
+from smokewatch.labeling.tables import Role, User
+from smokewatch.labeling.tokens import TokenService, UserClaims
+from smokewatch.settings import Settings
+
+__all__ = ["ApiError", "ServiceContext", "get_context"]
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP ``status`` and a message for ``{"message": ...}``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    policy: PagePolicy
+    _rng: threading.local = field(default_factory=threading.local)
+
+    @property
+    def rng(self) -> random.Random:
+        """A random generator per thread (``random.Random`` is not thread-safe to share)."""
+        rng = getattr(self._rng, "rng", None)
+        if rng is None:
+            rng = self._rng.rng = random.Random()
+        return rng
+
+    def user(self, session: Session, token: object) -> tuple[User, UserClaims]:
+        """The user a token names, with the role as it is *now*; banned users get 403."""
+        claims = self.tokens.check_user(token)
+        user = session.get(User, claims.user_id)
+        if user is None:
+            raise ApiError("Invalid user token: no such user", 401)
+        if user.client_type == Role.BANNED:
+            raise ApiError("Permission denied", 403)
+        return user, claims
+
+    def researcher(self, session: Session, token: object) -> tuple[User, UserClaims]:
+        user, claims = self.user(session, token)
+        if user.client_type != Role.RESEARCHER:
+            raise ApiError("Permission denied", 403)
+        return user, claims
+
+
+def get_context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,107 @@
+"""Engine and sessions: SQLite (WAL) by default, PostgreSQL by URL; migrations on start.
+
+SQLite serializes writers; to make that explicit (and to avoid "database is locked" on a
+read-then-write upgrade) every write transaction starts with ``BEGIN IMMEDIATE``, while reads
+use plain deferred transactions that WAL lets run beside a writer. On PostgreSQL the
+service takes row locks (``SELECT ... FOR UPDATE``) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from smokewatch.settings import Settings
+
+__all__ = ["Database", "open_database", "migrate"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass
+class Database:
+    """The engine and two session factories: ``read()`` and ``write()`` transactions."""
+
+    engine: Engine
+    _reader: sessionmaker[Session]
+    _writer: sessionmaker[Session]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reader() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that will write: committed on success, rolled back on any error."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
+        )
+        _sqlite_setup(engine)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates it on an empty database)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def open_database(settings: Settings, *, run_migrations: bool = True) -> Database:
+    """Connect to the settings' database and (by default) migrate it."""
+    engine = make_engine(settings.resolved_database_url)
+    if run_migrations:
+        migrate(engine)
+    writer_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+    return Database(
+        engine=engine,
+        _reader=sessionmaker(engine, expire_on_commit=False),
+        _writer=sessionmaker(writer_engine, expire_on_commit=False),
+    )

@@ -1,0 +1,154 @@
+"""Gallery queries and label statistics, with the selections of RISE's ``/api/v1``.
+
+"Positive" in the gallery means: a researcher said smoke, or the citizens did and no
+researcher said otherwise; gold and bad clips are shown only to researchers' queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from smokewatch.core.clip import DEFAULT_URL_ROOT
+from smokewatch.core.labels import State
+from smokewatch.labeling.tables import Label, Video
+
+__all__ = ["QUERIES", "GalleryQuery", "MAX_PAGE_SIZE", "gallery_page", "user_gallery_page", "label_statistics"]
+
+MAX_PAGE_SIZE = 1000
+POS = (int(State.STRONG_POS), int(State.MEDIUM_POS), int(State.WEAK_POS))
+NEG = (int(State.STRONG_NEG), int(State.MEDIUM_NEG), int(State.WEAK_NEG))
+_HIDDEN = (int(State.GOLD_POS), int(State.GOLD_NEG), int(State.BAD))
+
+
+def _aggregate(mine: tuple[int, ...], other: tuple[int, ...]) -> ColumnElement[bool]:
+    return and_(
+        Video.label_state_admin.not_in(_HIDDEN),
+        or_(
+            Video.label_state_admin.in_(mine),
+            and_(Video.label_state_admin.not_in(mine + other), Video.label_state.in_(mine)),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryQuery:
+    where: ColumnElement[bool] | None
+    admin_only: bool
+
+
+_visible = Video.label_state_admin.not_in(_HIDDEN)
+
+#: endpoint name (without ``get_``) -> selection; RISE's names.
+QUERIES: dict[str, GalleryQuery] = {
+    "pos_labels": GalleryQuery(_aggregate(POS, NEG), False),
+    "neg_labels": GalleryQuery(_aggregate(NEG, POS), False),
+    "maybe_pos_labels": GalleryQuery(and_(Video.label_state == State.ONE_YES, _visible), False),
+    "maybe_neg_labels": GalleryQuery(and_(Video.label_state == State.ONE_NO, _visible), False),
+    "discorded_labels": GalleryQuery(and_(Video.label_state == State.DISCORD, _visible), False),
+    "pos_labels_by_citizen": GalleryQuery(and_(Video.label_state.in_(POS), _visible), True),
+    "neg_labels_by_citizen": GalleryQuery(and_(Video.label_state.in_(NEG), _visible), True),
+    "pos_labels_by_researcher": GalleryQuery(Video.label_state_admin.in_(POS), True),
+    "neg_labels_by_researcher": GalleryQuery(Video.label_state_admin.in_(NEG), True),
+    "pos_gold_labels": GalleryQuery(Video.label_state_admin == State.GOLD_POS, True),
+    "neg_gold_labels": GalleryQuery(Video.label_state_admin == State.GOLD_NEG, True),
+    "bad_labels": GalleryQuery(Video.label_state_admin == State.BAD, True),
+    "all_labels": GalleryQuery(None, True),
+}
+
+_PUBLIC_FIELDS = ("id", "start_time", "view_id", "camera_id", "file_name")
+_ADMIN_FIELDS = ("id", "label_state", "label_state_admin", "start_time", "file_name", "view_id", "camera_id")
+
+
+def _item(video: Video, fields: tuple[str, ...]) -> dict[str, Any]:
+    item = {f: getattr(video, f) for f in fields}
+    item["url_root"] = video.url_root if video.url_root is not None else DEFAULT_URL_ROOT
+    if video.url_part is not None:
+        item["url_part"] = video.url_part
+    else:
+        d = video.file_name.split("-")
+        item["url_part"] = f"{d[2]}-{d[3]}-{d[4]}/{d[0]}-{d[1]}/{video.file_name}.mp4"
+    return item
+
+
+def _page(
+    session: Session, where: list[ColumnElement[bool]], page: int, size: int, fields: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], int]:
+    total = session.scalar(select(func.count()).select_from(Video).where(*where)) or 0
+    rows = session.scalars(
+        select(Video)
+        .where(*where)
+        .order_by(Video.label_update_time.desc().nulls_last(), Video.id.desc())
+        .offset((page - 1) * size)
+        .limit(size)
+    ).all()
+    return [_item(v, fields) for v in rows], total
+
+
+def gallery_page(
+    session: Session,
+    name: str,
+    *,
+    page: int = 1,
+    size: int = 16,
+    admin_view: bool = False,
+    camera_id: int | None = None,
+    view_id: int | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a named query: (items, total). ``all_labels`` is not paginated."""
+    query = QUERIES[name]
+    fields = _ADMIN_FIELDS if admin_view or name == "all_labels" else _PUBLIC_FIELDS
+    where = [] if query.where is None else [query.where]
+    if camera_id is not None:
+        where.append(Video.camera_id == camera_id)
+    if view_id is not None:
+        where.append(Video.view_id == view_id)
+    if name == "all_labels":
+        rows = session.scalars(select(Video).where(*where).order_by(Video.id)).all()
+        return [_item(v, fields) for v in rows], len(rows)
+    return _page(session, where, page, size, fields)
+
+
+def user_gallery_page(
+    session: Session, user_id: int, *, page: int = 1, size: int = 16, researcher_caller: bool = False
+) -> tuple[list[dict[str, Any]], int]:
+    """Clips that ``user_id`` said have smoke (RISE's ``get_pos_labels?user_id=``)."""
+    positive = (1, *POS) if researcher_caller else (1,)
+    labeled = (
+        select(Label.video_id)
+        .where(Label.user_id == user_id, Label.label.in_(positive))
+        .distinct()
+    )
+    where = [Video.id.in_(labeled), Video.label_state_admin != State.GOLD_POS]
+    return _page(session, where, page, size, _ADMIN_FIELDS)
+
+
+def label_statistics(session: Session) -> dict[str, int]:
+    """RISE's counts: all clips (no gold/bad), fully labeled, partially labeled."""
+    full = POS + NEG
+    counted = Video.label_state_admin.not_in(_HIDDEN)
+    row = session.execute(
+        select(
+            func.count(case((counted, 1))),
+            func.count(
+                case(
+                    (
+                        and_(
+                            counted,
+                            or_(Video.label_state_admin.in_(full), Video.label_state.in_(full)),
+                        ),
+                        1,
+                    )
+                )
+            ),
+            func.count(case((Video.label_state.in_((3, 4, 5)), 1))),
+        )
+    ).one()
+    return {
+        "num_all_videos": int(row[0]),
+        "num_fully_labeled": int(row[1]),
+        "num_partially_labeled": int(row[2]),
+    }

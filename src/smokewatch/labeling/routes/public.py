@@ -1,0 +1,152 @@
+"""The gallery queries and label statistics (RISE's ``get_*_labels`` and friends).
+
+As in RISE, the gallery takes an optional ``user_token`` and paging (``pageNumber``,
+``pageSize``) from a form-encoded body or the query string, on GET and POST; an empty page is
+a 204. Researcher-only queries need a researcher's or expert's token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import insert
+
+from smokewatch.labeling.context import ApiError, ServiceContext, get_context
+from smokewatch.labeling.gallery import MAX_PAGE_SIZE, QUERIES, gallery_page, label_statistics, user_gallery_page
+from smokewatch.labeling.schemas import Message, Statistics
+from smokewatch.labeling.tables import Role, View
+
+router = APIRouter(prefix="/api/v1", tags=["gallery"])
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """Fields of a form-encoded (or JSON object) body; RISE's gallery read the raw body."""
+    raw = await request.body()
+    if not raw:
+        return {}
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ApiError("Malformed JSON body") from None
+        if not isinstance(data, dict):
+            raise ApiError("Expected a JSON object")
+        return {k: str(v) for k, v in data.items() if v is not None}
+    try:
+        fields = parse_qs(raw.decode("utf-8"), strict_parsing=False)
+    except UnicodeDecodeError:
+        raise ApiError("Body is not UTF-8") from None
+    return {k: v[0] for k, v in fields.items() if v}
+
+
+def _int(value: str | int, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ApiError(f"{name} must be an integer, got {value!r}") from None
+    if not low <= number <= high:
+        raise ApiError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _handler(name: str) -> Callable[..., Awaitable[Response]]:
+    query = QUERIES[name]
+    by_user = name == "pos_labels"
+
+    async def handler(
+        request: Request,
+        pageNumber: int = Query(1, description="Page, from 1."),  # noqa: N803 (RISE's names)
+        pageSize: int = Query(16, description=f"Clips per page, at most {MAX_PAGE_SIZE}."),  # noqa: N803
+        camera_id: int | None = Query(None, description="Only this camera."),
+        view_id: int | None = Query(None, description="Only this view of the camera."),
+        user_id: int | None = Query(None, include_in_schema=by_user, description="Clips this user said have smoke."),
+        ctx: ServiceContext = Depends(get_context),
+    ) -> Response:
+        form = await _form(request)
+        page = _int(form.get("pageNumber", pageNumber), "pageNumber", 1, 10**9)
+        size = _int(form.get("pageSize", pageSize), "pageSize", 1, MAX_PAGE_SIZE)
+        token = form.get("user_token")
+        if query.admin_only and not token:
+            raise ApiError("Missing fields: user_token")
+
+        def run() -> Response:
+            with ctx.db.write() as session:
+                caller = ctx.user(session, token) if token else None
+                role = caller[0].client_type if caller else None
+                if query.admin_only and role not in (Role.RESEARCHER, Role.EXPERT):
+                    raise ApiError("Permission denied", 403)
+                if by_user and user_id is not None:
+                    items, total = user_gallery_page(
+                        session, user_id, page=page, size=size, researcher_caller=role == Role.RESEARCHER
+                    )
+                    query_type = 1
+                else:
+                    items, total = gallery_page(
+                        session, name, page=page, size=size,
+                        admin_view=role in (Role.RESEARCHER, Role.EXPERT),
+                        camera_id=camera_id, view_id=view_id,
+                    )  # fmt: skip
+                    query_type = 0
+                if caller and role != Role.RESEARCHER and caller[1].connection_id > 0 and items and name != "all_labels":
+                    now = int(time.time())
+                    session.execute(
+                        insert(View),
+                        [{"connection_id": caller[1].connection_id, "video_id": it["id"],
+                          "query_type": query_type, "time": now} for it in items],
+                    )  # fmt: skip
+            if not items:
+                return Response(status_code=204)
+            body: dict[str, Any] = {"data": items}
+            if name != "all_labels":
+                body["total"] = total
+            return JSONResponse(body)
+
+        return await run_in_threadpool(run)
+
+    handler.__name__ = f"get_{name}"
+    return handler
+
+
+_SUMMARIES = {
+    "pos_labels": "Clips with smoke (researchers' label first, else the citizens'); ?user_id=N: that user's",
+    "neg_labels": "Clips without smoke (researchers' label first, else the citizens')",
+    "maybe_pos_labels": "Clips one volunteer said have smoke",
+    "maybe_neg_labels": "Clips one volunteer said have no smoke",
+    "discorded_labels": "Clips two volunteers disagreed on",
+    "pos_labels_by_citizen": "Researchers: clips the citizens said have smoke",
+    "neg_labels_by_citizen": "Researchers: clips the citizens said have no smoke",
+    "pos_labels_by_researcher": "Researchers: clips a researcher said have smoke",
+    "neg_labels_by_researcher": "Researchers: clips a researcher said have no smoke",
+    "pos_gold_labels": "Researchers: gold standards with smoke",
+    "neg_gold_labels": "Researchers: gold standards without smoke",
+    "bad_labels": "Researchers: clips marked bad",
+    "all_labels": "Researchers: every clip with its states (not paginated)",
+}
+
+for _name, _query in QUERIES.items():
+    router.add_api_route(
+        f"/get_{_name}",
+        _handler(_name),
+        methods=["POST"] if _query.admin_only else ["GET", "POST"],
+        summary=_SUMMARIES[_name],
+        responses={
+            204: {"description": "No clips on this page"},
+            400: {"model": Message},
+            401: {"model": Message},
+            403: {"model": Message},
+        },
+    )
+
+
+@router.get("/get_label_statistics", response_model=Statistics)
+def get_label_statistics(ctx: ServiceContext = Depends(get_context)) -> Statistics:
+    """How many clips there are, and how many are fully or partly labeled."""
+    with ctx.db.read() as session:
+        return Statistics(**label_statistics(session))

@@ -1,0 +1,147 @@
+"""Volunteers' API: sign in, get a page of clips, send its answers, tutorial records."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy import select
+
+from smokewatch.labeling import pages, users
+from smokewatch.labeling.context import ApiError, ServiceContext, get_context
+from smokewatch.labeling.schemas import (
+    BatchItem,
+    BatchResponse,
+    LoginRequest,
+    LoginResponse,
+    Message,
+    PasswordLoginRequest,
+    ScoreResponse,
+    SendBatchRequest,
+    TokenRequest,
+    TutorialRequest,
+)
+from smokewatch.labeling.tables import Connection, Role, Tutorial, User, Video
+
+router = APIRouter(prefix="/api/v1", tags=["volunteers"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Message, "description": "Malformed request"},
+    401: {"model": Message, "description": "Missing, tampered or expired token"},
+    403: {"model": Message, "description": "Banned, or not allowed"},
+}
+
+
+def _login_tokens(ctx: ServiceContext, user: User, connection: Connection) -> LoginResponse:
+    common = {"user_id": user.id, "client_type": user.client_type, "score": user.score, "raw_score": user.raw_score}
+    return LoginResponse(
+        user_token=ctx.tokens.user_token(connection_id=connection.id, **common),
+        user_token_for_other_app=ctx.tokens.user_token(connection_id=-1, **common),
+    )
+
+
+@router.post("/login", response_model=LoginResponse, responses=_ERRORS)
+def login(body: LoginRequest, ctx: ServiceContext = Depends(get_context)) -> LoginResponse:
+    """Sign in an anonymous volunteer by the client id their browser generated and kept."""
+    if body.client_id is None:
+        if body.google_id_token is not None:
+            raise ApiError("Google sign-in is not supported; use client_id or /api/v1/login_password")
+        raise ApiError("Missing field: google_id_token or client_id")
+    with ctx.db.write() as session:
+        user = users.get_or_create_volunteer(session, body.client_id)
+        connection = users.connect(session, user)
+        return _login_tokens(ctx, user, connection)
+
+
+@router.post("/login_password", response_model=LoginResponse, responses=_ERRORS)
+def login_password(body: PasswordLoginRequest, ctx: ServiceContext = Depends(get_context)) -> LoginResponse:
+    """Sign in a researcher or expert account with its password."""
+    with ctx.db.write() as session:
+        user = users.authenticate(session, body.name, body.password)
+        connection = users.connect(session, user)
+        return _login_tokens(ctx, user, connection)
+
+
+@router.post(
+    "/get_batch",
+    response_model=BatchResponse,
+    response_model_exclude_none=True,
+    responses={**_ERRORS, 204: {"description": "Not enough clips left for a page"}},
+)
+def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> Any:
+    """A page of 16 clips (for volunteers: 12 to label and 4 hidden gold standards).
+
+    Researchers get clips without a researcher label, each with the citizens' state as prior.
+    """
+    with ctx.db.write() as session:
+        user, claims = ctx.user(session, body.user_token)
+        drawn = pages.draw_page(session, user, ctx.policy, ctx.rng)
+        if drawn is None:
+            return Response(status_code=204)
+        ids, gold = drawn
+        connection_id = claims.connection_id if claims.connection_id > 0 else None
+        batch = pages.create_batch(session, user, ids, gold, connection_id)
+        videos = {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
+        researcher = user.client_type == Role.RESEARCHER
+        items = [
+            BatchItem(
+                id=vid,
+                file_name=videos[vid].file_name,
+                url_root=videos[vid].url_root or "",
+                url_part=videos[vid].url_part or "",
+                label_state=videos[vid].label_state if researcher else None,
+            )
+            for vid in ids
+        ]
+        token = ctx.tokens.page_token(
+            batch_id=batch.id, user_id=user.id, video_ids=ids, jti=batch.jti
+        )
+    return BatchResponse(data=items, video_token=token)
+
+
+@router.post(
+    "/send_batch",
+    response_model=ScoreResponse,
+    responses={
+        **_ERRORS,
+        409: {"model": Message, "description": "This page was submitted already"},
+        425: {"model": Message, "description": "Submitted too soon after the page was given"},
+    },
+)
+def send_batch(body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)) -> ScoreResponse:
+    """Answers for a page: accepted (and counted) only if all its gold standards are right."""
+    page = ctx.tokens.check_page(body.video_token)
+    with ctx.db.write() as session:
+        user, _claims = ctx.user(session, body.user_token)
+        if page.user_id != user.id:
+            raise ApiError("Signature of the video batch is not valid", 401)
+        score = pages.submit_page(
+            session,
+            user,
+            batch_id=page.batch_id,
+            jti=page.jti,
+            token_video_ids=page.video_ids,
+            answers=[(a.video_id, a.label) for a in body.data],
+        )
+    return ScoreResponse.model_validate({"data": {"score": {"batch": score.batch, "user": score.user, "raw": score.raw}}})
+
+
+@router.post("/add_tutorial_record", status_code=204, responses=_ERRORS)
+def add_tutorial_record(body: TutorialRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
+    """Record a tutorial event (action 0 took it … 4 passed first try; query 0–2: where from)."""
+    with ctx.db.write() as session:
+        user, claims = ctx.user(session, body.user_token)
+        if claims.connection_id <= 0:
+            raise ApiError("This token cannot record tutorial events (no session)")
+        session.add(
+            Tutorial(
+                connection_id=claims.connection_id,
+                action_type=body.action_type,
+                query_type=body.query_type,
+                time=int(time.time()),
+            )
+        )
+        if body.action_type > user.best_tutorial_action:
+            user.best_tutorial_action = body.action_type
+    return Response(status_code=204)

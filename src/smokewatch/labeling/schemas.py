@@ -1,0 +1,118 @@
+"""Request and response bodies of the labeling API (RISE's field names, strictly typed).
+
+Ids and labels are strict integers: RISE compared them with ``==`` and so quietly accepted
+``true`` or ``"1"``; here such values are a 400 with a message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+__all__ = [
+    "Answer",
+    "BatchItem",
+    "BatchResponse",
+    "LoginRequest",
+    "LoginResponse",
+    "Message",
+    "PasswordLoginRequest",
+    "ScoreBody",
+    "ScoreResponse",
+    "SendBatchRequest",
+    "SetLabelStateRequest",
+    "Statistics",
+    "TokenRequest",
+    "TutorialRequest",
+]
+
+Token = Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Message(BaseModel):
+    """Every error answer: ``{"message": "..."}`` (RISE's shape)."""
+
+    message: str
+
+
+class LoginRequest(_Body):
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=255)] | None = None
+    google_id_token: StrictStr | None = Field(
+        default=None, description="Not supported: researchers sign in with a password instead."
+    )
+
+
+class PasswordLoginRequest(_Body):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+
+
+class LoginResponse(BaseModel):
+    user_token: str
+    user_token_for_other_app: str
+
+
+class TokenRequest(_Body):
+    user_token: Token
+
+
+class BatchItem(BaseModel):
+    id: int
+    file_name: str
+    url_root: str
+    url_part: str
+    label_state: int | None = Field(
+        default=None, description="Researchers only: the citizens' state, shown as a prior."
+    )
+
+
+class BatchResponse(BaseModel):
+    data: list[BatchItem]
+    video_token: str
+
+
+class Answer(_Body):
+    video_id: StrictInt
+    label: StrictInt
+
+
+class SendBatchRequest(_Body):
+    user_token: Token
+    video_token: Token
+    data: Annotated[list[Answer], Field(min_length=1, max_length=64)]
+
+
+class ScoreBody(BaseModel):
+    batch: int | None
+    user: int | None
+    raw: int | None
+
+
+class _ScoreData(BaseModel):
+    score: ScoreBody
+
+
+class ScoreResponse(BaseModel):
+    data: _ScoreData
+
+
+class SetLabelStateRequest(_Body):
+    user_token: Token
+    data: Annotated[list[Answer], Field(min_length=1, max_length=1000)]
+
+
+class TutorialRequest(_Body):
+    user_token: Token
+    action_type: Annotated[StrictInt, Field(ge=0, le=4)]
+    query_type: Annotated[StrictInt, Field(ge=0, le=2)]
+
+
+class Statistics(BaseModel):
+    num_all_videos: int
+    num_fully_labeled: int
+    num_partially_labeled: int

@@ -1,0 +1,184 @@
+"""ORM tables of the labeling service (RISE's schema, plus what safety needs).
+
+Differences from the original, each for a reason:
+* ``video.sort_key`` — a random number fixed at import, indexed with the label states, so a
+  page is drawn by an index range scan from a random point instead of ``ORDER BY random()``
+  over the whole table;
+* ``batch.jti`` and ``batch.return_time`` — a page token is single use: the submission
+  claims the page with a compare-and-set on ``return_time``;
+* ``label.client_type`` — the role at the time of the answer, so the label history alone
+  says which column (citizen or researcher state) an answer moved;
+* ``user.password_hash`` — researchers sign in with a password instead of Google.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "Video", "User", "Connection", "Batch", "Label", "Tutorial", "View", "Role"]
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+
+
+class Role:
+    """``user.client_type`` values, as RISE numbered them."""
+
+    BANNED = -1
+    RESEARCHER = 0
+    EXPERT = 1
+    AMATEUR = 2
+    LAYPERSON = 3
+
+    NAMES = {-1: "banned", 0: "researcher", 1: "expert", 2: "amateur", 3: "layperson"}
+
+    @classmethod
+    def parse(cls, value: str | int) -> int:
+        """A role from its name or number; ValueError names the choices."""
+        by_name = {v: k for k, v in cls.NAMES.items()}
+        if isinstance(value, str) and value.strip().lower() in by_name:
+            return by_name[value.strip().lower()]
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = None
+        if number not in cls.NAMES:
+            choices = ", ".join(f"{n} ({k})" for k, n in sorted(cls.NAMES.items()))
+            raise ValueError(f"unknown role {value!r}; choose one of {choices}")
+        return number
+
+
+class Video(Base):
+    __tablename__ = "video"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(255), unique=True)
+    camera_id: Mapped[int] = mapped_column(Integer, default=-1)
+    view_id: Mapped[int] = mapped_column(Integer, default=-1)
+    start_time: Mapped[int] = mapped_column(Integer)
+    end_time: Mapped[int] = mapped_column(Integer)
+    left: Mapped[int] = mapped_column(Integer)
+    top: Mapped[int] = mapped_column(Integer)
+    right: Mapped[int] = mapped_column(Integer)
+    bottom: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    start_frame: Mapped[int] = mapped_column(Integer)
+    url_root: Mapped[str | None] = mapped_column(String(768), nullable=True)
+    url_part: Mapped[str | None] = mapped_column(String(768), nullable=True)
+    label_state: Mapped[int] = mapped_column(Integer, default=-1)
+    label_state_admin: Mapped[int] = mapped_column(Integer, default=-1)
+    label_update_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sort_key: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_video_state_key", "label_state", "sort_key"),
+        Index("ix_video_admin_key", "label_state_admin", "sort_key"),
+        Index("ix_video_update_time", "label_update_time"),
+    )
+
+
+class User(Base):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(255), unique=True)
+    client_type: Mapped[int] = mapped_column(Integer, default=Role.LAYPERSON)
+    register_time: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    raw_score: Mapped[int] = mapped_column(Integer, default=0)
+    pages_submitted: Mapped[int] = mapped_column(Integer, default=0)
+    pages_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    best_tutorial_action: Mapped[int] = mapped_column(Integer, default=-1)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class Connection(Base):
+    """One row per login (RISE counted sessions this way)."""
+
+    __tablename__ = "connection"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[int] = mapped_column(Integer)
+    client_type: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+
+
+class Batch(Base):
+    """A page of clips handed to a user; claimed once when its answers come back."""
+
+    __tablename__ = "batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connection.id"), nullable=True)
+    request_time: Mapped[int] = mapped_column(Integer)
+    return_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    video_ids: Mapped[list[int]] = mapped_column(JSON)
+    num_unlabeled: Mapped[int] = mapped_column(Integer, default=0)
+    num_gold_standard: Mapped[int] = mapped_column(Integer, default=0)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    accepted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    user_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_raw_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Label(Base):
+    """Every answer ever given, in order: the history that the states must agree with."""
+
+    __tablename__ = "label"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("video.id"))
+    label: Mapped[int] = mapped_column(Integer)
+    time: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), nullable=True)
+    client_type: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_label_user_video", "user_id", "video_id"),
+        Index("ix_label_video", "video_id", "id"),
+    )
+
+
+class Tutorial(Base):
+    __tablename__ = "tutorial"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"))
+    action_type: Mapped[int] = mapped_column(Integer)
+    query_type: Mapped[int] = mapped_column(Integer)
+    time: Mapped[int] = mapped_column(Integer)
+
+
+class View(Base):
+    """A gallery impression (which clips a volunteer looked at)."""
+
+    __tablename__ = "view"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id"))
+    video_id: Mapped[int] = mapped_column(ForeignKey("video.id"))
+    query_type: Mapped[int] = mapped_column(Integer)
+    time: Mapped[int] = mapped_column(Integer)

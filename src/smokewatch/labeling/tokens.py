@@ -1,0 +1,171 @@
+"""Signed user and page tokens (PyJWT, HS256): expiry, single use, tamper-proof.
+
+The original RISE tokens never expired and their ``jti`` was never checked, so a page could be
+submitted many times. Here both kinds carry ``exp``; a page token is claimed once in the
+database (see ``pages.submit_page``), and one that arrives before its ``nbf`` (too fast to
+have watched the clips) is refused with 425 Too Early.
+
+The signing key is never a constant in the code: it comes from the settings, or from a
+random key file created with 0600 permissions on first start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from smokewatch.settings import Settings
+
+__all__ = ["TokenError", "TokenService", "UserClaims", "PageClaims", "load_signing_key"]
+
+_ALGORITHM = "HS256"
+
+
+class TokenError(Exception):
+    """A token that cannot be accepted; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class UserClaims:
+    user_id: int
+    connection_id: int
+    jti: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageClaims:
+    batch_id: int
+    user_id: int
+    video_ids: list[int]
+    jti: str
+
+
+def load_signing_key(settings: Settings) -> bytes:
+    """The settings' key, or the key file in ``data_dir`` (created atomically, mode 0600)."""
+    if settings.secret_key is not None and settings.secret_key.get_secret_value():
+        return settings.secret_key.get_secret_value().encode()
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_hex(32).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process made the key first: keep theirs
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = Path(path).read_bytes().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path}: signing key is too short; delete it to make a new one")
+    return key
+
+
+class TokenService:
+    """Issues and checks the two kinds of token with one key and the settings' lifetimes."""
+
+    def __init__(self, key: bytes, settings: Settings) -> None:
+        self._key = key
+        self._user_ttl = settings.user_token_ttl
+        self._page_ttl = settings.page_token_ttl
+        self._page_wait = settings.page_min_seconds
+
+    def _encode(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+
+    def user_token(
+        self, *, user_id: int, connection_id: int, client_type: int, score: int, raw_score: int
+    ) -> str:
+        """RISE's user-token claims (its front end reads them) plus ``exp`` and ``typ``."""
+        now = int(time.time())
+        return self._encode(
+            {
+                "typ": "user",
+                "iat": now,
+                "exp": now + self._user_ttl,
+                "jti": uuid.uuid4().hex,
+                "user_id": user_id,
+                "client_type": client_type,
+                "connection_id": connection_id,
+                "user_score": score,
+                "user_raw_score": raw_score,
+            }
+        )
+
+    def page_token(self, *, batch_id: int, user_id: int, video_ids: list[int], jti: str) -> str:
+        now = int(time.time())
+        return self._encode(
+            {
+                "typ": "page",
+                "iat": now,
+                "nbf": now + self._page_wait,
+                "exp": now + self._page_ttl,
+                "jti": jti,
+                "video_id_list": video_ids,
+                "batch_id": batch_id,
+                "user_id": user_id,
+            }
+        )
+
+    def _decode(self, token: object, kind: str) -> dict[str, Any]:
+        if not isinstance(token, str) or not token:
+            raise TokenError(f"Missing field: {kind}_token" if kind == "user" else "Missing field: video_token", 400)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["exp", "iat", "jti"]},
+                leeway=0,
+            )
+        except jwt.ImmatureSignatureError:
+            wait = self._seconds_until_nbf(token)
+            raise TokenError(
+                f"Too early: look at the clips a little longer (submit in {wait} s)", 425
+            ) from None
+        except jwt.ExpiredSignatureError:
+            raise TokenError(f"The {kind} token has expired; ask for a new one", 401) from None
+        except jwt.InvalidTokenError as exc:
+            raise TokenError(f"Invalid {kind} token: {exc}", 401) from None
+        if claims.get("typ") != kind:
+            raise TokenError(f"Invalid {kind} token: wrong token type", 401)
+        return claims
+
+    def _seconds_until_nbf(self, token: str) -> int:
+        try:
+            nbf = int(jwt.decode(token, self._key, algorithms=[_ALGORITHM], options={"verify_nbf": False})["nbf"])
+        except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
+            return self._page_wait
+        return max(1, nbf - int(time.time()))
+
+    def check_user(self, token: object) -> UserClaims:
+        claims = self._decode(token, "user")
+        try:
+            return UserClaims(int(claims["user_id"]), int(claims["connection_id"]), str(claims["jti"]))
+        except (KeyError, TypeError, ValueError):
+            raise TokenError("Invalid user token: missing claims", 401) from None
+
+    def check_page(self, token: object) -> PageClaims:
+        claims = self._decode(token, "page")
+        try:
+            ids = [int(i) for i in claims["video_id_list"]]
+            return PageClaims(int(claims["batch_id"]), int(claims["user_id"]), ids, str(claims["jti"]))
+        except (KeyError, TypeError, ValueError):
+            raise TokenError("Invalid page token: missing claims", 401) from None

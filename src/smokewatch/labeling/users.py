@@ -1,0 +1,144 @@
+"""Volunteers, accounts and roles.
+
+Anonymous volunteers are known by a client id their browser generates and keeps; researchers
+and experts have accounts with an argon2-hashed password. A user's role is read from the
+database on every request (the token names only the user), so a role change or a ban takes
+effect on the very next request — RISE's tokens carried the role and kept it forever.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smokewatch.labeling.tables import Connection, Role, User
+
+__all__ = [
+    "AccountError",
+    "ACCOUNT_PREFIX",
+    "account_client_id",
+    "add_account",
+    "authenticate",
+    "connect",
+    "get_or_create_volunteer",
+    "set_role",
+]
+
+ACCOUNT_PREFIX = "account."
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+_CLIENT_ID_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+_hasher = PasswordHasher()
+
+
+class AccountError(Exception):
+    """A user-management request that cannot be done; ``status`` for HTTP answers."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def account_client_id(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise AccountError(
+            f"account name {name!r}: use 2-64 letters, digits or . _ @ - (no spaces)"
+        )
+    return ACCOUNT_PREFIX + name
+
+
+def get_or_create_volunteer(session: Session, client_id: str) -> User:
+    """The user with this browser-generated client id, created on first sight (layperson)."""
+    if not isinstance(client_id, str) or not _CLIENT_ID_RE.match(client_id):
+        raise AccountError("client_id must be 1-255 printable characters without spaces")
+    if client_id.startswith(ACCOUNT_PREFIX):
+        raise AccountError("accounts sign in with a password", 403)
+    user = session.scalar(select(User).where(User.client_id == client_id))
+    if user is not None:
+        return user
+    try:
+        with session.begin_nested():
+            user = User(client_id=client_id, register_time=int(time.time()))
+            session.add(user)
+    except IntegrityError:  # the same browser logged in twice at once: take the other row
+        user = session.scalar(select(User).where(User.client_id == client_id))
+        assert user is not None
+    return user
+
+
+def connect(session: Session, user: User) -> Connection:
+    """Record a login (a session, in RISE's terms); banned users are refused."""
+    if user.client_type == Role.BANNED:
+        raise AccountError("Permission denied", 403)
+    connection = Connection(time=int(time.time()), client_type=user.client_type, user_id=user.id)
+    session.add(connection)
+    session.flush()
+    return connection
+
+
+def add_account(session: Session, name: str, password: str, role: int = Role.RESEARCHER) -> User:
+    """Create a password account (researchers and experts sign in this way)."""
+    client_id = account_client_id(name)
+    if len(password) < 8:
+        raise AccountError("a password needs at least 8 characters")
+    if session.scalar(select(User).where(User.client_id == client_id)) is not None:
+        raise AccountError(f"account {name!r} exists already", 409)
+    user = User(
+        client_id=client_id,
+        client_type=role,
+        register_time=int(time.time()),
+        password_hash=_hasher.hash(password),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, name: str, password: str) -> User:
+    """The account if the password is right; one message for every failure (no user probing)."""
+    failure = AccountError("Wrong account name or password", 401)
+    try:
+        client_id = account_client_id(name)
+    except AccountError:
+        raise failure from None
+    user = session.scalar(select(User).where(User.client_id == client_id))
+    if user is None or user.password_hash is None:
+        _hasher.hash("timing-equaliser")  # same work as a real check
+        raise failure
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise failure from None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def find_user(session: Session, who: str) -> User:
+    """A user by account name, client id or numeric id."""
+    user = None
+    if who.isdigit():
+        user = session.get(User, int(who))
+    if user is None:
+        user = session.scalar(
+            select(User).where(User.client_id.in_([who, ACCOUNT_PREFIX + who]))
+        )
+    if user is None:
+        raise AccountError(f"no user {who!r} (give an account name, client id or user id)", 404)
+    return user
+
+
+def set_role(session: Session, who: str, role: str | int) -> User:
+    try:
+        number = Role.parse(role)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+    user = find_user(session, who)
+    user.client_type = number
+    return user
