@@ -1,0 +1,211 @@
+"""Pages of clips through the API: what a page holds, scoring, single use, researchers' pages.
+
+Every test runs on SQLite and on PostgreSQL (``db_url`` is parametrized).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi.testclient import TestClient
+from service_helpers import answer_page, login, seed
+from sqlalchemy import func, select
+
+from smokewatch.core.labels import final_label
+from smokewatch.labeling.db import Database
+from smokewatch.labeling.tables import Batch, Label, User, Video
+from smokewatch.labeling.users import add_account
+
+
+def states(db: Database) -> dict[int, tuple[int, int]]:
+    with db.read() as s:
+        return {v.id: (v.label_state, v.label_state_admin) for v in s.scalars(select(Video))}
+
+
+def get_page(client: TestClient, token: str) -> dict:
+    r = client.post("/api/v1/get_batch", json={"user_token": token})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_page_is_12_clips_and_4_hidden_gold(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=40)
+    token = login(client)
+    for _ in range(5):
+        page = get_page(client, token)
+        ids = [item["id"] for item in page["data"]]
+        assert len(ids) == 16 == len(set(ids))
+        pos = sum(i in seeded.gold_pos for i in ids)
+        neg = sum(i in seeded.gold_neg for i in ids)
+        assert pos + neg == 4 and 1 <= pos <= 3 and neg >= 1
+        assert all(set(item) == {"id", "file_name", "url_root", "url_part"} for item in page["data"])
+        assert page["data"][0]["url_part"].endswith(page["data"][0]["file_name"] + ".mp4")
+
+
+def test_partly_labeled_first_final_never_labeled_never_again(client: TestClient, database: Database) -> None:
+    partial = {1001: (5, -1), 1002: (4, -1), 1003: (3, -1)}
+    final = {1004: (-1, 23), 1005: (-1, 16), 1006: (-1, -2), 1007: (5, 19), 1008: (-1, 47)}
+    seeded = seed(database, plain=30, states={**partial, **final})
+    token = login(client)
+    first = get_page(client, token)
+    ids = {item["id"] for item in first["data"]}
+    assert set(partial) <= ids  # partly labeled clips come before unlabeled ones
+    assert not ids & {1004, 1005, 1006, 1007}  # final researcher states are never offered
+    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": first["video_token"],
+                                                 "data": answer_page(first, seeded)})  # fmt: skip
+    assert r.status_code == 200, r.text
+    labeled = ids - set(seeded.gold_pos) - set(seeded.gold_neg)
+    second = get_page(client, token)
+    assert not {item["id"] for item in second["data"]} & labeled  # never a clip already labeled
+
+
+def test_too_few_clips_is_204(client: TestClient, database: Database) -> None:
+    seed(database, plain=11)
+    assert client.post("/api/v1/get_batch", json={"user_token": login(client)}).status_code == 204
+
+
+def test_no_gold_is_204(client: TestClient, database: Database) -> None:
+    seed(database, plain=30, gold_pos=0)
+    assert client.post("/api/v1/get_batch", json={"user_token": login(client)}).status_code == 204
+
+
+def test_accepted_page_moves_states_and_scores(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    before = states(database)
+    token = login(client)
+    page = get_page(client, token)
+    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
+                                                 "data": answer_page(page, seeded, label=1)})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json() == {"data": {"score": {"batch": 12, "user": 12, "raw": 12}}}
+    after = states(database)
+    for vid in seeded.plain:
+        assert before[vid] == (-1, -1) and after[vid] == (5, -1)
+    gold_in_page = [i["id"] for i in page["data"] if i["id"] < 1000]
+    for vid in gold_in_page:  # gold clips get their citizen answer recorded too, admin untouched
+        assert after[vid][1] == before[vid][1]
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Label)) == 16
+        user = s.scalar(select(User))
+        assert (user.pages_submitted, user.pages_accepted) == (1, 1)
+
+
+def test_rejected_page_changes_nothing_but_raw_score(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    before = states(database)
+    token = login(client)
+    page = get_page(client, token)
+    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
+                                                 "data": answer_page(page, seeded, gold_right=False)})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["score"] == {"batch": 0, "user": 0, "raw": 12}
+    assert states(database) == before
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Label)) == 0
+        user = s.scalar(select(User))
+        assert (user.pages_submitted, user.pages_accepted, user.score) == (1, 0, 0)
+
+
+def test_one_wrong_gold_rejects(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    token = login(client)
+    page = get_page(client, token)
+    answers = answer_page(page, seeded)
+    for a in answers:
+        if a["video_id"] in seeded.gold_neg:
+            a["label"] = 1
+            break
+    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+    assert r.json()["data"]["score"]["batch"] == 0
+
+
+def test_two_volunteers_settle_a_clip_and_a_third_breaks_a_tie(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    answers_by_user = {"a": 1, "b": 0, "c": 1}
+    for client_id, value in answers_by_user.items():
+        token = login(client, f"uuid.{client_id}")
+        page = get_page(client, token)
+        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
+                                                     "data": answer_page(page, seeded, label=value)})  # fmt: skip
+        assert r.json()["data"]["score"]["batch"] == 12
+    after = states(database)
+    assert all(after[vid] == (19, -1) for vid in seeded.plain)  # 1, 0 -> discord; third 1 -> weak pos
+    assert all(final_label(*after[vid]) == 1 for vid in seeded.plain)
+
+
+def test_a_page_token_works_once(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    token = login(client)
+    page = get_page(client, token)
+    body = {"user_token": token, "video_token": page["video_token"], "data": answer_page(page, seeded)}
+    assert client.post("/api/v1/send_batch", json=body).status_code == 200
+    snapshot = states(database)
+    again = client.post("/api/v1/send_batch", json=body)
+    assert again.status_code == 409
+    assert "already submitted" in again.json()["message"]
+    assert states(database) == snapshot
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Label)) == 16
+        assert s.scalar(select(User.raw_score)) == 12
+
+
+def test_answers_must_be_for_the_pages_clips(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=20)
+    token = login(client)
+    page = get_page(client, token)
+    answers = answer_page(page, seeded)
+    answers[0]["video_id"] = next(v for v in seeded.plain if v not in {i["id"] for i in page["data"]})
+    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+    assert r.status_code == 400
+    # a failed submission does not use the page up: the right answers are still taken
+    right = answer_page(page, seeded)
+    ok = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": right})
+    assert ok.status_code == 200
+
+
+def test_another_users_page_is_refused(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    alice, bob = login(client, "uuid.alice"), login(client, "uuid.bob")
+    page = get_page(client, alice)
+    r = client.post("/api/v1/send_batch", json={"user_token": bob, "video_token": page["video_token"],
+                                                 "data": answer_page(page, seeded)})  # fmt: skip
+    assert r.status_code == 401
+
+
+def test_researcher_pages_have_no_gold_and_set_the_admin_state(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=20, states={1001: (23, -1), 1002: (16, -1)})
+    with database.write() as s:
+        add_account(s, "rita", "correct horse battery")
+    r = client.post("/api/v1/login_password", json={"name": "rita", "password": "correct horse battery"})
+    token = r.json()["user_token"]
+    page = get_page(client, token)
+    ids = [i["id"] for i in page["data"]]
+    assert len(ids) == 16 and not set(ids) & set(seeded.gold_pos + seeded.gold_neg)
+    priors = {i["id"]: i["label_state"] for i in page["data"]}  # citizens' state shown as prior
+    assert all(priors[v] == states(database)[v][0] for v in ids)
+    before = states(database)
+    answers = [{"video_id": v, "label": 0} for v in ids]
+    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+    assert r.json() == {"data": {"score": {"batch": None, "user": None, "raw": None}}}
+    after = states(database)
+    for v in ids:
+        assert after[v] == (before[v][0], 16)  # citizen state untouched, researcher's set
+        assert final_label(*after[v]) == 0  # and the researcher wins
+    with database.read() as s:
+        assert s.scalar(select(Batch.accepted)) is True
+
+
+def test_page_rows_and_label_counts_agree(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=36)
+    token = login(client)
+    accepted = 0
+    for i in range(3):
+        page = get_page(client, token)
+        good = i != 1
+        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
+                                                     "data": answer_page(page, seeded, gold_right=good)})  # fmt: skip
+        accepted += r.json()["data"]["score"]["batch"] == 12
+    with database.read() as s:
+        labels = s.scalar(select(func.count()).select_from(Label))
+        pages = Counter(s.scalars(select(Batch.accepted)))
+    assert labels == 16 * accepted and pages[True] == accepted == 2
