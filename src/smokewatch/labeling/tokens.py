@@ -132,28 +132,25 @@ class TokenService:
                 token,
                 self._key,
                 algorithms=[_ALGORITHM],
-                options={"require": ["exp", "iat", "jti"]},
-                leeway=0,
+                options={"require": ["exp", "iat", "jti"], "verify_nbf": False},
             )
-        except jwt.ImmatureSignatureError:
-            wait = self._seconds_until_nbf(token)
-            raise TokenError(
-                f"Too early: look at the clips a little longer (submit in {wait} s)", 425
-            ) from None
         except jwt.ExpiredSignatureError:
             raise TokenError(f"The {kind} token has expired; ask for a new one", 401) from None
         except jwt.InvalidTokenError as exc:
             raise TokenError(f"Invalid {kind} token: {exc}", 401) from None
         if claims.get("typ") != kind:
             raise TokenError(f"Invalid {kind} token: wrong token type", 401)
+        # nbf after the type and signature: "too early" is only said of a genuine page token
+        nbf = claims.get("nbf")
+        if nbf is not None:
+            if not isinstance(nbf, int):
+                raise TokenError(f"Invalid {kind} token: nbf is not an integer", 401)
+            wait = nbf - int(time.time())
+            if wait > 0:
+                raise TokenError(
+                    f"Too early: look at the clips a little longer (submit in {wait} s)", 425
+                )
         return claims
-
-    def _seconds_until_nbf(self, token: str) -> int:
-        try:
-            nbf = int(jwt.decode(token, self._key, algorithms=[_ALGORITHM], options={"verify_nbf": False})["nbf"])
-        except (jwt.InvalidTokenError, KeyError, TypeError, ValueError):
-            return self._page_wait
-        return max(1, nbf - int(time.time()))
 
     def check_user(self, token: object) -> UserClaims:
         claims = self._decode(token, "user")
