@@ -28,6 +28,10 @@ __all__ = [
 ]
 
 Token = Annotated[StrictStr, Field(min_length=1, max_length=4096)]
+#: Database ids are 32-bit integers (PostgreSQL ``integer``): larger ones cannot exist.
+MAX_ID = 2**31 - 1
+VideoId = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
+LabelCode = Annotated[StrictInt, Field(ge=-2, le=47)]
 
 
 class _Body(BaseModel):
@@ -77,8 +81,8 @@ class BatchResponse(BaseModel):
 
 
 class Answer(_Body):
-    video_id: StrictInt
-    label: StrictInt
+    video_id: VideoId
+    label: LabelCode
 
 
 class SendBatchRequest(_Body):

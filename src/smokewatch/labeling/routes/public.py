@@ -20,7 +20,7 @@ from sqlalchemy import insert
 
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
 from smokewatch.labeling.gallery import MAX_PAGE_SIZE, QUERIES, gallery_page, label_statistics, user_gallery_page
-from smokewatch.labeling.schemas import Message, Statistics
+from smokewatch.labeling.schemas import MAX_ID, Message, Statistics
 from smokewatch.labeling.tables import Role, View
 
 router = APIRouter(prefix="/api/v1", tags=["gallery"])
@@ -64,9 +64,11 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
         request: Request,
         pageNumber: int = Query(1, description="Page, from 1."),  # noqa: N803 (RISE's names)
         pageSize: int = Query(16, description=f"Clips per page, at most {MAX_PAGE_SIZE}."),  # noqa: N803
-        camera_id: int | None = Query(None, description="Only this camera."),
-        view_id: int | None = Query(None, description="Only this view of the camera."),
-        user_id: int | None = Query(None, include_in_schema=by_user, description="Clips this user said have smoke."),
+        camera_id: int | None = Query(None, ge=0, le=MAX_ID, description="Only this camera."),
+        view_id: int | None = Query(None, ge=0, le=MAX_ID, description="Only this view of the camera."),
+        user_id: int | None = Query(
+            None, ge=0, le=MAX_ID, include_in_schema=by_user, description="Clips this user said have smoke."
+        ),
         ctx: ServiceContext = Depends(get_context),
     ) -> Response:
         form = await _form(request)
@@ -131,18 +133,20 @@ _SUMMARIES = {
 }
 
 for _name, _query in QUERIES.items():
-    router.add_api_route(
-        f"/get_{_name}",
-        _handler(_name),
-        methods=["POST"] if _query.admin_only else ["GET", "POST"],
-        summary=_SUMMARIES[_name],
-        responses={
-            204: {"description": "No clips on this page"},
-            400: {"model": Message},
-            401: {"model": Message},
-            403: {"model": Message},
-        },
-    )
+    for _method in ["POST"] if _query.admin_only else ["GET", "POST"]:
+        router.add_api_route(
+            f"/get_{_name}",
+            _handler(_name),
+            methods=[_method],
+            operation_id=f"get_{_name}_{_method.lower()}",
+            summary=_SUMMARIES[_name],
+            responses={
+                204: {"description": "No clips on this page"},
+                400: {"model": Message},
+                401: {"model": Message},
+                403: {"model": Message},
+            },
+        )
 
 
 @router.get("/get_label_statistics", response_model=Statistics)
