@@ -9,6 +9,8 @@ import typer
 from rich.table import Table
 
 from smokewatch.cli._common import console, user_errors
+from smokewatch.cli.clips import cache_command
+from smokewatch.cli.download import download_command
 from smokewatch.core.metadata import read_metadata
 from smokewatch.dataset.splits import PARTS, RISE_SPLITS, make_splits, write_splits
 from smokewatch.dataset.stats import DatasetStats, compute_stats
@@ -18,6 +20,9 @@ from smokewatch.settings import load_settings
 app = typer.Typer(
     help="RISE dataset tools: splits, statistics, downloads, caches.", no_args_is_help=True
 )
+
+app.command("download")(download_command)
+app.command("cache")(cache_command)
 
 _METADATA = typer.Argument(
     ..., help="RISE metadata file (.json as RISE publishes it, or .csv with the same columns)."
@@ -120,7 +125,3 @@ def print_stats(stats: DatasetStats) -> None:
         for name, sizes in stats.splits.items():
             splits.add_row(name, *(f"{sizes[p]:,} ({ratios[name][p]:.0%})" for p in PARTS))
         console.print(splits)
-
-from smokewatch.cli.download import download_command  # noqa: E402
-
-app.command("download")(download_command)
