@@ -64,7 +64,7 @@ def serve_command(
     Migrates the database first. With --workers > 1 each worker process builds its own app
     from the same environment.
     """
-    import uvicorn
+    from smokewatch.labeling.server import serve
 
     settings = load_settings()
     db = _database(settings)  # migrate once, before any worker starts
@@ -72,15 +72,10 @@ def serve_command(
     os.environ.setdefault("SMOKEWATCH_DATA_DIR", str(settings.data_dir))
     where = settings.resolved_database_url.split("@")[-1]
     err_console.print(f"smokewatch labeling service on [bold]http://{host}:{port}/[/] (database: {where})")
-    uvicorn.run(
-        "smokewatch.labeling.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-    )
+    try:
+        serve(host, port, workers, log_level)
+    except OSError as exc:
+        raise SmokewatchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @user_errors

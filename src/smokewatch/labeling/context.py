@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from smokewatch.labeling.db import Database
 from smokewatch.labeling.pages import PagePolicy
-from smokewatch.labeling.tables import Role, User
+from smokewatch.labeling.tables import Role
 from smokewatch.labeling.tokens import TokenService, UserClaims
+from smokewatch.labeling.users import Caller, load_caller
 from smokewatch.settings import Settings
 
 __all__ = ["ApiError", "ServiceContext", "get_context"]
@@ -47,17 +48,17 @@ class ServiceContext:
             rng = self._rng.rng = random.Random()
         return rng
 
-    def user(self, session: Session, token: object) -> tuple[User, UserClaims]:
+    def user(self, session: Session, token: object) -> tuple[Caller, UserClaims]:
         """The user a token names, with the role as it is *now*; banned users get 403."""
         claims = self.tokens.check_user(token)
-        user = session.get(User, claims.user_id)
+        user = load_caller(session, claims.user_id)
         if user is None:
             raise ApiError("Invalid user token: no such user", 401)
         if user.client_type == Role.BANNED:
             raise ApiError("Permission denied", 403)
         return user, claims
 
-    def researcher(self, session: Session, token: object) -> tuple[User, UserClaims]:
+    def researcher(self, session: Session, token: object) -> tuple[Caller, UserClaims]:
         user, claims = self.user(session, token)
         if user.client_type != Role.RESEARCHER:
             raise ApiError("Permission denied", 403)

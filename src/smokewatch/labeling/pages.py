@@ -16,6 +16,7 @@ whole database under SQLite's ``BEGIN IMMEDIATE``), and each answer moves its cl
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 import uuid
@@ -23,7 +24,19 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, exists, insert, select, update
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    bindparam,
+    case,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from smokewatch.core.labels import (
@@ -34,6 +47,7 @@ from smokewatch.core.labels import (
     researcher_state,
 )
 from smokewatch.labeling.tables import Batch, Label, Role, User, Video
+from smokewatch.labeling.users import Caller
 
 __all__ = [
     "PagePolicy",
@@ -83,215 +97,296 @@ class Score:
     accepted: bool | None
 
 
-def _draw(
-    session: Session,
-    where: Sequence[ColumnElement[bool]],
-    n: int,
-    rng: random.Random,
-    *,
-    not_labeled_by: int | None = None,
-    exclude: Sequence[int] = (),
-) -> list[int]:
-    """Up to ``n`` video ids matching ``where``, from a random point of the sort-key order."""
-    if n <= 0:
-        return []
-    conditions = list(where)
-    if not_labeled_by is not None:
-        conditions.append(
-            ~exists().where(Label.user_id == not_labeled_by, Label.video_id == Video.id)
-        )
-    if exclude:
-        conditions.append(Video.id.not_in(list(exclude)))
-    start = rng.random()
-    first = session.scalars(
-        select(Video.id)
-        .where(*conditions, Video.sort_key >= start)
-        .order_by(Video.sort_key)
-        .limit(n)
-    ).all()
-    ids = list(first)
-    if len(ids) < n:  # wrap around to the beginning of the order
-        ids += session.scalars(
-            select(Video.id)
-            .where(*conditions, Video.sort_key < start)
+#: Core table: executemany UPDATEs by a bound id (the ORM would want primary-key dicts).
+_VIDEO = Video.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One kind of clip a page draws: clips in one state, how many, and filters."""
+
+    kind: str
+    admin: bool  #: the state is the researcher state (else the citizen state)
+    state: int
+    n: int
+    skip_labeled: bool = False  #: leave out clips this user has labeled already
+    not_final: bool = False  #: leave out clips whose researcher state is final
+
+
+def _literal(value: int) -> ColumnElement[Any]:
+    return literal_column(str(int(value)))
+
+
+@functools.lru_cache(maxsize=64)
+def _draw_statement(parts: tuple[_Part, ...], wrap: bool) -> Any:
+    """The UNION ALL of one index range scan per part (built once per shape, then reused).
+
+    Constants are inlined and only the random starts and the user id are parameters, which
+    keeps the SQL short enough for the drivers' statement caches.
+    """
+    selects = []
+    for i, part in enumerate(parts):
+        column = Video.label_state_admin if part.admin else Video.label_state
+        start = bindparam(f"s{i}")
+        conditions = [
+            column == _literal(part.state),
+            Video.sort_key < start if wrap else Video.sort_key >= start,
+        ]
+        if part.not_final:
+            conditions.append(Video.label_state_admin.not_in([_literal(x) for x in _FINAL_ADMIN]))
+        if part.skip_labeled:
+            # NOT IN (the user's labels): one index range read of the user's own labels,
+            # whatever the planner believes about the size of the label table
+            conditions.append(
+                Video.id.not_in(select(Label.video_id).where(Label.user_id == bindparam("uid")))
+            )
+        inner = (
+            select(Video.id, Video.sort_key, _literal(i).label("part"))
+            .where(*conditions)
             .order_by(Video.sort_key)
-            .limit(n - len(ids))
-        ).all()
-    return ids
-
-
-def draw_page(
-    session: Session, user: User, policy: PagePolicy, rng: random.Random
-) -> tuple[list[int], int] | None:
-    """The video ids of a new page for ``user`` (shuffled) and how many are gold; None if short."""
-    not_final = Video.label_state_admin.not_in(_FINAL_ADMIN)
-    if user.client_type == Role.RESEARCHER:
-        ids = _draw(
-            session,
-            [Video.label_state_admin == State.NO_DATA],
-            policy.size,
-            rng,
-            not_labeled_by=user.id,
+            .limit(_literal(part.n))
+            .subquery()
         )
-        gold = 0
+        selects.append(select(inner))
+    return union_all(*selects)
+
+
+def _draw(
+    session: Session, parts: tuple[_Part, ...], user_id: int, rng: random.Random
+) -> dict[str, list[int]]:
+    """Up to ``part.n`` video ids of each part, from a random point of the sort-key order.
+
+    Each part reads forward from its own random start along its (state, sort_key) index: a
+    range scan with a LIMIT, so the cost does not grow with the table. A part that reaches the
+    end of the order wraps around to the beginning (a second, rarer query). Parts of the same
+    ``kind`` are pooled and shuffled.
+    """
+    starts = {f"s{i}": rng.random() for i in range(len(parts))}
+    found: dict[int, list[int]] = {i: [] for i in range(len(parts))}
+    seen: set[int] = set()
+    for row in session.execute(_draw_statement(parts, False), {**starts, "uid": user_id}):
+        found[row.part].append(row.id)
+        seen.add(row.id)
+    short = [i for i, p in enumerate(parts) if len(found[i]) < p.n]
+    if short:
+        again = {f"s{j}": starts[f"s{i}"] for j, i in enumerate(short)}
+        wrap = _draw_statement(tuple(parts[i] for i in short), True)
+        for row in session.execute(wrap, {**again, "uid": user_id}):
+            i = short[row.part]
+            # The second statement may see newer states (PostgreSQL's read committed): a
+            # clip that moved from one state to another since the first could come twice.
+            if len(found[i]) < parts[i].n and row.id not in seen:
+                found[i].append(row.id)
+                seen.add(row.id)
+    out: dict[str, list[int]] = {}
+    for i, part in enumerate(parts):
+        out.setdefault(part.kind, []).extend(found[i])
+    for part in parts:
+        pooled = out[part.kind]
+        if len(pooled) > part.n:
+            rng.shuffle(pooled)
+            del pooled[part.n :]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnPage:
+    """A new page: its clips in display order (id, file_name, url_root, url_part, label_state)."""
+
+    clips: list[Row[Any]]
+    gold: int
+
+    @property
+    def ids(self) -> list[int]:
+        return [int(r.id) for r in self.clips]
+
+
+def draw_page(session: Session, user: Caller, policy: PagePolicy, rng: random.Random) -> DrawnPage | None:
+    """A new page for ``user``, shuffled; None when there are not enough clips (RISE: 204)."""
+    if user.client_type == Role.RESEARCHER:
+        review = _Part("review", True, State.NO_DATA, policy.size, skip_labeled=True)
+        drawn = _draw(session, (review,), user.id, rng)
+        ids, gold = drawn["review"], 0
     else:
         positives = rng.randint(1, min(3, policy.gold - 1))
-        gold_ids = _draw(session, [Video.label_state_admin == State.GOLD_POS], positives, rng)
-        gold_ids += _draw(
-            session, [Video.label_state_admin == State.GOLD_NEG], policy.gold - positives, rng
+        parts = (
+            _Part("gold_pos", True, State.GOLD_POS, positives),
+            _Part("gold_neg", True, State.GOLD_NEG, policy.gold - positives),
+            *(
+                _Part("partial", False, state, policy.to_label, skip_labeled=True, not_final=True)
+                for state in _PARTIAL
+            ),
+            _Part("fresh", False, State.NO_DATA, policy.to_label, skip_labeled=True, not_final=True),
         )
+        drawn = _draw(session, parts, user.id, rng)
+        gold_ids = drawn["gold_pos"] + drawn["gold_neg"]
         if len(gold_ids) != policy.gold:
             return None
-        partial = _draw(
-            session,
-            [Video.label_state.in_(_PARTIAL), not_final],
-            int(policy.to_label * policy.partial_ratio),
-            rng,
-            not_labeled_by=user.id,
-        )
-        fresh = _draw(
-            session,
-            [Video.label_state == State.NO_DATA, not_final],
-            policy.to_label - len(partial),
-            rng,
-            not_labeled_by=user.id,
-        )
-        if len(partial) + len(fresh) < policy.to_label:  # top up from partly labeled clips
-            partial += _draw(
-                session,
-                [Video.label_state.in_(_PARTIAL), not_final],
-                policy.to_label - len(partial) - len(fresh),
-                rng,
-                not_labeled_by=user.id,
-                exclude=partial,
-            )
-        ids = gold_ids + partial + fresh
+        # partly labeled clips first (up to the ratio), then unlabeled, then more partly labeled
+        quota = int(policy.to_label * policy.partial_ratio)
+        partial, fresh = drawn["partial"], drawn["fresh"]
+        take_partial = partial[:quota]
+        take_fresh = fresh[: policy.to_label - len(take_partial)]
+        short = policy.to_label - len(take_partial) - len(take_fresh)
+        take_partial += partial[quota : quota + short]
+        ids = gold_ids + take_partial + take_fresh
         gold = len(gold_ids)
     if len(ids) < policy.size:
         return None
     rng.shuffle(ids)
-    return ids, gold
+    rows = {
+        r.id: r
+        for r in session.execute(
+            select(Video.id, Video.file_name, Video.url_root, Video.url_part, Video.label_state).where(
+                Video.id.in_(ids)
+            )
+        )
+    }
+    return DrawnPage([rows[i] for i in ids], gold)
 
 
 def create_batch(
-    session: Session, user: User, video_ids: list[int], gold: int, connection_id: int | None
-) -> Batch:
-    batch = Batch(
-        jti=uuid.uuid4().hex,
-        user_id=user.id,
-        connection_id=connection_id,
-        request_time=int(time.time()),
-        video_ids=video_ids,
-        num_gold_standard=gold,
-        num_unlabeled=len(video_ids) - gold,
-    )
-    session.add(batch)
-    session.flush()
-    return batch
-
-
-def _claim(session: Session, batch_id: int, jti: str, user_id: int, now: int) -> Batch:
-    """Mark the page returned, once: a second submission of the same token gets 409."""
-    claimed = session.execute(
-        update(Batch)
-        .where(
-            Batch.id == batch_id,
-            Batch.jti == jti,
-            Batch.user_id == user_id,
-            Batch.return_time.is_(None),
+    session: Session, user: Caller, video_ids: list[int], gold: int, connection_id: int | None
+) -> tuple[int, str]:
+    """Store the page (to check its answers later); returns (batch id, jti)."""
+    if len(set(video_ids)) != len(video_ids):
+        raise ValueError(f"a page must not hold a clip twice: {sorted(video_ids)}")
+    jti = uuid.uuid4().hex
+    batch_id = session.execute(
+        insert(Batch)
+        .values(
+            jti=jti,
+            user_id=user.id,
+            connection_id=connection_id,
+            request_time=int(time.time()),
+            video_ids=video_ids,
+            num_gold_standard=gold,
+            num_unlabeled=len(video_ids) - gold,
         )
-        .values(return_time=now)
         .returning(Batch.id)
-    ).first()
-    batch = session.get(Batch, batch_id)
-    if claimed is None:
-        if batch is None or batch.jti != jti or batch.user_id != user_id:
-            raise PageError("Signature of the video batch is not valid", 401)
-        raise PageError("This page was already submitted", 409)
-    assert batch is not None
-    return batch
+    ).scalar_one()
+    return int(batch_id), jti
+
+
+def _not_claimed(session: Session, batch_id: int, jti: str, user_id: int) -> PageError:
+    """Why a page could not be claimed: not this user's page (401), or already sent (409)."""
+    row = session.execute(select(Batch.jti, Batch.user_id).where(Batch.id == batch_id)).first()
+    if row is None or row.jti != jti or row.user_id != user_id:
+        return PageError("Signature of the video batch is not valid", 401)
+    return PageError("This page was already submitted", 409)
 
 
 def submit_page(
     session: Session,
-    user: User,
+    user: Caller,
     *,
     batch_id: int,
     jti: str,
     token_video_ids: Sequence[int],
     answers: Sequence[tuple[int, int]],
 ) -> Score:
-    """Take a page's answers: claim it, check gold, move every clip's state, score the user."""
+    """Take a page's answers: claim it, check gold, move every clip's state, score the user.
+
+    Order of work (and of locks): the page's videos (in id order), then the page row, then
+    the user row; every transaction takes them in this order, so none can deadlock.
+    """
     if Counter(token_video_ids) != Counter(vid for vid, _ in answers):
         raise PageError("The answers are not for the clips of this page", 400)
-    researcher = user.client_type == Role.RESEARCHER
-    if not researcher:  # (a researcher's answers are checked by set_researcher_states)
-        for vid, label in answers:
-            if label not in (0, 1) or isinstance(label, bool):
-                raise PageError(f"video {vid}: a label is 1 (smoke) or 0 (no smoke), got {label!r}")
+    if len({vid for vid, _ in answers}) != len(answers):
+        raise PageError("A clip is answered twice", 400)
     now = int(time.time())
-    batch = _claim(session, batch_id, jti, user.id, now)
-    if researcher:
-        set_researcher_states(session, user, answers, batch_id=batch.id, now=now)
-        batch.accepted = True
+    unclaimed = (
+        Batch.id == batch_id,
+        Batch.jti == jti,
+        Batch.user_id == user.id,
+        Batch.return_time.is_(None),
+    )
+    if user.client_type == Role.RESEARCHER:
+        set_researcher_states(session, user, answers, batch_id=batch_id, now=now)
+        claimed = session.execute(
+            update(Batch).where(*unclaimed).values(return_time=now, accepted=True).returning(Batch.id)
+        ).first()
+        if claimed is None:
+            raise _not_claimed(session, batch_id, jti, user.id)
         return Score(None, None, None, None)
-    videos = lock_videos(session, [vid for vid, _ in answers])
 
+    for vid, label in answers:
+        if label not in (0, 1) or isinstance(label, bool):
+            raise PageError(f"video {vid}: a label is 1 (smoke) or 0 (no smoke), got {label!r}")
+    states = lock_videos(session, [vid for vid, _ in answers])
     gold_right = 0
     for vid, label in answers:
-        admin = videos[vid].label_state_admin
+        admin = states[vid][1]
         if admin == State.GOLD_POS:
             gold_right += label == 1
         elif admin == State.GOLD_NEG:
             gold_right += label == 0
-    accepted = gold_right >= batch.num_gold_standard
-    page_score = batch.num_unlabeled if accepted else 0
+    passed = Batch.num_gold_standard <= gold_right
+    claimed = session.execute(
+        update(Batch)
+        .where(*unclaimed)
+        .values(
+            return_time=now,
+            accepted=passed,
+            score=case((passed, Batch.num_unlabeled), else_=0),
+            user_score=select(User.score).where(User.id == user.id).scalar_subquery(),
+            user_raw_score=select(User.raw_score).where(User.id == user.id).scalar_subquery(),
+        )
+        .returning(Batch.accepted, Batch.score, Batch.num_unlabeled)
+    ).first()
+    if claimed is None:
+        raise _not_claimed(session, batch_id, jti, user.id)
+    accepted, page_score, num_unlabeled = bool(claimed[0]), int(claimed[1]), int(claimed[2])
     if accepted:
-        for vid, label in answers:
-            video = videos[vid]
-            video.label_state = int(citizen_next(video.label_state, label))
-            video.label_update_time = now
-        record_answers(session, answers, user, batch.id, now)
-    batch.score = page_score
-    batch.accepted = accepted
-    batch.user_score = user.score
-    batch.user_raw_score = user.raw_score
+        changes = [
+            {"vid": vid, "state": int(citizen_next(states[vid][0], label)), "now": now}
+            for vid, label in answers
+        ]
+        session.connection().execute(
+            update(_VIDEO)
+            .where(_VIDEO.c.id == bindparam("vid"))
+            .values(label_state=bindparam("state"), label_update_time=bindparam("now")),
+            changes,
+        )
+        record_answers(session, answers, user, batch_id, now)
     new_score, new_raw = session.execute(
         update(User)
         .where(User.id == user.id)
         .values(
             score=User.score + page_score,
-            raw_score=User.raw_score + batch.num_unlabeled,
+            raw_score=User.raw_score + num_unlabeled,
             pages_submitted=User.pages_submitted + 1,
             pages_accepted=User.pages_accepted + int(accepted),
         )
         .returning(User.score, User.raw_score)
     ).one()
-    return Score(page_score, new_score, new_raw, accepted)
+    return Score(page_score, int(new_score), int(new_raw), accepted)
 
 
-def lock_videos(session: Session, ids: Sequence[int]) -> dict[int, Video]:
-    """Load and lock the videos, in id order so that two overlapping pages cannot deadlock.
+def lock_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Lock the videos and read their (citizen, researcher) states, in id order.
 
-    ``FOR UPDATE`` on PostgreSQL; SQLite ignores it, its ``BEGIN IMMEDIATE`` already holds
-    the database's single write lock. A missing id is a 400 naming it.
+    Id order means two overlapping pages cannot deadlock. ``FOR UPDATE`` on PostgreSQL;
+    SQLite ignores it, its ``BEGIN IMMEDIATE`` already holds the single write lock. A missing
+    id is a 400 naming it.
     """
     wanted = sorted(set(ids))
-    videos = {
-        v.id: v
-        for v in session.scalars(
-            select(Video).where(Video.id.in_(wanted)).order_by(Video.id).with_for_update()
-        )
-    }
-    missing = [vid for vid in wanted if vid not in videos]
+    rows = session.execute(
+        select(Video.id, Video.label_state, Video.label_state_admin)
+        .where(Video.id.in_(wanted))
+        .order_by(Video.id)
+        .with_for_update()
+    ).all()
+    states = {int(r.id): (int(r.label_state), int(r.label_state_admin)) for r in rows}
+    missing = [vid for vid in wanted if vid not in states]
     if missing:
         raise PageError(f"no such video: {', '.join(map(str, missing[:10]))}", 400)
-    return videos
+    return states
 
 
 def set_researcher_states(
     session: Session,
-    user: User,
+    user: Caller,
     answers: Sequence[tuple[int, int]],
     *,
     batch_id: int | None = None,
@@ -305,15 +400,18 @@ def set_researcher_states(
         except ValueError as exc:
             raise PageError(f"video {vid}: {exc}", 400) from None
     now = int(time.time()) if now is None else now
-    videos = lock_videos(session, list(states))
-    for vid, state in states.items():
-        videos[vid].label_state_admin = state
-        videos[vid].label_update_time = now
+    lock_videos(session, list(states))
+    session.connection().execute(
+        update(_VIDEO)
+        .where(_VIDEO.c.id == bindparam("vid"))
+        .values(label_state_admin=bindparam("state"), label_update_time=bindparam("now")),
+        [{"vid": vid, "state": state, "now": now} for vid, state in states.items()],
+    )
     record_answers(session, answers, user, batch_id, now)
 
 
 def record_answers(
-    session: Session, answers: Sequence[tuple[int, int]], user: User, batch_id: int | None, now: int
+    session: Session, answers: Sequence[tuple[int, int]], user: Caller, batch_id: int | None, now: int
 ) -> None:
     """Append the answers to the label history (in one statement)."""
     session.execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -21,6 +22,8 @@ from smokewatch.labeling.tables import Connection, Role, User
 
 __all__ = [
     "AccountError",
+    "Caller",
+    "load_caller",
     "ACCOUNT_PREFIX",
     "account_client_id",
     "add_account",
@@ -43,6 +46,23 @@ class AccountError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a request, as the database says *now* (one indexed read)."""
+
+    id: int
+    client_type: int
+    score: int
+    raw_score: int
+
+
+def load_caller(session: Session, user_id: int) -> Caller | None:
+    row = session.execute(
+        select(User.id, User.client_type, User.score, User.raw_score).where(User.id == user_id)
+    ).first()
+    return None if row is None else Caller(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
 def account_client_id(name: str) -> str:

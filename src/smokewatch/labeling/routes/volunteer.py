@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import select
+from fastapi.responses import JSONResponse
+from sqlalchemy import update
 
 from smokewatch.labeling import pages, users
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
 from smokewatch.labeling.schemas import (
-    BatchItem,
     BatchResponse,
     LoginRequest,
     LoginResponse,
@@ -22,7 +22,7 @@ from smokewatch.labeling.schemas import (
     TokenRequest,
     TutorialRequest,
 )
-from smokewatch.labeling.tables import Connection, Role, Tutorial, User, Video
+from smokewatch.labeling.tables import Connection, Role, Tutorial, User
 
 router = APIRouter(prefix="/api/v1", tags=["volunteers"])
 
@@ -69,35 +69,28 @@ def login_password(body: PasswordLoginRequest, ctx: ServiceContext = Depends(get
     response_model_exclude_none=True,
     responses={**_ERRORS, 204: {"description": "Not enough clips left for a page"}},
 )
-def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> Any:
+def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
     """A page of 16 clips (for volunteers: 12 to label and 4 hidden gold standards).
 
     Researchers get clips without a researcher label, each with the citizens' state as prior.
     """
     with ctx.db.write() as session:
         user, claims = ctx.user(session, body.user_token)
-        drawn = pages.draw_page(session, user, ctx.policy, ctx.rng)
-        if drawn is None:
+        page = pages.draw_page(session, user, ctx.policy, ctx.rng)
+        if page is None:
             return Response(status_code=204)
-        ids, gold = drawn
         connection_id = claims.connection_id if claims.connection_id > 0 else None
-        batch = pages.create_batch(session, user, ids, gold, connection_id)
-        videos = {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
-        researcher = user.client_type == Role.RESEARCHER
-        items = [
-            BatchItem(
-                id=vid,
-                file_name=videos[vid].file_name,
-                url_root=videos[vid].url_root or "",
-                url_part=videos[vid].url_part or "",
-                label_state=videos[vid].label_state if researcher else None,
-            )
-            for vid in ids
-        ]
-        token = ctx.tokens.page_token(
-            batch_id=batch.id, user_id=user.id, video_ids=ids, jti=batch.jti
-        )
-    return BatchResponse(data=items, video_token=token)
+        batch_id, jti = pages.create_batch(session, user, page.ids, page.gold, connection_id)
+    researcher = user.client_type == Role.RESEARCHER
+    items = []
+    for row in page.clips:
+        item = {"id": row.id, "file_name": row.file_name, "url_root": row.url_root or "",
+                "url_part": row.url_part or ""}  # fmt: skip
+        if researcher:
+            item["label_state"] = row.label_state
+        items.append(item)
+    token = ctx.tokens.page_token(batch_id=batch_id, user_id=user.id, video_ids=page.ids, jti=jti)
+    return JSONResponse({"data": items, "video_token": token})
 
 
 @router.post(
@@ -109,7 +102,7 @@ def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) ->
         425: {"model": Message, "description": "Submitted too soon after the page was given"},
     },
 )
-def send_batch(body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)) -> ScoreResponse:
+def send_batch(body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
     """Answers for a page: accepted (and counted) only if all its gold standards are right."""
     page = ctx.tokens.check_page(body.video_token)
     with ctx.db.write() as session:
@@ -124,7 +117,7 @@ def send_batch(body: SendBatchRequest, ctx: ServiceContext = Depends(get_context
             token_video_ids=page.video_ids,
             answers=[(a.video_id, a.label) for a in body.data],
         )
-    return ScoreResponse.model_validate({"data": {"score": {"batch": score.batch, "user": score.user, "raw": score.raw}}})
+    return JSONResponse({"data": {"score": {"batch": score.batch, "user": score.user, "raw": score.raw}}})
 
 
 @router.post("/add_tutorial_record", status_code=204, responses=_ERRORS)
@@ -142,6 +135,9 @@ def add_tutorial_record(body: TutorialRequest, ctx: ServiceContext = Depends(get
                 time=int(time.time()),
             )
         )
-        if body.action_type > user.best_tutorial_action:
-            user.best_tutorial_action = body.action_type
+        session.execute(
+            update(User)
+            .where(User.id == user.id, User.best_tutorial_action < body.action_type)
+            .values(best_tutorial_action=body.action_type)
+        )
     return Response(status_code=204)

@@ -1,0 +1,193 @@
+"""Load test of the labeling service: simulated volunteers log in, fetch pages, submit them.
+
+Usage (a server must be running; the benchmark does not start one):
+
+    # 1. a database with clips and gold standards (20,000 clips as in the RISE comparison)
+    SMOKEWATCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench \\
+        python bench/labeling_load.py prepare --clips 20000
+    # 2. the server, without the 5 s page wait (the load has no humans watching clips)
+    SMOKEWATCH_DATABASE_URL=... SMOKEWATCH_PAGE_MIN_SECONDS=0 smokewatch serve --workers 2
+    # 3. the load
+    SMOKEWATCH_DATABASE_URL=... python bench/labeling_load.py run \\
+        --base-url http://127.0.0.1:8000 --concurrency 16 --duration 30
+
+``run`` prints, for get_batch and send_batch separately, requests/s, p50, p99 and errors, then
+checks that nothing was lost: label rows = 16 x accepted pages, and every clip's citizen state
+equals the replay of its label history through ``core.labels``. Volunteers answer the gold
+standards correctly (read from the database), other clips at random.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import delete, func, insert, select
+
+from smokewatch.core.labels import citizen_replay
+from smokewatch.labeling.db import open_database
+from smokewatch.labeling.tables import Batch, Connection, Label, Role, Tutorial, User, Video, View
+from smokewatch.settings import load_settings
+
+
+def prepare(clips: int, gold: int, seed: int) -> None:
+    """Fresh tables holding ``clips`` unlabeled clips and ``gold`` gold standards of each kind."""
+    db = open_database(load_settings())
+    rng = random.Random(seed)
+    with db.write() as s:
+        for table in (View, Tutorial, Label, Batch, Connection, User, Video):
+            s.execute(delete(table))
+    rows = []
+    for vid in range(1, clips + 2 * gold + 1):
+        admin = 47 if vid <= gold else 32 if vid <= 2 * gold else -1
+        start = 1_546_300_800 + vid * 180
+        name = f"0-{vid % 15}-2019-01-01-100-100-280-280-180-180-{vid}-{start}-{start + 175}"
+        rows.append({
+            "id": vid, "file_name": name, "camera_id": 0, "view_id": vid % 15, "start_time": start,
+            "end_time": start + 175, "left": 100, "top": 100, "right": 280, "bottom": 280,
+            "width": 180, "height": 180, "start_frame": vid, "url_root": "/videos/",
+            "url_part": f"2019-01-01/0-{vid % 15}/{name}.mp4", "label_state": -1,
+            "label_state_admin": admin, "label_update_time": None, "sort_key": rng.random(),
+        })  # fmt: skip
+    with db.write() as s:
+        for i in range(0, len(rows), 5000):
+            s.execute(insert(Video), rows[i : i + 5000])
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    print(f"prepared {clips:,} clips and {2 * gold} gold standards in {db.engine.url.render_as_string()}")
+    db.dispose()
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    accepted: int = 0
+    rejected: int = 0
+    no_page: int = 0
+
+
+async def volunteer(
+    n: int, base: str, gold_pos: set[int], gold_neg: set[int], stop: float, stats: Stats
+) -> None:
+    rng = random.Random(n)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        r = await http.post("/api/v1/login", json={"client_id": f"uuid.bench.{n}.{time.time()}"})
+        if r.status_code != 200:
+            stats.errors["login"] += 1
+            return
+        token = r.json()["user_token"]
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            r = await http.post("/api/v1/get_batch", json={"user_token": token})
+            stats.latencies["get_batch"].append(time.perf_counter() - t0)
+            if r.status_code == 204:
+                stats.no_page += 1
+                await asyncio.sleep(0.1)
+                continue
+            if r.status_code != 200:
+                stats.errors["get_batch"] += 1
+                continue
+            page = r.json()
+            answers = []
+            for item in page["data"]:
+                vid = item["id"]
+                label = 1 if vid in gold_pos else 0 if vid in gold_neg else rng.randint(0, 1)
+                answers.append({"video_id": vid, "label": label})
+            t0 = time.perf_counter()
+            r = await http.post(
+                "/api/v1/send_batch",
+                json={"user_token": token, "video_token": page["video_token"], "data": answers},
+            )
+            stats.latencies["send_batch"].append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                stats.errors["send_batch"] += 1
+                continue
+            if r.json()["data"]["score"]["batch"]:
+                stats.accepted += 1
+            else:
+                stats.rejected += 1
+
+
+def check_nothing_lost(accepted_here: int) -> bool:
+    """Label rows = 16 x accepted pages; each clip's state = the replay of its history."""
+    db = open_database(load_settings())
+    with db.read() as s:
+        labels = s.execute(select(Label.video_id, Label.label, Label.client_type).order_by(Label.id)).all()
+        states = dict(s.execute(select(Video.id, Video.label_state)).all())
+        accepted = s.scalar(select(func.count()).select_from(Batch).where(Batch.accepted.is_(True))) or 0
+    db.dispose()
+    history: dict[int, list[int]] = defaultdict(list)
+    for vid, label, client_type in labels:
+        if client_type != Role.RESEARCHER:
+            history[vid].append(label)
+    lost = sum(1 for vid, state in states.items() if citizen_replay(history.get(vid, [])) != state)
+    rows_ok = len(labels) == 16 * accepted
+    print(f"label rows {len(labels):,} = 16 x {accepted:,} accepted pages: {'yes' if rows_ok else 'NO'}"
+          f" (this run's client saw {accepted_here:,} accepted)")  # fmt: skip
+    print(f"clips whose state differs from the replay of their history (lost transitions): {lost}")
+    return rows_ok and lost == 0
+
+
+def run(base: str, concurrency: int, duration: float) -> int:
+    db = open_database(load_settings())
+    with db.read() as s:
+        gold_pos = set(s.scalars(select(Video.id).where(Video.label_state_admin == 47)))
+        gold_neg = set(s.scalars(select(Video.id).where(Video.label_state_admin == 32)))
+        n_clips = s.scalar(select(func.count()).select_from(Video))
+    db.dispose()
+    stats = Stats()
+
+    async def main() -> float:
+        start = time.perf_counter()
+        stop = start + duration
+        await asyncio.gather(*(volunteer(n, base, gold_pos, gold_neg, stop, stats) for n in range(concurrency)))
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    print(f"{concurrency} volunteers, {elapsed:.1f} s, {n_clips:,} clips, server {base}")
+    print(f"{'call':<11} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for call in ("get_batch", "send_batch"):
+        lat = sorted(stats.latencies[call])
+        if not lat:
+            print(f"{call:<11} {'0':>9}")
+            continue
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
+        print(f"{call:<11} {len(lat):>9,} {len(lat) / elapsed:>8.1f} {p50:>8.1f} {p99:>8.1f} {stats.errors[call]:>7}")
+    print(f"pages accepted {stats.accepted:,}, rejected {stats.rejected:,}, no page (204) {stats.no_page:,}")
+    ok = check_nothing_lost(stats.accepted)
+    return 0 if ok and not any(stats.errors.values()) else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="verb", required=True)
+    p = sub.add_parser("prepare", help="reset the tables and insert clips and gold standards")
+    p.add_argument("--clips", type=int, default=20_000)
+    p.add_argument("--gold", type=int, default=200, help="gold standards of each kind")
+    p.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("run", help="drive the running server with simulated volunteers")
+    r.add_argument("--base-url", default="http://127.0.0.1:8000")
+    r.add_argument("--concurrency", type=int, default=16)
+    r.add_argument("--duration", type=float, default=30.0)
+    args = parser.parse_args()
+    if not os.environ.get("SMOKEWATCH_DATABASE_URL"):
+        print("note: SMOKEWATCH_DATABASE_URL is not set: using the default SQLite database", file=sys.stderr)
+    if args.verb == "prepare":
+        prepare(args.clips, args.gold, args.seed)
+        return 0
+    return run(args.base_url, args.concurrency, args.duration)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
