@@ -28,7 +28,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
+    and_,
     bindparam,
     case,
     insert,
@@ -234,14 +236,7 @@ def draw_page(session: Session, user: Caller, policy: PagePolicy, rng: random.Ra
     if len(ids) < policy.size:
         return None
     rng.shuffle(ids)
-    rows = {
-        r.id: r
-        for r in session.execute(
-            select(Video.id, Video.file_name, Video.url_root, Video.url_part, Video.label_state).where(
-                Video.id.in_(ids)
-            )
-        )
-    }
+    rows = {r.id: r for r in session.connection().execute(_PAGE_DETAILS, {"p_ids": ids})}
     return DrawnPage([rows[i] for i in ids], gold)
 
 
@@ -252,25 +247,24 @@ def create_batch(
     if len(set(video_ids)) != len(video_ids):
         raise ValueError(f"a page must not hold a clip twice: {sorted(video_ids)}")
     jti = uuid.uuid4().hex
-    batch_id = session.execute(
-        insert(Batch)
-        .values(
-            jti=jti,
-            user_id=user.id,
-            connection_id=connection_id,
-            request_time=int(time.time()),
-            video_ids=video_ids,
-            num_gold_standard=gold,
-            num_unlabeled=len(video_ids) - gold,
-        )
-        .returning(Batch.id)
+    batch_id = session.connection().execute(
+        _NEW_BATCH,
+        {
+            "jti": jti,
+            "user_id": user.id,
+            "connection_id": connection_id,
+            "request_time": int(time.time()),
+            "video_ids": video_ids,
+            "num_gold_standard": gold,
+            "num_unlabeled": len(video_ids) - gold,
+        },
     ).scalar_one()
     return int(batch_id), jti
 
 
 def _not_claimed(session: Session, batch_id: int, jti: str, user_id: int) -> PageError:
     """Why a page could not be claimed: not this user's page (401), or already sent (409)."""
-    row = session.execute(select(Batch.jti, Batch.user_id).where(Batch.id == batch_id)).first()
+    row = session.connection().execute(_BATCH_OWNER, {"p_bid": batch_id}).first()
     if row is None or row.jti != jti or row.user_id != user_id:
         return PageError("Signature of the video batch is not valid", 401)
     return PageError("This page was already submitted", 409)
@@ -295,18 +289,11 @@ def submit_page(
     if len({vid for vid, _ in answers}) != len(answers):
         raise PageError("A clip is answered twice", 400)
     now = int(time.time())
-    unclaimed = (
-        Batch.id == batch_id,
-        Batch.jti == jti,
-        Batch.user_id == user.id,
-        Batch.return_time.is_(None),
-    )
+    conn = session.connection()
+    claim = {"p_bid": batch_id, "p_jti": jti, "p_uid": user.id, "p_now": now}
     if user.client_type == Role.RESEARCHER:
         set_researcher_states(session, user, answers, batch_id=batch_id, now=now)
-        claimed = session.execute(
-            update(Batch).where(*unclaimed).values(return_time=now, accepted=True).returning(Batch.id)
-        ).first()
-        if claimed is None:
+        if conn.execute(_CLAIM_REVIEW, claim).first() is None:
             raise _not_claimed(session, batch_id, jti, user.id)
         return Score(None, None, None, None)
 
@@ -321,44 +308,22 @@ def submit_page(
             gold_right += label == 1
         elif admin == State.GOLD_NEG:
             gold_right += label == 0
-    passed = Batch.num_gold_standard <= gold_right
-    claimed = session.execute(
-        update(Batch)
-        .where(*unclaimed)
-        .values(
-            return_time=now,
-            accepted=passed,
-            score=case((passed, Batch.num_unlabeled), else_=0),
-            user_score=select(User.score).where(User.id == user.id).scalar_subquery(),
-            user_raw_score=select(User.raw_score).where(User.id == user.id).scalar_subquery(),
-        )
-        .returning(Batch.accepted, Batch.score, Batch.num_unlabeled)
-    ).first()
+    claimed = conn.execute(_CLAIM, {**claim, "p_gold_right": gold_right}).first()
     if claimed is None:
         raise _not_claimed(session, batch_id, jti, user.id)
     accepted, page_score, num_unlabeled = bool(claimed[0]), int(claimed[1]), int(claimed[2])
     if accepted:
-        changes = [
-            {"vid": vid, "state": int(citizen_next(states[vid][0], label)), "now": now}
-            for vid, label in answers
-        ]
-        session.connection().execute(
-            update(_VIDEO)
-            .where(_VIDEO.c.id == bindparam("vid"))
-            .values(label_state=bindparam("state"), label_update_time=bindparam("now")),
-            changes,
+        conn.execute(
+            _SET_CITIZEN_STATE,
+            [
+                {"p_vid": vid, "p_state": int(citizen_next(states[vid][0], label)), "p_now": now}
+                for vid, label in answers
+            ],
         )
         record_answers(session, answers, user, batch_id, now)
-    new_score, new_raw = session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(
-            score=User.score + page_score,
-            raw_score=User.raw_score + num_unlabeled,
-            pages_submitted=User.pages_submitted + 1,
-            pages_accepted=User.pages_accepted + int(accepted),
-        )
-        .returning(User.score, User.raw_score)
+    new_score, new_raw = conn.execute(
+        _SCORE_USER,
+        {"p_uid": user.id, "p_score": page_score, "p_raw": num_unlabeled, "p_acc": int(accepted)},
     ).one()
     return Score(page_score, int(new_score), int(new_raw), accepted)
 
@@ -371,13 +336,8 @@ def lock_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, in
     id is a 400 naming it.
     """
     wanted = sorted(set(ids))
-    rows = session.execute(
-        select(Video.id, Video.label_state, Video.label_state_admin)
-        .where(Video.id.in_(wanted))
-        .order_by(Video.id)
-        .with_for_update()
-    ).all()
-    states = {int(r.id): (int(r.label_state), int(r.label_state_admin)) for r in rows}
+    rows = session.connection().execute(_LOCK_VIDEOS, {"p_ids": wanted})
+    states = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
     missing = [vid for vid in wanted if vid not in states]
     if missing:
         raise PageError(f"no such video: {', '.join(map(str, missing[:10]))}", 400)
@@ -402,10 +362,8 @@ def set_researcher_states(
     now = int(time.time()) if now is None else now
     lock_videos(session, list(states))
     session.connection().execute(
-        update(_VIDEO)
-        .where(_VIDEO.c.id == bindparam("vid"))
-        .values(label_state_admin=bindparam("state"), label_update_time=bindparam("now")),
-        [{"vid": vid, "state": state, "now": now} for vid, state in states.items()],
+        _SET_ADMIN_STATE,
+        [{"p_vid": vid, "p_state": state, "p_now": now} for vid, state in states.items()],
     )
     record_answers(session, answers, user, batch_id, now)
 
@@ -413,9 +371,9 @@ def set_researcher_states(
 def record_answers(
     session: Session, answers: Sequence[tuple[int, int]], user: Caller, batch_id: int | None, now: int
 ) -> None:
-    """Append the answers to the label history (in one statement)."""
-    session.execute(
-        insert(Label),
+    """Append the answers to the label history (one multi-row INSERT)."""
+    session.connection().execute(
+        _ADD_LABELS,
         [
             {
                 "video_id": vid,
@@ -428,3 +386,64 @@ def record_answers(
             for vid, label in answers
         ],
     )
+
+
+# --- statements, built once ---------------------------------------------------------------
+# Core statements on the tables (not the ORM classes) with named parameters: building a
+# statement costs more CPU than running it, and these run on every page.
+_B, _U, _L = Batch.__table__, User.__table__, Label.__table__
+
+_PAGE_DETAILS = select(_VIDEO.c.id, _VIDEO.c.file_name, _VIDEO.c.url_root, _VIDEO.c.url_part,
+                       _VIDEO.c.label_state).where(_VIDEO.c.id.in_(bindparam("p_ids", expanding=True)))  # fmt: skip
+_NEW_BATCH = insert(_B).returning(_B.c.id)
+_BATCH_OWNER = select(_B.c.jti, _B.c.user_id).where(_B.c.id == bindparam("p_bid"))
+_UNCLAIMED = and_(
+    _B.c.id == bindparam("p_bid"),
+    _B.c.jti == bindparam("p_jti"),
+    _B.c.user_id == bindparam("p_uid"),
+    _B.c.return_time.is_(None),
+)
+_CLAIM_REVIEW = (
+    update(_B).where(_UNCLAIMED).values(return_time=bindparam("p_now"), accepted=True).returning(_B.c.id)
+)
+_PASSED = _B.c.num_gold_standard <= bindparam("p_gold_right", type_=Integer)
+_CLAIM = (
+    update(_B)
+    .where(_UNCLAIMED)
+    .values(
+        return_time=bindparam("p_now"),
+        accepted=_PASSED,
+        score=case((_PASSED, _B.c.num_unlabeled), else_=0),
+        user_score=select(_U.c.score).where(_U.c.id == bindparam("p_uid")).scalar_subquery(),
+        user_raw_score=select(_U.c.raw_score).where(_U.c.id == bindparam("p_uid")).scalar_subquery(),
+    )
+    .returning(_B.c.accepted, _B.c.score, _B.c.num_unlabeled)
+)
+_LOCK_VIDEOS = (
+    select(_VIDEO.c.id, _VIDEO.c.label_state, _VIDEO.c.label_state_admin)
+    .where(_VIDEO.c.id.in_(bindparam("p_ids", expanding=True)))
+    .order_by(_VIDEO.c.id)
+    .with_for_update()
+)
+_SET_CITIZEN_STATE = (
+    update(_VIDEO)
+    .where(_VIDEO.c.id == bindparam("p_vid"))
+    .values(label_state=bindparam("p_state"), label_update_time=bindparam("p_now"))
+)
+_SET_ADMIN_STATE = (
+    update(_VIDEO)
+    .where(_VIDEO.c.id == bindparam("p_vid"))
+    .values(label_state_admin=bindparam("p_state"), label_update_time=bindparam("p_now"))
+)
+_ADD_LABELS = insert(_L)
+_SCORE_USER = (
+    update(_U)
+    .where(_U.c.id == bindparam("p_uid"))
+    .values(
+        score=_U.c.score + bindparam("p_score", type_=Integer),
+        raw_score=_U.c.raw_score + bindparam("p_raw", type_=Integer),
+        pages_submitted=_U.c.pages_submitted + 1,
+        pages_accepted=_U.c.pages_accepted + bindparam("p_acc", type_=Integer),
+    )
+    .returning(_U.c.score, _U.c.raw_score)
+)

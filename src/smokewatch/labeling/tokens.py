@@ -86,6 +86,9 @@ class TokenService:
         self._user_ttl = settings.user_token_ttl
         self._page_ttl = settings.page_token_ttl
         self._page_wait = settings.page_min_seconds
+        # user tokens are sent with every request: remember the ones already verified (until
+        # their exp), since PyJWT's checks cost about as much as the rest of a request
+        self._verified: dict[str, tuple[UserClaims, int]] = {}
 
     def _encode(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
@@ -153,11 +156,19 @@ class TokenService:
         return claims
 
     def check_user(self, token: object) -> UserClaims:
+        if isinstance(token, str):
+            hit = self._verified.get(token)
+            if hit is not None and hit[1] > time.time():
+                return hit[0]
         claims = self._decode(token, "user")
         try:
-            return UserClaims(int(claims["user_id"]), int(claims["connection_id"]), str(claims["jti"]))
+            user = UserClaims(int(claims["user_id"]), int(claims["connection_id"]), str(claims["jti"]))
         except (KeyError, TypeError, ValueError):
             raise TokenError("Invalid user token: missing claims", 401) from None
+        if len(self._verified) >= 10_000:
+            self._verified.clear()
+        self._verified[str(token)] = (user, int(claims["exp"]))
+        return user
 
     def check_page(self, token: object) -> PageClaims:
         claims = self._decode(token, "page")

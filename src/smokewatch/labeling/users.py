@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,10 +58,14 @@ class Caller:
     raw_score: int
 
 
+_USER = User.__table__
+_CALLER = select(_USER.c.id, _USER.c.client_type, _USER.c.score, _USER.c.raw_score).where(
+    _USER.c.id == bindparam("p_uid")
+)
+
+
 def load_caller(session: Session, user_id: int) -> Caller | None:
-    row = session.execute(
-        select(User.id, User.client_type, User.score, User.raw_score).where(User.id == user_id)
-    ).first()
+    row = session.connection().execute(_CALLER, {"p_uid": user_id}).first()
     return None if row is None else Caller(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
