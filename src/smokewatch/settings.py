@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     partial_ratio: float = Field(
         default=0.8, ge=0, le=1, description="Share of a page's clips taken from partly labeled."
     )
+    worker_threads: int = Field(
+        default=4, ge=1, le=256, description="Request threads per worker process."
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body.")
     videos_url_root: str = Field(
         default="/videos/",

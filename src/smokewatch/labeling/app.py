@@ -106,6 +106,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        # Handlers run in threads (the database calls block). Fewer threads than anyio's 40:
+        # past a few, threads only contend for the GIL (measured: see bench/labeling_load.py).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         yield
         if database is None:
             db.dispose()
