@@ -50,20 +50,39 @@ def prepare(clips: int, gold: int, seed: int) -> None:
         admin = 47 if vid <= gold else 32 if vid <= 2 * gold else -1
         start = 1_546_300_800 + vid * 180
         name = f"0-{vid % 15}-2019-01-01-100-100-280-280-180-180-{vid}-{start}-{start + 175}"
-        rows.append({
-            "id": vid, "file_name": name, "camera_id": 0, "view_id": vid % 15, "start_time": start,
-            "end_time": start + 175, "left": 100, "top": 100, "right": 280, "bottom": 280,
-            "width": 180, "height": 180, "start_frame": vid, "url_root": "/videos/",
-            "url_part": f"2019-01-01/0-{vid % 15}/{name}.mp4", "label_state": -1,
-            "label_state_admin": admin, "label_update_time": None, "sort_key": rng.random(),
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": vid,
+                "file_name": name,
+                "camera_id": 0,
+                "view_id": vid % 15,
+                "start_time": start,
+                "end_time": start + 175,
+                "left": 100,
+                "top": 100,
+                "right": 280,
+                "bottom": 280,
+                "width": 180,
+                "height": 180,
+                "start_frame": vid,
+                "url_root": "/videos/",
+                "url_part": f"2019-01-01/0-{vid % 15}/{name}.mp4",
+                "label_state": -1,
+                "label_state_admin": admin,
+                "label_update_time": None,
+                "sort_key": rng.random(),
+            }
+        )
     with db.write() as s:
         for i in range(0, len(rows), 5000):
             s.execute(insert(Video), rows[i : i + 5000])
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
-    print(f"prepared {clips:,} clips and {2 * gold} gold standards in {db.engine.url.render_as_string()}")
+    print(
+        f"prepared {clips:,} clips and {2 * gold} gold standards in "
+        f"{db.engine.url.render_as_string()}"
+    )
     db.dispose()
 
 
@@ -122,9 +141,13 @@ def check_nothing_lost(accepted_here: int) -> bool:
     """Label rows = 16 x accepted pages; each clip's state = the replay of its history."""
     db = open_database(load_settings())
     with db.read() as s:
-        labels = s.execute(select(Label.video_id, Label.label, Label.client_type).order_by(Label.id)).all()
+        labels = s.execute(
+            select(Label.video_id, Label.label, Label.client_type).order_by(Label.id)
+        ).all()
         states = dict(s.execute(select(Video.id, Video.label_state)).all())
-        accepted = s.scalar(select(func.count()).select_from(Batch).where(Batch.accepted.is_(True))) or 0
+        accepted = (
+            s.scalar(select(func.count()).select_from(Batch).where(Batch.accepted.is_(True))) or 0
+        )
     db.dispose()
     history: dict[int, list[int]] = defaultdict(list)
     for vid, label, client_type in labels:
@@ -132,8 +155,11 @@ def check_nothing_lost(accepted_here: int) -> bool:
             history[vid].append(label)
     lost = sum(1 for vid, state in states.items() if citizen_replay(history.get(vid, [])) != state)
     rows_ok = len(labels) == 16 * accepted
-    print(f"label rows {len(labels):,} = 16 x {accepted:,} accepted pages: {'yes' if rows_ok else 'NO'}"
-          f" (this run's client saw {accepted_here:,} accepted)")  # fmt: skip
+    print(
+        f"label rows {len(labels):,} = 16 x {accepted:,} accepted pages: "
+        f"{'yes' if rows_ok else 'NO'}"
+        f" (this run's client saw {accepted_here:,} accepted)"
+    )
     print(f"clips whose state differs from the replay of their history (lost transitions): {lost}")
     return rows_ok and lost == 0
 
@@ -150,7 +176,9 @@ def run(base: str, concurrency: int, duration: float) -> int:
     async def main() -> float:
         start = time.perf_counter()
         stop = start + duration
-        await asyncio.gather(*(volunteer(n, base, gold_pos, gold_neg, stop, stats) for n in range(concurrency)))
+        await asyncio.gather(
+            *(volunteer(n, base, gold_pos, gold_neg, stop, stats) for n in range(concurrency))
+        )
         return time.perf_counter() - start
 
     elapsed = asyncio.run(main())
@@ -163,14 +191,22 @@ def run(base: str, concurrency: int, duration: float) -> int:
             continue
         p50 = statistics.median(lat) * 1000
         p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
-        print(f"{call:<11} {len(lat):>9,} {len(lat) / elapsed:>8.1f} {p50:>8.1f} {p99:>8.1f} {stats.errors[call]:>7}")
-    print(f"pages accepted {stats.accepted:,}, rejected {stats.rejected:,}, no page (204) {stats.no_page:,}")
+        print(
+            f"{call:<11} {len(lat):>9,} {len(lat) / elapsed:>8.1f} {p50:>8.1f} {p99:>8.1f} "
+            f"{stats.errors[call]:>7}"
+        )
+    print(
+        f"pages accepted {stats.accepted:,}, rejected {stats.rejected:,}, "
+        f"no page (204) {stats.no_page:,}"
+    )
     ok = check_nothing_lost(stats.accepted)
     return 0 if ok and not any(stats.errors.values()) else 1
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="verb", required=True)
     p = sub.add_parser("prepare", help="reset the tables and insert clips and gold standards")
     p.add_argument("--clips", type=int, default=20_000)
@@ -182,7 +218,10 @@ def main() -> int:
     r.add_argument("--duration", type=float, default=30.0)
     args = parser.parse_args()
     if not os.environ.get("SMOKEWATCH_DATABASE_URL"):
-        print("note: SMOKEWATCH_DATABASE_URL is not set: using the default SQLite database", file=sys.stderr)
+        print(
+            "note: SMOKEWATCH_DATABASE_URL is not set: using the default SQLite database",
+            file=sys.stderr,
+        )
     if args.verb == "prepare":
         prepare(args.clips, args.gold, args.seed)
         return 0

@@ -75,5 +75,3 @@ def database(settings: Settings) -> Iterator[Database]:
 def client(settings: Settings, database: Database) -> Iterator[TestClient]:
     with TestClient(create_app(settings, database=database)) as c:
         yield c
-
-

@@ -6,29 +6,45 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from service_helpers import answer_page, login, seed
 from sqlalchemy import select
 
-from service_helpers import answer_page, login, seed
 from smokewatch.core.metadata import load_records
 from smokewatch.labeling.db import Database
 from smokewatch.labeling.tables import Role, Tutorial, User, Video
 from smokewatch.labeling.users import add_account, set_role
 
 RISE_ENDPOINTS = {
-    "/api/v1/login", "/api/v1/get_batch", "/api/v1/send_batch", "/api/v1/set_label_state",
-    "/api/v1/get_pos_labels", "/api/v1/get_neg_labels", "/api/v1/get_maybe_pos_labels",
-    "/api/v1/get_maybe_neg_labels", "/api/v1/get_discorded_labels", "/api/v1/get_pos_gold_labels",
-    "/api/v1/get_neg_gold_labels", "/api/v1/get_pos_labels_by_researcher",
-    "/api/v1/get_neg_labels_by_researcher", "/api/v1/get_pos_labels_by_citizen",
-    "/api/v1/get_neg_labels_by_citizen", "/api/v1/get_bad_labels", "/api/v1/get_all_labels",
-    "/api/v1/get_label_statistics", "/api/v1/add_tutorial_record",
-}  # fmt: skip
+    "/api/v1/login",
+    "/api/v1/get_batch",
+    "/api/v1/send_batch",
+    "/api/v1/set_label_state",
+    "/api/v1/get_pos_labels",
+    "/api/v1/get_neg_labels",
+    "/api/v1/get_maybe_pos_labels",
+    "/api/v1/get_maybe_neg_labels",
+    "/api/v1/get_discorded_labels",
+    "/api/v1/get_pos_gold_labels",
+    "/api/v1/get_neg_gold_labels",
+    "/api/v1/get_pos_labels_by_researcher",
+    "/api/v1/get_neg_labels_by_researcher",
+    "/api/v1/get_pos_labels_by_citizen",
+    "/api/v1/get_neg_labels_by_citizen",
+    "/api/v1/get_bad_labels",
+    "/api/v1/get_all_labels",
+    "/api/v1/get_label_statistics",
+    "/api/v1/add_tutorial_record",
+}
 
 
-def researcher(client: TestClient, database: Database, name: str = "rita", role: int = Role.RESEARCHER) -> str:
+def researcher(
+    client: TestClient, database: Database, name: str = "rita", role: int = Role.RESEARCHER
+) -> str:
     with database.write() as s:
         add_account(s, name, "long enough password", role)
-    r = client.post("/api/v1/login_password", json={"name": name, "password": "long enough password"})
+    r = client.post(
+        "/api/v1/login_password", json={"name": name, "password": "long enough password"}
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["user_token"])
 
@@ -41,9 +57,13 @@ def test_openapi_documents_every_rise_endpoint(client: TestClient) -> None:
 def test_login(client: TestClient) -> None:
     r = client.post("/api/v1/login", json={"client_id": "uuid.1"})
     assert r.status_code == 200 and set(r.json()) == {"user_token", "user_token_for_other_app"}
-    assert client.post("/api/v1/login", json={}).json() == {"message": "Missing field: google_id_token or client_id"}
+    assert client.post("/api/v1/login", json={}).json() == {
+        "message": "Missing field: google_id_token or client_id"
+    }
     assert client.post("/api/v1/login", json={"google_id_token": "x"}).status_code == 400
-    assert client.post("/api/v1/login", content=b"client_id=1").json() == {"message": "Missing json"}
+    assert client.post("/api/v1/login", content=b"client_id=1").json() == {
+        "message": "Missing json"
+    }
     assert client.post("/api/v1/login", json={"client_id": "has space"}).status_code == 400
     again = client.post("/api/v1/login", json={"client_id": "uuid.1"})
     assert again.status_code == 200  # same user, new session
@@ -51,48 +71,85 @@ def test_login(client: TestClient) -> None:
 
 def test_password_login(client: TestClient, database: Database) -> None:
     researcher(client, database)
-    bad = client.post("/api/v1/login_password", json={"name": "rita", "password": "wrong password!"})
+    bad = client.post(
+        "/api/v1/login_password", json={"name": "rita", "password": "wrong password!"}
+    )
     assert bad.status_code == 401 and bad.json() == {"message": "Wrong account name or password"}
-    nobody = client.post("/api/v1/login_password", json={"name": "nobody", "password": "whatever123"})
+    nobody = client.post(
+        "/api/v1/login_password", json={"name": "nobody", "password": "whatever123"}
+    )
     assert nobody.json() == bad.json()
     assert client.post("/api/v1/login", json={"client_id": "account.rita"}).status_code == 403
 
 
-def test_role_change_and_ban_take_effect_on_the_next_request(client: TestClient, database: Database) -> None:
+def test_role_change_and_ban_take_effect_on_the_next_request(
+    client: TestClient, database: Database
+) -> None:
     seed(database, plain=30)
     token = login(client, "uuid.v")
-    r = client.post("/api/v1/set_label_state", json={"user_token": token, "data": [{"video_id": 1001, "label": 1}]})
+    r = client.post(
+        "/api/v1/set_label_state",
+        json={"user_token": token, "data": [{"video_id": 1001, "label": 1}]},
+    )
     assert r.status_code == 403
     with database.write() as s:
         set_role(s, "uuid.v", "researcher")
-    r = client.post("/api/v1/set_label_state", json={"user_token": token, "data": [{"video_id": 1001, "label": 1}]})
+    r = client.post(
+        "/api/v1/set_label_state",
+        json={"user_token": token, "data": [{"video_id": 1001, "label": 1}]},
+    )
     assert r.status_code == 204  # same token, new role
     with database.write() as s:
         set_role(s, "uuid.v", "banned")
     assert client.post("/api/v1/get_batch", json={"user_token": token}).status_code == 403
-    assert client.post("/api/v1/login", json={"client_id": "uuid.v"}).json() == {"message": "Permission denied"}
+    assert client.post("/api/v1/login", json={"client_id": "uuid.v"}).json() == {
+        "message": "Permission denied"
+    }
 
 
 def test_set_label_state(client: TestClient, database: Database) -> None:
     seed(database, plain=12, states={1001: (23, -1)})
     token = researcher(client, database)
-    data = [{"video_id": 1001, "label": 0}, {"video_id": 1002, "label": 47}, {"video_id": 1003, "label": -2}]
+    data = [
+        {"video_id": 1001, "label": 0},
+        {"video_id": 1002, "label": 47},
+        {"video_id": 1003, "label": -2},
+    ]
     r = client.post("/api/v1/set_label_state", json={"user_token": token, "data": data})
     assert r.status_code == 204 and r.content == b""
     with database.read() as s:
-        got = {v.id: (v.label_state, v.label_state_admin) for v in s.scalars(select(Video).where(Video.id < 1004, Video.id > 1000))}
+        got = {
+            v.id: (v.label_state, v.label_state_admin)
+            for v in s.scalars(select(Video).where(Video.id < 1004, Video.id > 1000))
+        }
     assert got == {1001: (23, 16), 1002: (-1, 47), 1003: (-1, -2)}
-    for bad in ([{"video_id": 1001, "label": 5}], [{"video_id": 999999, "label": 1}], [{"video_id": "1001", "label": 1}]):
+    for bad in (
+        [{"video_id": 1001, "label": 5}],
+        [{"video_id": 999999, "label": 1}],
+        [{"video_id": "1001", "label": 1}],
+    ):
         r = client.post("/api/v1/set_label_state", json={"user_token": token, "data": bad})
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["message"]
 
 
 def test_gallery_queries(client: TestClient, database: Database) -> None:
-    seed(database, plain=12, states={
-        1001: (23, -1), 1002: (16, -1), 1003: (5, -1), 1004: (4, -1), 1005: (3, -1),
-        1006: (23, 16), 1007: (16, 23), 1008: (19, -1), 1009: (-1, -2),
-    })  # fmt: skip
+    seed(
+        database,
+        plain=12,
+        states={
+            1001: (23, -1),
+            1002: (16, -1),
+            1003: (5, -1),
+            1004: (4, -1),
+            1005: (3, -1),
+            1006: (23, 16),
+            1007: (16, 23),
+            1008: (19, -1),
+            1009: (-1, -2),
+        },
+    )
+
     def ids(path: str, **kw: object) -> set[int]:
         r = client.post(f"/api/v1/{path}", **kw)  # type: ignore[arg-type]
         if r.status_code == 204:
@@ -108,7 +165,14 @@ def test_gallery_queries(client: TestClient, database: Database) -> None:
     assert client.get("/api/v1/get_pos_labels").status_code == 200  # GET works too
     public = client.post("/api/v1/get_pos_labels").json()
     assert public["total"] == 3 and set(public["data"][0]) == {
-        "id", "start_time", "view_id", "camera_id", "file_name", "url_root", "url_part"}
+        "id",
+        "start_time",
+        "view_id",
+        "camera_id",
+        "file_name",
+        "url_root",
+        "url_part",
+    }
     assert client.post("/api/v1/get_bad_labels").json() == {"message": "Missing fields: user_token"}
     volunteer = login(client)
     assert client.post("/api/v1/get_bad_labels", data={"user_token": volunteer}).status_code == 403
@@ -139,8 +203,14 @@ def test_gallery_by_user(client: TestClient, database: Database) -> None:
     seeded = seed(database, plain=12)
     token = login(client, "uuid.u")
     page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
-    client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
-                                             "data": answer_page(page, seeded, label=1)})  # fmt: skip
+    client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": page["video_token"],
+            "data": answer_page(page, seeded, label=1),
+        },
+    )
     with database.read() as s:
         uid = s.scalar(select(User.id).where(User.client_id == "uuid.u"))
     r = client.post(f"/api/v1/get_pos_labels?user_id={uid}").json()
@@ -152,29 +222,45 @@ def test_gallery_by_user(client: TestClient, database: Database) -> None:
 def test_label_statistics(client: TestClient, database: Database) -> None:
     seed(database, plain=6, states={1001: (23, -1), 1002: (4, -1), 1003: (-1, 16), 1004: (-1, -2)})
     assert client.get("/api/v1/get_label_statistics").json() == {
-        "num_all_videos": 5, "num_fully_labeled": 2, "num_partially_labeled": 1}  # fmt: skip
+        "num_all_videos": 5,
+        "num_fully_labeled": 2,
+        "num_partially_labeled": 1,
+    }
 
 
 def test_tutorial_records(client: TestClient, database: Database) -> None:
     token = login(client)
     for action in (0, 3, 1):
-        r = client.post("/api/v1/add_tutorial_record", json={"user_token": token, "action_type": action, "query_type": 0})
+        r = client.post(
+            "/api/v1/add_tutorial_record",
+            json={"user_token": token, "action_type": action, "query_type": 0},
+        )
         assert r.status_code == 204
     with database.read() as s:
         assert s.scalar(select(User.best_tutorial_action)) == 3
         assert len(s.scalars(select(Tutorial)).all()) == 3
-    for bad in ({"action_type": 5, "query_type": 0}, {"action_type": 1, "query_type": 3},
-                {"action_type": "1", "query_type": 0}, {"query_type": 0}):  # fmt: skip
+    for bad in (
+        {"action_type": 5, "query_type": 0},
+        {"action_type": 1, "query_type": 3},
+        {"action_type": "1", "query_type": 0},
+        {"query_type": 0},
+    ):
         r = client.post("/api/v1/add_tutorial_record", json={"user_token": token, **bad})
         assert r.status_code == 400 and r.json()["message"], bad
-    assert client.post("/api/v1/add_tutorial_record", json={"action_type": 1, "query_type": 0}).json() == {
-        "message": "Missing field: user_token"}  # fmt: skip
+    assert client.post(
+        "/api/v1/add_tutorial_record", json={"action_type": 1, "query_type": 0}
+    ).json() == {"message": "Missing field: user_token"}
 
 
 def test_export_round_trips_and_needs_a_researcher(client: TestClient, database: Database) -> None:
     seed(database, plain=4, states={1001: (23, -1)})
     assert client.get("/api/v1/export").json() == {"message": "Missing field: user_token"}
-    assert client.get("/api/v1/export", headers={"Authorization": f"Bearer {login(client)}"}).status_code == 403
+    assert (
+        client.get(
+            "/api/v1/export", headers={"Authorization": f"Bearer {login(client)}"}
+        ).status_code
+        == 403
+    )
     token = researcher(client, database)
     r = client.get("/api/v1/export", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
@@ -207,11 +293,22 @@ def test_send_batch_validation(client: TestClient, database: Database) -> None:
     token = login(client)
     page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
     answers = answer_page(page, seeded)
-    for data in ([{**answers[0], "label": 2}] + answers[1:], [{**answers[0], "label": True}] + answers[1:],
-                 [{"video_id": answers[0]["video_id"]}] + answers[1:], [], answers * 5):  # fmt: skip
-        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": data})
+    for data in (
+        [{**answers[0], "label": 2}] + answers[1:],
+        [{**answers[0], "label": True}] + answers[1:],
+        [{"video_id": answers[0]["video_id"]}] + answers[1:],
+        [],
+        answers * 5,
+    ):
+        r = client.post(
+            "/api/v1/send_batch",
+            json={"user_token": token, "video_token": page["video_token"], "data": data},
+        )
         assert 400 <= r.status_code < 500, r.text
-    ok = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+    ok = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": page["video_token"], "data": answers},
+    )
     assert ok.status_code == 200  # none of the bad tries used the page up
 
 

@@ -30,9 +30,17 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def record(i: int, state: int = -1, admin: int = -1) -> dict[str, object]:
     name = f"0-1-2019-02-03-10-20-190-200-180-180-{i}-{1549200000 + i * 180}-{1549200175 + i * 180}"
-    return {"camera_id": 0, "view_id": 1, "id": i, "label_state": state, "label_state_admin": admin,
-            "start_time": 1549200000 + i * 180, "url_root": "https://cdn.example/180/",
-            "url_part": f"2019-02-03/0-1/{name}.mp4", "file_name": name}  # fmt: skip
+    return {
+        "camera_id": 0,
+        "view_id": 1,
+        "id": i,
+        "label_state": state,
+        "label_state_admin": admin,
+        "start_time": 1549200000 + i * 180,
+        "url_root": "https://cdn.example/180/",
+        "url_part": f"2019-02-03/0-1/{name}.mp4",
+        "file_name": name,
+    }
 
 
 def test_import_is_idempotent_and_export_round_trips(env: Path, tmp_path: Path) -> None:
@@ -47,7 +55,10 @@ def test_import_is_idempotent_and_export_round_trips(env: Path, tmp_path: Path) 
     assert runner.invoke(app, ["labels", "export", "--out", str(out)]).exit_code == 0
     assert out.read_bytes() == meta.read_bytes()
     out_csv = tmp_path / "export.csv"
-    assert runner.invoke(app, ["labels", "export", "--out", str(out_csv), "--only-labeled"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["labels", "export", "--out", str(out_csv), "--only-labeled"]).exit_code
+        == 0
+    )
     assert len(out_csv.read_text().splitlines()) == 3  # header + clips 3 and 7
 
 
@@ -73,14 +84,20 @@ def test_import_a_folder_serves_the_clips(env: Path, tmp_path: Path) -> None:
     assert "added 2 clips" in r.stdout and "not-a-rise-name.mp4" in r.stderr
     served = env / "videos" / clips[0].url_part  # type: ignore[operator]
     assert served.is_file()
-    assert runner.invoke(app, ["clips", "import", str(tmp_path / "clips")]).stdout.startswith("added 0 clips")
+    assert runner.invoke(app, ["clips", "import", str(tmp_path / "clips")]).stdout.startswith(
+        "added 0 clips"
+    )
 
 
 def test_users(env: Path) -> None:
     r = runner.invoke(app, ["users", "add", "rita", "--password", "long password"])
     assert r.exit_code == 0 and "researcher 'rita'" in r.stdout
-    assert runner.invoke(app, ["users", "add", "rita", "--password", "long password"]).exit_code == 2
-    assert "8 characters" in runner.invoke(app, ["users", "add", "bob", "--password", "short"]).stderr
+    assert (
+        runner.invoke(app, ["users", "add", "rita", "--password", "long password"]).exit_code == 2
+    )
+    assert (
+        "8 characters" in runner.invoke(app, ["users", "add", "bob", "--password", "short"]).stderr
+    )
     assert "is now expert" in runner.invoke(app, ["users", "set-role", "rita", "expert"]).stdout
     bad = runner.invoke(app, ["users", "set-role", "rita", "king"])
     assert bad.exit_code == 2 and "unknown role" in bad.stderr
@@ -90,16 +107,23 @@ def test_users(env: Path) -> None:
     assert "account.rita" in listing.stdout and "banned" in listing.stdout
 
 
-def test_serve_starts_on_sqlite_prints_its_url_and_never_imports_torch(env: Path, tmp_path: Path) -> None:
+def test_serve_starts_on_sqlite_prints_its_url_and_never_imports_torch(
+    env: Path, tmp_path: Path
+) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # -X importtime lists every module the process imports (on stderr), up to its end
     # (into a file: that much output would fill a pipe and stall the server)
     log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "smokewatch", "serve", "--port", str(port)],
-                            cwd=tmp_path, env={**os.environ, "SMOKEWATCH_DATA_DIR": str(env)},
-                            stdout=log, stderr=log, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "smokewatch", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**os.environ, "SMOKEWATCH_DATA_DIR": str(env)},
+        stdout=log,
+        stderr=log,
+        text=True,
+    )
     r = None
     try:
         deadline = time.time() + 30
@@ -116,7 +140,11 @@ def test_serve_starts_on_sqlite_prints_its_url_and_never_imports_torch(env: Path
         log.close()
     err = (tmp_path / "serve.log").read_text()
     assert f"http://127.0.0.1:{port}/" in err
-    imported = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in err.splitlines()
+        if line.startswith("import time:")
+    }
     assert "fastapi" in imported and "uvicorn" in imported
     assert not {m for m in imported if m.split(".")[0] in ("torch", "cv2", "kornia", "sklearn")}
     assert (env / "smokewatch.db").is_file() and (env / "secret.key").is_file()

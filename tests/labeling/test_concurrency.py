@@ -20,9 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import Seeded, make_settings, seed
 from sqlalchemy import func, select
 
-from service_helpers import Seeded, make_settings, seed
 from smokewatch.core.labels import citizen_replay
 from smokewatch.labeling.db import Database, open_database
 from smokewatch.labeling.tables import Batch, Label, Role, Video
@@ -43,12 +43,19 @@ def server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, Database, Seeded]
     db = open_database(settings)
     seeded = seed(db, plain=240, gold_pos=6, gold_neg=6)
     port = _free_port()
-    env = {**os.environ, "SMOKEWATCH_DATA_DIR": str(settings.data_dir), "SMOKEWATCH_DATABASE_URL": db_url,
-           "SMOKEWATCH_PAGE_MIN_SECONDS": "0"}  # fmt: skip
+    env = {
+        **os.environ,
+        "SMOKEWATCH_DATA_DIR": str(settings.data_dir),
+        "SMOKEWATCH_DATABASE_URL": db_url,
+        "SMOKEWATCH_PAGE_MIN_SECONDS": "0",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "smokewatch", "serve", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -72,10 +79,14 @@ def server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, Database, Seeded]
         db.dispose()
 
 
-def _volunteer(base: str, n: int, seeded: Seeded, results: list[tuple[int, int]], errors: list[str]) -> None:
+def _volunteer(
+    base: str, n: int, seeded: Seeded, results: list[tuple[int, int]], errors: list[str]
+) -> None:
     rng = random.Random(n)
     with httpx.Client(base_url=base, timeout=60) as http:
-        token = http.post("/api/v1/login", json={"client_id": f"uuid.load.{n}"}).json()["user_token"]
+        token = http.post("/api/v1/login", json={"client_id": f"uuid.load.{n}"}).json()[
+            "user_token"
+        ]
         for _ in range(PAGES_EACH):
             r = http.post("/api/v1/get_batch", json={"user_token": token})
             if r.status_code == 204:
@@ -95,7 +106,10 @@ def _volunteer(base: str, n: int, seeded: Seeded, results: list[tuple[int, int]]
                 else:
                     label = rng.randint(0, 1)
                 answers.append({"video_id": vid, "label": label})
-            r = http.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+            r = http.post(
+                "/api/v1/send_batch",
+                json={"user_token": token, "video_token": page["video_token"], "data": answers},
+            )
             if r.status_code != 200:
                 errors.append(f"send_batch {r.status_code} {r.text}")
                 return
@@ -106,7 +120,10 @@ def test_no_transition_is_lost(server: tuple[str, Database, Seeded]) -> None:
     base, db, seeded = server
     results: list[tuple[int, int]] = []
     errors: list[str] = []
-    threads = [threading.Thread(target=_volunteer, args=(base, n, seeded, results, errors)) for n in range(VOLUNTEERS)]
+    threads = [
+        threading.Thread(target=_volunteer, args=(base, n, seeded, results, errors))
+        for n in range(VOLUNTEERS)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -116,7 +133,9 @@ def test_no_transition_is_lost(server: tuple[str, Database, Seeded]) -> None:
     assert len(results) >= VOLUNTEERS  # everyone got at least one page through
     assert accepted > 0 and accepted < len(results)  # both outcomes happened
     with db.read() as s:
-        labels = s.execute(select(Label.video_id, Label.label, Label.client_type).order_by(Label.id)).all()
+        labels = s.execute(
+            select(Label.video_id, Label.label, Label.client_type).order_by(Label.id)
+        ).all()
         states = {v.id: v.label_state for v in s.scalars(select(Video))}
         returned = s.scalar(select(func.count()).select_from(Batch).where(Batch.accepted.is_(True)))
     history: dict[int, list[int]] = defaultdict(list)

@@ -6,6 +6,7 @@ Every test runs on SQLite and on PostgreSQL (``db_url`` is parametrized).
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 from fastapi.testclient import TestClient
@@ -39,11 +40,15 @@ def test_a_page_is_12_clips_and_4_hidden_gold(client: TestClient, database: Data
         pos = sum(i in seeded.gold_pos for i in ids)
         neg = sum(i in seeded.gold_neg for i in ids)
         assert pos + neg == 4 and 1 <= pos <= 3 and neg >= 1
-        assert all(set(item) == {"id", "file_name", "url_root", "url_part"} for item in page["data"])
+        assert all(
+            set(item) == {"id", "file_name", "url_root", "url_part"} for item in page["data"]
+        )
         assert page["data"][0]["url_part"].endswith(page["data"][0]["file_name"] + ".mp4")
 
 
-def test_partly_labeled_first_final_never_labeled_never_again(client: TestClient, database: Database) -> None:
+def test_partly_labeled_first_final_never_labeled_never_again(
+    client: TestClient, database: Database
+) -> None:
     partial = {1001: (5, -1), 1002: (4, -1), 1003: (3, -1)}
     final = {1004: (-1, 23), 1005: (-1, 16), 1006: (-1, -2), 1007: (5, 19), 1008: (-1, 47)}
     seeded = seed(database, plain=30, states={**partial, **final})
@@ -52,8 +57,14 @@ def test_partly_labeled_first_final_never_labeled_never_again(client: TestClient
     ids = {item["id"] for item in first["data"]}
     assert set(partial) <= ids  # partly labeled clips come before unlabeled ones
     assert not ids & {1004, 1005, 1006, 1007}  # final researcher states are never offered
-    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": first["video_token"],
-                                                 "data": answer_page(first, seeded)})  # fmt: skip
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": first["video_token"],
+            "data": answer_page(first, seeded),
+        },
+    )
     assert r.status_code == 200, r.text
     labeled = ids - set(seeded.gold_pos) - set(seeded.gold_neg) - {1008}  # 1008 is gold too
     second = get_page(client, token)
@@ -75,8 +86,14 @@ def test_accepted_page_moves_states_and_scores(client: TestClient, database: Dat
     before = states(database)
     token = login(client)
     page = get_page(client, token)
-    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
-                                                 "data": answer_page(page, seeded, label=1)})  # fmt: skip
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": page["video_token"],
+            "data": answer_page(page, seeded, label=1),
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"data": {"score": {"batch": 12, "user": 12, "raw": 12}}}
     after = states(database)
@@ -91,13 +108,21 @@ def test_accepted_page_moves_states_and_scores(client: TestClient, database: Dat
         assert (user.pages_submitted, user.pages_accepted) == (1, 1)
 
 
-def test_rejected_page_changes_nothing_but_raw_score(client: TestClient, database: Database) -> None:
+def test_rejected_page_changes_nothing_but_raw_score(
+    client: TestClient, database: Database
+) -> None:
     seeded = seed(database, plain=12)
     before = states(database)
     token = login(client)
     page = get_page(client, token)
-    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
-                                                 "data": answer_page(page, seeded, gold_right=False)})  # fmt: skip
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": page["video_token"],
+            "data": answer_page(page, seeded, gold_right=False),
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["data"]["score"] == {"batch": 0, "user": 0, "raw": 12}
     assert states(database) == before
@@ -116,21 +141,34 @@ def test_one_wrong_gold_rejects(client: TestClient, database: Database) -> None:
         if a["video_id"] in seeded.gold_neg:
             a["label"] = 1
             break
-    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": page["video_token"], "data": answers},
+    )
     assert r.json()["data"]["score"]["batch"] == 0
 
 
-def test_two_volunteers_settle_a_clip_and_a_third_breaks_a_tie(client: TestClient, database: Database) -> None:
+def test_two_volunteers_settle_a_clip_and_a_third_breaks_a_tie(
+    client: TestClient, database: Database
+) -> None:
     seeded = seed(database, plain=12)
     answers_by_user = {"a": 1, "b": 0, "c": 1}
     for client_id, value in answers_by_user.items():
         token = login(client, f"uuid.{client_id}")
         page = get_page(client, token)
-        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
-                                                     "data": answer_page(page, seeded, label=value)})  # fmt: skip
+        r = client.post(
+            "/api/v1/send_batch",
+            json={
+                "user_token": token,
+                "video_token": page["video_token"],
+                "data": answer_page(page, seeded, label=value),
+            },
+        )
         assert r.json()["data"]["score"]["batch"] == 12
     after = states(database)
-    assert all(after[vid] == (19, -1) for vid in seeded.plain)  # 1, 0 -> discord; third 1 -> weak pos
+    assert all(
+        after[vid] == (19, -1) for vid in seeded.plain
+    )  # 1, 0 -> discord; third 1 -> weak pos
     assert all(final_label(*after[vid]) == 1 for vid in seeded.plain)
 
 
@@ -138,7 +176,11 @@ def test_a_page_token_works_once(client: TestClient, database: Database) -> None
     seeded = seed(database, plain=12)
     token = login(client)
     page = get_page(client, token)
-    body = {"user_token": token, "video_token": page["video_token"], "data": answer_page(page, seeded)}
+    body = {
+        "user_token": token,
+        "video_token": page["video_token"],
+        "data": answer_page(page, seeded),
+    }
     assert client.post("/api/v1/send_batch", json=body).status_code == 200
     snapshot = states(database)
     again = client.post("/api/v1/send_batch", json=body)
@@ -155,12 +197,20 @@ def test_answers_must_be_for_the_pages_clips(client: TestClient, database: Datab
     token = login(client)
     page = get_page(client, token)
     answers = answer_page(page, seeded)
-    answers[0]["video_id"] = next(v for v in seeded.plain if v not in {i["id"] for i in page["data"]})
-    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+    answers[0]["video_id"] = next(
+        v for v in seeded.plain if v not in {i["id"] for i in page["data"]}
+    )
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": page["video_token"], "data": answers},
+    )
     assert r.status_code == 400
     # a failed submission does not use the page up: the right answers are still taken
     right = answer_page(page, seeded)
-    ok = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": right})
+    ok = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": page["video_token"], "data": right},
+    )
     assert ok.status_code == 200
 
 
@@ -168,16 +218,26 @@ def test_another_users_page_is_refused(client: TestClient, database: Database) -
     seeded = seed(database, plain=12)
     alice, bob = login(client, "uuid.alice"), login(client, "uuid.bob")
     page = get_page(client, alice)
-    r = client.post("/api/v1/send_batch", json={"user_token": bob, "video_token": page["video_token"],
-                                                 "data": answer_page(page, seeded)})  # fmt: skip
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": bob,
+            "video_token": page["video_token"],
+            "data": answer_page(page, seeded),
+        },
+    )
     assert r.status_code == 401
 
 
-def test_researcher_pages_have_no_gold_and_set_the_admin_state(client: TestClient, database: Database) -> None:
+def test_researcher_pages_have_no_gold_and_set_the_admin_state(
+    client: TestClient, database: Database
+) -> None:
     seeded = seed(database, plain=20, states={1001: (23, -1), 1002: (16, -1)})
     with database.write() as s:
         add_account(s, "rita", "correct horse battery")
-    r = client.post("/api/v1/login_password", json={"name": "rita", "password": "correct horse battery"})
+    r = client.post(
+        "/api/v1/login_password", json={"name": "rita", "password": "correct horse battery"}
+    )
     token = r.json()["user_token"]
     page = get_page(client, token)
     ids = [i["id"] for i in page["data"]]
@@ -186,7 +246,10 @@ def test_researcher_pages_have_no_gold_and_set_the_admin_state(client: TestClien
     assert all(priors[v] == states(database)[v][0] for v in ids)
     before = states(database)
     answers = [{"video_id": v, "label": 0} for v in ids]
-    r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"], "data": answers})
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": page["video_token"], "data": answers},
+    )
     assert r.json() == {"data": {"score": {"batch": None, "user": None, "raw": None}}}
     after = states(database)
     for v in ids:
@@ -203,8 +266,14 @@ def test_page_rows_and_label_counts_agree(client: TestClient, database: Database
     for i in range(3):
         page = get_page(client, token)
         good = i != 1
-        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
-                                                     "data": answer_page(page, seeded, gold_right=good)})  # fmt: skip
+        r = client.post(
+            "/api/v1/send_batch",
+            json={
+                "user_token": token,
+                "video_token": page["video_token"],
+                "data": answer_page(page, seeded, gold_right=good),
+            },
+        )
         accepted += r.json()["data"]["score"]["batch"] == 12
     with database.read() as s:
         labels = s.scalar(select(func.count()).select_from(Label))
@@ -231,9 +300,9 @@ def test_a_clip_changing_state_mid_draw_is_not_drawn_twice(pg_url: str, tmp_path
     moved from 4 to 3 in between was drawn by both partial parts, and its two answers on one
     page raced each other (found by bench/labeling_load.py as one lost transition)."""
     import psycopg
+    from service_helpers import make_settings
     from sqlalchemy import event, update
 
-    from service_helpers import make_settings
     from smokewatch.labeling.db import open_database
     from smokewatch.labeling.pages import PagePolicy, draw_page
     from smokewatch.labeling.users import Caller
@@ -254,9 +323,46 @@ def test_a_clip_changing_state_mid_draw_is_not_drawn_twice(pg_url: str, tmp_path
     # starts: gold pos, gold neg, partial 3 (0.9: its wrap-around reaches 0.5), partial 4
     # (0.1: reads 1001 forward), partial 5, fresh
     with db.write() as session:
-        page = draw_page(session, Caller(99, 3, 0, 0), PagePolicy(), _Starts([0.0, 0.0, 0.9, 0.1, 0.0, 0.0]))
+        page = draw_page(
+            session, Caller(99, 3, 0, 0), PagePolicy(), _Starts([0.0, 0.0, 0.9, 0.1, 0.0, 0.0])
+        )
     assert sum("UNION ALL" in x for x in statements) == 2  # the wrap-around really ran
     assert page is not None
     assert sorted(page.ids) == sorted(set(page.ids))
     assert 1001 in page.ids
+    db.dispose()
+
+
+def test_drawing_a_page_reads_index_ranges_not_the_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """RISE drew pages with ORDER BY RAND() over all videos; here each part of a page is an
+    index range scan with a LIMIT (SQLite's plan is checked; PostgreSQL's cost is measured in
+    bench/labeling_load.py: the same throughput at 20,000 and 200,000 clips)."""
+    from service_helpers import make_settings
+
+    from smokewatch.labeling.db import open_database
+    from smokewatch.labeling.pages import PagePolicy, draw_page
+
+    db = open_database(make_settings(tmp_path, f"sqlite:///{tmp_path / 'plan.db'}"))
+    seed(db, plain=200)
+    plans: list[str] = []
+
+    from sqlalchemy import event
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _explain(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if "UNION ALL" in statement:
+            raw = conn.connection.dbapi_connection
+            plans.extend(row[-1] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, params))
+
+    from smokewatch.labeling.users import Caller
+
+    with db.write() as session:
+        assert draw_page(session, Caller(1, 3, 0, 0), PagePolicy(), random.Random(3)) is not None
+    video_steps = [p for p in plans if p.startswith(("SEARCH video", "SCAN video"))]
+    assert video_steps, plans
+    assert all(
+        re.search(r"USING (COVERING )?INDEX ix_video_(state|admin)_key", p) for p in video_steps
+    ), plans
+    assert not any(p.startswith("SCAN video") for p in plans), plans
+    assert len(video_steps) >= 6  # gold x2, partial x3, fresh
     db.dispose()

@@ -13,8 +13,8 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
-
 from service_helpers import make_settings, seed
+
 from smokewatch.labeling.app import create_app
 from smokewatch.labeling.db import open_database
 from smokewatch.labeling.users import add_account
@@ -40,18 +40,27 @@ def test_no_generated_request_gives_a_server_error(tmp_path: Path) -> None:
 
         @given(case=operation.as_strategy())
         @hypothesis_settings(
-            max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+            max_examples=30,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
         )
         def fuzz(case: schemathesis.Case) -> None:
             nonlocal calls
-            if isinstance(case.body, dict) and "user_token" in case.body and len(case.body) % 2 == 0:
+            if (
+                isinstance(case.body, dict)
+                and "user_token" in case.body
+                and len(case.body) % 2 == 0
+            ):
                 case.body["user_token"] = token  # half the time a real token, else what was made
             if isinstance(case.query, dict) and "user_token" in case.query:
                 case.query["user_token"] = token
             response = case.call()
             calls += 1
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.path} body={case.body!r} -> {response.status_code}")
+                failures.append(
+                    f"{case.method} {case.path} body={case.body!r} -> {response.status_code}"
+                )
 
         fuzz()
     db.dispose()

@@ -1,4 +1,4 @@
-"""Tokens: signed, expiring, tamper-proof; page tokens too early are 425; the key is never a constant."""
+"""Tokens: signed, expiring, tamper-proof; a page sent too early is 425; the key is no constant."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import jwt
 import pytest
 from fastapi.testclient import TestClient
-
 from service_helpers import answer_page, login, make_settings, seed
+
 from smokewatch.labeling.app import create_app
 from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tokens import TokenError, TokenService, load_signing_key
@@ -68,12 +68,26 @@ def test_expired_tokens(tmp_path: Path) -> None:
     key = load_signing_key(settings)
     tokens = TokenService(key, settings)
     now = int(time.time())
-    old = jwt.encode({"typ": "user", "iat": now - 100, "exp": now - 1, "jti": "a", "user_id": 1,
-                      "connection_id": 1}, key, algorithm="HS256")  # fmt: skip
+    old = jwt.encode(
+        {
+            "typ": "user",
+            "iat": now - 100,
+            "exp": now - 1,
+            "jti": "a",
+            "user_id": 1,
+            "connection_id": 1,
+        },
+        key,
+        algorithm="HS256",
+    )
     with pytest.raises(TokenError, match="expired") as info:
         tokens.check_user(old)
     assert info.value.status == 401
-    no_exp = jwt.encode({"typ": "user", "iat": now, "jti": "a", "user_id": 1, "connection_id": 1}, key, algorithm="HS256")
+    no_exp = jwt.encode(
+        {"typ": "user", "iat": now, "jti": "a", "user_id": 1, "connection_id": 1},
+        key,
+        algorithm="HS256",
+    )
     with pytest.raises(TokenError, match="exp"):
         tokens.check_user(no_exp)
 
@@ -89,11 +103,23 @@ def test_api_refuses_tampered_and_expired_tokens(tmp_path: Path) -> None:
         assert r.status_code == 401 and "Signature" in r.json()["message"]
         page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
         forged_page = _tamper(page["video_token"], video_id_list=[1] * 16)
-        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": forged_page,
-                                                     "data": answer_page(page, seeded)})  # fmt: skip
+        r = client.post(
+            "/api/v1/send_batch",
+            json={
+                "user_token": token,
+                "video_token": forged_page,
+                "data": answer_page(page, seeded),
+            },
+        )
         assert r.status_code == 401
-        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": "not.a.token",
-                                                     "data": answer_page(page, seeded)})  # fmt: skip
+        r = client.post(
+            "/api/v1/send_batch",
+            json={
+                "user_token": token,
+                "video_token": "not.a.token",
+                "data": answer_page(page, seeded),
+            },
+        )
         assert r.status_code == 401
     db.dispose()
 
@@ -107,8 +133,14 @@ def test_too_early_submission_is_425_and_keeps_the_page(tmp_path: Path) -> None:
         page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
         claims = jwt.decode(page["video_token"], options={"verify_signature": False})
         assert claims["nbf"] - claims["iat"] == 30 and claims["exp"] > claims["nbf"]
-        r = client.post("/api/v1/send_batch", json={"user_token": token, "video_token": page["video_token"],
-                                                     "data": answer_page(page, seeded)})  # fmt: skip
+        r = client.post(
+            "/api/v1/send_batch",
+            json={
+                "user_token": token,
+                "video_token": page["video_token"],
+                "data": answer_page(page, seeded),
+            },
+        )
         assert r.status_code == 425
         assert "Too early" in r.json()["message"] and " s)" in r.json()["message"]
     with db.read() as s:

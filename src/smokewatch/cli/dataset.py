@@ -66,7 +66,7 @@ def stats_command(
         None, "--timezone", help="Cameras' time zone for seasons and hours [default: settings]."
     ),
 ) -> None:
-    """Print the paper's dataset tables: views, clips, frames, smoke ratio, seasons, hours, splits."""
+    """Print the paper's dataset tables: views, clips, frames, smoke, seasons, hours, splits."""
     settings = load_settings()
     clips = read_metadata(metadata)
     try:

@@ -6,9 +6,12 @@ Nothing here imports torch; the web stack is imported only when one of these ver
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
@@ -18,6 +21,9 @@ from smokewatch.errors import SmokewatchError
 from smokewatch.settings import Settings, load_settings
 
 __all__ = ["serve_command", "users_app", "labels_app", "import_command"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 users_app = typer.Typer(help="Accounts and roles of the labeling service.", no_args_is_help=True)
 labels_app = typer.Typer(help="Labels in the labeling service's database.", no_args_is_help=True)
@@ -36,12 +42,11 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
         ) from None
 
 
-def _account_errors(func):  # type: ignore[no-untyped-def]
+def _account_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Service-layer account errors are user errors on the command line."""
-    import functools
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         from smokewatch.labeling.users import AccountError
 
         try:
@@ -71,7 +76,9 @@ def serve_command(
     db.dispose()
     os.environ.setdefault("SMOKEWATCH_DATA_DIR", str(settings.data_dir))
     where = settings.resolved_database_url.split("@")[-1]
-    err_console.print(f"smokewatch labeling service on [bold]http://{host}:{port}/[/] (database: {where})")
+    err_console.print(
+        f"smokewatch labeling service on [bold]http://{host}:{port}/[/] (database: {where})"
+    )
     try:
         serve(host, port, workers, log_level)
     except OSError as exc:
@@ -82,11 +89,15 @@ def serve_command(
 @_account_errors
 def import_command(
     source: Path = typer.Argument(
-        ..., help="RISE metadata (.json/.csv), or a folder of RISE-named .mp4 clips.", show_default=False
+        ...,
+        help="RISE metadata (.json/.csv), or a folder of RISE-named .mp4 clips.",
+        show_default=False,
     ),
     url_root: str = typer.Option(
-        None, "--url-root", help="Override every clip's url_root (e.g. a CDN) [default: as given; "
-        "for a folder: the service's own /videos/]."
+        None,
+        "--url-root",
+        help="Override every clip's url_root (e.g. a CDN) [default: as given; "
+        "for a folder: the service's own /videos/].",
     ),
 ) -> None:
     """Add clips to the labeling service. Idempotent: clips already there are skipped."""
@@ -113,8 +124,10 @@ def import_command(
         db.dispose()
     for line in report.conflicts:
         err_console.print(f"[red]conflict:[/] {line}", highlight=False)
-    console.print(f"added {report.added:,} clips, {report.skipped:,} already there, "
-                  f"{len(report.conflicts)} conflicts")
+    console.print(
+        f"added {report.added:,} clips, {report.skipped:,} already there, "
+        f"{len(report.conflicts)} conflicts"
+    )
     if report.conflicts:
         raise typer.Exit(1)
 
@@ -122,8 +135,12 @@ def import_command(
 @labels_app.command("export")
 @user_errors
 def export_command(
-    out: Path = typer.Option(..., "--out", "-o", help="File to write: .json (RISE metadata) or .csv."),
-    only_labeled: bool = typer.Option(False, "--only-labeled", help="Only clips with a final label."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="File to write: .json (RISE metadata) or .csv."
+    ),
+    only_labeled: bool = typer.Option(
+        False, "--only-labeled", help="Only clips with a final label."
+    ),
 ) -> None:
     """Export every clip with its label states, in RISE's metadata layout (by id)."""
     from smokewatch.core.metadata import write_metadata
@@ -143,11 +160,14 @@ def export_command(
 @user_errors
 @_account_errors
 def users_add(
-    name: str = typer.Argument(..., help="Account name (letters, digits, . _ @ -).", show_default=False),
+    name: str = typer.Argument(
+        ..., help="Account name (letters, digits, . _ @ -).", show_default=False
+    ),
     role: str = typer.Option("researcher", "--role", help="researcher or expert (or any role)."),
     password: str = typer.Option(
-        None, "--password", help="Password (at least 8 characters) [default: asked for; "
-        "or SMOKEWATCH_NEW_PASSWORD]."
+        None,
+        "--password",
+        help="Password (at least 8 characters) [default: asked for; or SMOKEWATCH_NEW_PASSWORD].",
     ),
 ) -> None:
     """Create a password account (researchers and experts sign in with one)."""
@@ -179,7 +199,9 @@ def users_add(
 def users_set_role(
     who: str = typer.Argument(..., help="Account name, client id or user id.", show_default=False),
     role: str = typer.Argument(
-        ..., help="researcher, expert, amateur, layperson or banned (or 0, 1, 2, 3, -1).", show_default=False
+        ...,
+        help="researcher, expert, amateur, layperson or banned (or 0, 1, 2, 3, -1).",
+        show_default=False,
     ),
 ) -> None:
     """Change a user's role; it takes effect on the user's next request."""
@@ -199,14 +221,18 @@ def users_set_role(
 @users_app.command("ban")
 @user_errors
 @_account_errors
-def users_ban(who: str = typer.Argument(..., help="Account name, client id or user id.", show_default=False)) -> None:
+def users_ban(
+    who: str = typer.Argument(..., help="Account name, client id or user id.", show_default=False),
+) -> None:
     """Ban a user: every request of theirs is refused from now on (403)."""
     users_set_role(who, "banned")
 
 
 @users_app.command("list")
 @user_errors
-def users_list(limit: int = typer.Option(50, "--limit", min=1, help="How many (by score).")) -> None:
+def users_list(
+    limit: int = typer.Option(50, "--limit", min=1, help="How many (by score)."),
+) -> None:
     """Users by score, with their role and reliability (accepted / submitted pages)."""
     from sqlalchemy import select
 
@@ -216,10 +242,18 @@ def users_list(limit: int = typer.Option(50, "--limit", min=1, help="How many (b
     table = Table("id", "client id", "role", "score", "pages", "reliability")
     try:
         with db.read() as session:
-            for u in session.scalars(select(User).order_by(User.score.desc(), User.id).limit(limit)):
+            for u in session.scalars(
+                select(User).order_by(User.score.desc(), User.id).limit(limit)
+            ):
                 rel = f"{u.pages_accepted / u.pages_submitted:.0%}" if u.pages_submitted else "-"
-                table.add_row(str(u.id), u.client_id, Role.NAMES.get(u.client_type, "?"), str(u.score),
-                              f"{u.pages_accepted}/{u.pages_submitted}", rel)  # fmt: skip
+                table.add_row(
+                    str(u.id),
+                    u.client_id,
+                    Role.NAMES.get(u.client_type, "?"),
+                    str(u.score),
+                    f"{u.pages_accepted}/{u.pages_submitted}",
+                    rel,
+                )
     finally:
         db.dispose()
     console.print(table)

@@ -67,7 +67,10 @@ class BodyLimit:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
@@ -120,7 +123,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         version=__version__,
         description=(
             "Citizen-science labeling of industrial smoke clips. API-compatible with RISE's "
-            "/api/v1: errors are `{\"message\": ...}`, and an empty result is a 204."
+            '/api/v1: errors are `{"message": ...}`, and an empty result is a 204.'
         ),
         lifespan=lifespan,
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from smokewatch.core.clip import Clip, ClipName, url_part_for
@@ -81,13 +81,13 @@ def import_clips(
                 report.skipped += 1
             elif clip.id in by_id or clip.file_name in by_name:
                 report.conflicts.append(
-                    f"clip {clip.id} ({clip.file_name}) clashes with a different clip in the database"
+                    f"clip {clip.id} ({clip.file_name}) clashes with another clip in the database"
                 )
             else:
                 rows.append(_row(clip, clip.name, rng))
                 by_name.add(clip.file_name)
         if rows:
-            session.execute(Video.__table__.insert(), rows)
+            session.execute(insert(Video), rows)
             report.added += len(rows)
     return report
 

@@ -16,7 +16,14 @@ from smokewatch.core.clip import DEFAULT_URL_ROOT
 from smokewatch.core.labels import State
 from smokewatch.labeling.tables import Label, Video
 
-__all__ = ["QUERIES", "GalleryQuery", "MAX_PAGE_SIZE", "gallery_page", "user_gallery_page", "label_statistics"]
+__all__ = [
+    "QUERIES",
+    "GalleryQuery",
+    "MAX_PAGE_SIZE",
+    "gallery_page",
+    "user_gallery_page",
+    "label_statistics",
+]
 
 MAX_PAGE_SIZE = 1000
 POS = (int(State.STRONG_POS), int(State.MEDIUM_POS), int(State.WEAK_POS))
@@ -60,7 +67,15 @@ QUERIES: dict[str, GalleryQuery] = {
 }
 
 _PUBLIC_FIELDS = ("id", "start_time", "view_id", "camera_id", "file_name")
-_ADMIN_FIELDS = ("id", "label_state", "label_state_admin", "start_time", "file_name", "view_id", "camera_id")
+_ADMIN_FIELDS = (
+    "id",
+    "label_state",
+    "label_state_admin",
+    "start_time",
+    "file_name",
+    "view_id",
+    "camera_id",
+)
 
 
 def _item(video: Video, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -75,7 +90,11 @@ def _item(video: Video, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _page(
-    session: Session, where: list[ColumnElement[bool]], page: int, size: int, fields: tuple[str, ...]
+    session: Session,
+    where: list[ColumnElement[bool]],
+    page: int,
+    size: int,
+    fields: tuple[str, ...],
 ) -> tuple[list[dict[str, Any]], int]:
     total = session.scalar(select(func.count()).select_from(Video).where(*where)) or 0
     rows = session.scalars(
@@ -113,14 +132,17 @@ def gallery_page(
 
 
 def user_gallery_page(
-    session: Session, user_id: int, *, page: int = 1, size: int = 16, researcher_caller: bool = False
+    session: Session,
+    user_id: int,
+    *,
+    page: int = 1,
+    size: int = 16,
+    researcher_caller: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     """Clips that ``user_id`` said have smoke (RISE's ``get_pos_labels?user_id=``)."""
     positive = (1, *POS) if researcher_caller else (1,)
     labeled = (
-        select(Label.video_id)
-        .where(Label.user_id == user_id, Label.label.in_(positive))
-        .distinct()
+        select(Label.video_id).where(Label.user_id == user_id, Label.label.in_(positive)).distinct()
     )
     where = [Video.id.in_(labeled), Video.label_state_admin != State.GOLD_POS]
     return _page(session, where, page, size, _ADMIN_FIELDS)

@@ -23,13 +23,12 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Row,
+    Table,
     and_,
     bindparam,
     case,
@@ -101,7 +100,7 @@ class Score:
 
 
 #: Core table: executemany UPDATEs by a bound id (the ORM would want primary-key dicts).
-_VIDEO = Video.__table__
+_VIDEO = cast(Table, Video.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +129,7 @@ def _draw_statement(parts: tuple[_Part, ...], wrap: bool) -> Any:
     selects = []
     for i, part in enumerate(parts):
         column = Video.label_state_admin if part.admin else Video.label_state
-        start = bindparam(f"s{i}")
+        start: Any = bindparam(f"s{i}")
         conditions = [
             column == _literal(part.state),
             Video.sort_key < start if wrap else Video.sort_key >= start,
@@ -196,7 +195,7 @@ def _draw(
 class DrawnPage:
     """A new page: its clips in display order (id, file_name, url_root, url_part, label_state)."""
 
-    clips: list[Row[Any]]
+    clips: list[Any]  #: result rows
     gold: int
 
     @property
@@ -204,7 +203,9 @@ class DrawnPage:
         return [int(r.id) for r in self.clips]
 
 
-def draw_page(session: Session, user: Caller, policy: PagePolicy, rng: random.Random) -> DrawnPage | None:
+def draw_page(
+    session: Session, user: Caller, policy: PagePolicy, rng: random.Random
+) -> DrawnPage | None:
     """A new page for ``user``, shuffled; None when there are not enough clips (RISE: 204)."""
     if user.client_type == Role.RESEARCHER:
         review = _Part("review", True, State.NO_DATA, policy.size, skip_labeled=True)
@@ -219,7 +220,9 @@ def draw_page(session: Session, user: Caller, policy: PagePolicy, rng: random.Ra
                 _Part("partial", False, state, policy.to_label, skip_labeled=True, not_final=True)
                 for state in _PARTIAL
             ),
-            _Part("fresh", False, State.NO_DATA, policy.to_label, skip_labeled=True, not_final=True),
+            _Part(
+                "fresh", False, State.NO_DATA, policy.to_label, skip_labeled=True, not_final=True
+            ),
         )
         drawn = _draw(session, parts, user.id, rng)
         gold_ids = drawn["gold_pos"] + drawn["gold_neg"]
@@ -248,18 +251,22 @@ def create_batch(
     if len(set(video_ids)) != len(video_ids):
         raise ValueError(f"a page must not hold a clip twice: {sorted(video_ids)}")
     jti = uuid.uuid4().hex
-    batch_id = session.connection().execute(
-        _NEW_BATCH,
-        {
-            "jti": jti,
-            "user_id": user.id,
-            "connection_id": connection_id,
-            "request_time": int(time.time()),
-            "video_ids": video_ids,
-            "num_gold_standard": gold,
-            "num_unlabeled": len(video_ids) - gold,
-        },
-    ).scalar_one()
+    batch_id = (
+        session.connection()
+        .execute(
+            _NEW_BATCH,
+            {
+                "jti": jti,
+                "user_id": user.id,
+                "connection_id": connection_id,
+                "request_time": int(time.time()),
+                "video_ids": video_ids,
+                "num_gold_standard": gold,
+                "num_unlabeled": len(video_ids) - gold,
+            },
+        )
+        .scalar_one()
+    )
     return int(batch_id), jti
 
 
@@ -381,7 +388,11 @@ def _set_states(session: Session, column: str, states: dict[int, int], now: int)
 
 
 def record_answers(
-    session: Session, answers: Sequence[tuple[int, int]], user: Caller, batch_id: int | None, now: int
+    session: Session,
+    answers: Sequence[tuple[int, int]],
+    user: Caller,
+    batch_id: int | None,
+    now: int,
 ) -> None:
     """Append the answers to the label history (one multi-row INSERT)."""
     session.connection().execute(
@@ -403,10 +414,11 @@ def record_answers(
 # --- statements, built once ---------------------------------------------------------------
 # Core statements on the tables (not the ORM classes) with named parameters: building a
 # statement costs more CPU than running it, and these run on every page.
-_B, _U, _L = Batch.__table__, User.__table__, Label.__table__
+_B, _U, _L = (cast(Table, t.__table__) for t in (Batch, User, Label))
 
-_PAGE_DETAILS = select(_VIDEO.c.id, _VIDEO.c.file_name, _VIDEO.c.url_root, _VIDEO.c.url_part,
-                       _VIDEO.c.label_state).where(_VIDEO.c.id.in_(bindparam("p_ids", expanding=True)))  # fmt: skip
+_PAGE_DETAILS = select(
+    _VIDEO.c.id, _VIDEO.c.file_name, _VIDEO.c.url_root, _VIDEO.c.url_part, _VIDEO.c.label_state
+).where(_VIDEO.c.id.in_(bindparam("p_ids", expanding=True)))
 _NEW_BATCH = insert(_B).returning(_B.c.id)
 _BATCH_OWNER = select(_B.c.jti, _B.c.user_id).where(_B.c.id == bindparam("p_bid"))
 _UNCLAIMED = and_(
@@ -416,7 +428,10 @@ _UNCLAIMED = and_(
     _B.c.return_time.is_(None),
 )
 _CLAIM_REVIEW = (
-    update(_B).where(_UNCLAIMED).values(return_time=bindparam("p_now"), accepted=True).returning(_B.c.id)
+    update(_B)
+    .where(_UNCLAIMED)
+    .values(return_time=bindparam("p_now"), accepted=True)
+    .returning(_B.c.id)
 )
 _PASSED = _B.c.num_gold_standard <= bindparam("p_gold_right", type_=Integer)
 _CLAIM = (
@@ -427,7 +442,9 @@ _CLAIM = (
         accepted=_PASSED,
         score=case((_PASSED, _B.c.num_unlabeled), else_=0),
         user_score=select(_U.c.score).where(_U.c.id == bindparam("p_uid")).scalar_subquery(),
-        user_raw_score=select(_U.c.raw_score).where(_U.c.id == bindparam("p_uid")).scalar_subquery(),
+        user_raw_score=select(_U.c.raw_score)
+        .where(_U.c.id == bindparam("p_uid"))
+        .scalar_subquery(),
     )
     .returning(_B.c.accepted, _B.c.score, _B.c.num_unlabeled)
 )

@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import sys
 import time
 from typing import Any
 
@@ -25,9 +24,14 @@ def _config(host: str, port: int, log_level: str) -> Any:
     import uvicorn
 
     return uvicorn.Config(
-        _APP, factory=True, host=host, port=port, log_level=log_level, access_log=False,
+        _APP,
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
         timeout_graceful_shutdown=10,
-    )  # fmt: skip
+    )
 
 
 def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -54,13 +58,23 @@ def serve(host: str, port: int, workers: int = 1, log_level: str = "warning") ->
     import uvicorn
 
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.run(_APP, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                    access_log=False)  # fmt: skip
+        uvicorn.run(
+            _APP,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )
         return
     # Bind once in the parent first: a port in use fails here, with one clear error.
     probe = _bind(host, port, reuse_port=True)
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(host, port, log_level), daemon=False) for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(host, port, log_level), daemon=False)
+        for _ in range(workers)
+    ]
     for proc in procs:
         proc.start()
     probe.close()
@@ -86,4 +100,6 @@ def serve(host: str, port: int, workers: int = 1, log_level: str = "warning") ->
             if proc.is_alive():
                 proc.kill()
     if failed is not None and not stopping:
-        raise SystemExit(f"worker {failed.pid} exited with status {failed.exitcode}; stopped the others")
+        raise SystemExit(
+            f"worker {failed.pid} exited with status {failed.exitcode}; stopped the others"
+        )

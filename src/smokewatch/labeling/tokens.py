@@ -129,7 +129,10 @@ class TokenService:
 
     def _decode(self, token: object, kind: str) -> dict[str, Any]:
         if not isinstance(token, str) or not token:
-            raise TokenError(f"Missing field: {kind}_token" if kind == "user" else "Missing field: video_token", 400)
+            raise TokenError(
+                f"Missing field: {kind}_token" if kind == "user" else "Missing field: video_token",
+                400,
+            )
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -162,7 +165,9 @@ class TokenService:
                 return hit[0]
         claims = self._decode(token, "user")
         try:
-            user = UserClaims(int(claims["user_id"]), int(claims["connection_id"]), str(claims["jti"]))
+            user = UserClaims(
+                int(claims["user_id"]), int(claims["connection_id"]), str(claims["jti"])
+            )
         except (KeyError, TypeError, ValueError):
             raise TokenError("Invalid user token: missing claims", 401) from None
         if len(self._verified) >= 10_000:
@@ -174,6 +179,8 @@ class TokenService:
         claims = self._decode(token, "page")
         try:
             ids = [int(i) for i in claims["video_id_list"]]
-            return PageClaims(int(claims["batch_id"]), int(claims["user_id"]), ids, str(claims["jti"]))
+            return PageClaims(
+                int(claims["batch_id"]), int(claims["user_id"]), ids, str(claims["jti"])
+            )
         except (KeyError, TypeError, ValueError):
             raise TokenError("Invalid page token: missing claims", 401) from None

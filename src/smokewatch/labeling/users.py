@@ -150,9 +150,7 @@ def find_user(session: Session, who: str) -> User:
     if who.isdigit():
         user = session.get(User, int(who))
     if user is None:
-        user = session.scalar(
-            select(User).where(User.client_id.in_([who, ACCOUNT_PREFIX + who]))
-        )
+        user = session.scalar(select(User).where(User.client_id.in_([who, ACCOUNT_PREFIX + who])))
     if user is None:
         raise AccountError(f"no user {who!r} (give an account name, client id or user id)", 404)
     return user

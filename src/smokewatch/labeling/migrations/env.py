@@ -16,7 +16,9 @@ def run() -> None:
     if connection is None:  # `alembic` command line: take the URL from the config
         engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite://")
         with engine.begin() as conn:
-            context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+            context.configure(
+                connection=conn, target_metadata=target_metadata, render_as_batch=True
+            )
             context.run_migrations()
         return
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)

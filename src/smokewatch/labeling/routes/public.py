@@ -19,7 +19,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import insert
 
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
-from smokewatch.labeling.gallery import MAX_PAGE_SIZE, QUERIES, gallery_page, label_statistics, user_gallery_page
+from smokewatch.labeling.gallery import (
+    MAX_PAGE_SIZE,
+    QUERIES,
+    gallery_page,
+    label_statistics,
+    user_gallery_page,
+)
 from smokewatch.labeling.schemas import MAX_ID, Message, Statistics
 from smokewatch.labeling.tables import Role, View
 
@@ -65,9 +71,15 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
         pageNumber: int = Query(1, description="Page, from 1."),  # noqa: N803 (RISE's names)
         pageSize: int = Query(16, description=f"Clips per page, at most {MAX_PAGE_SIZE}."),  # noqa: N803
         camera_id: int | None = Query(None, ge=0, le=MAX_ID, description="Only this camera."),
-        view_id: int | None = Query(None, ge=0, le=MAX_ID, description="Only this view of the camera."),
+        view_id: int | None = Query(
+            None, ge=0, le=MAX_ID, description="Only this view of the camera."
+        ),
         user_id: int | None = Query(
-            None, ge=0, le=MAX_ID, include_in_schema=by_user, description="Clips this user said have smoke."
+            None,
+            ge=0,
+            le=MAX_ID,
+            include_in_schema=by_user,
+            description="Clips this user said have smoke.",
         ),
         ctx: ServiceContext = Depends(get_context),
     ) -> Response:
@@ -86,23 +98,44 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
                     raise ApiError("Permission denied", 403)
                 if by_user and user_id is not None:
                     items, total = user_gallery_page(
-                        session, user_id, page=page, size=size, researcher_caller=role == Role.RESEARCHER
+                        session,
+                        user_id,
+                        page=page,
+                        size=size,
+                        researcher_caller=role == Role.RESEARCHER,
                     )
                     query_type = 1
                 else:
                     items, total = gallery_page(
-                        session, name, page=page, size=size,
+                        session,
+                        name,
+                        page=page,
+                        size=size,
                         admin_view=role in (Role.RESEARCHER, Role.EXPERT),
-                        camera_id=camera_id, view_id=view_id,
-                    )  # fmt: skip
+                        camera_id=camera_id,
+                        view_id=view_id,
+                    )
                     query_type = 0
-                if caller and role != Role.RESEARCHER and caller[1].connection_id > 0 and items and name != "all_labels":
+                if (
+                    caller
+                    and role != Role.RESEARCHER
+                    and caller[1].connection_id > 0
+                    and items
+                    and name != "all_labels"
+                ):
                     now = int(time.time())
                     session.execute(
                         insert(View),
-                        [{"connection_id": caller[1].connection_id, "video_id": it["id"],
-                          "query_type": query_type, "time": now} for it in items],
-                    )  # fmt: skip
+                        [
+                            {
+                                "connection_id": caller[1].connection_id,
+                                "video_id": it["id"],
+                                "query_type": query_type,
+                                "time": now,
+                            }
+                            for it in items
+                        ],
+                    )
             if not items:
                 return Response(status_code=204)
             body: dict[str, Any] = {"data": items}
@@ -117,7 +150,7 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
 
 
 _SUMMARIES = {
-    "pos_labels": "Clips with smoke (researchers' label first, else the citizens'); ?user_id=N: that user's",
+    "pos_labels": "Clips with smoke (a researcher's label first); ?user_id=N: by user",
     "neg_labels": "Clips without smoke (researchers' label first, else the citizens')",
     "maybe_pos_labels": "Clips one volunteer said have smoke",
     "maybe_neg_labels": "Clips one volunteer said have no smoke",

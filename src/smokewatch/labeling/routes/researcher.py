@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from smokewatch.core.metadata import METADATA_FIELDS, dumps_csv, dumps_json
 from smokewatch.labeling import catalog
-from smokewatch.labeling.context import ApiError, ServiceContext, get_context
+from smokewatch.labeling.context import ServiceContext, get_context
 from smokewatch.labeling.pages import set_researcher_states
 from smokewatch.labeling.schemas import Message, SetLabelStateRequest
 
@@ -22,8 +22,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/set_label_state", status_code=204, responses=_ERRORS)
-def set_label_state(body: SetLabelStateRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
-    """Set researcher states directly: 1/0, 23/16 (strong), 19/20 (weak), 47/32 (gold), -2 (bad), -1 (reset).
+def set_label_state(
+    body: SetLabelStateRequest, ctx: ServiceContext = Depends(get_context)
+) -> Response:
+    """Set researcher states: 1/0, 23/16 (strong), 19/20 (weak), 47/32 (gold), -2 bad, -1 reset.
 
     The citizens' state is never touched: the researcher state wins in the final label.
     """
@@ -46,7 +48,9 @@ def _bearer(authorization: str | None) -> str | None:
 def export(
     format: str = Query("json", pattern="^(json|csv)$", description="json (RISE metadata) or csv"),
     only_labeled: bool = Query(False, description="Only clips that have a final label."),
-    user_token: str | None = Query(None, description="Researcher token (or an Authorization: Bearer header)."),
+    user_token: str | None = Query(
+        None, description="Researcher token (or an Authorization: Bearer header)."
+    ),
     authorization: str | None = Header(None),
     ctx: ServiceContext = Depends(get_context),
 ) -> Response:

@@ -34,7 +34,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _login_tokens(ctx: ServiceContext, user: User, connection: Connection) -> LoginResponse:
-    common = {"user_id": user.id, "client_type": user.client_type, "score": user.score, "raw_score": user.raw_score}
+    common = {
+        "user_id": user.id,
+        "client_type": user.client_type,
+        "score": user.score,
+        "raw_score": user.raw_score,
+    }
     return LoginResponse(
         user_token=ctx.tokens.user_token(connection_id=connection.id, **common),
         user_token_for_other_app=ctx.tokens.user_token(connection_id=-1, **common),
@@ -46,7 +51,9 @@ def login(body: LoginRequest, ctx: ServiceContext = Depends(get_context)) -> Log
     """Sign in an anonymous volunteer by the client id their browser generated and kept."""
     if body.client_id is None:
         if body.google_id_token is not None:
-            raise ApiError("Google sign-in is not supported; use client_id or /api/v1/login_password")
+            raise ApiError(
+                "Google sign-in is not supported; use client_id or /api/v1/login_password"
+            )
         raise ApiError("Missing field: google_id_token or client_id")
     with ctx.db.write() as session:
         user = users.get_or_create_volunteer(session, body.client_id)
@@ -55,7 +62,9 @@ def login(body: LoginRequest, ctx: ServiceContext = Depends(get_context)) -> Log
 
 
 @router.post("/login_password", response_model=LoginResponse, responses=_ERRORS)
-def login_password(body: PasswordLoginRequest, ctx: ServiceContext = Depends(get_context)) -> LoginResponse:
+def login_password(
+    body: PasswordLoginRequest, ctx: ServiceContext = Depends(get_context)
+) -> LoginResponse:
     """Sign in a researcher or expert account with its password."""
     with ctx.db.write() as session:
         user = users.authenticate(session, body.name, body.password)
@@ -84,8 +93,12 @@ def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) ->
     researcher = user.client_type == Role.RESEARCHER
     items = []
     for row in page.clips:
-        item = {"id": row.id, "file_name": row.file_name, "url_root": row.url_root or "",
-                "url_part": row.url_part or ""}  # fmt: skip
+        item = {
+            "id": row.id,
+            "file_name": row.file_name,
+            "url_root": row.url_root or "",
+            "url_part": row.url_part or "",
+        }
         if researcher:
             item["label_state"] = row.label_state
         items.append(item)
@@ -117,11 +130,15 @@ def send_batch(body: SendBatchRequest, ctx: ServiceContext = Depends(get_context
             token_video_ids=page.video_ids,
             answers=[(a.video_id, a.label) for a in body.data],
         )
-    return JSONResponse({"data": {"score": {"batch": score.batch, "user": score.user, "raw": score.raw}}})
+    return JSONResponse(
+        {"data": {"score": {"batch": score.batch, "user": score.user, "raw": score.raw}}}
+    )
 
 
 @router.post("/add_tutorial_record", status_code=204, responses=_ERRORS)
-def add_tutorial_record(body: TutorialRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
+def add_tutorial_record(
+    body: TutorialRequest, ctx: ServiceContext = Depends(get_context)
+) -> Response:
     """Record a tutorial event (action 0 took it … 4 passed first try; query 0–2: where from)."""
     with ctx.db.write() as session:
         user, claims = ctx.user(session, body.user_token)
