@@ -43,15 +43,15 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _account_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Service-layer account errors are user errors on the command line."""
+    """Refusals of the service layers (accounts, pages) are user errors on the command line."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from smokewatch.labeling.users import AccountError
+        from smokewatch.labeling.errors import ServiceError
 
         try:
             return func(*args, **kwargs)
-        except AccountError as exc:
+        except ServiceError as exc:
             raise SmokewatchError(exc.message) from None
 
     return wrapper

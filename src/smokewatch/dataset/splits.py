@@ -12,10 +12,10 @@ Paper names and file names differ (S3 is ``split_by_date``, S4 is ``split_3``...
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from smokewatch.core.clip import Clip
 from smokewatch.core.metadata import SPLIT_FIELDS, write_metadata
@@ -115,14 +115,22 @@ def split_by_views(
         raise ValueError(
             f"{spec.name}: views {sorted(test & validation)} are both test and validation"
         )
+    return _assign(clips, spec, lambda clip: clip.view, test, validation)
+
+
+def _assign(
+    clips: Sequence[Clip],
+    spec: SplitSpec,
+    key: Callable[[Clip], Hashable],
+    test: set[Any],
+    validation: set[Any],
+) -> Split:
+    """Put each clip in test or validation by its key (a view or a day), else in train."""
     split = Split(spec)
     for clip in clips:
-        if clip.view in test:
-            split.test.append(clip)
-        elif clip.view in validation:
-            split.validation.append(clip)
-        else:
-            split.train.append(clip)
+        k = key(clip)
+        part = split.test if k in test else split.validation if k in validation else split.train
+        part.append(clip)
     return split
 
 
@@ -136,23 +144,16 @@ def split_by_date(clips: Sequence[Clip], spec: SplitSpec) -> Split:
         )
     test = set(days[: spec.test_days])
     validation = set(days[spec.test_days : spec.test_days + spec.validation_days])
-    split = Split(spec)
-    for clip in clips:
-        if clip.day in test:
-            split.test.append(clip)
-        elif clip.day in validation:
-            split.validation.append(clip)
-        else:
-            split.train.append(clip)
-    return split
+    return _assign(clips, spec, lambda clip: clip.day, test, validation)
 
 
 def make_split(clips: Sequence[Clip], spec: SplitSpec) -> Split:
     """One split of the labeled clips among ``clips`` (labels and weights filled in)."""
-    labeled = labeled_clips(clips)
-    if spec.kind == "date":
-        return split_by_date(labeled, spec)
-    return split_by_views(labeled, spec)
+    return _split_labeled(labeled_clips(clips), spec)
+
+
+def _split_labeled(labeled: Sequence[Clip], spec: SplitSpec) -> Split:
+    return split_by_date(labeled, spec) if spec.kind == "date" else split_by_views(labeled, spec)
 
 
 def make_splits(clips: Sequence[Clip], names: Iterable[str] | None = None) -> dict[str, Split]:
@@ -164,13 +165,7 @@ def make_splits(clips: Sequence[Clip], names: Iterable[str] | None = None) -> di
             f"unknown split {', '.join(unknown)}; expected some of {', '.join(RISE_SPLITS)}"
         )
     labeled = labeled_clips(clips)
-    out: dict[str, Split] = {}
-    for name in chosen:
-        spec = RISE_SPLITS[name]
-        out[name] = (
-            split_by_date(labeled, spec) if spec.kind == "date" else split_by_views(labeled, spec)
-        )
-    return out
+    return {name: _split_labeled(labeled, RISE_SPLITS[name]) for name in chosen}
 
 
 def write_splits(splits: Iterable[Split], out_dir: str | os.PathLike[str]) -> list[Path]:

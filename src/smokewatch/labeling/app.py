@@ -13,11 +13,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smokewatch import __version__
-from smokewatch.labeling.context import ApiError, ServiceContext
+from smokewatch.labeling.context import ServiceContext
 from smokewatch.labeling.db import Database, open_database
-from smokewatch.labeling.pages import PageError, PagePolicy
-from smokewatch.labeling.tokens import TokenError, TokenService, load_signing_key
-from smokewatch.labeling.users import AccountError
+from smokewatch.labeling.errors import ServiceError
+from smokewatch.labeling.pages import PagePolicy
+from smokewatch.labeling.tokens import TokenService, load_signing_key
 from smokewatch.settings import Settings
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -132,20 +132,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     def _error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"message": message}, status_code=status)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_r: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message)
-
-    @app.exception_handler(TokenError)
-    async def _token_error(_r: Request, exc: TokenError) -> JSONResponse:
-        return _error(exc.status, exc.message)
-
-    @app.exception_handler(PageError)
-    async def _page_error(_r: Request, exc: PageError) -> JSONResponse:
-        return _error(exc.status, exc.message)
-
-    @app.exception_handler(AccountError)
-    async def _account_error(_r: Request, exc: AccountError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def _refused(_r: Request, exc: ServiceError) -> JSONResponse:
         return _error(exc.status, exc.message)
 
     @app.exception_handler(RequestValidationError)

@@ -14,6 +14,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from smokewatch.labeling.db import Database
+from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.tokens import TokenService, UserClaims
@@ -23,13 +24,8 @@ from smokewatch.settings import Settings
 __all__ = ["ApiError", "ServiceContext", "get_context"]
 
 
-class ApiError(Exception):
-    """An answer other than success: HTTP ``status`` and a message for ``{"message": ...}``."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class ApiError(ServiceError):
+    """A refusal decided in a route (permissions, malformed input)."""
 
 
 @dataclass

@@ -48,6 +48,7 @@ from smokewatch.core.labels import (
     citizen_next,
     researcher_state,
 )
+from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Batch, Label, Role, User, Video
 from smokewatch.labeling.users import Caller
 
@@ -67,13 +68,8 @@ _FINAL_ADMIN = sorted(int(s) for s in ADMIN_FINAL_STATES)
 _PARTIAL = sorted(int(s) for s in PARTIAL_STATES)
 
 
-class PageError(Exception):
-    """A submission that cannot be taken; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class PageError(ServiceError):
+    """A page request or submission that cannot be taken."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from smokewatch.labeling.errors import ServiceError
 from smokewatch.settings import Settings
 
 __all__ = ["TokenError", "TokenService", "UserClaims", "PageClaims", "load_signing_key"]
@@ -28,13 +29,10 @@ __all__ = ["TokenError", "TokenService", "UserClaims", "PageClaims", "load_signi
 _ALGORITHM = "HS256"
 
 
-class TokenError(Exception):
-    """A token that cannot be accepted; ``status`` is the HTTP status to answer with."""
+class TokenError(ServiceError):
+    """A token that cannot be accepted (401 unless said otherwise)."""
 
-    def __init__(self, message: str, status: int = 401) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+    default_status = 401
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Connection, Role, User
 
 __all__ = [
@@ -39,13 +40,8 @@ _CLIENT_ID_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _hasher = PasswordHasher()
 
 
-class AccountError(Exception):
-    """A user-management request that cannot be done; ``status`` for HTTP answers."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class AccountError(ServiceError):
+    """A sign-in or user-management request that cannot be done."""
 
 
 @dataclass(frozen=True, slots=True)
