@@ -13,6 +13,7 @@ from smokewatch.cli import clips as clips_cli
 from smokewatch.cli import dataset as dataset_cli
 from smokewatch.cli import demo as demo_cli
 from smokewatch.cli import labeling as labeling_cli
+from smokewatch.cli import models as models_cli
 
 app = typer.Typer(
     name="smokewatch",
@@ -26,6 +27,7 @@ app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(clips_cli.app, name="clips")
 app.add_typer(labeling_cli.users_app, name="users")
 app.add_typer(labeling_cli.labels_app, name="labels")
+app.add_typer(models_cli.app, name="models")
 app.command("demo")(demo_cli.demo)
 app.command("serve")(labeling_cli.serve_command)
 clips_cli.app.command("import")(labeling_cli.import_command)
