@@ -461,7 +461,9 @@ def load_kinetics400(
     cache_dir: Path | None = None, *, progress: bool = True
 ) -> dict[str, torch.Tensor]:
     """The converted Kinetics-400 state dict, fetched and converted on first use."""
-    log: Log | None = (lambda msg: print(msg, file=sys.stderr)) if progress else None
-    path = fetch_kinetics400(cache_dir, log=log)
+    path = cached_kinetics400(cache_dir)
+    if path is None:
+        log: Log | None = (lambda msg: print(msg, file=sys.stderr)) if progress else None
+        path = fetch_kinetics400(cache_dir, log=log)
     state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
     return state
