@@ -6,7 +6,13 @@ Importing this package imports torch; the CLI imports it only inside the ``model
 
 from __future__ import annotations
 
+from smokewatch.models import flow_i3d as _flow_i3d  # noqa: F401  (registers "i3d-flow")
 from smokewatch.models import i3d as _i3d  # noqa: F401  (registers "i3d")
+from smokewatch.models import lstm as _lstm  # noqa: F401  (registers "i3d-lstm")
+from smokewatch.models import nonlocal_ as _nonlocal  # noqa: F401  (registers "i3d-nl")
+from smokewatch.models import svm as _svm  # noqa: F401  (registers "svm")
+from smokewatch.models import timeception as _timeception  # noqa: F401  (registers "i3d-tc")
+from smokewatch.models import tsm as _tsm  # noqa: F401  (registers "i3d-tsm")
 from smokewatch.models.i3d import I3D, I3DWeights
 from smokewatch.models.registry import (
     ModelError,

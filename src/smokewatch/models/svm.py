@@ -27,6 +27,7 @@ import torch
 
 from smokewatch.core.atomic import atomic_path
 from smokewatch.errors import SmokewatchError
+from smokewatch.models.registry import register_model
 
 __all__ = ["FeatureSVM", "SVMFileError", "extract_features"]
 
@@ -311,3 +312,13 @@ class FeatureSVM:
         if not callable(getattr(model.estimator_, "decision_function", None)):
             raise SVMFileError(f"{p}: the stored estimator is not a fitted classifier")
         return model
+
+
+@register_model("svm")
+def svm(*, weights: str | os.PathLike[str] | None = None, **kwargs: Any) -> FeatureSVM:
+    """RISE's SVM baseline: SVC(C=4, gamma='scale') on pooled frozen-backbone features.
+
+    ``weights`` is a saved ``.joblib`` file (see :meth:`FeatureSVM.save`); without it, a new,
+    unfitted SVM with ``kwargs`` as its parameters.
+    """
+    return FeatureSVM.load(weights) if weights is not None else FeatureSVM(**kwargs)
