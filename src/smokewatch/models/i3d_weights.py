@@ -239,7 +239,7 @@ def convert_pytorch_i3d_state_dict(state: Mapping[str, Any]) -> dict[str, torch.
     """
     for key in ("state_dict", "model_state_dict", "model"):
         inner = state.get(key)
-        if isinstance(inner, Mapping) and not isinstance(state.get(key), torch.Tensor):
+        if isinstance(inner, Mapping):
             state = inner
             break
     out: dict[str, torch.Tensor] = {}
