@@ -92,7 +92,7 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
 
         def run() -> Response:
             # a volunteer's query records what they looked at (RISE's View rows): a write
-            with (ctx.db.write() if token else ctx.db.read()) as session:
+            with ctx.db.write() if token else ctx.db.read() as session:
                 caller = ctx.user(session, token) if token else None
                 role = caller[0].client_type if caller else None
                 if query.admin_only and role not in (Role.RESEARCHER, Role.EXPERT):
