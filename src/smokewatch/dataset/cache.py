@@ -22,7 +22,15 @@ import numpy as np
 from smokewatch.core.atomic import atomic_path
 from smokewatch.errors import VideoError
 
-__all__ = ["CacheReport", "cache_path", "cached_frames", "build_cache", "perturb_frames"]
+__all__ = [
+    "CacheReport",
+    "build_cache",
+    "cache_path",
+    "cached_frames",
+    "find_videos",
+    "is_fresh",
+    "perturb_frames",
+]
 
 
 @dataclass(slots=True)
@@ -47,7 +55,7 @@ def cache_path(video_path: str | os.PathLike[str], cache_dir: str | os.PathLike[
     return Path(cache_dir) / f"{Path(video_path).stem}.npy"
 
 
-def _is_fresh(cached: Path, video: Path) -> bool:
+def is_fresh(cached: Path, video: Path) -> bool:
     try:
         return cached.stat().st_mtime_ns >= video.stat().st_mtime_ns
     except FileNotFoundError:
@@ -82,7 +90,7 @@ def _cached(
     target = cache_path(video_path, cache_dir)
     if not video_path.exists():
         raise VideoError(f"{video_path}: no such file")
-    if _is_fresh(target, video_path):
+    if is_fresh(target, video_path):
         arr = _load(target, expected_frames)
         if arr is not None:
             return arr, False
@@ -106,7 +114,7 @@ def cached_frames(
     return arr
 
 
-def _videos(video_dir: Path) -> list[Path]:
+def find_videos(video_dir: Path) -> list[Path]:
     if not video_dir.is_dir():
         raise VideoError(f"{video_dir}: not a folder of videos")
     # Names starting with "." are atomic writers' temporary files, not clips.
@@ -131,7 +139,7 @@ def build_cache(
     """
     src = Path(video_dir)
     dst = Path(cache_dir)
-    videos = _videos(src)
+    videos = find_videos(src)
     report = CacheReport()
     items: Iterable[Path] = videos
     if progress is True:

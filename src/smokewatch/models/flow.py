@@ -32,13 +32,13 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
 
 from smokewatch.core.atomic import atomic_path, atomic_write_text
+from smokewatch.dataset.cache import CacheReport, cache_path, find_videos, is_fresh
 from smokewatch.errors import VideoError
 
 __all__ = [
@@ -201,34 +201,9 @@ def flow_to_unit(flow: np.ndarray, bound: float = RISE_FLOW_BOUND) -> np.ndarray
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class FlowCacheReport:
-    """What :func:`compute_flow_cache` did: arrays written and reused, and each failure."""
-
-    written: int = 0
-    reused: int = 0
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return self.written + self.reused + len(self.failed)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-
-def flow_cache_path(video_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
-    """Where the cached flow of ``video_path`` lives: ``<out_dir>/<stem>.npy``."""
-    return Path(out_dir) / f"{Path(video_path).stem}.npy"
-
-
-def _videos(video_dir: Path) -> list[Path]:
-    if not video_dir.is_dir():
-        raise VideoError(f"{video_dir}: not a folder of videos")
-    # Names starting with "." are atomic writers' temporary files, not clips.
-    found = (p for p in video_dir.rglob("*") if p.suffix.lower() == ".mp4")
-    return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+#: The flow cache reports and names files exactly as the decoded-clip cache does.
+FlowCacheReport = CacheReport
+flow_cache_path = cache_path
 
 
 def _settings(
@@ -262,13 +237,6 @@ def _check_manifest(out_dir: Path, settings: dict[str, str | float | bool]) -> N
     atomic_write_text(manifest, json.dumps(settings, indent=2) + "\n")
 
 
-def _is_fresh(cached: Path, video: Path) -> bool:
-    try:
-        return cached.stat().st_mtime_ns >= video.stat().st_mtime_ns
-    except FileNotFoundError:
-        return False
-
-
 def _usable(cached: Path, expected_frames: int | None) -> bool:
     try:
         arr = np.load(cached, mmap_mode="r", allow_pickle=False)
@@ -294,7 +262,7 @@ def _one(
     out_frames = None
     if expected_frames is not None:
         out_frames = expected_frames if pad_first else expected_frames - 1
-    if _is_fresh(target, video) and _usable(target, out_frames):
+    if is_fresh(target, video) and _usable(target, out_frames):
         return "reused"
     frames = read_clip(video, expected_frames=expected_frames)
     if frames.shape[0] < 2 and not pad_first:
@@ -336,7 +304,7 @@ def compute_flow_cache(
     if not bound > 0:
         raise ValueError(f"bound must be positive, got {bound}")
     src, dst = Path(video_dir), Path(out_dir)
-    videos = _videos(src)
+    videos = find_videos(src)
     dst.mkdir(parents=True, exist_ok=True)
     _check_manifest(dst, _settings(method, bound, pad_first, reference))
 
