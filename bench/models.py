@@ -13,6 +13,7 @@ processes on two cores slow each other several times.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from typing import Any
@@ -21,6 +22,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from smokewatch.models import get_model, list_models
+from smokewatch.models.inference import prepare_for_inference
 
 
 def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
@@ -67,6 +69,11 @@ def main() -> None:
     parser.add_argument("--batches", nargs="*", type=int, default=[1, 4])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="also time prepare_for_inference (batch norm folded, channels-last) and compare",
+    )
     args = parser.parse_args()
     names = args.models or [m for m in list_models() if m != "svm"]
     peak = matmul_peak(args.threads)
@@ -94,6 +101,20 @@ def main() -> None:
                 achieved = flops * rate
                 print(f"{name:<22} {args.frames}x{size}^2 {batch:>5} {params:>11,} {flops:>8.1f} "
                       f"{rate:>8.2f} {achieved:>8.1f} {achieved / peak:>7.0%}")  # fmt: skip
+                if args.prepared:
+                    fast = prepare_for_inference(copy.deepcopy(model))
+                    with torch.inference_mode():
+                        diff = (fast(x) - model(x)).abs().max().item()
+                    fast(x)
+                    times = []
+                    for _ in range(args.repeats):
+                        t0 = time.perf_counter()
+                        fast(x)
+                        times.append(time.perf_counter() - t0)
+                    fast_rate = batch / statistics.median(times)
+                    print(f"{'  prepared':<22} {'':>9} {'':>5} {'':>11} {'':>8} {fast_rate:>8.2f} "
+                          f"{flops * fast_rate:>8.1f} {flops * fast_rate / peak:>7.0%}"
+                          f"  x{fast_rate / rate:.2f}, max |diff| {diff:.1e}")  # fmt: skip
 
 
 if __name__ == "__main__":
