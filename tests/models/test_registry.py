@@ -46,8 +46,9 @@ def test_weights_enum_resolution() -> None:
     with pytest.raises(ModelError, match="unknown weights 'imagenet'"):
         get_model("i3d", weights="imagenet")
     assert get_weights("i3d-kinetics400") == ("i3d", I3DWeights.KINETICS400)
-    with pytest.raises(ModelError, match="available: i3d-kinetics400"):
+    with pytest.raises(ModelError, match=r"available: .*\bi3d-kinetics400\b") as info:
         get_weights("resnet-kinetics400")
+    assert "efficientnet-lite0-tsm-imagenet" in str(info.value)  # every fetchable name is listed
 
 
 def test_model_info_meta() -> None:

@@ -6,6 +6,7 @@ Importing this package imports torch; the CLI imports it only inside the ``model
 
 from __future__ import annotations
 
+from smokewatch.models import efficientnet_tsm as _efficientnet_tsm  # noqa: F401
 from smokewatch.models import flow_i3d as _flow_i3d  # noqa: F401  (registers "i3d-flow")
 from smokewatch.models import i3d as _i3d  # noqa: F401  (registers "i3d")
 from smokewatch.models import lstm as _lstm  # noqa: F401  (registers "i3d-lstm")

