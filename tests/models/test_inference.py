@@ -49,3 +49,13 @@ def test_prepared_model_matches_eager() -> None:
 def test_folding_refuses_training_mode() -> None:
     with pytest.raises(ValueError, match="eval mode"):
         fold_batch_norm(get_model("i3d", num_classes=1).train())
+
+
+def test_prepared_2d_frame_model_matches_eager() -> None:
+    torch.manual_seed(0)
+    model = get_model("efficientnet-lite0-tsm").eval()
+    x = torch.rand(1, 3, 8, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        expected = model(x)
+    infer = prepare_for_inference(model)
+    assert torch.allclose(infer(x), expected, atol=1e-4, rtol=1e-4)

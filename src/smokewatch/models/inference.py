@@ -77,8 +77,10 @@ def prepare_for_inference(
     if fold_bn:
         fold_batch_norm(model)
     memory = torch.channels_last_3d if channels_last else torch.contiguous_format
-    if channels_last:
-        model.to(memory_format=memory)  # type: ignore[call-overload]  # (torch stubs lag)
+    if channels_last:  # the 3D convolutions' weights (2D models keep theirs)
+        for module in model.modules():
+            if isinstance(module, nn.Conv3d):
+                module.weight.data = module.weight.data.contiguous(memory_format=memory)
     use_bf16 = bf16_supported() if bf16 is None else bf16
     run: Any = torch.compile(model) if compile else model
 
