@@ -76,11 +76,12 @@ def prepare_for_inference(
     model.eval()
     if fold_bn:
         fold_batch_norm(model)
-    memory = torch.channels_last_3d if channels_last else torch.contiguous_format
-    if channels_last:  # the 3D convolutions' weights (2D models keep theirs)
-        for module in model.modules():
-            if isinstance(module, nn.Conv3d):
-                module.weight.data = module.weight.data.contiguous(memory_format=memory)
+    # channels-last-3d for models with 3D convolutions; a 2D frame model reshapes its input and
+    # only pays for the copy (measured: 0.69x on efficientnet-lite0-tsm)
+    conv3d = [m for m in model.modules() if isinstance(m, nn.Conv3d)]
+    memory = torch.channels_last_3d if channels_last and conv3d else torch.contiguous_format
+    for module in conv3d if channels_last else []:
+        module.weight.data = module.weight.data.contiguous(memory_format=memory)
     use_bf16 = bf16_supported() if bf16 is None else bf16
     run: Any = torch.compile(model) if compile else model
 
