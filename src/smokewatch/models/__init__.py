@@ -13,6 +13,7 @@ from smokewatch.models import lstm as _lstm  # noqa: F401  (registers "i3d-lstm"
 from smokewatch.models import nonlocal_ as _nonlocal  # noqa: F401  (registers "i3d-nl")
 from smokewatch.models import svm as _svm  # noqa: F401  (registers "svm")
 from smokewatch.models import timeception as _timeception  # noqa: F401  (registers "i3d-tc")
+from smokewatch.models import tiny as _tiny  # noqa: F401  (registers "tiny3d")
 from smokewatch.models import tsm as _tsm  # noqa: F401  (registers "i3d-tsm")
 from smokewatch.models.i3d import I3D, I3DWeights
 from smokewatch.models.registry import (

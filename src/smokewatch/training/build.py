@@ -1,0 +1,157 @@
+"""From a :class:`TrainConfig` to a model ready to train: weights, freezing, the loss's view of it.
+
+The loop never asks which architecture it trains: every model in the registry gives a clip logit
+from ``forward``; the RISE loss also needs per-time-step logits, which :func:`frame_logits`
+takes from a model's own ``frame_logits`` or, for the I3D family, from Mixed_5c and the head.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from smokewatch.errors import SmokewatchError
+from smokewatch.training.config import TrainConfig
+
+__all__ = [
+    "TrainModule",
+    "apply_frozen_eval",
+    "build_model",
+    "clip_scores",
+    "frame_logits",
+    "freeze_until",
+    "load_init",
+    "loss_fn",
+]
+
+
+class TrainingError(SmokewatchError, ValueError):
+    """A configuration the model cannot be trained with."""
+
+
+def _i3d_of(model: nn.Module) -> nn.Module | None:
+    """The I3D inside ``model`` (itself, or its ``backbone``), found by its endpoint names."""
+    for candidate in (model, getattr(model, "backbone", None)):
+        if candidate is not None and hasattr(candidate, "Mixed_5c"):
+            return candidate
+    return None
+
+
+def freeze_until(model: nn.Module, endpoint: str) -> list[nn.Module]:
+    """Freeze the I3D endpoints up to and including ``endpoint``; return the frozen modules."""
+    from smokewatch.models.i3d import ENDPOINTS
+
+    i3d = _i3d_of(model)
+    if i3d is None:
+        raise TrainingError(f"freeze_until needs an I3D-family model, not {type(model).__name__}")
+    if endpoint not in ENDPOINTS[:-1]:
+        raise TrainingError(f"freeze_until: unknown endpoint {endpoint!r}; one of {ENDPOINTS}")
+    frozen = []
+    for name in ENDPOINTS[: ENDPOINTS.index(endpoint) + 1]:
+        module = getattr(i3d, name, None)
+        if module is not None:
+            module.requires_grad_(False)
+            frozen.append(module)
+    return frozen
+
+
+def apply_frozen_eval(frozen: Iterable[nn.Module]) -> None:
+    """Frozen layers keep their batch-norm statistics: eval mode whatever ``train()`` said."""
+    for module in frozen:
+        module.eval()
+
+
+def load_init(model: nn.Module, model_dir: Path) -> None:
+    """Start from another run's trained weights (``init_from``).
+
+    A model of the same architecture loads them all; a temporal-head variant (``i3d-lstm``,
+    ``i3d-tc``) loads an RGB-I3D's weights into its backbone, leaving its new head as built.
+    """
+    weights = model_dir / "model.pt"
+    if not weights.is_file():
+        raise TrainingError(f"init_from: {weights} does not exist (train that model first)")
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    target = model
+    backbone = getattr(model, "backbone", None)
+    if backbone is not None and not any(k.startswith("backbone.") for k in state):
+        target = backbone
+        state = {k: v for k, v in state.items() if not k.startswith("logits.")}
+    missing, unexpected = target.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("logits.")] if target is backbone else missing
+    if missing or unexpected:
+        raise TrainingError(
+            f"init_from {model_dir}: the weights do not fit {type(model).__name__} "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+
+
+def build_model(config: TrainConfig, *, init_dir: Path | None = None) -> tuple[nn.Module, list[nn.Module]]:
+    """The model of ``config`` with a one-logit head; returns (model, frozen modules)."""
+    from smokewatch.models import get_model
+
+    model: nn.Module = get_model(
+        config.model, weights=config.weights, num_classes=1, **config.model_kwargs
+    )
+    if init_dir is not None:
+        load_init(model, init_dir)
+    frozen = freeze_until(model, config.freeze_until) if config.freeze_until else []
+    if not any(p.requires_grad for p in model.parameters()):
+        raise TrainingError(f"{config.name}: every parameter is frozen; nothing to train")
+    return model, frozen
+
+
+def frame_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``(batch, T')`` logits per time step (RISE's loss: each step labeled as its clip)."""
+    own = getattr(model, "frame_logits", None)
+    if callable(own):
+        out: torch.Tensor = own(x)
+        return out.flatten(1)
+    if hasattr(model, "Mixed_5c") and hasattr(model, "logits"):
+        h = model.extract_endpoint(x, "Mixed_5c").mean(dim=(3, 4), keepdim=True)  # type: ignore[operator]
+        h = model.logits(model.dropout(h))  # type: ignore[operator]
+        return h.flatten(1)
+    raise TrainingError(
+        f"loss 'rise' needs per-frame logits; {type(model).__name__} has none (use loss: bce)"
+    )
+
+
+class TrainModule(nn.Module):
+    """What DDP wraps: the model's output as the loss needs it (so gradients sync either way)."""
+
+    def __init__(self, model: nn.Module, loss: str) -> None:
+        super().__init__()
+        self.model = model
+        self.loss = loss
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.loss == "rise":
+            return frame_logits(self.model, x)
+        out: torch.Tensor = self.model(x)
+        return out.flatten(1)[:, 0]
+
+
+def loss_fn(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """BCE with logits; per-frame outputs ``(B, T)`` each carry the clip's label."""
+    target = labels.to(out.dtype)
+    if out.dim() == 2:
+        target = target[:, None].expand_as(out)
+    return F.binary_cross_entropy_with_logits(out, target)
+
+
+def clip_scores(out: torch.Tensor) -> torch.Tensor:
+    """Clip logits: the output itself, or the max over time of per-frame logits (RISE)."""
+    return out.amax(dim=1) if out.dim() == 2 else out
+
+
+def config_json(config: TrainConfig) -> str:
+    return json.dumps(config.model_dump(), indent=2, sort_keys=True)
+
+
+def unwrap(module: nn.Module) -> Any:
+    return getattr(module, "module", module)

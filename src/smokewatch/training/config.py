@@ -1,0 +1,163 @@
+"""Training configurations: the paper's Table 10 as presets, one YAML file each.
+
+A preset is data (``smokewatch/configs/<name>.yaml``), validated here with pydantic so a typo
+in a YAML file or in ``--set key=value`` is a clear error, not a silently ignored option.
+``batch_size`` is the *global* batch: per-device batch x devices x ``accumulate``.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from smokewatch.errors import SmokewatchError
+
+__all__ = ["ConfigError", "TrainConfig", "apply_overrides", "list_presets", "load_config"]
+
+
+class ConfigError(SmokewatchError, ValueError):
+    """A preset or configuration file that does not exist or does not validate."""
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides a training run (and nothing about where its data lives)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    kind: Literal["torch", "svm"] = "torch"
+    #: a registered model name (``smokewatch models list``); for ``kind: svm`` the backbone
+    model: str = "i3d"
+    #: released weights to start from (``kinetics400``) or null for random initialization
+    weights: str | None = "kinetics400"
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: start from another run's trained model: a preset name (resolved by ``experiments``
+    #: to that preset's model for the same split) or a model directory
+    init_from: str | None = None
+    #: freeze the backbone up to and including this I3D endpoint (e.g. ``Mixed_4f``); frozen
+    #: layers keep their batch-norm statistics
+    freeze_until: str | None = None
+    modality: Literal["rgb", "flow"] = "rgb"
+    flow_method: str = "dis"
+    frames: int = Field(36, ge=1)
+    size: int = Field(224, ge=8)
+    augment: bool = True
+    perturb_frames: bool = False
+    #: ``bce``: BCE on the clip logit; ``rise``: BCE on per-frame logits, clip score = max
+    loss: Literal["bce", "rise"] = "bce"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0)
+    weight_decay: float = Field(1e-6, ge=0)
+    milestones: list[int] = Field(default_factory=lambda: [500, 1500])
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(40, ge=1)
+    accumulate: int = Field(2, ge=1)
+    #: validate every N optimizer steps (0: never; the final weights are the model)
+    val_every: int = Field(100, ge=0)
+    #: checkpoints are chosen from validations at or after this step (the paper: 500)
+    select_after: int = Field(500, ge=0)
+    #: write a resumable checkpoint at least every N steps (0: at validations only)
+    checkpoint_every: int = Field(50, ge=0)
+    #: hold this fraction of the training clips out for validation when no validation set is
+    #: given (stratified, seeded); 0 trains on all of them
+    val_fraction: float = Field(0.0, ge=0, lt=1)
+    workers: int = Field(2, ge=0)
+    seed: int = 0
+    amp: bool = True
+    threshold: float = Field(0.5, gt=0, lt=1)
+    #: SVM parameters (``kind: svm``): scikit-learn SVC arguments, RISE's C=4, gamma='scale'
+    svm: dict[str, Any] = Field(default_factory=lambda: {"C": 4.0, "gamma": "scale"})
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.batch_size % self.accumulate:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by accumulate {self.accumulate}"
+            )
+        if sorted(self.milestones) != self.milestones:
+            raise ValueError(f"milestones must be increasing, got {self.milestones}")
+        return self
+
+    def per_device_batch(self, world_size: int) -> int:
+        """The batch each process runs per forward pass, for ``world_size`` processes."""
+        micro = self.batch_size // self.accumulate
+        if micro % world_size:
+            raise ConfigError(
+                f"batch_size {self.batch_size} / accumulate {self.accumulate} = {micro} clips "
+                f"per step does not divide over {world_size} processes"
+            )
+        return micro // world_size
+
+    def summary(self) -> str:
+        return (
+            f"{self.name}: {self.model} ({self.weights or 'random init'}), {self.modality}, "
+            f"{self.frames}x{self.size}^2, batch {self.batch_size} (accumulate {self.accumulate})"
+            f", lr {self.lr}, wd {self.weight_decay}, steps {self.steps}"
+        )
+
+
+def _preset_dir() -> Any:
+    return resources.files("smokewatch") / "configs"
+
+
+def list_presets() -> list[str]:
+    """Names of the built-in presets (``rgb-i3d``, ``cpu-small``, ...), sorted."""
+    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def _parse(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def _validate(data: dict[str, Any], origin: str) -> TrainConfig:
+    try:
+        return TrainConfig(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def load_config(preset_or_path: str | os.PathLike[str]) -> TrainConfig:
+    """A built-in preset by name, or a YAML file by path."""
+    spec = str(preset_or_path)
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such configuration file")
+        data = _parse(path.read_text(encoding="utf-8"), str(path))
+        data.setdefault("name", path.stem)
+        return _validate(data, str(path))
+    resource = _preset_dir() / f"{spec}.yaml"
+    if not resource.is_file():
+        raise ConfigError(f"unknown preset {spec!r}; presets: {', '.join(list_presets())}")
+    return _validate(_parse(resource.read_text(encoding="utf-8"), spec), f"preset {spec}")
+
+
+def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """``key=value`` pairs (values in YAML syntax: ``steps=50``, ``milestones=[10,20]``)."""
+    data = config.model_dump()
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value")
+        if key not in TrainConfig.model_fields:
+            raise ConfigError(f"unknown setting {key!r} in override {item!r}")
+        try:
+            data[key] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: {exc}") from None
+    return _validate(data, "overrides")

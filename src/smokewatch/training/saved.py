@@ -1,0 +1,147 @@
+"""A trained model on disk: one directory that ``evaluate`` and detection can use on any clips.
+
+    model.json   what it is: format, kind (torch | svm), the training config, the chosen step
+                 and its validation scores
+    model.pt     the chosen weights (kind torch: a state dict, loaded with weights_only)
+    svm.joblib   the fitted SVM (kind svm; the backbone comes from ``config.weights``)
+
+Everything is written atomically, ``model.json`` last, so a directory with a ``model.json`` is
+complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from smokewatch.core.atomic import atomic_path, atomic_write_text
+from smokewatch.errors import SmokewatchError
+from smokewatch.training.config import TrainConfig
+
+__all__ = ["ModelDirError", "TrainedModel", "load_model_dir", "write_model_dir"]
+
+FORMAT = "smokewatch.model"
+VERSION = 1
+
+
+class ModelDirError(SmokewatchError, ValueError):
+    """A model directory that is missing, incomplete or not a smokewatch model."""
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_model_dir(
+    out: Path,
+    config: TrainConfig,
+    *,
+    state_dict: dict[str, torch.Tensor] | None = None,
+    svm: Any = None,
+    info: dict[str, Any] | None = None,
+) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    if config.kind == "torch":
+        if state_dict is None:
+            raise ValueError("a torch model directory needs its state dict")
+        with atomic_path(out / "model.pt") as tmp:
+            torch.save(state_dict, tmp)
+    else:
+        if svm is None:
+            raise ValueError("an SVM model directory needs the fitted SVM")
+        svm.save(out / "svm.joblib")
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": config.kind,
+        "config": config.model_dump(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(info or {}),
+    }
+    atomic_write_text(out / "model.json", json.dumps(_clean(meta), indent=2) + "\n")
+    return out
+
+
+@dataclass
+class TrainedModel:
+    """A loaded model directory: :meth:`predict` gives P(smoke) for clips."""
+
+    path: Path
+    config: TrainConfig
+    meta: dict[str, Any]
+    model: Any
+
+    def predict(
+        self,
+        items: Sequence[Any],
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 4,
+        workers: int = 0,
+        cache_dir: Path | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """P(smoke) per clip, in input order (``items``: :class:`~smokewatch.dataset.torch_data.ClipItem`)."""
+        from smokewatch.training.predict import predict_svm, predict_torch
+
+        if self.config.kind == "svm":
+            return predict_svm(
+                self.model, self.config, items, device=device, batch_size=batch_size,
+                workers=workers, cache_dir=cache_dir, on_batch=on_batch,
+            )
+        return predict_torch(
+            self.model, self.config, items, device=device, batch_size=batch_size,
+            workers=workers, cache_dir=cache_dir, on_batch=on_batch,
+        )[0]
+
+
+def load_model_dir(path: Path) -> TrainedModel:
+    meta_path = path / "model.json"
+    if not meta_path.is_file():
+        raise ModelDirError(f"{path}: not a model directory (no model.json; train one first)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelDirError(f"{meta_path}: unreadable ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelDirError(f"{meta_path}: not a smokewatch model description")
+    if meta.get("version") != VERSION:
+        raise ModelDirError(f"{meta_path}: model format version {meta.get('version')!r} unsupported")
+    try:
+        config = TrainConfig(**meta["config"])
+    except Exception as exc:
+        raise ModelDirError(f"{meta_path}: invalid config ({exc})") from None
+    if config.kind == "svm":
+        from smokewatch.models.svm import FeatureSVM
+
+        return TrainedModel(path, config, meta, FeatureSVM.load(path / "svm.joblib"))
+    from smokewatch.models import get_model
+
+    weights = path / "model.pt"
+    if not weights.is_file():
+        raise ModelDirError(f"{path}: model.pt is missing")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelDirError(f"{weights}: unreadable weights ({exc})") from None
+    model = get_model(config.model, weights=None, num_classes=1, **config.model_kwargs)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelDirError(f"{weights}: weights do not fit {config.model} ({exc})") from None
+    model.eval()
+    return TrainedModel(path, config, meta, model)
