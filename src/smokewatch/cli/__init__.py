@@ -14,6 +14,7 @@ from smokewatch.cli import dataset as dataset_cli
 from smokewatch.cli import demo as demo_cli
 from smokewatch.cli import labeling as labeling_cli
 from smokewatch.cli import models as models_cli
+from smokewatch.cli import training as training_cli
 
 app = typer.Typer(
     name="smokewatch",
@@ -28,6 +29,9 @@ app.add_typer(clips_cli.app, name="clips")
 app.add_typer(labeling_cli.users_app, name="users")
 app.add_typer(labeling_cli.labels_app, name="labels")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(training_cli.experiments_app, name="experiments")
+app.command("train")(training_cli.train_command)
+app.command("evaluate")(training_cli.evaluate_command)
 app.command("demo")(demo_cli.demo)
 app.command("serve")(labeling_cli.serve_command)
 clips_cli.app.command("import")(labeling_cli.import_command)

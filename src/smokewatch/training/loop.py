@@ -296,7 +296,7 @@ def train(
                 with ctx, torch.autocast(dev.type, enabled=use_amp):
                     loss = loss_fn(net(x).float(), y) / config.accumulate
                 scaler.scale(loss).backward()
-                running += float(loss)
+                running += float(loss.detach())
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)

@@ -47,7 +47,9 @@ def clip_loader(
 def eval_transform(config: TrainConfig, device: torch.device) -> torch.nn.Module:
     from smokewatch.dataset.augment import VideoAugment
 
-    return VideoAugment(config.size, train=False, modality=config.modality).to(device)
+    return VideoAugment(
+        config.size, train=False, perturb_frames=config.perturb_frames, modality=config.modality
+    ).to(device)
 
 
 @torch.no_grad()

@@ -1,0 +1,238 @@
+"""The paper's experiments: train and test each preset on each split (or fold), then tables.
+
+Layout of an experiments folder (re-running it skips finished runs and resumes unfinished ones,
+so a crash or Ctrl-C loses at most the steps since the last checkpoint)::
+
+    OUT/<preset>/<S0|fold-1|...>/   last.pt, best.pt, tb/, model/   (the training run)
+    OUT/<preset>/<S0|...>/test/     predictions.csv, metrics.json, roc.png, confusion/
+    OUT/results.json                every finished run's test metrics
+    OUT/table_<metric>.md / .csv    rows = presets, columns = splits (or folds) + average
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smokewatch.core.atomic import atomic_write_text
+from smokewatch.training.config import TrainConfig
+
+__all__ = [
+    "TABLE_METRICS",
+    "cross_validate",
+    "fold_items",
+    "run_one",
+    "run_splits",
+    "split_items",
+    "write_tables",
+]
+
+TABLE_METRICS = ("f1", "precision", "recall", "roc_auc", "accuracy")
+
+
+def split_items(metadata: Path, video_dir: Path, split: str) -> dict[str, list[Any]]:
+    """Train/validation/test clips of RISE split ``split`` (S0-S5) made from ``metadata``."""
+    from smokewatch.core.metadata import SPLIT_FIELDS, clip_to_record, read_metadata
+    from smokewatch.dataset.splits import PARTS, make_splits
+    from smokewatch.dataset.torch_data import items_from_metadata
+
+    made = make_splits(read_metadata(metadata), [split])[split]
+    return {
+        part: items_from_metadata([clip_to_record(c, SPLIT_FIELDS) for c in made.part(part)],
+                                  video_dir)
+        for part in PARTS
+    }
+
+
+def holdout(items: Sequence[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """A stratified, seeded validation slice of ``items``: (train, validation)."""
+    if fraction <= 0:
+        return list(items), []
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in (0, 1):
+        members = [it for it in items if it.label == label]
+        order = rng.permutation(len(members))
+        k = max(1, round(len(members) * fraction)) if members else 0
+        val += [members[i] for i in order[:k]]
+        train += [members[i] for i in order[k:]]
+    return train, val
+
+
+def fold_items(items: Sequence[Any], folds: int, seed: int) -> list[tuple[list[Any], list[Any]]]:
+    """Stratified k-fold (scikit-learn's, shuffled with ``seed``): [(train, test), ...]."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.array([it.label for it in items])
+    if folds < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    if min(np.bincount(labels, minlength=2)) < folds:
+        raise ValueError(f"each class needs at least {folds} clips for {folds} folds")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [([items[i] for i in tr], [items[i] for i in te])
+            for tr, te in splitter.split(np.zeros(len(items)), labels)]
+
+
+def run_one(
+    config: TrainConfig,
+    train_items: Sequence[Any],
+    val_items: Sequence[Any],
+    test_items: Sequence[Any],
+    run_dir: Path,
+    *,
+    init_dir: Path | None = None,
+    device: str | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    grids: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume, or reuse) one run and test it; returns the test metrics."""
+    from smokewatch.training.evaluate import evaluate_model
+
+    done = run_dir / "test" / "metrics.json"
+    if done.is_file():
+        return dict(json.loads(done.read_text(encoding="utf-8")))
+    if not (run_dir / "model" / "model.json").is_file():
+        if config.kind == "svm":
+            from smokewatch.training.fit_svm import train_svm
+
+            train_svm(config, train_items, run_dir, device=device, cache_dir=cache_dir,
+                      progress=progress)
+        else:
+            from smokewatch.training.loop import train
+
+            train(config, train_items, val_items, run_dir, resume=(run_dir / "last.pt").exists(),
+                  device=device, init_dir=init_dir, cache_dir=cache_dir, progress=progress)
+    evaluate_model(run_dir / "model", test_items, run_dir / "test", device=device or "cpu",
+                   cache_dir=cache_dir, grids=grids, progress=progress, workers=config.workers)
+    return dict(json.loads(done.read_text(encoding="utf-8")))
+
+
+def _init_dir(config: TrainConfig, out: Path, column: str) -> Path | None:
+    if config.init_from is None:
+        return None
+    as_path = Path(config.init_from)
+    if (as_path / "model.json").is_file():
+        return as_path
+    candidate = out / config.init_from / column / "model"
+    if not (candidate / "model.json").is_file():
+        from smokewatch.training.build import TrainingError
+
+        raise TrainingError(
+            f"{config.name} starts from {config.init_from}'s model for {column}, which is not "
+            f"in {out} yet: run {config.init_from} first (or list it before {config.name})"
+        )
+    return candidate
+
+
+def _record(out: Path, preset: str, column: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    path = out / "results.json"
+    results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    results.setdefault(preset, {})[column] = metrics
+    atomic_write_text(path, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return results
+
+
+def run_splits(
+    configs: Sequence[TrainConfig],
+    metadata: Path,
+    video_dir: Path,
+    splits: Sequence[str],
+    out: Path,
+    *,
+    device: str | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Each preset on each RISE split; the tables of Tables 7-11 from the test sets."""
+    results: dict[str, Any] = {}
+    for split in splits:
+        parts = split_items(metadata, video_dir, split)
+        for config in configs:
+            metrics = run_one(
+                config, parts["train"], parts["validation"], parts["test"],
+                out / config.name / split, init_dir=_init_dir(config, out, split),
+                device=device, cache_dir=cache_dir, progress=progress,
+            )
+            results = _record(out, config.name, split, metrics)
+            if on_result is not None:
+                on_result(config.name, split, metrics)
+    write_tables(results, out, columns=list(splits))
+    return results
+
+
+def cross_validate(
+    configs: Sequence[TrainConfig],
+    items: Sequence[Any],
+    folds: int,
+    out: Path,
+    *,
+    seed: int = 0,
+    device: str | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Stratified ``folds``-fold cross-validation of each preset on labeled clips.
+
+    A preset with ``val_fraction`` picks its checkpoint on that share of each training fold;
+    the test fold is only ever scored.
+    """
+    results: dict[str, Any] = {}
+    columns = [f"fold-{k + 1}" for k in range(folds)]
+    for k, (train_part, test_part) in enumerate(fold_items(items, folds, seed)):
+        for config in configs:
+            fit, val = holdout(train_part, config.val_fraction, config.seed + k)
+            metrics = run_one(
+                config, fit, val, test_part, out / config.name / columns[k],
+                init_dir=_init_dir(config, out, columns[k]), device=device,
+                cache_dir=cache_dir, progress=progress,
+            )
+            results = _record(out, config.name, columns[k], metrics)
+            if on_result is not None:
+                on_result(config.name, columns[k], metrics)
+    write_tables(results, out, columns=columns)
+    return results
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def write_tables(results: dict[str, Any], out: Path, *, columns: Sequence[str]) -> list[Path]:
+    """One Markdown and one CSV table per metric: rows = presets, columns + their average.
+
+    ``results.json`` (written as runs finish) holds everything, per run, for other layouts.
+    """
+    written = []
+    for metric in TABLE_METRICS:
+        header = ["model", *columns, "average"]
+        rows = []
+        for preset, runs in results.items():
+            values = [runs.get(c, {}).get(metric) for c in columns]
+            present = [v for v in values if v is not None]
+            avg = float(np.mean(present)) if len(present) == len(columns) and present else None
+            rows.append([preset, *values, avg])
+        md = io.StringIO()
+        md.write(f"{metric}\n\n| " + " | ".join(header) + " |\n")
+        md.write("|" + "---|" * len(header) + "\n")
+        for row in rows:
+            md.write("| " + " | ".join([row[0], *(_fmt(v) for v in row[1:])]) + " |\n")
+        csv_buf = io.StringIO()
+        writer = csv.writer(csv_buf, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row[0], *(_fmt(v) for v in row[1:])])
+        for path, text in ((out / f"table_{metric}.md", md.getvalue()),
+                           (out / f"table_{metric}.csv", csv_buf.getvalue())):
+            atomic_write_text(path, text)
+            written.append(path)
+    return written
