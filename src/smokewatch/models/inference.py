@@ -175,6 +175,9 @@ class FastUnit3D(nn.Module):
     (their outputs concatenated on channels: one convolution instead of several).
     """
 
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+
     def __init__(
         self,
         weight: torch.Tensor,
@@ -185,7 +188,9 @@ class FastUnit3D(nn.Module):
         backend: str,
     ) -> None:
         super().__init__()
-        self.register_buffer("weight", weight.detach().contiguous(memory_format=torch.channels_last_3d))
+        self.register_buffer(
+            "weight", weight.detach().contiguous(memory_format=torch.channels_last_3d)
+        )
         self.register_buffer("bias", None if bias is None else bias.detach().contiguous())
         self.kernel, self.stride, self.relu, self.backend = kernel, stride, relu, backend
         static = _symmetric_same(kernel, stride)
@@ -214,13 +219,11 @@ class FastUnit3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._dynamic:
             x = _dynamic_pad(x, self.kernel, self.stride, 0.0)
-        weight: torch.Tensor = self.weight
-        bias: torch.Tensor | None = self.bias
-        if x.dtype != weight.dtype:
-            x = x.to(weight.dtype)
+        if x.dtype != self.weight.dtype:
+            x = x.to(self.weight.dtype)
         if self.backend != "native":
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        return self._conv(x, weight, bias, self.padding, self._stride, self.relu)
+        return self._conv(x, self.weight, self.bias, self.padding, self._stride, self.relu)
 
     def extra_repr(self) -> str:
         out, inp = self.weight.shape[:2]
