@@ -1,0 +1,94 @@
+"""Presets load and validate; overrides and bad files give clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smokewatch.training.config import (
+    ConfigError,
+    apply_overrides,
+    list_presets,
+    load_config,
+)
+
+TABLE_10 = {"rgb-i3d", "rgb-i3d-nd", "rgb-i3d-fp", "flow-i3d", "rgb-i3d-tsm", "rgb-i3d-lstm",
+            "rgb-i3d-nl", "rgb-i3d-tc", "rgb-svm", "flow-svm", "cpu-small"}
+
+
+def test_every_preset_of_the_paper_loads() -> None:
+    assert TABLE_10 <= set(list_presets())
+    for name in list_presets():
+        config = load_config(name)
+        assert config.name == name
+        if config.kind == "torch":
+            assert config.per_device_batch(1) * config.accumulate == config.batch_size
+
+
+def test_table_10_values() -> None:
+    i3d = load_config("rgb-i3d")
+    assert (i3d.lr, i3d.weight_decay, i3d.accumulate, i3d.batch_size) == (0.1, 1e-6, 2, 40)
+    assert (i3d.milestones, i3d.steps, i3d.select_after) == ([500, 1500], 2000, 500)
+    tsm = load_config("rgb-i3d-tsm")
+    assert (tsm.weight_decay, tsm.accumulate, tsm.milestones) == (1e-10, 1, [1000, 2000])
+    lstm = load_config("rgb-i3d-lstm")
+    assert (lstm.weight_decay, lstm.batch_size, lstm.init_from) == (1e-4, 32, "rgb-i3d")
+    tc = load_config("rgb-i3d-tc")
+    assert (tc.batch_size, tc.milestones, tc.init_from) == (32, [1000, 2000], "rgb-i3d")
+    assert load_config("rgb-i3d-nd").augment is False
+    assert load_config("rgb-i3d-fp").perturb_frames is True
+    assert load_config("flow-i3d").modality == "flow"
+    assert load_config("rgb-svm").kind == "svm"
+
+
+def test_overrides_parse_yaml_values() -> None:
+    config = apply_overrides(load_config("rgb-i3d"), ["steps=50", "milestones=[10, 20]",
+                                                       "weights=null", "augment=false"])
+    assert (config.steps, config.milestones, config.weights, config.augment) == (
+        50, [10, 20], None, False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["stepz=5"], "unknown setting 'stepz'"),
+        (["steps"], "not key=value"),
+        (["steps=-1"], "steps"),
+        (["batch_size=41"], "not divisible by accumulate"),
+        (["milestones=[20, 10]"], "increasing"),
+        (["loss=focal"], "loss"),
+    ],
+)
+def test_bad_overrides(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(load_config("rgb-i3d"), overrides)
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        load_config("nope")
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("lr: 0.1\nlearning_rate: 0.2\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_config(typo)
+    assert load_config(_ok(tmp_path)).name == "ok"
+
+
+def _ok(tmp_path: Path) -> Path:
+    p = tmp_path / "ok.yaml"
+    p.write_text("model: tiny3d\nweights: null\n")
+    return p
+
+
+def test_global_batch_must_divide_over_processes() -> None:
+    config = apply_overrides(load_config("rgb-i3d"), ["batch_size=6", "accumulate=2"])
+    assert config.per_device_batch(3) == 1
+    with pytest.raises(ConfigError, match="does not divide over 2 processes"):
+        config.per_device_batch(2)

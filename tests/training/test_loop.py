@@ -1,0 +1,196 @@
+"""The training loop on a tiny model and tiny real clips: selection, resume after kill -9,
+DDP with gloo equal to one process, the RISE loss, and the CLI's errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from smokewatch.dataset.torch_data import items_from_labels_csv
+from smokewatch.training.checkpoint import CheckpointError, load_checkpoint
+from smokewatch.training.config import apply_overrides, load_config
+from smokewatch.training.loop import train
+from smokewatch.training.saved import load_model_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
+    return env
+
+
+def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "smokewatch", *args], capture_output=True, text=True,
+        env=_env(), timeout=300,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def _initial_weights(seed: int) -> dict[str, torch.Tensor]:
+    """The weights training starts from: the loop seeds torch with the preset's seed first."""
+    from smokewatch.models import get_model
+
+    torch.manual_seed(seed)
+    return {k: v.clone() for k, v in get_model("tiny3d").state_dict().items()}
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
+
+
+def test_trains_validates_and_chooses_the_best_step(tiny_clips: Path, tiny_preset: Path,
+                                                    tmp_path: Path) -> None:
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    config = load_config(tiny_preset)
+    before = _initial_weights(config.seed)
+    result = train(config, items[:8], items[8:], tmp_path / "run", progress=False)
+    history = result.history
+    assert [h["step"] for h in history] == [4, 8, 10]
+    best = max(history, key=lambda h: (h["f1"], -h["loss"]))
+    assert result.chosen_step == best["step"]
+    trained = load_model_dir(result.model_dir)
+    assert trained.meta["chosen_step"] == best["step"]
+    assert trained.meta["train_clips"] == 8
+    probs = trained.predict(items[8:])
+    assert probs.shape == (4,) and np.all((probs > 0) & (probs < 1))
+    # the saved model is the chosen step's weights, and training changed them
+    assert torch.equal(_weights(result.model_dir)["logits.weight"],
+                       torch.load(tmp_path / "run" / "best.pt", weights_only=True)["logits.weight"])
+    assert not torch.equal(before["logits.weight"], _weights(result.model_dir)["logits.weight"])
+    # the validation loss recorded for the chosen step is what the saved model gives
+    _, loss = __import__("smokewatch.training.predict", fromlist=["x"]).predict_torch(
+        trained.model, config, items[8:])
+    assert loss == pytest.approx(best["loss"], rel=1e-5)
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_no_validation_keeps_the_final_weights(tiny_clips: Path, tiny_preset: Path,
+                                               tmp_path: Path) -> None:
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    result = train(load_config(tiny_preset), items, [], tmp_path / "run", progress=False)
+    assert result.chosen_step == 10 and result.validation is None
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["step"] == 10
+    for key, value in state["model"].items():
+        assert torch.equal(value, _weights(result.model_dir)[key])
+
+
+def test_rise_loss_uses_per_frame_logits_and_the_clip_max(tiny_clips: Path, tiny_preset: Path,
+                                                          tmp_path: Path) -> None:
+    from smokewatch.models import get_model
+    from smokewatch.training.build import TrainModule, clip_scores, loss_fn
+
+    model = get_model("tiny3d")
+    x = torch.randn(2, 3, 6, 24, 24)
+    frames = TrainModule(model, "rise")(x)
+    assert frames.shape == (2, 6)
+    assert torch.equal(clip_scores(frames), frames.amax(dim=1))
+    y = torch.tensor([1.0, 0.0])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        frames, y[:, None].expand(2, 6))
+    assert torch.allclose(loss_fn(frames, y), expected)
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    config = apply_overrides(load_config(tiny_preset), ["loss=rise", "steps=4"])
+    result = train(config, items[:8], items[8:], tmp_path / "run", progress=False)
+    assert load_model_dir(result.model_dir).predict(items[8:]).shape == (4,)
+
+
+def test_resume_after_kill_9_ends_with_the_same_weights(tiny_clips: Path, tiny_preset: Path,
+                                                        tmp_path: Path) -> None:
+    labels = str(tiny_clips / "labels.csv")
+    common = ["train", "--preset", str(tiny_preset), "--labels", labels, "--clips",
+              str(tiny_clips), "--threads", "1", "--quiet", "--set", "val_fraction=0.25"]
+    _cli(*common, "--out", str(tmp_path / "straight"))
+
+    # the same run, killed with SIGKILL after step 7 (its checkpoint is from step 6)
+    killer = (
+        "import os, signal, sys\n"
+        "import smokewatch.training.loop as loop\n"
+        "real = loop.train\n"
+        "def killed(*a, **k):\n"
+        "    k['on_step'] = lambda s: s == 7 and os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return real(*a, **k)\n"
+        "loop.train = killed\n"
+        "from smokewatch.cli import app\n"
+        "sys.argv = ['smokewatch'] + sys.argv[1:]\n"
+        "app()\n"
+    )
+    out = tmp_path / "killed"
+    proc = subprocess.run([sys.executable, "-c", killer, *common, "--out", str(out)],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == -9, proc.stderr
+    assert load_checkpoint(out / "last.pt")["step"] == 6
+    assert not (out / "model").exists()
+    # without --resume the folder is refused, nothing overwritten
+    refused = _cli(*common, "--out", str(out), check=False)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    _cli(*common, "--out", str(out), "--resume")
+
+    a, b = _weights(tmp_path / "straight" / "model"), _weights(out / "model")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    meta_a = json.loads((tmp_path / "straight" / "model" / "model.json").read_text())
+    meta_b = json.loads((out / "model" / "model.json").read_text())
+    assert meta_a["history"] == meta_b["history"]
+
+
+def test_broken_checkpoint_is_a_clear_error(tiny_clips: Path, tiny_preset: Path,
+                                            tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"not a checkpoint")
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        train(load_config(tiny_preset), items, [], run, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        train(load_config(tiny_preset), items, [], tmp_path / "empty", resume=True,
+              progress=False)
+    # a checkpoint of another configuration is refused on resume
+    other = tmp_path / "other"
+    train(apply_overrides(load_config(tiny_preset), ["steps=2"]), items, [], other,
+          progress=False)
+    with pytest.raises(CheckpointError, match="another configuration"):
+        train(load_config(tiny_preset), items, [], other, resume=True, progress=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_torchrun_two_processes_gloo_equals_one_process(tiny_clips: Path, tiny_preset: Path,
+                                                        tmp_path: Path) -> None:
+    labels = str(tiny_clips / "labels.csv")
+    args = ["train", "--preset", str(tiny_preset), "--labels", labels, "--clips",
+            str(tiny_clips), "--quiet", "--threads", "1", "--set", "augment=false",
+            "--set", "val_every=0", "--set", "steps=6"]
+    _cli(*args, "--out", str(tmp_path / "one"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+         "-m", "smokewatch", *args, "--out", str(tmp_path / "two")],
+        capture_output=True, text=True, env=_env(), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((tmp_path / "two" / "model" / "model.json").read_text())
+    assert meta["processes"] == 2
+    one, two = _weights(tmp_path / "one" / "model"), _weights(tmp_path / "two" / "model")
+    start = _initial_weights(3)  # the preset's seed: both runs start here (DDP broadcasts rank 0's)
+    for key in one:
+        assert torch.allclose(one[key], two[key], atol=1e-5, rtol=1e-4), key
+    assert any(not torch.allclose(one[k], start[k], atol=1e-3) for k in one)  # it did train
