@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from videos import synthetic_frames
 
 from smokewatch.video import write_clip

@@ -13,8 +13,19 @@ from smokewatch.training.config import (
     load_config,
 )
 
-TABLE_10 = {"rgb-i3d", "rgb-i3d-nd", "rgb-i3d-fp", "flow-i3d", "rgb-i3d-tsm", "rgb-i3d-lstm",
-            "rgb-i3d-nl", "rgb-i3d-tc", "rgb-svm", "flow-svm", "cpu-small"}
+TABLE_10 = {
+    "rgb-i3d",
+    "rgb-i3d-nd",
+    "rgb-i3d-fp",
+    "flow-i3d",
+    "rgb-i3d-tsm",
+    "rgb-i3d-lstm",
+    "rgb-i3d-nl",
+    "rgb-i3d-tc",
+    "rgb-svm",
+    "flow-svm",
+    "cpu-small",
+}
 
 
 def test_every_preset_of_the_paper_loads() -> None:
@@ -43,10 +54,15 @@ def test_table_10_values() -> None:
 
 
 def test_overrides_parse_yaml_values() -> None:
-    config = apply_overrides(load_config("rgb-i3d"), ["steps=50", "milestones=[10, 20]",
-                                                       "weights=null", "augment=false"])
+    config = apply_overrides(
+        load_config("rgb-i3d"), ["steps=50", "milestones=[10, 20]", "weights=null", "augment=false"]
+    )
     assert (config.steps, config.milestones, config.weights, config.augment) == (
-        50, [10, 20], None, False)
+        50,
+        [10, 20],
+        None,
+        False,
+    )
 
 
 @pytest.mark.parametrize(

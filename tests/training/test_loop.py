@@ -31,8 +31,11 @@ def _env() -> dict[str, str]:
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "smokewatch", *args], capture_output=True, text=True,
-        env=_env(), timeout=300,
+        [sys.executable, "-m", "smokewatch", *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -51,8 +54,9 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
 
 
-def test_trains_validates_and_chooses_the_best_step(tiny_clips: Path, tiny_preset: Path,
-                                                    tmp_path: Path) -> None:
+def test_trains_validates_and_chooses_the_best_step(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     config = load_config(tiny_preset)
     before = _initial_weights(config.seed)
@@ -67,18 +71,22 @@ def test_trains_validates_and_chooses_the_best_step(tiny_clips: Path, tiny_prese
     probs = trained.predict(items[8:])
     assert probs.shape == (4,) and np.all((probs > 0) & (probs < 1))
     # the saved model is the chosen step's weights, and training changed them
-    assert torch.equal(_weights(result.model_dir)["logits.weight"],
-                       torch.load(tmp_path / "run" / "best.pt", weights_only=True)["logits.weight"])
+    assert torch.equal(
+        _weights(result.model_dir)["logits.weight"],
+        torch.load(tmp_path / "run" / "best.pt", weights_only=True)["logits.weight"],
+    )
     assert not torch.equal(before["logits.weight"], _weights(result.model_dir)["logits.weight"])
     # the validation loss recorded for the chosen step is what the saved model gives
     _, loss = __import__("smokewatch.training.predict", fromlist=["x"]).predict_torch(
-        trained.model, config, items[8:])
+        trained.model, config, items[8:]
+    )
     assert loss == pytest.approx(best["loss"], rel=1e-5)
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
 
 
-def test_no_validation_keeps_the_final_weights(tiny_clips: Path, tiny_preset: Path,
-                                               tmp_path: Path) -> None:
+def test_no_validation_keeps_the_final_weights(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     result = train(load_config(tiny_preset), items, [], tmp_path / "run", progress=False)
     assert result.chosen_step == 10 and result.validation is None
@@ -88,8 +96,9 @@ def test_no_validation_keeps_the_final_weights(tiny_clips: Path, tiny_preset: Pa
         assert torch.equal(value, _weights(result.model_dir)[key])
 
 
-def test_rise_loss_uses_per_frame_logits_and_the_clip_max(tiny_clips: Path, tiny_preset: Path,
-                                                          tmp_path: Path) -> None:
+def test_rise_loss_uses_per_frame_logits_and_the_clip_max(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
     from smokewatch.models import get_model
     from smokewatch.training.build import TrainModule, clip_scores, loss_fn
 
@@ -99,8 +108,7 @@ def test_rise_loss_uses_per_frame_logits_and_the_clip_max(tiny_clips: Path, tiny
     assert frames.shape == (2, 6)
     assert torch.equal(clip_scores(frames), frames.amax(dim=1))
     y = torch.tensor([1.0, 0.0])
-    expected = torch.nn.functional.binary_cross_entropy_with_logits(
-        frames, y[:, None].expand(2, 6))
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(frames, y[:, None].expand(2, 6))
     assert torch.allclose(loss_fn(frames, y), expected)
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     config = apply_overrides(load_config(tiny_preset), ["loss=rise", "steps=4"])
@@ -108,11 +116,24 @@ def test_rise_loss_uses_per_frame_logits_and_the_clip_max(tiny_clips: Path, tiny
     assert load_model_dir(result.model_dir).predict(items[8:]).shape == (4,)
 
 
-def test_resume_after_kill_9_ends_with_the_same_weights(tiny_clips: Path, tiny_preset: Path,
-                                                        tmp_path: Path) -> None:
+def test_resume_after_kill_9_ends_with_the_same_weights(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
     labels = str(tiny_clips / "labels.csv")
-    common = ["train", "--preset", str(tiny_preset), "--labels", labels, "--clips",
-              str(tiny_clips), "--threads", "1", "--quiet", "--set", "val_fraction=0.25"]
+    common = [
+        "train",
+        "--preset",
+        str(tiny_preset),
+        "--labels",
+        labels,
+        "--clips",
+        str(tiny_clips),
+        "--threads",
+        "1",
+        "--quiet",
+        "--set",
+        "val_fraction=0.25",
+    ]
     _cli(*common, "--out", str(tmp_path / "straight"))
 
     # the same run, killed with SIGKILL after step 7 (its checkpoint is from step 6)
@@ -129,8 +150,13 @@ def test_resume_after_kill_9_ends_with_the_same_weights(tiny_clips: Path, tiny_p
         "app()\n"
     )
     out = tmp_path / "killed"
-    proc = subprocess.run([sys.executable, "-c", killer, *common, "--out", str(out)],
-                          capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", killer, *common, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr
     assert load_checkpoint(out / "last.pt")["step"] == 6
     assert not (out / "model").exists()
@@ -148,8 +174,9 @@ def test_resume_after_kill_9_ends_with_the_same_weights(tiny_clips: Path, tiny_p
     assert meta_a["history"] == meta_b["history"]
 
 
-def test_broken_checkpoint_is_a_clear_error(tiny_clips: Path, tiny_preset: Path,
-                                            tmp_path: Path) -> None:
+def test_broken_checkpoint_is_a_clear_error(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
     run = tmp_path / "run"
     run.mkdir()
     (run / "last.pt").write_bytes(b"not a checkpoint")
@@ -157,12 +184,10 @@ def test_broken_checkpoint_is_a_clear_error(tiny_clips: Path, tiny_preset: Path,
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         train(load_config(tiny_preset), items, [], run, resume=True, progress=False)
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        train(load_config(tiny_preset), items, [], tmp_path / "empty", resume=True,
-              progress=False)
+        train(load_config(tiny_preset), items, [], tmp_path / "empty", resume=True, progress=False)
     # a checkpoint of another configuration is refused on resume
     other = tmp_path / "other"
-    train(apply_overrides(load_config(tiny_preset), ["steps=2"]), items, [], other,
-          progress=False)
+    train(apply_overrides(load_config(tiny_preset), ["steps=2"]), items, [], other, progress=False)
     with pytest.raises(CheckpointError, match="another configuration"):
         train(load_config(tiny_preset), items, [], other, resume=True, progress=False)
 
@@ -173,18 +198,50 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_torchrun_two_processes_gloo_equals_one_process(tiny_clips: Path, tiny_preset: Path,
-                                                        tmp_path: Path) -> None:
+def test_torchrun_two_processes_gloo_equals_one_process(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
     labels = str(tiny_clips / "labels.csv")
-    args = ["train", "--preset", str(tiny_preset), "--labels", labels, "--clips",
-            str(tiny_clips), "--quiet", "--threads", "1", "--set", "augment=false",
-            "--set", "val_every=0", "--set", "steps=6"]
+    args = [
+        "train",
+        "--preset",
+        str(tiny_preset),
+        "--labels",
+        labels,
+        "--clips",
+        str(tiny_clips),
+        "--quiet",
+        "--threads",
+        "1",
+        "--set",
+        "augment=false",
+        "--set",
+        "val_every=0",
+        "--set",
+        "steps=6",
+    ]
     _cli(*args, "--out", str(tmp_path / "one"))
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-         "-m", "smokewatch", *args, "--out", str(tmp_path / "two")],
-        capture_output=True, text=True, env=_env(), timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "smokewatch",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((tmp_path / "two" / "model" / "model.json").read_text())

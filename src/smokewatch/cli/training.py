@@ -21,19 +21,32 @@ experiments_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_METADATA = typer.Option(None, "--metadata", help="RISE metadata JSON of the clips (labels "
-                         "from their label states).", dir_okay=False)
-_VIDEOS = typer.Option(None, "--videos", help="Folder of <file_name>.mp4 for --metadata.",
-                       file_okay=False)
-_LABELS = typer.Option(None, "--labels", help="CSV with columns file,label (extra columns "
-                       "ignored).", dir_okay=False)
-_CLIPS = typer.Option(None, "--clips", help="Folder holding the files named in --labels.",
-                      file_okay=False)
-_DEVICE = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if "
-                       "available, else cpu).")
+_METADATA = typer.Option(
+    None,
+    "--metadata",
+    help="RISE metadata JSON of the clips (labels from their label states).",
+    dir_okay=False,
+)
+_VIDEOS = typer.Option(
+    None, "--videos", help="Folder of <file_name>.mp4 for --metadata.", file_okay=False
+)
+_LABELS = typer.Option(
+    None, "--labels", help="CSV with columns file,label (extra columns ignored).", dir_okay=False
+)
+_CLIPS = typer.Option(
+    None, "--clips", help="Folder holding the files named in --labels.", file_okay=False
+)
+_DEVICE = typer.Option(
+    None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)."
+)
 _THREADS = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default).")
-_CACHE = typer.Option(None, "--cache-dir", help="Keep decoded clips and SVM features here "
-                      "(uint8 .npy) so later epochs and runs skip decoding.", file_okay=False)
+_CACHE = typer.Option(
+    None,
+    "--cache-dir",
+    help="Keep decoded clips and SVM features here "
+    "(uint8 .npy) so later epochs and runs skip decoding.",
+    file_okay=False,
+)
 
 
 def _threads(n: int) -> None:
@@ -43,14 +56,22 @@ def _threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
-def load_items(metadata: Path | None, videos: Path | None, labels: Path | None,
-               clips: Path | None, *, what: str = "clips") -> list[Any]:
+def load_items(
+    metadata: Path | None,
+    videos: Path | None,
+    labels: Path | None,
+    clips: Path | None,
+    *,
+    what: str = "clips",
+) -> list[Any]:
     """Labeled clips from --metadata/--videos or --labels/--clips (exactly one pair)."""
     from smokewatch.dataset.torch_data import items_from_labels_csv, items_from_metadata
 
     if (metadata is None) == (labels is None):
-        raise SmokewatchError(f"give the {what} as --metadata M --videos DIR, or as "
-                              "--labels CSV --clips DIR (one of the two)")
+        raise SmokewatchError(
+            f"give the {what} as --metadata M --videos DIR, or as "
+            "--labels CSV --clips DIR (one of the two)"
+        )
     if metadata is not None:
         if videos is None:
             raise SmokewatchError("--metadata needs --videos DIR (where <file_name>.mp4 are)")
@@ -71,22 +92,35 @@ def _config(preset: str, overrides: list[str]) -> Any:
 
 
 def train_command(
-    preset: str = typer.Option(..., "--preset", "-p", help="A preset name (smokewatch "
-                               "experiments presets) or a YAML file."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints, TensorBoard "
-                             "logs, and the trained model in OUT/model.", file_okay=False),
+    preset: str = typer.Option(
+        ..., "--preset", "-p", help="A preset name (smokewatch experiments presets) or a YAML file."
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Run folder: checkpoints, TensorBoard logs, and the trained model in OUT/model.",
+        file_okay=False,
+    ),
     metadata: Path | None = _METADATA,
     videos: Path | None = _VIDEOS,
     labels: Path | None = _LABELS,
     clips: Path | None = _CLIPS,
-    val_metadata: Path | None = typer.Option(None, "--val-metadata", help="Validation clips "
-                                             "(RISE metadata; videos from --videos)."),
-    val_labels: Path | None = typer.Option(None, "--val-labels", help="Validation clips (CSV; "
-                                           "files from --clips)."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a preset setting: "
-                                        "--set steps=50 --set lr=0.01 (repeatable)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT from its "
-                                "last checkpoint (exactly: same batches, same random draws)."),
+    val_metadata: Path | None = typer.Option(
+        None, "--val-metadata", help="Validation clips (RISE metadata; videos from --videos)."
+    ),
+    val_labels: Path | None = typer.Option(
+        None, "--val-labels", help="Validation clips (CSV; files from --clips)."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a preset setting: --set steps=50 --set lr=0.01 (repeatable)."
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run in OUT from its "
+        "last checkpoint (exactly: same batches, same random draws).",
+    ),
     device: str | None = _DEVICE,
     threads: int = _THREADS,
     cache_dir: Path | None = _CACHE,
@@ -107,41 +141,66 @@ def train_command(
         val = load_items(val_metadata, videos, val_labels, clips, what="validation clips")
     else:
         items, val = holdout(items, config.val_fraction, config.seed)
-    err_console.print(f"{config.summary()}\n{len(items)} training clips, {len(val)} "
-                      f"validation clips", highlight=False)
+    err_console.print(
+        f"{config.summary()}\n{len(items)} training clips, {len(val)} validation clips",
+        highlight=False,
+    )
     if config.kind == "svm":
         from smokewatch.training.fit_svm import train_svm
 
-        result = train_svm(config, items, out, device=device, cache_dir=cache_dir,
-                           progress=not quiet)
+        result = train_svm(
+            config, items, out, device=device, cache_dir=cache_dir, progress=not quiet
+        )
     else:
         from smokewatch.training.loop import train
 
         init = Path(config.init_from) if config.init_from else None
         if init is not None and not (init / "model.json").is_file():
-            raise SmokewatchError(f"init_from {config.init_from!r}: give a trained model folder "
-                                  "(OUT/model) with --set init_from=PATH")
-        result = train(config, items, val, out, resume=resume, device=device, init_dir=init,
-                       cache_dir=cache_dir, progress=not quiet)
+            raise SmokewatchError(
+                f"init_from {config.init_from!r}: give a trained model folder "
+                "(OUT/model) with --set init_from=PATH"
+            )
+        result = train(
+            config,
+            items,
+            val,
+            out,
+            resume=resume,
+            device=device,
+            init_dir=init,
+            cache_dir=cache_dir,
+            progress=not quiet,
+        )
     chosen = f", step {result.chosen_step}" if result.chosen_step else ""
     val_f1 = f", validation F1 {result.validation['f1']:.3f}" if result.validation else ""
-    console.print(f"model: {result.model_dir}{chosen}{val_f1} ({result.seconds:.0f} s)",
-                  highlight=False)
+    console.print(
+        f"model: {result.model_dir}{chosen}{val_f1} ({result.seconds:.0f} s)", highlight=False
+    )
 
 
 def evaluate_command(
-    model: Path = typer.Argument(..., help="A trained model folder (train's OUT/model).",
-                                 file_okay=False),
-    out: Path = typer.Option(..., "--out", "-o", help="Where to write predictions.csv, "
-                             "metrics.json, roc.png and confusion/*.mp4.", file_okay=False),
+    model: Path = typer.Argument(
+        ..., help="A trained model folder (train's OUT/model).", file_okay=False
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Where to write predictions.csv, metrics.json, roc.png and confusion/*.mp4.",
+        file_okay=False,
+    ),
     metadata: Path | None = _METADATA,
     videos: Path | None = _VIDEOS,
     labels: Path | None = _LABELS,
     clips: Path | None = _CLIPS,
-    threshold: float | None = typer.Option(None, "--threshold", help="P(smoke) at or above "
-                                           "which a clip is smoke (default: the model's, 0.5)."),
-    grids: bool = typer.Option(True, "--grids/--no-grids", help="Write a grid video of clips "
-                               "per confusion cell."),
+    threshold: float | None = typer.Option(
+        None,
+        "--threshold",
+        help="P(smoke) at or above which a clip is smoke (default: the model's, 0.5).",
+    ),
+    grids: bool = typer.Option(
+        True, "--grids/--no-grids", help="Write a grid video of clips per confusion cell."
+    ),
     batch_size: int = typer.Option(4, "--batch-size"),
     device: str | None = _DEVICE,
     threads: int = _THREADS,
@@ -153,12 +212,23 @@ def evaluate_command(
 
     _threads(threads)
     items = load_items(metadata, videos, labels, clips)
-    m = evaluate_model(model, items, out, device=device or "cpu", batch_size=batch_size,
-                       threshold=threshold, cache_dir=cache_dir, grids=grids, progress=not quiet)
+    m = evaluate_model(
+        model,
+        items,
+        out,
+        device=device or "cpu",
+        batch_size=batch_size,
+        threshold=threshold,
+        cache_dir=cache_dir,
+        grids=grids,
+        progress=not quiet,
+    )
     console.print(
         f"{m.n} clips: precision {m.precision:.3f} recall {m.recall:.3f} F1 {m.f1:.3f} "
         f"ROC-AUC {m.roc_auc:.3f} accuracy {m.accuracy:.3f} (tp {m.tp} fp {m.fp} fn {m.fn} "
-        f"tn {m.tn}) -> {out}", highlight=False)
+        f"tn {m.tn}) -> {out}",
+        highlight=False,
+    )
 
 
 @experiments_app.command("presets")
@@ -169,20 +239,32 @@ def presets_command() -> None:
 
     from smokewatch.training.config import list_presets, load_config
 
-    table = Table("preset", "model", "frames x size", "batch (acc.)", "lr", "wd", "steps",
-                  "description")
+    table = Table(
+        "preset", "model", "frames x size", "batch (acc.)", "lr", "wd", "steps", "description"
+    )
     for name in list_presets():
         c = load_config(name)
         steps = "-" if c.kind == "svm" else str(c.steps)
-        table.add_row(name, c.model, f"{c.frames}x{c.size}", f"{c.batch_size} ({c.accumulate})",
-                      f"{c.lr:g}", f"{c.weight_decay:g}", steps, c.description)
+        table.add_row(
+            name,
+            c.model,
+            f"{c.frames}x{c.size}",
+            f"{c.batch_size} ({c.accumulate})",
+            f"{c.lr:g}",
+            f"{c.weight_decay:g}",
+            steps,
+            c.description,
+        )
     console.print(table)
 
 
 def _report(preset: str, column: str, metrics: dict[str, Any]) -> None:
     auc = metrics.get("roc_auc")
-    err_console.print(f"{preset} {column}: F1 {metrics['f1']:.3f}, ROC-AUC "
-                      f"{auc if auc is None else f'{auc:.3f}'}", highlight=False)
+    err_console.print(
+        f"{preset} {column}: F1 {metrics['f1']:.3f}, ROC-AUC "
+        f"{auc if auc is None else f'{auc:.3f}'}",
+        highlight=False,
+    )
 
 
 def _print_table(out: Path) -> None:
@@ -193,19 +275,28 @@ def _print_table(out: Path) -> None:
 @experiments_app.command("run")
 @user_errors
 def run_command(
-    presets: list[str] = typer.Argument(..., help="Presets, in order (one that starts from "
-                                        "another, e.g. rgb-i3d-tc, after it)."),
-    metadata: Path = typer.Option(..., "--metadata", help="RISE metadata JSON (all labeled "
-                                  "clips; the splits are made from it as RISE made them).",
-                                  dir_okay=False),
-    videos: Path = typer.Option(..., "--videos", help="Folder of <file_name>.mp4.",
-                                file_okay=False),
-    splits: str = typer.Option("S0,S1,S2,S3,S4,S5", "--splits", help="Comma-separated, "
-                               "e.g. S0,S3."),
-    out: Path = typer.Option(..., "--out", "-o", file_okay=False, help="Experiments folder "
-                             "(re-run to resume)."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a setting in every "
-                                        "preset: --set steps=100."),
+    presets: list[str] = typer.Argument(
+        ..., help="Presets, in order (one that starts from another, e.g. rgb-i3d-tc, after it)."
+    ),
+    metadata: Path = typer.Option(
+        ...,
+        "--metadata",
+        help="RISE metadata JSON (all labeled "
+        "clips; the splits are made from it as RISE made them).",
+        dir_okay=False,
+    ),
+    videos: Path = typer.Option(
+        ..., "--videos", help="Folder of <file_name>.mp4.", file_okay=False
+    ),
+    splits: str = typer.Option(
+        "S0,S1,S2,S3,S4,S5", "--splits", help="Comma-separated, e.g. S0,S3."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", file_okay=False, help="Experiments folder (re-run to resume)."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a setting in every preset: --set steps=100."
+    ),
     device: str | None = _DEVICE,
     threads: int = _THREADS,
     cache_dir: Path | None = _CACHE,
@@ -217,8 +308,17 @@ def run_command(
     _threads(threads)
     configs = [_config(p, overrides) for p in presets]
     names = [s.strip().upper() for s in splits.split(",") if s.strip()]
-    run_splits(configs, metadata, videos, names, out, device=device, cache_dir=cache_dir,
-               progress=not quiet, on_result=_report)
+    run_splits(
+        configs,
+        metadata,
+        videos,
+        names,
+        out,
+        device=device,
+        cache_dir=cache_dir,
+        progress=not quiet,
+        on_result=_report,
+    )
     _print_table(out)
 
 
@@ -226,16 +326,16 @@ def run_command(
 @user_errors
 def cv_command(
     presets: list[str] = typer.Argument(..., help="Presets to cross-validate."),
-    labels: Path = typer.Option(..., "--labels", help="CSV with columns file,label.",
-                                dir_okay=False),
-    clips: Path = typer.Option(..., "--clips", help="Folder of the listed clips.",
-                               file_okay=False),
+    labels: Path = typer.Option(
+        ..., "--labels", help="CSV with columns file,label.", dir_okay=False
+    ),
+    clips: Path = typer.Option(..., "--clips", help="Folder of the listed clips.", file_okay=False),
     folds: int = typer.Option(5, "--folds", min=2),
     seed: int = typer.Option(0, "--seed", help="Seed of the stratified fold assignment."),
-    out: Path = typer.Option(..., "--out", "-o", file_okay=False, help="Experiments folder "
-                             "(re-run to resume)."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a setting in every "
-                                        "preset."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", file_okay=False, help="Experiments folder (re-run to resume)."
+    ),
+    overrides: list[str] = typer.Option([], "--set", help="Override a setting in every preset."),
     device: str | None = _DEVICE,
     threads: int = _THREADS,
     cache_dir: Path | None = _CACHE,
@@ -248,8 +348,17 @@ def cv_command(
     _threads(threads)
     configs = [_config(p, overrides) for p in presets]
     items = items_from_labels_csv(labels, clips)
-    cross_validate(configs, items, folds, out, seed=seed, device=device, cache_dir=cache_dir,
-                   progress=not quiet, on_result=_report)
+    cross_validate(
+        configs,
+        items,
+        folds,
+        out,
+        seed=seed,
+        device=device,
+        cache_dir=cache_dir,
+        progress=not quiet,
+        on_result=_report,
+    )
     _print_table(out)
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     del results

@@ -91,7 +91,9 @@ def load_init(model: nn.Module, model_dir: Path) -> None:
         )
 
 
-def build_model(config: TrainConfig, *, init_dir: Path | None = None) -> tuple[nn.Module, list[nn.Module]]:
+def build_model(
+    config: TrainConfig, *, init_dir: Path | None = None
+) -> tuple[nn.Module, list[nn.Module]]:
     """The model of ``config`` with a one-logit head; returns (model, frozen modules)."""
     from smokewatch.models import get_model
 

@@ -1,10 +1,10 @@
 """Score a trained model on any labeled clips: what ``smokewatch evaluate`` writes.
 
-    predictions.csv   file, probability, prediction, label
-    metrics.json      precision, recall, f1, roc_auc, accuracy, the confusion counts, n, model
-    roc.png           the ROC curve with its AUC
-    confusion/        tp.mp4, fp.mp4, fn.mp4, tn.mp4: up to 16 clips of each cell in a grid
-                      video (RISE looked at its errors this way)
+predictions.csv   file, probability, prediction, label
+metrics.json      precision, recall, f1, roc_auc, accuracy, the confusion counts, n, model
+roc.png           the ROC curve with its AUC
+confusion/        tp.mp4, fp.mp4, fn.mp4, tn.mp4: up to 16 clips of each cell in a grid
+                  video (RISE looked at its errors this way)
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from smokewatch.training.metrics import BinaryMetrics, binary_metrics, roc_curve
 __all__ = ["evaluate_model", "render_roc", "write_confusion_grids", "write_predictions"]
 
 
-def write_predictions(path: Path, items: Sequence[Any], probs: np.ndarray, threshold: float) -> None:
+def write_predictions(
+    path: Path, items: Sequence[Any], probs: np.ndarray, threshold: float
+) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["file", "probability", "prediction", "label"])
@@ -68,8 +70,14 @@ def render_roc(path: Path, labels: Sequence[int], probs: np.ndarray, title: str)
 
 
 def write_confusion_grids(
-    out: Path, items: Sequence[Any], probs: np.ndarray, threshold: float, *,
-    per_cell: int = 16, tile: int = 90, seed: int = 0,
+    out: Path,
+    items: Sequence[Any],
+    probs: np.ndarray,
+    threshold: float,
+    *,
+    per_cell: int = 16,
+    tile: int = 90,
+    seed: int = 0,
 ) -> dict[str, int]:
     """A grid video of up to ``per_cell`` random clips for each confusion cell present."""
     from smokewatch.video import read_clip, write_clip
@@ -92,7 +100,9 @@ def write_confusion_grids(
         grid = np.zeros((frames, rows * tile, cols * tile, 3), dtype=np.uint8)
         for i, clip in enumerate(clips):
             r, c = divmod(i, cols)
-            grid[:, r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = _resize(clip[:frames], tile)
+            grid[:, r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = _resize(
+                clip[:frames], tile
+            )
         out.mkdir(parents=True, exist_ok=True)
         write_clip(grid, out / f"{key}.mp4")
         written[key] = len(clips)
@@ -121,7 +131,7 @@ def evaluate_model(
     grids: bool = True,
     progress: bool = True,
 ) -> BinaryMetrics:
-    from smokewatch.training.fit_svm import feature_progress
+    from smokewatch.training.progress import Progress
     from smokewatch.training.saved import load_model_dir
 
     if not items:
@@ -130,15 +140,26 @@ def evaluate_model(
         raise SmokewatchError("no clips to evaluate")
     trained = load_model_dir(model_dir)
     cut = trained.config.threshold if threshold is None else threshold
-    with feature_progress(progress, len(items), f"evaluate {model_dir.name}") as tick:
-        probs = trained.predict(items, device=device, batch_size=batch_size, workers=workers,
-                                cache_dir=cache_dir, on_batch=tick)
+    with Progress(progress, len(items), f"evaluate {model_dir}") as bar:
+        probs = trained.predict(
+            items,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            cache_dir=cache_dir,
+            on_batch=bar.advance,
+        )
     labels = [item.label for item in items]
     metrics = binary_metrics(labels, probs, threshold=cut)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(out_dir / "predictions.csv", items, probs, cut)
-    summary = {**metrics.as_dict(), "n": metrics.n, "threshold": cut,
-               "model": str(model_dir), "preset": trained.config.name}
+    summary = {
+        **metrics.as_dict(),
+        "n": metrics.n,
+        "threshold": cut,
+        "model": str(model_dir),
+        "preset": trained.config.name,
+    }
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
     render_roc(out_dir / "roc.png", labels, probs, trained.config.name)
     if grids:

@@ -45,8 +45,9 @@ def split_items(metadata: Path, video_dir: Path, split: str) -> dict[str, list[A
 
     made = make_splits(read_metadata(metadata), [split])[split]
     return {
-        part: items_from_metadata([clip_to_record(c, SPLIT_FIELDS) for c in made.part(part)],
-                                  video_dir)
+        part: items_from_metadata(
+            [clip_to_record(c, SPLIT_FIELDS) for c in made.part(part)], video_dir
+        )
         for part in PARTS
     }
 
@@ -76,8 +77,10 @@ def fold_items(items: Sequence[Any], folds: int, seed: int) -> list[tuple[list[A
     if min(np.bincount(labels, minlength=2)) < folds:
         raise ValueError(f"each class needs at least {folds} clips for {folds} folds")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [([items[i] for i in tr], [items[i] for i in te])
-            for tr, te in splitter.split(np.zeros(len(items)), labels)]
+    return [
+        ([items[i] for i in tr], [items[i] for i in te])
+        for tr, te in splitter.split(np.zeros(len(items)), labels)
+    ]
 
 
 def run_one(
@@ -103,15 +106,33 @@ def run_one(
         if config.kind == "svm":
             from smokewatch.training.fit_svm import train_svm
 
-            train_svm(config, train_items, run_dir, device=device, cache_dir=cache_dir,
-                      progress=progress)
+            train_svm(
+                config, train_items, run_dir, device=device, cache_dir=cache_dir, progress=progress
+            )
         else:
             from smokewatch.training.loop import train
 
-            train(config, train_items, val_items, run_dir, resume=(run_dir / "last.pt").exists(),
-                  device=device, init_dir=init_dir, cache_dir=cache_dir, progress=progress)
-    evaluate_model(run_dir / "model", test_items, run_dir / "test", device=device or "cpu",
-                   cache_dir=cache_dir, grids=grids, progress=progress, workers=config.workers)
+            train(
+                config,
+                train_items,
+                val_items,
+                run_dir,
+                resume=(run_dir / "last.pt").exists(),
+                device=device,
+                init_dir=init_dir,
+                cache_dir=cache_dir,
+                progress=progress,
+            )
+    evaluate_model(
+        run_dir / "model",
+        test_items,
+        run_dir / "test",
+        device=device or "cpu",
+        cache_dir=cache_dir,
+        grids=grids,
+        progress=progress,
+        workers=config.workers,
+    )
     return dict(json.loads(done.read_text(encoding="utf-8")))
 
 
@@ -158,9 +179,15 @@ def run_splits(
         parts = split_items(metadata, video_dir, split)
         for config in configs:
             metrics = run_one(
-                config, parts["train"], parts["validation"], parts["test"],
-                out / config.name / split, init_dir=_init_dir(config, out, split),
-                device=device, cache_dir=cache_dir, progress=progress,
+                config,
+                parts["train"],
+                parts["validation"],
+                parts["test"],
+                out / config.name / split,
+                init_dir=_init_dir(config, out, split),
+                device=device,
+                cache_dir=cache_dir,
+                progress=progress,
             )
             results = _record(out, config.name, split, metrics)
             if on_result is not None:
@@ -192,9 +219,15 @@ def cross_validate(
         for config in configs:
             fit, val = holdout(train_part, config.val_fraction, config.seed + k)
             metrics = run_one(
-                config, fit, val, test_part, out / config.name / columns[k],
-                init_dir=_init_dir(config, out, columns[k]), device=device,
-                cache_dir=cache_dir, progress=progress,
+                config,
+                fit,
+                val,
+                test_part,
+                out / config.name / columns[k],
+                init_dir=_init_dir(config, out, columns[k]),
+                device=device,
+                cache_dir=cache_dir,
+                progress=progress,
             )
             results = _record(out, config.name, columns[k], metrics)
             if on_result is not None:
@@ -204,7 +237,9 @@ def cross_validate(
 
 
 def _fmt(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+    return (
+        "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+    )
 
 
 def write_tables(results: dict[str, Any], out: Path, *, columns: Sequence[str]) -> list[Path]:
@@ -231,8 +266,10 @@ def write_tables(results: dict[str, Any], out: Path, *, columns: Sequence[str]) 
         writer.writerow(header)
         for row in rows:
             writer.writerow([row[0], *(_fmt(v) for v in row[1:])])
-        for path, text in ((out / f"table_{metric}.md", md.getvalue()),
-                           (out / f"table_{metric}.csv", csv_buf.getvalue())):
+        for path, text in (
+            (out / f"table_{metric}.md", md.getvalue()),
+            (out / f"table_{metric}.csv", csv_buf.getvalue()),
+        ):
             atomic_write_text(path, text)
             written.append(path)
     return written

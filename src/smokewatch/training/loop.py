@@ -43,6 +43,7 @@ from smokewatch.training.checkpoint import (
 )
 from smokewatch.training.config import TrainConfig
 from smokewatch.training.metrics import binary_metrics
+from smokewatch.training.progress import Progress
 from smokewatch.training.sampling import StreamBatchSampler
 
 __all__ = ["Distributed", "TrainResult", "train"]
@@ -93,36 +94,6 @@ def _better(candidate: dict[str, Any], best: dict[str, Any] | None) -> bool:
     if candidate["f1"] != best["f1"]:
         return bool(candidate["f1"] > best["f1"])
     return bool(candidate["loss"] < best["loss"])
-
-
-class _Progress:
-    """A rich progress bar with ETA on the main process; silent elsewhere or when disabled."""
-
-    def __init__(self, enabled: bool, total: int, done: int, title: str) -> None:
-        self.bar: Any = None
-        if enabled:
-            from rich.progress import (
-                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            from smokewatch.cli._common import err_console
-
-            self.bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=err_console, transient=False,
-            )
-            self.task = self.bar.add_task(title, total=total, completed=done, status="")
-            self.bar.start()
-
-    def update(self, step: int, status: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, status=status)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 class _Board:
@@ -226,20 +197,32 @@ def train(
             net, device_ids=[dev.index] if dev.type == "cuda" else None
         )
     augment = VideoAugment(
-        config.size, train=True, augment=config.augment, perturb_frames=config.perturb_frames,
+        config.size,
+        train=True,
+        augment=config.augment,
+        perturb_frames=config.perturb_frames,
         modality=config.modality,
     ).to(dev)
     stop = config.steps if stop_after is None else min(config.steps, step + stop_after)
     sampler = StreamBatchSampler(
-        len(train_items), per_device, seed=config.seed, start=step * config.accumulate,
-        stop=stop * config.accumulate, rank=ddp.rank, world=ddp.world,
+        len(train_items),
+        per_device,
+        seed=config.seed,
+        start=step * config.accumulate,
+        stop=stop * config.accumulate,
+        rank=ddp.rank,
+        world=ddp.world,
     )
     loader = clip_loader(
-        config, train_items, batch_size=per_device, workers=config.workers,
-        cache_dir=cache_dir, batch_sampler=sampler,
+        config,
+        train_items,
+        batch_size=per_device,
+        workers=config.workers,
+        cache_dir=cache_dir,
+        batch_sampler=sampler,
     )
     batches = iter(loader)
-    bar = _Progress(progress and ddp.main, config.steps, step, config.name)
+    bar = Progress(progress and ddp.main, config.steps, config.name, done=step).__enter__()
     board = _Board(ddp.main, out_dir / "tb")
     started = time.perf_counter()
 
@@ -250,11 +233,20 @@ def train(
             dist.all_gather_object(gathered, rngs[0])
             rngs = gathered
         if ddp.main:
-            save_checkpoint(last_path, {
-                "config": config.model_dump(), "step": step, "model": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "history": history, "best": best, "rng": rngs,
-            })
+            save_checkpoint(
+                last_path,
+                {
+                    "config": config.model_dump(),
+                    "step": step,
+                    "model": unwrap(model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "history": history,
+                    "best": best,
+                    "rng": rngs,
+                },
+            )
         if ddp.world > 1:
             dist.barrier()
 
@@ -262,15 +254,22 @@ def train(
         nonlocal best
         if ddp.main:
             probs, loss = predict_torch(
-                model, config, val_items, device=dev, batch_size=per_device,
-                workers=config.workers, cache_dir=cache_dir,
+                model,
+                config,
+                val_items,
+                device=dev,
+                batch_size=per_device,
+                workers=config.workers,
+                cache_dir=cache_dir,
             )
             labels = [item.label for item in val_items]
             scores = binary_metrics(labels, probs, threshold=config.threshold).as_dict()
             record = {"step": step, "loss": loss, **scores}
             history.append(record)
-            board.scalars(step, **{f"val/{k}": record[k] for k in
-                                   ("loss", "precision", "recall", "f1", "roc_auc")})
+            board.scalars(
+                step,
+                **{f"val/{k}": record[k] for k in ("loss", "precision", "recall", "f1", "roc_auc")},
+            )
             if step >= config.select_after and _better(record, best):
                 best = record
                 from smokewatch.core.atomic import atomic_path
@@ -304,14 +303,20 @@ def train(
             step += 1
             lr = optimizer.param_groups[0]["lr"]
             board.scalars(step, **{"train/loss": running, "train/lr": lr})
-            validated = bool(val_items) and config.val_every and (
-                step % config.val_every == 0 or step == config.steps)
+            validated = (
+                bool(val_items)
+                and config.val_every
+                and (step % config.val_every == 0 or step == config.steps)
+            )
             if validated:
                 validate()
                 model.train()
                 apply_frozen_eval(frozen)
-            if validated or (config.checkpoint_every and step % config.checkpoint_every == 0) \
-                    or step == stop:
+            if (
+                validated
+                or (config.checkpoint_every and step % config.checkpoint_every == 0)
+                or step == stop
+            ):
                 checkpoint()
             last = history[-1] if history else None
             status = f"loss {running:.3f} lr {lr:.2g}"
@@ -321,7 +326,7 @@ def train(
             if on_step is not None:
                 on_step(step)
     finally:
-        bar.close()
+        bar.__exit__()
         board.close()
 
     result_dir = out_dir / "model"
@@ -333,11 +338,20 @@ def train(
     else:
         chosen, chosen_step = unwrap(model).state_dict(), step
     if ddp.main:
-        write_model_dir(result_dir, config, state_dict=chosen, info={
-            "chosen_step": chosen_step, "validation": best, "history": history,
-            "train_clips": len(train_items), "validation_clips": len(val_items),
-            "processes": ddp.world, "device": dev.type,
-        })
+        write_model_dir(
+            result_dir,
+            config,
+            state_dict=chosen,
+            info={
+                "chosen_step": chosen_step,
+                "validation": best,
+                "history": history,
+                "train_clips": len(train_items),
+                "validation_clips": len(val_items),
+                "processes": ddp.world,
+                "device": dev.type,
+            },
+        )
     if ddp.world > 1:
         dist.barrier()
     return TrainResult(result_dir, chosen_step, best, history, time.perf_counter() - started)

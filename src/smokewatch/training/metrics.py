@@ -38,12 +38,15 @@ class BinaryMetrics:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN becomes ``None`` (JSON has no NaN)."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
 
 
-def _arrays(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels).astype(np.int64).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     if y.shape != s.shape:
@@ -76,8 +79,9 @@ def roc_auc(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.nda
     return float(u / (n_pos * n_neg))
 
 
-def roc_curve(labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(
+    labels: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False and true positive rates at every distinct score (descending), from (0, 0) to (1, 1).
 
     Returns ``(fpr, tpr, thresholds)``; the first threshold is ``inf`` (nothing positive).

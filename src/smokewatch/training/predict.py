@@ -23,13 +23,21 @@ __all__ = ["clip_loader", "extract_clip_features", "predict_svm", "predict_torch
 
 
 def clip_loader(
-    config: TrainConfig, items: Sequence[Any], *, batch_size: int, workers: int,
-    cache_dir: Path | None = None, batch_sampler: Any = None,
+    config: TrainConfig,
+    items: Sequence[Any],
+    *,
+    batch_size: int,
+    workers: int,
+    cache_dir: Path | None = None,
+    batch_sampler: Any = None,
 ) -> DataLoader[Any]:
     from smokewatch.dataset.torch_data import ClipDataset
 
     dataset = ClipDataset(
-        items, frames=config.frames, modality=config.modality, flow_method=config.flow_method,
+        items,
+        frames=config.frames,
+        modality=config.modality,
+        flow_method=config.flow_method,
         cache_dir=cache_dir,
     )
     common: dict[str, Any] = {
@@ -64,7 +72,7 @@ def predict_torch(
     cache_dir: Path | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, float]:
-    """(P(smoke) per clip, mean BCE loss) of ``model`` in eval mode; the training flag is restored."""
+    """(P(smoke) per clip, mean BCE loss) in eval mode; the training flag is restored after."""
     dev = torch.device(device)
     transform = eval_transform(config, dev)
     head = TrainModule(model, config.loss)
@@ -73,7 +81,9 @@ def predict_torch(
     probs: list[torch.Tensor] = []
     total, count = 0.0, 0
     try:
-        loader = clip_loader(config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir)
+        loader = clip_loader(
+            config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir
+        )
         for batch in loader:
             x = transform(batch["video"].to(dev))
             y = batch["label"].to(dev)
@@ -92,9 +102,17 @@ def predict_torch(
 
 def _feature_key(config: TrainConfig, path: Path) -> str:
     st = path.stat()
-    parts = [str(path.resolve()), str(st.st_size), str(st.st_mtime_ns), config.model,
-             str(config.weights), str(config.frames), str(config.size), config.modality,
-             config.flow_method]
+    parts = [
+        str(path.resolve()),
+        str(st.st_size),
+        str(st.st_mtime_ns),
+        config.model,
+        str(config.weights),
+        str(config.frames),
+        str(config.size),
+        config.modality,
+        config.flow_method,
+    ]
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()
 
 
@@ -134,27 +152,32 @@ def extract_clip_features(
     if todo:
         backbone = get_model(config.model, weights=config.weights, num_classes=1).to(dev)
         transform = eval_transform(config, dev)
-        loader = clip_loader(config, [items[i] for i in todo], batch_size=batch_size, workers=workers)
+        loader = clip_loader(
+            config, [items[i] for i in todo], batch_size=batch_size, workers=workers
+        )
+        position = 0
+        # one batch at a time, each clip's vector stored as soon as it exists: an interrupted
+        # extraction keeps everything it finished
+        for batch in loader:
+            x = transform(batch["video"].to(dev))
+            new = extract_features(backbone, list(x), batch_size=len(x), device=dev)
+            for row in new:
+                i = todo[position]
+                position += 1
+                feats[i] = row
+                if store is not None:
+                    with atomic_path(
+                        store / f"{_feature_key(config, Path(items[i].path))}.npy"
+                    ) as tmp:
+                        np.save(tmp, row)
+            if on_batch is not None:
+                on_batch(len(x))
+    return (
+        np.stack([f for f in feats if f is not None]) if items else np.zeros((0, 1024), np.float32)
+    )
 
-        def clips() -> Any:
-            for batch in loader:
-                x = transform(batch["video"].to(dev))
-                yield from x
-                if on_batch is not None:
-                    on_batch(len(x))
 
-        new = extract_features(backbone, clips(), batch_size=batch_size, device=dev)
-        for j, i in enumerate(todo):
-            feats[i] = new[j]
-            if store is not None:
-                with atomic_path(store / f"{_feature_key(config, Path(items[i].path))}.npy") as tmp:
-                    np.save(tmp, new[j])
-    return np.stack([f for f in feats if f is not None]) if items else np.zeros((0, 1024), np.float32)
-
-
-def predict_svm(
-    svm: Any, config: TrainConfig, items: Sequence[Any], **kwargs: Any
-) -> np.ndarray:
+def predict_svm(svm: Any, config: TrainConfig, items: Sequence[Any], **kwargs: Any) -> np.ndarray:
     """P(smoke) from the SVM's Platt-scaled decision values."""
     features = extract_clip_features(config, items, **kwargs)
     proba = svm.predict_proba(features)

@@ -95,17 +95,32 @@ class TrainedModel:
         cache_dir: Path | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
-        """P(smoke) per clip, in input order (``items``: :class:`~smokewatch.dataset.torch_data.ClipItem`)."""
+        """P(smoke) per clip, in input order.
+
+        ``items``: :class:`~smokewatch.dataset.torch_data.ClipItem` (path, label, ...).
+        """
         from smokewatch.training.predict import predict_svm, predict_torch
 
         if self.config.kind == "svm":
             return predict_svm(
-                self.model, self.config, items, device=device, batch_size=batch_size,
-                workers=workers, cache_dir=cache_dir, on_batch=on_batch,
+                self.model,
+                self.config,
+                items,
+                device=device,
+                batch_size=batch_size,
+                workers=workers,
+                cache_dir=cache_dir,
+                on_batch=on_batch,
             )
         return predict_torch(
-            self.model, self.config, items, device=device, batch_size=batch_size,
-            workers=workers, cache_dir=cache_dir, on_batch=on_batch,
+            self.model,
+            self.config,
+            items,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            cache_dir=cache_dir,
+            on_batch=on_batch,
         )[0]
 
 
@@ -120,7 +135,9 @@ def load_model_dir(path: Path) -> TrainedModel:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelDirError(f"{meta_path}: not a smokewatch model description")
     if meta.get("version") != VERSION:
-        raise ModelDirError(f"{meta_path}: model format version {meta.get('version')!r} unsupported")
+        raise ModelDirError(
+            f"{meta_path}: model format version {meta.get('version')!r} unsupported"
+        )
     try:
         config = TrainConfig(**meta["config"])
     except Exception as exc:
