@@ -1,17 +1,28 @@
-"""The demo job: synthetic clips on a fresh clone, RISE-shaped data if present, bad ones skipped."""
+"""The demo job: synthetic clips on a fresh clone, RISE-shaped data if present, bad ones skipped;
+then the labeling site set up on SQLite (clips, gold standards, tutorial clips, demo account)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from smokewatch.cli import app
 from smokewatch.clips.synthetic import make_synthetic_clips, render_clip
 from smokewatch.core.metadata import read_metadata
+from smokewatch.demo import DEMO_ACCOUNT, setup_site, site_settings
+from smokewatch.labeling.app import create_app
+from smokewatch.labeling.db import open_database
+from smokewatch.labeling.tables import Video
+from smokewatch.labeling.tutorial import PACKAGED, read_lessons
+from smokewatch.labeling.users import AccountError, authenticate
 from smokewatch.video import read_clip
 
 
@@ -47,12 +58,38 @@ def test_demo_without_rise_data_uses_synthetic_clips(tmp_path: Path) -> None:
             str(tmp_path / "o"),
             "--samples",
             "4",
+            "--no-serve",
+            "--site-clips",
+            "32",
         ],
     )
     assert result.exit_code == 0, result.output
     assert "8 of 8 decoded" in result.stdout and "Synthetic dataset" in result.stdout
     sheet = Image.open(tmp_path / "o" / "contact_sheet.png")
     assert sheet.size[1] >= 4 * 120  # four clip rows
+    # the labeling site: printed once, and the printed password signs the researcher in
+    assert "32 synthetic clips (32 added now)" in result.stdout
+    assert "3 with smoke, 3 without" in result.stdout
+    password = re.search(r"demo-researcher\s+password: (\S+)", result.stdout)
+    assert password is not None, result.stdout
+    settings = site_settings(tmp_path / "o" / "site")
+    with TestClient(create_app(settings)) as client:
+        r = client.post(
+            "/api/v1/login_password", json={"name": DEMO_ACCOUNT, "password": password[1]}
+        )
+        assert r.status_code == 200, r.text
+        researcher = r.json()["user_token"]
+        volunteer = client.post("/api/v1/login", json={"client_id": "demo.test"}).json()
+        page = client.post("/api/v1/get_batch", json={"user_token": volunteer["user_token"]})
+        assert page.status_code == 200 and len(page.json()["data"]) == 16
+        for item in page.json()["data"][:3]:  # the clips are served where the page says
+            clip = client.get(item["url_root"] + item["url_part"])
+            assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+        for lesson in client.get("/api/v1/get_tutorial").json()["lessons"]:
+            for c in lesson["clips"]:
+                assert client.get(c["url"]).status_code == 200, c["url"]
+        review = client.post("/api/v1/get_batch", json={"user_token": researcher})
+        assert review.status_code == 200 and "label_state" in review.json()["data"][0]
 
 
 def _fake_rise(tmp_path: Path) -> Path:
@@ -76,11 +113,37 @@ def _fake_rise(tmp_path: Path) -> Path:
 
 def test_demo_on_rise_data_skips_and_reports_a_corrupt_clip(tmp_path: Path) -> None:
     rise = _fake_rise(tmp_path)
-    args = ["demo", "--rise-dir", str(rise), "--out", str(tmp_path / "o"), "--samples", "4"]
+    out = str(tmp_path / "o")
+    args = ["demo", "--rise-dir", str(rise), "--out", out, "--samples", "4", "--no-serve"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "4 of 5 decoded" in result.stdout and "RISE dataset" in result.stdout
     assert "rise-hard-0009.mp4" in result.stderr and "Traceback" not in result.output
     assert (tmp_path / "o" / "contact_sheet.png").is_file()
+    # the site gets the four clips that decode, with their labels as gold standards
+    assert "4 rise clips (4 added now)" in result.stdout
+    assert "2 with smoke, 2 without" in result.stdout
     strict = CliRunner().invoke(app, [*args, "--strict"])
     assert strict.exit_code == 1
+
+
+def test_setup_site_is_idempotent_and_renews_the_password(tmp_path: Path) -> None:
+    kw = {"synthetic": 24, "size": 32, "frames": 6}
+    first = setup_site(None, tmp_path, password="first-password", **kw)  # type: ignore[arg-type]
+    assert (first.source, first.clips, first.added) == ("synthetic", 24, 24)
+    assert (first.gold_pos, first.gold_neg) == (3, 3)
+    lessons = sum(len(lesson.clips) for lesson in read_lessons(PACKAGED).lessons)
+    assert first.tutorial_clips == lessons
+    again = setup_site(None, tmp_path, password="second-password", **kw)  # type: ignore[arg-type]
+    assert (again.clips, again.added, again.tutorial_clips) == (24, 0, 0)
+    db = open_database(site_settings(tmp_path / "site"))
+    try:
+        with db.write() as session:
+            with pytest.raises(AccountError):
+                authenticate(session, DEMO_ACCOUNT, "first-password")
+            assert authenticate(session, DEMO_ACCOUNT, "second-password").client_type == 0
+            states = session.execute(select(Video.label_state, Video.label_state_admin)).all()
+    finally:
+        db.dispose()
+    assert sum(1 for s, a in states if a == -1 and s == -1) == 24 - 6 - 6  # left to label
+    assert sum(1 for s, _ in states if s in (16, 23)) == 6  # as if two volunteers agreed

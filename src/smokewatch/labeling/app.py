@@ -140,11 +140,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(400, _validation_message(exc))
 
-    from smokewatch.labeling.routes import public, researcher, volunteer
+    from smokewatch.labeling.routes import pages, public, researcher, volunteer
 
     app.include_router(volunteer.router)
     app.include_router(researcher.router)
     app.include_router(public.router)
+    app.include_router(pages.router)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, Any]:
@@ -153,6 +154,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
 
     settings.videos_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/videos", StaticFiles(directory=settings.videos_dir, check_dir=False), name="videos")
+    app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -23,6 +23,7 @@ __all__ = [
     "gallery_page",
     "user_gallery_page",
     "label_statistics",
+    "clip_facets",
 ]
 
 MAX_PAGE_SIZE = 1000
@@ -116,8 +117,12 @@ def gallery_page(
     admin_view: bool = False,
     camera_id: int | None = None,
     view_id: int | None = None,
+    time_range: tuple[int, int] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of a named query: (items, total). ``all_labels`` is not paginated."""
+    """One page of a named query: (items, total). ``all_labels`` is not paginated.
+
+    ``time_range``: only clips starting in [first, last) epoch seconds (a day, say).
+    """
     query = QUERIES[name]
     fields = _ADMIN_FIELDS if admin_view or name == "all_labels" else _PUBLIC_FIELDS
     where = [] if query.where is None else [query.where]
@@ -125,6 +130,8 @@ def gallery_page(
         where.append(Video.camera_id == camera_id)
     if view_id is not None:
         where.append(Video.view_id == view_id)
+    if time_range is not None:
+        where += [Video.start_time >= time_range[0], Video.start_time < time_range[1]]
     if name == "all_labels":
         rows = session.scalars(select(Video).where(*where).order_by(Video.id)).all()
         return [_item(v, fields) for v in rows], len(rows)
@@ -146,6 +153,31 @@ def user_gallery_page(
     )
     where = [Video.id.in_(labeled), Video.label_state_admin != State.GOLD_POS]
     return _page(session, where, page, size, _ADMIN_FIELDS)
+
+
+def clip_facets(session: Session, timezone: str) -> dict[str, Any]:
+    """What the gallery can be filtered by: cameras with their views, first and last day."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    cameras: dict[int, list[int]] = {}
+    for camera, view in session.execute(
+        select(Video.camera_id, Video.view_id).distinct().order_by(Video.camera_id, Video.view_id)
+    ):
+        cameras.setdefault(int(camera), []).append(int(view))
+    first, last = session.execute(
+        select(func.min(Video.start_time), func.max(Video.start_time))
+    ).one()
+    tz = ZoneInfo(timezone)
+
+    def day(t: int | None) -> str | None:
+        return None if t is None else datetime.fromtimestamp(int(t), tz).strftime("%Y-%m-%d")
+
+    return {
+        "cameras": [{"camera_id": c, "views": v} for c, v in cameras.items()],
+        "first_day": day(first),
+        "last_day": day(last),
+    }
 
 
 def label_statistics(session: Session) -> dict[str, int]:

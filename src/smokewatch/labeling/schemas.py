@@ -22,6 +22,7 @@ __all__ = [
     "ScoreResponse",
     "SendBatchRequest",
     "SetLabelStateRequest",
+    "SetRoleRequest",
     "Statistics",
     "TokenRequest",
     "TutorialRequest",
@@ -120,3 +121,53 @@ class Statistics(BaseModel):
     num_all_videos: int
     num_fully_labeled: int
     num_partially_labeled: int
+
+
+class SetRoleRequest(_Body):
+    user_token: Token
+    user_id: VideoId
+    client_type: Annotated[StrictInt, Field(ge=-1, le=3)] = Field(
+        description="0 researcher, 1 expert, 2 amateur, 3 layperson, -1 banned."
+    )
+
+
+class UserInfo(BaseModel):
+    """A user as the pages show it; ``reliability`` = accepted / submitted pages."""
+
+    user_id: int
+    name: str | None = Field(description="Account name (password accounts); null: volunteer.")
+    client_type: int
+    role: str
+    score: int
+    raw_score: int
+    pages_submitted: int
+    pages_accepted: int
+    reliability: float | None
+    best_tutorial_action: int
+    register_time: int
+    labels: int | None = None
+
+
+class DayProgress(BaseModel):
+    day: int = Field(description="Start of the UTC day, epoch seconds.")
+    citizen_labels: int
+    researcher_labels: int
+    pages_submitted: int
+    pages_accepted: int
+
+
+class Dashboard(BaseModel):
+    statistics: Statistics
+    progress: list[DayProgress]
+    users: list[UserInfo]
+
+
+class CameraViews(BaseModel):
+    camera_id: int
+    views: list[int]
+
+
+class ClipFacets(BaseModel):
+    cameras: list[CameraViews]
+    first_day: str | None = Field(description="Earliest clip day (YYYY-MM-DD, camera time).")
+    last_day: str | None

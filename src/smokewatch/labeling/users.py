@@ -31,6 +31,7 @@ __all__ = [
     "authenticate",
     "connect",
     "get_or_create_volunteer",
+    "set_password",
     "set_role",
 ]
 
@@ -159,4 +160,15 @@ def set_role(session: Session, who: str, role: str | int) -> User:
         raise AccountError(str(exc)) from None
     user = find_user(session, who)
     user.client_type = number
+    return user
+
+
+def set_password(session: Session, name: str, password: str) -> User:
+    """Give an existing password account a new password."""
+    if len(password) < 8:
+        raise AccountError("a password needs at least 8 characters")
+    user = session.scalar(select(User).where(User.client_id == account_client_id(name)))
+    if user is None:
+        raise AccountError(f"no account {name!r}", 404)
+    user.password_hash = _hasher.hash(password)
     return user

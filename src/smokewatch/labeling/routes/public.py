@@ -22,11 +22,12 @@ from smokewatch.labeling.context import ApiError, ServiceContext, get_context
 from smokewatch.labeling.gallery import (
     MAX_PAGE_SIZE,
     QUERIES,
+    clip_facets,
     gallery_page,
     label_statistics,
     user_gallery_page,
 )
-from smokewatch.labeling.schemas import MAX_ID, Message, Statistics
+from smokewatch.labeling.schemas import MAX_ID, ClipFacets, Message, Statistics
 from smokewatch.labeling.tables import Role, View
 
 router = APIRouter(prefix="/api/v1", tags=["gallery"])
@@ -62,6 +63,19 @@ def _int(value: str | int, name: str, low: int, high: int) -> int:
     return number
 
 
+def _day_range(day: str, timezone: str) -> tuple[int, int]:
+    """[start, end) epoch seconds of a calendar day in the cameras' time zone."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=ZoneInfo(timezone))
+    except ValueError:
+        raise ApiError(f"date must be YYYY-MM-DD, got {day!r}") from None
+    end = (start + timedelta(days=1)).replace(tzinfo=ZoneInfo(timezone))
+    return int(start.timestamp()), int(end.timestamp())
+
+
 def _handler(name: str) -> Callable[..., Awaitable[Response]]:
     query = QUERIES[name]
     by_user = name == "pos_labels"
@@ -73,6 +87,10 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
         camera_id: int | None = Query(None, ge=0, le=MAX_ID, description="Only this camera."),
         view_id: int | None = Query(
             None, ge=0, le=MAX_ID, description="Only this view of the camera."
+        ),
+        date: str | None = Query(
+            None,
+            description="Only clips of this day (YYYY-MM-DD, the cameras' time zone).",
         ),
         user_id: int | None = Query(
             None,
@@ -87,6 +105,7 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
         page = _int(form.get("pageNumber", pageNumber), "pageNumber", 1, 10**9)
         size = _int(form.get("pageSize", pageSize), "pageSize", 1, MAX_PAGE_SIZE)
         token = form.get("user_token")
+        time_range = _day_range(date, ctx.settings.timezone) if date else None
         if query.admin_only and not token:
             raise ApiError("Missing fields: user_token")
 
@@ -115,6 +134,7 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
                         admin_view=role in (Role.RESEARCHER, Role.EXPERT),
                         camera_id=camera_id,
                         view_id=view_id,
+                        time_range=time_range,
                     )
                     query_type = 0
                 if (
@@ -188,3 +208,10 @@ def get_label_statistics(ctx: ServiceContext = Depends(get_context)) -> Statisti
     """How many clips there are, and how many are fully or partly labeled."""
     with ctx.db.read() as session:
         return Statistics(**label_statistics(session))
+
+
+@router.get("/get_clip_facets", response_model=ClipFacets)
+def get_clip_facets(ctx: ServiceContext = Depends(get_context)) -> ClipFacets:
+    """What the gallery can be filtered by: cameras and their views, the first and last day."""
+    with ctx.db.read() as session:
+        return ClipFacets.model_validate(clip_facets(session, ctx.settings.timezone))

@@ -7,10 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from smokewatch.core.metadata import METADATA_FIELDS, dumps_csv, dumps_json
-from smokewatch.labeling import catalog
+from smokewatch.labeling import catalog, dashboard
 from smokewatch.labeling.context import ServiceContext, get_context
+from smokewatch.labeling.gallery import label_statistics
 from smokewatch.labeling.pages import set_researcher_states
-from smokewatch.labeling.schemas import Message, SetLabelStateRequest
+from smokewatch.labeling.schemas import (
+    Dashboard,
+    Message,
+    SetLabelStateRequest,
+    SetRoleRequest,
+    TokenRequest,
+    UserInfo,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["researchers"])
 
@@ -69,3 +77,35 @@ def export(
         media_type="application/json",
         headers={"Content-Disposition": 'attachment; filename="metadata.json"'},
     )
+
+
+@router.post("/get_dashboard", response_model=Dashboard, responses=_ERRORS)
+def get_dashboard(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> Dashboard:
+    """Researchers: label statistics, progress per UTC day, and users (accounts first, then
+    volunteers by score) with their contributions and reliability."""
+    with ctx.db.read() as session:
+        ctx.researcher(session, body.user_token)
+        return Dashboard.model_validate(
+            {
+                "statistics": label_statistics(session),
+                "progress": dashboard.progress_by_day(session),
+                "users": dashboard.user_rows(session),
+            }
+        )
+
+
+@router.post(
+    "/set_user_role",
+    response_model=UserInfo,
+    responses={**_ERRORS, 404: {"model": Message, "description": "No such user"}},
+)
+def set_user_role(body: SetRoleRequest, ctx: ServiceContext = Depends(get_context)) -> UserInfo:
+    """Researchers: change a user's role (or ban: -1); effective on that user's next request.
+
+    Researcher and expert roles need a password account; nobody changes their own role.
+    """
+    with ctx.db.write() as session:
+        user, _ = ctx.researcher(session, body.user_token)
+        changed = dashboard.set_user_role(session, user.id, body.user_id, body.client_type)
+        session.flush()
+        return UserInfo.model_validate(dashboard.user_info(changed))

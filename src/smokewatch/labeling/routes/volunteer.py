@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
 
-from smokewatch.labeling import pages, users
+from smokewatch.labeling import dashboard, pages, tutorial, users
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
 from smokewatch.labeling.schemas import (
     BatchResponse,
@@ -21,6 +21,7 @@ from smokewatch.labeling.schemas import (
     SendBatchRequest,
     TokenRequest,
     TutorialRequest,
+    UserInfo,
 )
 from smokewatch.labeling.tables import Connection, Role, Tutorial, User
 
@@ -158,3 +159,23 @@ def add_tutorial_record(
             .values(best_tutorial_action=body.action_type)
         )
     return Response(status_code=204)
+
+
+@router.post("/get_user_info", response_model=UserInfo, responses=_ERRORS)
+def get_user_info(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> UserInfo:
+    """Who a token belongs to now: role, score, pages submitted/accepted, reliability."""
+    with ctx.db.read() as session:
+        caller, _ = ctx.user(session, body.user_token)
+        user = session.get(User, caller.id)
+        assert user is not None  # ctx.user found it in this transaction
+        return UserInfo.model_validate(dashboard.user_info(user))
+
+
+@router.get(
+    "/get_tutorial",
+    responses={503: {"model": Message, "description": "The lessons file is invalid"}},
+)
+def get_tutorial(ctx: ServiceContext = Depends(get_context)) -> dict[str, Any]:
+    """The tutorial's lessons: clips (with ``url``), right answers, explanations, smoke regions
+    (boxes as fractions of the frame: left, top, right, bottom), a hint per lesson."""
+    return tutorial.lessons_for_page(ctx.settings)

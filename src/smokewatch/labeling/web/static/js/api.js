@@ -1,0 +1,130 @@
+// The service's JSON API, and who the browser is: an anonymous volunteer (a client id kept in
+// localStorage) and, optionally, a signed-in researcher (a password account's token).
+
+const CLIENT_KEY = "smokewatch.clientId";
+const RESEARCHER_KEY = "smokewatch.researcher";
+const VOLUNTEER_TOKEN_KEY = "smokewatch.volunteerToken";
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Call the API. Resolves to {status, data} (data is null for a 204); throws ApiError for a
+ *  4xx/5xx answer (with the service's message) and TypeError when the network fails. */
+export async function api(path, body = undefined, { method, token, form, query } = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
+  }
+  const init = { method: method || (body === undefined && !form ? "GET" : "POST"), headers: {} };
+  if (form) {
+    init.headers["Content-Type"] = "application/x-www-form-urlencoded";
+    init.body = new URLSearchParams(form).toString();
+  } else if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  if (token) init.headers["Authorization"] = `Bearer ${token}`;
+  const response = await fetch(url, init);
+  if (response.status === 204) return { status: 204, data: null };
+  let data = null;
+  const type = response.headers.get("content-type") || "";
+  if (type.includes("application/json")) data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = (data && (data.message || data.detail)) || `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, typeof message === "string" ? message : JSON.stringify(message));
+  }
+  return { status: response.status, data };
+}
+
+/** The claims of a JWT (not verified: the server does that). */
+export function claims(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+  } catch {
+    return {};
+  }
+}
+
+function randomId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes); // works without a secure context, unlike randomUUID
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** This browser's volunteer id, made once and kept. */
+export function clientId() {
+  let id = localStorage.getItem(CLIENT_KEY);
+  if (!id) {
+    id = `web.${randomId()}`;
+    localStorage.setItem(CLIENT_KEY, id);
+  }
+  return id;
+}
+
+/** A user token for the anonymous volunteer (one sign-in per browser session). */
+export async function volunteerToken({ fresh = false } = {}) {
+  const kept = sessionStorage.getItem(VOLUNTEER_TOKEN_KEY);
+  if (kept && !fresh) {
+    const c = claims(kept);
+    if (c.exp && c.exp * 1000 > Date.now() + 60_000) return kept;
+  }
+  const { data } = await api("/api/v1/login", { client_id: clientId() });
+  sessionStorage.setItem(VOLUNTEER_TOKEN_KEY, data.user_token);
+  return data.user_token;
+}
+
+/** The signed-in researcher ({token, name, role, user_id}) or null. */
+export function researcher() {
+  try {
+    const r = JSON.parse(localStorage.getItem(RESEARCHER_KEY) || "null");
+    if (r && r.token && claims(r.token).exp * 1000 > Date.now()) return r;
+  } catch {
+    /* fall through */
+  }
+  localStorage.removeItem(RESEARCHER_KEY);
+  return null;
+}
+
+export function setResearcher(value) {
+  if (value) localStorage.setItem(RESEARCHER_KEY, JSON.stringify(value));
+  else localStorage.removeItem(RESEARCHER_KEY);
+}
+
+/** Sign a researcher in by password; returns the stored record. */
+export async function signIn(name, password) {
+  const { data } = await api("/api/v1/login_password", { name, password });
+  const info = (await api("/api/v1/get_user_info", { user_token: data.user_token })).data;
+  const record = { token: data.user_token, name: info.name, role: info.role, user_id: info.user_id };
+  setResearcher(record);
+  return record;
+}
+
+/** The researcher token if one is signed in and (still) a researcher; else null. */
+export async function researcherToken() {
+  const r = researcher();
+  if (!r) return null;
+  try {
+    const info = (await api("/api/v1/get_user_info", { user_token: r.token })).data;
+    if (info.client_type !== 0) return null;
+    return r.token;
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) setResearcher(null);
+    if (error instanceof ApiError) return null;
+    throw error;
+  }
+}
+
+/** A human sentence for a failed call. */
+export function describe(error) {
+  if (error instanceof ApiError) return error.message;
+  return "The server could not be reached. Check your connection and try again.";
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,278 @@
+// The label page: a page of 16 looping clips; tap the ones with smoke, submit after the page's
+// minimum viewing time. Answers are kept in localStorage until the service has them, so a
+// failed submission is retried (and reported on screen), never silently dropped.
+import { api, ApiError, claims, describe, sleep, volunteerToken } from "./api.js";
+import { arrowKeys, clipUrl, countdown, preload, tile } from "./clipgrid.js";
+
+const PENDING_KEY = "smokewatch.pendingPages";
+const STREAK_KEY = "smokewatch.rejectedInARow";
+
+const grid = document.getElementById("grid");
+const statusLine = document.getElementById("status");
+const counts = document.getElementById("counts");
+const submitButton = document.getElementById("submit");
+const resultBox = document.getElementById("result");
+const pendingBox = document.getElementById("pending");
+const suggest = document.getElementById("suggest-tutorial");
+const empty = document.getElementById("empty");
+const scoreLine = document.getElementById("user-score");
+
+let token = null;
+let page = null; // {items, video_token, answers: Map(id -> 0/1), readyAt}
+let nextPage = null; // a page fetched ahead, its clips already loading
+let stopCountdown = () => {};
+let sending = false;
+
+// --- answers kept until the service has them --------------------------------------------
+function pendingPages() {
+  try {
+    return JSON.parse(localStorage.getItem(PENDING_KEY) || "[]");
+  } catch {
+    return [];
+  }
+}
+function savePending(list) {
+  localStorage.setItem(PENDING_KEY, JSON.stringify(list));
+  const n = list.length;
+  pendingBox.hidden = n === 0;
+  if (n) {
+    pendingBox.textContent =
+      `${n === 1 ? "One page of answers is" : `${n} pages of answers are`} saved on this device and ` +
+      "not yet received by the server. They will be sent again automatically.";
+  }
+}
+function keep(entry) {
+  savePending([...pendingPages().filter((e) => e.video_token !== entry.video_token), entry]);
+}
+function drop(entry) {
+  savePending(pendingPages().filter((e) => e.video_token !== entry.video_token));
+}
+
+// --- showing a page ------------------------------------------------------------------------
+function updateCounts() {
+  if (!page) return;
+  const smoke = [...page.answers.values()].filter((v) => v === 1).length;
+  counts.textContent = `${smoke} of ${page.items.length} marked smoke`;
+}
+
+async function fetchPage() {
+  const { status, data } = await api("/api/v1/get_batch", { user_token: token });
+  if (status === 204) return null;
+  const c = claims(data.video_token);
+  // the wait is counted from when the page is shown (the token's nbf - iat), whatever the clocks say
+  const wait = Math.max(0, (c.nbf || 0) - (c.iat || 0));
+  return { items: data.data, video_token: data.video_token, wait, answers: new Map() };
+}
+
+function show(newPage) {
+  stopCountdown();
+  page = newPage;
+  grid.replaceChildren();
+  empty.hidden = page !== null;
+  document.getElementById("toolbar").hidden = page === null;
+  if (!page) {
+    statusLine.textContent = "";
+    return;
+  }
+  page.readyAt = Date.now() + page.wait * 1000 + 250;
+  grid.dataset.page = page.video_token.slice(-16); // which page is shown (tests and tools)
+  page.items.forEach((item, index) => {
+    page.answers.set(item.id, 0);
+    const t = tile(clipUrl(item), {
+      index,
+      total: page.items.length,
+      onToggle: (on) => {
+        page.answers.set(item.id, on ? 1 : 0);
+        updateCounts();
+      },
+    });
+    t.dataset.videoId = String(item.id);
+    grid.append(t);
+  });
+  updateCounts();
+  submitButton.disabled = true;
+  stopCountdown = countdown(
+    page.readyAt,
+    (left) => {
+      statusLine.textContent = `Watch each clip: you can submit in ${left} s`;
+      submitButton.textContent = `Submit (${left})`;
+    },
+    () => {
+      submitButton.disabled = false;
+      submitButton.textContent = "Submit";
+      statusLine.textContent = "Mark every clip with smoke, then submit.";
+    },
+  );
+  setTimeout(prefetch, 1500);
+}
+
+async function prefetch() {
+  if (!page || nextPage) return;
+  const shownToken = page.video_token;
+  try {
+    const candidate = await fetchPage();
+    if (!candidate || !page || page.video_token !== shownToken) return;
+    // a clip on both pages would be labeled twice by this volunteer: ask again after submitting
+    const ids = new Set(page.items.map((i) => i.id));
+    if (candidate.items.some((i) => ids.has(i.id))) return;
+    nextPage = candidate;
+    preload(candidate.items.map(clipUrl));
+  } catch {
+    /* prefetching is only a speed-up */
+  }
+}
+
+async function loadNext() {
+  const ready = nextPage;
+  nextPage = null;
+  if (ready) {
+    show(ready);
+    return;
+  }
+  statusLine.textContent = "Loading clips…";
+  grid.replaceChildren();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      show(await fetchPage());
+      return;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401 && attempt === 0) {
+        token = await volunteerToken({ fresh: true });
+        continue;
+      }
+      statusLine.textContent = `Could not load clips: ${describe(error)} Retrying…`;
+      await sleep(Math.min(30_000, 2000 * 2 ** attempt));
+    }
+  }
+}
+
+// --- sending answers -----------------------------------------------------------------------
+async function showScore(batch) {
+  try {
+    const info = (await api("/api/v1/get_user_info", { user_token: token })).data;
+    const reliability = info.reliability === null ? "–" : `${Math.round(info.reliability * 100)}%`;
+    scoreLine.textContent = `Score ${info.score} · reliability ${reliability}`;
+    return { info, reliability };
+  } catch {
+    return null;
+  }
+}
+
+function report(kind, html) {
+  resultBox.className = `notice ${kind}`;
+  resultBox.innerHTML = html;
+  resultBox.hidden = false;
+  resultBox.focus({ preventScroll: false });
+}
+
+async function afterScore(score) {
+  const accepted = score.batch !== null && score.batch > 0;
+  const streak = accepted ? 0 : Number(localStorage.getItem(STREAK_KEY) || 0) + 1;
+  localStorage.setItem(STREAK_KEY, String(streak));
+  suggest.hidden = streak < 3;
+  const me = await showScore();
+  const rel = me
+    ? ` Your score is <strong>${me.info.score}</strong>; reliability <strong>${me.reliability}</strong> ` +
+      `(${me.info.pages_accepted} of ${me.info.pages_submitted} pages accepted).`
+    : "";
+  if (accepted) {
+    report("ok", `<strong>Page accepted: +${score.batch} points.</strong>${rel}`);
+  } else {
+    report(
+      "bad",
+      "<strong>This page was not counted.</strong> Some clips whose answers we know were labeled " +
+        `differently, so none of its answers were recorded.${rel}`,
+    );
+  }
+}
+
+/** Send one kept page; true when it is settled (taken or refused for good). */
+async function send(entry) {
+  try {
+    const { data } = await api("/api/v1/send_batch", {
+      user_token: entry.user_token,
+      video_token: entry.video_token,
+      data: entry.data,
+    });
+    drop(entry);
+    await afterScore(data.data.score);
+    return true;
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status >= 500 || error.status === 429) {
+      keep(entry); // offline or a server error: keep it and try again
+      return false;
+    }
+    if (error.status === 425) {
+      const seconds = Number((error.message.match(/(\d+) s/) || [])[1] || 2);
+      await sleep(seconds * 1000 + 300);
+      return send(entry);
+    }
+    drop(entry);
+    if (error.status === 409) {
+      report("ok", "<strong>These answers had already been received.</strong> They were counted once.");
+    } else {
+      report("bad", `<strong>These answers could not be recorded:</strong> ${error.message}`);
+    }
+    return true;
+  }
+}
+
+let retryTimer = null;
+async function flushPending(attempt = 0) {
+  clearTimeout(retryTimer);
+  const list = pendingPages();
+  savePending(list);
+  for (const entry of list) {
+    if (!(await send(entry))) {
+      const delay = Math.min(60_000, 2000 * 2 ** attempt);
+      pendingBox.textContent += ` Next try in ${Math.round(delay / 1000)} s.`;
+      retryTimer = setTimeout(() => flushPending(attempt + 1), delay);
+      return false;
+    }
+  }
+  return true;
+}
+window.addEventListener("online", () => flushPending());
+
+async function submit() {
+  if (!page || sending || submitButton.disabled) return;
+  sending = true;
+  submitButton.disabled = true;
+  statusLine.textContent = "Sending your answers…";
+  const entry = {
+    user_token: token,
+    video_token: page.video_token,
+    data: page.items.map((item) => ({ video_id: item.id, label: page.answers.get(item.id) })),
+    at: Date.now(),
+  };
+  keep(entry); // on this device first: a failure below loses nothing
+  const settled = await send(entry);
+  if (!settled) {
+    report(
+      "warn",
+      "<strong>Your answers are saved on this device.</strong> The server could not be reached; " +
+        "they will be sent as soon as it can.",
+    );
+    flushPending(1);
+  }
+  sending = false;
+  await loadNext();
+}
+
+submitButton.addEventListener("click", submit);
+arrowKeys(grid, ".tile");
+
+async function start() {
+  try {
+    token = await volunteerToken();
+  } catch (error) {
+    statusLine.textContent = `Could not sign in: ${describe(error)}`;
+    setTimeout(start, 5000);
+    return;
+  }
+  suggest.hidden = Number(localStorage.getItem(STREAK_KEY) || 0) < 3;
+  await flushPending();
+  showScore();
+  await loadNext();
+}
+start();

@@ -1,0 +1,197 @@
+// The tutorial: lessons from the service's lessons file, each a small labeling task; after each
+// check, the right answers, an explanation per clip and the smoke highlighted on the clip.
+// Outcome recorded with add_tutorial_record:
+//   action 0 started; 1 missed the final lesson; 2 passed the final lesson after retrying it;
+//   3 passed the final lesson first time after mistakes earlier; 4 no mistakes at all.
+//   query 0 came from the label page's suggestion; 1 from the menu or home page; 2 elsewhere.
+import { api, describe, sleep, volunteerToken } from "./api.js";
+import { arrowKeys, showRegions, tile } from "./clipgrid.js";
+
+const grid = document.getElementById("grid");
+const title = document.getElementById("lesson-title");
+const intro = document.getElementById("lesson-intro");
+const hintBox = document.getElementById("hint");
+const feedback = document.getElementById("feedback");
+const statusLine = document.getElementById("status");
+const progress = document.getElementById("progress");
+const buttons = {
+  check: document.getElementById("check"),
+  next: document.getElementById("next"),
+  retry: document.getElementById("retry"),
+  retryHints: document.getElementById("retry-hints"),
+};
+const done = document.getElementById("done");
+
+const from = new URLSearchParams(window.location.search).get("from");
+const queryType = from === "label" ? 0 : from === "menu" || from === "home" ? 1 : 2;
+
+let lessons = [];
+let current = 0;
+let answers = new Map();
+let tiles = new Map();
+let mistakesEarlier = false; // a lesson before the final one was failed at least once
+let finalFailures = 0;
+let token = null;
+
+async function record(actionType) {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      token = token || (await volunteerToken());
+      await api("/api/v1/add_tutorial_record", {
+        user_token: token,
+        action_type: actionType,
+        query_type: queryType,
+      });
+      return;
+    } catch (error) {
+      statusLine.textContent = `Could not save your progress (${describe(error)}); retrying…`;
+      await sleep(1000 * 2 ** attempt);
+    }
+  }
+}
+
+function drawProgress() {
+  progress.replaceChildren(
+    ...lessons.map((lesson, i) => {
+      const li = document.createElement("li");
+      li.className = i < current ? "done" : i === current ? "current" : "";
+      li.setAttribute("aria-label", `${lesson.title}${i < current ? " (done)" : i === current ? " (current)" : ""}`);
+      return li;
+    }),
+  );
+}
+
+function setButtons(visible) {
+  for (const [name, button] of Object.entries(buttons)) button.hidden = !visible.includes(name);
+}
+
+function showLesson(withHints = false) {
+  const lesson = lessons[current];
+  title.textContent = `Lesson ${current + 1} of ${lessons.length}: ${lesson.title}`;
+  intro.textContent = lesson.intro;
+  feedback.hidden = true;
+  hintBox.hidden = !withHints;
+  hintBox.innerHTML = withHints ? `<strong>Hint:</strong> ${lesson.hint}` : "";
+  drawProgress();
+  grid.replaceChildren();
+  answers = new Map();
+  tiles = new Map();
+  lesson.clips.forEach((clip, index) => {
+    answers.set(clip.id, false);
+    const t = tile(clip.url, {
+      index,
+      total: lesson.clips.length,
+      onToggle: (on) => answers.set(clip.id, on),
+    });
+    t.dataset.clipId = clip.id;
+    if (withHints) showRegions(t, clip.regions);
+    tiles.set(clip.id, t);
+    grid.append(t);
+  });
+  setButtons(["check"]);
+  buttons.check.disabled = false;
+  statusLine.textContent = "Mark the clips with smoke, then check your answers.";
+}
+
+function explain(t, text) {
+  const p = document.createElement("p");
+  p.className = "explanation";
+  p.textContent = text;
+  t.append(p);
+}
+
+async function check() {
+  const lesson = lessons[current];
+  let right = 0;
+  for (const clip of lesson.clips) {
+    const t = tiles.get(clip.id);
+    const ok = answers.get(clip.id) === clip.smoke;
+    right += ok;
+    t.disabled = true;
+    t.classList.add(ok ? "right" : "wrong");
+    const badge = t.querySelector(".badge");
+    badge.classList.add(ok ? "right" : "wrong");
+    badge.textContent = ok ? "✓ Right" : "✗ Wrong";
+    t.querySelector(".mark").textContent = clip.smoke ? "Smoke" : "No smoke";
+    t.setAttribute("aria-label", `Clip ${lesson.clips.indexOf(clip) + 1}: ${clip.smoke ? "smoke" : "no smoke"}, ` +
+      `${ok ? "you were right" : "you were wrong"}. ${clip.explanation}`);
+    showRegions(t, clip.regions);
+    explain(t, clip.explanation);
+  }
+  const all = right === lesson.clips.length;
+  const last = current === lessons.length - 1;
+  feedback.className = `notice ${all ? "ok" : "bad"}`;
+  feedback.hidden = false;
+  if (all) {
+    feedback.innerHTML = `<strong>All ${right} right!</strong> The yellow boxes show where the smoke is.`;
+    setButtons(["next"]);
+    buttons.next.textContent = last ? "Finish the tutorial" : "Next lesson";
+    statusLine.textContent = "";
+    buttons.next.focus();
+  } else {
+    feedback.innerHTML = `<strong>${right} of ${lesson.clips.length} right.</strong> Read the explanations ` +
+      "under each clip (the yellow boxes show the smoke), then try again.";
+    if (last) {
+      finalFailures += 1;
+      if (finalFailures === 1) record(1);
+    } else {
+      mistakesEarlier = true;
+    }
+    setButtons(["retry", "retryHints"]);
+    statusLine.textContent = "";
+    buttons.retry.focus();
+  }
+}
+
+async function next() {
+  if (current < lessons.length - 1) {
+    current += 1;
+    showLesson(false);
+    title.scrollIntoView({ behavior: "smooth", block: "start" });
+    return;
+  }
+  const outcome = finalFailures > 0 ? 2 : mistakesEarlier ? 3 : 4;
+  setButtons([]);
+  grid.replaceChildren();
+  hintBox.hidden = true;
+  feedback.hidden = true;
+  current = lessons.length;
+  drawProgress();
+  title.textContent = "Well done!";
+  intro.textContent = "";
+  done.hidden = false;
+  document.getElementById("done-text").textContent =
+    outcome === 4
+      ? "You got every lesson right the first time. You are ready to label."
+      : "You finished every lesson. Smoke can be subtle: when in doubt, watch the clip loop a few times.";
+  statusLine.textContent = "Saving your result…";
+  await record(outcome);
+  statusLine.textContent = "Your result is saved.";
+  done.querySelector("a").focus();
+}
+
+buttons.check.addEventListener("click", check);
+buttons.next.addEventListener("click", next);
+buttons.retry.addEventListener("click", () => showLesson(false));
+buttons.retryHints.addEventListener("click", () => showLesson(true));
+document.getElementById("restart").addEventListener("click", () => {
+  current = 0;
+  mistakesEarlier = false;
+  finalFailures = 0;
+  done.hidden = true;
+  record(0);
+  showLesson(false);
+});
+arrowKeys(grid, ".tile");
+
+async function start() {
+  try {
+    lessons = (await api("/api/v1/get_tutorial")).data.lessons;
+  } catch (error) {
+    intro.textContent = `The lessons could not be loaded: ${describe(error)}`;
+    return;
+  }
+  showLesson(false);
+  record(0);
+}
+start();

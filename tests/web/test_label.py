@@ -1,0 +1,142 @@
+"""The label page in a real browser: accepted and rejected pages, keyboard labeling, retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+from web.site_helpers import Site
+
+from smokewatch.core.labels import citizen_next
+from smokewatch.labeling.tables import Label, User, Video
+
+
+def _states(site: Site, ids: list[int]) -> dict[int, tuple[int, int]]:
+    with site.db.read() as session:
+        rows = session.execute(
+            select(Video.id, Video.label_state, Video.label_state_admin).where(Video.id.in_(ids))
+        )
+        return {r.id: (r.label_state, r.label_state_admin) for r in rows}
+
+
+def _user(site: Site, page: Any) -> User:
+    client_id = page.evaluate("localStorage.getItem('smokewatch.clientId')")
+    with site.db.read() as session:
+        user = session.scalar(select(User).where(User.client_id == client_id))
+        assert user is not None, f"no user for client id {client_id!r}"
+        return user
+
+
+def _open_page(page: Any) -> list[int]:
+    page.goto("/label")
+    tiles = page.locator("#grid .tile")
+    expect(tiles).to_have_count(16)
+    return [int(v) for v in tiles.evaluate_all("ts => ts.map(t => t.dataset.videoId)")]
+
+
+def _mark(page: Any, ids: list[int]) -> None:
+    for vid in ids:
+        page.locator(f'#grid .tile[data-video-id="{vid}"]').click()
+
+
+def test_a_correct_page_is_accepted_and_moves_the_states(page: Any, site: Site) -> None:
+    ids = _open_page(page)
+    gold_pos = [i for i in ids if i in site.seeded.gold_pos]
+    gold_neg = [i for i in ids if i in site.seeded.gold_neg]
+    plain = [i for i in ids if i in site.seeded.plain]
+    assert len(gold_pos) + len(gold_neg) == 4 and 1 <= len(gold_pos) <= 3 and len(plain) == 12
+    before = _states(site, ids)
+    submit = page.get_by_role("button", name="Submit")
+    expect(submit).to_be_disabled()  # the page's minimum viewing time (nbf) first
+
+    # keyboard labeling: focus the first clip, Space toggles, arrows move
+    first = page.locator("#grid .tile").first
+    first.focus()
+    page.keyboard.press("Space")
+    expect(first).to_have_attribute("aria-pressed", "true")
+    page.keyboard.press("Space")
+    expect(first).to_have_attribute("aria-pressed", "false")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.videoId") == str(ids[1])
+    page.keyboard.press("ArrowDown")  # four columns on a desktop
+    assert page.evaluate("document.activeElement.dataset.videoId") == str(ids[5])
+
+    smoke = gold_pos + plain[:5]
+    _mark(page, smoke)
+    expect(page.locator("#counts")).to_have_text(f"{len(smoke)} of 16 marked smoke")
+    expect(submit).to_be_enabled(timeout=5000)
+    submit.click()
+    expect(page.locator("#result")).to_contain_text("Page accepted: +12 points")
+    expect(page.locator("#result")).to_contain_text("reliability 100%")
+    expect(page.locator("#user-score")).to_contain_text("Score 12")
+
+    after = _states(site, ids)
+    for vid in ids:  # all 16 answers go through the label-state machine (as RISE's)
+        answer = 1 if vid in smoke else 0
+        assert after[vid][0] == citizen_next(before[vid][0], answer), vid
+        assert after[vid][1] == before[vid][1], vid  # researcher states (gold) untouched
+    assert any(after[v][0] != before[v][0] for v in plain)
+    user = _user(site, page)
+    assert (user.score, user.pages_submitted, user.pages_accepted) == (12, 1, 1)
+    with site.db.read() as session:
+        labels = session.scalar(select(func.count()).where(Label.user_id == user.id))
+    assert labels == 16
+    # the next page is shown at once, and has none of the clips just labeled
+    expect(page.locator("#grid .tile")).to_have_count(16)
+    next_ids = page.locator("#grid .tile").evaluate_all("ts => ts.map(t => +t.dataset.videoId)")
+    assert not set(next_ids) & set(plain)
+    assert page.evaluate("localStorage.getItem('smokewatch.pendingPages')") == "[]"
+
+
+def test_a_wrong_gold_answer_rejects_the_page_and_changes_nothing(page: Any, site: Site) -> None:
+    for round_ in range(3):
+        ids = _open_page(page) if round_ == 0 else _current_ids(page)
+        shown = page.locator("#grid").get_attribute("data-page")
+        before = _states(site, ids)
+        gold_neg = [i for i in ids if i in site.seeded.gold_neg]
+        plain = [i for i in ids if i in site.seeded.plain]
+        _mark(page, gold_neg + plain[:3])  # a gold clip without smoke marked smoke: wrong
+        expect(page.get_by_role("button", name="Submit")).to_be_enabled(timeout=5000)
+        page.get_by_role("button", name="Submit").click()
+        expect(page.locator("#result")).to_contain_text("This page was not counted")
+        assert _states(site, ids) == before
+        if round_ < 2:
+            expect(page.locator("#suggest-tutorial")).to_be_hidden()
+            expect(page.locator("#grid .tile")).to_have_count(16)
+            expect(page.locator("#grid")).not_to_have_attribute("data-page", shown or "")
+    user = _user(site, page)
+    assert (user.score, user.pages_submitted, user.pages_accepted) == (0, 3, 0)
+    with site.db.read() as session:
+        assert session.scalar(select(func.count()).where(Label.user_id == user.id)) == 0
+    # three rejected pages in a row: the tutorial is suggested
+    expect(page.locator("#suggest-tutorial")).to_be_visible()
+    expect(page.locator("#suggest-tutorial a")).to_have_attribute("href", "/tutorial?from=label")
+
+
+def _current_ids(page: Any) -> list[int]:
+    tiles = page.locator("#grid .tile")
+    expect(tiles).to_have_count(16)
+    return [int(v) for v in tiles.evaluate_all("ts => ts.map(t => t.dataset.videoId)")]
+
+
+def test_a_failed_submission_is_kept_and_sent_again(page: Any, site: Site) -> None:
+    ids = _open_page(page)
+    _mark(page, [i for i in ids if i in site.seeded.gold_pos])
+    page.route("**/api/v1/send_batch", lambda route: route.abort("internetdisconnected"))
+    expect(page.get_by_role("button", name="Submit")).to_be_enabled(timeout=5000)
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#result")).to_contain_text("saved on this device")
+    expect(page.locator("#pending")).to_be_visible()
+    kept = page.evaluate("JSON.parse(localStorage.getItem('smokewatch.pendingPages'))")
+    assert len(kept) == 1 and sorted(a["video_id"] for a in kept[0]["data"]) == sorted(ids)
+    user = _user(site, page)
+    assert user.pages_submitted == 0  # nothing reached the server
+
+    page.unroute("**/api/v1/send_batch")
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator("#result")).to_contain_text("Page accepted")
+    expect(page.locator("#pending")).to_be_hidden()
+    assert page.evaluate("localStorage.getItem('smokewatch.pendingPages')") == "[]"
+    user = _user(site, page)
+    assert (user.pages_submitted, user.pages_accepted) == (1, 1)
