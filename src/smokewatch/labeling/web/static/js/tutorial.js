@@ -94,7 +94,7 @@ function showLesson(withHints = false) {
 }
 
 function explain(t, text) {
-  const p = document.createElement("p");
+  const p = document.createElement("span"); // inside a <button>: phrasing content only
   p.className = "explanation";
   p.textContent = text;
   t.append(p);
