@@ -14,7 +14,7 @@ RISE   ?= ../shared/rise
 # range is already satisfied and pip never pulls a multi-GB CUDA build.
 CPU_ONLY_LINUX := $(shell [ "$$(uname -s)" = Linux ] && [ "$$(uname -m)" = x86_64 ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup demo test lint services clean
+.PHONY: setup demo test lint services browser clean
 
 setup: $(STAMP)
 
@@ -36,7 +36,23 @@ services:
 	  for v in $$(ls /etc/postgresql 2>/dev/null); do pg_ctlcluster --skip-systemctl-redirect $$v main start || true; done; \
 	fi
 
-test: setup services
+# The browser tests drive Debian's Chromium (never a downloaded browser): install it with apt
+# when it is missing and we may; otherwise say so (the browser tests then fail, naming it).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get)"; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+	      echo "warning: could not install chromium; the browser tests (tests/web) will fail"; \
+	  else \
+	    echo "warning: $(CHROMIUM) is missing; install Debian's chromium (apt-get install chromium)" \
+	         "or the browser tests (tests/web) will fail"; \
+	  fi; \
+	fi
+
+test: setup services browser
 	$(BIN)/python -m pytest
 
 lint: setup
