@@ -58,8 +58,9 @@ def tiny_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture()
-def tiny_preset(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.yaml"
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A YAML preset training ``tiny3d`` for 10 steps of 4 clips (6 frames, 24x24)."""
+    path = tmp_path_factory.mktemp("preset") / "tiny.yaml"
     path.write_text(TINY_PRESET)
     return path

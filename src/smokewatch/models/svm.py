@@ -215,7 +215,14 @@ class FeatureSVM:
         if self.probability:
             from sklearn.calibration import CalibratedClassifierCV
 
-            calibrated = CalibratedClassifierCV(self._build(), method="sigmoid", ensemble=False)
+            # Platt scaling is fitted on cross-validated decision values: 5 folds, or as many as
+            # the rarer class allows (a small training set would otherwise fail)
+            folds = min(5, int(np.unique(y, return_counts=True)[1].min()))
+            if folds < 2:
+                raise ValueError("probability=True needs at least 2 training clips of each class")
+            calibrated = CalibratedClassifierCV(
+                self._build(), method="sigmoid", ensemble=False, cv=folds
+            )
             calibrated.fit(x, y)
         self.estimator_ = estimator
         self.calibrated_ = calibrated

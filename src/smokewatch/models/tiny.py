@@ -29,6 +29,10 @@ class Tiny3D(nn.Module):
         )
         self.logits = nn.Conv3d(2 * width, num_classes, 1)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, 2 * width)``: the last feature map averaged over time and space (SVM input)."""
+        return self.body(x).mean(dim=(2, 3, 4))
+
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, num_classes, T)``: the head applied to each time step's spatial mean."""
         h = self.body(x).mean(dim=(3, 4), keepdim=True)
