@@ -45,7 +45,8 @@ def trained(tiny_clips: Path, tiny_preset: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("trained")
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
-    return train(load_config(tiny_preset), items, items[:4], folder / "run", progress=False).model_dir
+    result = train(load_config(tiny_preset), items, items[:4], folder / "run", progress=False)
+    return result.model_dir
 
 
 def test_evaluate_writes_predictions_metrics_roc_and_grids(trained: Path, tiny_clips: Path,

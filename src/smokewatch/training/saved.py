@@ -125,6 +125,9 @@ class TrainedModel:
 
 
 def load_model_dir(path: Path) -> TrainedModel:
+    """Load a model directory, or the ``model/`` inside a training run's folder."""
+    if not (path / "model.json").is_file() and (path / "model" / "model.json").is_file():
+        path = path / "model"
     meta_path = path / "model.json"
     if not meta_path.is_file():
         raise ModelDirError(f"{path}: not a model directory (no model.json; train one first)")
