@@ -31,7 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smokewatch.models.i3d import InceptionModule, SameMaxPool3d, Unit3D, tf_same_padding
+from smokewatch.models.i3d import (
+    InceptionModule,
+    SameMaxPool3d,
+    Unit3D,
+    _dynamic_pad,
+    _static_same,
+    tf_same_padding,
+)
 
 __all__ = [
     "FastInception",
@@ -154,20 +161,6 @@ def conv_backend() -> str:
 # I3D's units, for inference
 
 
-def _symmetric_same(kernel: Triple, stride: Triple) -> list[int] | None:
-    """Padding inside the convolution equal to "SAME" for any input size (stride 1, odd kernel)."""
-    if all(s == 1 and k % 2 == 1 for k, s in zip(kernel, stride, strict=True)):
-        return [k // 2 for k in kernel]
-    return None
-
-
-def _dynamic_pad(x: torch.Tensor, kernel: Triple, stride: Triple, value: float) -> torch.Tensor:
-    pads: list[int] = []
-    for n, k, s in reversed(list(zip(x.shape[-3:], kernel, stride, strict=True))):
-        pads += tf_same_padding(n, k, s)
-    return F.pad(x, pads, value=value) if any(pads) else x
-
-
 class FastUnit3D(nn.Module):
     """A ``Unit3D`` for inference: batch norm already folded into ``weight``/``bias``, ReLU fused.
 
@@ -193,8 +186,8 @@ class FastUnit3D(nn.Module):
         )
         self.register_buffer("bias", None if bias is None else bias.detach().contiguous())
         self.kernel, self.stride, self.relu, self.backend = kernel, stride, relu, backend
-        static = _symmetric_same(kernel, stride)
-        self.padding = static if static is not None else [0, 0, 0]
+        static = _static_same(kernel, stride)  # "SAME" as symmetric padding, where one exists
+        self.padding = list(static) if static is not None else [0, 0, 0]
         self._dynamic = static is None
         self._stride = list(stride)
         self._conv = _BACKENDS[backend]
@@ -239,7 +232,6 @@ def _pool_window(n: int, k: int, s: int, pad: int, ceil_mode: bool) -> int:
     return out
 
 
-@functools.cache
 def _pool_args(shape: Triple, kernel: Triple, stride: Triple) -> tuple[list[int], bool] | None:
     """``(padding, ceil_mode)`` making ``F.max_pool3d`` equal TF "SAME" pooling, if any.
 
