@@ -108,3 +108,14 @@ def test_global_batch_must_divide_over_processes() -> None:
     assert config.per_device_batch(3) == 1
     with pytest.raises(ConfigError, match="does not divide over 2 processes"):
         config.per_device_batch(2)
+
+
+def test_split_names_accept_lists_and_ranges() -> None:
+    from smokewatch.cli.training import _split_names
+    from smokewatch.errors import SmokewatchError
+
+    assert _split_names("S0..S5") == ["S0", "S1", "S2", "S3", "S4", "S5"]
+    assert _split_names("s0, S3") == ["S0", "S3"]
+    assert _split_names("S0..S1,S5") == ["S0", "S1", "S5"]
+    with pytest.raises(SmokewatchError, match="not a range"):
+        _split_names("S0..Sx")

@@ -272,6 +272,22 @@ def _print_table(out: Path) -> None:
     console.print((out / "table_roc_auc.md").read_text(encoding="utf-8"), highlight=False)
 
 
+def _split_names(spec: str) -> list[str]:
+    """``S0,S3`` or a range ``S0..S5`` (or a mix)."""
+    names: list[str] = []
+    for part in (p.strip().upper() for p in spec.split(",") if p.strip()):
+        first, sep, last = part.partition("..")
+        if sep:
+            try:
+                lo, hi = int(first.lstrip("S")), int(last.lstrip("S"))
+            except ValueError:
+                raise SmokewatchError(f"--splits: {part!r} is not a range like S0..S5") from None
+            names += [f"S{i}" for i in range(lo, hi + 1)]
+        else:
+            names.append(part)
+    return names
+
+
 @experiments_app.command("run")
 @user_errors
 def run_command(
@@ -289,7 +305,7 @@ def run_command(
         ..., "--videos", help="Folder of <file_name>.mp4.", file_okay=False
     ),
     splits: str = typer.Option(
-        "S0,S1,S2,S3,S4,S5", "--splits", help="Comma-separated, e.g. S0,S3."
+        "S0,S1,S2,S3,S4,S5", "--splits", help="Comma-separated or a range: S0,S3 or S0..S5."
     ),
     out: Path = typer.Option(
         ..., "--out", "-o", file_okay=False, help="Experiments folder (re-run to resume)."
@@ -307,7 +323,7 @@ def run_command(
 
     _threads(threads)
     configs = [_config(p, overrides) for p in presets]
-    names = [s.strip().upper() for s in splits.split(",") if s.strip()]
+    names = _split_names(splits)
     run_splits(
         configs,
         metadata,
