@@ -7,7 +7,6 @@ torch is imported inside the verbs only. Clips come either from RISE metadata an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -376,8 +375,6 @@ def cv_command(
         on_result=_report,
     )
     _print_table(out)
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    del results
 
 
 train_command = user_errors(train_command)
