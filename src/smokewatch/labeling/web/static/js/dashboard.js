@@ -14,10 +14,12 @@ function el(name, attrs = {}, text) {
   return node;
 }
 
+/** The top of an axis with four equal, round steps (1, 2 or 5 times a power of ten). */
 function niceMax(value) {
-  if (value <= 5) return 5;
-  const p = 10 ** Math.floor(Math.log10(value));
-  return Math.ceil(value / p / (value / p > 5 ? 2 : 1)) * p * (value / p > 5 ? 2 : 1);
+  const raw = Math.max(value, 4) / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  return step * 4;
 }
 
 function progressChart(days) {
