@@ -140,3 +140,14 @@ def test_a_failed_submission_is_kept_and_sent_again(page: Any, site: Site) -> No
     assert page.evaluate("localStorage.getItem('smokewatch.pendingPages')") == "[]"
     user = _user(site, page)
     assert (user.pages_submitted, user.pages_accepted) == (1, 1)
+
+
+def test_home_shows_live_statistics_and_old_addresses_redirect(page: Any, site: Site) -> None:
+    stats = site.api("/api/v1/get_label_statistics").json()
+    page.goto("/index.html")
+    expect(page).to_have_url(f"{site.url}/")
+    expect(page.locator("#stat-all")).to_have_text(f"{stats['num_all_videos']:,}")
+    expect(page.locator("#stat-full")).to_have_text(f"{stats['num_fully_labeled']:,}")
+    page.get_by_role("link", name="Start labeling").click()
+    expect(page).to_have_url(f"{site.url}/label")
+    expect(page.locator("#grid .tile")).to_have_count(16)
