@@ -12,8 +12,8 @@ inference needs neither. :func:`prepare_for_inference` changes a model in place:
   contiguous output then drags the rest of the network out of channels-last); "SAME" padding
   inside the convolution or pooling window where an equivalent exists (a ``ceil_mode`` pool for
   the asymmetric stride-2 pools), one ``F.pad`` only where none does (the stem's 7x7x7/2 conv,
-  on 3 channels); and the three 1x1x1 convolutions of each Inception block that read the same
-  input (branch 0 and the two reductions) merged into one convolution whose output is split;
+  on 3 channels); optionally (``merge_branches``; measured slower here, so off) the three 1x1x1
+  convolutions of each Inception block that read the same input merged into one;
 * ``torch.inference_mode``; ``torch.compile`` and bf16 optional.
 
 Outputs stay equal to the unprepared model within float32 rounding (tested to 1e-4); bf16
@@ -335,14 +335,15 @@ def prepare_for_inference(
     fold_bn: bool = True,
     channels_last: bool = True,
     fuse: bool = True,
-    merge_branches: bool = True,
+    merge_branches: bool = False,
     bf16: bool | None = False,
     compile: bool = False,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function ``clips -> outputs`` running ``model`` (modified in place) as fast as it can.
 
     ``fuse`` (needs ``fold_bn``) rewrites I3D's units for oneDNN (see the module docstring);
-    ``merge_branches`` merges each Inception block's parallel 1x1x1 convolutions.
+    ``merge_branches`` merges each Inception block's parallel 1x1x1 convolutions (off: on this
+    CPU it measured slower, as the split outputs must be copied before the 3x3x3 convolutions).
     ``bf16=None`` means "if the CPU supports it"; bf16 changes outputs by about 1e-1, so it is
     off by default. ``compile`` uses ``torch.compile`` (slow to start; see ``bench/models.py``
     for whether it pays on this CPU).
