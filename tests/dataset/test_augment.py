@@ -1,0 +1,238 @@
+"""dataset.augment: one random draw per clip for all its frames; evaluation only resizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from smokewatch.dataset.augment import VideoAugment, normalize, permute_frames
+
+B, T, H, W = 4, 6, 32, 32
+
+
+def _still_clips(b: int = B, c: int = 3, seed: int = 0) -> torch.Tensor:
+    """uint8 [b, c, T, H, W] clips whose T frames are identical (textured, so warps show)."""
+    g = torch.Generator().manual_seed(seed)
+    frame = torch.randint(0, 256, (b, c, 1, H, W), generator=g, dtype=torch.uint8)
+    return frame.expand(b, c, T, H, W).contiguous()
+
+
+def _marked(c: int = 3) -> torch.Tensor:
+    """One uint8 clip, dark with a bright left half: which side is bright says flipped or not."""
+    x = torch.full((1, c, T, H, W), 40, dtype=torch.uint8)
+    x[..., : W // 2] = 220
+    return x
+
+
+def _flip_only(aug: VideoAugment) -> VideoAugment:
+    """The same module with every random step but the flip made an identity."""
+    aug.jitter = None
+    aug.crop = torch.nn.Identity()  # type: ignore[assignment]
+    aug.perspective = torch.nn.Identity()  # type: ignore[assignment]
+    aug.erase = torch.nn.ModuleList()
+    return aug
+
+
+def test_normalize_maps_0_255_onto_minus_1_1() -> None:
+    x = torch.tensor([0, 127, 128, 255], dtype=torch.uint8)
+    y = normalize(x)
+    assert y.dtype == torch.float32
+    assert y[0] == -1.0 and y[-1] == 1.0
+    assert torch.allclose(normalize(x.float()), y)
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+@pytest.mark.parametrize("train", [True, False])
+def test_shape_dtype_and_range(modality: str, train: bool) -> None:
+    torch.manual_seed(0)
+    c = 3 if modality == "rgb" else 2
+    aug = VideoAugment(40, train=train, modality=modality)  # type: ignore[arg-type]
+    for x in (_still_clips(c=c), _still_clips(c=c).float()):
+        y = aug(x)
+        assert y.shape == (B, c, T, 40, 40) and y.dtype == torch.float32
+        assert y.min() >= -1.0 and y.max() <= 1.0
+        assert y.min() < -0.5 and y.max() > 0.5  # the full range is used, not squashed
+
+
+def test_eval_and_no_augment_only_resize() -> None:
+    x = _still_clips()
+    expected = F.interpolate(
+        normalize(x).reshape(B, 3 * T, H, W),
+        size=(48, 48),
+        mode="bilinear",
+        align_corners=False,
+    ).reshape(B, 3, T, 48, 48)
+    for aug in (VideoAugment(48, train=False), VideoAugment(48, augment=False)):
+        torch.manual_seed(1)
+        a = aug(x)
+        torch.manual_seed(2)
+        b = aug(x)
+        assert torch.equal(a, b), "evaluation must not depend on the RNG"
+        assert torch.allclose(a, expected, atol=1e-6)
+    same_size = VideoAugment(H, train=False)(x)
+    assert torch.equal(same_size, normalize(x))
+
+
+def test_module_train_eval_switch() -> None:
+    aug = VideoAugment(H)
+    x = _still_clips()
+    aug.eval()
+    assert torch.equal(aug(x), normalize(x))
+    aug.train()
+    assert not torch.equal(aug(x), normalize(x))
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_one_draw_per_clip_is_shared_by_all_frames(modality: str) -> None:
+    """Frames that were identical stay identical: colour, crop, warp, flip, erasing alike."""
+    c = 3 if modality == "rgb" else 2
+    x = _still_clips(b=8, c=c)
+    aug = VideoAugment(24, modality=modality)  # type: ignore[arg-type]
+    for seed in range(3):
+        torch.manual_seed(seed)
+        y = aug(x)
+        assert not torch.allclose(
+            y,
+            F.interpolate(normalize(x).reshape(8, c * T, H, W), size=(24, 24)).reshape(y.shape),
+            atol=0.05,
+        )
+        for t in range(1, T):
+            # equal up to float rounding (vectorised kernels round per channel position)
+            assert torch.allclose(y[:, :, t], y[:, :, 0], atol=1e-5), f"frame {t} got its own draw"
+
+
+def test_clips_in_a_batch_get_different_draws() -> None:
+    x = _still_clips(b=1).expand(B, 3, T, H, W).contiguous()  # four copies of one clip
+    torch.manual_seed(0)
+    y = VideoAugment(24)(x)
+    for i in range(B):
+        for j in range(i + 1, B):
+            assert (y[i] - y[j]).abs().max() > 0.05, f"clips {i} and {j} got the same draw"
+
+
+def test_same_seed_same_output_and_rng_state_restores() -> None:
+    x = _still_clips()
+    aug = VideoAugment(24)
+    torch.manual_seed(5)
+    a = aug(x)
+    state = torch.get_rng_state()
+    b = aug(x)
+    torch.manual_seed(5)
+    assert torch.equal(aug(x), a)
+    torch.set_rng_state(state)
+    assert torch.equal(aug(x), b)
+    assert not torch.equal(a, b)
+
+
+def test_draws_stay_on_the_cpu_generator_after_to() -> None:
+    aug = VideoAugment(24).to(torch.float64).to("cpu")
+    for module in (aug.crop, aug.perspective, aug.erase[0], aug.jitter):
+        assert module._param_generator.device == torch.device("cpu")  # type: ignore[union-attr]
+        assert module._param_generator.dtype == torch.float32  # type: ignore[union-attr]
+
+
+def test_flip_mirrors_the_clip_about_half_the_time() -> None:
+    aug = _flip_only(VideoAugment(H))
+    x = _marked().expand(64, 3, T, H, W)
+    torch.manual_seed(0)
+    y = aug(x)
+    plain = normalize(x[:1])
+    flipped = (y == plain.flip(-1)).flatten(1).all(1)
+    kept = (y == plain).flatten(1).all(1)
+    assert bool((flipped ^ kept).all()), "each clip is either mirrored whole or not at all"
+    assert 16 <= int(flipped.sum()) <= 48
+
+
+def test_full_augmentation_flips_with_a_marker() -> None:
+    """With every other step on, the bright side still says which clips were mirrored."""
+    x = _marked().expand(64, 3, T, H, W)
+    torch.manual_seed(0)
+    y = VideoAugment(H)(x)
+    left = y[..., : W // 4].mean(dim=(1, 3, 4))  # [64, T]
+    right = y[..., -W // 4 :].mean(dim=(1, 3, 4))
+    mirrored = right > left
+    assert bool((mirrored == mirrored[:, :1]).all()), "a clip's frames disagree on the flip"
+    assert 16 <= int(mirrored[:, 0].sum()) <= 48
+
+
+def test_flow_flip_negates_x() -> None:
+    aug = _flip_only(VideoAugment(H, modality="flow"))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (32, 2, T, H, W), generator=g, dtype=torch.uint8)
+    torch.manual_seed(0)
+    y = aug(x)
+    n = normalize(x)
+    flipped = torch.tensor([torch.equal(y[i, 1], n[i, 1].flip(-1)) for i in range(32)])
+    assert 0 < int(flipped.sum()) < 32
+    for i in range(32):
+        if flipped[i]:
+            assert torch.equal(y[i, 0], -n[i, 0].flip(-1)), "x flow must change sign"
+        else:
+            assert torch.equal(y[i], n[i])
+
+
+def test_flow_gets_no_colour_jitter_and_fills_mean_no_motion() -> None:
+    """Zero flow (uint8 127.5 -> 0) stays zero through every step: no jitter, neutral fills."""
+    aug = VideoAugment(24, modality="flow")
+    assert aug.jitter is None
+    x = torch.full((8, 2, T, H, W), 127.5)
+    torch.manual_seed(0)
+    y = aug(x)
+    assert y.abs().max() < 1e-5
+
+
+def test_rgb_is_colour_jittered() -> None:
+    x = torch.full((8, 3, T, H, W), 128, dtype=torch.uint8)
+    x[:, 0] = 200  # a reddish grey
+    torch.manual_seed(0)
+    y = VideoAugment(H)(x)
+    centre = y[..., H // 2 - 2 : H // 2 + 2, W // 2 - 2 : W // 2 + 2].mean(dim=(2, 3, 4))
+    assert centre.std(dim=0).min() > 0.01, "colour should differ between clips"
+
+
+def test_random_erasing_zeroes_a_box_in_some_clips() -> None:
+    x = torch.full((64, 3, T, H, W), 255, dtype=torch.uint8)
+    aug = VideoAugment(H)
+    aug.jitter = None  # white stays 1, so an erased (0) pixel stands out
+    torch.manual_seed(0)
+    y = aug(x)
+    centre = y[..., 4:-4, 4:-4]  # away from the perspective fill at the borders
+    erased = (centre.abs() < 1e-6).flatten(1).any(1)
+    # two boxes at p 0.5 each: 3/4 of the clips, some may fall on the border
+    assert 24 <= int(erased.sum()) <= 60
+    area = (y[0:1].abs() < 1e-6)[0, 0, 0].float().mean()
+    assert area < 0.03  # 0.3%–1% of the frame per box
+
+
+def test_perturb_frames_permutes_each_clip() -> None:
+    x = torch.arange(T, dtype=torch.float32).view(1, 1, T, 1, 1).expand(8, 3, T, H, W) * 40
+    torch.manual_seed(0)
+    y = VideoAugment(H, train=False, perturb_frames=True)(x)
+    orders = []
+    for i in range(8):
+        frame_values = ((y[i, 0, :, 0, 0] + 1) * 127.5 / 40).round().long()
+        assert sorted(frame_values.tolist()) == list(range(T)), "frames lost or duplicated"
+        per_frame = y[i].transpose(0, 1).flatten(1)  # [T, C*H*W]: whole frames moved
+        assert torch.equal(per_frame.amin(1), per_frame.amax(1))
+        orders.append(tuple(frame_values.tolist()))
+    assert len(set(orders)) > 4, "each clip gets its own permutation"
+    assert sum(o != tuple(range(T)) for o in orders) >= 6
+
+
+def test_permute_frames_moves_whole_frames() -> None:
+    x = torch.randn(3, 2, T, 5, 7)
+    torch.manual_seed(0)
+    y = permute_frames(x)
+    for b in range(3):
+        for t in range(T):
+            assert any(torch.equal(y[b, :, t], x[b, :, s]) for s in range(T))
+
+
+def test_bad_input_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\[B, C, T, H, W\]"):
+        VideoAugment(24)(torch.zeros(3, T, H, W))
+    with pytest.raises(ValueError, match="permute"):
+        VideoAugment(24)(torch.zeros(1, T, H, W, 3))
+    with pytest.raises(ValueError, match="2 channels"):
+        VideoAugment(24, modality="flow")(torch.zeros(1, 3, T, H, W))
