@@ -4,11 +4,12 @@ RISE (``i3d_learner.get_transform``) augments every training clip with ONE rando
 to all of its frames — a frame-by-frame draw would turn camera jitter into fake motion, which
 is exactly what a smoke model must not learn. In its order:
 
-1. colour jitter: brightness, contrast, saturation 0.3, hue ±0.1 (RGB only);
+1. colour jitter: brightness, contrast, saturation 0.3, hue ±0.1 of a turn (RGB only), the four
+   in a random order per clip;
 2. random resized crop to ``size`` (area 0.9–1, aspect 3/4–4/3);
 3. a small random perspective (RISE: 3D rotations of ±3° about each axis and ±3° shear, which
    moves the corners by up to ~5% of the side; here kornia's area-preserving corner jitter,
-   ``distortion_scale=0.1``, i.e. each corner ±5% of the side, filled with black / no motion);
+   ``distortion_scale=0.1``: each corner ±5% of the side), filled with black / no motion;
 4. horizontal flip, p 0.5 (flow: the x component changes sign, otherwise a flipped clip would
    show smoke drifting one way with flow saying the other);
 5. normalisation to [-1, 1] (``v / 127.5 - 1``);
@@ -19,35 +20,53 @@ Evaluation (``train=False``) and ``-ND`` (``augment=False``) only resize to ``si
 normalise. ``-FP`` (``perturb_frames=True``) shuffles each clip's frame order with its own
 random permutation, in training *and* evaluation (RISE perturbed its cached clips on disk).
 
-How one draw covers all frames, cheaply: a ``[B, C, T, H, W]`` batch is viewed as ``B`` images
-and every kornia augmentation draws one parameter set per image. Colour ops see each clip as
-one tall ``[3, T*H, W]`` image (per-pixel ops, so identical to per-frame; contrast blends with
-the clip's grey mean instead of each frame's); geometric ops and erasing see ``[C*T, H, W]``,
-so one sampling grid / one box is shared by every channel of every frame. This computes one
-grid per clip, where ``VideoSequential(same_on_frame=True)`` repeats the parameters per frame.
+How, and why this way: the parameters are kornia's (its ``ResizedCropGenerator``,
+``PerspectiveGenerator`` and ``RectangleEraseGenerator``, one draw per clip), but they are
+applied fused, because on a CPU the straightforward kornia pipeline (``ColorJitter``,
+``RandomResizedCrop``, ``RandomPerspective``, ``RandomErasing`` on ``[B, C*T, H, W]``) made
+~40 passes over every pixel and was 4x *slower* than RISE's per-frame PIL loop:
 
-Randomness: every draw (kornia's parameters, the flip coin, the frame permutation) comes from
-torch's global **CPU** generator, whatever device the batch is on — kornia samples on the CPU
-by default and :meth:`VideoAugment._apply` keeps it there after ``.to(device)`` — so
-``torch.manual_seed`` reproduces a run and ``torch.get_rng_state`` is all a checkpoint needs.
+* the four colour steps are linear in RGB, so per clip they compose into ONE 3x3 matrix and
+  offset (with ``/ 255`` folded in), applied by one batched matrix product and one clamp.
+  Brightness, contrast (blend with the clip's grey mean, which a linear step maps exactly, so
+  it is computed once from the input's mean colour) and saturation (blend with grey) are
+  torchvision's formulas; hue is a rotation about the grey axis (the linear form of an HSV hue
+  shift; grey stays grey). Unlike torchvision nothing is clamped between the steps, only after
+  the last one;
+* crop-and-resize, perspective and flip are all homographies: per clip they compose into ONE
+  matrix and every frame and channel is resampled in one ``kornia.geometry.warp_perspective``
+  (one sampling grid per clip, bilinear, zeros outside = black / no motion);
+* erasing writes two small boxes per clip instead of blending whole tensors.
+
+Randomness: every draw (kornia's generators, the colour factors and order, the flip coin, the
+erase coins, the frame permutation) comes from torch's global **CPU** generator, whatever
+device the batch is on — :meth:`VideoAugment._apply` keeps kornia's samplers on the CPU after
+``.to(device)`` — so ``torch.manual_seed`` reproduces a run and ``torch.get_rng_state`` is all
+a checkpoint needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Collection
 from typing import Any, Literal
 
-import kornia.augmentation as K
 import torch
 import torch.nn.functional as F
+from kornia.augmentation import random_generator as rg
+from kornia.geometry.transform import get_perspective_transform
 from torch import Tensor
 
-__all__ = ["VideoAugment", "normalize", "permute_frames", "resize"]
+__all__ = ["STEPS", "VideoAugment", "colour_matrices", "normalize", "permute_frames", "resize"]
 
 Modality = Literal["rgb", "flow"]
 
-#: RISE's parameters (``i3d_learner.get_transform``).
-JITTER = {"brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.1}
+#: The training steps, in the order they apply; ``VideoAugment(steps=...)`` picks a subset.
+STEPS: tuple[str, ...] = ("jitter", "crop", "perspective", "flip", "erase")
+
+#: RISE's parameters (``i3d_learner.get_transform``): factors in [1 - x, 1 + x], hue ±x turns.
+BRIGHTNESS = CONTRAST = SATURATION = 0.3
+HUE = 0.1
 CROP_SCALE = (0.9, 1.0)
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 PERSPECTIVE = 0.1
@@ -93,13 +112,64 @@ def permute_frames(video: Tensor) -> Tensor:
     return torch.gather(video, 2, index)
 
 
+#: torchvision's grey: ``0.299 R + 0.587 G + 0.114 B``.
+_GREY = (0.299, 0.587, 0.114)
+
+
+def colour_matrices(factors: Tensor, order: Tensor, mean_rgb: Tensor) -> tuple[Tensor, Tensor]:
+    """Compose per-clip colour jitter into one affine map: ``rgb' = A @ rgb + a``.
+
+    ``factors`` ``[B, 4]``: brightness, contrast, saturation (multipliers, 1 = unchanged) and
+    hue (turns, 0 = unchanged); ``order`` ``[B, 4]``: the order to apply them in (indices into
+    those four); ``mean_rgb`` ``[B, 3]``: each clip's mean colour, which the contrast step
+    needs (it blends with the grey mean of the image *as it is at that step*; every step is
+    affine, so that mean is the running affine map of the input's mean). Values in [0, 1].
+    Returns ``A`` ``[B, 3, 3]`` and ``a`` ``[B, 3]``; all in float64 for exact composition.
+    """
+    b = factors.shape[0]
+    f = factors.to(torch.float64)
+    grey = torch.tensor(_GREY, dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)
+    ones = torch.ones(3, dtype=torch.float64)
+    k = ones / math.sqrt(3.0)
+    cross = torch.tensor(
+        [[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]], dtype=torch.float64
+    ) / math.sqrt(3.0)
+    A = eye.repeat(b, 1, 1)
+    a = torch.zeros(b, 3, dtype=torch.float64)
+    mu = mean_rgb.to(torch.float64).clone()
+    for i in range(b):
+        for step in order[i].tolist():
+            v = torch.zeros(3, dtype=torch.float64)
+            if step == 0:  # brightness: x * f
+                m = f[i, 0] * eye
+            elif step == 1:  # contrast: blend with the grey mean
+                m = f[i, 1] * eye
+                v = (1 - f[i, 1]) * (grey @ mu[i]) * ones
+            elif step == 2:  # saturation: blend with the pixel's grey
+                m = f[i, 2] * eye + (1 - f[i, 2]) * torch.outer(ones, grey)
+            else:  # hue: rotate about the grey axis by f turns (Rodrigues)
+                theta = 2 * math.pi * float(f[i, 3])
+                m = (
+                    math.cos(theta) * eye
+                    + math.sin(theta) * cross
+                    + (1 - math.cos(theta)) * torch.outer(k, k)
+                )
+            A[i] = m @ A[i]
+            a[i] = m @ a[i] + v
+            mu[i] = m @ mu[i] + v
+    return A, a
+
+
 class VideoAugment(torch.nn.Module):
     """Clips ``[B, C, T, H, W]`` in [0, 255] -> float32 ``[B, C, T, size, size]`` in [-1, 1].
 
-    ``train and augment``: RISE's augmentation (see the module doc), one draw per clip.
-    Otherwise resize and normalise only (deterministic unless ``perturb_frames``). ``C`` is 3
-    for ``modality="rgb"`` and 2 (x, y) for ``"flow"``. Put it on the model's device and call
-    it on each batch there; it has no parameters or buffers.
+    ``train and augment``: RISE's augmentation (see the module doc), one draw per clip;
+    ``steps`` picks a subset of :data:`STEPS` (for ablations and tests; default all; colour
+    jitter never applies to flow). Otherwise resize and normalise only (deterministic unless
+    ``perturb_frames``). ``C`` is 3 for ``modality="rgb"`` and 2 (x, y) for ``"flow"``. Put it
+    on the model's device and call it on each batch there; it has no parameters or buffers,
+    and ``.train()`` / ``.eval()`` switch it like any module.
     """
 
     def __init__(
@@ -110,44 +180,45 @@ class VideoAugment(torch.nn.Module):
         augment: bool = True,
         perturb_frames: bool = False,
         modality: Modality = "rgb",
+        steps: Collection[str] | None = None,
     ) -> None:
         super().__init__()
         if modality not in ("rgb", "flow"):
             raise ValueError(f"modality must be 'rgb' or 'flow', got {modality!r}")
         if size < 8:
             raise ValueError(f"size must be at least 8 pixels, got {size}")
+        chosen = set(STEPS if steps is None else steps)
+        if unknown := chosen - set(STEPS):
+            raise ValueError(f"unknown steps {sorted(unknown)}; choose from {', '.join(STEPS)}")
+        if modality == "flow":
+            chosen.discard("jitter")
         self.size = size
         self.train(train)
         self.augment = augment
         self.perturb_frames = perturb_frames
         self.modality: Modality = modality
-        self.jitter = K.ColorJitter(**JITTER, p=1.0) if modality == "rgb" else None
-        self.crop = K.RandomResizedCrop((size, size), scale=CROP_SCALE, ratio=CROP_RATIO)
-        self.perspective = K.RandomPerspective(
-            PERSPECTIVE, p=1.0, sampling_method="area_preserving"
-        )
-        self.erase = torch.nn.ModuleList(
-            K.RandomErasing(scale=ERASE_SCALE, ratio=ERASE_RATIO, value=0.0, p=ERASE_P)
-            for _ in range(2)
-        )
+        self.steps = frozenset(chosen)
+        self.crop = rg.ResizedCropGenerator((size, size), CROP_SCALE, CROP_RATIO)
+        self.perspective = rg.PerspectiveGenerator(PERSPECTIVE, sampling_method="area_preserving")
+        self.erase = rg.RectangleEraseGenerator(ERASE_SCALE, ERASE_RATIO, 0.0)
+        self._work: dict[int, Tensor] = {}
 
     @property
     def channels(self) -> int:
         return 3 if self.modality == "rgb" else 2
 
     def extra_repr(self) -> str:
+        steps = ", ".join(s for s in STEPS if s in self.steps)
         return (
             f"size={self.size}, train={self.training}, augment={self.augment}, "
-            f"perturb_frames={self.perturb_frames}, modality={self.modality!r}"
+            f"perturb_frames={self.perturb_frames}, modality={self.modality!r}, steps=({steps})"
         )
 
     def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> VideoAugment:
         """Move as asked, but keep kornia's random draws on the CPU generator (module doc)."""
         out: VideoAugment = super()._apply(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
-        for module in self.modules():
-            generator = getattr(module, "_param_generator", None)
-            if generator is not None and hasattr(generator, "set_rng_device_and_dtype"):
-                generator.set_rng_device_and_dtype(torch.device("cpu"), torch.float32)
+        for generator in (self.crop, self.perspective, self.erase):
+            generator.set_rng_device_and_dtype(torch.device("cpu"), torch.float32)
         return out
 
     def _check(self, video: Tensor) -> None:
@@ -168,27 +239,123 @@ class VideoAugment(torch.nn.Module):
             return resize(normalize(x), self.size)
         return self._augment(x)
 
+    def _draw_colour(self, b: int) -> tuple[Tensor, Tensor]:
+        """Per clip: factors [B, 4] (b, c, s multipliers; hue in turns) and a random order."""
+        if "jitter" not in self.steps:
+            return torch.tensor([[1.0, 1.0, 1.0, 0.0]]).repeat(b, 1), torch.arange(4).repeat(b, 1)
+        u = torch.rand(b, 4) * 2 - 1
+        spread = torch.tensor([BRIGHTNESS, CONTRAST, SATURATION, HUE])
+        base = torch.tensor([1.0, 1.0, 1.0, 0.0])
+        return base + u * spread, torch.argsort(torch.rand(b, 4), dim=1)
+
+    def _geometry(self, b: int, h: int, w: int) -> tuple[Tensor, Tensor]:
+        """Per clip: the input->output pixel homography [B, 3, 3] and the flip coin [B]."""
+        s = self.size
+        if "crop" in self.steps:
+            crop = self.crop((b, 1, h, w))
+            src, dst = crop["src"], crop["dst"]
+        else:  # plain resize: the whole frame onto the output
+            src = torch.tensor(
+                [[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=torch.float32
+            )
+            dst = torch.tensor(
+                [[0, 0], [s - 1, 0], [s - 1, s - 1], [0, s - 1]], dtype=torch.float32
+            )
+            src, dst = src.expand(b, 4, 2), dst.expand(b, 4, 2)
+        m = get_perspective_transform(src, dst)
+        if "perspective" in self.steps:
+            corners = self.perspective((b, 1, s, s))
+            m = get_perspective_transform(corners["start_points"], corners["end_points"]) @ m
+        flip = torch.zeros(b, dtype=torch.bool)
+        if "flip" in self.steps:
+            flip = torch.rand(b) < FLIP_P
+            mirror = torch.tensor([[-1.0, 0.0, s - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+            m = torch.where(flip.view(b, 1, 1), mirror @ m, m)
+        return m, flip
+
+    def _draw_erase(self, b: int) -> list[tuple[int, int, int, int, int]]:
+        """(clip, y, x, height, width) of each box to erase, for two erasings at p 0.5."""
+        if "erase" not in self.steps:
+            return []
+        boxes = []
+        for _ in range(2):
+            hit = torch.rand(b) < ERASE_P
+            p = self.erase((b, 1, self.size, self.size))
+            rows = torch.stack([p["ys"], p["xs"], p["heights"], p["widths"]], dim=1).long()
+            boxes += [(i, *rows[i].tolist()) for i in range(b) if hit[i]]
+        return boxes
+
+    def _scratch(self, slot: int, shape: tuple[int, ...], device: torch.device) -> Tensor:
+        """A float32 work buffer, kept between calls on the CPU.
+
+        Writing a fresh 50-100 MB tensor costs more in page faults than in arithmetic on this
+        kind of machine (first touch of memory is several times slower than an in-place pass
+        over it); on a GPU the caching allocator already reuses memory, so nothing is kept.
+        """
+        if device.type != "cpu":
+            return torch.empty(shape, device=device)
+        buf = self._work.get(slot)
+        if buf is None or buf.shape != shape:
+            buf = self._work[slot] = torch.empty(shape)
+        return buf
+
     def _augment(self, x: Tensor) -> Tensor:
         b, c, t, h, w = x.shape
         s = self.size
-        if self.jitter is not None:
-            # One tall image per clip: per-pixel colour ops with one draw per clip.
-            x = self.jitter((x / 255.0).reshape(b, c, t * h, w)).reshape(b, c, t, h, w)
-            x = x * 2.0 - 1.0  # [0, 1] -> [-1, 1], as normalize() does for [0, 255]
+        device = x.device
+        # All draws first, on the CPU generator, in a fixed order.
+        factors, order = self._draw_colour(b)
+        m, flip = self._geometry(b, h, w)
+        boxes = self._draw_erase(b)
+
+        shape = (b, c, t * h * w)
+        src = self._scratch(0, shape, device)
+        src.copy_(x.reshape(shape))  # float32 [0, 255]
+        work = self._scratch(1, shape, device)
+        if self.modality == "rgb":
+            # One affine colour map per clip, [0, 255] -> [0, 2] (0 = black, so the warp's zero
+            # fill is black and one subtraction after it normalises): one batched matmul.
+            mean = src.mean(dim=2).to("cpu", torch.float64) / 255.0
+            A, a = colour_matrices(factors, order, mean)
+            A = (A * (2.0 / 255.0)).to(device=device, dtype=torch.float32)
+            a = (a * 2.0).to(device=device, dtype=torch.float32)
+            torch.baddbmm(a.unsqueeze(2), A, src, out=work).clamp_(0.0, 2.0)
         else:
-            x = normalize(x)
-        # Geometry in [-1, 1] would fill with grey; RISE filled RGB with black, so shift RGB
-        # to [0, 2] (0 = black) while warping. Flow stays centred: 0 fill = no motion.
-        offset = 1.0 if self.modality == "rgb" else 0.0
-        flat = (x + offset).reshape(b, c * t, h, w)
-        flat = self.perspective(self.crop(flat))
-        flip = (torch.rand(b) < FLIP_P).to(flat.device)
-        flat = torch.where(flip.view(b, 1, 1, 1), flat.flip(-1), flat)
-        flat = flat - offset
-        if self.modality == "flow":
-            sign = torch.ones(b, c, 1, 1, 1, device=flat.device)
-            sign[:, 0] = torch.where(flip, -1.0, 1.0).view(b, 1, 1, 1)
-            flat = (flat.view(b, c, t, s, s) * sign).view(b, c * t, s, s)
-        for erase in self.erase:
-            flat = erase(flat)
-        return flat.clamp_(-1.0, 1.0).view(b, c, t, s, s)
+            # Flow to [-1, 1] (0 = still), x negated for mirrored clips.
+            sign = torch.ones(b, c)
+            sign[:, 0] = torch.where(flip, -1.0, 1.0)
+            sign = sign.to(device).unsqueeze(2)
+            torch.mul(src, sign / 127.5, out=work).sub_(sign)
+        grid = _sampling_grid(m, (h, w), s).to(device)
+        out = F.grid_sample(
+            work.view(b, c * t, h, w),
+            grid,
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=True,
+        )  # zeros outside: black (RGB, still in [0, 2]) or no motion (flow)
+        if self.modality == "rgb":
+            out.sub_(1.0)
+        for i, y0, x0, eh, ew in boxes:
+            out[i, :, y0 : y0 + eh, x0 : x0 + ew] = 0.0
+        return out.view(b, c, t, s, s)
+
+
+def _sampling_grid(m: Tensor, in_hw: tuple[int, int], size: int) -> Tensor:
+    """``grid_sample``'s grid [B, size, size, 2] for input->output pixel homographies ``m``.
+
+    Each output pixel (x, y) samples the input at ``m^-1 (x, y, 1)``, in ``align_corners=True``
+    normalised coordinates (-1 and 1 are the centres of the first and last pixels), as
+    ``kornia.geometry.warp_perspective`` does; built here to skip its per-call overhead.
+    """
+    h, w = in_hw
+    inv = torch.linalg.inv(m.to(torch.float64))
+    r = torch.arange(size, dtype=torch.float64)
+    ys, xs = torch.meshgrid(r, r, indexing="ij")
+    pts = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).view(1, -1, 3)
+    src = pts @ inv.transpose(1, 2)  # [B, size*size, 3]
+    xy = src[..., :2] / src[..., 2:3]
+    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=torch.float64)
+    grid = xy * scale - 1.0
+    out: Tensor = grid.view(-1, size, size, 2).to(torch.float32)
+    return out
