@@ -279,3 +279,16 @@ def test_perspective_fills_with_black() -> None:
     y = VideoAugment(H, steps={"perspective"})(x)
     assert (y < -0.99).any(), "corners pulled inwards show the fill: black"
     assert (y.amax(dim=(1, 2, 3, 4)) > 0.99).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_draws_match_the_cpu() -> None:
+    """On the model's device: same CPU draws, so the same clip comes out (within rounding)."""
+    x = _still_clips()
+    aug = VideoAugment(24)
+    torch.manual_seed(3)
+    on_cpu = aug(x)
+    torch.manual_seed(3)
+    on_gpu = aug.to("cuda")(x.cuda())
+    assert on_gpu.device.type == "cuda"
+    assert torch.allclose(on_gpu.cpu(), on_cpu, atol=1e-4)
