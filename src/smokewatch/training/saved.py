@@ -101,27 +101,16 @@ class TrainedModel:
         """
         from smokewatch.training.predict import predict_svm, predict_torch
 
+        options: dict[str, Any] = {
+            "device": device,
+            "batch_size": batch_size,
+            "workers": workers,
+            "cache_dir": cache_dir,
+            "on_batch": on_batch,
+        }
         if self.config.kind == "svm":
-            return predict_svm(
-                self.model,
-                self.config,
-                items,
-                device=device,
-                batch_size=batch_size,
-                workers=workers,
-                cache_dir=cache_dir,
-                on_batch=on_batch,
-            )
-        return predict_torch(
-            self.model,
-            self.config,
-            items,
-            device=device,
-            batch_size=batch_size,
-            workers=workers,
-            cache_dir=cache_dir,
-            on_batch=on_batch,
-        )[0]
+            return predict_svm(self.model, self.config, items, **options)
+        return predict_torch(self.model, self.config, items, **options)[0]
 
 
 def load_model_dir(path: Path) -> TrainedModel:
