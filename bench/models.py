@@ -31,14 +31,117 @@ ratios of one run are fair even when the absolute figures are not.
    Mixed_5c map, i.e. >= 193^2 input: at 180^2 (RISE itself resizes to 224^2) the baseline is
    not run and ratios are against our eager model.
 
-Figures (2 cores of an AMD EPYC with AVX-512; torch 2.13.0+cpu; oneDNN fused convolutions):
-see "Measured" at the end of this docstring.
-
 Measured
 --------
-(filled in from a run; see the end of this file's docstring history in git)
+2026-11-24, 2 cores (AMD EPYC, AVX-512 + AVX512-BF16), torch 2.13.0+cpu, oneDNN "fused"
+backend. The machine was shared: two other engineers' ``smokewatch experiments cv`` jobs and
+test runs kept the load average at 4-8 during the whole run, so absolute figures are 2-4x
+slower than on an idle machine and jump between rows; the ratios inside one block are from
+interleaved rounds and are the figures to quote. (Idle, earlier the same day, an interleaved
+36x224^2 batch-1 check gave: RISE eager 0.759 s, ours eager 0.729 s, prepared fp32 0.312 s:
+2.43x; a oneDNN 3x3x3 convolution then ran at ~490 GFLOP/s.)
+
+    python bench/models.py --no-table --compile --compare-repeats 5
+    python bench/models.py --no-compare --repeats 3
+
+    torch 2.13.0+cpu, 2 threads; float32 2048^3 product: torch.matmul 102 GFLOP/s, oneDNN 191 GFLOP/s; peak = 191 GFLOP/s
+    ## I3D: RISE-structure eager vs ours (weights: kinetics400; conv backend: fused; bf16: True), median of 5, interleaved
+    36x224^2, batch 1: 125.3 GFLOPs/clip; ratios vs RISE eager
+      variant                       s/batch clips/s GFLOP/s of peak  ratio max|d| map max|d| logits
+      RISE eager                      3.245    0.31    38.6     20%  1.00x          -             -
+      ours eager                      3.076    0.33    40.7     21%  1.05x    2.0e-05             -
+      ours prepared fp32              1.341    0.75    93.4     49%  2.42x    8.2e-05       1.5e-05
+      ours prepared fp32 merged       1.559    0.64    80.4     42%  2.08x    8.2e-05       1.5e-05
+      ours prepared bf16              0.980    1.02   127.8     67%  3.31x    3.2e-01       9.1e-02
+      ours prepared fp32 compile      1.660    0.60    75.5     39%  1.95x    8.2e-05       1.5e-05
+    36x224^2, batch 4: 125.3 GFLOPs/clip; ratios vs RISE eager
+      variant                       s/batch clips/s GFLOP/s of peak  ratio max|d| map max|d| logits
+      RISE eager                     11.174    0.36    44.8     23%  1.00x          -             -
+      ours eager                      9.256    0.43    54.1     28%  1.21x    0.0e+00             -
+      ours prepared fp32              3.824    1.05   131.0     69%  2.92x    7.9e-05       1.6e-05
+      ours prepared fp32 merged       3.736    1.07   134.1     70%  2.99x    7.9e-05       1.6e-05
+      ours prepared bf16              3.617    1.11   138.5     72%  3.09x    2.7e-01       1.1e-01
+      ours prepared fp32 compile      2.875    1.39   174.3     91%  3.89x    7.9e-05       1.5e-05
+    36x180^2, batch 1: 84.0 GFLOPs/clip; ratios vs ours eager (RISE's 7x7 head cannot run below 193^2)
+      variant                       s/batch clips/s GFLOP/s of peak  ratio max|d| map max|d| logits
+      ours eager                      2.502    0.40    33.6     18%  1.00x          -             -
+      ours prepared fp32              0.830    1.20   101.1     53%  3.01x    6.8e-05       1.8e-05
+      ours prepared fp32 merged       1.247    0.80    67.3     35%  2.01x    6.8e-05       1.8e-05
+      ours prepared bf16              2.272    0.44    37.0     19%  1.10x    2.3e-01       1.2e-01
+      ours prepared fp32 compile      1.456    0.69    57.7     30%  1.72x    6.8e-05       1.8e-05
+    36x180^2, batch 4: 84.0 GFLOPs/clip; ratios vs ours eager (RISE's 7x7 head cannot run below 193^2)
+      variant                       s/batch clips/s GFLOP/s of peak  ratio max|d| map max|d| logits
+      ours eager                      7.971    0.50    42.1     22%  1.00x          -             -
+      ours prepared fp32              4.376    0.91    76.7     40%  1.82x    7.4e-05       2.0e-05
+      ours prepared fp32 merged       3.784    1.06    88.7     46%  2.11x    7.4e-05       2.0e-05
+      ours prepared bf16              2.758    1.45   121.8     64%  2.89x    3.0e-01       1.3e-01
+      ours prepared fp32 compile      5.066    0.79    66.3     35%  1.57x    7.4e-05       2.0e-05
+      (ours prepared fp32 compile: first call, compiling included, took 6 s)
+
+    torch 2.13.0+cpu, 2 threads; float32 2048^3 product: torch.matmul 97 GFLOP/s, oneDNN 195 GFLOP/s; peak = 195 GFLOP/s
+    ## Models: eager vs prepare_for_inference (fp32), median of 3, interleaved
+                                                               |          eager          |                 prepared
+    model                      input batch      params  GFLOPs | clips/s GFLOP/s of peak | clips/s GFLOP/s of peak  ratio   max|d|
+    efficientnet-lite0-tsm 36x224^2     1   3,372,289     6.1 |    0.57     3.5      2% |    0.74     4.5      2%  1.29x  0.0e+00
+    efficientnet-lite0-tsm 36x224^2     4   3,372,289     6.1 |    1.96    12.1      6% |    2.26    13.9      7%  1.15x  0.0e+00
+    efficientnet-lite0-tsm 36x180^2     1   3,372,289     4.4 |   16.30    71.0     36% |    9.83    42.8     22%  0.60x  0.0e+00
+    efficientnet-lite0-tsm 36x180^2     4   3,372,289     4.4 |    1.84     8.0      4% |    1.86     8.1      4%  1.01x  0.0e+00
+    i3d                    36x224^2     1  12,288,289   125.3 |    0.23    29.1     15% |    0.57    71.0     36%  2.44x  0.0e+00
+    i3d                    36x224^2     4  12,288,289   125.3 |    0.46    57.8     30% |    0.96   120.8     62%  2.09x  3.5e-10
+    i3d                    36x180^2     1  12,288,289    84.0 |    0.27    22.9     12% |    0.65    54.7     28%  2.39x  0.0e+00
+    i3d                    36x180^2     4  12,288,289    84.0 |    0.60    50.2     26% |    1.41   118.5     61%  2.36x  5.8e-10
+    i3d-flow               36x224^2     1  12,266,337   115.4 |    0.24    27.7     14% |    0.59    68.0     35%  2.45x  0.0e+00
+    i3d-flow               36x224^2     4  12,266,337   115.4 |    0.47    54.0     28% |    1.07   124.0     63%  2.30x  5.6e-09
+    i3d-flow               36x180^2     1  12,266,337    77.6 |    0.71    55.4     28% |    1.58   122.2     63%  2.21x  0.0e+00
+    i3d-flow               36x180^2     4  12,266,337    77.6 |    0.62    48.2     25% |    1.43   111.1     57%  2.31x  1.3e-08
+    i3d-lstm               36x224^2     1  12,878,241   125.3 |    0.24    29.9     15% |    0.55    69.1     35%  2.31x  0.0e+00
+    i3d-lstm               36x224^2     4  12,878,241   125.3 |    0.47    58.3     30% |    0.98   123.0     63%  2.11x  0.0e+00
+    i3d-lstm               36x180^2     1  12,878,241    84.0 |    0.28    23.6     12% |    0.69    58.2     30%  2.46x  0.0e+00
+    i3d-lstm               36x180^2     4  12,878,241    84.0 |    0.60    50.8     26% |    1.23   103.6     53%  2.04x  0.0e+00
+    i3d-nl                 36x224^2     1  15,778,241   127.1 |    0.25    31.3     16% |    0.49    62.5     32%  2.00x  0.0e+00
+    i3d-nl                 36x224^2     4  15,778,241   127.1 |    0.44    55.6     28% |    0.97   122.9     63%  2.21x  8.1e-10
+    i3d-nl                 36x180^2     1  15,778,241    85.2 |    0.80    67.8     35% |    1.34   114.1     58%  1.68x  0.0e+00
+    i3d-nl                 36x180^2     4  15,778,241    85.2 |    0.56    48.0     25% |    1.27   108.3     55%  2.26x  4.7e-10
+    i3d-tc                 36x224^2     1  12,458,785   125.4 |    0.23    28.9     15% |    0.79    99.1     51%  3.43x  0.0e+00
+    i3d-tc                 36x224^2     4  12,458,785   125.4 |    0.45    55.9     29% |    0.91   114.2     58%  2.04x  0.0e+00
+    i3d-tc                 36x180^2     1  12,458,785    84.0 |    0.67    56.6     29% |    1.25   104.8     54%  1.85x  0.0e+00
+    i3d-tc                 36x180^2     4  12,458,785    84.0 |    0.57    47.5     24% |    1.30   109.0     56%  2.29x  0.0e+00
+    i3d-tsm                36x224^2     1  12,288,289   125.3 |    0.31    38.4     20% |    1.10   137.7     71%  3.58x  0.0e+00
+    i3d-tsm                36x224^2     4  12,288,289   125.3 |    0.44    54.5     28% |    0.89   111.9     57%  2.05x  4.7e-10
+    i3d-tsm                36x180^2     1  12,288,289    84.0 |    0.25    21.1     11% |    0.52    43.4     22%  2.06x  0.0e+00
+    i3d-tsm                36x180^2     4  12,288,289    84.0 |    0.55    46.5     24% |    1.14    95.6     49%  2.06x  3.5e-10
+    tiny3d                 36x224^2     1       4,145     1.4 |   13.87    18.9     10% |   13.91    19.0     10%  1.00x  0.0e+00
+    tiny3d                 36x224^2     4       4,145     1.4 |   17.95    24.5     13% |   18.42    25.2     13%  1.03x  1.5e-08
+    tiny3d                 36x180^2     1       4,145     0.9 |    6.25     5.5      3% |    5.95     5.2      3%  0.95x  0.0e+00
+    tiny3d                 36x180^2     4       4,145     0.9 |   23.10    20.4     10% |   22.88    20.2     10%  0.99x  1.5e-08
+
+Reading it:
+
+* Target (I3D >= 1.5x the RISE-structure eager implementation, outputs within 1e-4): met in
+  fp32. Prepared fp32 vs RISE eager: 2.42x (batch 1) and 2.92x (batch 4) at 36x224^2; logits
+  within 2e-5 of our eager model, the whole Mixed_5c map within 8.2e-5 of RISE's (Kinetics-400
+  weights). Where the gain comes from: PyTorch sends batch-1 3x3x3 convolutions with few
+  channels to its im2col path (``slow_conv3d``), whose contiguous output pulls everything after
+  it out of channels-last (max pooling then runs ~15x slower); calling oneDNN directly with
+  the ReLU fused keeps the whole network in channels-last. Folding and padding-free "SAME"
+  add the rest. Our eager I3D is about as fast as RISE's structure (0.86-1.2x): the
+  per-forward ``F.pad`` copies are not what costs.
+* Merging each block's three 1x1x1 convolutions: no reliable gain (slower at batch 1, slightly
+  faster at batch 4, within the noise); off by default.
+* bf16: ~1.0-1.5x over fp32 here, logits off by ~0.1: fails the 1e-4 bar, so opt-in only.
+* ``torch.compile`` on the prepared model: no reliable gain (0.8-1.3x of prepared eager),
+  20-40 s to compile cold (4-6 s with inductor's disk cache); not worth it on this CPU.
+* "of peak" is against oneDNN's 2048^3 product measured at the start under the same load
+  (195 GFLOP/s here; idle it is ~2x that). MKL's ``torch.matmul`` reaches half of oneDNN's
+  figure on this AMD CPU.
+* Table ``max|d|``: the registered models with random weights have tiny logits, so it says
+  little; the I3D block above (real weights, whole Mixed_5c map) is the real check. The 2D
+  frame model (efficientnet-lite0-tsm) and tiny3d gain nothing from preparing (no I3D units);
+  their rows here are noise-dominated (efficientnet-lite0-tsm measures ~17 clips/s at 180^2
+  batch 1 when the machine is quiet).
 """
 
+# ruff: noqa: E501  (the measured output pasted in the docstring is wider than 100)
 from __future__ import annotations
 
 import argparse
