@@ -126,11 +126,13 @@ Reading it:
   the ReLU fused keeps the whole network in channels-last. Folding and padding-free "SAME"
   add the rest. Our eager I3D is about as fast as RISE's structure (0.86-1.2x): the
   per-forward ``F.pad`` copies are not what costs.
-* Merging each block's three 1x1x1 convolutions: no reliable gain (slower at batch 1, slightly
-  faster at batch 4, within the noise); off by default.
-* bf16: ~1.0-1.5x over fp32 here, logits off by ~0.1: fails the 1e-4 bar, so opt-in only.
-* ``torch.compile`` on the prepared model: no reliable gain (0.8-1.3x of prepared eager),
-  20-40 s to compile cold (4-6 s with inductor's disk cache); not worth it on this CPU.
+* Merging each block's three 1x1x1 convolutions: no reliable gain (0.67-0.86x of unmerged
+  prepared at batch 1, 1.02-1.16x at batch 4); off by default.
+* bf16: 1.06-1.6x over prepared fp32 where the load let it show (one 0.37x row is noise),
+  logits off by ~0.1: fails the 1e-4 bar, so opt-in only.
+* ``torch.compile`` on the prepared model: no reliable gain (0.57-1.33x of prepared eager
+  across the four blocks; about equal, 0.29 vs 0.31 s, on the idle machine), 20-40 s to
+  compile cold (4-6 s with inductor's disk cache); not worth it on this CPU.
 * "of peak" is against oneDNN's 2048^3 product measured at the start under the same load
   (195 GFLOP/s here; idle it is ~2x that). MKL's ``torch.matmul`` reaches half of oneDNN's
   figure on this AMD CPU.
