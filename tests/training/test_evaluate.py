@@ -41,19 +41,28 @@ def _smokewatch(*args: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_clips: Path, tiny_preset: Path,
-            tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained(tiny_clips: Path, tiny_preset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("trained")
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     result = train(load_config(tiny_preset), items, items[:4], folder / "run", progress=False)
     return result.model_dir
 
 
-def test_evaluate_writes_predictions_metrics_roc_and_grids(trained: Path, tiny_clips: Path,
-                                                           tmp_path: Path) -> None:
+def test_evaluate_writes_predictions_metrics_roc_and_grids(
+    trained: Path, tiny_clips: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "eval"
-    proc = _smokewatch("evaluate", str(trained), "--clips", str(tiny_clips), "--labels",
-                       str(tiny_clips / "labels.csv"), "--out", str(out), "--quiet")
+    proc = _smokewatch(
+        "evaluate",
+        str(trained),
+        "--clips",
+        str(tiny_clips),
+        "--labels",
+        str(tiny_clips / "labels.csv"),
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "F1" in proc.stdout
     with open(out / "predictions.csv", newline="") as f:
@@ -80,21 +89,45 @@ def test_evaluate_writes_predictions_metrics_roc_and_grids(trained: Path, tiny_c
 
 
 def test_evaluate_errors_are_clear(trained: Path, tiny_clips: Path, tmp_path: Path) -> None:
-    no_model = _smokewatch("evaluate", str(tmp_path), "--clips", str(tiny_clips), "--labels",
-                           str(tiny_clips / "labels.csv"), "--out", str(tmp_path / "o"))
+    no_model = _smokewatch(
+        "evaluate",
+        str(tmp_path),
+        "--clips",
+        str(tiny_clips),
+        "--labels",
+        str(tiny_clips / "labels.csv"),
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert no_model.returncode == 2 and "not a model directory" in no_model.stderr
     bad = tmp_path / "bad.csv"
     bad.write_text("name,label\nclip-00.mp4,1\n")
-    no_column = _smokewatch("evaluate", str(trained), "--clips", str(tiny_clips), "--labels",
-                            str(bad), "--out", str(tmp_path / "o"))
+    no_column = _smokewatch(
+        "evaluate",
+        str(trained),
+        "--clips",
+        str(tiny_clips),
+        "--labels",
+        str(bad),
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert no_column.returncode == 2 and "file" in no_column.stderr
     both = _smokewatch("evaluate", str(trained), "--out", str(tmp_path / "o"))
     assert both.returncode == 2 and "--labels CSV --clips DIR" in both.stderr
     tampered = tmp_path / "tampered"
     tampered.mkdir()
     (tampered / "model.json").write_text("{not json")
-    broken = _smokewatch("evaluate", str(tampered), "--clips", str(tiny_clips), "--labels",
-                         str(tiny_clips / "labels.csv"), "--out", str(tmp_path / "o"))
+    broken = _smokewatch(
+        "evaluate",
+        str(tampered),
+        "--clips",
+        str(tiny_clips),
+        "--labels",
+        str(tiny_clips / "labels.csv"),
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert broken.returncode == 2 and "unreadable" in broken.stderr
 
 
@@ -114,27 +147,42 @@ def test_folds_and_holdout_are_stratified_and_disjoint(tiny_clips: Path) -> None
         fold_items(items, 7, seed=0)
 
 
-def test_cross_validation_tables_and_resume(tiny_clips: Path, tiny_preset: Path,
-                                            tmp_path: Path) -> None:
+def test_cross_validation_tables_and_resume(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
     svm_path = tmp_path / "tiny-svm.yaml"
     svm_path.write_text(SVM_PRESET)
-    configs = [apply_overrides(load_config(tiny_preset), ["steps=4", "val_fraction=0.25"]),
-               load_config(svm_path)]
+    configs = [
+        apply_overrides(load_config(tiny_preset), ["steps=4", "val_fraction=0.25"]),
+        load_config(svm_path),
+    ]
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     out = tmp_path / "cv"
     seen: list[tuple[str, str]] = []
-    results = cross_validate(configs, items, 2, out, cache_dir=tmp_path / "cache",
-                             progress=False, on_result=lambda p, c, m: seen.append((p, c)))
-    assert seen == [("tiny", "fold-1"), ("tiny-svm", "fold-1"), ("tiny", "fold-2"),
-                    ("tiny-svm", "fold-2")]
+    results = cross_validate(
+        configs,
+        items,
+        2,
+        out,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        on_result=lambda p, c, m: seen.append((p, c)),
+    )
+    assert seen == [
+        ("tiny", "fold-1"),
+        ("tiny-svm", "fold-1"),
+        ("tiny", "fold-2"),
+        ("tiny-svm", "fold-2"),
+    ]
     assert set(results) == {"tiny", "tiny-svm"}
     for preset in results:
         for fold in ("fold-1", "fold-2"):
             test = out / preset / fold / "test"
             with open(test / "predictions.csv", newline="") as f:
                 assert len(list(csv.DictReader(f))) == 6
-            assert results[preset][fold]["f1"] == json.loads(
-                (test / "metrics.json").read_text())["f1"]
+            assert (
+                results[preset][fold]["f1"] == json.loads((test / "metrics.json").read_text())["f1"]
+            )
     table = (out / "table_f1.csv").read_text().splitlines()
     assert table[0] == "model,fold-1,fold-2,average"
     row = table[2].split(",")
@@ -177,3 +225,48 @@ def test_rise_split_s3_experiment(rise_clips: list, tiny_preset: Path, tmp_path:
     results = run_splits([config], metadata, videos, ["S3"], tmp_path / "exp", progress=False)
     assert results["tiny"]["S3"]["tp"] + results["tiny"]["S3"]["fn"] == 10
     assert (tmp_path / "exp" / "table_roc_auc.md").is_file()
+
+
+def test_a_loaded_i3d_is_prepared_for_fast_inference_with_the_same_outputs(
+    tiny_clips: Path, tmp_path: Path
+) -> None:
+    """Loaded I3D models run folded/fused on the CPU; probabilities and SVM features stay put."""
+    import torch
+
+    from smokewatch.models import get_model
+    from smokewatch.models.inference import FastUnit3D
+    from smokewatch.training.config import TrainConfig
+    from smokewatch.training.predict import extract_clip_features, predict_torch
+    from smokewatch.training.saved import load_model_dir, write_model_dir
+
+    config = TrainConfig(name="small-i3d", model="i3d", weights=None, frames=8, size=32, workers=0)
+    torch.manual_seed(0)
+    model = get_model("i3d", num_classes=1)
+    for module in model.modules():  # non-trivial batch-norm statistics, so folding matters
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    write_model_dir(tmp_path / "m", config, state_dict=model.state_dict())
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)[:4]
+    eager, _ = predict_torch(model.eval(), config, items)
+    loaded = load_model_dir(tmp_path / "m")
+    fast = loaded.predict(items)
+    assert loaded.prepared
+    assert any(isinstance(m, FastUnit3D) for m in loaded.model.modules())
+    assert np.allclose(fast, eager, atol=1e-4)
+    # SVM features: the prepared backbone gives the eager backbone's Mixed_5c means
+    torch.manual_seed(0)
+    feats = extract_clip_features(config, items)
+    with torch.inference_mode():
+        from smokewatch.training.predict import clip_loader, eval_transform
+
+        x = next(iter(clip_loader(config, items, batch_size=4, workers=0)))["video"]
+        clips = eval_transform(config, torch.device("cpu"))(x)
+        torch.manual_seed(0)  # the same random backbone as extract_clip_features built
+        reference = get_model("i3d", num_classes=1).eval().features(clips).numpy()
+        torch.manual_seed(1)
+        other = get_model("i3d", num_classes=1).eval().features(clips).numpy()
+    scale = float(np.abs(reference).max())  # random-init activations are small: compare relatively
+    assert feats.shape == (4, 1024) and scale > 0
+    assert np.allclose(feats, reference, rtol=1e-3, atol=1e-4 * scale)
+    assert not np.allclose(other, reference, rtol=1e-3, atol=1e-4 * scale)  # a real comparison

@@ -52,6 +52,27 @@ def clip_loader(
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, **common)
 
 
+def prepare_on_cpu(model: torch.nn.Module, device: torch.device) -> bool:
+    """Make an inference-only I3D-family model fast on a CPU, in place; True if it did.
+
+    Batch norm folded into the convolutions, oneDNN units with fused ReLU, channels-last-3d
+    (:func:`smokewatch.models.inference.prepare_for_inference`: outputs within 1e-4 of eager,
+    2.4x faster at 36x224^2 in ``bench/models.py``). Inputs must then be channels-last-3d.
+    Never for a model that will train again: it is changed for good.
+    """
+    from smokewatch.models.i3d import Unit3D
+    from smokewatch.models.inference import prepare_for_inference
+
+    if device.type != "cpu" or not any(isinstance(m, Unit3D) for m in model.modules()):
+        return False
+    prepare_for_inference(model)
+    return True
+
+
+def _layout(x: torch.Tensor, prepared: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last_3d) if prepared else x
+
+
 def eval_transform(config: TrainConfig, device: torch.device) -> torch.nn.Module:
     from smokewatch.dataset.augment import VideoAugment
 
@@ -71,6 +92,7 @@ def predict_torch(
     workers: int = 0,
     cache_dir: Path | None = None,
     on_batch: Callable[[int], None] | None = None,
+    prepared: bool = False,
 ) -> tuple[np.ndarray, float]:
     """(P(smoke) per clip, mean BCE loss) in eval mode; the training flag is restored after."""
     dev = torch.device(device)
@@ -85,7 +107,7 @@ def predict_torch(
             config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir
         )
         for batch in loader:
-            x = transform(batch["video"].to(dev))
+            x = _layout(transform(batch["video"].to(dev)), prepared)
             y = batch["label"].to(dev)
             out = head(x).float()
             total += float(loss_fn(out, y)) * len(y)
@@ -134,7 +156,6 @@ def extract_clip_features(
     """
     from smokewatch.core.atomic import atomic_path
     from smokewatch.models import get_model
-    from smokewatch.models.svm import extract_features
 
     dev = torch.device(device)
     feats: list[np.ndarray | None] = [None] * len(items)
@@ -150,7 +171,8 @@ def extract_clip_features(
                 continue
         todo.append(i)
     if todo:
-        backbone = get_model(config.model, weights=config.weights, num_classes=1).to(dev)
+        backbone = get_model(config.model, weights=config.weights, num_classes=1).to(dev).eval()
+        prepared = prepare_on_cpu(backbone, dev)
         transform = eval_transform(config, dev)
         loader = clip_loader(
             config, [items[i] for i in todo], batch_size=batch_size, workers=workers
@@ -159,8 +181,9 @@ def extract_clip_features(
         # one batch at a time, each clip's vector stored as soon as it exists: an interrupted
         # extraction keeps everything it finished
         for batch in loader:
-            x = transform(batch["video"].to(dev))
-            new = extract_features(backbone, list(x), batch_size=len(x), device=dev)
+            x = _layout(transform(batch["video"].to(dev)), prepared)
+            with torch.inference_mode():
+                new = backbone.features(x).float().cpu().numpy()
             for row in new:
                 i = todo[position]
                 position += 1

@@ -84,6 +84,7 @@ class TrainedModel:
     config: TrainConfig
     meta: dict[str, Any]
     model: Any
+    prepared: bool = False
 
     def predict(
         self,
@@ -110,7 +111,11 @@ class TrainedModel:
         }
         if self.config.kind == "svm":
             return predict_svm(self.model, self.config, items, **options)
-        return predict_torch(self.model, self.config, items, **options)[0]
+        from smokewatch.training.predict import prepare_on_cpu
+
+        if not self.prepared:  # a loaded model only infers: make it fast once, in place
+            self.prepared = prepare_on_cpu(self.model, torch.device(device))
+        return predict_torch(self.model, self.config, items, prepared=self.prepared, **options)[0]
 
 
 def load_model_dir(path: Path) -> TrainedModel:
