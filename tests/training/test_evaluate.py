@@ -270,3 +270,60 @@ def test_a_loaded_i3d_is_prepared_for_fast_inference_with_the_same_outputs(
     assert feats.shape == (4, 1024) and scale > 0
     assert np.allclose(feats, reference, rtol=1e-3, atol=1e-4 * scale)
     assert not np.allclose(other, reference, rtol=1e-3, atol=1e-4 * scale)  # a real comparison
+
+
+def test_cv_command_scores_a_given_prediction_column(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    """``--score-column``: another model's predictions scored on the very same test folds."""
+    rows = list(csv.DictReader(open(tiny_clips / "labels.csv", newline="")))
+    flipped = {"clip-00.mp4", "clip-03.mp4", "clip-04.mp4"}
+    labels = tmp_path / "labels.csv"
+    with open(labels, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "label", "other_pred"])
+        for r in rows:
+            writer.writerow(
+                [r["file"], r["label"], 1 - int(r["label"]) if r["file"] in flipped else r["label"]]
+            )
+    out = tmp_path / "cv"
+    result = _smokewatch(
+        "experiments",
+        "cv",
+        str(tiny_preset),
+        "--labels",
+        str(labels),
+        "--clips",
+        str(tiny_clips),
+        "--folds",
+        "2",
+        "--out",
+        str(out),
+        "--score-column",
+        "other_pred",
+        "--set",
+        "steps=2",
+        "--quiet",
+    )
+    assert result.returncode == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    items = items_from_labels_csv(labels, tiny_clips)
+    for k, (_, test) in enumerate(fold_items(items, 2, seed=0)):
+        y = [it.label for it in test]
+        pred = [1 - it.label if it.path.name in flipped else it.label for it in test]
+        assert results["other_pred"][f"fold-{k + 1}"]["f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert "| other_pred |" in (out / "table_f1.md").read_text()
+    missing = _smokewatch(
+        "experiments",
+        "cv",
+        str(tiny_preset),
+        "--labels",
+        str(labels),
+        "--clips",
+        str(tiny_clips),
+        "--out",
+        str(out),
+        "--score-column",
+        "nope",
+    )
+    assert missing.returncode == 2 and "no column 'nope'" in missing.output

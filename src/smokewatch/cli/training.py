@@ -355,6 +355,12 @@ def cv_command(
     threads: int = _THREADS,
     cache_dir: Path | None = _CACHE,
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    score_columns: list[str] = typer.Option(
+        [],
+        "--score-column",
+        help="A column of the labels CSV holding another model's predictions (e.g. "
+        "rgb_tc_pred), scored on the same test folds and shown in the tables (repeatable).",
+    ),
 ) -> None:
     """Stratified k-fold cross-validation of presets on labeled clips; per-fold tables."""
     from smokewatch.dataset.torch_data import items_from_labels_csv
@@ -363,6 +369,7 @@ def cv_command(
     _threads(threads)
     configs = [_config(p, overrides) for p in presets]
     items = items_from_labels_csv(labels, clips)
+    given = {name: _score_column(labels, name) for name in score_columns}
     cross_validate(
         configs,
         items,
@@ -373,8 +380,28 @@ def cv_command(
         cache_dir=cache_dir,
         progress=not quiet,
         on_result=_report,
+        given=given,
     )
     _print_table(out)
+
+
+def _score_column(labels: Path, name: str) -> dict[str, float]:
+    """Another model's scores (0/1 or probabilities) from column ``name`` of the labels CSV."""
+    import csv
+
+    with open(labels, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if name not in (reader.fieldnames or []):
+            raise SmokewatchError(f"{labels}: no column {name!r} to score")
+        scores = {}
+        for row in reader:
+            try:
+                scores[row["file"].strip()] = float(row[name])
+            except ValueError:
+                raise SmokewatchError(
+                    f"{labels}, line {reader.line_num}: {name} {row[name]!r} is not a number"
+                ) from None
+    return scores
 
 
 train_command = user_errors(train_command)

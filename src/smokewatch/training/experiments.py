@@ -207,15 +207,24 @@ def cross_validate(
     cache_dir: Path | None = None,
     progress: bool = True,
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
+    given: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Stratified ``folds``-fold cross-validation of each preset on labeled clips.
 
     A preset with ``val_fraction`` picks its checkpoint on that share of each training fold;
-    the test fold is only ever scored.
+    the test fold is only ever scored. ``given``: other models' scores per clip file name
+    (e.g. RISE's RGB-TC predictions in ``clips.csv``), scored on the same test folds so that
+    they sit in the same tables.
     """
+    from smokewatch.training.metrics import binary_metrics
+
     results: dict[str, Any] = {}
     columns = [f"fold-{k + 1}" for k in range(folds)]
     for k, (train_part, test_part) in enumerate(fold_items(items, folds, seed)):
+        for name, scores in (given or {}).items():
+            labels = [it.label for it in test_part]
+            metrics = binary_metrics(labels, [scores[Path(it.path).name] for it in test_part])
+            results = _record(out, name, columns[k], {**metrics.as_dict(), "n": metrics.n})
         for config in configs:
             fit, val = holdout(train_part, config.val_fraction, config.seed + k)
             metrics = run_one(
