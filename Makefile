@@ -66,9 +66,11 @@ rise-models: setup
 	$(BIN)/smokewatch train --preset cpu-small $(RISE_CLIPS) --out models/rise-hard-i3d \
 	  $$(test -f models/rise-hard-i3d/last.pt && echo --resume)
 
-# 5-fold cross-validation of the same two presets on the 709 clips (tables in out/rise-cv).
+# 5-fold cross-validation of the same two presets on the 709 clips, next to RISE's own RGB-TC
+# predictions for them (tables in out/rise-cv).
 rise-cv: setup
 	$(BIN)/smokewatch experiments cv rgb-svm cpu-small --set size=180 --folds 5 $(RISE_CLIPS) \
+	  --score-column rgb_tc_pred \
 	  --out out/rise-cv
 
 lint: setup
