@@ -108,7 +108,7 @@ def test_invalid_json_names_the_position(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_folder(tmp_path: Path) -> None:
-    with pytest.raises(MetadataError, match="no such file"):
+    with pytest.raises(MetadataError, match="nope.json: no such metadata file"):
         read_metadata(tmp_path / "nope.json")
     with pytest.raises(MetadataError, match="is a folder"):
         read_metadata(tmp_path)

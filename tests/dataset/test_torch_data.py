@@ -166,7 +166,7 @@ def test_labels_csv_errors_name_the_line(tmp_path: Path, text: str, match: str) 
 
 
 def test_labels_csv_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(MetadataError, match="no such file"):
+    with pytest.raises(MetadataError, match="nope.csv: no such CSV file"):
         items_from_labels_csv(tmp_path / "nope.csv", tmp_path)
 
 

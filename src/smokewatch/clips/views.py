@@ -31,6 +31,7 @@ import yaml
 
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.clip import Box, Clip
+from smokewatch.core.files import read_user_text
 from smokewatch.errors import ViewsError
 
 __all__ = [
@@ -141,14 +142,7 @@ def load_views(path: str | os.PathLike[str]) -> dict[str, Box]:
     Every problem is a :class:`ViewsError` that names the file and, where it can, the view.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ViewsError(f"{p}: no such views file") from None
-    except IsADirectoryError:
-        raise ViewsError(f"{p}: is a folder, expected a views file") from None
-    except UnicodeDecodeError:
-        raise ViewsError(f"{p}: not UTF-8 text") from None
+    text = read_user_text(p, what="views file", error=ViewsError)
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)

@@ -23,6 +23,7 @@ from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.clip import Clip, ClipName
+from smokewatch.core.files import read_user_text
 from smokewatch.core.labels import is_valid_state
 from smokewatch.errors import ClipNameError, MetadataError
 
@@ -208,14 +209,7 @@ def _check_unique(clips: Sequence[Clip], source: str) -> None:
 def read_metadata(path: str | os.PathLike[str]) -> list[Clip]:
     """Read a RISE metadata file (``.json``, or ``.csv`` with a header row) into clips."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MetadataError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise MetadataError(f"{p}: is a folder, expected a metadata file") from None
-    except UnicodeDecodeError as exc:
-        raise MetadataError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_user_text(p, what="metadata file", error=MetadataError)
     if p.suffix.lower() == ".csv":
         return _loads_csv(text, source=str(p))
     try:

@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import Dataset
 
 from smokewatch.core.atomic import atomic_path
+from smokewatch.core.files import read_user_text
 from smokewatch.core.labels import final_label, label_weight
 from smokewatch.core.metadata import load_records, read_metadata
 from smokewatch.errors import MetadataError, SmokewatchError, VideoError
@@ -155,14 +156,7 @@ def items_from_labels_csv(csv_path: Path | str, clips_dir: Path | str) -> list[C
     """
     path = Path(csv_path)
     folder = Path(clips_dir)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MetadataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise MetadataError(f"{path}: is a folder, expected a CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise MetadataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_user_text(path, what="CSV file", error=MetadataError, encoding="utf-8-sig")
     reader = csv.DictReader(text.splitlines())
     fields = [f.strip() for f in (reader.fieldnames or [])]
     if not fields:
