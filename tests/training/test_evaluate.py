@@ -327,3 +327,36 @@ def test_cv_command_scores_a_given_prediction_column(
         "nope",
     )
     assert missing.returncode == 2 and "no column 'nope'" in missing.output
+
+
+def test_experiment_inputs_are_checked_before_training(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    from smokewatch.training.build import TrainingError
+    from smokewatch.training.experiments import run_splits
+    from smokewatch.training.fit_svm import train_svm
+
+    with pytest.raises(TrainingError, match="unknown split S9"):
+        run_splits(
+            [load_config(tiny_preset)],
+            tmp_path / "m.json",
+            tmp_path,
+            ["S0", "S9"],
+            tmp_path / "out",
+            progress=False,
+        )
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    svm_path = tmp_path / "tiny-svm.yaml"
+    svm_path.write_text(SVM_PRESET)
+    bad = apply_overrides(load_config(svm_path), ["svm={Cc: 4}"])
+    with pytest.raises(TrainingError, match="bad svm setting"):
+        train_svm(bad, items, tmp_path / "svm", progress=False)
+    with pytest.raises(TrainingError, match="at least 2 training clips of each class"):
+        train_svm(load_config(svm_path), items[:3], tmp_path / "svm", progress=False)
+    # a finished run is not silently reused with other settings
+    config = apply_overrides(load_config(tiny_preset), ["steps=2"])
+    cross_validate([config], items, 2, tmp_path / "cv", progress=False)
+    with pytest.raises(TrainingError, match="other settings"):
+        cross_validate(
+            [apply_overrides(config, ["steps=3"])], items, 2, tmp_path / "cv", progress=False
+        )

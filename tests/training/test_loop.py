@@ -251,3 +251,39 @@ def test_torchrun_two_processes_gloo_equals_one_process(
     for key in one:
         assert torch.allclose(one[key], two[key], atol=1e-5, rtol=1e-4), key
     assert any(not torch.allclose(one[k], start[k], atol=1e-3) for k in one)  # it did train
+
+
+def test_resume_with_another_number_of_processes_is_refused(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    from smokewatch.training.checkpoint import save_checkpoint
+
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    config = apply_overrides(load_config(tiny_preset), ["steps=4"])
+    run = tmp_path / "run"
+    train(config, items, [], run, progress=False, stop_after=2)
+    state = load_checkpoint(run / "last.pt")
+    state["rng"] = state["rng"] * 2  # as if two processes had written it
+    save_checkpoint(
+        run / "last.pt", {k: v for k, v in state.items() if k not in ("format", "version")}
+    )
+    with pytest.raises(CheckpointError, match="2 process"):
+        train(config, items, [], run, resume=True, progress=False)
+
+
+def test_frame_perturbed_evaluation_repeats_and_leaves_the_random_stream_alone(
+    tiny_clips: Path, tiny_preset: Path
+) -> None:
+    from smokewatch.models import get_model
+    from smokewatch.training.predict import predict_torch
+
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    config = apply_overrides(load_config(tiny_preset), ["perturb_frames=true"])
+    model = get_model("tiny3d")
+    before = torch.get_rng_state()
+    first, _ = predict_torch(model, config, items)
+    assert torch.equal(torch.get_rng_state(), before)
+    second, _ = predict_torch(model, config, items)
+    assert np.array_equal(first, second)
+    plain, _ = predict_torch(model, load_config(tiny_preset), items)
+    assert not np.allclose(first, plain)  # the frames really were shuffled

@@ -38,7 +38,7 @@ _CLIPS = typer.Option(
 _DEVICE = typer.Option(
     None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)."
 )
-_THREADS = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default).")
+_THREADS = typer.Option(0, "--threads", min=0, help="torch CPU threads (0: torch's default).")
 _CACHE = typer.Option(
     None,
     "--cache-dir",
@@ -200,7 +200,7 @@ def evaluate_command(
     grids: bool = typer.Option(
         True, "--grids/--no-grids", help="Write a grid video of clips per confusion cell."
     ),
-    batch_size: int = typer.Option(4, "--batch-size"),
+    batch_size: int = typer.Option(4, "--batch-size", min=1),
     device: str | None = _DEVICE,
     threads: int = _THREADS,
     cache_dir: Path | None = _CACHE,
@@ -369,7 +369,7 @@ def cv_command(
     _threads(threads)
     configs = [_config(p, overrides) for p in presets]
     items = items_from_labels_csv(labels, clips)
-    given = {name: _score_column(labels, name) for name in score_columns}
+    given = {name: _score_column(labels, clips, name) for name in score_columns}
     cross_validate(
         configs,
         items,
@@ -385,18 +385,19 @@ def cv_command(
     _print_table(out)
 
 
-def _score_column(labels: Path, name: str) -> dict[str, float]:
+def _score_column(labels: Path, clips: Path, name: str) -> dict[str, float]:
     """Another model's scores (0/1 or probabilities) from column ``name`` of the labels CSV."""
     import csv
 
     with open(labels, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        if name not in (reader.fieldnames or []):
+        reader.fieldnames = [n.strip() for n in (reader.fieldnames or [])]
+        if name not in reader.fieldnames:
             raise SmokewatchError(f"{labels}: no column {name!r} to score")
         scores = {}
         for row in reader:
-            try:
-                scores[row["file"].strip()] = float(row[name])
+            try:  # keyed as items_from_labels_csv builds paths: clips dir / file
+                scores[str(clips / row["file"].strip())] = float(row[name])
             except ValueError:
                 raise SmokewatchError(
                     f"{labels}, line {reader.line_num}: {name} {row[name]!r} is not a number"

@@ -71,11 +71,13 @@ def fold_items(items: Sequence[Any], folds: int, seed: int) -> list[tuple[list[A
     """Stratified k-fold (scikit-learn's, shuffled with ``seed``): [(train, test), ...]."""
     from sklearn.model_selection import StratifiedKFold
 
+    from smokewatch.training.build import TrainingError
+
     labels = np.array([it.label for it in items])
     if folds < 2:
-        raise ValueError("cross-validation needs at least 2 folds")
+        raise TrainingError("cross-validation needs at least 2 folds")
     if min(np.bincount(labels, minlength=2)) < folds:
-        raise ValueError(f"each class needs at least {folds} clips for {folds} folds")
+        raise TrainingError(f"each class needs at least {folds} clips for {folds} folds")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [
         ([items[i] for i in tr], [items[i] for i in te])
@@ -100,6 +102,16 @@ def run_one(
     from smokewatch.training.evaluate import evaluate_model
 
     done = run_dir / "test" / "metrics.json"
+    made = run_dir / "model" / "model.json"
+    if made.is_file():
+        earlier = json.loads(made.read_text(encoding="utf-8")).get("config")
+        if earlier != config.model_dump():
+            from smokewatch.training.build import TrainingError
+
+            raise TrainingError(
+                f"{run_dir} holds a run of {config.name} with other settings; use another "
+                "output folder (or remove that run) to train with these"
+            )
     if done.is_file():
         return dict(json.loads(done.read_text(encoding="utf-8")))
     if not (run_dir / "model" / "model.json").is_file():
@@ -174,6 +186,14 @@ def run_splits(
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Each preset on each RISE split; the tables of Tables 7-11 from the test sets."""
+    from smokewatch.dataset.splits import RISE_SPLITS
+    from smokewatch.training.build import TrainingError
+
+    unknown = [s for s in splits if s not in RISE_SPLITS]
+    if unknown:  # before hours of training on the good ones
+        raise TrainingError(
+            f"unknown split {', '.join(unknown)}; RISE's are {', '.join(RISE_SPLITS)}"
+        )
     results: dict[str, Any] = {}
     for split in splits:
         parts = split_items(metadata, video_dir, split)
@@ -223,7 +243,7 @@ def cross_validate(
     for k, (train_part, test_part) in enumerate(fold_items(items, folds, seed)):
         for name, scores in (given or {}).items():
             labels = [it.label for it in test_part]
-            metrics = binary_metrics(labels, [scores[Path(it.path).name] for it in test_part])
+            metrics = binary_metrics(labels, [scores[str(it.path)] for it in test_part])
             results = _record(out, name, columns[k], {**metrics.as_dict(), "n": metrics.n})
         for config in configs:
             fit, val = holdout(train_part, config.val_fraction, config.seed + k)

@@ -37,11 +37,16 @@ def train_svm(
     from smokewatch.training.saved import write_model_dir
 
     started = time.perf_counter()
-    labels = np.array([item.label for item in train_items])
-    if np.unique(labels).size < 2:
-        from smokewatch.training.build import TrainingError
+    from smokewatch.training.build import TrainingError
 
-        raise TrainingError("an SVM needs training clips of both classes")
+    labels = np.array([item.label for item in train_items])
+    if min(np.bincount(labels, minlength=2)) < 2:
+        raise TrainingError("an SVM needs at least 2 training clips of each class")
+    params = {"random_state": config.seed, **config.svm, "probability": True}
+    try:  # a typo in the svm settings: say so before the long feature extraction
+        FeatureSVM(**params)
+    except TypeError as exc:
+        raise TrainingError(f"{config.name}: bad svm setting ({exc})") from None
     with Progress(progress, len(train_items), f"{config.name}: features") as bar:
         features = extract_clip_features(
             config,
@@ -52,7 +57,6 @@ def train_svm(
             cache_dir=cache_dir,
             on_batch=bar.advance,
         )
-    params = {"random_state": config.seed, **config.svm, "probability": True}
     svm = FeatureSVM(**params).fit(features, labels)
     model_dir = write_model_dir(
         out_dir / "model",

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import math
 import os
@@ -82,7 +83,17 @@ class TrainResult:
 
 def _device(requested: str | None, ddp: Distributed) -> torch.device:
     if requested:
-        return torch.device(requested)
+        dev = torch.device(requested)
+        if dev.type == "cuda" and ddp.world > 1:
+            if dev.index is not None:
+                from smokewatch.training.build import TrainingError
+
+                raise TrainingError(
+                    f"--device {requested} under torchrun: give --device cuda, each process "
+                    "takes the GPU of its LOCAL_RANK"
+                )
+            return torch.device("cuda", ddp.local_rank)
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda", ddp.local_rank)
     return torch.device("cpu")
@@ -153,7 +164,8 @@ def train(
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend)
+        # a generous timeout: the other processes wait at a barrier while process 0 validates
+        dist.init_process_group(backend, timeout=datetime.timedelta(hours=2))
     per_device = config.per_device_batch(ddp.world)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
@@ -173,14 +185,20 @@ def train(
     step, history, best = 0, [], None
     if resume:
         state = load_checkpoint(last_path)
-        if state["config"] != config.model_dump():
-            from smokewatch.training.checkpoint import CheckpointError
+        from smokewatch.training.checkpoint import CheckpointError
 
+        if state["config"] != config.model_dump():
             raise CheckpointError(f"{last_path}: written by a run with another configuration")
+        if len(state["rng"]) != ddp.world:
+            raise CheckpointError(
+                f"{last_path}: written by a run of {len(state['rng'])} process(es); resume it "
+                f"with as many (this is {ddp.world}) to continue it exactly"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when the run began without AMP (e.g. on a CPU)
+            scaler.load_state_dict(state["scaler"])
         step, history, best = state["step"], list(state["history"]), state["best"]
         restore_rng(state["rng"][ddp.rank])
     elif last_path.exists():

@@ -7,6 +7,7 @@ model's device, the same path validation uses during training.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -100,21 +101,27 @@ def predict_torch(
     head = TrainModule(model, config.loss)
     was_training = model.training
     model.eval()
+    # -FP shuffles frames in evaluation too: with a fixed seed, in a forked random state, so
+    # predictions repeat and a training run's random stream is untouched by validation
+    rng = torch.random.fork_rng(devices=[]) if config.perturb_frames else contextlib.nullcontext()
     probs: list[torch.Tensor] = []
     total, count = 0.0, 0
     try:
-        loader = clip_loader(
-            config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir
-        )
-        for batch in loader:
-            x = _layout(transform(batch["video"].to(dev)), prepared)
-            y = batch["label"].to(dev)
-            out = head(x).float()
-            total += float(loss_fn(out, y)) * len(y)
-            count += len(y)
-            probs.append(torch.sigmoid(clip_scores(out)).cpu())
-            if on_batch is not None:
-                on_batch(len(y))
+        with rng:
+            if config.perturb_frames:
+                torch.manual_seed(config.seed)
+            loader = clip_loader(
+                config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir
+            )
+            for batch in loader:
+                x = _layout(transform(batch["video"].to(dev)), prepared)
+                y = batch["label"].to(dev)
+                out = head(x).float()
+                total += float(loss_fn(out, y)) * len(y)
+                count += len(y)
+                probs.append(torch.sigmoid(clip_scores(out)).cpu())
+                if on_batch is not None:
+                    on_batch(len(y))
     finally:
         model.train(was_training)
     if not probs:
@@ -128,6 +135,8 @@ def _feature_key(config: TrainConfig, path: Path) -> str:
         str(path.resolve()),
         str(st.st_size),
         str(st.st_mtime_ns),
+        str(config.perturb_frames),
+        repr(sorted(config.model_kwargs.items())),
         config.model,
         str(config.weights),
         str(config.frames),

@@ -113,8 +113,10 @@ class TrainedModel:
             return predict_svm(self.model, self.config, items, **options)
         from smokewatch.training.predict import prepare_on_cpu
 
+        dev = torch.device(device)
+        self.model.to(dev)
         if not self.prepared:  # a loaded model only infers: make it fast once, in place
-            self.prepared = prepare_on_cpu(self.model, torch.device(device))
+            self.prepared = prepare_on_cpu(self.model, dev)
         return predict_torch(self.model, self.config, items, prepared=self.prepared, **options)[0]
 
 
