@@ -216,7 +216,9 @@ def test_torchrun_two_processes_gloo_equals_one_process(
         "--set",
         "augment=false",
         "--set",
-        "val_every=0",
+        "val_every=3",  # process 0 validates while process 1 waits for its word
+        "--set",
+        "val_fraction=0.25",
         "--set",
         "steps=6",
     ]
@@ -245,8 +247,16 @@ def test_torchrun_two_processes_gloo_equals_one_process(
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((tmp_path / "two" / "model" / "model.json").read_text())
+    meta_one = json.loads((tmp_path / "one" / "model" / "model.json").read_text())
     assert meta["processes"] == 2
-    one, two = _weights(tmp_path / "one" / "model"), _weights(tmp_path / "two" / "model")
+    assert (
+        [h["step"] for h in meta["history"]] == [h["step"] for h in meta_one["history"]] == [3, 6]
+    )
+    for a, b in zip(meta["history"], meta_one["history"], strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    # the final weights (the chosen ones could differ on a tie broken by a 1e-7 loss difference)
+    one = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
+    two = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
     start = _initial_weights(3)  # the preset's seed: both runs start here (DDP broadcasts rank 0's)
     for key in one:
         assert torch.allclose(one[key], two[key], atol=1e-5, rtol=1e-4), key
@@ -287,3 +297,55 @@ def test_frame_perturbed_evaluation_repeats_and_leaves_the_random_stream_alone(
     assert np.array_equal(first, second)
     plain, _ = predict_torch(model, load_config(tiny_preset), items)
     assert not np.allclose(first, plain)  # the frames really were shuffled
+
+
+def test_a_validation_failure_under_torchrun_stops_every_process(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    """Process 0 hits a corrupt validation clip: all processes stop with an error, none hangs."""
+    from videos import garbage_file
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for mp4 in tiny_clips.glob("*.mp4"):
+        (clips / mp4.name).symlink_to(mp4)
+    garbage_file(clips / "broken.mp4")
+    (tmp_path / "val.csv").write_text("file,label\nbroken.mp4,1\nclip-00.mp4,0\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "smokewatch",
+            "train",
+            "--preset",
+            str(tiny_preset),
+            "--labels",
+            str(tiny_clips / "labels.csv"),
+            "--clips",
+            str(clips),
+            "--val-labels",
+            str(tmp_path / "val.csv"),
+            "--quiet",
+            "--threads",
+            "1",
+            "--set",
+            "val_every=2",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=240,
+    )
+    assert proc.returncode != 0
+    assert "broken.mp4" in proc.stderr
+    assert "process 0 failed during validation" in proc.stderr

@@ -269,33 +269,47 @@ def train(
             dist.barrier()
 
     def validate() -> None:
-        nonlocal best
+        failure: BaseException | None = None
         if ddp.main:
-            probs, loss = predict_torch(
-                model,
-                config,
-                val_items,
-                device=dev,
-                batch_size=per_device,
-                workers=config.workers,
-                cache_dir=cache_dir,
-            )
-            labels = [item.label for item in val_items]
-            scores = binary_metrics(labels, probs, threshold=config.threshold).as_dict()
-            record = {"step": step, "loss": loss, **scores}
-            history.append(record)
-            board.scalars(
-                step,
-                **{f"val/{k}": record[k] for k in ("loss", "precision", "recall", "f1", "roc_auc")},
-            )
-            if step >= config.select_after and _better(record, best):
-                best = record
-                from smokewatch.core.atomic import atomic_path
-
-                with atomic_path(best_path) as tmp:
-                    torch.save(unwrap(model).state_dict(), tmp)
+            try:
+                _validate_main()
+            except BaseException as exc:  # the other processes must hear of it, not wait forever
+                failure = exc
         if ddp.world > 1:
-            dist.barrier()
+            said = [repr(failure) if failure is not None else ""]
+            dist.broadcast_object_list(said, src=0)
+            if said[0] and not ddp.main:
+                from smokewatch.training.build import TrainingError
+
+                raise TrainingError(f"process 0 failed during validation: {said[0]}")
+        if failure is not None:
+            raise failure
+
+    def _validate_main() -> None:
+        nonlocal best
+        probs, loss = predict_torch(
+            model,
+            config,
+            val_items,
+            device=dev,
+            batch_size=per_device,
+            workers=config.workers,
+            cache_dir=cache_dir,
+        )
+        labels = [item.label for item in val_items]
+        scores = binary_metrics(labels, probs, threshold=config.threshold).as_dict()
+        record = {"step": step, "loss": loss, **scores}
+        history.append(record)
+        board.scalars(
+            step,
+            **{f"val/{k}": record[k] for k in ("loss", "precision", "recall", "f1", "roc_auc")},
+        )
+        if step >= config.select_after and _better(record, best):
+            best = record
+            from smokewatch.core.atomic import atomic_path
+
+            with atomic_path(best_path) as tmp:
+                torch.save(unwrap(model).state_dict(), tmp)
 
     try:
         model.train()
