@@ -192,6 +192,30 @@ def test_broken_checkpoint_is_a_clear_error(
         train(load_config(tiny_preset), items, [], other, resume=True, progress=False)
 
 
+def _torchrun(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """``torchrun --nproc_per_node 2 -m smokewatch ARGS`` (gloo on CPU), on a free local port."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "smokewatch",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -223,28 +247,7 @@ def test_torchrun_two_processes_gloo_equals_one_process(
         "steps=6",
     ]
     _cli(*args, "--out", str(tmp_path / "one"))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(_free_port()),
-            "-m",
-            "smokewatch",
-            *args,
-            "--out",
-            str(tmp_path / "two"),
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=300,
-    )
+    proc = _torchrun(*args, "--out", str(tmp_path / "two"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((tmp_path / "two" / "model" / "model.json").read_text())
     meta_one = json.loads((tmp_path / "one" / "model" / "model.json").read_text())
@@ -311,39 +314,23 @@ def test_a_validation_failure_under_torchrun_stops_every_process(
         (clips / mp4.name).symlink_to(mp4)
     garbage_file(clips / "broken.mp4")
     (tmp_path / "val.csv").write_text("file,label\nbroken.mp4,1\nclip-00.mp4,0\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_addr",
-            "127.0.0.1",
-            "--master_port",
-            str(_free_port()),
-            "-m",
-            "smokewatch",
-            "train",
-            "--preset",
-            str(tiny_preset),
-            "--labels",
-            str(tiny_clips / "labels.csv"),
-            "--clips",
-            str(clips),
-            "--val-labels",
-            str(tmp_path / "val.csv"),
-            "--quiet",
-            "--threads",
-            "1",
-            "--set",
-            "val_every=2",
-            "--out",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        env=_env(),
+    proc = _torchrun(
+        "train",
+        "--preset",
+        str(tiny_preset),
+        "--labels",
+        str(tiny_clips / "labels.csv"),
+        "--clips",
+        str(clips),
+        "--val-labels",
+        str(tmp_path / "val.csv"),
+        "--quiet",
+        "--threads",
+        "1",
+        "--set",
+        "val_every=2",
+        "--out",
+        str(tmp_path / "run"),
         timeout=240,
     )
     assert proc.returncode != 0
