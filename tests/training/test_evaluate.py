@@ -202,8 +202,8 @@ def test_rise_split_s3_experiment(rise_clips: list, tiny_preset: Path, tmp_path:
     """S3 (held-out days) made from real RISE records; tiny videos stand in for the clips."""
     from videos import make_clip
 
-    from smokewatch.core.metadata import write_metadata
-    from smokewatch.dataset.splits import labeled_clips
+    from smokewatch.core.metadata import read_metadata, write_metadata
+    from smokewatch.dataset.splits import labeled_clips, make_splits
     from smokewatch.training.experiments import run_splits, split_items
 
     by_day: dict[str, list] = {}
@@ -219,7 +219,7 @@ def test_rise_split_s3_experiment(rise_clips: list, tiny_preset: Path, tmp_path:
     videos = tmp_path / "videos"
     for i, clip in enumerate(picked):
         make_clip(videos / f"{clip.file_name}.mp4", frames=6, size=24, seed=i)
-    parts = split_items(metadata, videos, "S3")
+    parts = split_items(make_splits(read_metadata(metadata), ["S3"])["S3"], videos)
     assert [len(parts[p]) for p in ("train", "validation", "test")] == [4, 4, 20]
     config = apply_overrides(load_config(tiny_preset), ["steps=2", "val_every=2"])
     results = run_splits([config], metadata, videos, ["S3"], tmp_path / "exp", progress=False)

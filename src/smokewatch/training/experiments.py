@@ -17,12 +17,15 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from smokewatch.dataset.splits import Split
 
 __all__ = [
     "TABLE_METRICS",
@@ -37,13 +40,12 @@ __all__ = [
 TABLE_METRICS = ("f1", "precision", "recall", "roc_auc", "accuracy")
 
 
-def split_items(metadata: Path, video_dir: Path, split: str) -> dict[str, list[Any]]:
-    """Train/validation/test clips of RISE split ``split`` (S0-S5) made from ``metadata``."""
-    from smokewatch.core.metadata import SPLIT_FIELDS, clip_to_record, read_metadata
-    from smokewatch.dataset.splits import PARTS, make_splits
+def split_items(made: Split, video_dir: Path) -> dict[str, list[Any]]:
+    """Train/validation/test clips of a RISE split (``make_splits``), videos in ``video_dir``."""
+    from smokewatch.core.metadata import SPLIT_FIELDS, clip_to_record
+    from smokewatch.dataset.splits import PARTS
     from smokewatch.dataset.torch_data import items_from_metadata
 
-    made = make_splits(read_metadata(metadata), [split])[split]
     return {
         part: items_from_metadata(
             [clip_to_record(c, SPLIT_FIELDS) for c in made.part(part)], video_dir
@@ -194,9 +196,13 @@ def run_splits(
         raise TrainingError(
             f"unknown split {', '.join(unknown)}; RISE's are {', '.join(RISE_SPLITS)}"
         )
+    from smokewatch.core.metadata import read_metadata
+    from smokewatch.dataset.splits import make_splits
+
+    made = make_splits(read_metadata(metadata), splits)  # the metadata read once for all splits
     results: dict[str, Any] = {}
     for split in splits:
-        parts = split_items(metadata, video_dir, split)
+        parts = split_items(made[split], video_dir)
         for config in configs:
             metrics = run_one(
                 config,
