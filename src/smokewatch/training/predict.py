@@ -169,15 +169,15 @@ def extract_clip_features(
     dev = torch.device(device)
     feats: list[np.ndarray | None] = [None] * len(items)
     store = cache_dir / "features" if cache_dir is not None else None
+    # each clip's cache file, keyed once (the key stats the video)
+    files = [store / f"{_feature_key(config, Path(it.path))}.npy" for it in items] if store else []
     todo = []
-    for i, item in enumerate(items):
-        if store is not None:
-            f = store / f"{_feature_key(config, Path(item.path))}.npy"
-            if f.is_file():
-                feats[i] = np.load(f)
-                if on_batch is not None:
-                    on_batch(1)
-                continue
+    for i in range(len(items)):
+        if files and files[i].is_file():
+            feats[i] = np.load(files[i])
+            if on_batch is not None:
+                on_batch(1)
+            continue
         todo.append(i)
     if todo:
         backbone = get_model(config.model, weights=config.weights, num_classes=1).to(dev).eval()
@@ -186,7 +186,7 @@ def extract_clip_features(
         loader = clip_loader(
             config, [items[i] for i in todo], batch_size=batch_size, workers=workers
         )
-        position = 0
+        slots = iter(todo)
         # one batch at a time, each clip's vector stored as soon as it exists: an interrupted
         # extraction keeps everything it finished
         for batch in loader:
@@ -194,13 +194,10 @@ def extract_clip_features(
             with torch.inference_mode():
                 new = backbone.features(x).float().cpu().numpy()
             for row in new:
-                i = todo[position]
-                position += 1
+                i = next(slots)
                 feats[i] = row
-                if store is not None:
-                    with atomic_path(
-                        store / f"{_feature_key(config, Path(items[i].path))}.npy"
-                    ) as tmp:
+                if files:
+                    with atomic_path(files[i]) as tmp:
                         np.save(tmp, row)
             if on_batch is not None:
                 on_batch(len(x))
