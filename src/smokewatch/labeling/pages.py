@@ -32,6 +32,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     insert,
     literal_column,
     select,
@@ -97,6 +98,10 @@ class Score:
 
 #: Core table: executemany UPDATEs by a bound id (the ORM would want primary-key dicts).
 _VIDEO = cast(Table, Video.__table__)
+#: What a page shows of each clip (and, to researchers, its citizens' state).
+_PAGE_COLUMNS = (
+    _VIDEO.c.id, _VIDEO.c.file_name, _VIDEO.c.url_root, _VIDEO.c.url_part, _VIDEO.c.label_state
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,70 +120,68 @@ def _literal(value: int) -> ColumnElement[Any]:
     return literal_column(str(int(value)))
 
 
-@functools.lru_cache(maxsize=64)
-def _draw_statement(parts: tuple[_Part, ...], wrap: bool) -> Any:
-    """The UNION ALL of one index range scan per part (built once per shape, then reused).
+def _part_select(part: _Part, i: int, wrap: bool) -> Any:
+    """One index range scan of a part: from its random start forward, or (``wrap``) from the
+    beginning of the order up to the start."""
+    column = Video.label_state_admin if part.admin else Video.label_state
+    start: Any = bindparam(f"s{i}")
+    conditions = [
+        column == _literal(part.state),
+        Video.sort_key < start if wrap else Video.sort_key >= start,
+    ]
+    if part.not_final:
+        conditions.append(Video.label_state_admin.not_in([_literal(x) for x in _FINAL_ADMIN]))
+    if part.skip_labeled:
+        # NOT EXISTS (this user's label of this clip), probed per candidate row: a draw reads
+        # a few dozen rows however many clips the user has labeled. (NOT IN read all of the
+        # user's labels once per part: 5 ms a draw at 2,000 labels, and growing.) OFFSET 0
+        # keeps PostgreSQL from turning the probe into an anti-join, which it plans badly
+        # while the label table's statistics are stale (measured: 73 ms).
+        labeled = (
+            select(literal_column("1"))
+            .where(Label.user_id == bindparam("uid"), Label.video_id == Video.id)
+            .offset(_literal(0))
+        )
+        conditions.append(~exists(labeled))
+    return select(
+        *_PAGE_COLUMNS, _literal(i).label("part"), _literal(int(wrap)).label("wrapped")
+    ).where(*conditions).order_by(Video.sort_key).limit(_literal(part.n)).subquery()
 
-    Constants are inlined and only the random starts and the user id are parameters, which
-    keeps the SQL short enough for the drivers' statement caches.
+
+@functools.lru_cache(maxsize=8)
+def _draw_statement(parts: tuple[_Part, ...]) -> Any:
+    """One statement for a whole page: per part, up to ``n`` clips from a random point of the
+    sort-key order, wrapping around to the beginning when the end comes first.
+
+    Each part is ``(forward scan) UNION ALL (wrapped scan)`` under one LIMIT: the database
+    reads the wrapped range only when the forward one runs short, and every scan is an index
+    range read with a LIMIT, so the cost does not grow with the table. One statement is one
+    snapshot (a clip cannot be seen in two states) and one round trip. Constants are inlined
+    and only the starts and the user id are parameters; there is one shape per page kind.
     """
     selects = []
     for i, part in enumerate(parts):
-        column = Video.label_state_admin if part.admin else Video.label_state
-        start: Any = bindparam(f"s{i}")
-        conditions = [
-            column == _literal(part.state),
-            Video.sort_key < start if wrap else Video.sort_key >= start,
-        ]
-        if part.not_final:
-            conditions.append(Video.label_state_admin.not_in([_literal(x) for x in _FINAL_ADMIN]))
-        if part.skip_labeled:
-            # NOT IN (the user's labels): one index range read of the user's own labels,
-            # whatever the planner believes about the size of the label table
-            conditions.append(
-                Video.id.not_in(select(Label.video_id).where(Label.user_id == bindparam("uid")))
-            )
-        inner = (
-            select(Video.id, Video.sort_key, _literal(i).label("part"))
-            .where(*conditions)
-            .order_by(Video.sort_key)
-            .limit(_literal(part.n))
-            .subquery()
-        )
-        selects.append(select(inner))
-    return union_all(*selects)
+        both = union_all(
+            select(_part_select(part, i, False)), select(_part_select(part, i, True))
+        ).subquery()
+        selects.append(select(both).limit(_literal(part.n)))
+    return union_all(*[select(q.subquery()) for q in selects])
 
 
 def _draw(
     session: Session, parts: tuple[_Part, ...], user_id: int, rng: random.Random
-) -> dict[str, list[int]]:
-    """Up to ``part.n`` video ids of each part, from a random point of the sort-key order.
-
-    Each part reads forward from its own random start along its (state, sort_key) index: a
-    range scan with a LIMIT, so the cost does not grow with the table. A part that reaches the
-    end of the order wraps around to the beginning (a second, rarer query). Parts of the same
-    ``kind`` are pooled and shuffled.
-    """
+) -> dict[str, list[Any]]:
+    """Up to ``part.n`` clip rows of each part; parts of the same ``kind`` are pooled and
+    shuffled, then cut to that kind's ``n``."""
     starts = {f"s{i}": rng.random() for i in range(len(parts))}
-    found: dict[int, list[int]] = {i: [] for i in range(len(parts))}
-    seen: set[int] = set()
-    for row in session.execute(_draw_statement(parts, False), {**starts, "uid": user_id}):
-        found[row.part].append(row.id)
-        seen.add(row.id)
-    short = [i for i, p in enumerate(parts) if len(found[i]) < p.n]
-    if short:
-        again = {f"s{j}": starts[f"s{i}"] for j, i in enumerate(short)}
-        wrap = _draw_statement(tuple(parts[i] for i in short), True)
-        for row in session.execute(wrap, {**again, "uid": user_id}):
-            i = short[row.part]
-            # The second statement may see newer states (PostgreSQL's read committed): a
-            # clip that moved from one state to another since the first could come twice.
-            if len(found[i]) < parts[i].n and row.id not in seen:
-                found[i].append(row.id)
-                seen.add(row.id)
-    out: dict[str, list[int]] = {}
+    found: dict[int, list[Any]] = {i: [] for i in range(len(parts))}
+    for row in session.connection().execute(_draw_statement(parts), {**starts, "uid": user_id}):
+        found[row.part].append(row)
+    out: dict[str, list[Any]] = {}
     for i, part in enumerate(parts):
-        out.setdefault(part.kind, []).extend(found[i])
+        # forward rows before wrapped ones (the database's order is not promised)
+        rows = sorted(found[i], key=lambda r: r.wrapped)[: part.n]
+        out.setdefault(part.kind, []).extend(rows)
     for part in parts:
         pooled = out[part.kind]
         if len(pooled) > part.n:
@@ -205,13 +208,14 @@ def draw_page(
     """A new page for ``user``, shuffled; None when there are not enough clips (RISE: 204)."""
     if user.client_type == Role.RESEARCHER:
         review = _Part("review", True, State.NO_DATA, policy.size, skip_labeled=True)
-        drawn = _draw(session, (review,), user.id, rng)
-        ids, gold = drawn["review"], 0
+        rows = _draw(session, (review,), user.id, rng)["review"]
+        gold = 0
     else:
-        positives = rng.randint(1, min(3, policy.gold - 1))
+        # up to gold - 1 of each kind, so any mix with at least one of each can be made
+        most = policy.gold - 1
         parts = (
-            _Part("gold_pos", True, State.GOLD_POS, positives),
-            _Part("gold_neg", True, State.GOLD_NEG, policy.gold - positives),
+            _Part("gold_pos", True, State.GOLD_POS, most),
+            _Part("gold_neg", True, State.GOLD_NEG, most),
             *(
                 _Part("partial", False, state, policy.to_label, skip_labeled=True, not_final=True)
                 for state in _PARTIAL
@@ -221,9 +225,13 @@ def draw_page(
             ),
         )
         drawn = _draw(session, parts, user.id, rng)
-        gold_ids = drawn["gold_pos"] + drawn["gold_neg"]
-        if len(gold_ids) != policy.gold:
+        # 1-3 positives (RISE), within what the gold standards allow
+        pos, neg = drawn["gold_pos"], drawn["gold_neg"]
+        low, high = max(1, policy.gold - len(neg)), min(3, most, len(pos))
+        if policy.gold < 2 or low > high:
             return None
+        positives = rng.randint(low, high)
+        gold_rows = pos[:positives] + neg[: policy.gold - positives]
         # partly labeled clips first (up to the ratio), then unlabeled, then more partly labeled
         quota = int(policy.to_label * policy.partial_ratio)
         partial, fresh = drawn["partial"], drawn["fresh"]
@@ -231,13 +239,12 @@ def draw_page(
         take_fresh = fresh[: policy.to_label - len(take_partial)]
         short = policy.to_label - len(take_partial) - len(take_fresh)
         take_partial += partial[quota : quota + short]
-        ids = gold_ids + take_partial + take_fresh
-        gold = len(gold_ids)
-    if len(ids) < policy.size:
+        rows = gold_rows + take_partial + take_fresh
+        gold = len(gold_rows)
+    if len(rows) < policy.size:
         return None
-    rng.shuffle(ids)
-    rows = {r.id: r for r in session.connection().execute(_PAGE_DETAILS, {"p_ids": ids})}
-    return DrawnPage([rows[i] for i in ids], gold)
+    rng.shuffle(rows)
+    return DrawnPage(rows, gold)
 
 
 def create_batch(
@@ -412,9 +419,6 @@ def record_answers(
 # statement costs more CPU than running it, and these run on every page.
 _B, _U, _L = (cast(Table, t.__table__) for t in (Batch, User, Label))
 
-_PAGE_DETAILS = select(
-    _VIDEO.c.id, _VIDEO.c.file_name, _VIDEO.c.url_root, _VIDEO.c.url_part, _VIDEO.c.label_state
-).where(_VIDEO.c.id.in_(bindparam("p_ids", expanding=True)))
 _NEW_BATCH = insert(_B).returning(_B.c.id)
 _BATCH_OWNER = select(_B.c.jti, _B.c.user_id).where(_B.c.id == bindparam("p_bid"))
 _UNCLAIMED = and_(
