@@ -18,7 +18,7 @@ from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.tokens import TokenService, UserClaims
-from smokewatch.labeling.users import Caller, load_caller
+from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
 from smokewatch.settings import Settings
 
 __all__ = ["ApiError", "ServiceContext", "get_context"]
@@ -47,12 +47,8 @@ class ServiceContext:
     def user(self, session: Session, token: object) -> tuple[Caller, UserClaims]:
         """The user a token names, with the role as it is *now*; banned users get 403."""
         claims = self.tokens.check_user(token)
-        user = load_caller(session, claims.user_id)
-        if user is None:
-            raise ApiError("Invalid user token: no such user", 401)
-        if user.client_type == Role.BANNED:
-            raise ApiError("Permission denied", 403)
-        return user, claims
+        rows = session.connection().execute(CALLER_STATEMENT, {"p_uid": claims.user_id}).all()
+        return active_caller(rows), claims
 
     def researcher(self, session: Session, token: object) -> tuple[Caller, UserClaims]:
         user, claims = self.user(session, token)

@@ -9,20 +9,20 @@ service takes row locks (``SELECT ... FOR UPDATE``) instead.
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, Executable, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from smokewatch.settings import Settings
 
-__all__ = ["Database", "open_database", "migrate"]
+__all__ = ["Database", "Step", "open_database", "migrate", "run_together"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -141,3 +141,94 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> Databas
         _reader=sessionmaker(engine, expire_on_commit=False),
         _writer=sessionmaker(writer_engine, expire_on_commit=False),
     )
+
+
+#: One statement and its parameters (a list of parameter sets: run once per set).
+Step = tuple[Executable, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
+
+
+def run_together(
+    session: Session, steps: Sequence[Step], *, commit: bool = False
+) -> list[list[Any]]:
+    """Run ``steps`` in order in the session's transaction; each step's rows come back.
+
+    On PostgreSQL (psycopg 3) the statements go in one round trip, in pipeline mode; with
+    ``commit``, the COMMIT goes in it too, and the caller must run nothing more in this
+    transaction. Elsewhere (SQLite, in-process) they run one by one and the session commits
+    as usual. A page costs a handful of tiny statements, and on a small machine their
+    round trips (each a wake-up of the server process and of a database backend) cost more
+    than the statements: see bench/labeling_load.py.
+
+    Rows are named tuples on both paths (``row.id``, ``row[0]``). A failing statement raises
+    here, and the transaction is then rolled back as with any error.
+    """
+    connection = session.connection()
+    raw = connection.connection.dbapi_connection
+    if connection.dialect.name != "postgresql" or not hasattr(raw, "pipeline"):
+        out = []
+        for statement, params in steps:
+            result = connection.execute(statement, params)  # type: ignore[arg-type]
+            out.append(result.all() if result.returns_rows else [])
+        return out
+    from psycopg import RawCursor
+    from psycopg.rows import namedtuple_row
+
+    cursors = []
+    with raw.pipeline():
+        for statement, params in steps:
+            sql, prepare = _compiled_for(statement, connection.dialect)
+            cursor = RawCursor(raw, row_factory=namedtuple_row)
+            if isinstance(params, Mapping):
+                cursor.execute(sql, prepare(params))
+            else:
+                cursor.executemany(sql, [prepare(p) for p in params])
+            cursors.append(cursor)
+        if commit:
+            raw.commit()  # queued behind the statements; the session's own commit is a no-op
+    return [c.fetchall() if c.description is not None else [] for c in cursors]
+
+
+_COMPILED: dict[tuple[int, int], tuple[Executable, str, Any]] = {}
+
+
+def _compiled_for(statement: Executable, dialect: Dialect) -> tuple[str, Any]:
+    """The statement's SQL with ``$n`` placeholders and a function making its positional
+    parameters (with SQLAlchemy's type processing, e.g. JSON), compiled once per statement.
+
+    ``$n`` SQL goes to the server as it is (psycopg's ``RawCursor``): psycopg parses
+    ``%(name)s`` SQL on every execution when it is over 4 KB, as a page's draw is.
+    """
+    key = (id(statement), id(dialect))
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is statement:
+        return hit[1], hit[2]
+    compiled = statement.compile(dialect=_numeric_dollar(dialect))  # type: ignore[attr-defined]
+    if any(b.expanding for b in compiled.binds.values()):
+        raise ValueError("run_together takes non-expanding parameters only")
+    order = list(compiled.positiontup or ())
+    processors = dict(compiled._bind_processors)  # SQLAlchemy's type processing (JSON, ...)
+
+    def prepare(params: Mapping[str, Any]) -> list[Any]:
+        values = compiled.construct_params(params)
+        out = []
+        for name in order:
+            value = values[name]
+            process = processors.get(name)
+            out.append(process(value) if process is not None and value is not None else value)
+        return out
+
+    if len(_COMPILED) > 256:  # statements are module constants; this only bounds a leak
+        _COMPILED.clear()
+    _COMPILED[key] = (statement, compiled.string, prepare)
+    return compiled.string, prepare
+
+
+_DOLLAR: dict[int, tuple[Dialect, Dialect]] = {}
+
+
+def _numeric_dollar(dialect: Dialect) -> Dialect:
+    """A copy of the engine's dialect that writes ``$1, $2 ...`` placeholders."""
+    hit = _DOLLAR.get(id(dialect))
+    if hit is None or hit[0] is not dialect:
+        hit = _DOLLAR[id(dialect)] = (dialect, type(dialect)(paramstyle="numeric_dollar"))
+    return hit[1]

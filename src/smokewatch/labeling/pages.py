@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Integer,
     Table,
     and_,
+    any_,
     bindparam,
-    case,
     exists,
     insert,
     literal_column,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from smokewatch.core.labels import (
@@ -49,9 +51,10 @@ from smokewatch.core.labels import (
     citizen_next,
     researcher_state,
 )
+from smokewatch.labeling.db import Step, run_together
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Batch, Label, Role, User, Video
-from smokewatch.labeling.users import Caller
+from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
 
 __all__ = [
     "PagePolicy",
@@ -59,6 +62,8 @@ __all__ = [
     "Score",
     "create_batch",
     "draw_page",
+    "give_page",
+    "GivenPage",
     "lock_videos",
     "record_answers",
     "set_researcher_states",
@@ -100,7 +105,11 @@ class Score:
 _VIDEO = cast(Table, Video.__table__)
 #: What a page shows of each clip (and, to researchers, its citizens' state).
 _PAGE_COLUMNS = (
-    _VIDEO.c.id, _VIDEO.c.file_name, _VIDEO.c.url_root, _VIDEO.c.url_part, _VIDEO.c.label_state
+    _VIDEO.c.id,
+    _VIDEO.c.file_name,
+    _VIDEO.c.url_root,
+    _VIDEO.c.url_part,
+    _VIDEO.c.label_state,
 )
 
 
@@ -143,9 +152,13 @@ def _part_select(part: _Part, i: int, wrap: bool) -> Any:
             .offset(_literal(0))
         )
         conditions.append(~exists(labeled))
-    return select(
-        *_PAGE_COLUMNS, _literal(i).label("part"), _literal(int(wrap)).label("wrapped")
-    ).where(*conditions).order_by(Video.sort_key).limit(_literal(part.n)).subquery()
+    return (
+        select(*_PAGE_COLUMNS, _literal(i).label("part"), _literal(int(wrap)).label("wrapped"))
+        .where(*conditions)
+        .order_by(Video.sort_key)
+        .limit(_literal(part.n))
+        .subquery()
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -168,26 +181,37 @@ def _draw_statement(parts: tuple[_Part, ...]) -> Any:
     return union_all(*[select(q.subquery()) for q in selects])
 
 
-def _draw(
-    session: Session, parts: tuple[_Part, ...], user_id: int, rng: random.Random
+def _draw_params(parts: tuple[_Part, ...], user_id: int, rng: random.Random) -> dict[str, Any]:
+    """The draw's parameters: a random start per part, and the user (to skip their clips)."""
+    return {**{f"s{i}": rng.random() for i in range(len(parts))}, "uid": user_id}
+
+
+def _pool(
+    parts: tuple[_Part, ...], rows: Sequence[Any], rng: random.Random
 ) -> dict[str, list[Any]]:
-    """Up to ``part.n`` clip rows of each part; parts of the same ``kind`` are pooled and
-    shuffled, then cut to that kind's ``n``."""
-    starts = {f"s{i}": rng.random() for i in range(len(parts))}
+    """The draw's rows by kind: up to ``part.n`` of each part; parts of the same ``kind`` are
+    pooled and shuffled, then cut to that kind's ``n``."""
     found: dict[int, list[Any]] = {i: [] for i in range(len(parts))}
-    for row in session.connection().execute(_draw_statement(parts), {**starts, "uid": user_id}):
+    for row in rows:
         found[row.part].append(row)
     out: dict[str, list[Any]] = {}
     for i, part in enumerate(parts):
         # forward rows before wrapped ones (the database's order is not promised)
-        rows = sorted(found[i], key=lambda r: r.wrapped)[: part.n]
-        out.setdefault(part.kind, []).extend(rows)
+        chosen = sorted(found[i], key=lambda r: r.wrapped)[: part.n]
+        out.setdefault(part.kind, []).extend(chosen)
     for part in parts:
         pooled = out[part.kind]
         if len(pooled) > part.n:
             rng.shuffle(pooled)
             del pooled[part.n :]
     return out
+
+
+def _draw(
+    session: Session, parts: tuple[_Part, ...], user_id: int, rng: random.Random
+) -> dict[str, list[Any]]:
+    params = _draw_params(parts, user_id, rng)
+    return _pool(parts, session.connection().execute(_draw_statement(parts), params).all(), rng)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,88 +226,140 @@ class DrawnPage:
         return [int(r.id) for r in self.clips]
 
 
+def _review_parts(policy: PagePolicy) -> tuple[_Part, ...]:
+    return (_Part("review", True, State.NO_DATA, policy.size, skip_labeled=True),)
+
+
+def _volunteer_parts(policy: PagePolicy) -> tuple[_Part, ...]:
+    # up to gold - 1 of each kind, so any mix with at least one of each can be made
+    most = policy.gold - 1
+    return (
+        _Part("gold_pos", True, State.GOLD_POS, most),
+        _Part("gold_neg", True, State.GOLD_NEG, most),
+        *(
+            _Part("partial", False, state, policy.to_label, skip_labeled=True, not_final=True)
+            for state in _PARTIAL
+        ),
+        _Part("fresh", False, State.NO_DATA, policy.to_label, skip_labeled=True, not_final=True),
+    )
+
+
+def _volunteer_page(
+    drawn: dict[str, list[Any]], policy: PagePolicy, rng: random.Random
+) -> tuple[list[Any], int] | None:
+    """Gold standards (1-3 positives, as RISE, within what exists) and clips to label."""
+    pos, neg = drawn["gold_pos"], drawn["gold_neg"]
+    low, high = max(1, policy.gold - len(neg)), min(3, policy.gold - 1, len(pos))
+    if policy.gold < 2 or low > high:
+        return None
+    positives = rng.randint(low, high)
+    gold_rows = pos[:positives] + neg[: policy.gold - positives]
+    # partly labeled clips first (up to the ratio), then unlabeled, then more partly labeled
+    quota = int(policy.to_label * policy.partial_ratio)
+    partial, fresh = drawn["partial"], drawn["fresh"]
+    take_partial = partial[:quota]
+    take_fresh = fresh[: policy.to_label - len(take_partial)]
+    short = policy.to_label - len(take_partial) - len(take_fresh)
+    take_partial += partial[quota : quota + short]
+    return gold_rows + take_partial + take_fresh, len(gold_rows)
+
+
+def _shuffled_page(
+    made: tuple[list[Any], int] | None, policy: PagePolicy, rng: random.Random
+) -> DrawnPage | None:
+    if made is None or len(made[0]) < policy.size:
+        return None
+    rows, gold = made
+    rng.shuffle(rows)
+    return DrawnPage(rows, gold)
+
+
 def draw_page(
     session: Session, user: Caller, policy: PagePolicy, rng: random.Random
 ) -> DrawnPage | None:
     """A new page for ``user``, shuffled; None when there are not enough clips (RISE: 204)."""
     if user.client_type == Role.RESEARCHER:
-        review = _Part("review", True, State.NO_DATA, policy.size, skip_labeled=True)
-        rows = _draw(session, (review,), user.id, rng)["review"]
-        gold = 0
+        rows = _draw(session, _review_parts(policy), user.id, rng)["review"]
+        return _shuffled_page((rows, 0), policy, rng)
+    drawn = _draw(session, _volunteer_parts(policy), user.id, rng)
+    return _shuffled_page(_volunteer_page(drawn, policy, rng), policy, rng)
+
+
+@dataclass(frozen=True, slots=True)
+class GivenPage:
+    """A page drawn and stored for a user: what ``get_batch`` answers with."""
+
+    user: Caller
+    page: DrawnPage
+    batch_id: int
+    jti: str
+
+
+def give_page(
+    session: Session,
+    user_id: int,
+    policy: PagePolicy,
+    rng: random.Random,
+    *,
+    connection_id: int | None,
+) -> GivenPage | None:
+    """Check the user, draw a page and store it, then commit; None: not enough clips (204).
+
+    Two round trips on PostgreSQL: the user's row and a volunteer's draw together (a
+    researcher, rarer, is drawn again with their own page shape), then the page row and the
+    commit together (see ``db.run_together``).
+    """
+    parts = _volunteer_parts(policy)
+    caller_rows, drawn_rows = run_together(
+        session,
+        [
+            (CALLER_STATEMENT, {"p_uid": user_id}),
+            (_draw_statement(parts), _draw_params(parts, user_id, rng)),
+        ],
+    )
+    user = active_caller(caller_rows)
+    if user.client_type == Role.RESEARCHER:
+        page = draw_page(session, user, policy, rng)
     else:
-        # up to gold - 1 of each kind, so any mix with at least one of each can be made
-        most = policy.gold - 1
-        parts = (
-            _Part("gold_pos", True, State.GOLD_POS, most),
-            _Part("gold_neg", True, State.GOLD_NEG, most),
-            *(
-                _Part("partial", False, state, policy.to_label, skip_labeled=True, not_final=True)
-                for state in _PARTIAL
-            ),
-            _Part(
-                "fresh", False, State.NO_DATA, policy.to_label, skip_labeled=True, not_final=True
-            ),
+        page = _shuffled_page(
+            _volunteer_page(_pool(parts, drawn_rows, rng), policy, rng), policy, rng
         )
-        drawn = _draw(session, parts, user.id, rng)
-        # 1-3 positives (RISE), within what the gold standards allow
-        pos, neg = drawn["gold_pos"], drawn["gold_neg"]
-        low, high = max(1, policy.gold - len(neg)), min(3, most, len(pos))
-        if policy.gold < 2 or low > high:
-            return None
-        positives = rng.randint(low, high)
-        gold_rows = pos[:positives] + neg[: policy.gold - positives]
-        # partly labeled clips first (up to the ratio), then unlabeled, then more partly labeled
-        quota = int(policy.to_label * policy.partial_ratio)
-        partial, fresh = drawn["partial"], drawn["fresh"]
-        take_partial = partial[:quota]
-        take_fresh = fresh[: policy.to_label - len(take_partial)]
-        short = policy.to_label - len(take_partial) - len(take_fresh)
-        take_partial += partial[quota : quota + short]
-        rows = gold_rows + take_partial + take_fresh
-        gold = len(gold_rows)
-    if len(rows) < policy.size:
+    if page is None:
         return None
-    rng.shuffle(rows)
-    return DrawnPage(rows, gold)
+    batch_id, jti = create_batch(session, user, page.ids, page.gold, connection_id, commit=True)
+    return GivenPage(user, page, batch_id, jti)
 
 
 def create_batch(
-    session: Session, user: Caller, video_ids: list[int], gold: int, connection_id: int | None
+    session: Session,
+    user: Caller,
+    video_ids: list[int],
+    gold: int,
+    connection_id: int | None,
+    *,
+    commit: bool = False,
 ) -> tuple[int, str]:
-    """Store the page (to check its answers later); returns (batch id, jti)."""
+    """Store the page (to check its answers later); returns (batch id, jti). With ``commit``,
+    this is the transaction's last statement (see ``db.run_together``)."""
     if len(set(video_ids)) != len(video_ids):
         raise ValueError(f"a page must not hold a clip twice: {sorted(video_ids)}")
     jti = uuid.uuid4().hex
-    batch_id = (
-        session.connection()
-        .execute(
-            _NEW_BATCH,
-            {
-                "jti": jti,
-                "user_id": user.id,
-                "connection_id": connection_id,
-                "request_time": int(time.time()),
-                "video_ids": video_ids,
-                "num_gold_standard": gold,
-                "num_unlabeled": len(video_ids) - gold,
-            },
-        )
-        .scalar_one()
-    )
-    return int(batch_id), jti
-
-
-def _not_claimed(session: Session, batch_id: int, jti: str, user_id: int) -> PageError:
-    """Why a page could not be claimed: not this user's page (401), or already sent (409)."""
-    row = session.connection().execute(_BATCH_OWNER, {"p_bid": batch_id}).first()
-    if row is None or row.jti != jti or row.user_id != user_id:
-        return PageError("Signature of the video batch is not valid", 401)
-    return PageError("This page was already submitted", 409)
+    params = {
+        "jti": jti,
+        "user_id": user.id,
+        "connection_id": connection_id,
+        "request_time": int(time.time()),
+        "video_ids": video_ids,
+        "num_gold_standard": gold,
+        "num_unlabeled": len(video_ids) - gold,
+    }
+    [rows] = run_together(session, [(_NEW_BATCH, params)], commit=commit)
+    return int(rows[0][0]), jti
 
 
 def submit_page(
     session: Session,
-    user: Caller,
+    user_id: int,
     *,
     batch_id: int,
     jti: str,
@@ -293,25 +369,43 @@ def submit_page(
     """Take a page's answers: claim it, check gold, move every clip's state, score the user.
 
     Order of work (and of locks): the page's videos (in id order), then the page row, then
-    the user row; every transaction takes them in this order, so none can deadlock.
+    the user row; every transaction takes them in this order, so none can deadlock. On
+    PostgreSQL a volunteer's page is two round trips (see ``db.run_together``): the user's
+    row, the locked videos and the locked page row together; then, decided here in Python
+    (the states through ``core.labels``), every write and the commit together.
     """
     if Counter(token_video_ids) != Counter(vid for vid, _ in answers):
         raise PageError("The answers are not for the clips of this page", 400)
     if len({vid for vid, _ in answers}) != len(answers):
         raise PageError("A clip is answered twice", 400)
     now = int(time.time())
-    conn = session.connection()
+    wanted = sorted({vid for vid, _ in answers})
+    caller_rows, video_rows, page_rows = run_together(
+        session,
+        [
+            (CALLER_STATEMENT, {"p_uid": user_id}),
+            (_lock_videos_statement(session), {"p_ids": wanted}),
+            (_LOCK_PAGE, {"p_bid": batch_id}),
+        ],
+    )
+    user = active_caller(caller_rows)
+    states = _states_of(video_rows, wanted)
+    page = page_rows[0] if page_rows else None
+    if page is None or page.jti != jti or page.user_id != user.id:
+        raise PageError("Signature of the video batch is not valid", 401)
+    if page.return_time is not None:
+        raise PageError("This page was already submitted", 409)
     claim = {"p_bid": batch_id, "p_jti": jti, "p_uid": user.id, "p_now": now}
+
     if user.client_type == Role.RESEARCHER:
         set_researcher_states(session, user, answers, batch_id=batch_id, now=now)
-        if conn.execute(_CLAIM_REVIEW, claim).first() is None:
-            raise _not_claimed(session, batch_id, jti, user.id)
+        [claimed] = run_together(session, [(_CLAIM_REVIEW, claim)], commit=True)
+        _check_claimed(claimed, batch_id)
         return Score(None, None, None, None)
 
     for vid, label in answers:
         if label not in (0, 1) or isinstance(label, bool):
             raise PageError(f"video {vid}: a label is 1 (smoke) or 0 (no smoke), got {label!r}")
-    states = lock_videos(session, [vid for vid, _ in answers])
     gold_right = 0
     for vid, label in answers:
         admin = states[vid][1]
@@ -319,19 +413,40 @@ def submit_page(
             gold_right += label == 1
         elif admin == State.GOLD_NEG:
             gold_right += label == 0
-    claimed = conn.execute(_CLAIM, {**claim, "p_gold_right": gold_right}).first()
-    if claimed is None:
-        raise _not_claimed(session, batch_id, jti, user.id)
-    accepted, page_score, num_unlabeled = bool(claimed[0]), int(claimed[1]), int(claimed[2])
+    accepted = gold_right >= page.num_gold_standard
+    page_score = int(page.num_unlabeled) if accepted else 0
+    steps: list[Step] = [(_CLAIM, {**claim, "p_acc": accepted, "p_score": page_score})]
     if accepted:
         new_states = {vid: int(citizen_next(states[vid][0], label)) for vid, label in answers}
-        _set_states(session, "label_state", new_states, now)
-        record_answers(session, answers, user, batch_id, now)
-    new_score, new_raw = conn.execute(
-        _SCORE_USER,
-        {"p_uid": user.id, "p_score": page_score, "p_raw": num_unlabeled, "p_acc": int(accepted)},
-    ).one()
+        steps.append(_set_states_step(session, "label_state", new_states, now))
+        steps.append(_record_answers_step(session, answers, user, batch_id, now))
+    score_user = {
+        "p_uid": user.id,
+        "p_score": page_score,
+        "p_raw": int(page.num_unlabeled),
+        "p_acc": int(accepted),
+    }
+    steps.append((_SCORE_USER, score_user))
+    results = run_together(session, steps, commit=True)
+    _check_claimed(results[0], batch_id)
+    new_score, new_raw = results[-1][0]
     return Score(page_score, int(new_score), int(new_raw), accepted)
+
+
+def _check_claimed(rows: Sequence[Any], batch_id: int) -> None:
+    """The claim runs under the page row's lock, after checking it is unclaimed: it cannot
+    miss. If it ever did, that is a bug to hear about, not a volunteer's error."""
+    if not rows:
+        raise RuntimeError(f"page {batch_id}: the claim under its row lock changed no row")
+
+
+def _states_of(rows: Sequence[Any], wanted: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """(citizen, researcher) state of each video; a missing id is a 400 naming it."""
+    states = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    missing = [vid for vid in wanted if vid not in states]
+    if missing:
+        raise PageError(f"no such video: {', '.join(map(str, missing[:10]))}", 400)
+    return states
 
 
 def lock_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, int]]:
@@ -342,12 +457,8 @@ def lock_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, in
     id is a 400 naming it.
     """
     wanted = sorted(set(ids))
-    rows = session.connection().execute(_LOCK_VIDEOS, {"p_ids": wanted})
-    states = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
-    missing = [vid for vid in wanted if vid not in states]
-    if missing:
-        raise PageError(f"no such video: {', '.join(map(str, missing[:10]))}", 400)
-    return states
+    rows = session.connection().execute(_lock_videos_statement(session), {"p_ids": wanted})
+    return _states_of(rows.all(), wanted)
 
 
 def set_researcher_states(
@@ -367,27 +478,52 @@ def set_researcher_states(
             raise PageError(f"video {vid}: {exc}", 400) from None
     now = int(time.time()) if now is None else now
     lock_videos(session, list(states))
-    _set_states(session, "label_state_admin", states, now)
-    record_answers(session, answers, user, batch_id, now)
+    run_together(
+        session,
+        [
+            _set_states_step(session, "label_state_admin", states, now),
+            _record_answers_step(session, answers, user, batch_id, now),
+        ],
+    )
 
 
-def _set_states(session: Session, column: str, states: dict[int, int], now: int) -> None:
-    """Write new states (``column`` is ``label_state`` or ``label_state_admin``) in one go.
+def _postgres(session: Session) -> bool:
+    return session.connection().dialect.name == "postgresql"
 
-    PostgreSQL: one UPDATE over ``unnest`` of two arrays (an executemany would run one
-    statement per clip on the server); SQLite: an in-process executemany, which is as cheap.
-    """
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            _PG_SET_STATES[column],
-            {"p_ids": list(states), "p_states": list(states.values()), "p_now": now},
-        )
-        return
-    conn.execute(
+
+def _set_states_step(session: Session, column: str, states: dict[int, int], now: int) -> Step:
+    """New states (``column``: ``label_state`` or ``label_state_admin``) in one statement on
+    PostgreSQL (an UPDATE over ``unnest`` of two arrays); elsewhere an executemany, which is
+    as cheap in-process."""
+    if _postgres(session):
+        ids, values = list(states), list(states.values())
+        return (_PG_SET_STATES[column], {"p_ids": ids, "p_states": values, "p_now": now})
+    return (
         _SET_STATE[column],
         [{"p_vid": vid, "p_state": state, "p_now": now} for vid, state in states.items()],
     )
+
+
+def _record_answers_step(
+    session: Session,
+    answers: Sequence[tuple[int, int]],
+    user: Caller,
+    batch_id: int | None,
+    now: int,
+) -> Step:
+    """Append the answers to the label history: one INSERT over ``unnest`` on PostgreSQL,
+    an executemany elsewhere."""
+    common = {
+        "time": now,
+        "user_id": user.id,
+        "batch_id": batch_id,
+        "client_type": user.client_type,
+    }
+    if _postgres(session):
+        ids, labels = [vid for vid, _ in answers], [int(label) for _, label in answers]
+        return (_PG_ADD_LABELS, {"p_ids": ids, "p_labels": labels, **common})
+    rows = [{"video_id": vid, "label": int(label), **common} for vid, label in answers]
+    return (_ADD_LABELS, rows)
 
 
 def record_answers(
@@ -397,21 +533,8 @@ def record_answers(
     batch_id: int | None,
     now: int,
 ) -> None:
-    """Append the answers to the label history (one multi-row INSERT)."""
-    session.connection().execute(
-        _ADD_LABELS,
-        [
-            {
-                "video_id": vid,
-                "label": int(label),
-                "time": now,
-                "user_id": user.id,
-                "batch_id": batch_id,
-                "client_type": user.client_type,
-            }
-            for vid, label in answers
-        ],
-    )
+    """Append the answers to the label history."""
+    run_together(session, [_record_answers_step(session, answers, user, batch_id, now)])
 
 
 # --- statements, built once ---------------------------------------------------------------
@@ -419,8 +542,30 @@ def record_answers(
 # statement costs more CPU than running it, and these run on every page.
 _B, _U, _L = (cast(Table, t.__table__) for t in (Batch, User, Label))
 
-_NEW_BATCH = insert(_B).returning(_B.c.id)
-_BATCH_OWNER = select(_B.c.jti, _B.c.user_id).where(_B.c.id == bindparam("p_bid"))
+_NEW_BATCH = (
+    insert(_B)
+    .values(
+        {
+            c: bindparam(c)
+            for c in (
+                "jti",
+                "user_id",
+                "connection_id",
+                "request_time",
+                "video_ids",
+                "num_gold_standard",
+                "num_unlabeled",
+            )
+        }
+    )
+    .returning(_B.c.id)
+)
+#: The page row, locked: is it this user's, unclaimed, and how many gold standards it has.
+_LOCK_PAGE = (
+    select(_B.c.jti, _B.c.user_id, _B.c.return_time, _B.c.num_gold_standard, _B.c.num_unlabeled)
+    .where(_B.c.id == bindparam("p_bid"))
+    .with_for_update()
+)
 _UNCLAIMED = and_(
     _B.c.id == bindparam("p_bid"),
     _B.c.jti == bindparam("p_jti"),
@@ -433,27 +578,39 @@ _CLAIM_REVIEW = (
     .values(return_time=bindparam("p_now"), accepted=True)
     .returning(_B.c.id)
 )
-_PASSED = _B.c.num_gold_standard <= bindparam("p_gold_right", type_=Integer)
 _CLAIM = (
     update(_B)
     .where(_UNCLAIMED)
     .values(
         return_time=bindparam("p_now"),
-        accepted=_PASSED,
-        score=case((_PASSED, _B.c.num_unlabeled), else_=0),
+        accepted=bindparam("p_acc", type_=Boolean),
+        score=bindparam("p_score", type_=Integer),
         user_score=select(_U.c.score).where(_U.c.id == bindparam("p_uid")).scalar_subquery(),
         user_raw_score=select(_U.c.raw_score)
         .where(_U.c.id == bindparam("p_uid"))
         .scalar_subquery(),
     )
-    .returning(_B.c.accepted, _B.c.score, _B.c.num_unlabeled)
+    .returning(_B.c.id)
 )
-_LOCK_VIDEOS = (
-    select(_VIDEO.c.id, _VIDEO.c.label_state, _VIDEO.c.label_state_admin)
+_VIDEO_STATES = (_VIDEO.c.id, _VIDEO.c.label_state, _VIDEO.c.label_state_admin)
+#: The videos' states, locked in id order: a list of ids is an array on PostgreSQL (one
+#: statement text whatever the count, so it is prepared once), an expanding IN elsewhere.
+_LOCK_VIDEOS = {
+    "postgresql": select(*_VIDEO_STATES)
+    .where(_VIDEO.c.id == any_(bindparam("p_ids", type_=postgresql.ARRAY(Integer))))
+    .order_by(_VIDEO.c.id)
+    .with_for_update(),
+    "other": select(*_VIDEO_STATES)
     .where(_VIDEO.c.id.in_(bindparam("p_ids", expanding=True)))
     .order_by(_VIDEO.c.id)
-    .with_for_update()
-)
+    .with_for_update(),
+}
+
+
+def _lock_videos_statement(session: Session) -> Any:
+    return _LOCK_VIDEOS["postgresql" if _postgres(session) else "other"]
+
+
 _SET_STATE = {
     column: update(_VIDEO)
     .where(_VIDEO.c.id == bindparam("p_vid"))
@@ -469,6 +626,11 @@ _PG_SET_STATES = {
     for column in ("label_state", "label_state_admin")
 }
 _ADD_LABELS = insert(_L)
+_PG_ADD_LABELS = text(
+    "INSERT INTO label (video_id, label, time, user_id, batch_id, client_type) "
+    "SELECT a.video_id, a.label, :time, :user_id, :batch_id, :client_type "
+    "FROM unnest(CAST(:p_ids AS integer[]), CAST(:p_labels AS integer[])) AS a(video_id, label)"
+)
 _SCORE_USER = (
     update(_U)
     .where(_U.c.id == bindparam("p_uid"))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,7 +26,8 @@ from smokewatch.labeling.tables import Connection, Role, User
 __all__ = [
     "AccountError",
     "Caller",
-    "load_caller",
+    "CALLER_STATEMENT",
+    "active_caller",
     "ACCOUNT_PREFIX",
     "account_client_id",
     "add_account",
@@ -61,9 +64,20 @@ _CALLER = select(_USER.c.id, _USER.c.client_type, _USER.c.score, _USER.c.raw_sco
 )
 
 
-def load_caller(session: Session, user_id: int) -> Caller | None:
-    row = session.connection().execute(_CALLER, {"p_uid": user_id}).first()
-    return None if row is None else Caller(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+#: The caller's row, for statements run together with others (see ``db.run_together``).
+CALLER_STATEMENT = _CALLER
+
+
+def active_caller(rows: Sequence[Any]) -> Caller:
+    """The caller from ``CALLER_STATEMENT``'s rows: 401 if there is no such user, 403 if
+    banned (roles are read on every request, so a ban takes effect at once)."""
+    if not rows:
+        raise AccountError("Invalid user token: no such user", 401)
+    row = rows[0]
+    caller = Caller(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    if caller.client_type == Role.BANNED:
+        raise AccountError("Permission denied", 403)
+    return caller
 
 
 def account_client_id(name: str) -> str:

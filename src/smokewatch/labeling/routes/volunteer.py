@@ -84,16 +84,18 @@ def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) ->
 
     Researchers get clips without a researcher label, each with the citizens' state as prior.
     """
+    claims = ctx.tokens.check_user(body.user_token)
+    connection_id = claims.connection_id if claims.connection_id > 0 else None
     with ctx.db.write() as session:
-        user, claims = ctx.user(session, body.user_token)
-        page = pages.draw_page(session, user, ctx.policy, ctx.rng)
-        if page is None:
-            return Response(status_code=204)
-        connection_id = claims.connection_id if claims.connection_id > 0 else None
-        batch_id, jti = pages.create_batch(session, user, page.ids, page.gold, connection_id)
+        given = pages.give_page(
+            session, claims.user_id, ctx.policy, ctx.rng, connection_id=connection_id
+        )
+    if given is None:
+        return Response(status_code=204)
+    user = given.user
     researcher = user.client_type == Role.RESEARCHER
     items = []
-    for row in page.clips:
+    for row in given.page.clips:
         item = {
             "id": row.id,
             "file_name": row.file_name,
@@ -103,7 +105,9 @@ def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) ->
         if researcher:
             item["label_state"] = row.label_state
         items.append(item)
-    token = ctx.tokens.page_token(batch_id=batch_id, user_id=user.id, video_ids=page.ids, jti=jti)
+    token = ctx.tokens.page_token(
+        batch_id=given.batch_id, user_id=user.id, video_ids=given.page.ids, jti=given.jti
+    )
     return JSONResponse({"data": items, "video_token": token})
 
 
@@ -119,13 +123,13 @@ def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) ->
 def send_batch(body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
     """Answers for a page: accepted (and counted) only if all its gold standards are right."""
     page = ctx.tokens.check_page(body.video_token)
+    claims = ctx.tokens.check_user(body.user_token)
+    if page.user_id != claims.user_id:
+        raise ApiError("Signature of the video batch is not valid", 401)
     with ctx.db.write() as session:
-        user, _claims = ctx.user(session, body.user_token)
-        if page.user_id != user.id:
-            raise ApiError("Signature of the video batch is not valid", 401)
         score = pages.submit_page(
             session,
-            user,
+            claims.user_id,
             batch_id=page.batch_id,
             jti=page.jti,
             token_video_ids=page.video_ids,
