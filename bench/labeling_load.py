@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from smokewatch.core.labels import citizen_replay
 from smokewatch.labeling.db import open_database
@@ -44,9 +44,16 @@ def prepare(clips: int, gold: int, seed: int) -> None:
     """Fresh tables holding ``clips`` unlabeled clips and ``gold`` gold standards of each kind."""
     db = open_database(load_settings())
     rng = random.Random(seed)
+    tables = (View, Tutorial, Label, Batch, Connection, User, Video)
     with db.write() as s:
-        for table in (View, Tutorial, Label, Batch, Connection, User, Video):
-            s.execute(delete(table))
+        if db.engine.dialect.name == "postgresql":
+            # TRUNCATE, not DELETE: a DELETE leaves the last run's rows dead, and autovacuum
+            # then cleans them up during the next run, on the cores the run measures
+            names = ", ".join(f'"{t.__tablename__}"' for t in tables)
+            s.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+        else:
+            for table in tables:
+                s.execute(delete(table))
     rows = []
     for vid in range(1, clips + 2 * gold + 1):
         admin = 47 if vid <= gold else 32 if vid <= 2 * gold else -1
@@ -79,8 +86,13 @@ def prepare(clips: int, gold: int, seed: int) -> None:
         for i in range(0, len(rows), 5000):
             s.execute(insert(Video), rows[i : i + 5000])
     if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+        # Statistics for the clips only. The emptied tables keep "never analyzed" (TRUNCATE
+        # forgets their statistics), so the planner assumes a modest size; analyzed while
+        # empty, they would be planned as empty (sequential scans for every key lookup and
+        # foreign-key check, cached for the whole run, as the tables grow), which no running
+        # service sees: autovacuum analyzes its tables as they grow.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE video")
     print(
         f"prepared {clips:,} clips and {2 * gold} gold standards in "
         f"{db.engine.url.render_as_string()}"
