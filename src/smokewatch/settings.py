@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     worker_threads: int = Field(
         default=4, ge=1, le=256, description="Request threads per worker process."
     )
+    page_connections: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="PostgreSQL connections per worker process for get_batch and send_batch, "
+        "which run on the event loop there (no request thread).",
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body.")
     videos_url_root: str = Field(
         default="/videos/",

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from smokewatch import __version__
 from smokewatch.labeling.context import ServiceContext
 from smokewatch.labeling.db import Database, open_database
+from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tokens import TokenService, load_signing_key
@@ -114,9 +115,21 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         # Handlers run in threads (the database calls block). Fewer threads than anyio's 40:
         # past a few, threads only contend for the GIL (measured: see bench/labeling_load.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        yield
-        if database is None:
-            db.dispose()
+        if not db.is_sqlite:
+            ctx.hot = AsyncPostgres(
+                settings.resolved_database_url,
+                db.engine.dialect,
+                max_size=settings.page_connections,
+            )
+            await ctx.hot.open()
+        try:
+            yield
+        finally:
+            if ctx.hot is not None:
+                await ctx.hot.close()
+                ctx.hot = None
+            if database is None:
+                db.dispose()
 
     app = FastAPI(
         title="smokewatch labeling service",

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fastapi import Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from smokewatch.labeling.db import Database
+from smokewatch.labeling.db import Database, Plan, drive
+from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tables import Role
@@ -22,6 +26,8 @@ from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
 from smokewatch.settings import Settings
 
 __all__ = ["ApiError", "ServiceContext", "get_context"]
+
+T = TypeVar("T")
 
 
 class ApiError(ServiceError):
@@ -34,6 +40,8 @@ class ServiceContext:
     db: Database
     tokens: TokenService
     policy: PagePolicy
+    #: the hot routes' driver on PostgreSQL, opened with the app (None: SQLite)
+    hot: AsyncPostgres | None = None
     _rng: threading.local = field(default_factory=threading.local)
 
     @property
@@ -43,6 +51,18 @@ class ServiceContext:
         if rng is None:
             rng = self._rng.rng = random.Random()
         return rng
+
+    async def run_plan(self, make: Callable[[bool], Plan[T]]) -> T:
+        """Run a plan (``make(postgres)`` builds it) in a write transaction of its own: on
+        PostgreSQL on the event loop (``hot``), elsewhere in a request thread."""
+        if self.hot is not None:
+            return await self.hot.drive(make(True))
+
+        def in_thread() -> T:
+            with self.db.write() as session:
+                return drive(session, make(not self.db.is_sqlite))
+
+        return await run_in_threadpool(in_thread)
 
     def user(self, session: Session, token: object) -> tuple[Caller, UserClaims]:
         """The user a token names, with the role as it is *now*; banned users get 403."""

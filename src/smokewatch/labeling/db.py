@@ -9,11 +9,11 @@ service takes row locks (``SELECT ... FOR UPDATE``) instead.
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, Executable, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -22,7 +22,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from smokewatch.settings import Settings
 
-__all__ = ["Database", "Step", "open_database", "migrate", "run_together"]
+__all__ = [
+    "Database",
+    "Plan",
+    "Step",
+    "Together",
+    "drive",
+    "migrate",
+    "open_database",
+    "compiled_for",
+    "run_together",
+    "server_has_closed",
+]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -98,10 +109,7 @@ def _check_on_checkout(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
-            raise DisconnectionError("the connection was closed")
-        pgconn = getattr(dbapi_connection, "pgconn", None)
-        if pgconn is None:  # not psycopg 3: no cheap check, so ask the server
+        if getattr(dbapi_connection, "pgconn", None) is None:  # not psycopg 3: ask the server
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute("SELECT 1")
@@ -109,13 +117,20 @@ def _check_on_checkout(engine: Engine) -> None:
                 raise DisconnectionError(str(exc)) from exc
             finally:
                 cursor.close()
-            return
-        try:
-            readable, _, _ = select.select([pgconn.socket], [], [], 0)
-        except (OSError, ValueError) as exc:  # a closed socket
-            raise DisconnectionError(str(exc)) from exc
-        if readable:
+        elif server_has_closed(dbapi_connection):
             raise DisconnectionError("the server closed the connection (or sent a notice)")
+
+
+def server_has_closed(connection: Any) -> bool:
+    """Whether an idle psycopg connection is closed or has something to read (the server's
+    goodbye, or its end of the socket closed): either way it is no use. One ``select``."""
+    if connection.closed or getattr(connection, "broken", False):
+        return True
+    try:
+        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    except (OSError, ValueError):  # a closed socket
+        return True
+    return bool(readable)
 
 
 def migrate(engine: Engine) -> None:
@@ -145,6 +160,34 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> Databas
 
 #: One statement and its parameters (a list of parameter sets: run once per set).
 Step = tuple[Executable, Mapping[str, Any] | Sequence[Mapping[str, Any]]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Together:
+    """Statements a plan needs run together (one round trip on PostgreSQL); ``commit``: the
+    plan's last, committing its transaction."""
+
+    steps: Sequence[Step]
+    commit: bool = False
+
+
+#: A unit of database work written once for every driver: a generator that yields
+#: ``Together`` requests, is sent each one's rows, and returns its result. ``drive`` runs it
+#: in a session (SQLite and PostgreSQL, in a thread); ``AsyncPostgres.drive`` on the event
+#: loop (the service's hot routes on PostgreSQL).
+Plan = Generator[Together, list[list[Any]], T]
+
+
+def drive(session: Session, plan: Plan[T]) -> T:
+    """Run a plan in ``session``'s transaction."""
+    try:
+        request = next(plan)
+        while True:
+            rows = run_together(session, request.steps, commit=request.commit)
+            request = plan.send(rows)
+    except StopIteration as done:
+        return cast(T, done.value)
 
 
 def run_together(
@@ -176,7 +219,7 @@ def run_together(
     cursors = []
     with raw.pipeline():
         for statement, params in steps:
-            sql, prepare = _compiled_for(statement, connection.dialect)
+            sql, prepare = compiled_for(statement, connection.dialect)
             cursor = RawCursor(raw, row_factory=namedtuple_row)
             if isinstance(params, Mapping):
                 cursor.execute(sql, prepare(params))
@@ -191,7 +234,7 @@ def run_together(
 _COMPILED: dict[tuple[int, int], tuple[Executable, str, Any]] = {}
 
 
-def _compiled_for(statement: Executable, dialect: Dialect) -> tuple[str, Any]:
+def compiled_for(statement: Executable, dialect: Dialect) -> tuple[str, Any]:
     """The statement's SQL with ``$n`` placeholders and a function making its positional
     parameters (with SQLAlchemy's type processing, e.g. JSON), compiled once per statement.
 

@@ -51,7 +51,7 @@ from smokewatch.core.labels import (
     citizen_next,
     researcher_state,
 )
-from smokewatch.labeling.db import Step, run_together
+from smokewatch.labeling.db import Plan, Step, Together, drive, run_together
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Batch, Label, Role, User, Video
 from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
@@ -63,6 +63,8 @@ __all__ = [
     "create_batch",
     "draw_page",
     "give_page",
+    "give_page_plan",
+    "submit_page_plan",
     "GivenPage",
     "lock_videos",
     "record_answers",
@@ -295,6 +297,42 @@ class GivenPage:
     jti: str
 
 
+def give_page_plan(
+    user_id: int,
+    policy: PagePolicy,
+    rng: random.Random,
+    *,
+    connection_id: int | None,
+    postgres: bool,
+) -> Plan[GivenPage | None]:
+    """Check the user, draw a page and store it, then commit; None: not enough clips (204).
+
+    Two round trips on PostgreSQL: the user's row and a volunteer's draw together (a
+    researcher, rarer, is drawn again with their own page shape), then the page row and the
+    commit together. A plan (see ``db.drive``): it yields its statements and gets their rows.
+    """
+    parts = _volunteer_parts(policy)
+    caller_rows, drawn_rows = yield Together(
+        [
+            (CALLER_STATEMENT, {"p_uid": user_id}),
+            (_draw_statement(parts), _draw_params(parts, user_id, rng)),
+        ]
+    )
+    user = active_caller(caller_rows)
+    if user.client_type == Role.RESEARCHER:
+        review = _review_parts(policy)
+        [rows] = yield Together([(_draw_statement(review), _draw_params(review, user.id, rng))])
+        page = _shuffled_page((_pool(review, rows, rng)["review"], 0), policy, rng)
+    else:
+        made = _volunteer_page(_pool(parts, drawn_rows, rng), policy, rng)
+        page = _shuffled_page(made, policy, rng)
+    if page is None:
+        return None
+    step, jti = _new_batch_step(user, page.ids, page.gold, connection_id)
+    [rows] = yield Together([step], commit=True)
+    return GivenPage(user, page, int(rows[0][0]), jti)
+
+
 def give_page(
     session: Session,
     user_id: int,
@@ -303,44 +341,16 @@ def give_page(
     *,
     connection_id: int | None,
 ) -> GivenPage | None:
-    """Check the user, draw a page and store it, then commit; None: not enough clips (204).
-
-    Two round trips on PostgreSQL: the user's row and a volunteer's draw together (a
-    researcher, rarer, is drawn again with their own page shape), then the page row and the
-    commit together (see ``db.run_together``).
-    """
-    parts = _volunteer_parts(policy)
-    caller_rows, drawn_rows = run_together(
-        session,
-        [
-            (CALLER_STATEMENT, {"p_uid": user_id}),
-            (_draw_statement(parts), _draw_params(parts, user_id, rng)),
-        ],
+    """``give_page_plan`` run in ``session``'s transaction."""
+    plan = give_page_plan(
+        user_id, policy, rng, connection_id=connection_id, postgres=_postgres(session)
     )
-    user = active_caller(caller_rows)
-    if user.client_type == Role.RESEARCHER:
-        page = draw_page(session, user, policy, rng)
-    else:
-        page = _shuffled_page(
-            _volunteer_page(_pool(parts, drawn_rows, rng), policy, rng), policy, rng
-        )
-    if page is None:
-        return None
-    batch_id, jti = create_batch(session, user, page.ids, page.gold, connection_id, commit=True)
-    return GivenPage(user, page, batch_id, jti)
+    return drive(session, plan)
 
 
-def create_batch(
-    session: Session,
-    user: Caller,
-    video_ids: list[int],
-    gold: int,
-    connection_id: int | None,
-    *,
-    commit: bool = False,
-) -> tuple[int, str]:
-    """Store the page (to check its answers later); returns (batch id, jti). With ``commit``,
-    this is the transaction's last statement (see ``db.run_together``)."""
+def _new_batch_step(
+    user: Caller, video_ids: list[int], gold: int, connection_id: int | None
+) -> tuple[Step, str]:
     if len(set(video_ids)) != len(video_ids):
         raise ValueError(f"a page must not hold a clip twice: {sorted(video_ids)}")
     jti = uuid.uuid4().hex
@@ -353,26 +363,34 @@ def create_batch(
         "num_gold_standard": gold,
         "num_unlabeled": len(video_ids) - gold,
     }
-    [rows] = run_together(session, [(_NEW_BATCH, params)], commit=commit)
+    return (_NEW_BATCH, params), jti
+
+
+def create_batch(
+    session: Session, user: Caller, video_ids: list[int], gold: int, connection_id: int | None
+) -> tuple[int, str]:
+    """Store the page (to check its answers later); returns (batch id, jti)."""
+    step, jti = _new_batch_step(user, video_ids, gold, connection_id)
+    [rows] = run_together(session, [step])
     return int(rows[0][0]), jti
 
 
-def submit_page(
-    session: Session,
+def submit_page_plan(
     user_id: int,
     *,
     batch_id: int,
     jti: str,
     token_video_ids: Sequence[int],
     answers: Sequence[tuple[int, int]],
-) -> Score:
+    postgres: bool,
+) -> Plan[Score]:
     """Take a page's answers: claim it, check gold, move every clip's state, score the user.
 
     Order of work (and of locks): the page's videos (in id order), then the page row, then
     the user row; every transaction takes them in this order, so none can deadlock. On
-    PostgreSQL a volunteer's page is two round trips (see ``db.run_together``): the user's
-    row, the locked videos and the locked page row together; then, decided here in Python
-    (the states through ``core.labels``), every write and the commit together.
+    PostgreSQL a page is two round trips: the user's row, the locked videos and the locked
+    page row together; then, decided here in Python (the states through ``core.labels``),
+    every write and the commit together. A plan (see ``db.drive``).
     """
     if Counter(token_video_ids) != Counter(vid for vid, _ in answers):
         raise PageError("The answers are not for the clips of this page", 400)
@@ -380,13 +398,12 @@ def submit_page(
         raise PageError("A clip is answered twice", 400)
     now = int(time.time())
     wanted = sorted({vid for vid, _ in answers})
-    caller_rows, video_rows, page_rows = run_together(
-        session,
+    caller_rows, video_rows, page_rows = yield Together(
         [
             (CALLER_STATEMENT, {"p_uid": user_id}),
-            (_lock_videos_statement(session), {"p_ids": wanted}),
+            (_LOCK_VIDEOS["postgresql" if postgres else "other"], {"p_ids": wanted}),
             (_LOCK_PAGE, {"p_bid": batch_id}),
-        ],
+        ]
     )
     user = active_caller(caller_rows)
     states = _states_of(video_rows, wanted)
@@ -398,9 +415,9 @@ def submit_page(
     claim = {"p_bid": batch_id, "p_jti": jti, "p_uid": user.id, "p_now": now}
 
     if user.client_type == Role.RESEARCHER:
-        set_researcher_states(session, user, answers, batch_id=batch_id, now=now)
-        [claimed] = run_together(session, [(_CLAIM_REVIEW, claim)], commit=True)
-        _check_claimed(claimed, batch_id)
+        steps = _researcher_steps(user, answers, batch_id, now, postgres)
+        results = yield Together([*steps, (_CLAIM_REVIEW, claim)], commit=True)
+        _check_claimed(results[-1], batch_id)
         return Score(None, None, None, None)
 
     for vid, label in answers:
@@ -415,11 +432,11 @@ def submit_page(
             gold_right += label == 0
     accepted = gold_right >= page.num_gold_standard
     page_score = int(page.num_unlabeled) if accepted else 0
-    steps: list[Step] = [(_CLAIM, {**claim, "p_acc": accepted, "p_score": page_score})]
+    steps = [(_CLAIM, {**claim, "p_acc": accepted, "p_score": page_score})]
     if accepted:
         new_states = {vid: int(citizen_next(states[vid][0], label)) for vid, label in answers}
-        steps.append(_set_states_step(session, "label_state", new_states, now))
-        steps.append(_record_answers_step(session, answers, user, batch_id, now))
+        steps.append(_set_states_step(postgres, "label_state", new_states, now))
+        steps.append(_record_answers_step(postgres, answers, user, batch_id, now))
     score_user = {
         "p_uid": user.id,
         "p_score": page_score,
@@ -427,10 +444,31 @@ def submit_page(
         "p_acc": int(accepted),
     }
     steps.append((_SCORE_USER, score_user))
-    results = run_together(session, steps, commit=True)
+    results = yield Together(steps, commit=True)
     _check_claimed(results[0], batch_id)
     new_score, new_raw = results[-1][0]
     return Score(page_score, int(new_score), int(new_raw), accepted)
+
+
+def submit_page(
+    session: Session,
+    user_id: int,
+    *,
+    batch_id: int,
+    jti: str,
+    token_video_ids: Sequence[int],
+    answers: Sequence[tuple[int, int]],
+) -> Score:
+    """``submit_page_plan`` run in ``session``'s transaction."""
+    plan = submit_page_plan(
+        user_id,
+        batch_id=batch_id,
+        jti=jti,
+        token_video_ids=token_video_ids,
+        answers=answers,
+        postgres=_postgres(session),
+    )
+    return drive(session, plan)
 
 
 def _check_claimed(rows: Sequence[Any], batch_id: int) -> None:
@@ -457,7 +495,8 @@ def lock_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, in
     id is a 400 naming it.
     """
     wanted = sorted(set(ids))
-    rows = session.connection().execute(_lock_videos_statement(session), {"p_ids": wanted})
+    statement = _LOCK_VIDEOS["postgresql" if _postgres(session) else "other"]
+    rows = session.connection().execute(statement, {"p_ids": wanted})
     return _states_of(rows.all(), wanted)
 
 
@@ -470,32 +509,41 @@ def set_researcher_states(
     now: int | None = None,
 ) -> None:
     """Move the researcher state of each clip (never the citizens'), and record the answers."""
+    now = int(time.time()) if now is None else now
+    steps = _researcher_steps(user, answers, batch_id, now, _postgres(session))
+    lock_videos(session, [vid for vid, _ in answers])
+    run_together(session, steps)
+
+
+def _researcher_steps(
+    user: Caller,
+    answers: Sequence[tuple[int, int]],
+    batch_id: int | None,
+    now: int,
+    postgres: bool,
+) -> list[Step]:
+    """The writes of researchers' answers: their state (never the citizens'), and history."""
     states = {}
     for vid, label in answers:
         try:
             states[vid] = int(researcher_state(label))
         except ValueError as exc:
             raise PageError(f"video {vid}: {exc}", 400) from None
-    now = int(time.time()) if now is None else now
-    lock_videos(session, list(states))
-    run_together(
-        session,
-        [
-            _set_states_step(session, "label_state_admin", states, now),
-            _record_answers_step(session, answers, user, batch_id, now),
-        ],
-    )
+    return [
+        _set_states_step(postgres, "label_state_admin", states, now),
+        _record_answers_step(postgres, answers, user, batch_id, now),
+    ]
 
 
 def _postgres(session: Session) -> bool:
     return session.connection().dialect.name == "postgresql"
 
 
-def _set_states_step(session: Session, column: str, states: dict[int, int], now: int) -> Step:
+def _set_states_step(postgres: bool, column: str, states: dict[int, int], now: int) -> Step:
     """New states (``column``: ``label_state`` or ``label_state_admin``) in one statement on
     PostgreSQL (an UPDATE over ``unnest`` of two arrays); elsewhere an executemany, which is
     as cheap in-process."""
-    if _postgres(session):
+    if postgres:
         ids, values = list(states), list(states.values())
         return (_PG_SET_STATES[column], {"p_ids": ids, "p_states": values, "p_now": now})
     return (
@@ -505,7 +553,7 @@ def _set_states_step(session: Session, column: str, states: dict[int, int], now:
 
 
 def _record_answers_step(
-    session: Session,
+    postgres: bool,
     answers: Sequence[tuple[int, int]],
     user: Caller,
     batch_id: int | None,
@@ -519,7 +567,7 @@ def _record_answers_step(
         "batch_id": batch_id,
         "client_type": user.client_type,
     }
-    if _postgres(session):
+    if postgres:
         ids, labels = [vid for vid, _ in answers], [int(label) for _, label in answers]
         return (_PG_ADD_LABELS, {"p_ids": ids, "p_labels": labels, **common})
     rows = [{"video_id": vid, "label": int(label), **common} for vid, label in answers]
@@ -534,7 +582,7 @@ def record_answers(
     now: int,
 ) -> None:
     """Append the answers to the label history."""
-    run_together(session, [_record_answers_step(session, answers, user, batch_id, now)])
+    run_together(session, [_record_answers_step(_postgres(session), answers, user, batch_id, now)])
 
 
 # --- statements, built once ---------------------------------------------------------------
@@ -605,10 +653,6 @@ _LOCK_VIDEOS = {
     .order_by(_VIDEO.c.id)
     .with_for_update(),
 }
-
-
-def _lock_videos_statement(session: Session) -> Any:
-    return _LOCK_VIDEOS["postgresql" if _postgres(session) else "other"]
 
 
 _SET_STATE = {

@@ -79,17 +79,18 @@ def login_password(
     response_model_exclude_none=True,
     responses={**_ERRORS, 204: {"description": "Not enough clips left for a page"}},
 )
-def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
+async def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
     """A page of 16 clips (for volunteers: 12 to label and 4 hidden gold standards).
 
     Researchers get clips without a researcher label, each with the citizens' state as prior.
     """
     claims = ctx.tokens.check_user(body.user_token)
     connection_id = claims.connection_id if claims.connection_id > 0 else None
-    with ctx.db.write() as session:
-        given = pages.give_page(
-            session, claims.user_id, ctx.policy, ctx.rng, connection_id=connection_id
+    given = await ctx.run_plan(
+        lambda postgres: pages.give_page_plan(
+            claims.user_id, ctx.policy, ctx.rng, connection_id=connection_id, postgres=postgres
         )
+    )
     if given is None:
         return Response(status_code=204)
     user = given.user
@@ -120,21 +121,25 @@ def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) ->
         425: {"model": Message, "description": "Submitted too soon after the page was given"},
     },
 )
-def send_batch(body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
+async def send_batch(
+    body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)
+) -> Response:
     """Answers for a page: accepted (and counted) only if all its gold standards are right."""
     page = ctx.tokens.check_page(body.video_token)
     claims = ctx.tokens.check_user(body.user_token)
     if page.user_id != claims.user_id:
         raise ApiError("Signature of the video batch is not valid", 401)
-    with ctx.db.write() as session:
-        score = pages.submit_page(
-            session,
+    answers = [(a.video_id, a.label) for a in body.data]
+    score = await ctx.run_plan(
+        lambda postgres: pages.submit_page_plan(
             claims.user_id,
             batch_id=page.batch_id,
             jti=page.jti,
             token_video_ids=page.video_ids,
-            answers=[(a.video_id, a.label) for a in body.data],
+            answers=answers,
+            postgres=postgres,
         )
+    )
     return JSONResponse(
         {"data": {"score": {"batch": score.batch, "user": score.user, "raw": score.raw}}}
     )

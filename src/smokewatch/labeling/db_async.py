@@ -1,0 +1,97 @@
+"""The hot routes' plans on PostgreSQL, run on the event loop: no thread per request.
+
+``get_batch`` and ``send_batch`` are most of the service's traffic. Run in FastAPI's thread
+pool, each request hands over to a thread and back, and each database round trip wakes a
+thread that must take the GIL again: on a small machine that costs more than the work
+(see bench/labeling_load.py). Here the same plans (``db.Plan``: the statements and the
+decisions between them, written once) run on psycopg's async connections from a small pool.
+SQLite has no such driver: there the plans run in a thread with ``db.drive``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
+from sqlalchemy.engine import Dialect, make_url
+
+from smokewatch.labeling.db import Plan, Step, compiled_for, server_has_closed
+
+__all__ = ["AsyncPostgres"]
+
+T = TypeVar("T")
+
+
+class AsyncPostgres:
+    """A pool of psycopg ``AsyncConnection``s and a driver for plans; open it in the loop."""
+
+    def __init__(self, url: str, dialect: Dialect, *, max_size: int) -> None:
+        parsed = make_url(url).set(drivername="postgresql")
+        self._conninfo = parsed.render_as_string(hide_password=False)
+        self._dialect = dialect
+        self._max_size = max_size
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        self._pool = AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._max_size,
+            open=False,
+            check=_check,
+            name="smokewatch-hot-routes",
+        )
+        await self._pool.open(wait=True, timeout=30)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def drive(self, plan: Plan[T]) -> T:
+        """Run a plan in a transaction of its own (rolled back unless the plan committed)."""
+        if self._pool is None:
+            raise RuntimeError("AsyncPostgres.open() was not called")
+        conn = await self._pool.getconn()
+        try:
+            try:
+                request = next(plan)
+                while True:
+                    rows = await self._together(conn, request.steps, request.commit)
+                    request = plan.send(rows)
+            except StopIteration as done:
+                return cast(T, done.value)
+            finally:
+                if not conn.closed and conn.info.transaction_status != _IDLE:
+                    await conn.rollback()
+        finally:
+            await self._pool.putconn(conn)
+
+    async def _together(self, conn: Any, steps: list[Step], commit: bool) -> list[list[Any]]:
+        from psycopg import AsyncRawCursor
+        from psycopg.rows import namedtuple_row
+
+        cursors = []
+        async with conn.pipeline():
+            for statement, params in steps:
+                sql, prepare = compiled_for(statement, self._dialect)
+                cursor = AsyncRawCursor(conn, row_factory=namedtuple_row)
+                if isinstance(params, Mapping):
+                    await cursor.execute(sql, prepare(params))
+                else:
+                    await cursor.executemany(sql, [prepare(p) for p in params])
+                cursors.append(cursor)
+            if commit:
+                await conn.commit()
+        return [await c.fetchall() if c.description is not None else [] for c in cursors]
+
+
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
+
+
+async def _check(conn: Any) -> None:
+    """A pooled connection the server has closed is replaced (no round trip)."""
+    if server_has_closed(conn):
+        raise ConnectionError("the server closed the connection")
