@@ -94,4 +94,5 @@ _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 async def _check(conn: Any) -> None:
     """A pooled connection the server has closed is replaced (no round trip)."""
     if server_has_closed(conn):
+        await conn.close()  # so that the pool discards it (and opens another)
         raise ConnectionError("the server closed the connection")

@@ -1,0 +1,216 @@
+"""The ways a page's statements reach the database: plans driven in a session (SQLite and
+PostgreSQL), on the event loop (PostgreSQL), statements run together, and pooled
+connections that the server closed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import psycopg
+import pytest
+from service_helpers import seed
+from sqlalchemy import func, select
+
+from smokewatch.labeling import pages
+from smokewatch.labeling.db import Database, Together, drive, run_together
+from smokewatch.labeling.db_async import AsyncPostgres
+from smokewatch.labeling.tables import Batch, Label, User, Video
+from smokewatch.labeling.users import get_or_create_volunteer
+
+
+def _volunteer(db: Database, client_id: str = "uuid.driver") -> int:
+    with db.write() as s:
+        return get_or_create_volunteer(s, client_id).id
+
+
+def _answers(page: pages.DrawnPage, gold_pos: list[int], gold_neg: list[int]) -> list[Any]:
+    return [(vid, 1 if vid in gold_pos else 0 if vid in gold_neg else 1) for vid in page.ids]
+
+
+def _counts(db: Database) -> tuple[int, int, int]:
+    with db.read() as s:
+        labels = s.scalar(select(func.count()).select_from(Label)) or 0
+        pages_ = s.scalar(select(func.count()).select_from(Batch)) or 0
+        moved = s.scalar(select(func.count()).select_from(Video).where(Video.label_state != -1))
+    return labels, pages_, moved or 0
+
+
+def test_a_page_given_and_submitted_through_a_session(database: Database) -> None:
+    """The same plans the routes run, driven in a session: on SQLite one statement at a time,
+    on PostgreSQL in two round trips each (both parametrizations)."""
+    seeded = seed(database, plain=24)
+    uid = _volunteer(database)
+    with database.write() as s:
+        given = pages.give_page(s, uid, pages.PagePolicy(), random.Random(1), connection_id=None)
+    assert given is not None and given.user.id == uid
+    assert len(set(given.page.ids)) == 16 and given.page.gold == 4
+    assert _counts(database) == (0, 1, 0)  # the page row, committed
+    answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
+    with database.write() as s:
+        score = pages.submit_page(
+            s,
+            uid,
+            batch_id=given.batch_id,
+            jti=given.jti,
+            token_video_ids=given.page.ids,
+            answers=answers,
+        )
+    assert score.accepted and score.batch == 12 and score.user == 12 and score.raw == 12
+    assert _counts(database) == (16, 1, 16)  # every answered clip moved, gold ones too
+    with database.read() as s:
+        user = s.get(User, uid)
+        assert user is not None and (user.pages_submitted, user.pages_accepted) == (1, 1)
+
+
+def test_a_failing_plan_leaves_nothing_behind(database: Database) -> None:
+    """A submission naming a clip that does not exist is refused after the first round trip
+    (which locked rows): nothing is written, and the page can still be submitted."""
+    seeded = seed(database, plain=24)
+    uid = _volunteer(database)
+    with database.write() as s:
+        given = pages.give_page(s, uid, pages.PagePolicy(), random.Random(2), connection_id=None)
+    assert given is not None
+    answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
+    bad = [(999_999, 1), *answers[1:]]
+    with pytest.raises(pages.PageError) as refused, database.write() as s:
+        pages.submit_page(
+            s,
+            uid,
+            batch_id=given.batch_id,
+            jti=given.jti,
+            token_video_ids=[vid for vid, _ in bad],
+            answers=bad,
+        )
+    assert refused.value.status == 400 and "999999" in refused.value.message
+    assert _counts(database) == (0, 1, 0)
+    with database.write() as s:
+        score = pages.submit_page(
+            s,
+            uid,
+            batch_id=given.batch_id,
+            jti=given.jti,
+            token_video_ids=given.page.ids,
+            answers=answers,
+        )
+    assert score.accepted
+
+
+def test_statements_run_together_in_order_and_commit(database: Database) -> None:
+    """Rows come back per statement, in order, as named tuples; with ``commit`` the writes are
+    visible to another connection at once (PostgreSQL commits in the same round trip)."""
+    seed(database, plain=3)
+    uid = _volunteer(database)
+    from smokewatch.labeling.users import CALLER_STATEMENT
+
+    step, _jti = pages._new_batch_step(  # noqa: SLF001 (the page row a plan would write)
+        pages.Caller(uid, 3, 0, 0), [1001, 1002, 1003], 0, None
+    )
+    with database.write() as s:
+        caller, inserted, again = run_together(
+            s,
+            [(CALLER_STATEMENT, {"p_uid": uid}), step, (CALLER_STATEMENT, {"p_uid": -5})],
+            commit=True,
+        )
+        assert caller[0].id == uid and caller[0].client_type == 3
+        assert isinstance(inserted[0].id, int) and again == []
+        if not database.is_sqlite:  # committed already: another connection sees the row
+            with database.engine.connect() as other:
+                assert other.scalar(select(func.count()).select_from(Batch)) == 1
+    assert _counts(database)[1] == 1
+
+
+def test_drive_returns_what_the_plan_returns(database: Database) -> None:
+    def plan() -> Any:
+        first = yield Together([(select(func.count()).select_from(Video), {})])
+        second = yield Together([(select(func.count()).select_from(User), {})])
+        return first[0][0][0], second[0][0][0]
+
+    seed(database, plain=5)
+    with database.write() as s:
+        assert drive(s, plan()) == (13, 0)  # 4 + 4 gold standards and 5 clips; no users
+
+
+def _terminate_others(pg_url: str) -> int:
+    """Close every other connection to the test database, as a server restart would."""
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
+    return len(rows)
+
+
+def test_the_pool_replaces_connections_the_server_closed(pg_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Requests after the server closed every pooled connection still work, without a
+    'SELECT 1' before each request (the checkout looks at the socket instead)."""
+    from service_helpers import make_settings
+
+    from smokewatch.labeling.db import open_database
+
+    db = open_database(make_settings(tmp_path, pg_url))
+    seed(db, plain=2)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Video)) == 10
+    assert _terminate_others(pg_url) >= 1
+    for _ in range(3):  # every pooled connection is checked, not only the first
+        with db.read() as s:
+            assert s.scalar(select(func.count()).select_from(Video)) == 10
+    db.dispose()
+
+
+def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The hot routes' driver: a page given and submitted on the loop, a failing plan rolled
+    back, and connections the server closed replaced by the pool."""
+    from service_helpers import make_settings
+
+    from smokewatch.labeling.db import open_database
+
+    db = open_database(make_settings(tmp_path, pg_url))
+    seeded = seed(db, plain=24)
+    uid = _volunteer(db)
+
+    async def scenario() -> None:
+        hot = AsyncPostgres(pg_url, db.engine.dialect, max_size=2)
+        await hot.open()
+        try:
+            policy, rng = pages.PagePolicy(), random.Random(3)
+            given = await hot.drive(
+                pages.give_page_plan(uid, policy, rng, connection_id=None, postgres=True)
+            )
+            assert given is not None and len(given.page.ids) == 16
+            answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
+            bad = [(answers[0][0], 7), *answers[1:]]  # not a volunteer's label
+            with pytest.raises(pages.PageError):
+                await hot.drive(
+                    pages.submit_page_plan(
+                        uid,
+                        batch_id=given.batch_id,
+                        jti=given.jti,
+                        token_video_ids=given.page.ids,
+                        answers=bad,
+                        postgres=True,
+                    )
+                )
+            assert _counts(db) == (0, 1, 0)
+            assert _terminate_others(pg_url) >= 1
+            score = await hot.drive(
+                pages.submit_page_plan(
+                    uid,
+                    batch_id=given.batch_id,
+                    jti=given.jti,
+                    token_video_ids=given.page.ids,
+                    answers=answers,
+                    postgres=True,
+                )
+            )
+            assert score.accepted and score.user == 12
+            assert _counts(db) == (16, 1, 16)
+        finally:
+            await hot.close()
+
+    asyncio.run(scenario())
+    db.dispose()
