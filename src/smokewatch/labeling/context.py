@@ -77,6 +77,7 @@ class ServiceContext:
         return user, claims
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    """The app's context (``async``: FastAPI runs a plain ``def`` dependency in a thread)."""
     ctx: ServiceContext = request.app.state.ctx
     return ctx
