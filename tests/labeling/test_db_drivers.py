@@ -214,3 +214,35 @@ def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore
 
     asyncio.run(scenario())
     db.dispose()
+
+
+def test_a_request_that_waits_too_long_for_a_connection_is_a_503(pg_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With every pooled connection in use, another request waits up to its limit, then gets
+    503 with a message (not a 500); once a connection is free, requests go through again."""
+    from service_helpers import make_settings
+
+    from smokewatch.labeling.db import open_database
+    from smokewatch.labeling.db_async import Busy
+
+    db = open_database(make_settings(tmp_path, pg_url))
+    seed(db, plain=2)
+
+    def counting() -> Any:
+        rows = yield Together([(select(func.count()).select_from(Video), {})])
+        return rows[0][0][0]
+
+    async def scenario() -> None:
+        hot = AsyncPostgres(pg_url, db.engine.dialect, max_size=1, wait=0.3)
+        await hot.open()
+        try:
+            held = await hot._pool.getconn()  # noqa: SLF001 (the pool's only connection, in use)
+            with pytest.raises(Busy) as busy:
+                await hot.drive(counting())
+            assert busy.value.status == 503 and "busy" in busy.value.message
+            await hot._pool.putconn(held)  # noqa: SLF001
+            assert await hot.drive(counting()) == 10
+        finally:
+            await hot.close()
+
+    asyncio.run(scenario())
+    db.dispose()

@@ -16,20 +16,26 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.engine import Dialect, make_url
 
 from smokewatch.labeling.db import Plan, Step, compiled_for, server_has_closed
+from smokewatch.labeling.errors import ServiceError
 
-__all__ = ["AsyncPostgres"]
+__all__ = ["AsyncPostgres", "Busy"]
 
 T = TypeVar("T")
+
+
+class Busy(ServiceError):
+    """Every pooled connection stayed in use for longer than a request may wait (503)."""
 
 
 class AsyncPostgres:
     """A pool of psycopg ``AsyncConnection``s and a driver for plans; open it in the loop."""
 
-    def __init__(self, url: str, dialect: Dialect, *, max_size: int) -> None:
+    def __init__(self, url: str, dialect: Dialect, *, max_size: int, wait: float = 30) -> None:
         parsed = make_url(url).set(drivername="postgresql")
         self._conninfo = parsed.render_as_string(hide_password=False)
         self._dialect = dialect
         self._max_size = max_size
+        self._wait = wait
         self._pool: Any = None
 
     async def open(self) -> None:
@@ -54,7 +60,16 @@ class AsyncPostgres:
         """Run a plan in a transaction of its own (rolled back unless the plan committed)."""
         if self._pool is None:
             raise RuntimeError("AsyncPostgres.open() was not called")
-        conn = await self._pool.getconn()
+        from psycopg_pool import PoolTimeout
+
+        try:
+            conn = await self._pool.getconn(timeout=self._wait)
+        except PoolTimeout:
+            raise Busy(
+                f"The service is busy: no database connection came free in {self._wait:g} s; "
+                "try again",
+                503,
+            ) from None
         try:
             try:
                 request = next(plan)
