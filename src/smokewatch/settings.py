@@ -61,7 +61,11 @@ class Settings(BaseSettings):
         default=0.8, ge=0, le=1, description="Share of a page's clips taken from partly labeled."
     )
     worker_threads: int = Field(
-        default=4, ge=1, le=256, description="Request threads per worker process."
+        default=4,
+        ge=1,
+        le=256,
+        description="Request threads per worker process (every route on SQLite; on "
+        "PostgreSQL all but get_batch and send_batch, which run on the event loop).",
     )
     page_connections: int = Field(
         default=8,

@@ -61,7 +61,15 @@ def _account_errors(func: Callable[P, R]) -> Callable[P, R]:
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="Port to listen on."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, max=64, help="Worker processes."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        max=64,
+        help="Worker processes. With PostgreSQL, one per CPU core served best "
+        "(bench/labeling_load.py); SQLite writes one transaction at a time in any case.",
+    ),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Run the labeling service (SQLite in SMOKEWATCH_DATA_DIR unless SMOKEWATCH_DATABASE_URL).

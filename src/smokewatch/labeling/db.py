@@ -206,12 +206,12 @@ def run_together(
     here, and the transaction is then rolled back as with any error.
     """
     connection = session.connection()
-    raw = connection.connection.dbapi_connection
+    raw: Any = connection.connection.dbapi_connection
     if connection.dialect.name != "postgresql" or not hasattr(raw, "pipeline"):
-        out = []
+        out: list[list[Any]] = []
         for statement, params in steps:
-            result = connection.execute(statement, params)  # type: ignore[arg-type]
-            out.append(result.all() if result.returns_rows else [])
+            result = connection.execute(statement, params)
+            out.append(list(result.all()) if result.returns_rows else [])
         return out
     from psycopg import RawCursor
     from psycopg.rows import namedtuple_row
@@ -273,5 +273,6 @@ def _numeric_dollar(dialect: Dialect) -> Dialect:
     """A copy of the engine's dialect that writes ``$1, $2 ...`` placeholders."""
     hit = _DOLLAR.get(id(dialect))
     if hit is None or hit[0] is not dialect:
-        hit = _DOLLAR[id(dialect)] = (dialect, type(dialect)(paramstyle="numeric_dollar"))
+        copy = cast(Any, type(dialect))(paramstyle="numeric_dollar")
+        hit = _DOLLAR[id(dialect)] = (dialect, copy)
     return hit[1]

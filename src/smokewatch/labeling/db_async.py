@@ -10,7 +10,7 @@ SQLite has no such driver: there the plans run in a thread with ``db.drive``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect, make_url
@@ -84,7 +84,7 @@ class AsyncPostgres:
         finally:
             await self._pool.putconn(conn)
 
-    async def _together(self, conn: Any, steps: list[Step], commit: bool) -> list[list[Any]]:
+    async def _together(self, conn: Any, steps: Sequence[Step], commit: bool) -> list[list[Any]]:
         from psycopg import AsyncRawCursor
         from psycopg.rows import namedtuple_row
 

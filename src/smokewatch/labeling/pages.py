@@ -60,14 +60,12 @@ __all__ = [
     "PagePolicy",
     "PageError",
     "Score",
-    "create_batch",
     "draw_page",
     "give_page",
     "give_page_plan",
     "submit_page_plan",
     "GivenPage",
     "lock_videos",
-    "record_answers",
     "set_researcher_states",
     "submit_page",
 ]
@@ -148,7 +146,7 @@ def _part_select(part: _Part, i: int, wrap: bool) -> Any:
         # user's labels once per part: 5 ms a draw at 2,000 labels, and growing.) OFFSET 0
         # keeps PostgreSQL from turning the probe into an anti-join, which it plans badly
         # while the label table's statistics are stale (measured: 73 ms).
-        labeled = (
+        labeled: Any = (
             select(literal_column("1"))
             .where(Label.user_id == bindparam("uid"), Label.video_id == Video.id)
             .offset(_literal(0))
@@ -366,15 +364,6 @@ def _new_batch_step(
     return (_NEW_BATCH, params), jti
 
 
-def create_batch(
-    session: Session, user: Caller, video_ids: list[int], gold: int, connection_id: int | None
-) -> tuple[int, str]:
-    """Store the page (to check its answers later); returns (batch id, jti)."""
-    step, jti = _new_batch_step(user, video_ids, gold, connection_id)
-    [rows] = run_together(session, [step])
-    return int(rows[0][0]), jti
-
-
 def submit_page_plan(
     user_id: int,
     *,
@@ -572,17 +561,6 @@ def _record_answers_step(
         return (_PG_ADD_LABELS, {"p_ids": ids, "p_labels": labels, **common})
     rows = [{"video_id": vid, "label": int(label), **common} for vid, label in answers]
     return (_ADD_LABELS, rows)
-
-
-def record_answers(
-    session: Session,
-    answers: Sequence[tuple[int, int]],
-    user: Caller,
-    batch_id: int | None,
-    now: int,
-) -> None:
-    """Append the answers to the label history."""
-    run_together(session, [_record_answers_step(_postgres(session), answers, user, batch_id, now)])
 
 
 # --- statements, built once ---------------------------------------------------------------
