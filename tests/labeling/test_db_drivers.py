@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import psycopg
@@ -29,6 +30,27 @@ def _answers(page: pages.DrawnPage, gold_pos: list[int], gold_neg: list[int]) ->
     return [(vid, 1 if vid in gold_pos else 0 if vid in gold_neg else 1) for vid in page.ids]
 
 
+def _give(db: Database, uid: int, seed_: int) -> pages.GivenPage:
+    with db.write() as s:
+        given = pages.give_page(
+            s, uid, pages.PagePolicy(), random.Random(seed_), connection_id=None
+        )
+    assert given is not None
+    return given
+
+
+def _submit(db: Database, uid: int, given: pages.GivenPage, answers: list[Any]) -> pages.Score:
+    with db.write() as s:
+        return pages.submit_page(
+            s,
+            uid,
+            batch_id=given.batch_id,
+            jti=given.jti,
+            token_video_ids=[vid for vid, _ in answers],
+            answers=answers,
+        )
+
+
 def _counts(db: Database) -> tuple[int, int, int]:
     with db.read() as s:
         labels = s.scalar(select(func.count()).select_from(Label)) or 0
@@ -42,21 +64,11 @@ def test_a_page_given_and_submitted_through_a_session(database: Database) -> Non
     on PostgreSQL in two round trips each (both parametrizations)."""
     seeded = seed(database, plain=24)
     uid = _volunteer(database)
-    with database.write() as s:
-        given = pages.give_page(s, uid, pages.PagePolicy(), random.Random(1), connection_id=None)
-    assert given is not None and given.user.id == uid
+    given = _give(database, uid, 1)
+    assert given.user.id == uid
     assert len(set(given.page.ids)) == 16 and given.page.gold == 4
     assert _counts(database) == (0, 1, 0)  # the page row, committed
-    answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
-    with database.write() as s:
-        score = pages.submit_page(
-            s,
-            uid,
-            batch_id=given.batch_id,
-            jti=given.jti,
-            token_video_ids=given.page.ids,
-            answers=answers,
-        )
+    score = _submit(database, uid, given, _answers(given.page, seeded.gold_pos, seeded.gold_neg))
     assert score.accepted and score.batch == 12 and score.user == 12 and score.raw == 12
     assert _counts(database) == (16, 1, 16)  # every answered clip moved, gold ones too
     with database.read() as s:
@@ -69,32 +81,14 @@ def test_a_failing_plan_leaves_nothing_behind(database: Database) -> None:
     (which locked rows): nothing is written, and the page can still be submitted."""
     seeded = seed(database, plain=24)
     uid = _volunteer(database)
-    with database.write() as s:
-        given = pages.give_page(s, uid, pages.PagePolicy(), random.Random(2), connection_id=None)
-    assert given is not None
+    given = _give(database, uid, 2)
     answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
     bad = [(999_999, 1), *answers[1:]]
-    with pytest.raises(pages.PageError) as refused, database.write() as s:
-        pages.submit_page(
-            s,
-            uid,
-            batch_id=given.batch_id,
-            jti=given.jti,
-            token_video_ids=[vid for vid, _ in bad],
-            answers=bad,
-        )
+    with pytest.raises(pages.PageError) as refused:
+        _submit(database, uid, given, bad)
     assert refused.value.status == 400 and "999999" in refused.value.message
     assert _counts(database) == (0, 1, 0)
-    with database.write() as s:
-        score = pages.submit_page(
-            s,
-            uid,
-            batch_id=given.batch_id,
-            jti=given.jti,
-            token_video_ids=given.page.ids,
-            answers=answers,
-        )
-    assert score.accepted
+    assert _submit(database, uid, given, answers).accepted
 
 
 def test_statements_run_together_in_order_and_commit(database: Database) -> None:
@@ -133,14 +127,16 @@ def test_drive_returns_what_the_plan_returns(database: Database) -> None:
 
 
 def _terminate_others(pg_url: str) -> int:
-    """Close every other connection to the test database, as a server restart would."""
+    """Close every other connection to the test database, as a server restart would, and
+    wait until those backends have exited (termination is asynchronous)."""
     name = pg_url.rsplit("/", 1)[1]
+    others = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
     with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
-        rows = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        ).fetchall()
+        rows = admin.execute(f"SELECT pg_terminate_backend(pid) {others}", (name,)).fetchall()
+        deadline = time.monotonic() + 10
+        while admin.execute(f"SELECT count(*) {others}", (name,)).fetchone() != (0,):
+            assert time.monotonic() < deadline, "terminated backends did not exit"
+            time.sleep(0.01)
     return len(rows)
 
 
@@ -184,29 +180,22 @@ def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore
             assert given is not None and len(given.page.ids) == 16
             answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
             bad = [(answers[0][0], 7), *answers[1:]]  # not a volunteer's label
-            with pytest.raises(pages.PageError):
-                await hot.drive(
-                    pages.submit_page_plan(
-                        uid,
-                        batch_id=given.batch_id,
-                        jti=given.jti,
-                        token_video_ids=given.page.ids,
-                        answers=bad,
-                        postgres=True,
-                    )
-                )
-            assert _counts(db) == (0, 1, 0)
-            assert _terminate_others(pg_url) >= 1
-            score = await hot.drive(
-                pages.submit_page_plan(
+
+            def submit(answered: list[Any]) -> Any:
+                return pages.submit_page_plan(
                     uid,
                     batch_id=given.batch_id,
                     jti=given.jti,
                     token_video_ids=given.page.ids,
-                    answers=answers,
+                    answers=answered,
                     postgres=True,
                 )
-            )
+
+            with pytest.raises(pages.PageError):
+                await hot.drive(submit(bad))
+            assert _counts(db) == (0, 1, 0)
+            assert _terminate_others(pg_url) >= 1
+            score = await hot.drive(submit(answers))
             assert score.accepted and score.user == 12
             assert _counts(db) == (16, 1, 16)
         finally:
