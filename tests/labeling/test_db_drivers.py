@@ -175,7 +175,7 @@ def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore
         try:
             policy, rng = pages.PagePolicy(), random.Random(3)
             given = await hot.drive(
-                pages.give_page_plan(uid, policy, rng, connection_id=None, postgres=True)
+                lambda: pages.give_page_plan(uid, policy, rng, connection_id=None, postgres=True)
             )
             assert given is not None and len(given.page.ids) == 16
             answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
@@ -192,10 +192,10 @@ def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore
                 )
 
             with pytest.raises(pages.PageError):
-                await hot.drive(submit(bad))
+                await hot.drive(lambda: submit(bad))
             assert _counts(db) == (0, 1, 0)
             assert _terminate_others(pg_url) >= 1
-            score = await hot.drive(submit(answers))
+            score = await hot.drive(lambda: submit(answers))
             assert score.accepted and score.user == 12
             assert _counts(db) == (16, 1, 16)
         finally:
@@ -226,10 +226,46 @@ def test_a_request_that_waits_too_long_for_a_connection_is_a_503(pg_url: str, tm
         try:
             held = await hot._pool.getconn()  # noqa: SLF001 (the pool's only connection, in use)
             with pytest.raises(Busy) as busy:
-                await hot.drive(counting())
+                await hot.drive(counting)
             assert busy.value.status == 503 and "busy" in busy.value.message
             await hot._pool.putconn(held)  # noqa: SLF001
-            assert await hot.drive(counting()) == 10
+            assert await hot.drive(counting) == 10
+        finally:
+            await hot.close()
+
+    asyncio.run(scenario())
+    db.dispose()
+
+
+def test_a_plan_whose_connection_died_unseen_runs_again_on_another(
+    pg_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A restart can close a pooled connection after the pool's check looked at it: the
+    plan's first statement then fails before anything was done, and the plan runs again, on
+    a new connection. (The check is switched off here, to make that moment certain.)"""
+    from service_helpers import make_settings
+
+    from smokewatch.labeling import db_async
+    from smokewatch.labeling.db import open_database
+
+    db = open_database(make_settings(tmp_path, pg_url))
+    seed(db, plain=2)
+    runs = []
+
+    def counting() -> Any:
+        runs.append(1)
+        rows = yield Together([(select(func.count()).select_from(Video), {})])
+        return rows[0][0][0]
+
+    async def scenario() -> None:
+        hot = AsyncPostgres(pg_url, db.engine.dialect, max_size=1)
+        await hot.open()
+        try:
+            assert await hot.drive(counting) == 10
+            monkeypatch.setattr(db_async, "server_has_closed", lambda conn: False)
+            assert _terminate_others(pg_url) >= 1
+            assert await hot.drive(counting) == 10
+            assert len(runs) == 3  # the second plan ran twice
         finally:
             await hot.close()
 

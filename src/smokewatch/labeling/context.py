@@ -56,7 +56,7 @@ class ServiceContext:
         """Run a plan (``make(postgres)`` builds it) in a write transaction of its own: on
         PostgreSQL on the event loop (``hot``), elsewhere in a request thread."""
         if self.hot is not None:
-            return await self.hot.drive(make(True))
+            return await self.hot.drive(lambda: make(True))
 
         def in_thread() -> T:
             with self.db.write() as session:

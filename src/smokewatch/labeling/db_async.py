@@ -10,7 +10,7 @@ SQLite has no such driver: there the plans run in a thread with ``db.drive``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect, make_url
@@ -56,33 +56,52 @@ class AsyncPostgres:
             await self._pool.close()
             self._pool = None
 
-    async def drive(self, plan: Plan[T]) -> T:
-        """Run a plan in a transaction of its own (rolled back unless the plan committed)."""
+    async def drive(self, make: Callable[[], Plan[T]]) -> T:
+        """Run the plan ``make()`` builds in a transaction of its own (rolled back unless the
+        plan committed).
+
+        A connection the server closed just before it was used (a restart: the pool's check
+        can only see the goodbye once it has arrived) fails before anything was done: the
+        plan then runs again, once, on another connection. Never after its COMMIT was sent.
+        """
         if self._pool is None:
             raise RuntimeError("AsyncPostgres.open() was not called")
+        import psycopg
+
+        for attempt in (1, 2):
+            conn = await self._getconn()
+            committing = False
+            try:
+                plan = make()
+                request = next(plan)
+                while True:
+                    committing = committing or request.commit
+                    rows = await self._together(conn, request.steps, request.commit)
+                    request = plan.send(rows)
+            except StopIteration as done:
+                return cast(T, done.value)
+            except psycopg.OperationalError:
+                if attempt == 2 or committing or not conn.broken:
+                    raise
+            finally:
+                try:
+                    if not conn.closed and conn.info.transaction_status != _IDLE:
+                        await conn.rollback()
+                finally:
+                    await self._pool.putconn(conn)  # a broken one is replaced by the pool
+        raise AssertionError("unreachable")
+
+    async def _getconn(self) -> Any:
         from psycopg_pool import PoolTimeout
 
         try:
-            conn = await self._pool.getconn(timeout=self._wait)
+            return await self._pool.getconn(timeout=self._wait)
         except PoolTimeout:
             raise Busy(
                 f"The service is busy: no database connection came free in {self._wait:g} s; "
                 "try again",
                 503,
             ) from None
-        try:
-            try:
-                request = next(plan)
-                while True:
-                    rows = await self._together(conn, request.steps, request.commit)
-                    request = plan.send(rows)
-            except StopIteration as done:
-                return cast(T, done.value)
-            finally:
-                if not conn.closed and conn.info.transaction_status != _IDLE:
-                    await conn.rollback()
-        finally:
-            await self._pool.putconn(conn)
 
     async def _together(self, conn: Any, steps: Sequence[Step], commit: bool) -> list[list[Any]]:
         from psycopg import AsyncRawCursor
