@@ -8,10 +8,14 @@ Drawing clips: every video has a random ``sort_key`` fixed at import; a draw sta
 point and walks the (state, sort_key) index, wrapping around once. That is an index range scan
 of a few rows however large the table, where RISE's ``ORDER BY RAND()`` read all of it.
 
-Taking answers: the page row is claimed with a compare-and-set on ``return_time`` (so a page
-token works once), the page's videos are locked in id order (``FOR UPDATE`` on PostgreSQL; the
-whole database under SQLite's ``BEGIN IMMEDIATE``), and each answer moves its clip through
+Taking answers: the page's videos are locked in id order, then the page row (``FOR UPDATE``
+on PostgreSQL; the whole database under SQLite's ``BEGIN IMMEDIATE``); the page is claimed
+only if unclaimed (so a page token works once), and each answer moves its clip through
 ``core.labels`` — the only label-state machine in the project.
+
+The two page requests are written as plans (``db.Plan``: generators that yield groups of
+statements and get their rows back), so that the same code runs in a session and on the event
+loop, in two database round trips each on PostgreSQL.
 """
 
 from __future__ import annotations
