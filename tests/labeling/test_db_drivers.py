@@ -271,3 +271,50 @@ def test_a_plan_whose_connection_died_unseen_runs_again_on_another(
 
     asyncio.run(scenario())
     db.dispose()
+
+
+def test_the_closed_connection_check_works_past_descriptor_1024(pg_url: str) -> None:
+    """A busy worker's sockets have high numbers; ``select`` cannot take those (it raised,
+    and every connection then looked closed), ``poll`` can."""
+    import os
+    import resource
+
+    from smokewatch.labeling.db_async import server_has_closed
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    fillers = []
+    try:
+        while not fillers or fillers[-1] < 1030:
+            fillers.append(os.open(os.devnull, os.O_RDONLY))
+        with psycopg.connect(pg_url.replace("+psycopg", "")) as conn:
+            assert conn.pgconn.socket >= 1024
+            assert not server_has_closed(conn)
+            conn.execute("SELECT 1")
+            conn.rollback()
+            assert _terminate_others(pg_url) >= 1
+            assert server_has_closed(conn)
+    finally:
+        for fd in fillers:
+            os.close(fd)
+
+
+def test_statements_with_values_filled_at_execution_are_refused() -> None:
+    """``run_together`` sends compiled SQL past SQLAlchemy's execution, which is where
+    Python-side column defaults and IN lists are filled in: such statements are refused
+    rather than run with NULLs."""
+    from sqlalchemy import bindparam, insert
+    from sqlalchemy.dialects.postgresql import psycopg as pg
+
+    from smokewatch.labeling.db import compiled_for
+
+    dialect = pg.dialect()
+    with pytest.raises(ValueError, match="column defaults"):
+        compiled_for(insert(User).values(client_id=bindparam("c"), register_time=1), dialect)
+    with pytest.raises(ValueError, match="expanding"):
+        compiled_for(
+            select(Video.id).where(Video.id.in_(bindparam("ids", expanding=True))), dialect
+        )
+    sql, prepare = compiled_for(select(Video.id).where(Video.id == bindparam("a")), dialect)
+    assert "$1" in sql and prepare({"a": 5}) == [5]

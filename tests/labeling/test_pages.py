@@ -229,6 +229,31 @@ def test_another_users_page_is_refused(client: TestClient, database: Database) -
     assert r.status_code == 401
 
 
+def test_refusals_come_in_order_user_page_answers_then_claim(
+    client: TestClient, database: Database
+) -> None:
+    """A banned user is refused as banned (403) whatever else is wrong; a wrong answer is a
+    400 even on a page already sent (which alone would be a 409)."""
+    from smokewatch.labeling.users import set_role
+
+    seeded = seed(database, plain=40)
+    alice, bob = login(client, "uuid.alice"), login(client, "uuid.bob")
+    alices, bobs = get_page(client, alice), get_page(client, bob)
+
+    def send(token: str, page: dict, data: list[dict[str, int]]) -> int:
+        body = {"user_token": token, "video_token": page["video_token"], "data": data}
+        return client.post("/api/v1/send_batch", json=body).status_code
+
+    answers = answer_page(alices, seeded)
+    assert send(alice, alices, answers) == 200
+    assert send(alice, alices, [dict(answers[0], label=7), *answers[1:]]) == 400
+    assert send(alice, alices, answers) == 409
+    with database.write() as s:
+        set_role(s, "uuid.bob", "banned")
+    assert send(bob, bobs, answer_page(bobs, seeded)[:-1]) == 403  # answers short too
+    assert send(bob, alices, answers) == 403  # and someone else's page
+
+
 def test_researcher_pages_have_no_gold_and_set_the_admin_state(
     client: TestClient, database: Database
 ) -> None:

@@ -8,7 +8,6 @@ service takes row locks (``SELECT ... FOR UPDATE``) instead.
 
 from __future__ import annotations
 
-import select
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, Executable, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from smokewatch.settings import Settings
@@ -32,7 +30,6 @@ __all__ = [
     "open_database",
     "compiled_for",
     "run_together",
-    "server_has_closed",
 ]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -92,45 +89,9 @@ def make_engine(url: str) -> Engine:
         )
         _sqlite_setup(engine)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20)
-    _check_on_checkout(engine)
-    return engine
-
-
-def _check_on_checkout(engine: Engine) -> None:
-    """Replace a pooled connection that the server has closed, without a round trip.
-
-    An idle connection has nothing to read; if its socket is readable, the server has sent
-    its goodbye (a restart, ``pg_terminate_backend``, an idle timeout) or closed it. The pool
-    then opens a new one. This catches what ``pool_pre_ping`` catches at the cost of one
-    ``select`` call instead of a ``SELECT 1`` round trip on every request (two per page, and
-    measurably slower: see bench/labeling_load.py).
-    """
-
-    @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if getattr(dbapi_connection, "pgconn", None) is None:  # not psycopg 3: ask the server
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            except Exception as exc:
-                raise DisconnectionError(str(exc)) from exc
-            finally:
-                cursor.close()
-        elif server_has_closed(dbapi_connection):
-            raise DisconnectionError("the server closed the connection (or sent a notice)")
-
-
-def server_has_closed(connection: Any) -> bool:
-    """Whether an idle psycopg connection is closed or has something to read (the server's
-    goodbye, or its end of the socket closed): either way it is no use. One ``select``."""
-    if connection.closed or getattr(connection, "broken", False):
-        return True
-    try:
-        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-    except (OSError, ValueError):  # a closed socket
-        return True
-    return bool(readable)
+    # the ping costs a round trip per checkout; the page routes, which are most of the
+    # traffic, do not use this pool on PostgreSQL (see db_async)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 def migrate(engine: Engine) -> None:
@@ -246,8 +207,18 @@ def compiled_for(statement: Executable, dialect: Dialect) -> tuple[str, Any]:
     if hit is not None and hit[0] is statement:
         return hit[1], hit[2]
     compiled = statement.compile(dialect=_numeric_dollar(dialect))  # type: ignore[attr-defined]
-    if any(b.expanding for b in compiled.binds.values()):
-        raise ValueError("run_together takes non-expanding parameters only")
+    if (
+        any(b.expanding for b in compiled.binds.values())
+        or compiled.literal_execute_params
+        or compiled.insert_prefetch
+        or compiled.update_prefetch
+    ):
+        # values SQLAlchemy fills in at execution time (IN lists, Python-side column
+        # defaults), which this shortcut past its execution would silently drop
+        raise ValueError(
+            "run_together takes statements whose parameters are all given: no expanding or "
+            "literal-execute parameters, no Python-side column defaults"
+        )
     order = list(compiled.positiontup or ())
     processors = dict(compiled._bind_processors)  # SQLAlchemy's type processing (JSON, ...)
 
@@ -257,7 +228,7 @@ def compiled_for(statement: Executable, dialect: Dialect) -> tuple[str, Any]:
         for name in order:
             value = values[name]
             process = processors.get(name)
-            out.append(process(value) if process is not None and value is not None else value)
+            out.append(process(value) if process is not None else value)
         return out
 
     if len(_COMPILED) > 256:  # statements are module constants; this only bounds a leak

@@ -10,15 +10,17 @@ SQLite has no such driver: there the plans run in a thread with ``db.drive``.
 
 from __future__ import annotations
 
+import contextlib
+import select
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect, make_url
 
-from smokewatch.labeling.db import Plan, Step, compiled_for, server_has_closed
+from smokewatch.labeling.db import Plan, Step, compiled_for
 from smokewatch.labeling.errors import ServiceError
 
-__all__ = ["AsyncPostgres", "Busy"]
+__all__ = ["AsyncPostgres", "Busy", "server_has_closed"]
 
 T = TypeVar("T")
 
@@ -86,7 +88,10 @@ class AsyncPostgres:
             finally:
                 try:
                     if not conn.closed and conn.info.transaction_status != _IDLE:
-                        await conn.rollback()
+                        # a failing rollback must not hide the plan's own error; the pool
+                        # then throws the connection away
+                        with contextlib.suppress(psycopg.Error):
+                            await conn.rollback()
                 finally:
                     await self._pool.putconn(conn)  # a broken one is replaced by the pool
         raise AssertionError("unreachable")
@@ -123,6 +128,25 @@ class AsyncPostgres:
 
 
 _IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
+
+
+def server_has_closed(connection: Any) -> bool:
+    """Whether an idle psycopg connection is closed or has something to read (the server's
+    goodbye, or its end of the socket closed): either way it is no use. One ``poll`` call,
+    where ``pool_pre_ping`` would cost a round trip per request (``poll``, not ``select``:
+    ``select`` fails on descriptors past 1024, as a busy worker's are)."""
+    if connection.closed or getattr(connection, "broken", False):
+        return True
+    fd = connection.pgconn.socket
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([fd], [], [], 0)
+    except (OSError, ValueError):  # a closed socket
+        return True
+    return bool(readable)
 
 
 async def _check(conn: Any) -> None:

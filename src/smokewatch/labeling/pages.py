@@ -376,6 +376,7 @@ def submit_page_plan(
     token_video_ids: Sequence[int],
     answers: Sequence[tuple[int, int]],
     postgres: bool,
+    token_user_id: int | None = None,
 ) -> Plan[Score]:
     """Take a page's answers: claim it, check gold, move every clip's state, score the user.
 
@@ -384,11 +385,11 @@ def submit_page_plan(
     PostgreSQL a page is two round trips: the user's row, the locked videos and the locked
     page row together; then, decided here in Python (the states through ``core.labels``),
     every write and the commit together. A plan (see ``db.drive``).
+
+    ``token_user_id``: the user the page token was given to (default: ``user_id``). Refusals
+    come in RISE's order: the user (401, 403), whose page it is (401), the answers (400),
+    then the page row (401, or 409 when it was submitted already).
     """
-    if Counter(token_video_ids) != Counter(vid for vid, _ in answers):
-        raise PageError("The answers are not for the clips of this page", 400)
-    if len({vid for vid, _ in answers}) != len(answers):
-        raise PageError("A clip is answered twice", 400)
     now = int(time.time())
     wanted = sorted({vid for vid, _ in answers})
     caller_rows, video_rows, page_rows = yield Together(
@@ -399,6 +400,19 @@ def submit_page_plan(
         ]
     )
     user = active_caller(caller_rows)
+    if token_user_id is not None and token_user_id != user.id:
+        raise PageError("Signature of the video batch is not valid", 401)
+    if Counter(token_video_ids) != Counter(vid for vid, _ in answers):
+        raise PageError("The answers are not for the clips of this page", 400)
+    if len(wanted) != len(answers):
+        raise PageError("A clip is answered twice", 400)
+    researcher = user.client_type == Role.RESEARCHER
+    if researcher:  # checks the labels too
+        writes = _researcher_steps(user, answers, batch_id, now, postgres)
+    else:
+        for vid, label in answers:
+            if label not in (0, 1) or isinstance(label, bool):
+                raise PageError(f"video {vid}: a label is 1 (smoke) or 0 (no smoke), got {label!r}")
     states = _states_of(video_rows, wanted)
     page = page_rows[0] if page_rows else None
     if page is None or page.jti != jti or page.user_id != user.id:
@@ -407,15 +421,11 @@ def submit_page_plan(
         raise PageError("This page was already submitted", 409)
     claim = {"p_bid": batch_id, "p_jti": jti, "p_uid": user.id, "p_now": now}
 
-    if user.client_type == Role.RESEARCHER:
-        steps = _researcher_steps(user, answers, batch_id, now, postgres)
-        results = yield Together([*steps, (_CLAIM_REVIEW, claim)], commit=True)
+    if researcher:
+        results = yield Together([*writes, (_CLAIM_REVIEW, claim)], commit=True)
         _check_claimed(results[-1], batch_id)
         return Score(None, None, None, None)
 
-    for vid, label in answers:
-        if label not in (0, 1) or isinstance(label, bool):
-            raise PageError(f"video {vid}: a label is 1 (smoke) or 0 (no smoke), got {label!r}")
     gold_right = 0
     for vid, label in answers:
         admin = states[vid][1]
@@ -425,7 +435,7 @@ def submit_page_plan(
             gold_right += label == 0
     accepted = gold_right >= page.num_gold_standard
     page_score = int(page.num_unlabeled) if accepted else 0
-    steps = [(_CLAIM, {**claim, "p_acc": accepted, "p_score": page_score})]
+    steps: list[Step] = [(_CLAIM, {**claim, "p_acc": accepted, "p_score": page_score})]
     if accepted:
         new_states = {vid: int(citizen_next(states[vid][0], label)) for vid, label in answers}
         steps.append(_set_states_step(postgres, "label_state", new_states, now))
