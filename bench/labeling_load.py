@@ -19,16 +19,19 @@ each run: the figures depend on how many clips are partly labeled (pages overlap
 
 Measured (2026-11-24; 2 cores shared by the server, PostgreSQL 15 over 127.0.0.1 and this
 client, nothing else running; PostgreSQL, 20,000 clips + 400 gold, ``--workers 2``, 16
-volunteers, 15 s, a fresh ``prepare`` before each run; the machine's speed varied by up to
-1.8x from one minute to the next, so take medians of several runs):
+volunteers, 12-15 s, a fresh ``prepare`` before each run). The machine's speed drifted by up
+to 1.5x over minutes (an A/B of two builds, alternated, moved together: 233/254, 270/306,
+313/318), so take the median of many runs:
 
-    5 runs, pages/s (each a get_batch and a send_batch):  295  305  318  311  241  (median 305)
-    p99 ms get_batch / send_batch, median run:  46 / 123  (worst run: 60 / 160)
+    25 runs over 45 minutes, pages/s (each a get_batch and a send_batch): median 295,
+    range 223-335; 19 runs at 250 or more, 15 at 290 or more
+    p99 ms get_batch / send_batch: typically 45-65 / 100-150 (worst run 83 / 166)
     errors 0, lost transitions 0 in every run
     32 volunteers 272/s (p99 154 / 190 ms); 64 volunteers 302/s (232 / 271 ms)
     200,000 clips 317/s (47 / 104 ms); --workers 4: 260/s
+    PostgreSQL over its Unix socket instead of TCP: no difference
     SQLite, --workers 1: 213/s (159 / 136 ms)
-    CPU per page: server 3.4 ms, PostgreSQL 2.5 ms, this client about 0.5 ms
+    CPU per page: server 3.3-4.5 ms, PostgreSQL 2.4-3.0 ms, this client about 0.5 ms
 
 The same setup at the start of this work did 107 pages/s (server 8.5 ms of CPU per page,
 PostgreSQL 5.7, client 4.0). What made the difference, in order of effect:
