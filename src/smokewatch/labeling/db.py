@@ -79,7 +79,9 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """The engine; on PostgreSQL a pool of ``pool_size`` connections, and as many again in a
+    burst (the service sizes it to its request threads: the page routes have their own)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -91,7 +93,7 @@ def make_engine(url: str) -> Engine:
         return engine
     # the ping costs a round trip per checkout; the page routes, which are most of the
     # traffic, do not use this pool on PostgreSQL (see db_async)
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
 def migrate(engine: Engine) -> None:
@@ -108,7 +110,7 @@ def migrate(engine: Engine) -> None:
 
 def open_database(settings: Settings, *, run_migrations: bool = True) -> Database:
     """Connect to the settings' database and (by default) migrate it."""
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, pool_size=settings.worker_threads + 1)
     if run_migrations:
         migrate(engine)
     writer_engine = engine.execution_options(sqlite_begin="IMMEDIATE")
