@@ -28,6 +28,8 @@ __all__ = [
     "cache_path",
     "cached_frames",
     "find_videos",
+    "load_clip_array",
+    "save_clip_array",
     "is_fresh",
     "perturb_frames",
 ]
@@ -62,20 +64,24 @@ def is_fresh(cached: Path, video: Path) -> bool:
         return False
 
 
-def _load(cached: Path, expected_frames: int | None) -> np.ndarray | None:
-    """The cached array, or None when it is unreadable or not a uint8 clip (then rebuild)."""
+def load_clip_array(
+    cached: Path, *, channels: int = 3, frames: int | None = None, mmap: bool = False
+) -> np.ndarray | None:
+    """A cached uint8 ``(T, H, W, channels)`` clip, or None when it is missing, unreadable or
+    not such an array (then rebuild it). ``mmap``: map it instead of reading it (to check)."""
     try:
-        arr: np.ndarray = np.load(cached, allow_pickle=False)
+        arr: np.ndarray = np.load(cached, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
+    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != channels:
         return None
-    if expected_frames is not None and arr.shape[0] != expected_frames:
+    if frames is not None and arr.shape[0] != frames:
         return None
     return arr
 
 
-def _save(arr: np.ndarray, target: Path) -> None:
+def save_clip_array(arr: np.ndarray, target: Path) -> None:
+    """Write a clip array atomically: a reader sees the whole array or none."""
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, arr, allow_pickle=False)
@@ -91,11 +97,11 @@ def _cached(
     if not video_path.exists():
         raise VideoError(f"{video_path}: no such file")
     if is_fresh(target, video_path):
-        arr = _load(target, expected_frames)
+        arr = load_clip_array(target, frames=expected_frames)
         if arr is not None:
             return arr, False
     arr = read_clip(video_path, expected_frames=expected_frames)
-    _save(arr, target)
+    save_clip_array(arr, target)
     return arr, True
 
 

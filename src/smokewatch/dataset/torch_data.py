@@ -43,10 +43,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from smokewatch.core.atomic import atomic_path
 from smokewatch.core.files import read_user_text
 from smokewatch.core.labels import final_label, label_weight
 from smokewatch.core.metadata import load_records, read_metadata
+from smokewatch.dataset.cache import load_clip_array, save_clip_array
 from smokewatch.errors import MetadataError, SmokewatchError, VideoError
 
 __all__ = [
@@ -234,26 +234,9 @@ def cache_file(
     return Path(cache_dir) / f"{prefix}.{st.st_size}-{st.st_mtime_ns}.npy"
 
 
-def _load_cached(path: Path, shape_tail: tuple[int, ...], frames: int) -> np.ndarray | None:
-    """A cached array if it is a whole, well-formed uint8 item; None means rebuild."""
-    try:
-        arr: np.ndarray = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, EOFError):
-        return None
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[0] != frames:
-        return None
-    if arr.shape[-1] != shape_tail[-1]:
-        return None
-    return arr
-
-
 def _store(arr: np.ndarray, target: Path) -> None:
     """Write ``arr`` atomically, then drop older entries of the same clip (stale keys)."""
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
+    save_clip_array(arr, target)
     stem_prefix = target.name.rsplit(".", 2)[0]  # drop "<size>-<mtime>.npy"
     for old in glob.glob(
         os.path.join(glob.escape(str(target.parent)), glob.escape(stem_prefix) + ".*.npy")
@@ -345,7 +328,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
             modality=self.modality,
             flow_method=self.flow_method,
         )
-        arr = _load_cached(target, (self.channels,), self.frames)
+        arr = load_clip_array(target, channels=self.channels, frames=self.frames)
         if arr is None:
             arr = self._decode(path)
             _store(arr, target)

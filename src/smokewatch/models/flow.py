@@ -37,8 +37,15 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from smokewatch.core.atomic import atomic_path, atomic_write_text
-from smokewatch.dataset.cache import CacheReport, cache_path, find_videos, is_fresh
+from smokewatch.core.atomic import atomic_write_text
+from smokewatch.dataset.cache import (
+    CacheReport,
+    cache_path,
+    find_videos,
+    is_fresh,
+    load_clip_array,
+    save_clip_array,
+)
 from smokewatch.errors import VideoError
 
 __all__ = [
@@ -237,16 +244,6 @@ def _check_manifest(out_dir: Path, settings: dict[str, str | float | bool]) -> N
     atomic_write_text(manifest, json.dumps(settings, indent=2) + "\n")
 
 
-def _usable(cached: Path, expected_frames: int | None) -> bool:
-    try:
-        arr = np.load(cached, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return False
-    if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 2:
-        return False
-    return expected_frames is None or arr.shape[0] == expected_frames
-
-
 def _one(
     video: Path,
     target: Path,
@@ -262,15 +259,15 @@ def _one(
     out_frames = None
     if expected_frames is not None:
         out_frames = expected_frames if pad_first else expected_frames - 1
-    if is_fresh(target, video) and _usable(target, out_frames):
+    if is_fresh(target, video) and (
+        load_clip_array(target, channels=2, frames=out_frames, mmap=True) is not None
+    ):
         return "reused"
     frames = read_clip(video, expected_frames=expected_frames)
     if frames.shape[0] < 2 and not pad_first:
         raise VideoError(f"{video}: has {frames.shape[0]} frame, flow needs at least 2")
     flow = compute_flow(frames, method, bound=bound, pad_first=pad_first, reference=reference)
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, flow_to_uint8(flow, bound), allow_pickle=False)
+    save_clip_array(flow_to_uint8(flow, bound), target)
     return "written"
 
 
