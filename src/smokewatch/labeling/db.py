@@ -29,6 +29,7 @@ __all__ = [
     "migrate",
     "open_database",
     "compiled_for",
+    "driver_calls",
     "run_together",
 ]
 
@@ -181,17 +182,25 @@ def run_together(
 
     cursors = []
     with raw.pipeline():
-        for statement, params in steps:
-            sql, prepare = compiled_for(statement, connection.dialect)
+        for sql, args, many in driver_calls(steps, connection.dialect):
             cursor = RawCursor(raw, row_factory=namedtuple_row)
-            if isinstance(params, Mapping):
-                cursor.execute(sql, prepare(params))
-            else:
-                cursor.executemany(sql, [prepare(p) for p in params])
+            (cursor.executemany if many else cursor.execute)(sql, args)
             cursors.append(cursor)
         if commit:
             raw.commit()  # queued behind the statements; the session's own commit is a no-op
     return [c.fetchall() if c.description is not None else [] for c in cursors]
+
+
+def driver_calls(steps: Sequence[Step], dialect: Dialect) -> list[tuple[str, Any, bool]]:
+    """Each step as psycopg takes it: (``$n`` SQL, positional arguments, executemany?)."""
+    calls = []
+    for statement, params in steps:
+        sql, prepare = compiled_for(statement, dialect)
+        if isinstance(params, Mapping):
+            calls.append((sql, prepare(params), False))
+        else:
+            calls.append((sql, [prepare(p) for p in params], True))
+    return calls
 
 
 _COMPILED: dict[tuple[int, int], tuple[Executable, str, Any]] = {}

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import select
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect, make_url
 
-from smokewatch.labeling.db import Plan, Step, compiled_for
+from smokewatch.labeling.db import Plan, Step, driver_calls
 from smokewatch.labeling.errors import ServiceError
 
 __all__ = ["AsyncPostgres", "Busy", "server_has_closed"]
@@ -69,6 +69,7 @@ class AsyncPostgres:
         if self._pool is None:
             raise RuntimeError("AsyncPostgres.open() was not called")
         import psycopg
+        from psycopg.pq import TransactionStatus
 
         for attempt in (1, 2):
             conn = await self._getconn()
@@ -87,7 +88,7 @@ class AsyncPostgres:
                     raise
             finally:
                 try:
-                    if not conn.closed and conn.info.transaction_status != _IDLE:
+                    if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                         # a failing rollback must not hide the plan's own error; the pool
                         # then throws the connection away
                         with contextlib.suppress(psycopg.Error):
@@ -114,20 +115,13 @@ class AsyncPostgres:
 
         cursors = []
         async with conn.pipeline():
-            for statement, params in steps:
-                sql, prepare = compiled_for(statement, self._dialect)
+            for sql, args, many in driver_calls(steps, self._dialect):
                 cursor = AsyncRawCursor(conn, row_factory=namedtuple_row)
-                if isinstance(params, Mapping):
-                    await cursor.execute(sql, prepare(params))
-                else:
-                    await cursor.executemany(sql, [prepare(p) for p in params])
+                await (cursor.executemany if many else cursor.execute)(sql, args)
                 cursors.append(cursor)
             if commit:
                 await conn.commit()
         return [await c.fetchall() if c.description is not None else [] for c in cursors]
-
-
-_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE
 
 
 def server_has_closed(connection: Any) -> bool:

@@ -66,6 +66,7 @@ __all__ = [
     "Score",
     "draw_page",
     "give_page",
+    "draw_page_plan",
     "give_page_plan",
     "submit_page_plan",
     "GivenPage",
@@ -211,11 +212,8 @@ def _pool(
     return out
 
 
-def _draw(
-    session: Session, parts: tuple[_Part, ...], user_id: int, rng: random.Random
-) -> dict[str, list[Any]]:
-    params = _draw_params(parts, user_id, rng)
-    return _pool(parts, session.connection().execute(_draw_statement(parts), params).all(), rng)
+def _draw_step(parts: tuple[_Part, ...], user_id: int, rng: random.Random) -> Step:
+    return (_draw_statement(parts), _draw_params(parts, user_id, rng))
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,12 +228,13 @@ class DrawnPage:
         return [int(r.id) for r in self.clips]
 
 
-def _review_parts(policy: PagePolicy) -> tuple[_Part, ...]:
-    return (_Part("review", True, State.NO_DATA, policy.size, skip_labeled=True),)
-
-
-def _volunteer_parts(policy: PagePolicy) -> tuple[_Part, ...]:
-    # up to gold - 1 of each kind, so any mix with at least one of each can be made
+@functools.lru_cache(maxsize=16)
+def _page_parts(policy: PagePolicy, researcher: bool) -> tuple[_Part, ...]:
+    """What a page draws: for a researcher, clips without a researcher label; for a
+    volunteer, up to gold - 1 gold standards of each kind (so any mix with at least one of
+    each can be made), partly labeled clips by state, and unlabeled clips."""
+    if researcher:
+        return (_Part("review", True, State.NO_DATA, policy.size, skip_labeled=True),)
     most = policy.gold - 1
     return (
         _Part("gold_pos", True, State.GOLD_POS, most),
@@ -278,15 +277,36 @@ def _shuffled_page(
     return DrawnPage(rows, gold)
 
 
+def _made_page(
+    user: Caller,
+    parts: tuple[_Part, ...],
+    rows: Sequence[Any],
+    policy: PagePolicy,
+    rng: random.Random,
+) -> DrawnPage | None:
+    """The page made of a draw's rows, shuffled; None when there are too few clips."""
+    drawn = _pool(parts, rows, rng)
+    if user.client_type == Role.RESEARCHER:
+        return _shuffled_page((drawn["review"], 0), policy, rng)
+    return _shuffled_page(_volunteer_page(drawn, policy, rng), policy, rng)
+
+
+def draw_page_plan(user: Caller, policy: PagePolicy, rng: random.Random) -> Plan[DrawnPage | None]:
+    """A new page for ``user``, shuffled; None when there are not enough clips (RISE: 204)."""
+    parts = _page_parts(policy, user.client_type == Role.RESEARCHER)
+    [rows] = yield Together([_draw_step(parts, user.id, rng)])
+    return _made_page(user, parts, rows, policy, rng)
+
+
 def draw_page(
     session: Session, user: Caller, policy: PagePolicy, rng: random.Random
 ) -> DrawnPage | None:
-    """A new page for ``user``, shuffled; None when there are not enough clips (RISE: 204)."""
-    if user.client_type == Role.RESEARCHER:
-        rows = _draw(session, _review_parts(policy), user.id, rng)["review"]
-        return _shuffled_page((rows, 0), policy, rng)
-    drawn = _draw(session, _volunteer_parts(policy), user.id, rng)
-    return _shuffled_page(_volunteer_page(drawn, policy, rng), policy, rng)
+    """``draw_page_plan``'s page, drawn through ``session`` (one statement, seen by the
+    engine's events, as the tests watch it)."""
+    parts = _page_parts(policy, user.client_type == Role.RESEARCHER)
+    statement, params = _draw_step(parts, user.id, rng)
+    rows = session.connection().execute(statement, params).all()
+    return _made_page(user, parts, rows, policy, rng)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,21 +333,15 @@ def give_page_plan(
     researcher, rarer, is drawn again with their own page shape), then the page row and the
     commit together. A plan (see ``db.drive``): it yields its statements and gets their rows.
     """
-    parts = _volunteer_parts(policy)
+    parts = _page_parts(policy, researcher=False)
     caller_rows, drawn_rows = yield Together(
-        [
-            (CALLER_STATEMENT, {"p_uid": user_id}),
-            (_draw_statement(parts), _draw_params(parts, user_id, rng)),
-        ]
+        [(CALLER_STATEMENT, {"p_uid": user_id}), _draw_step(parts, user_id, rng)]
     )
     user = active_caller(caller_rows)
     if user.client_type == Role.RESEARCHER:
-        review = _review_parts(policy)
-        [rows] = yield Together([(_draw_statement(review), _draw_params(review, user.id, rng))])
-        page = _shuffled_page((_pool(review, rows, rng)["review"], 0), policy, rng)
+        page = yield from draw_page_plan(user, policy, rng)
     else:
-        made = _volunteer_page(_pool(parts, drawn_rows, rng), policy, rng)
-        page = _shuffled_page(made, policy, rng)
+        page = _made_page(user, parts, drawn_rows, policy, rng)
     if page is None:
         return None
     step, jti = _new_batch_step(user, page.ids, page.gold, connection_id)
@@ -395,7 +409,7 @@ def submit_page_plan(
     caller_rows, video_rows, page_rows = yield Together(
         [
             (CALLER_STATEMENT, {"p_uid": user_id}),
-            (_LOCK_VIDEOS["postgresql" if postgres else "other"], {"p_ids": wanted}),
+            (_LOCK_VIDEOS[postgres], {"p_ids": wanted}),
             (_LOCK_PAGE, {"p_bid": batch_id}),
         ]
     )
@@ -498,8 +512,7 @@ def lock_videos(session: Session, ids: Sequence[int]) -> dict[int, tuple[int, in
     id is a 400 naming it.
     """
     wanted = sorted(set(ids))
-    statement = _LOCK_VIDEOS["postgresql" if _postgres(session) else "other"]
-    rows = session.connection().execute(statement, {"p_ids": wanted})
+    rows = session.connection().execute(_LOCK_VIDEOS[_postgres(session)], {"p_ids": wanted})
     return _states_of(rows.all(), wanted)
 
 
@@ -633,14 +646,15 @@ _CLAIM = (
     .returning(_B.c.id)
 )
 _VIDEO_STATES = (_VIDEO.c.id, _VIDEO.c.label_state, _VIDEO.c.label_state_admin)
-#: The videos' states, locked in id order: a list of ids is an array on PostgreSQL (one
-#: statement text whatever the count, so it is prepared once), an expanding IN elsewhere.
-_LOCK_VIDEOS = {
-    "postgresql": select(*_VIDEO_STATES)
+#: The videos' states, locked in id order, by "is it PostgreSQL": there a list of ids is an
+#: array (one statement text whatever the count, so it is prepared once), an expanding IN
+#: elsewhere.
+_LOCK_VIDEOS: dict[bool, Any] = {
+    True: select(*_VIDEO_STATES)
     .where(_VIDEO.c.id == any_(bindparam("p_ids", type_=postgresql.ARRAY(Integer))))
     .order_by(_VIDEO.c.id)
     .with_for_update(),
-    "other": select(*_VIDEO_STATES)
+    False: select(*_VIDEO_STATES)
     .where(_VIDEO.c.id.in_(bindparam("p_ids", expanding=True)))
     .order_by(_VIDEO.c.id)
     .with_for_update(),

@@ -59,13 +59,10 @@ class Caller:
 
 
 _USER = User.__table__
-_CALLER = select(_USER.c.id, _USER.c.client_type, _USER.c.score, _USER.c.raw_score).where(
+#: The caller's row (``p_uid``), read on every request; ``active_caller`` checks it.
+CALLER_STATEMENT = select(_USER.c.id, _USER.c.client_type, _USER.c.score, _USER.c.raw_score).where(
     _USER.c.id == bindparam("p_uid")
 )
-
-
-#: The caller's row, for statements run together with others (see ``db.run_together``).
-CALLER_STATEMENT = _CALLER
 
 
 def active_caller(rows: Sequence[Any]) -> Caller:
