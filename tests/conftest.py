@@ -10,9 +10,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 RISE_DIR = REPO.parent / "shared" / "rise"
 
-# Tests must never pick up a developer's own environment or .env.
+# Tests must never pick up a developer's own environment or .env: no SMOKEWATCH_* variable,
+# and no .env file for load_settings (commands run in-process or as subprocesses inherit it).
 for _key in [k for k in os.environ if k.startswith("SMOKEWATCH_")]:
     del os.environ[_key]
+os.environ["SMOKEWATCH_ENV_FILE"] = ""
 
 
 @pytest.fixture(scope="session")

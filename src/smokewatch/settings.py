@@ -3,10 +3,15 @@
 Values come from keyword arguments, then ``SMOKEWATCH_*`` environment variables, then a
 ``.env`` file in the working directory, then the defaults below. Nothing reads the
 environment at import time: call :func:`load_settings` (the CLI does, once per command).
+
+Only :func:`load_settings` reads a ``.env`` file (``SMOKEWATCH_ENV_FILE`` names another one;
+empty: none): a ``Settings(...)`` built in code, as the tests build theirs, never picks up a
+developer's stray ``.env``.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,7 @@ class Settings(BaseSettings):
     """Project-wide settings (environment prefix ``SMOKEWATCH_``)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SMOKEWATCH_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="SMOKEWATCH_", env_file=None, extra="ignore", frozen=True
     )
 
     data_dir: Path = Field(
@@ -90,6 +95,11 @@ class Settings(BaseSettings):
         return self.data_dir / "videos"
 
 
+#: The environment variable naming the ``.env`` file :func:`load_settings` reads (empty: none).
+ENV_FILE_VARIABLE = "SMOKEWATCH_ENV_FILE"
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from overrides, the environment and ``.env``."""
-    return Settings(**overrides)
+    """Build the settings from overrides, the environment and the ``.env`` file."""
+    env_file = os.environ.get(ENV_FILE_VARIABLE, ".env") or None
+    return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]

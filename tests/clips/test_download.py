@@ -296,12 +296,11 @@ def test_unreachable_host_fails_each_clip_clearly(closed_port: int, tmp_path: Pa
 
 def test_offline_host_is_given_up_on_quickly(closed_port: int, tmp_path: Path) -> None:
     clips = [_clip(i, f"http://127.0.0.1:{closed_port}/") for i in range(200)]
-    start = time.monotonic()
     report = download_clips(
         clips, tmp_path, workers=4, retries=3, backoff=0.05, max_backoff=0.05, host_give_up=5
     )
-    # 200 clips x 3 retries x ~50 ms / 4 workers would take ~7 s without giving up.
-    assert time.monotonic() - start < 3
+    # Given up on, not retried: most clips never try the host (no wall-clock bound here: a
+    # loaded machine must not fail this; the count is the behaviour).
     assert len(report.failed) == 200
     assert sum("gave up after 5 failed connections" in r for _, r in report.failed) > 150
     # The cause is still named, also where the host was given up on.
@@ -352,7 +351,8 @@ def test_ctrl_c_stops_promptly_and_leaves_nothing(
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         download_clips(clips, tmp_path, workers=4, verify=lambda p: None, **FAST)
-    assert time.monotonic() - start < 5
+    # Far sooner than the ~40 s the bodies take: the downloads were cut, not waited for.
+    assert time.monotonic() - start < 20
     assert _files(tmp_path) == []
 
 

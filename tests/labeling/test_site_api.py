@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+import time_machine
 from fastapi.testclient import TestClient
 from service_helpers import answer_page, login, make_settings, seed
 
 from smokewatch.labeling.app import create_app
+from smokewatch.labeling.dashboard import progress_by_day
 from smokewatch.labeling.db import Database
-from smokewatch.labeling.tables import Role
+from smokewatch.labeling.tables import Batch, Label, Role
 from smokewatch.labeling.users import add_account
 
 
@@ -50,18 +54,26 @@ def test_user_info_gives_score_and_reliability(client: TestClient, database: Dat
     assert r.status_code == 401
 
 
+#: Wall-clock moments the dashboard test runs at: either side of noon, and near midnight (UTC).
+CLOCKS = ["00:30", "11:59", "12:01", "23:30"]
+
+
+@pytest.mark.parametrize("clock", CLOCKS)
 def test_dashboard_is_for_researchers_and_counts_progress(
-    client: TestClient, database: Database
+    client: TestClient, database: Database, clock: str
 ) -> None:
-    seeded = seed(database)
-    volunteer = login(client, "web.bob")
-    _submit(client, volunteer, seeded, gold_right=True)
-    _submit(client, volunteer, seeded, gold_right=False)
-    r = client.post("/api/v1/get_dashboard", json={"user_token": volunteer})
-    assert r.status_code == 403 and r.json()["message"] == "Permission denied"
-    token = _researcher(client, database)
-    board = client.post("/api/v1/get_dashboard", json={"user_token": token}).json()
-    today = int(time.time()) // 86400 * 86400
+    hour, minute = map(int, clock.split(":"))
+    now = datetime(2026, 3, 7, hour, minute, tzinfo=UTC)
+    with time_machine.travel(now, tick=True):
+        seeded = seed(database)
+        volunteer = login(client, "web.bob")
+        _submit(client, volunteer, seeded, gold_right=True)
+        _submit(client, volunteer, seeded, gold_right=False)
+        r = client.post("/api/v1/get_dashboard", json={"user_token": volunteer})
+        assert r.status_code == 403 and r.json()["message"] == "Permission denied"
+        token = _researcher(client, database)
+        board = client.post("/api/v1/get_dashboard", json={"user_token": token}).json()
+    today = int(datetime(2026, 3, 7, tzinfo=UTC).timestamp())
     assert board["progress"] == [
         {
             "day": today,
@@ -77,6 +89,46 @@ def test_dashboard_is_for_researchers_and_counts_progress(
     bob = next(u for u in board["users"] if u["name"] is None and u["pages_submitted"] == 2)
     assert (bob["labels"], bob["reliability"], bob["score"]) == (16, 0.5, 12)
     assert board["users"][0]["name"] == "rita"  # accounts first
+
+
+def test_progress_counts_whole_utc_days(client: TestClient, database: Database) -> None:
+    """Answers and pages from the first to the last second of a UTC day land on that day (a
+    rounding division once dated everything after noon on the next day, on PostgreSQL)."""
+    seed(database, plain=4)
+    token = login(client, "web.dana")
+    uid = client.post("/api/v1/get_user_info", json={"user_token": token}).json()["user_id"]
+    day = int(datetime(2026, 3, 7, tzinfo=UTC).timestamp())
+    moments = [day + 1, day + 12 * 3600 - 1, day + 12 * 3600 + 1, day + 86400 - 1]
+    with database.write() as session:
+        for i, t in enumerate([*moments, day + 86400]):
+            batch = Batch(
+                jti=f"j{i}", user_id=uid, request_time=t - 60, return_time=t,
+                video_ids=[1001], num_unlabeled=1, num_gold_standard=0, accepted=i % 2 == 0,
+            )  # fmt: skip
+            session.add(batch)
+            session.flush()
+            session.add(
+                Label(video_id=1001, label=1, time=t, user_id=uid, batch_id=batch.id,
+                      client_type=Role.LAYPERSON if i != 1 else Role.RESEARCHER)
+            )  # fmt: skip
+    with database.read() as session:
+        progress = progress_by_day(session)
+    assert progress == [
+        {
+            "day": day,
+            "citizen_labels": 3,
+            "researcher_labels": 1,
+            "pages_submitted": 4,
+            "pages_accepted": 2,
+        },
+        {
+            "day": day + 86400,
+            "citizen_labels": 1,
+            "researcher_labels": 0,
+            "pages_submitted": 1,
+            "pages_accepted": 1,
+        },
+    ]
 
 
 def test_researchers_change_roles_but_not_their_own(client: TestClient, database: Database) -> None:

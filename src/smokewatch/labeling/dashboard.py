@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from smokewatch.labeling.errors import ServiceError
@@ -64,7 +64,10 @@ def user_rows(session: Session, limit: int = 100) -> list[dict[str, Any]]:
 
 def progress_by_day(session: Session) -> list[dict[str, int]]:
     """Per UTC day: answers by citizens and by researchers, pages submitted and accepted."""
-    label_day = cast(Label.time / DAY, Integer).label("day")
+    # ``//`` on integer columns is integer division on both databases. (``/`` is true
+    # division in SQLAlchemy 2: NUMERIC on PostgreSQL, and a cast to INTEGER then *rounds*,
+    # which dated every answer after 12:00 UTC on the next day.)
+    label_day = (Label.time // DAY).label("day")
     days: dict[int, dict[str, int]] = {}
 
     def row(day: int) -> dict[str, int]:
@@ -88,7 +91,7 @@ def progress_by_day(session: Session) -> list[dict[str, int]]:
     ):
         r = row(int(day))
         r["citizen_labels"], r["researcher_labels"] = int(citizen), int(researcher)
-    batch_day = cast(Batch.return_time / DAY, Integer).label("day")
+    batch_day = (Batch.return_time // DAY).label("day")
     for day, submitted, accepted in session.execute(
         select(
             batch_day,
