@@ -15,8 +15,9 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from smokewatch.cli._common import console, err_console, user_errors
+from smokewatch.cli._common import console, err_console, tagged, user_errors
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import Settings, load_settings
 
@@ -85,7 +86,11 @@ def serve_command(
     os.environ.setdefault("SMOKEWATCH_DATA_DIR", str(settings.data_dir))
     where = settings.resolved_database_url.split("@")[-1]
     err_console.print(
-        f"smokewatch labeling service on [bold]http://{host}:{port}/[/] (database: {where})"
+        Text.assemble(
+            "smokewatch labeling service on ",
+            (f"http://{host}:{port}/", "bold"),
+            f" (database: {where})",
+        )
     )
     try:
         serve(host, port, workers, log_level)
@@ -121,7 +126,7 @@ def import_command(
                     session, source, settings.videos_dir, url_root or settings.videos_url_root
                 )
                 for line in skipped:
-                    err_console.print(f"[yellow]skipped:[/] {line}", highlight=False)
+                    err_console.print(tagged("skipped:", "yellow", line), soft_wrap=True)
             else:
                 clips = read_metadata(source)
                 if url_root is not None:
@@ -131,7 +136,7 @@ def import_command(
     finally:
         db.dispose()
     for line in report.conflicts:
-        err_console.print(f"[red]conflict:[/] {line}", highlight=False)
+        err_console.print(tagged("conflict:", "red", line), soft_wrap=True)
     console.print(
         f"added {report.added:,} clips, {report.skipped:,} already there, "
         f"{len(report.conflicts)} conflicts"
