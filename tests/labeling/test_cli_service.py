@@ -77,7 +77,7 @@ def test_import_conflict_and_bad_metadata(env: Path, tmp_path: Path) -> None:
 
 
 def test_import_a_folder_serves_the_clips(env: Path, tmp_path: Path) -> None:
-    clips = make_synthetic_clips(tmp_path / "clips", 2, frames=4, size=32)
+    clips = make_synthetic_clips(tmp_path / "clips", 2, size=32)
     (tmp_path / "clips" / "not-a-rise-name.mp4").write_bytes(b"x")
     r = runner.invoke(app, ["clips", "import", str(tmp_path / "clips")])
     assert r.exit_code == 0, r.output
