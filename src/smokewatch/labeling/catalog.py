@@ -150,7 +150,11 @@ def _folder_files(folder: Path, skipped: list[str]) -> list[tuple[Path, os.stat_
             continue
         for entry in listed:
             path = Path(entry.path)
-            info = entry.stat(follow_symlinks=False)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:  # gone since the folder was listed
+                skipped.append(f"{path}: {exc.strerror or exc}")
+                continue
             if stat.S_ISLNK(info.st_mode):
                 if entry.name.endswith(".mp4") or entry.is_dir():
                     skipped.append(f"{path}: a symbolic link (only regular files are imported)")
@@ -225,7 +229,7 @@ def place_folder(
             if isinstance(exc, SmokewatchError):  # its message names the file it was given
                 skipped.append(str(exc).replace(str(checked), str(path)))
             else:
-                skipped.append(f"{path}: cannot read ({exc.strerror or exc})")
+                skipped.append(f"{path}: cannot import ({exc.strerror or exc})")
             continue
         if checked != target:
             os.replace(checked, target)
