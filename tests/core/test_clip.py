@@ -29,6 +29,17 @@ def test_extension_and_folders_are_ignored() -> None:
     assert ClipName.parse(f"2018-06-11/0-0/{NAME}.mp4") == ClipName.parse(NAME)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [f"<img src=x onerror=alert(1)>/{NAME}", f"2018-06-11/0-0/{NAME}", NAME + ".mp4",
+     NAME.replace("-3470-", "-03470-")],
+)  # fmt: skip
+def test_a_file_name_is_the_name_exactly(bad: str) -> None:
+    assert ClipName.from_file_name(NAME) == ClipName.parse(NAME)
+    with pytest.raises(ClipNameError, match="not a RISE clip name as metadata writes it"):
+        ClipName.from_file_name(bad)
+
+
 def test_url_part_is_rises() -> None:
     assert url_part_for(ClipName.parse(NAME)) == f"2018-06-11/0-0/{NAME}.mp4"
 
@@ -44,10 +55,13 @@ def test_url_part_is_rises() -> None:
         "0-0-2018-06-11-6304-964-6807-1467-180-180-3470-1528712290-1528712115",  # ends first
         NAME + "-1",
         NAME.replace("0-0-", "a-0-", 1),
+        NAME + "\n",  # a regex's $ would let the newline through
+        NAME.replace("3470", "\u0663\u0664\u0667\u0660"),  # Arabic-Indic digits are digits too
+        NAME.replace("3470", str(2**31)),  # no 32-bit integer holds it
     ],
 )
 def test_malformed_names_are_rejected(bad: str) -> None:
-    with pytest.raises(ClipNameError, match="RISE clip name|box|month|before|day"):
+    with pytest.raises(ClipNameError, match="RISE clip name|box|month|before|day|over"):
         ClipName.parse(bad)
 
 

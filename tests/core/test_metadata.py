@@ -91,6 +91,28 @@ def test_split_layout_keeps_whole_weights_as_ints(tmp_path: Path) -> None:
         ([record(label=2)], r"record 0, field 'label': expected 0 or 1"),
         ([record(weight="heavy")], r"record 0, field 'weight'"),
         ([record(url_root=5)], r"record 0, field 'url_root': expected a string"),
+        # numbers the database's 32-bit integers cannot hold, and negative ids
+        ([record(id=2**31)], r"record 0, field 'id': 2147483648 is outside 0\.\.2147483647"),
+        ([record(id=-1)], r"record 0, field 'id': -1 is outside 0\.\.2147483647"),
+        (
+            [record(start_time=-(2**31) - 1)],
+            r"record 0, field 'start_time': -2147483649 is outside",
+        ),
+        (
+            [record(file_name=NAME.replace("-9722-", f"-{2**31}-"))],
+            r"record 0, field 'file_name': .*frame 2147483648 is over 2147483647",
+        ),
+        # file_name is shown in web pages: only a RISE name exactly, never markup before one
+        (
+            [record(file_name=f"<img src=x onerror=alert(1)>/{NAME}")],
+            r"record 0, field 'file_name': '<img src=x onerror=alert\(1\)>/0-3-.*' is not a RISE "
+            r"clip name as metadata writes it",
+        ),
+        (
+            [record(file_name=NAME + ".mp4")],
+            r"record 0, field 'file_name': .*as metadata writes it",
+        ),
+        ([record(file_name=NAME + "\n")], r"record 0, field 'file_name': .*not a RISE clip name"),
     ],
 )
 def test_malformed_records_name_index_and_field(tmp_path: Path, data: object, message: str) -> None:
@@ -104,6 +126,22 @@ def test_invalid_json_names_the_position(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('[{"camera_id": 0,,}]')
     with pytest.raises(MetadataError, match=r"broken.json: invalid JSON at line 1, column 18"):
+        read_metadata(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply to be a metadata file"),
+        ("[" + "1" * 5000 + "]", "invalid JSON: holds a number too long to read"),
+    ],
+)
+def test_json_the_parser_refuses_is_one_error_naming_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    with pytest.raises(MetadataError, match=f"deep.json: {message}$"):
         read_metadata(path)
 
 

@@ -77,7 +77,7 @@ def test_import_conflict_and_bad_metadata(env: Path, tmp_path: Path) -> None:
 
 
 def test_import_a_folder_serves_the_clips(env: Path, tmp_path: Path) -> None:
-    clips = make_synthetic_clips(tmp_path / "clips", 2, frames=4, size=32)
+    clips = make_synthetic_clips(tmp_path / "clips", 2, size=32)
     (tmp_path / "clips" / "not-a-rise-name.mp4").write_bytes(b"x")
     r = runner.invoke(app, ["clips", "import", str(tmp_path / "clips")])
     assert r.exit_code == 0, r.output
@@ -148,3 +148,30 @@ def test_serve_starts_on_sqlite_prints_its_url_and_never_imports_torch(
     assert "fastapi" in imported and "uvicorn" in imported
     assert not {m for m in imported if m.split(".")[0] in ("torch", "cv2", "kornia", "sklearn")}
     assert (env / "smokewatch.db").is_file() and (env / "secret.key").is_file()
+
+
+def test_user_text_is_never_rich_markup(env: Path, tmp_path: Path) -> None:
+    """Client ids are chosen by anonymous browsers: ``[/]`` or ``[bold red]`` print as typed."""
+    from smokewatch.labeling.db import open_database
+    from smokewatch.labeling.users import get_or_create_volunteer
+    from smokewatch.settings import load_settings
+
+    db = open_database(load_settings())
+    with db.write() as session:
+        for client_id in ("[/]", "[bold]x[/bold]", "[link=http://evil.example]y"):
+            get_or_create_volunteer(session, client_id)
+    db.dispose()
+    listing = runner.invoke(app, ["users", "list"])
+    assert listing.exit_code == 0, listing.output
+    for shown in ("[/]", "[bold]x[/bold]", "[link=http://evil.example]y"):
+        assert shown in listing.stdout
+    banned = runner.invoke(app, ["users", "ban", "[/]"])
+    assert banned.exit_code == 0, banned.output
+    assert "([/]) is now banned" in banned.stdout
+    missing = runner.invoke(app, ["users", "ban", "[red]nobody[/red]"])
+    assert missing.exit_code == 2 and "'[red]nobody[/red]'" in missing.stderr
+    bad = tmp_path / "[b]meta.json"
+    bad.write_text("[{]")
+    r = runner.invoke(app, ["clips", "import", str(bad)])
+    assert r.exit_code == 2 and "[b]meta.json: invalid JSON" in r.stderr
+    assert "Traceback" not in r.output

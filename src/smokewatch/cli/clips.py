@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from smokewatch.cli._common import console, err_console, user_errors
+from smokewatch.cli._common import console, err_console, tagged, user_errors
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import load_settings
 
@@ -149,10 +149,12 @@ def extract_command(
     )
     if report.windows == 0:
         err_console.print(
-            "[yellow]warning:[/] no daytime window of "
-            f"{settings.clip_frames} frames; check --start-time, --day-start/--day-end "
-            "and --timezone",
-            highlight=False,
+            tagged(
+                "warning:",
+                "yellow",
+                f"no daytime window of {settings.clip_frames} frames; check --start-time, "
+                "--day-start/--day-end and --timezone",
+            )
         )
 
 
@@ -180,7 +182,7 @@ def views_command(
         warnings.simplefilter("always")
         views = views_from_metadata(clips)
     for w in caught:
-        err_console.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+        err_console.print(tagged("warning:", "yellow", w.message), soft_wrap=True)
     if not views:
         raise SmokewatchError(f"{metadata}: no clips, so no views")
     dump_views(views, out)
@@ -207,7 +209,7 @@ def cache_command(
 
     report = build_cache(video_dir, out, progress=True, expected_frames=frames)
     for _, message in report.failed:
-        err_console.print(f"[yellow]skipped:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(tagged("skipped:", "yellow", message), soft_wrap=True)
     console.print(
         f"{report.written} written, {report.reused} reused, {len(report.failed)} failed "
         f"(cache: {out})",

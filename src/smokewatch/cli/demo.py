@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from smokewatch.cli._common import console, err_console, user_errors
+from smokewatch.cli._common import console, err_console, tagged, user_errors
 from smokewatch.cli.dataset import print_stats
 from smokewatch.errors import SmokewatchError
 
@@ -70,7 +70,7 @@ def demo(
     table.add_row("contact sheet", str(result.sheet) if result.sheet else "-")
     console.print(table)
     for _path, message in result.failed:
-        err_console.print(f"[yellow]skipped:[/] {message}", highlight=False)
+        err_console.print(tagged("skipped:", "yellow", message), soft_wrap=True)
     if result.failed and strict:
         raise typer.Exit(1)
 

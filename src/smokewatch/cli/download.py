@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from smokewatch.cli._common import console, err_console, user_errors
 from smokewatch.core.metadata import read_metadata
@@ -92,9 +93,9 @@ def download_command(
         highlight=False,
     )
     if report.failed:
-        err_console.print(f"[bold red]{len(report.failed)} clip(s) failed:[/]", highlight=False)
+        err_console.print(Text(f"{len(report.failed)} clip(s) failed:", style="bold red"))
         for name, reason in report.failed[:MAX_LISTED_FAILURES]:
-            err_console.print(f"  {name}: {reason}", highlight=False, soft_wrap=True, markup=False)
+            err_console.print(f"  {name}: {reason}", highlight=False, soft_wrap=True)
         hidden = len(report.failed) - MAX_LISTED_FAILURES
         if hidden > 0:
             err_console.print(f"  ... and {hidden} more", highlight=False)

@@ -11,14 +11,19 @@ import getpass
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from smokewatch.cli._common import console, err_console, user_errors
+from smokewatch.cli._common import console, err_console, tagged, user_errors
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from smokewatch.core.clip import Clip
+    from smokewatch.labeling.catalog import PlacedClip
 
 __all__ = ["serve_command", "users_app", "labels_app", "import_command"]
 
@@ -85,7 +90,11 @@ def serve_command(
     os.environ.setdefault("SMOKEWATCH_DATA_DIR", str(settings.data_dir))
     where = settings.resolved_database_url.split("@")[-1]
     err_console.print(
-        f"smokewatch labeling service on [bold]http://{host}:{port}/[/] (database: {where})"
+        Text.assemble(
+            "smokewatch labeling service on ",
+            (f"http://{host}:{port}/", "bold"),
+            f" (database: {where})",
+        )
     )
     try:
         serve(host, port, workers, log_level)
@@ -107,37 +116,58 @@ def import_command(
         help="Override every clip's url_root (e.g. a CDN) [default: as given; "
         "for a folder: the service's own /videos/].",
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit with status 1 if any file of a folder was skipped."
+    ),
 ) -> None:
-    """Add clips to the labeling service. Idempotent: clips already there are skipped."""
+    """Add clips to the labeling service. Idempotent: clips already there are skipped.
+
+    From a folder, only regular files are taken (links are skipped) and each must decode to
+    SMOKEWATCH_CLIP_FRAMES frames; bad files are skipped and listed at the end, and with
+    --strict the command exits 1 for them.
+    """
     from smokewatch.core.metadata import read_metadata
-    from smokewatch.labeling.catalog import clips_from_folder, import_clips
+    from smokewatch.labeling.catalog import clips_from_folder, import_clips, place_folder
 
     settings = load_settings()
+    skipped: list[str] = []
+    placed: list[PlacedClip] = []
+    clips: list[Clip] = []
+    if source.is_dir():
+        placed, skipped = place_folder(source, settings.videos_dir, _clip_check(settings))
+    else:
+        clips = read_metadata(source)
+        if url_root is not None:
+            for clip in clips:
+                clip.url_root = url_root
     db = _database(settings)
     try:
         with db.write() as session:
             if source.is_dir():
-                clips, skipped = clips_from_folder(
-                    session, source, settings.videos_dir, url_root or settings.videos_url_root
-                )
-                for line in skipped:
-                    err_console.print(f"[yellow]skipped:[/] {line}", highlight=False)
-            else:
-                clips = read_metadata(source)
-                if url_root is not None:
-                    for clip in clips:
-                        clip.url_root = url_root
+                clips = clips_from_folder(session, placed, url_root or settings.videos_url_root)
             report = import_clips(session, clips)
     finally:
         db.dispose()
+    for line in skipped:
+        err_console.print(tagged("skipped:", "yellow", line), soft_wrap=True)
     for line in report.conflicts:
-        err_console.print(f"[red]conflict:[/] {line}", highlight=False)
+        err_console.print(tagged("conflict:", "red", line), soft_wrap=True)
     console.print(
         f"added {report.added:,} clips, {report.skipped:,} already there, "
-        f"{len(report.conflicts)} conflicts"
+        f"{len(report.conflicts)} conflicts" + (f", {len(skipped)} skipped" if skipped else "")
     )
-    if report.conflicts:
+    if report.conflicts or (strict and skipped):
         raise typer.Exit(1)
+
+
+def _clip_check(settings: Settings) -> Callable[[Path], object]:
+    """What makes a file a clip for the service: it decodes, to exactly the clip's frames.
+
+    The labeling package reads no video, so the check is made here and handed to it.
+    """
+    from smokewatch.video import read_clip
+
+    return functools.partial(read_clip, expected_frames=settings.clip_frames)
 
 
 @labels_app.command("export")

@@ -10,6 +10,7 @@ import json
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from smokewatch.cli._common import console, err_console, user_errors
 from smokewatch.settings import load_settings
@@ -50,10 +51,10 @@ def info_command(
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
-    console.print(f"[bold]{info['name']}[/]: {info['summary']}", highlight=False)
+    console.print(Text.assemble((info["name"], "bold"), f": {info['summary']}"))
     console.print(f"parameters (default head): {info['parameters']:,}", highlight=False)
     for fetch_name, meta in info["weights"].items():
-        console.print(f"\n[bold]weights {fetch_name}[/]", highlight=False)
+        console.print(Text(f"\nweights {fetch_name}", style="bold"))
         for key, value in meta.items():
             shown = (
                 f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
@@ -78,7 +79,7 @@ def fetch_command(
     from smokewatch.models.i3d_weights import fetch_kinetics400
 
     def log(msg: str) -> None:
-        err_console.print(msg, highlight=False, markup=False)
+        err_console.print(msg, highlight=False)
 
     path = fetch_kinetics400(settings.cache_dir, force=force, log=log)
     typer.echo(str(path))

@@ -5,6 +5,10 @@ RISE names every clip ``cam-view-Y-M-D-L-T-R-B-h-w-startFrame-startEpoch-endEpoc
 day of the timelapse, the view's box in panorama pixels (left, top, right, bottom), the clip's
 size, the first panorama frame and the epoch seconds of the first and last frame. The name is
 the only place some of these facts live, so parsing and formatting it is part of the spine.
+
+A metadata record's ``file_name`` is that name exactly (:meth:`ClipName.from_file_name`): it
+is shown in web pages and used in paths, so anything else, even a real name behind a folder
+of markup, is refused rather than passed on.
 """
 
 from __future__ import annotations
@@ -16,15 +20,20 @@ from datetime import date
 from smokewatch.core.labels import State, final_label, label_weight
 from smokewatch.errors import ClipNameError
 
-__all__ = ["Box", "ClipName", "Clip", "DEFAULT_URL_ROOT", "url_part_for"]
+__all__ = ["Box", "ClipName", "Clip", "DEFAULT_URL_ROOT", "MAX_INT", "url_part_for"]
 
 #: Where RISE's service published its 180x180 clips (offline now; kept for compatibility).
 DEFAULT_URL_ROOT = "https://smoke.createlab.org/videos/180/"
 
+#: RISE's database, and the labeling service's, keeps every number of a clip record (id,
+#: camera, view, times, box, size, frame) as a 32-bit signed integer: no larger one can be stored.
+MAX_INT = 2**31 - 1
+
 _NAME_RE = re.compile(
-    r"^(?P<camera>\d+)-(?P<view>\d+)-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})"
+    r"(?P<camera>\d+)-(?P<view>\d+)-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})"
     r"-(?P<left>\d+)-(?P<top>\d+)-(?P<right>\d+)-(?P<bottom>\d+)"
-    r"-(?P<height>\d+)-(?P<width>\d+)-(?P<frame>\d+)-(?P<start>\d+)-(?P<end>\d+)$"
+    r"-(?P<height>\d+)-(?P<width>\d+)-(?P<frame>\d+)-(?P<start>\d+)-(?P<end>\d+)",
+    re.ASCII,
 )
 
 
@@ -76,13 +85,16 @@ class ClipName:
         stem = name.rsplit("/", 1)[-1]
         if stem.endswith(".mp4"):
             stem = stem[: -len(".mp4")]
-        match = _NAME_RE.match(stem)
+        match = _NAME_RE.fullmatch(stem)
         if match is None:
             raise ClipNameError(
                 f"{name!r} is not a RISE clip name "
                 "(cam-view-Y-M-D-L-T-R-B-h-w-startFrame-startEpoch-endEpoch)"
             )
         g = {k: int(v) for k, v in match.groupdict().items()}
+        for key, value in g.items():
+            if value > MAX_INT:
+                raise ClipNameError(f"{name!r}: {key} {value} is over {MAX_INT}")
         try:
             day = date(g["y"], g["m"], g["d"])
             box = Box(g["left"], g["top"], g["right"], g["bottom"])
@@ -101,6 +113,18 @@ class ClipName:
             start_time=g["start"],
             end_time=g["end"],
         )
+
+    @classmethod
+    def from_file_name(cls, file_name: str) -> ClipName:
+        """Parse a metadata record's ``file_name``, which must be exactly :meth:`format`'s
+        text: no folder, no extension, no leading zeros."""
+        name = cls.parse(file_name)
+        if file_name != name.format():
+            raise ClipNameError(
+                f"{file_name!r} is not a RISE clip name as metadata writes it "
+                f"(expected {name.format()!r})"
+            )
+        return name
 
     def format(self) -> str:
         """The file name, without extension; ``ClipName.parse(n.format()) == n``."""

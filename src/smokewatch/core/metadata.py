@@ -8,7 +8,8 @@ Two record layouts exist in RISE's releases and both round-trip byte for byte:
   label_state, label_state_admin, start_time, view_id, label, weight`` (no URLs).
 
 Validation is strict and its errors name the record index and the field, because a metadata
-file is hand-edited more often than one would hope.
+file is hand-edited more often than one would hope: every number must fit the 32-bit integers
+RISE's database keeps (ids from 0), and ``file_name`` must be a RISE clip name exactly.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
-from smokewatch.core.clip import Clip, ClipName
-from smokewatch.core.files import read_user_text
+from smokewatch.core.clip import MAX_INT, Clip, ClipName
+from smokewatch.core.files import read_user_json, read_user_text
 from smokewatch.core.labels import is_valid_state
 from smokewatch.errors import ClipNameError, MetadataError
 
@@ -76,6 +77,7 @@ _REQUIRED = (
 )
 _INT_FIELDS = ("camera_id", "view_id", "id", "label_state", "label_state_admin", "start_time")
 _KNOWN = frozenset(METADATA_FIELDS) | frozenset(SPLIT_FIELDS)
+_WHAT = "metadata file"
 
 
 def _fail(index: int, field: str | None, message: str, source: str) -> MetadataError:
@@ -112,6 +114,10 @@ def clip_from_record(
             values[key] = _as_int(record[key], from_text=from_text)
         except TypeError:
             raise _fail(index, key, f"expected an integer, got {record[key]!r}", source) from None
+    for key, value in values.items():
+        low = 0 if key == "id" else -MAX_INT - 1
+        if not low <= value <= MAX_INT:
+            raise _fail(index, key, f"{value} is outside {low}..{MAX_INT}", source)
     for key in ("label_state", "label_state_admin"):
         if not is_valid_state(values[key]):
             raise _fail(index, key, f"{values[key]} is not a RISE label state", source)
@@ -119,7 +125,7 @@ def clip_from_record(
     if not isinstance(file_name, str):
         raise _fail(index, "file_name", f"expected a string, got {file_name!r}", source)
     try:
-        name = ClipName.parse(file_name)
+        name = ClipName.from_file_name(file_name)
     except ClipNameError as exc:
         raise _fail(index, "file_name", str(exc), source) from None
     if (name.camera_id, name.view_id) != (values["camera_id"], values["view_id"]):
@@ -209,16 +215,9 @@ def _check_unique(clips: Sequence[Clip], source: str) -> None:
 def read_metadata(path: str | os.PathLike[str]) -> list[Clip]:
     """Read a RISE metadata file (``.json``, or ``.csv`` with a header row) into clips."""
     p = Path(path)
-    text = read_user_text(p, what="metadata file", error=MetadataError)
     if p.suffix.lower() == ".csv":
-        return _loads_csv(text, source=str(p))
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MetadataError(
-            f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    return load_records(data, source=str(p))
+        return _loads_csv(read_user_text(p, what=_WHAT, error=MetadataError), source=str(p))
+    return load_records(read_user_json(p, what=_WHAT, error=MetadataError), source=str(p))
 
 
 def _loads_csv(text: str, *, source: str) -> list[Clip]:

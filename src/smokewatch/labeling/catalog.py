@@ -10,19 +10,27 @@ from __future__ import annotations
 import os
 import random
 import shutil
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, func, insert, select
 from sqlalchemy.orm import Session
 
 from smokewatch.core.clip import Clip, ClipName, url_part_for
 from smokewatch.core.labels import State
-from smokewatch.errors import ClipNameError, MetadataError
+from smokewatch.errors import ClipNameError, MetadataError, SmokewatchError
 from smokewatch.labeling.tables import Video
 
-__all__ = ["ImportReport", "import_clips", "clips_from_folder", "export_clips"]
+__all__ = [
+    "ImportReport",
+    "PlacedClip",
+    "import_clips",
+    "place_folder",
+    "clips_from_folder",
+    "export_clips",
+]
 
 
 @dataclass
@@ -56,10 +64,33 @@ def _row(clip: Clip, name: ClipName, rng: random.Random) -> dict[str, object]:
     }
 
 
+def _max_length(column: str) -> int | None:
+    kind = Video.__table__.c[column].type
+    return kind.length if isinstance(kind, String) else None
+
+
+#: The text columns a metadata record fills, and how long a value they keep.
+_TEXT_LIMITS = {key: _max_length(key) for key in ("file_name", "url_root", "url_part")}
+
+
+def _check_fits(clip: Clip) -> None:
+    """PostgreSQL refuses (with a traceback) text longer than its column, where SQLite keeps
+    it: refuse it on both, by name, before anything is written."""
+    for key, limit in _TEXT_LIMITS.items():
+        value = getattr(clip, key)
+        if limit is not None and value is not None and len(value) > limit:
+            raise MetadataError(
+                f"clip {clip.id} ({clip.file_name[:80]}): {key} has {len(value):,} characters, "
+                f"the database keeps at most {limit}"
+            )
+
+
 def import_clips(
     session: Session, clips: Sequence[Clip], *, seed: int | None = None, chunk: int = 2000
 ) -> ImportReport:
     """Add clips that are not in the database yet; a clash of id vs file name is a conflict."""
+    for clip in clips:
+        _check_fits(clip)
     rng = random.Random(seed)
     report = ImportReport()
     for start in range(0, len(clips), chunk):
@@ -92,42 +123,134 @@ def import_clips(
     return report
 
 
-def clips_from_folder(
-    session: Session, folder: Path, videos_dir: Path, url_root: str
-) -> tuple[list[Clip], list[str]]:
-    """Clips for every RISE-named ``.mp4`` under ``folder``, placed under ``videos_dir``.
+@dataclass(frozen=True, slots=True)
+class PlacedClip:
+    """A clip file from an import folder, now in the clip store at ``videos_dir/<url_part>``."""
+
+    source: Path
+    name: ClipName
+
+
+def _folder_files(folder: Path, skipped: list[str]) -> list[tuple[Path, os.stat_result]]:
+    """The ``.mp4`` regular files under ``folder``, with their ``lstat``, sorted by path.
+
+    Links are never followed, neither to files nor to folders: a link named like a clip could
+    point at the data folder's ``secret.key``, which would then be served as a video. Links and
+    other non-regular entries named like clips are reported in ``skipped``.
+    """
+    found: list[tuple[Path, os.stat_result]] = []
+    pending = [folder]
+    while pending:
+        here = pending.pop()
+        try:
+            with os.scandir(here) as entries:
+                listed = list(entries)
+        except OSError as exc:
+            skipped.append(f"{here}: cannot read folder ({exc.strerror or exc})")
+            continue
+        for entry in listed:
+            path = Path(entry.path)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:  # gone since the folder was listed
+                skipped.append(f"{path}: {exc.strerror or exc}")
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                if entry.name.endswith(".mp4") or entry.is_dir():
+                    skipped.append(f"{path}: a symbolic link (only regular files are imported)")
+            elif stat.S_ISDIR(info.st_mode):
+                pending.append(path)
+            elif entry.name.endswith(".mp4"):
+                if stat.S_ISREG(info.st_mode):
+                    found.append((path, info))
+                else:
+                    skipped.append(f"{path}: not a regular file")
+    return sorted(found, key=lambda item: item[0])
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return stat.S_ISREG(b.st_mode) and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _stage(source: Path, listed: os.stat_result, tmp: Path) -> None:
+    """Hard-link (or copy) ``source`` to ``tmp``, never through a link, and only if it is
+    still the regular file that was listed (else :class:`MetadataError`)."""
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp, follow_symlinks=False)
+    except OSError:  # another file system, or hard links not allowed: copy, via a no-follow fd
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with open(fd, "rb") as src:
+            if not _same_file(listed, os.fstat(src.fileno())):
+                raise MetadataError(f"{source}: changed while it was imported") from None
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        return
+    if not _same_file(listed, tmp.lstat()):
+        tmp.unlink()
+        raise MetadataError(f"{source}: changed while it was imported")
+
+
+def place_folder(
+    folder: Path, videos_dir: Path, verify: Callable[[Path], object]
+) -> tuple[list[PlacedClip], list[str]]:
+    """Put every RISE-named ``.mp4`` regular file under ``folder`` into the clip store.
 
     Files are hard-linked (copied across file systems) to ``videos_dir/<url_part>``, where the
-    service serves them, so ``url_root + url_part`` plays in a browser. Ids continue after the
-    largest id in the database. Returns the clips and the files that were skipped (with why).
+    service serves them, so ``url_root + url_part`` plays in a browser. ``verify`` raises a
+    :class:`SmokewatchError` for a file that is not a playable clip; it is given the file as
+    placed (labeling reads no video: the caller decodes), so what was checked is what is
+    served. Clips already in the store are checked there and kept. Returns the placed clips and
+    the files skipped (with why). Runs outside any database transaction: decoding is slow.
     """
-    files = sorted(p for p in folder.rglob("*.mp4") if p.is_file())
-    if not files:
+    skipped: list[str] = []
+    files = _folder_files(folder, skipped)
+    if not files and not skipped:
         raise MetadataError(f"{folder}: no .mp4 files found")
-    next_id = (session.scalar(select(func.max(Video.id))) or 0) + 1
-    known = {
-        name: vid
-        for vid, name in session.execute(
-            select(Video.id, Video.file_name).where(Video.file_name.in_([f.stem for f in files]))
-        )
-    }
-    clips, skipped = [], []
-    for path in files:
+    placed = []
+    for path, listed in files:
         try:
             name = ClipName.parse(path.name)
         except ClipNameError as exc:
             skipped.append(f"{path}: {exc}")
             continue
-        part = url_part_for(name)
-        target = videos_dir / part
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.part")
-            try:
-                os.link(path, tmp)
-            except OSError:
-                shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
+        target = videos_dir / url_part_for(name)
+        checked = target
+        try:
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                checked = target.with_name(f".{target.name}.part")
+                _stage(path, listed, checked)
+            verify(checked)
+        except (SmokewatchError, OSError) as exc:
+            if checked != target:
+                checked.unlink(missing_ok=True)
+            if isinstance(exc, SmokewatchError):  # its message names the file it was given
+                skipped.append(str(exc).replace(str(checked), str(path)))
+            else:
+                skipped.append(f"{path}: cannot import ({exc.strerror or exc})")
+            continue
+        if checked != target:
+            os.replace(checked, target)
+        placed.append(PlacedClip(path, name))
+    return placed, skipped
+
+
+def clips_from_folder(session: Session, placed: Sequence[PlacedClip], url_root: str) -> list[Clip]:
+    """Clip records for clips :func:`place_folder` put in the store; ids continue after the
+    largest id in the database (a clip already there keeps its own)."""
+    next_id = (session.scalar(select(func.max(Video.id))) or 0) + 1
+    names = [p.name.format() for p in placed]
+    known = {
+        name: vid
+        for vid, name in session.execute(
+            select(Video.id, Video.file_name).where(Video.file_name.in_(names))
+        )
+    }
+    clips = []
+    for item in placed:
+        name = item.name
         vid = known.get(name.format())
         if vid is None:
             vid, next_id = next_id, next_id + 1
@@ -141,10 +264,10 @@ def clips_from_folder(
                 start_time=name.start_time,
                 file_name=name.format(),
                 url_root=url_root,
-                url_part=part,
+                url_part=url_part_for(name),
             )
         )
-    return clips, skipped
+    return clips
 
 
 def export_clips(session: Session, *, only_labeled: bool = False) -> Iterable[Clip]:
