@@ -365,13 +365,11 @@ def setup_site(
     imported keep their labels; the demo account gets a new password each run.
     """
     import secrets
-
-    from sqlalchemy import func, select
+    from collections import Counter
 
     from smokewatch.core.labels import State
-    from smokewatch.labeling.catalog import import_clips
+    from smokewatch.labeling.catalog import export_clips, import_clips
     from smokewatch.labeling.db import open_database
-    from smokewatch.labeling.tables import Role, Video
     from smokewatch.labeling.users import AccountError, add_account, set_password
 
     settings = site_settings(out / "site")
@@ -402,23 +400,19 @@ def setup_site(
                     f"({report.conflicts[0]}); delete it to start over"
                 )
             try:
-                add_account(session, DEMO_ACCOUNT, secret, Role.RESEARCHER)
+                add_account(session, DEMO_ACCOUNT, secret)  # a researcher
             except AccountError:
                 set_password(session, DEMO_ACCOUNT, secret)
         with db.read() as session:
-            total = session.scalar(select(func.count()).select_from(Video)) or 0
-            admin = dict(
-                session.execute(
-                    select(Video.label_state_admin, func.count()).group_by(Video.label_state_admin)
-                ).all()
-            )
+            # The service's own export, as `smokewatch labels export` reads it.
+            admin = Counter(clip.label_state_admin for clip in export_clips(session))
     finally:
         db.dispose()
     return SiteSetup(
         data_dir=settings.data_dir,
         database_url=settings.resolved_database_url,
         source=source,
-        clips=int(total),
+        clips=admin.total(),
         added=report.added,
         gold_pos=int(admin.get(int(State.GOLD_POS), 0)),
         gold_neg=int(admin.get(int(State.GOLD_NEG), 0)),

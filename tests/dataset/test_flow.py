@@ -1,4 +1,4 @@
-"""models.flow: TV-L1 / DIS flow of a known motion, RISE's clipping and scaling, the flow cache."""
+"""dataset.flow: TV-L1 / DIS flow of a known motion, RISE's clipping and scaling, the flow cache."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from smokewatch.errors import VideoError
-from smokewatch.models.flow import (
+from smokewatch.dataset.flow import (
     FLOW_METHODS,
     FlowCacheReport,
     FlowMethod,
@@ -19,6 +18,7 @@ from smokewatch.models.flow import (
     flow_to_unit,
     uint8_to_flow,
 )
+from smokewatch.errors import VideoError
 from smokewatch.video import read_clip
 from tests.videos import garbage_file, make_clips, truncate
 

@@ -24,6 +24,9 @@ The batch function :func:`compute_flow_cache` writes ``<out_dir>/<stem>.npy`` at
 entries newer than their video, records the flow settings in ``<out_dir>/flow.json`` (so a
 cache made by DIS is never silently mixed with TV-L1) and reports corrupt videos instead of
 aborting.
+
+Flow frames are data, made and cached beside the decoded clips, so they live in ``dataset``;
+the model that reads them is ``models/flow_i3d.py``, and ``models`` never imports ``dataset``.
 """
 
 from __future__ import annotations
