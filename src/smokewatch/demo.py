@@ -1,8 +1,8 @@
 """The demo job: decode a set of real (or synthetic) clips, print the dataset, draw a contact sheet.
 
-With the real RISE data beside the project (``../shared/rise``) it decodes the 709 labeled
-RISE clips and prints the paper's tables for the 12,567-clip dataset; on a user's fresh clone
-it generates a few synthetic clips and does the same with them, so the command always works.
+With the RISE data folder (``--rise-dir``; ``../shared/rise`` by default) it decodes the 709
+labeled RISE clips and prints the paper's tables for the 12,567-clip dataset; without it, it
+generates a few synthetic clips and does the same with them, so the command always works.
 
 Then it sets up the labeling site on SQLite (``setup_site``): the same clips imported with
 their labels (some as hidden gold standards, some as if two volunteers had agreed, the rest to
@@ -16,6 +16,7 @@ import csv
 import random
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def find_videos(
 def decode_all(
     videos: list[LabeledVideo],
     *,
-    keep: set[Path] = frozenset(),  # type: ignore[assignment]
+    keep: AbstractSet[Path] = frozenset(),
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]], int, float]:
     """Decode every clip; corrupt ones are collected with their error, never abort the run.
@@ -350,7 +351,7 @@ def setup_site(
     rise_dir: Path | None,
     out: Path,
     *,
-    skip: set[Path] = frozenset(),  # type: ignore[assignment]
+    skip: AbstractSet[Path] = frozenset(),
     gold: int = 40,
     labeled: int = 120,
     synthetic: int = 96,
