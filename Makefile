@@ -55,8 +55,8 @@ browser:
 # The house rules, checked before any test runs: lint, format, strict types (mypy's files are
 # set in pyproject.toml). The layering contracts run inside pytest (tests/test_layering.py).
 check: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: setup check services browser
