@@ -14,7 +14,7 @@ RISE   ?= ../shared/rise
 # range is already satisfied and pip never pulls a multi-GB CUDA build.
 CPU_ONLY_LINUX := $(shell [ "$$(uname -s)" = Linux ] && [ "$$(uname -m)" = x86_64 ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup demo test lint services browser clean rise-models rise-cv
+.PHONY: setup demo test check services browser clean rise-models rise-cv
 
 setup: $(STAMP)
 
@@ -52,7 +52,14 @@ browser:
 	  fi; \
 	fi
 
-test: setup services browser
+# The house rules, checked before any test runs: lint, format, strict types (mypy's files are
+# set in pyproject.toml). The layering contracts run inside pytest (tests/test_layering.py).
+check: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: setup check services browser
 	$(BIN)/python -m pytest
 
 # The project's models for real clips: both trained on all 709 real RISE clips in $(RISE)/clips
@@ -72,9 +79,6 @@ rise-cv: setup
 	$(BIN)/smokewatch experiments cv rgb-svm cpu-small --set size=180 --folds 5 $(RISE_CLIPS) \
 	  --score-column rgb_tc_pred \
 	  --out out/rise-cv
-
-lint: setup
-	$(BIN)/ruff check src tests
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

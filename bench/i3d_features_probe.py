@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from smokewatch.models import get_model
+from smokewatch.settings import load_settings
 from smokewatch.video import read_clip
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,7 +88,7 @@ def main() -> None:
             feats = np.load(cache)
         else:
             torch.manual_seed(0)
-            model = get_model("i3d", weights=weights).eval()
+            model = get_model("i3d", weights=weights, cache_dir=load_settings().cache_dir).eval()
             t0 = time.perf_counter()
             feats = extract(model, files, args.size, name)
             print(f"  {name}: {time.perf_counter() - t0:.0f} s")

@@ -161,6 +161,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from smokewatch.models import get_model, list_models
 from smokewatch.models.inference import bf16_supported, conv_backend, prepare_for_inference
+from smokewatch.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rise_i3d_reference import RiseI3D  # noqa: E402
@@ -275,8 +276,9 @@ def table(args: argparse.Namespace, peak: float) -> None:
 def i3d_weights(choice: str) -> tuple[str, dict[str, torch.Tensor]]:
     from smokewatch.models.i3d_weights import cached_kinetics400
 
-    if choice == "kinetics400" or (choice == "auto" and cached_kinetics400() is not None):
-        return "kinetics400", get_model("i3d", weights="kinetics400").state_dict()
+    cache = load_settings().cache_dir  # a script, like the CLI: it reads the settings
+    if choice == "kinetics400" or (choice == "auto" and cached_kinetics400(cache) is not None):
+        return "kinetics400", get_model("i3d", weights="kinetics400", cache_dir=cache).state_dict()
     torch.manual_seed(0)
     return "random", get_model("i3d").state_dict()
 

@@ -1,8 +1,8 @@
 """The demo job: decode a set of real (or synthetic) clips, print the dataset, draw a contact sheet.
 
-With the real RISE data beside the project (``../shared/rise``) it decodes the 709 labeled
-RISE clips and prints the paper's tables for the 12,567-clip dataset; on a user's fresh clone
-it generates a few synthetic clips and does the same with them, so the command always works.
+With the RISE data folder (``--rise-dir``; ``../shared/rise`` by default) it decodes the 709
+labeled RISE clips and prints the paper's tables for the 12,567-clip dataset; without it, it
+generates a few synthetic clips and does the same with them, so the command always works.
 
 Then it sets up the labeling site on SQLite (``setup_site``): the same clips imported with
 their labels (some as hidden gold standards, some as if two volunteers had agreed, the rest to
@@ -16,6 +16,7 @@ import csv
 import random
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def find_videos(
 def decode_all(
     videos: list[LabeledVideo],
     *,
-    keep: set[Path] = frozenset(),  # type: ignore[assignment]
+    keep: AbstractSet[Path] = frozenset(),
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[Path, np.ndarray], list[tuple[Path, str]], int, float]:
     """Decode every clip; corrupt ones are collected with their error, never abort the run.
@@ -350,7 +351,7 @@ def setup_site(
     rise_dir: Path | None,
     out: Path,
     *,
-    skip: set[Path] = frozenset(),  # type: ignore[assignment]
+    skip: AbstractSet[Path] = frozenset(),
     gold: int = 40,
     labeled: int = 120,
     synthetic: int = 96,
@@ -365,13 +366,11 @@ def setup_site(
     imported keep their labels; the demo account gets a new password each run.
     """
     import secrets
-
-    from sqlalchemy import func, select
+    from collections import Counter
 
     from smokewatch.core.labels import State
-    from smokewatch.labeling.catalog import import_clips
+    from smokewatch.labeling.catalog import export_clips, import_clips
     from smokewatch.labeling.db import open_database
-    from smokewatch.labeling.tables import Role, Video
     from smokewatch.labeling.users import AccountError, add_account, set_password
 
     settings = site_settings(out / "site")
@@ -402,23 +401,19 @@ def setup_site(
                     f"({report.conflicts[0]}); delete it to start over"
                 )
             try:
-                add_account(session, DEMO_ACCOUNT, secret, Role.RESEARCHER)
+                add_account(session, DEMO_ACCOUNT, secret)  # a researcher
             except AccountError:
                 set_password(session, DEMO_ACCOUNT, secret)
         with db.read() as session:
-            total = session.scalar(select(func.count()).select_from(Video)) or 0
-            admin = dict(
-                session.execute(
-                    select(Video.label_state_admin, func.count()).group_by(Video.label_state_admin)
-                ).all()
-            )
+            # The service's own export, as `smokewatch labels export` reads it.
+            admin = Counter(clip.label_state_admin for clip in export_clips(session))
     finally:
         db.dispose()
     return SiteSetup(
         data_dir=settings.data_dir,
         database_url=settings.resolved_database_url,
         source=source,
-        clips=int(total),
+        clips=admin.total(),
         added=report.added,
         gold_pos=int(admin.get(int(State.GOLD_POS), 0)),
         gold_neg=int(admin.get(int(State.GOLD_NEG), 0)),

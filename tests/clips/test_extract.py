@@ -13,7 +13,7 @@ from PIL import Image
 from smokewatch import video
 from smokewatch.clips import extract as extract_mod
 from smokewatch.clips.daylight import Daylight
-from smokewatch.clips.extract import count_frames, crop_view, extract_clips
+from smokewatch.clips.extract import count_frames, crop_views, extract_clips
 from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, ClipName
 from smokewatch.core.metadata import read_metadata
 from smokewatch.errors import VideoError, ViewsError
@@ -111,15 +111,15 @@ def _check_extraction(source: Path, frames: np.ndarray, out: Path, tolerance: fl
         assert clip.shape == (36, 180, 180, 3)
         # The crop is the view's region of the right source frames (H.264 tolerance) ...
         for k in (0, 20, 35):
-            expected = crop_view(frames[name.start_frame + k], VIEWS[key], 180)
+            expected = crop_views(frames[name.start_frame + k], [VIEWS[key]], 180)[0]
             err = np.abs(clip[k].astype(np.int16) - expected).mean()
             assert err < tolerance, (path.name, k, err)
             # ... and clearly not a neighbouring region or the next frame.
             box = VIEWS[key]
             shifted = Box(box.left - 40, box.top, box.right - 40, box.bottom)
-            wrong = crop_view(frames[name.start_frame + k], shifted, 180)
+            wrong = crop_views(frames[name.start_frame + k], [shifted], 180)[0]
             assert np.abs(clip[k].astype(np.int16) - wrong).mean() > 4 * err
-            nxt = crop_view(frames[name.start_frame + k + 1], VIEWS[key], 180)
+            nxt = crop_views(frames[name.start_frame + k + 1], [VIEWS[key]], 180)[0]
             assert np.abs(clip[k].astype(np.int16) - nxt).mean() > err
 
     records = read_metadata(out / "metadata.json")

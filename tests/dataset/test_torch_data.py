@@ -230,7 +230,7 @@ def test_short_and_corrupt_videos_name_the_file(tmp_path: Path) -> None:
 
 
 def test_flow_items(tmp_path: Path) -> None:
-    from smokewatch.models.flow import compute_flow, flow_to_uint8
+    from smokewatch.dataset.flow import compute_flow, flow_to_uint8
 
     path = tmp_path / "a.mp4"
     make_clip(path, frames=8, size=32)

@@ -4,6 +4,7 @@ counts against plain I3D, and backbone weights passed through (offline: a fake K
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ import smokewatch.models.timeception
 import smokewatch.models.tsm  # noqa: F401  (the imports register the variants)
 from smokewatch.models import i3d_weights
 from smokewatch.models.i3d import I3D
-from smokewatch.models.registry import get_model, list_models
+from smokewatch.models.registry import ModelError, get_model, list_models
 
 torch.set_num_threads(1)
 
@@ -158,8 +159,10 @@ KEYS: dict[str, Callable[[str], str]] = {
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))
-def test_backbone_weights_pass_through(name: str, fake_kinetics: dict[str, torch.Tensor]) -> None:
-    model = get_model(name, weights="kinetics400")
+def test_backbone_weights_pass_through(
+    name: str, fake_kinetics: dict[str, torch.Tensor], tmp_path: Path
+) -> None:
+    model = get_model(name, weights="kinetics400", cache_dir=tmp_path)
     state = model.state_dict()
     for key, value in fake_kinetics.items():
         if key.startswith("logits."):
@@ -167,8 +170,17 @@ def test_backbone_weights_pass_through(name: str, fake_kinetics: dict[str, torch
         assert torch.equal(state[KEYS[name](key)], value), key
 
 
-def test_flow_stem_from_rgb_weights(fake_kinetics: dict[str, torch.Tensor]) -> None:
-    model = get_model("i3d-flow", weights="kinetics400")
+def test_pretrained_weights_need_the_callers_cache_dir(
+    fake_kinetics: dict[str, torch.Tensor],
+) -> None:
+    # Settings are passed in: the library never falls back to reading them itself.
+    for name in ["i3d", *sorted(KEYS), "i3d-flow"]:
+        with pytest.raises(ModelError, match="need cache_dir"):
+            get_model(name, weights="kinetics400")
+
+
+def test_flow_stem_from_rgb_weights(fake_kinetics: dict[str, torch.Tensor], tmp_path: Path) -> None:
+    model = get_model("i3d-flow", weights="kinetics400", cache_dir=tmp_path)
     stem = model.Conv3d_1a_7x7.conv3d.weight
     rgb = fake_kinetics["Conv3d_1a_7x7.conv3d.weight"]
     assert stem.shape == (64, 2, 7, 7, 7)

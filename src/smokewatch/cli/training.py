@@ -48,6 +48,13 @@ _CACHE = typer.Option(
 )
 
 
+def _weights_cache_dir() -> Path:
+    """Where pretrained weights are kept: the settings' cache dir (SMOKEWATCH_CACHE_DIR)."""
+    from smokewatch.settings import load_settings
+
+    return load_settings().cache_dir
+
+
 def _threads(n: int) -> None:
     if n:
         import torch
@@ -148,7 +155,13 @@ def train_command(
         from smokewatch.training.fit_svm import train_svm
 
         result = train_svm(
-            config, items, out, device=device, cache_dir=cache_dir, progress=not quiet
+            config,
+            items,
+            out,
+            device=device,
+            cache_dir=cache_dir,
+            weights_cache_dir=_weights_cache_dir(),
+            progress=not quiet,
         )
     else:
         from smokewatch.training.loop import train
@@ -168,6 +181,7 @@ def train_command(
             device=device,
             init_dir=init,
             cache_dir=cache_dir,
+            weights_cache_dir=_weights_cache_dir(),
             progress=not quiet,
         )
     chosen = f", step {result.chosen_step}" if result.chosen_step else ""
@@ -219,6 +233,7 @@ def evaluate_command(
         batch_size=batch_size,
         threshold=threshold,
         cache_dir=cache_dir,
+        weights_cache_dir=_weights_cache_dir(),
         grids=grids,
         progress=not quiet,
     )
@@ -331,6 +346,7 @@ def run_command(
         out,
         device=device,
         cache_dir=cache_dir,
+        weights_cache_dir=_weights_cache_dir(),
         progress=not quiet,
         on_result=_report,
     )
@@ -378,6 +394,7 @@ def cv_command(
         seed=seed,
         device=device,
         cache_dir=cache_dir,
+        weights_cache_dir=_weights_cache_dir(),
         progress=not quiet,
         on_result=_report,
         given=given,

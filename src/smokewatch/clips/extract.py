@@ -33,7 +33,6 @@ from smokewatch.errors import VideoError, ViewsError
 __all__ = [
     "IMAGE_SUFFIXES",
     "ExtractReport",
-    "crop_view",
     "crop_views",
     "count_frames",
     "extract_clips",
@@ -104,11 +103,6 @@ def crop_views(frame: np.ndarray, boxes: Sequence[Box], size: int) -> list[np.nd
         np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box.ltrb))
         for box in boxes
     ]
-
-
-def crop_view(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
-    """One view's box of a panorama frame, resized to ``size`` x ``size``."""
-    return crop_views(frame, [box], size)[0]
 
 
 def _check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:

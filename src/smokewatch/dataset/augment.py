@@ -79,7 +79,7 @@ ERASE_RATIO = (0.3, 3.3)
 def normalize(video: Tensor) -> Tensor:
     """uint8 (or float in [0, 255]) -> float32 in [-1, 1]: ``v / 127.5 - 1`` (RISE's scaling).
 
-    For flow cached as RISE did (:func:`smokewatch.models.flow.flow_to_uint8`) this is the
+    For flow cached as RISE did (:func:`smokewatch.dataset.flow.flow_to_uint8`) this is the
     flow in units of the ±20 px bound.
     """
     return video.to(torch.float32) / 127.5 - 1.0

@@ -12,7 +12,7 @@ data order is the only thing the loader's randomness decides.
   ones, the middle frame of each of ``frames`` equal segments (deterministic, so validation
   sees the same frames every epoch). Asking for more than a clip has is an error naming it.
 * **Flow** (``modality="flow"``) is computed from the decoded clip with
-  :func:`smokewatch.models.flow.compute_flow` (consecutive-frame flow, RISE's ±20 px clip) and
+  :func:`smokewatch.dataset.flow.compute_flow` (consecutive-frame flow, RISE's ±20 px clip) and
   kept as RISE kept it: uint8 ``[2, T, H, W]``, 128 = no motion (:func:`flow_to_uint8`), so one
   ``normalize`` (``v / 127.5 - 1``) serves both modalities and the cache stays uint8.
 * **Cache** (optional ``cache_dir``): the item's uint8 array, after frame selection, as one
@@ -273,7 +273,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
         if frames < 1:
             raise ValueError(f"frames must be at least 1, got {frames}")
         if modality == "flow":
-            from smokewatch.models.flow import FLOW_METHODS
+            from smokewatch.dataset.flow import FLOW_METHODS
 
             if flow_method not in FLOW_METHODS:
                 raise ValueError(
@@ -311,7 +311,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
         idx = frame_indices(clip.shape[0], self.frames)
         if self.modality == "rgb":
             return np.ascontiguousarray(clip[idx])
-        from smokewatch.models.flow import compute_flow, flow_to_uint8
+        from smokewatch.dataset.flow import compute_flow, flow_to_uint8
 
         flow = compute_flow(clip, self.flow_method)  # type: ignore[arg-type]
         return np.ascontiguousarray(flow_to_uint8(flow)[idx])

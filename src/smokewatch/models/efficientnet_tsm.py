@@ -21,7 +21,7 @@ Module names: ``stem``, ``blocks.{i}.expand`` / ``.depthwise`` / ``.project`` (e
 
 >>> from smokewatch.models import get_model
 >>> model = get_model("efficientnet-lite0-tsm")                     # random weights, binary head
->>> model = get_model("efficientnet-lite0-tsm", weights="imagenet")  # ImageNet backbone
+>>> model = get_model("efficientnet-lite0-tsm", weights="imagenet", cache_dir=cache)  # ImageNet
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ class EfficientNetLite0TSM(nn.Module):
 # Weights
 
 
-def _load_imagenet(cache_dir: Path | None, progress: bool) -> Mapping[str, torch.Tensor]:
+def _load_imagenet(cache_dir: Path, progress: bool) -> Mapping[str, torch.Tensor]:
     from smokewatch.models.efficientnet_weights import load_imagenet
 
     return load_imagenet(cache_dir=cache_dir, progress=progress)
@@ -289,7 +289,7 @@ def efficientnet_lite0_tsm(
         return EfficientNetLite0TSM(num_classes=num_classes, **kwargs)
     spec = EfficientNetLite0TSMWeights.resolve(weights).weights
     model = EfficientNetLite0TSM(num_classes=spec.num_classes, **kwargs)
-    state = spec.load(cache_dir, progress)
+    state = spec.state_dict(cache_dir, progress)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

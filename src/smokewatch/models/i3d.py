@@ -11,8 +11,10 @@ Input: ``(batch, 3, frames, height, width)`` in [-1, 1].
 
 >>> from smokewatch.models import get_model
 >>> model = get_model("i3d", num_classes=1)                      # random weights, binary head
->>> model = get_model("i3d", weights="kinetics400")              # DeepMind's Kinetics-400 RGB
->>> model = get_model("i3d", weights="kinetics400", num_classes=1)  # pretrained backbone, new head
+>>> model = get_model("i3d", weights="kinetics400", cache_dir=cache)  # DeepMind's Kinetics-400
+>>> model = get_model("i3d", weights="kinetics400", cache_dir=cache, num_classes=1)  # new head
+
+(``cache``: the folder converted weights are kept in, e.g. the settings' ``cache_dir``.)
 """
 
 from __future__ import annotations
@@ -327,7 +329,7 @@ class I3D(nn.Module):
 # Weights
 
 
-def _load_kinetics400(cache_dir: Path | None, progress: bool) -> Mapping[str, torch.Tensor]:
+def _load_kinetics400(cache_dir: Path, progress: bool) -> Mapping[str, torch.Tensor]:
     from smokewatch.models.i3d_weights import load_kinetics400
 
     return load_kinetics400(cache_dir=cache_dir, progress=progress)
@@ -372,13 +374,13 @@ def i3d(
 
     With ``weights``, the backbone and the 400-way head load; a different ``num_classes`` keeps
     the backbone and puts a new head on it. ``cache_dir``: where converted weights are cached
-    (default: the settings' user cache dir).
+    (needed with ``weights``; the command line passes the settings' cache dir).
     """
     if weights is None:
         return I3D(num_classes=400 if num_classes is None else num_classes, **kwargs)
     spec = I3DWeights.resolve(weights).weights
     model = I3D(num_classes=spec.num_classes, **kwargs)
-    state = spec.load(cache_dir, progress)
+    state = spec.state_dict(cache_dir, progress)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

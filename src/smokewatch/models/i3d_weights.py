@@ -318,12 +318,12 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
 # Fetch, convert, cache
 
 
-def cached_weights_path(cache_dir: Path | None = None) -> Path:
+def cached_weights_path(cache_dir: Path) -> Path:
     """Where the converted Kinetics-400 state dict is cached (sha256 in ``<path>.sha256``)."""
     return cache_file(CACHE_NAME, cache_dir)
 
 
-def cached_kinetics400(cache_dir: Path | None = None) -> Path | None:
+def cached_kinetics400(cache_dir: Path) -> Path | None:
     """The cached converted weights if they are there and their sha256 checks, else ``None``."""
     path = cached_weights_path(cache_dir)
     return path if cached_ok(path) else None
@@ -358,7 +358,7 @@ def _read_member(archive: Path) -> bytes:
 
 
 def fetch_kinetics400(
-    cache_dir: Path | None = None,
+    cache_dir: Path,
     *,
     force: bool = False,
     log: Log | None = None,
@@ -388,8 +388,6 @@ def fetch_kinetics400(
     return path
 
 
-def load_kinetics400(
-    cache_dir: Path | None = None, *, progress: bool = True
-) -> dict[str, torch.Tensor]:
+def load_kinetics400(cache_dir: Path, *, progress: bool = True) -> dict[str, torch.Tensor]:
     """The converted Kinetics-400 state dict, fetched and converted on first use."""
     return load_or_fetch(cached_kinetics400, fetch_kinetics400, cache_dir, progress)

@@ -5,7 +5,7 @@ A name in a config maps to a keyword-only builder::
     @register_model("i3d", weights=I3DWeights)
     def i3d(*, weights: I3DWeights | str | None = None, progress: bool = True, **kw) -> I3D: ...
 
-    model = get_model("i3d", weights="kinetics400")
+    model = get_model("i3d", weights="kinetics400", cache_dir=settings.cache_dir)
     list_models()                 # ['i3d', ...]
     get_model_weights("i3d")      # the I3DWeights enum: one entry per released set of weights
 
@@ -52,19 +52,28 @@ class Weights:
     """One released set of weights for a registered model.
 
     ``load(cache_dir, progress)`` returns the state dict (a mapping of tensor names to tensors),
-    fetching and converting it on first use and caching it under ``cache_dir`` (``None``: the
-    user cache dir from the settings).
+    fetching and converting it on first use and caching it under ``cache_dir``.
     """
 
     name: str
     source: str
-    load: Callable[[Path | None, bool], Mapping[str, torch.Tensor]]
+    load: Callable[[Path, bool], Mapping[str, torch.Tensor]]
     meta: Mapping[str, Any] = field(default_factory=dict)
     transforms: str = ""
 
     @property
     def num_classes(self) -> int:
         return int(self.meta["num_classes"])
+
+    def state_dict(self, cache_dir: Path | None, progress: bool) -> Mapping[str, torch.Tensor]:
+        """The weights, kept under ``cache_dir``: the caller says where (settings are passed
+        in; the library never reads them), so a missing folder is an error, not a guess."""
+        if cache_dir is None:
+            raise ModelError(
+                f"weights {self.name!r} need cache_dir, the folder converted weights are kept "
+                "in (the smokewatch command passes SMOKEWATCH_CACHE_DIR)"
+            )
+        return self.load(cache_dir, progress)
 
 
 class WeightsEnum(enum.Enum):

@@ -31,12 +31,14 @@ class Tiny3D(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, 2 * width)``: the last feature map averaged over time and space (SVM input)."""
-        return self.body(x).mean(dim=(2, 3, 4))
+        h: torch.Tensor = self.body(x)
+        return h.mean(dim=(2, 3, 4))
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, num_classes, T)``: the head applied to each time step's spatial mean."""
-        h = self.body(x).mean(dim=(3, 4), keepdim=True)
-        return self.logits(h).flatten(2)
+        h: torch.Tensor = self.body(x)
+        out: torch.Tensor = self.logits(h.mean(dim=(3, 4), keepdim=True))
+        return out.flatten(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[1] != self.in_channels:

@@ -15,7 +15,7 @@ state-dict keys read ``Mixed_3b.net.b0.conv3d.weight`` (the layout of RISE's and
 
 >>> from smokewatch.models import get_model
 >>> model = get_model("i3d-tsm")                                   # random weights, binary head
->>> model = get_model("i3d-tsm", weights="kinetics400")            # Kinetics I3D backbone
+>>> model = get_model("i3d-tsm", weights="kinetics400", cache_dir=cache)  # Kinetics backbone
 """
 
 from __future__ import annotations

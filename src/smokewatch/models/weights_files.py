@@ -45,12 +45,8 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_file(name: str, cache_dir: Path | None = None) -> Path:
-    """``<cache_dir>/models/<name>`` (the settings' cache dir by default)."""
-    if cache_dir is None:
-        from smokewatch.settings import load_settings
-
-        cache_dir = load_settings().cache_dir
+def cache_file(name: str, cache_dir: Path) -> Path:
+    """``<cache_dir>/models/<name>``; the caller passes the folder (the CLI: the settings')."""
     return Path(cache_dir) / "models" / name
 
 
@@ -74,9 +70,9 @@ def save_state_dict(state: Mapping[str, torch.Tensor], path: Path) -> str:
 
 
 def load_or_fetch(
-    cached: Callable[[Path | None], Path | None],
+    cached: Callable[[Path], Path | None],
     fetch: Callable[..., Path],
-    cache_dir: Path | None,
+    cache_dir: Path,
     progress: bool,
 ) -> dict[str, torch.Tensor]:
     """A converted state dict from the cache, fetching and converting it on first use."""

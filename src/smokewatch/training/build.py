@@ -7,7 +7,6 @@ takes from a model's own ``frame_logits`` or, for the I3D family, from Mixed_5c 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -92,13 +91,20 @@ def load_init(model: nn.Module, model_dir: Path) -> None:
 
 
 def build_model(
-    config: TrainConfig, *, init_dir: Path | None = None
+    config: TrainConfig, *, init_dir: Path | None = None, weights_cache_dir: Path | None = None
 ) -> tuple[nn.Module, list[nn.Module]]:
-    """The model of ``config`` with a one-logit head; returns (model, frozen modules)."""
+    """The model of ``config`` with a one-logit head; returns (model, frozen modules).
+
+    ``weights_cache_dir``: where pretrained ``config.weights`` are kept (the caller's settings).
+    """
     from smokewatch.models import get_model
 
     model: nn.Module = get_model(
-        config.model, weights=config.weights, num_classes=1, **config.model_kwargs
+        config.model,
+        weights=config.weights,
+        num_classes=1,
+        **pretrained_from(config, weights_cache_dir),
+        **config.model_kwargs,
     )
     if init_dir is not None:
         load_init(model, init_dir)
@@ -108,16 +114,23 @@ def build_model(
     return model, frozen
 
 
+def pretrained_from(config: TrainConfig, weights_cache_dir: Path | None) -> dict[str, Any]:
+    """The builder's ``cache_dir`` keyword when ``config`` asks for pretrained weights."""
+    return {} if config.weights is None else {"cache_dir": weights_cache_dir}
+
+
 def frame_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``(batch, T')`` logits per time step (RISE's loss: each step labeled as its clip)."""
     own = getattr(model, "frame_logits", None)
     if callable(own):
         out: torch.Tensor = own(x)
         return out.flatten(1)
-    if hasattr(model, "Mixed_5c") and hasattr(model, "logits"):
-        h = model.extract_endpoint(x, "Mixed_5c").mean(dim=(3, 4), keepdim=True)  # type: ignore[operator]
-        h = model.logits(model.dropout(h))  # type: ignore[operator]
-        return h.flatten(1)
+    from smokewatch.models.i3d import I3D
+
+    if isinstance(model, I3D):
+        h = model.extract_endpoint(x, "Mixed_5c").mean(dim=(3, 4), keepdim=True)
+        logits: torch.Tensor = model.logits(model.dropout(h))
+        return logits.flatten(1)
     raise TrainingError(
         f"loss 'rise' needs per-frame logits; {type(model).__name__} has none (use loss: bce)"
     )
@@ -149,10 +162,6 @@ def loss_fn(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def clip_scores(out: torch.Tensor) -> torch.Tensor:
     """Clip logits: the output itself, or the max over time of per-frame logits (RISE)."""
     return out.amax(dim=1) if out.dim() == 2 else out
-
-
-def config_json(config: TrainConfig) -> str:
-    return json.dumps(config.model_dump(), indent=2, sort_keys=True)
 
 
 def unwrap(module: nn.Module) -> Any:

@@ -128,6 +128,7 @@ def evaluate_model(
     workers: int = 1,
     threshold: float | None = None,
     cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
     grids: bool = True,
     progress: bool = True,
 ) -> BinaryMetrics:
@@ -147,6 +148,7 @@ def evaluate_model(
             batch_size=batch_size,
             workers=workers,
             cache_dir=cache_dir,
+            weights_cache_dir=weights_cache_dir,
             on_batch=bar.advance,
         )
     labels = [item.label for item in items]

@@ -97,6 +97,7 @@ def run_one(
     init_dir: Path | None = None,
     device: str | None = None,
     cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
     progress: bool = True,
     grids: bool = True,
 ) -> dict[str, Any]:
@@ -121,7 +122,13 @@ def run_one(
             from smokewatch.training.fit_svm import train_svm
 
             train_svm(
-                config, train_items, run_dir, device=device, cache_dir=cache_dir, progress=progress
+                config,
+                train_items,
+                run_dir,
+                device=device,
+                cache_dir=cache_dir,
+                weights_cache_dir=weights_cache_dir,
+                progress=progress,
             )
         else:
             from smokewatch.training.loop import train
@@ -135,6 +142,7 @@ def run_one(
                 device=device,
                 init_dir=init_dir,
                 cache_dir=cache_dir,
+                weights_cache_dir=weights_cache_dir,
                 progress=progress,
             )
     evaluate_model(
@@ -143,6 +151,7 @@ def run_one(
         run_dir / "test",
         device=device or "cpu",
         cache_dir=cache_dir,
+        weights_cache_dir=weights_cache_dir,
         grids=grids,
         progress=progress,
         workers=config.workers,
@@ -184,6 +193,7 @@ def run_splits(
     *,
     device: str | None = None,
     cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
     progress: bool = True,
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
@@ -213,6 +223,7 @@ def run_splits(
                 init_dir=_init_dir(config, out, split),
                 device=device,
                 cache_dir=cache_dir,
+                weights_cache_dir=weights_cache_dir,
                 progress=progress,
             )
             results = _record(out, config.name, split, metrics)
@@ -231,6 +242,7 @@ def cross_validate(
     seed: int = 0,
     device: str | None = None,
     cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
     progress: bool = True,
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
     given: dict[str, dict[str, float]] | None = None,
@@ -249,8 +261,8 @@ def cross_validate(
     for k, (train_part, test_part) in enumerate(fold_items(items, folds, seed)):
         for name, scores in (given or {}).items():
             labels = [it.label for it in test_part]
-            metrics = binary_metrics(labels, [scores[str(it.path)] for it in test_part])
-            results = _record(out, name, columns[k], {**metrics.as_dict(), "n": metrics.n})
+            scored = binary_metrics(labels, [scores[str(it.path)] for it in test_part])
+            results = _record(out, name, columns[k], {**scored.as_dict(), "n": scored.n})
         for config in configs:
             fit, val = holdout(train_part, config.val_fraction, config.seed + k)
             metrics = run_one(
@@ -262,6 +274,7 @@ def cross_validate(
                 init_dir=_init_dir(config, out, columns[k]),
                 device=device,
                 cache_dir=cache_dir,
+                weights_cache_dir=weights_cache_dir,
                 progress=progress,
             )
             results = _record(out, config.name, columns[k], metrics)

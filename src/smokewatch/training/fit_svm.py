@@ -27,6 +27,7 @@ def train_svm(
     *,
     device: str | None = None,
     cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
     progress: bool = True,
     batch_size: int = 4,
 ) -> TrainResult:
@@ -55,6 +56,7 @@ def train_svm(
             batch_size=batch_size,
             workers=config.workers,
             cache_dir=cache_dir,
+            weights_cache_dir=weights_cache_dir,
             on_batch=bar.advance,
         )
     svm = FeatureSVM(**params).fit(features, labels)

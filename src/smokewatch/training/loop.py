@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from smokewatch.training.build import (
     TrainModule,
@@ -141,6 +143,7 @@ def train(
     device: str | None = None,
     init_dir: Path | None = None,
     cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
     progress: bool = True,
     stop_after: int | None = None,
     on_step: Callable[[int], None] | None = None,
@@ -150,7 +153,8 @@ def train(
     ``out_dir`` gets ``last.pt`` (resumable state), ``best.pt`` (weights of the best validation
     so far), ``tb/`` (TensorBoard) and, at the end, ``model/`` (:mod:`~smokewatch.training.saved`).
     ``stop_after``: stop (resumably) after that many steps in this call -- for tests and for
-    splitting a long run over sessions.
+    splitting a long run over sessions. ``cache_dir`` keeps decoded clips;
+    ``weights_cache_dir`` is where the preset's pretrained weights are kept.
     """
     from smokewatch.dataset.augment import VideoAugment
     from smokewatch.training.predict import clip_loader, predict_torch
@@ -172,7 +176,7 @@ def train(
 
     torch.manual_seed(config.seed + ddp.rank)
     random.seed(config.seed + ddp.rank)
-    model, frozen = build_model(config, init_dir=init_dir)
+    model, frozen = build_model(config, init_dir=init_dir, weights_cache_dir=weights_cache_dir)
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(
@@ -209,11 +213,13 @@ def train(
             "or another output folder"
         )
 
-    net = TrainModule(model, config.loss)
+    net: nn.Module = TrainModule(model, config.loss)
+    wrapped: DistributedDataParallel | None = None
     if ddp.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
+        wrapped = DistributedDataParallel(
             net, device_ids=[dev.index] if dev.type == "cuda" else None
         )
+        net = wrapped
     augment = VideoAugment(
         config.size,
         train=True,
@@ -323,10 +329,16 @@ def train(
                 with torch.no_grad():
                     x = augment(x)
                 sync = ddp.world == 1 or micro == config.accumulate - 1
-                ctx = contextlib.nullcontext() if sync else net.no_sync()  # type: ignore[operator]
+                # gradients sync on the last micro-batch only
+                ctx = (
+                    wrapped.no_sync()
+                    if wrapped is not None and not sync
+                    else contextlib.nullcontext()
+                )
                 with ctx, torch.autocast(dev.type, enabled=use_amp):
                     loss = loss_fn(net(x).float(), y) / config.accumulate
-                scaler.scale(loss).backward()
+                # torch.autograd.backward is Tensor.backward, with type hints
+                torch.autograd.backward(scaler.scale(loss))
                 running += float(loss.detach())
             scaler.step(optimizer)
             scaler.update()

@@ -155,16 +155,19 @@ def extract_clip_features(
     batch_size: int = 4,
     workers: int = 0,
     cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Pooled Mixed_5c features of the frozen backbone ``config.model`` (``config.weights``).
 
     With ``cache_dir``, each clip's vector is kept in ``cache_dir/features`` (keyed by file,
     size, mtime and everything in the config that changes features), so cross-validation folds
-    and repeated runs extract each clip once.
+    and repeated runs extract each clip once. ``weights_cache_dir``: where the pretrained
+    ``config.weights`` are kept.
     """
     from smokewatch.core.atomic import atomic_path
     from smokewatch.models import get_model
+    from smokewatch.training.build import pretrained_from
 
     dev = torch.device(device)
     feats: list[np.ndarray | None] = [None] * len(items)
@@ -180,7 +183,13 @@ def extract_clip_features(
             continue
         todo.append(i)
     if todo:
-        backbone = get_model(config.model, weights=config.weights, num_classes=1).to(dev).eval()
+        backbone = get_model(
+            config.model,
+            weights=config.weights,
+            num_classes=1,
+            **pretrained_from(config, weights_cache_dir),
+        )
+        backbone = backbone.to(dev).eval()
         prepared = prepare_on_cpu(backbone, dev)
         transform = eval_transform(config, dev)
         loader = clip_loader(

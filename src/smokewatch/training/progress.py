@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.console import Console
+
 __all__ = ["Progress"]
 
 
@@ -16,12 +18,18 @@ class Progress:
     """``with Progress(enabled, total, title, done=0) as p: p.update(n, status)``."""
 
     def __init__(
-        self, enabled: bool, total: int, title: str, *, done: int = 0, every: float = 30.0
+        self,
+        enabled: bool,
+        total: int,
+        title: str,
+        *,
+        done: int = 0,
+        every: float = 30.0,
+        console: Console | None = None,
     ) -> None:
-        from smokewatch.cli._common import err_console
-
         self.enabled, self.total, self.title, self.done = enabled, total, title, done
-        self.console = err_console
+        # stderr, like the CLI's messages, so a command's results on stdout stay clean.
+        self.console = console if console is not None else Console(stderr=True, soft_wrap=True)
         self.every = every
         self.bar: Any = None
         self.started = time.monotonic()
@@ -40,10 +48,10 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self.bar = RichProgress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),  # titles hold user paths
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
+                TextColumn("{task.fields[status]}", markup=False),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=self.console,
@@ -68,6 +76,7 @@ class Progress:
                 f"{self.title}: {done}/{self.total} {status} "
                 f"({now - self.started:.0f} s, ETA {eta:.0f} s)",
                 highlight=False,
+                markup=False,
             )
 
     def advance(self, n: int, status: str = "") -> None:

@@ -94,11 +94,13 @@ class TrainedModel:
         batch_size: int = 4,
         workers: int = 0,
         cache_dir: Path | None = None,
+        weights_cache_dir: Path | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """P(smoke) per clip, in input order.
 
         ``items``: :class:`~smokewatch.dataset.torch_data.ClipItem` (path, label, ...).
+        ``weights_cache_dir``: where an SVM's pretrained feature backbone is kept.
         """
         from smokewatch.training.predict import predict_svm, predict_torch
 
@@ -110,7 +112,9 @@ class TrainedModel:
             "on_batch": on_batch,
         }
         if self.config.kind == "svm":
-            return predict_svm(self.model, self.config, items, **options)
+            return predict_svm(
+                self.model, self.config, items, weights_cache_dir=weights_cache_dir, **options
+            )
         from smokewatch.training.predict import prepare_on_cpu
 
         dev = torch.device(device)

@@ -24,6 +24,9 @@ The batch function :func:`compute_flow_cache` writes ``<out_dir>/<stem>.npy`` at
 entries newer than their video, records the flow settings in ``<out_dir>/flow.json`` (so a
 cache made by DIS is never silently mixed with TV-L1) and reports corrupt videos instead of
 aborting.
+
+Flow frames are data, made and cached beside the decoded clips, so they live in ``dataset``;
+the model that reads them is ``models/flow_i3d.py``, and ``models`` never imports ``dataset``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,6 @@ __all__ = [
     "compute_flow_cache",
     "flow_cache_path",
     "flow_to_uint8",
-    "flow_to_unit",
     "uint8_to_flow",
 ]
 
@@ -188,19 +190,6 @@ def uint8_to_flow(flow_u8: np.ndarray, bound: float = RISE_FLOW_BOUND) -> np.nda
     if not bound > 0:
         raise ValueError(f"bound must be positive, got {bound}")
     return arr.astype(np.float32) * np.float32(2.0 * bound / 255.0) - np.float32(bound)
-
-
-def flow_to_unit(flow: np.ndarray, bound: float = RISE_FLOW_BOUND) -> np.ndarray:
-    """The network's input scale, float32 in ``[-1, 1]``.
-
-    A float array is taken as pixels: clipped to ``±bound`` and divided by ``bound``. A uint8
-    array is taken as cached flow (:func:`flow_to_uint8`) and scaled as RISE's loader did,
-    ``(v - 127.5) / 127.5`` (identical to ``uint8_to_flow(v, bound) / bound``).
-    """
-    arr = np.asarray(flow)
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-    return clip_flow(arr, bound) / np.float32(bound)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""models.flow: TV-L1 / DIS flow of a known motion, RISE's clipping and scaling, the flow cache."""
+"""dataset.flow: TV-L1 / DIS flow of a known motion, RISE's clipping and scaling, the flow cache."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from smokewatch.errors import VideoError
-from smokewatch.models.flow import (
+from smokewatch.dataset.flow import (
     FLOW_METHODS,
     FlowCacheReport,
     FlowMethod,
@@ -16,9 +16,9 @@ from smokewatch.models.flow import (
     compute_flow_cache,
     flow_cache_path,
     flow_to_uint8,
-    flow_to_unit,
     uint8_to_flow,
 )
+from smokewatch.errors import VideoError
 from smokewatch.video import read_clip
 from tests.videos import garbage_file, make_clips, truncate
 
@@ -135,11 +135,11 @@ def test_uint8_round_trip_within_half_a_level() -> None:
         assert err <= bound / 255 + 1e-5  # half of one level, 2 * bound / 255
 
 
-def test_flow_to_unit_scales_like_rises_loader() -> None:
-    px = np.array([-25.0, -20.0, -5.0, 0.0, 20.0], dtype=np.float32)
-    np.testing.assert_allclose(flow_to_unit(px), [-1.0, -1.0, -0.25, 0.0, 1.0], atol=1e-6)
+def test_the_loaders_scaling_of_cached_flow_is_rises() -> None:
+    from smokewatch.dataset.augment import normalize
+
     u8 = np.arange(256, dtype=np.uint8)
-    unit = flow_to_unit(u8)
+    unit = normalize(torch.from_numpy(u8)).numpy()
     # RISE: Normalize(mean=127.5, std=127.5) on the cached uint8 flow
     np.testing.assert_allclose(unit, (u8.astype(np.float64) - 127.5) / 127.5, atol=1e-6)
     np.testing.assert_allclose(unit, uint8_to_flow(u8) / 20.0, atol=1e-6)
