@@ -35,6 +35,7 @@ __all__ = [
     "authenticate",
     "connect",
     "get_or_create_volunteer",
+    "password_matches",
     "password_sign_in",
     "set_password",
     "set_role",
