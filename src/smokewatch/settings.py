@@ -79,6 +79,25 @@ class Settings(BaseSettings):
         description="PostgreSQL connections per worker process for get_batch and send_batch, "
         "which run on the event loop there (no request thread).",
     )
+    # --- password sign-in limits (each worker process keeps its own counts) ---------------
+    login_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=100_000,
+        description="Wrong passwords allowed per account and per client address within "
+        "login_window; then 429 with Retry-After. Counted per worker process: with N workers "
+        "up to N times as many.",
+    )
+    login_window: int = Field(
+        default=900, ge=1, description="The window (s) in which login_attempts are counted."
+    )
+    login_hash_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password checks (argon2, tens of ms of CPU each) run at once per worker "
+        "process, on threads of their own beside worker_threads; more wait their turn.",
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body.")
     videos_url_root: str = Field(
         default="/videos/",

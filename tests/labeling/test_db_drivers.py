@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from service_helpers import seed
-from sqlalchemy import func, select
+from fastapi.testclient import TestClient
+from service_helpers import answer_page, login, make_settings, seed
+from sqlalchemy import event, func, select
 
 from smokewatch.labeling import pages
-from smokewatch.labeling.db import Database, Together, drive, run_together
+from smokewatch.labeling.app import create_app
+from smokewatch.labeling.db import Database, Together, drive, open_database, run_together
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.tables import Batch, Label, User, Video
 from smokewatch.labeling.users import get_or_create_volunteer
@@ -126,15 +130,19 @@ def test_drive_returns_what_the_plan_returns(database: Database) -> None:
         assert drive(s, plan()) == (13, 0)  # 4 + 4 gold standards and 5 clips; no users
 
 
-def _terminate_others(pg_url: str) -> int:
-    """Close every other connection to the test database, as a server restart would, and
-    wait until those backends have exited (termination is asynchronous)."""
+def _terminate_others(pg_url: str, only: int | None = None) -> int:
+    """Close every other connection to the test database (or only backend ``only``), as a
+    server restart would, and wait until those backends have exited (termination is
+    asynchronous)."""
     name = pg_url.rsplit("/", 1)[1]
     others = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    args: tuple[Any, ...] = (name,)
+    if only is not None:
+        others, args = others + " AND pid = %s", (name, only)
     with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
-        rows = admin.execute(f"SELECT pg_terminate_backend(pid) {others}", (name,)).fetchall()
+        rows = admin.execute(f"SELECT pg_terminate_backend(pid) {others}", args).fetchall()
         deadline = time.monotonic() + 10
-        while admin.execute(f"SELECT count(*) {others}", (name,)).fetchone() != (0,):
+        while admin.execute(f"SELECT count(*) {others}", args).fetchone() != (0,):
             assert time.monotonic() < deadline, "terminated backends did not exit"
             time.sleep(0.01)
     return len(rows)
@@ -318,3 +326,95 @@ def test_statements_with_values_filled_at_execution_are_refused() -> None:
         )
     sql, prepare = compiled_for(select(Video.id).where(Video.id == bindparam("a")), dialect)
     assert "$1" in sql and prepare({"a": 5}) == [5]
+
+
+def _users_named(db: Database, client_id: str) -> int:
+    with db.read() as s:
+        return s.scalar(select(func.count()).where(User.client_id == client_id)) or 0
+
+
+def test_a_connection_lost_during_commit_is_a_503_and_sending_again_works(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The server ends the connection just as the request's COMMIT goes out (a request
+    thread's transaction): the answer is a 503 asking to send again, not a bare 500."""
+    db = open_database(make_settings(tmp_path, pg_url))
+
+    def drop_at_commit(conn: Any) -> None:
+        _terminate_others(pg_url, only=conn.connection.dbapi_connection.info.backend_pid)
+
+    app = create_app(make_settings(tmp_path, pg_url), database=db)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        event.listen(db.engine, "commit", drop_at_commit)
+        try:
+            lost = client.post("/api/v1/login", json={"client_id": "uuid.lost"})
+        finally:
+            event.remove(db.engine, "commit", drop_at_commit)
+        assert lost.status_code == 503, lost.text
+        assert "send the request again" in lost.json()["message"]
+        assert _users_named(db, "uuid.lost") == 0  # the COMMIT never arrived
+        assert client.post("/api/v1/login", json={"client_id": "uuid.lost"}).status_code == 200
+        assert _users_named(db, "uuid.lost") == 1
+    db.dispose()
+
+
+def test_a_page_whose_commit_lost_its_connection_is_a_503_then_accepted_once(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot routes (on the event loop): the connection dies as ``send_batch`` sends its
+    writes and COMMIT; the page answers 503, sending it again is accepted, a third time 409."""
+    settings = make_settings(tmp_path, pg_url)
+    db = open_database(settings)
+    seeded = seed(db, plain=24)
+    armed = []
+    together = AsyncPostgres._together  # noqa: SLF001
+
+    async def dropping(self: AsyncPostgres, conn: Any, steps: Any, commit: bool) -> Any:
+        if commit and armed:
+            armed.clear()
+            _terminate_others(pg_url, only=conn.info.backend_pid)
+        return await together(self, conn, steps, commit)
+
+    monkeypatch.setattr(AsyncPostgres, "_together", dropping)
+    with TestClient(create_app(settings, database=db), raise_server_exceptions=False) as client:
+        token = login(client, "uuid.page")
+        page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
+        body = {
+            "user_token": token,
+            "video_token": page["video_token"],
+            "data": answer_page(page, seeded),
+        }
+        armed.append(True)
+        lost = client.post("/api/v1/send_batch", json=body)
+        assert lost.status_code == 503, lost.text
+        assert "send the request again" in lost.json()["message"]
+        assert _counts(db)[0] == 0
+        again = client.post("/api/v1/send_batch", json=body)
+        assert again.status_code == 200, again.text
+        assert again.json()["data"]["score"]["batch"] == 12
+        assert client.post("/api/v1/send_batch", json=body).status_code == 409
+    db.dispose()
+
+
+def test_a_sqlite_database_locked_too_long_is_a_503(tmp_path: Path) -> None:
+    """SQLite's equivalent: a writer that waited its whole busy timeout for another's lock
+    gets 503 and sends again (the timeout is 0 here instead of 30 s)."""
+    path = tmp_path / "labels.db"
+    settings = make_settings(tmp_path, f"sqlite:///{path}")
+    db = open_database(settings)
+
+    @event.listens_for(db.engine, "connect")
+    def _impatient(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")  # after the service's own setup
+
+    db.engine.dispose()  # every connection from now on is a new, impatient one
+    blocker = sqlite3.connect(path, isolation_level=None)
+    with TestClient(create_app(settings, database=db), raise_server_exceptions=False) as client:
+        blocker.execute("BEGIN IMMEDIATE")
+        locked = client.post("/api/v1/login", json={"client_id": "uuid.locked"})
+        blocker.execute("ROLLBACK")
+        assert locked.status_code == 503, locked.text
+        assert "send the request again" in locked.json()["message"]
+        assert client.post("/api/v1/login", json={"client_id": "uuid.locked"}).status_code == 200
+    blocker.close()
+    db.dispose()

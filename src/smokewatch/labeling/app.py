@@ -17,6 +17,7 @@ from smokewatch.labeling.context import ServiceContext
 from smokewatch.labeling.db import Database, open_database
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
+from smokewatch.labeling.login_limits import TooManyAttempts
 from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tokens import TokenService, load_signing_key
 from smokewatch.settings import Settings
@@ -149,6 +150,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     @app.exception_handler(ServiceError)
     async def _refused(_r: Request, exc: ServiceError) -> JSONResponse:
         return _error(exc.status, exc.message)
+
+    @app.exception_handler(TooManyAttempts)
+    async def _too_many(_r: Request, exc: TooManyAttempts) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"message": exc.message}, status_code=429, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,6 +10,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TypeVar
 
 from fastapi import Request
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from smokewatch.labeling.db import Database, Plan, drive
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
+from smokewatch.labeling.login_limits import LoginLimits
 from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.tokens import TokenService, UserClaims
@@ -51,6 +53,11 @@ class ServiceContext:
         if rng is None:
             rng = self._rng.rng = random.Random()
         return rng
+
+    @cached_property
+    def logins(self) -> LoginLimits:
+        """Password sign-in's limits, per worker process (built on first use, on the loop)."""
+        return LoginLimits.from_settings(self.settings)
 
     async def run_plan(self, make: Callable[[bool], Plan[T]]) -> T:
         """Run a plan (``make(postgres)`` builds it) in a write transaction of its own: on

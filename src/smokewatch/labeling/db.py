@@ -4,10 +4,17 @@ SQLite serializes writers; to make that explicit (and to avoid "database is lock
 read-then-write upgrade) every write transaction starts with ``BEGIN IMMEDIATE``, while reads
 use plain deferred transactions that WAL lets run beside a writer. On PostgreSQL the
 service takes row locks (``SELECT ... FOR UPDATE``) instead.
+
+A connection lost mid-request (even during COMMIT) or a database that stays busy is
+``DatabaseUnavailable``, a 503 asking the client to send again: that is safe, since a page
+already saved answers 409 the second time.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import sys
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,12 +23,16 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, Executable, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from smokewatch.labeling.errors import ServiceError
 from smokewatch.settings import Settings
 
 __all__ = [
     "Database",
+    "DatabaseUnavailable",
+    "unavailable",
     "Plan",
     "Step",
     "Together",
@@ -34,6 +45,45 @@ __all__ = [
 ]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(ServiceError):
+    """The connection was lost (a restart, a network cut, even during COMMIT) or the database
+    stayed locked: whether the request's transaction was saved is unknown, and sending it
+    again is safe (a page saved already answers 409)."""
+
+    default_status = 503
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """``exc`` as a 503 if it says the database could not be reached or stayed busy; None for
+    any other error (a bug or a constraint: it stays a 500, or whatever its caller decides)."""
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    driver = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(driver, sqlite3.OperationalError):
+        lost = lost or any(word in str(driver) for word in ("locked", "busy"))
+    psycopg = sys.modules.get("psycopg")  # loaded if PostgreSQL is in use, never imported here
+    if psycopg is not None and isinstance(driver, psycopg.OperationalError):
+        lost = True  # connection failures, admin shutdown, lock and statement timeouts
+    if not lost:
+        return None
+    reason = str(driver).strip().splitlines()[0] if str(driver).strip() else type(driver).__name__
+    _log.warning("database unavailable, answered 503: %s", reason)
+    return DatabaseUnavailable(
+        "The database connection was lost or the database is busy; send the request again",
+    )
+
+
+@contextmanager
+def _unavailable_is_503() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        error = unavailable(exc)
+        if error is None:
+            raise
+        raise error from exc
 
 
 @dataclass
@@ -50,13 +100,13 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reader() as session, session.begin():
+        with _unavailable_is_503(), self._reader() as session, session.begin():
             yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that will write: committed on success, rolled back on any error."""
-        with self._writer() as session, session.begin():
+        with _unavailable_is_503(), self._writer() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

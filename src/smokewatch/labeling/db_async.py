@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect, make_url
 
-from smokewatch.labeling.db import Plan, Step, driver_calls
+from smokewatch.labeling.db import Plan, Step, driver_calls, unavailable
 from smokewatch.labeling.errors import ServiceError
 
 __all__ = ["AsyncPostgres", "Busy", "server_has_closed"]
@@ -64,7 +64,9 @@ class AsyncPostgres:
 
         A connection the server closed just before it was used (a restart: the pool's check
         can only see the goodbye once it has arrived) fails before anything was done: the
-        plan then runs again, once, on another connection. Never after its COMMIT was sent.
+        plan then runs again, once, on another connection. Never after its COMMIT was sent:
+        a connection lost then (or twice) is ``db.DatabaseUnavailable``, a 503 asking the
+        client to send again.
         """
         if self._pool is None:
             raise RuntimeError("AsyncPostgres.open() was not called")
@@ -83,9 +85,9 @@ class AsyncPostgres:
                     request = plan.send(rows)
             except StopIteration as done:
                 return cast(T, done.value)
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 if attempt == 2 or committing or not conn.broken:
-                    raise
+                    raise (unavailable(exc) or exc) from exc
             finally:
                 try:
                     if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smokewatch.labeling.db import Database
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Connection, Role, User
 
@@ -34,6 +35,8 @@ __all__ = [
     "authenticate",
     "connect",
     "get_or_create_volunteer",
+    "password_matches",
+    "password_sign_in",
     "set_password",
     "set_role",
 ]
@@ -132,24 +135,61 @@ def add_account(session: Session, name: str, password: str, role: int = Role.RES
     return user
 
 
-def authenticate(session: Session, name: str, password: str) -> User:
-    """The account if the password is right; one message for every failure (no user probing)."""
-    failure = AccountError("Wrong account name or password", 401)
+def _wrong() -> AccountError:
+    """One message for every failure (no user probing); login_limits counts these (401)."""
+    return AccountError("Wrong account name or password", 401)
+
+
+def _account(session: Session, name: str) -> User | None:
     try:
         client_id = account_client_id(name)
     except AccountError:
-        raise failure from None
-    user = session.scalar(select(User).where(User.client_id == client_id))
-    if user is None or user.password_hash is None:
-        _hasher.hash("timing-equaliser")  # same work as a real check
-        raise failure
+        return None
+    return session.scalar(select(User).where(User.client_id == client_id))
+
+
+def password_matches(stored: str | None, password: str) -> bool:
+    """The argon2 check (tens of ms of CPU); with no stored hash, the same work for nothing,
+    so that a missing account takes as long as a wrong password."""
+    if stored is None:
+        _hasher.hash("timing-equaliser")
+        return False
     try:
-        _hasher.verify(user.password_hash, password)
+        return bool(_hasher.verify(stored, password))
     except (VerificationError, InvalidHashError):
-        raise failure from None
+        return False
+
+
+def authenticate(session: Session, name: str, password: str) -> User:
+    """The account if the password is right (the check runs inside ``session``'s
+    transaction: fine for the command line; the service uses ``password_sign_in``)."""
+    user = _account(session, name)
+    if not password_matches(user.password_hash if user else None, password):
+        raise _wrong()
+    assert user is not None and user.password_hash is not None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
+
+
+def password_sign_in(db: Database, name: str, password: str) -> tuple[User, Connection]:
+    """Check an account's password and record the login. The check runs between two short
+    transactions, not inside one: on SQLite a write transaction holds the one write lock, and
+    on PostgreSQL a pooled connection, for as long as the hash takes."""
+    with db.read() as session:
+        user = _account(session, name)
+        user_id, stored = (user.id, user.password_hash) if user else (None, None)
+    if not password_matches(stored, password):
+        raise _wrong()
+    assert stored is not None
+    rehashed = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
+    with db.write() as session:
+        user = session.get(User, user_id)
+        if user is None or user.password_hash != stored:  # deleted or changed meanwhile
+            raise _wrong()
+        if rehashed is not None:
+            user.password_hash = rehashed
+        return user, connect(session, user)
 
 
 def find_user(session: Session, who: str) -> User:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
 
@@ -62,15 +62,25 @@ def login(body: LoginRequest, ctx: ServiceContext = Depends(get_context)) -> Log
         return _login_tokens(ctx, user, connection)
 
 
-@router.post("/login_password", response_model=LoginResponse, responses=_ERRORS)
-def login_password(
-    body: PasswordLoginRequest, ctx: ServiceContext = Depends(get_context)
+@router.post(
+    "/login_password",
+    response_model=LoginResponse,
+    responses={
+        **_ERRORS,
+        429: {"model": Message, "description": "Too many wrong passwords lately (Retry-After)"},
+    },
+)
+async def login_password(
+    body: PasswordLoginRequest, request: Request, ctx: ServiceContext = Depends(get_context)
 ) -> LoginResponse:
-    """Sign in a researcher or expert account with its password."""
-    with ctx.db.write() as session:
-        user = users.authenticate(session, body.name, body.password)
-        connection = users.connect(session, user)
-        return _login_tokens(ctx, user, connection)
+    """Sign in a researcher or expert account with its password (wrong passwords are limited
+    per account and per address; the checks run beside the request threads)."""
+    address = request.client.host if request.client else ""
+    with ctx.logins.attempt(body.name, address):
+        user, connection = await ctx.logins.check(
+            lambda: users.password_sign_in(ctx.db, body.name, body.password)
+        )
+    return _login_tokens(ctx, user, connection)
 
 
 @router.post(
