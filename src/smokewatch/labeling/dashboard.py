@@ -92,7 +92,7 @@ def progress_by_day(session: Session) -> list[dict[str, int]]:
         r = row(int(day))
         r["citizen_labels"], r["researcher_labels"] = int(citizen), int(researcher)
     batch_day = (Batch.return_time // DAY).label("day")
-    for day, submitted, accepted in session.execute(
+    for returned, submitted, accepted in session.execute(
         select(
             batch_day,
             func.count(),
@@ -102,7 +102,7 @@ def progress_by_day(session: Session) -> list[dict[str, int]]:
         .where(Batch.return_time.is_not(None), User.client_type != Role.RESEARCHER)
         .group_by(batch_day)
     ):
-        r = row(int(day))
+        r = row(int(returned))
         r["pages_submitted"], r["pages_accepted"] = int(submitted), int(accepted)
     return [days[d] for d in sorted(days)]
 
