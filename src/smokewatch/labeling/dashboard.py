@@ -102,6 +102,7 @@ def progress_by_day(session: Session) -> list[dict[str, int]]:
         .where(Batch.return_time.is_not(None), User.client_type != Role.RESEARCHER)
         .group_by(batch_day)
     ):
+        assert returned is not None  # only returned pages are counted
         r = row(int(returned))
         r["pages_submitted"], r["pages_accepted"] = int(submitted), int(accepted)
     return [days[d] for d in sorted(days)]
