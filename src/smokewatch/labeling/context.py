@@ -16,10 +16,10 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from smokewatch.labeling.batches import BatchPolicy
 from smokewatch.labeling.db import Database, Plan, drive
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
-from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.tokens import TokenService, UserClaims
 from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
@@ -39,7 +39,7 @@ class ServiceContext:
     settings: Settings
     db: Database
     tokens: TokenService
-    policy: PagePolicy
+    policy: BatchPolicy
     #: the hot routes' driver on PostgreSQL, opened with the app (None: SQLite)
     hot: AsyncPostgres | None = None
     _rng: threading.local = field(default_factory=threading.local)
