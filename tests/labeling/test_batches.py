@@ -516,6 +516,12 @@ def test_drawing_a_batch_reads_index_ranges_not_the_table(tmp_path) -> None:  # 
     assert all(
         re.search(r"USING (COVERING )?INDEX ix_video_(state|admin)_key", p) for p in video_steps
     ), plans
-    assert not any(p.startswith("SCAN video") for p in plans), plans
+    assert not any(p.startswith(("SCAN video", "SCAN label", "SCAN reservation")) for p in plans)
     assert len(video_steps) >= 6  # gold x2, partial x3, fresh
+    # the user's labels and held clips: one index probe per candidate clip
+    probes = [p for p in plans if p.startswith(("SEARCH label", "SEARCH reservation"))]
+    assert {p.split()[1] for p in probes} == {"label", "reservation"}, plans
+    assert all(
+        "INDEX ix_label_user_video" in p or "INDEX ix_reservation_user_video" in p for p in probes
+    )
     db.dispose()

@@ -1,6 +1,6 @@
 """What every request handler needs, built once per app: settings, database, tokens, policy.
 
-Errors raised by the service layers (tokens, pages, accounts) carry their HTTP status; the app
+Errors raised by the service layers (tokens, batches, accounts) carry their HTTP status; the app
 turns each into RISE's error shape, ``{"message": ...}``, never a 500.
 """
 
