@@ -392,6 +392,17 @@ def _account_token(client: TestClient, database: Database, name: str, role: str)
     return str(r.json()["user_token"])
 
 
+def test_a_researchers_batches_hold_no_clips(client: TestClient, database: Database) -> None:
+    """A researcher's answers are no votes: a reloaded review page gets the clips again
+    rather than nothing for an hour."""
+    seed(database, plain=16)
+    token = _account_token(client, database, "rosa", "researcher")
+    first, again = get_batch(client, token), get_batch(client, token)
+    assert {i["id"] for i in first["data"]} == {i["id"] for i in again["data"]}
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Reservation)) == 0
+
+
 def test_a_researchers_batch_is_refused_once_its_owner_is_demoted(
     client: TestClient, database: Database
 ) -> None:

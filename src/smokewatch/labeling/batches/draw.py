@@ -47,7 +47,8 @@ class _Part:
     admin: bool  #: the state is the researcher state (else the citizen state)
     state: int
     n: int
-    skip_mine: bool = False  #: leave out clips this user labeled or holds on an open batch
+    skip_labeled: bool = False  #: leave out clips this user has labeled
+    skip_held: bool = False  #: leave out clips on this user's open batches
     not_final: bool = False  #: leave out clips whose researcher state is final
 
 
@@ -55,17 +56,22 @@ def _literal(value: int) -> ColumnElement[Any]:
     return literal_column(str(int(value)))
 
 
-def _not_mine() -> list[Any]:
-    """NOT EXISTS probes, per candidate row, of this user's label of the clip and of the clip
-    on one of their open batches: a draw reads a few dozen rows however many clips the user
-    has labeled. (NOT IN read all of the user's labels once per part: 5 ms a draw at 2,000
-    labels, and growing.) OFFSET 0 keeps PostgreSQL from turning a probe into an anti-join,
-    which it plans badly while the tables' statistics are stale (measured: 73 ms)."""
+def _not_labeled() -> Any:
+    """NOT EXISTS (this user's label of the clip), probed per candidate row: a draw reads a
+    few dozen rows however many clips the user has labeled. (NOT IN read all of the user's
+    labels once per part: 5 ms a draw at 2,000 labels, and growing.) OFFSET 0 keeps
+    PostgreSQL from turning the probe into an anti-join, which it plans badly while the
+    table's statistics are stale (measured: 73 ms)."""
     labeled: Any = (
         select(literal_column("1"))
         .where(LABEL.c.user_id == bindparam("uid"), LABEL.c.video_id == VIDEO.c.id)
         .offset(_literal(0))
     )
+    return ~exists(labeled)
+
+
+def _not_held() -> Any:
+    """NOT EXISTS (the clip on one of this user's open batches), probed the same way."""
     held: Any = (
         select(literal_column("1"))
         .where(
@@ -75,7 +81,7 @@ def _not_mine() -> list[Any]:
         )
         .offset(_literal(0))
     )
-    return [~exists(labeled), ~exists(held)]
+    return ~exists(held)
 
 
 def _part_select(part: _Part, i: int, wrap: bool) -> Any:
@@ -89,8 +95,10 @@ def _part_select(part: _Part, i: int, wrap: bool) -> Any:
     ]
     if part.not_final:
         conditions.append(VIDEO.c.label_state_admin.not_in([_literal(x) for x in _FINAL_ADMIN]))
-    if part.skip_mine:
-        conditions.extend(_not_mine())
+    if part.skip_labeled:
+        conditions.append(_not_labeled())
+    if part.skip_held:
+        conditions.append(_not_held())
     return (
         select(*_BATCH_COLUMNS, _literal(i).label("part"), _literal(int(wrap)).label("wrapped"))
         .where(*conditions)
@@ -165,18 +173,19 @@ class DrawnBatch:
 def batch_parts(policy: BatchPolicy, researcher: bool) -> tuple[_Part, ...]:
     """What a batch draws: for a researcher, clips without a researcher label; for a
     volunteer, up to gold - 1 gold standards of each kind (so any mix with at least one of
-    each can be made), partly labeled clips by state, and unlabeled clips."""
+    each can be made), partly labeled clips by state, and unlabeled clips, none of them on
+    the volunteer's open batches. (A researcher's answers are no votes: one clip on two of
+    their batches does no harm, and a reloaded review page should not hide clips for an
+    hour.)"""
     if researcher:
-        return (_Part("review", True, State.NO_DATA, policy.size, skip_mine=True),)
+        return (_Part("review", True, State.NO_DATA, policy.size, skip_labeled=True),)
+    to_label = functools.partial(_Part, skip_labeled=True, skip_held=True, not_final=True)
     most = policy.gold - 1
     return (
         _Part("gold_pos", True, State.GOLD_POS, most),
         _Part("gold_neg", True, State.GOLD_NEG, most),
-        *(
-            _Part("partial", False, state, policy.to_label, skip_mine=True, not_final=True)
-            for state in _PARTIAL
-        ),
-        _Part("fresh", False, State.NO_DATA, policy.to_label, skip_mine=True, not_final=True),
+        *(to_label("partial", False, state, policy.to_label) for state in _PARTIAL),
+        to_label("fresh", False, State.NO_DATA, policy.to_label),
     )
 
 

@@ -78,8 +78,8 @@ def new_batch_steps(
     until: int,
     postgres: bool,
 ) -> tuple[list[Step], str]:
-    """The batch row (made for the user's role now), its clips held for the user until
-    ``until``, and the user's expired holds dropped; and the batch's token id."""
+    """The batch row (made for the user's role now); for a volunteer, the batch's clips held
+    until ``until`` and the user's expired holds dropped; and the batch's token id."""
     video_ids = batch.ids
     if len(set(video_ids)) != len(video_ids):
         raise ValueError(f"a batch must not hold a clip twice: {sorted(video_ids)}")
@@ -100,9 +100,6 @@ def new_batch_steps(
         if postgres
         else (RESERVE[False], [{**held, "p_vid": vid} for vid in video_ids])
     )
-    steps: list[Step] = [
-        (NEW_BATCH, row),
-        (DROP_EXPIRED, {"p_uid": user.id, "p_now": now}),
-        reserve,
-    ]
-    return steps, jti
+    if user.client_type == Role.RESEARCHER:  # their draw does not look at holds
+        return [(NEW_BATCH, row)], jti
+    return [(NEW_BATCH, row), (DROP_EXPIRED, {"p_uid": user.id, "p_now": now}), reserve], jti

@@ -13,7 +13,9 @@ One user, one vote per clip: a volunteer's batch holding a clip (other than a go
 which is shown again and again) that the user has answered before is refused whole (409),
 changing nothing. The draw never puts such a clip on a batch (it skips the user's labeled
 clips and the clips of their open batches); only two draws for one user at the same moment
-can, and then the first batch sent counts and the other is refused.
+can (or a draw in the second between a hold's end and its token's), and then the first batch
+sent counts and the other is refused. A refused batch keeps its clips held for its user
+until its token expires: it can never be taken, and the clips go to other volunteers.
 """
 
 from __future__ import annotations
@@ -117,15 +119,14 @@ def submit_batch_plan(
     if row.return_time is not None:
         raise BatchError("This batch was already submitted", 409)
     claim = {"p_bid": batch_id, "p_jti": jti, "p_uid": user.id, "p_now": now}
-    release = (RELEASE, {"p_jti": jti})
 
     if kind == Role.RESEARCHER:
         if user.client_type != Role.RESEARCHER:
             raise BatchError(
                 "This batch was given to a researcher, and this account is no longer one", 403
             )
-        results = yield Together([*writes, (CLAIM_REVIEW, claim), release], commit=True)
-        _check_claimed(results[-2], batch_id)
+        results = yield Together([*writes, (CLAIM_REVIEW, claim)], commit=True)
+        _check_claimed(results[-1], batch_id)
         return Score(None, None, None, None)
 
     voted = sorted(int(r[0]) for r in voted_rows if states[int(r[0])][1] not in GOLD_STATES)
@@ -138,7 +139,10 @@ def submit_batch_plan(
     gold_right = sum(gold_answer_right(states[vid][1], label) is True for vid, label in answers)
     accepted = gold_right >= row.num_gold_standard
     batch_score = int(row.num_unlabeled) if accepted else 0
-    steps: list[Step] = [(CLAIM, {**claim, "p_acc": accepted, "p_score": batch_score}), release]
+    steps: list[Step] = [
+        (CLAIM, {**claim, "p_acc": accepted, "p_score": batch_score}),
+        (RELEASE, {"p_jti": jti}),
+    ]
     if accepted:
         new_states = {vid: int(citizen_next(states[vid][0], label)) for vid, label in answers}
         steps.append(set_states_step(postgres, "label_state", new_states, now))
