@@ -1,21 +1,21 @@
-"""Load test of the labeling service: simulated volunteers log in, fetch pages, submit them.
+"""Load test of the labeling service: simulated volunteers log in, fetch batches, submit them.
 
 Usage (a server must be running; the benchmark does not start one):
 
     # 1. a database with clips and gold standards (20,000 clips as in the RISE comparison)
     SMOKEWATCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench \\
         python bench/labeling_load.py prepare --clips 20000
-    # 2. the server, without the 5 s page wait (the load has no humans watching clips)
+    # 2. the server, without the 5 s batch wait (the load has no humans watching clips)
     SMOKEWATCH_DATABASE_URL=... SMOKEWATCH_PAGE_MIN_SECONDS=0 smokewatch serve --workers 2
     # 3. the load
     SMOKEWATCH_DATABASE_URL=... python bench/labeling_load.py run \\
         --base-url http://127.0.0.1:8000 --concurrency 16 --duration 30
 
 ``run`` prints, for get_batch and send_batch separately, requests/s, p50, p99 and errors, then
-checks that nothing was lost: label rows = 16 x accepted pages, and every clip's citizen state
+checks that nothing was lost: label rows = 16 x accepted batches, and every clip's citizen state
 equals the replay of its label history through ``core.labels``. Volunteers answer the gold
 standards correctly (read from the database), other clips at random. Run ``prepare`` before
-each run: the figures depend on how many clips are partly labeled (pages overlap there).
+each run: the figures depend on how many clips are partly labeled (batches overlap there).
 
 Measured (2026-11-24; 2 cores shared by the server, PostgreSQL 15 over 127.0.0.1 and this
 client, nothing else running; PostgreSQL, 20,000 clips + 400 gold, ``--workers 2``, 16
@@ -23,7 +23,7 @@ volunteers, 12-15 s, a fresh ``prepare`` before each run). The machine's speed d
 to 1.5x over minutes (an A/B of two builds, alternated, moved together: 233/254, 270/306,
 313/318), so take the median of many runs:
 
-    25 runs over 45 minutes, pages/s (each a get_batch and a send_batch): median 295,
+    25 runs over 45 minutes, batches/s (each a get_batch and a send_batch): median 295,
     range 223-335; 19 runs at 250 or more, 15 at 290 or more
     p99 ms get_batch / send_batch: typically 45-65 / 100-150 (worst run 83 / 166)
     errors 0, lost transitions 0 in every run
@@ -31,19 +31,19 @@ to 1.5x over minutes (an A/B of two builds, alternated, moved together: 233/254,
     200,000 clips 317/s (47 / 104 ms); --workers 4: 260/s
     PostgreSQL over its Unix socket instead of TCP: no difference
     SQLite, --workers 1: 213/s (159 / 136 ms)
-    CPU per page: server 3.3-4.5 ms, PostgreSQL 2.4-3.0 ms, this client about 0.5 ms
+    CPU per batch: server 3.3-4.5 ms, PostgreSQL 2.4-3.0 ms, this client about 0.5 ms
 
-The same setup at the start of this work did 107 pages/s (server 8.5 ms of CPU per page,
+The same setup at the start of this work did 107 batches/s (server 8.5 ms of CPU per batch,
 PostgreSQL 5.7, client 4.0). What made the difference, in order of effect:
-  - this client: raw HTTP/1.1 on asyncio streams instead of httpx (4.0 -> 0.5 ms a page);
-  - the draw: one statement for the whole page, wrapping around in SQL, and NOT EXISTS probes
+  - this client: raw HTTP/1.1 on asyncio streams instead of httpx (4.0 -> 0.5 ms a batch);
+  - the draw: one statement for the whole batch, wrapping around in SQL, and NOT EXISTS probes
     of the user's labels per candidate clip instead of NOT IN over all of them (a draw read
     every label of the user four times: 5 ms at 2,000 labels, and growing);
   - two round trips per request on PostgreSQL (psycopg pipeline mode, ``db.run_together``),
     with SQL compiled once to ``$n`` placeholders (psycopg parsed the 10 KB draw on every
     call: it caches only statements under 4 KB); no ``SELECT 1`` ping per request;
   - get_batch and send_batch on the event loop with psycopg's async pool, and an async
-    context dependency: no thread hand-offs (45 -> 15 context switches per page);
+    context dependency: no thread hand-offs (45 -> 15 context switches per batch);
   - one worker process per core (more only add switching).
 """
 
@@ -66,7 +66,17 @@ from sqlalchemy import delete, func, insert, select, text
 
 from smokewatch.core.labels import citizen_replay
 from smokewatch.labeling.db import open_database
-from smokewatch.labeling.tables import Batch, Connection, Label, Role, Tutorial, User, Video, View
+from smokewatch.labeling.tables import (
+    Batch,
+    Connection,
+    Label,
+    Reservation,
+    Role,
+    Tutorial,
+    User,
+    Video,
+    View,
+)
 from smokewatch.settings import load_settings
 
 
@@ -74,7 +84,7 @@ def prepare(clips: int, gold: int, seed: int) -> None:
     """Fresh tables holding ``clips`` unlabeled clips and ``gold`` gold standards of each kind."""
     db = open_database(load_settings())
     rng = random.Random(seed)
-    tables = (View, Tutorial, Label, Batch, Connection, User, Video)
+    tables = (View, Tutorial, Label, Reservation, Batch, Connection, User, Video)
     with db.write() as s:
         if db.engine.dialect.name == "postgresql":
             # TRUNCATE, not DELETE: a DELETE leaves the last run's rows dead, and autovacuum
@@ -136,14 +146,14 @@ class Stats:
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     accepted: int = 0
     rejected: int = 0
-    no_page: int = 0
+    no_batch: int = 0
 
 
 class Http:
     """A minimal HTTP/1.1 keep-alive client for JSON POSTs (one connection per volunteer).
 
     The load client shares the two cores with the server and the database: httpx cost about
-    4 ms of CPU per page here, a fifth of everything, so the bench uses this lean client
+    4 ms of CPU per batch here, a fifth of everything, so the bench uses this lean client
     instead (about a quarter of that), which leaves the cores to the server it measures.
     """
 
@@ -202,24 +212,24 @@ async def volunteer(
         token = body["user_token"]
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
-            status, page = await http.post("/api/v1/get_batch", {"user_token": token})
+            status, batch = await http.post("/api/v1/get_batch", {"user_token": token})
             stats.latencies["get_batch"].append(time.perf_counter() - t0)
             if status == 204:
-                stats.no_page += 1
+                stats.no_batch += 1
                 await asyncio.sleep(0.1)
                 continue
             if status != 200:
                 stats.errors["get_batch"] += 1
                 continue
             answers = []
-            for item in page["data"]:
+            for item in batch["data"]:
                 vid = item["id"]
                 label = 1 if vid in gold_pos else 0 if vid in gold_neg else rng.randint(0, 1)
                 answers.append({"video_id": vid, "label": label})
             t0 = time.perf_counter()
             status, body = await http.post(
                 "/api/v1/send_batch",
-                {"user_token": token, "video_token": page["video_token"], "data": answers},
+                {"user_token": token, "video_token": batch["video_token"], "data": answers},
             )
             stats.latencies["send_batch"].append(time.perf_counter() - t0)
             if status != 200:
@@ -234,7 +244,7 @@ async def volunteer(
 
 
 def check_nothing_lost(accepted_here: int) -> bool:
-    """Label rows = 16 x accepted pages; each clip's state = the replay of its history."""
+    """Label rows = 16 x accepted batches; each clip's state = the replay of its history."""
     db = open_database(load_settings())
     with db.read() as s:
         labels = s.execute(
@@ -252,7 +262,7 @@ def check_nothing_lost(accepted_here: int) -> bool:
     lost = sum(1 for vid, state in states.items() if citizen_replay(history.get(vid, [])) != state)
     rows_ok = len(labels) == 16 * accepted
     print(
-        f"label rows {len(labels):,} = 16 x {accepted:,} accepted pages: "
+        f"label rows {len(labels):,} = 16 x {accepted:,} accepted batches: "
         f"{'yes' if rows_ok else 'NO'}"
         f" (this run's client saw {accepted_here:,} accepted)"
     )
@@ -297,8 +307,8 @@ def run(base: str, concurrency: int, duration: float) -> int:
             f"{stats.errors[call]:>7}"
         )
     print(
-        f"pages accepted {stats.accepted:,}, rejected {stats.rejected:,}, "
-        f"no page (204) {stats.no_page:,}"
+        f"batches accepted {stats.accepted:,}, rejected {stats.rejected:,}, "
+        f"no batch (204) {stats.no_batch:,}"
     )
     ok = check_nothing_lost(stats.accepted)
     return 0 if ok and not any(stats.errors.values()) else 1

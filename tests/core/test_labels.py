@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from smokewatch.core.labels import (
     ADMIN_FINAL_STATES,
+    GOLD_STATES,
     PARTIAL_STATES,
     State,
     citizen_next,
     citizen_replay,
     final_label,
+    gold_answer_right,
     is_valid_state,
     label_weight,
     researcher_state,
@@ -176,3 +178,28 @@ def test_reproduces_every_published_label_and_weight(rise_dir) -> None:  # type:
             assert label_weight(s, a) == pytest.approx(record["weight"]), record
             checked += 1
     assert checked == 12567
+
+
+@pytest.mark.parametrize(
+    ("admin", "answer", "right"),
+    [
+        (State.GOLD_POS, 1, True),
+        (State.GOLD_POS, 0, False),
+        (State.GOLD_NEG, 0, True),
+        (State.GOLD_NEG, 1, False),
+        (State.GOLD_POS, True, True),
+    ],
+)
+def test_gold_answers(admin: State, answer: int, right: bool) -> None:
+    assert gold_answer_right(admin, answer) is right
+
+
+@pytest.mark.parametrize("admin", [s for s in State if s not in GOLD_STATES])
+def test_only_gold_standards_check_answers(admin: State) -> None:
+    assert gold_answer_right(admin, 1) is None and gold_answer_right(admin, 0) is None
+
+
+def test_gold_answers_are_binary() -> None:
+    with pytest.raises(ValueError, match="1 \\(smoke\\) or 0"):
+        gold_answer_right(State.GOLD_POS, 2)
+    assert GOLD_STATES == {State.GOLD_POS, State.GOLD_NEG} <= ADMIN_FINAL_STATES

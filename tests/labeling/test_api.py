@@ -202,21 +202,21 @@ def test_gallery_queries(client: TestClient, database: Database) -> None:
 def test_gallery_by_user(client: TestClient, database: Database) -> None:
     seeded = seed(database, plain=12)
     token = login(client, "uuid.u")
-    page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
+    batch = client.post("/api/v1/get_batch", json={"user_token": token}).json()
     client.post(
         "/api/v1/send_batch",
         json={
             "user_token": token,
-            "video_token": page["video_token"],
-            "data": answer_page(page, seeded, label=1),
+            "video_token": batch["video_token"],
+            "data": answer_page(batch, seeded, label=1),
         },
     )
     with database.read() as s:
         uid = s.scalar(select(User.id).where(User.client_id == "uuid.u"))
     r = client.post(f"/api/v1/get_pos_labels?user_id={uid}").json()
-    gold_pos_in_page = {i["id"] for i in page["data"]} & set(seeded.gold_pos)
+    gold_pos_in_batch = {i["id"] for i in batch["data"]} & set(seeded.gold_pos)
     assert {i["id"] for i in r["data"]} == set(seeded.plain)  # gold positives are left out
-    assert not gold_pos_in_page & {i["id"] for i in r["data"]}
+    assert not gold_pos_in_batch & {i["id"] for i in r["data"]}
 
 
 def test_label_statistics(client: TestClient, database: Database) -> None:
@@ -291,8 +291,8 @@ def test_malformed_bodies_are_4xx(client: TestClient, body: bytes, status: int) 
 def test_send_batch_validation(client: TestClient, database: Database) -> None:
     seeded = seed(database, plain=12)
     token = login(client)
-    page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
-    answers = answer_page(page, seeded)
+    batch = client.post("/api/v1/get_batch", json={"user_token": token}).json()
+    answers = answer_page(batch, seeded)
     for data in (
         [{**answers[0], "label": 2}] + answers[1:],
         [{**answers[0], "label": True}] + answers[1:],
@@ -302,14 +302,14 @@ def test_send_batch_validation(client: TestClient, database: Database) -> None:
     ):
         r = client.post(
             "/api/v1/send_batch",
-            json={"user_token": token, "video_token": page["video_token"], "data": data},
+            json={"user_token": token, "video_token": batch["video_token"], "data": data},
         )
         assert 400 <= r.status_code < 500, r.text
     ok = client.post(
         "/api/v1/send_batch",
-        json={"user_token": token, "video_token": page["video_token"], "data": answers},
+        json={"user_token": token, "video_token": batch["video_token"], "data": answers},
     )
-    assert ok.status_code == 200  # none of the bad tries used the page up
+    assert ok.status_code == 200  # none of the bad tries used the batch up
 
 
 def test_oversized_body_is_413(client: TestClient) -> None:

@@ -1,8 +1,8 @@
 """32 volunteers at once against a real server (2 worker processes): no transition is lost.
 
-The pages overlap heavily (few clips, many volunteers), so answers for the same clip race.
+The batches overlap heavily (few clips, many volunteers), so answers for the same clip race.
 Afterwards every clip's citizen state must equal the replay of its recorded label history
-through ``core.labels``, and the label rows must be exactly 16 per accepted page.
+through ``core.labels``, and the label rows must be exactly 16 per accepted batch.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from smokewatch.labeling.db import Database, open_database
 from smokewatch.labeling.tables import Batch, Label, Role, Video
 
 VOLUNTEERS = 32
-PAGES_EACH = 3
+BATCHES_EACH = 3
 
 
 def _free_port() -> int:
@@ -87,17 +87,17 @@ def _volunteer(
         token = http.post("/api/v1/login", json={"client_id": f"uuid.load.{n}"}).json()[
             "user_token"
         ]
-        for _ in range(PAGES_EACH):
+        for _ in range(BATCHES_EACH):
             r = http.post("/api/v1/get_batch", json={"user_token": token})
             if r.status_code == 204:
                 return
             if r.status_code != 200:
                 errors.append(f"get_batch {r.status_code} {r.text}")
                 return
-            page = r.json()
+            batch = r.json()
             gold_right = rng.random() > 0.2
             answers = []
-            for item in page["data"]:
+            for item in batch["data"]:
                 vid = item["id"]
                 if vid in seeded.gold_pos:
                     label = int(gold_right)
@@ -108,7 +108,7 @@ def _volunteer(
                 answers.append({"video_id": vid, "label": label})
             r = http.post(
                 "/api/v1/send_batch",
-                json={"user_token": token, "video_token": page["video_token"], "data": answers},
+                json={"user_token": token, "video_token": batch["video_token"], "data": answers},
             )
             if r.status_code != 200:
                 errors.append(f"send_batch {r.status_code} {r.text}")
@@ -130,7 +130,7 @@ def test_no_transition_is_lost(server: tuple[str, Database, Seeded]) -> None:
         t.join(timeout=300)
     assert not errors, errors[:5]
     accepted = sum(1 for _, score in results if score > 0)
-    assert len(results) >= VOLUNTEERS  # everyone got at least one page through
+    assert len(results) >= VOLUNTEERS  # everyone got at least one batch through
     assert accepted > 0 and accepted < len(results)  # both outcomes happened
     with db.read() as s:
         labels = s.execute(
@@ -145,7 +145,7 @@ def test_no_transition_is_lost(server: tuple[str, Database, Seeded]) -> None:
     assert len(labels) == 16 * accepted == 16 * returned
     for vid, state in states.items():
         assert citizen_replay(history[vid]) == state, (vid, history[vid], state)
-    # the pages really overlapped: some answers came after their clip was already settled
+    # the batches really overlapped: some answers came after their clip was already settled
     wasted = sum(
         1
         for vid, h in history.items()

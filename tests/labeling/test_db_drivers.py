@@ -1,4 +1,4 @@
-"""The ways a page's statements reach the database: plans driven in a session (SQLite and
+"""The ways a batch's statements reach the database: plans driven in a session (SQLite and
 PostgreSQL), on the event loop (PostgreSQL), statements run together, and pooled
 connections that the server closed."""
 
@@ -17,8 +17,9 @@ from fastapi.testclient import TestClient
 from service_helpers import answer_page, login, make_settings, seed
 from sqlalchemy import event, func, select
 
-from smokewatch.labeling import pages
+from smokewatch.labeling import batches
 from smokewatch.labeling.app import create_app
+from smokewatch.labeling.batches.statements import NEW_BATCH
 from smokewatch.labeling.db import Database, Together, drive, open_database, run_together
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.tables import Batch, Label, User, Video
@@ -30,49 +31,56 @@ def _volunteer(db: Database, client_id: str = "uuid.driver") -> int:
         return get_or_create_volunteer(s, client_id).id
 
 
-def _answers(page: pages.DrawnPage, gold_pos: list[int], gold_neg: list[int]) -> list[Any]:
-    return [(vid, 1 if vid in gold_pos else 0 if vid in gold_neg else 1) for vid in page.ids]
+def _answers(batch: batches.DrawnBatch, gold_pos: list[int], gold_neg: list[int]) -> list[Any]:
+    return [(vid, 1 if vid in gold_pos else 0 if vid in gold_neg else 1) for vid in batch.ids]
 
 
-def _give(db: Database, uid: int, seed_: int) -> pages.GivenPage:
+def _give(db: Database, uid: int, seed_: int) -> batches.GivenBatch:
+    plan = batches.give_batch_plan(
+        uid,
+        batches.BatchPolicy(),
+        random.Random(seed_),
+        connection_id=None,
+        hold_seconds=3600,
+        postgres=not db.is_sqlite,
+    )
     with db.write() as s:
-        given = pages.give_page(
-            s, uid, pages.PagePolicy(), random.Random(seed_), connection_id=None
-        )
+        given = drive(s, plan)
     assert given is not None
     return given
 
 
-def _submit(db: Database, uid: int, given: pages.GivenPage, answers: list[Any]) -> pages.Score:
+def _submit(db: Database, uid: int, given: batches.GivenBatch, answers: list[Any]) -> batches.Score:
+    plan = batches.submit_batch_plan(
+        uid,
+        batch_id=given.batch_id,
+        jti=given.jti,
+        token_video_ids=[vid for vid, _ in answers],
+        answers=answers,
+        postgres=not db.is_sqlite,
+    )
     with db.write() as s:
-        return pages.submit_page(
-            s,
-            uid,
-            batch_id=given.batch_id,
-            jti=given.jti,
-            token_video_ids=[vid for vid, _ in answers],
-            answers=answers,
-        )
+        return drive(s, plan)
 
 
 def _counts(db: Database) -> tuple[int, int, int]:
     with db.read() as s:
         labels = s.scalar(select(func.count()).select_from(Label)) or 0
-        pages_ = s.scalar(select(func.count()).select_from(Batch)) or 0
+        batch_rows = s.scalar(select(func.count()).select_from(Batch)) or 0
         moved = s.scalar(select(func.count()).select_from(Video).where(Video.label_state != -1))
-    return labels, pages_, moved or 0
+    return labels, batch_rows, moved or 0
 
 
-def test_a_page_given_and_submitted_through_a_session(database: Database) -> None:
+def test_a_batch_given_and_submitted_through_a_session(database: Database) -> None:
     """The same plans the routes run, driven in a session: on SQLite one statement at a time,
     on PostgreSQL in two round trips each (both parametrizations)."""
     seeded = seed(database, plain=24)
     uid = _volunteer(database)
     given = _give(database, uid, 1)
     assert given.user.id == uid
-    assert len(set(given.page.ids)) == 16 and given.page.gold == 4
-    assert _counts(database) == (0, 1, 0)  # the page row, committed
-    score = _submit(database, uid, given, _answers(given.page, seeded.gold_pos, seeded.gold_neg))
+    assert len(set(given.batch.ids)) == 16 and given.batch.gold == 4
+    assert _counts(database) == (0, 1, 0)  # the batch row, committed
+    score = _submit(database, uid, given, _answers(given.batch, seeded.gold_pos, seeded.gold_neg))
     assert score.accepted and score.batch == 12 and score.user == 12 and score.raw == 12
     assert _counts(database) == (16, 1, 16)  # every answered clip moved, gold ones too
     with database.read() as s:
@@ -82,13 +90,13 @@ def test_a_page_given_and_submitted_through_a_session(database: Database) -> Non
 
 def test_a_failing_plan_leaves_nothing_behind(database: Database) -> None:
     """A submission naming a clip that does not exist is refused after the first round trip
-    (which locked rows): nothing is written, and the page can still be submitted."""
+    (which locked rows): nothing is written, and the batch can still be submitted."""
     seeded = seed(database, plain=24)
     uid = _volunteer(database)
     given = _give(database, uid, 2)
-    answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
+    answers = _answers(given.batch, seeded.gold_pos, seeded.gold_neg)
     bad = [(999_999, 1), *answers[1:]]
-    with pytest.raises(pages.PageError) as refused:
+    with pytest.raises(batches.BatchError) as refused:
         _submit(database, uid, given, bad)
     assert refused.value.status == 400 and "999999" in refused.value.message
     assert _counts(database) == (0, 1, 0)
@@ -102,9 +110,17 @@ def test_statements_run_together_in_order_and_commit(database: Database) -> None
     uid = _volunteer(database)
     from smokewatch.labeling.users import CALLER_STATEMENT
 
-    step, _jti = pages._new_batch_step(  # noqa: SLF001 (the page row a plan would write)
-        pages.Caller(uid, 3, 0, 0), [1001, 1002, 1003], 0, None
-    )
+    row = {
+        "jti": "a" * 32,
+        "user_id": uid,
+        "connection_id": None,
+        "request_time": 1,
+        "video_ids": [1001, 1002, 1003],  # a JSON column: SQLAlchemy's type processing
+        "num_gold_standard": 0,
+        "num_unlabeled": 3,
+        "client_type": 3,
+    }
+    step = (NEW_BATCH, row)
     with database.write() as s:
         caller, inserted, again = run_together(
             s,
@@ -167,7 +183,7 @@ def test_the_pool_replaces_connections_the_server_closed(pg_url: str, tmp_path) 
 
 
 def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The hot routes' driver: a page given and submitted on the loop, a failing plan rolled
+    """The hot routes' driver: a batch given and submitted on the loop, a failing plan rolled
     back, and connections the server closed replaced by the pool."""
     from service_helpers import make_settings
 
@@ -181,25 +197,27 @@ def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore
         hot = AsyncPostgres(pg_url, db.engine.dialect, max_size=2)
         await hot.open()
         try:
-            policy, rng = pages.PagePolicy(), random.Random(3)
+            policy, rng = batches.BatchPolicy(), random.Random(3)
             given = await hot.drive(
-                lambda: pages.give_page_plan(uid, policy, rng, connection_id=None, postgres=True)
+                lambda: batches.give_batch_plan(
+                    uid, policy, rng, connection_id=None, hold_seconds=3600, postgres=True
+                )
             )
-            assert given is not None and len(given.page.ids) == 16
-            answers = _answers(given.page, seeded.gold_pos, seeded.gold_neg)
+            assert given is not None and len(given.batch.ids) == 16
+            answers = _answers(given.batch, seeded.gold_pos, seeded.gold_neg)
             bad = [(answers[0][0], 7), *answers[1:]]  # not a volunteer's label
 
             def submit(answered: list[Any]) -> Any:
-                return pages.submit_page_plan(
+                return batches.submit_batch_plan(
                     uid,
                     batch_id=given.batch_id,
                     jti=given.jti,
-                    token_video_ids=given.page.ids,
+                    token_video_ids=given.batch.ids,
                     answers=answered,
                     postgres=True,
                 )
 
-            with pytest.raises(pages.PageError):
+            with pytest.raises(batches.BatchError):
                 await hot.drive(lambda: submit(bad))
             assert _counts(db) == (0, 1, 0)
             assert _terminate_others(pg_url) >= 1

@@ -20,6 +20,8 @@ __all__ = [
     "State",
     "ADMIN_FINAL_STATES",
     "PARTIAL_STATES",
+    "GOLD_STATES",
+    "gold_answer_right",
     "citizen_next",
     "citizen_replay",
     "researcher_state",
@@ -90,6 +92,23 @@ ADMIN_FINAL_STATES = frozenset(
 
 #: Citizen states with some answers but no decision: offered before unlabeled clips.
 PARTIAL_STATES = frozenset({State.DISCORD, State.ONE_NO, State.ONE_YES})
+
+#: Researcher states of the gold standards: the clips whose answers check a volunteer's page.
+GOLD_STATES = frozenset({State.GOLD_POS, State.GOLD_NEG})
+
+
+def gold_answer_right(admin: int, answer: int | bool) -> bool | None:
+    """Whether a volunteer's answer on a gold standard is the known one (smoke on a positive,
+    no smoke on a negative); None when the clip (``admin``: its researcher state) is not gold.
+
+    RISE takes a page's answers only when every gold standard on it is answered right.
+    """
+    if admin == State.GOLD_POS:
+        return _answer(answer) == 1
+    if admin == State.GOLD_NEG:
+        return _answer(answer) == 0
+    return None
+
 
 _POSITIVE_ADMIN = frozenset({State.GOLD_POS, State.STRONG_POS})
 _NEGATIVE_ADMIN = frozenset({State.GOLD_NEG, State.STRONG_NEG})

@@ -13,12 +13,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smokewatch import __version__
+from smokewatch.labeling.batches import BatchPolicy
 from smokewatch.labeling.context import ServiceContext
 from smokewatch.labeling.db import Database, open_database
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.login_limits import TooManyAttempts
-from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tokens import TokenService, load_signing_key
 from smokewatch.settings import Settings
 
@@ -106,7 +106,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         settings=settings,
         db=db,
         tokens=TokenService(load_signing_key(settings), settings),
-        policy=PagePolicy(settings.page_size, settings.gold_per_page, settings.partial_ratio),
+        policy=BatchPolicy(settings.page_size, settings.gold_per_page, settings.partial_ratio),
     )
 
     @asynccontextmanager

@@ -1,6 +1,6 @@
 """What every request handler needs, built once per app: settings, database, tokens, policy.
 
-Errors raised by the service layers (tokens, pages, accounts) carry their HTTP status; the app
+Errors raised by the service layers (tokens, batches, accounts) carry their HTTP status; the app
 turns each into RISE's error shape, ``{"message": ...}``, never a 500.
 """
 
@@ -17,11 +17,11 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from smokewatch.labeling.batches import BatchPolicy
 from smokewatch.labeling.db import Database, Plan, drive
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.login_limits import LoginLimits
-from smokewatch.labeling.pages import PagePolicy
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.tokens import TokenService, UserClaims
 from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
@@ -41,7 +41,7 @@ class ServiceContext:
     settings: Settings
     db: Database
     tokens: TokenService
-    policy: PagePolicy
+    policy: BatchPolicy
     #: the hot routes' driver on PostgreSQL, opened with the app (None: SQLite)
     hot: AsyncPostgres | None = None
     _rng: threading.local = field(default_factory=threading.local)

@@ -1,6 +1,6 @@
 """The one error type of the service layers: a refusal with its HTTP status.
 
-Tokens, pages, accounts and routes raise subclasses (so callers can catch narrowly); the app
+Tokens, batches, accounts and routes raise subclasses (so callers can catch narrowly); the app
 answers every one of them in RISE's shape, ``{"message": ...}``, with its status.
 """
 

@@ -132,7 +132,7 @@ class SetRoleRequest(_Body):
 
 
 class UserInfo(BaseModel):
-    """A user as the pages show it; ``reliability`` = accepted / submitted pages."""
+    """A user as the pages show it; ``reliability`` = accepted / submitted batches."""
 
     user_id: int
     name: str | None = Field(description="Account name (password accounts); null: volunteer.")

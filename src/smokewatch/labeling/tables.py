@@ -4,8 +4,13 @@ Differences from the original, each for a reason:
 * ``video.sort_key`` — a random number fixed at import, indexed with the label states, so a
   page is drawn by an index range scan from a random point instead of ``ORDER BY random()``
   over the whole table;
-* ``batch.jti`` and ``batch.return_time`` — a page token is single use: the submission
-  claims the page with a compare-and-set on ``return_time``;
+* ``batch.jti`` and ``batch.return_time`` — a batch token is single use: the submission
+  claims the batch with a compare-and-set on ``return_time``;
+* ``batch.client_type`` — the role the batch was made for, so that a batch is taken as what
+  it was given as (a researcher's without gold, a volunteer's with), whatever the owner's
+  role has become since;
+* ``reservation`` — the clips of each user's open batches, so that asking for several
+  batches before sending any never puts one clip on two of them (one user, one vote);
 * ``label.client_type`` — the role at the time of the answer, so the label history alone
   says which column (citizen or researcher state) an answer moved;
 * ``user.password_hash`` — researchers sign in with a password instead of Google.
@@ -25,7 +30,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Video", "User", "Connection", "Batch", "Label", "Tutorial", "View", "Role"]
+__all__ = [
+    "Base",
+    "Video",
+    "User",
+    "Connection",
+    "Batch",
+    "Reservation",
+    "Label",
+    "Tutorial",
+    "View",
+    "Role",
+]
 
 _NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -102,7 +118,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_id: Mapped[str] = mapped_column(String(255), unique=True)
-    client_type: Mapped[int] = mapped_column(Integer, default=Role.LAYPERSON)
+    client_type: Mapped[int] = mapped_column(
+        Integer, default=Role.LAYPERSON, server_default=str(Role.LAYPERSON)
+    )
     register_time: Mapped[int] = mapped_column(Integer)
     score: Mapped[int] = mapped_column(Integer, default=0)
     raw_score: Mapped[int] = mapped_column(Integer, default=0)
@@ -124,7 +142,7 @@ class Connection(Base):
 
 
 class Batch(Base):
-    """A page of clips handed to a user; claimed once when its answers come back."""
+    """A batch of clips (RISE: 16) handed to a user; claimed once when its answers come back."""
 
     __tablename__ = "batch"
 
@@ -137,10 +155,32 @@ class Batch(Base):
     video_ids: Mapped[list[int]] = mapped_column(JSON)
     num_unlabeled: Mapped[int] = mapped_column(Integer, default=0)
     num_gold_standard: Mapped[int] = mapped_column(Integer, default=0)
+    #: the owner's role when the batch was made (``Role``): says how its answers are taken
+    client_type: Mapped[int] = mapped_column(
+        Integer, default=Role.LAYPERSON, server_default=str(Role.LAYPERSON)
+    )
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     accepted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     user_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user_raw_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Reservation(Base):
+    """A clip on one of a user's open batches: not drawn for that user again until the batch
+    is sent (the row is deleted) or its token expires (``until``, epoch seconds).
+
+    No foreign keys: the rows are written only from a batch just drawn and live no longer
+    than its token, and the checks would cost three index probes per clip of every batch.
+    """
+
+    __tablename__ = "reservation"
+
+    batch_jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    video_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    until: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_reservation_user_video", "user_id", "video_id", "until"),)
 
 
 class Label(Base):

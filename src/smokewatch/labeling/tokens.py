@@ -2,7 +2,7 @@
 
 The original RISE tokens never expired and their ``jti`` was never checked, so a page could be
 submitted many times. Here both kinds carry ``exp``; a page token is claimed once in the
-database (see ``pages.submit_page``), and one that arrives before its ``nbf`` (too fast to
+database (see ``batches.submit_batch_plan``), and one that arrives before its ``nbf`` (too fast to
 have watched the clips) is refused with 425 Too Early.
 
 The signing key is never a constant in the code: it comes from the settings, or from a

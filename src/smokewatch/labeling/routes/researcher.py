@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from smokewatch.core.metadata import METADATA_FIELDS, dumps_csv, dumps_json
 from smokewatch.labeling import catalog, dashboard
+from smokewatch.labeling.batches import set_researcher_states
 from smokewatch.labeling.context import ServiceContext, get_context
 from smokewatch.labeling.gallery import label_statistics
-from smokewatch.labeling.pages import set_researcher_states
 from smokewatch.labeling.schemas import (
     Dashboard,
     Message,

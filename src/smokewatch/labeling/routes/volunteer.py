@@ -1,4 +1,4 @@
-"""Volunteers' API: sign in, get a page of clips, send its answers, tutorial records."""
+"""Volunteers' API: sign in, get a batch of clips, send its answers, tutorial records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
 
-from smokewatch.labeling import dashboard, pages, tutorial, users
+from smokewatch.labeling import batches, dashboard, tutorial, users
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
 from smokewatch.labeling.schemas import (
     BatchResponse,
@@ -87,18 +87,23 @@ async def login_password(
     "/get_batch",
     response_model=BatchResponse,
     response_model_exclude_none=True,
-    responses={**_ERRORS, 204: {"description": "Not enough clips left for a page"}},
+    responses={**_ERRORS, 204: {"description": "Not enough clips left for a batch"}},
 )
 async def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
-    """A page of 16 clips (for volunteers: 12 to label and 4 hidden gold standards).
+    """A batch of 16 clips (for volunteers: 12 to label and 4 hidden gold standards).
 
     Researchers get clips without a researcher label, each with the citizens' state as prior.
     """
     claims = ctx.tokens.check_user(body.user_token)
     connection_id = claims.connection_id if claims.connection_id > 0 else None
     given = await ctx.run_plan(
-        lambda postgres: pages.give_page_plan(
-            claims.user_id, ctx.policy, ctx.rng, connection_id=connection_id, postgres=postgres
+        lambda postgres: batches.give_batch_plan(
+            claims.user_id,
+            ctx.policy,
+            ctx.rng,
+            connection_id=connection_id,
+            hold_seconds=ctx.settings.page_token_ttl,
+            postgres=postgres,
         )
     )
     if given is None:
@@ -106,7 +111,7 @@ async def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_contex
     user = given.user
     researcher = user.client_type == Role.RESEARCHER
     items = []
-    for row in given.page.clips:
+    for row in given.batch.clips:
         item = {
             "id": row.id,
             "file_name": row.file_name,
@@ -117,7 +122,7 @@ async def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_contex
             item["label_state"] = row.label_state
         items.append(item)
     token = ctx.tokens.page_token(
-        batch_id=given.batch_id, user_id=user.id, video_ids=given.page.ids, jti=given.jti
+        batch_id=given.batch_id, user_id=user.id, video_ids=given.batch.ids, jti=given.jti
     )
     return JSONResponse({"data": items, "video_token": token})
 
@@ -127,26 +132,30 @@ async def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_contex
     response_model=ScoreResponse,
     responses={
         **_ERRORS,
-        409: {"model": Message, "description": "This page was submitted already"},
-        425: {"model": Message, "description": "Submitted too soon after the page was given"},
+        403: {"model": Message, "description": "Banned; or a researcher's batch, no longer one"},
+        409: {
+            "model": Message,
+            "description": "This batch was submitted already, or holds a clip answered already",
+        },
+        425: {"model": Message, "description": "Submitted too soon after the batch was given"},
     },
 )
 async def send_batch(
     body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)
 ) -> Response:
-    """Answers for a page: accepted (and counted) only if all its gold standards are right."""
-    page = ctx.tokens.check_page(body.video_token)
+    """Answers for a batch: accepted (and counted) only if all its gold standards are right."""
+    batch = ctx.tokens.check_page(body.video_token)
     claims = ctx.tokens.check_user(body.user_token)
     answers = [(a.video_id, a.label) for a in body.data]
     score = await ctx.run_plan(
-        lambda postgres: pages.submit_page_plan(
+        lambda postgres: batches.submit_batch_plan(
             claims.user_id,
-            batch_id=page.batch_id,
-            jti=page.jti,
-            token_video_ids=page.video_ids,
+            batch_id=batch.batch_id,
+            jti=batch.jti,
+            token_video_ids=batch.video_ids,
             answers=answers,
             postgres=postgres,
-            token_user_id=page.user_id,
+            token_user_id=batch.user_id,
         )
     )
     return JSONResponse(

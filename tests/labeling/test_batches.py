@@ -1,0 +1,538 @@
+"""Batches of clips through the API: what a batch holds, scoring, single use, one vote per
+user and clip, researchers' batches.
+
+Every test runs on SQLite and on PostgreSQL (``db_url`` is parametrized).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from typing import Any
+
+from fastapi.testclient import TestClient
+from service_helpers import answer_page, login, seed
+from sqlalchemy import delete, func, select
+
+from smokewatch.core.labels import final_label
+from smokewatch.labeling.db import Database, drive, run_together
+from smokewatch.labeling.tables import Batch, Label, Reservation, Role, User, Video
+from smokewatch.labeling.users import add_account, set_role
+
+
+def states(db: Database) -> dict[int, tuple[int, int]]:
+    with db.read() as s:
+        return {v.id: (v.label_state, v.label_state_admin) for v in s.scalars(select(Video))}
+
+
+def get_batch(client: TestClient, token: str) -> dict:
+    r = client.post("/api/v1/get_batch", json={"user_token": token})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_batch_is_12_clips_and_4_hidden_gold(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=60)  # 5 batches of 12 to label, none sent
+    token = login(client)
+    for _ in range(5):
+        batch = get_batch(client, token)
+        ids = [item["id"] for item in batch["data"]]
+        assert len(ids) == 16 == len(set(ids))
+        pos = sum(i in seeded.gold_pos for i in ids)
+        neg = sum(i in seeded.gold_neg for i in ids)
+        assert pos + neg == 4 and 1 <= pos <= 3 and neg >= 1
+        assert all(
+            set(item) == {"id", "file_name", "url_root", "url_part"} for item in batch["data"]
+        )
+        assert batch["data"][0]["url_part"].endswith(batch["data"][0]["file_name"] + ".mp4")
+
+
+def test_partly_labeled_first_final_never_labeled_never_again(
+    client: TestClient, database: Database
+) -> None:
+    partial = {1001: (5, -1), 1002: (4, -1), 1003: (3, -1)}
+    final = {1004: (-1, 23), 1005: (-1, 16), 1006: (-1, -2), 1007: (5, 19), 1008: (-1, 47)}
+    seeded = seed(database, plain=30, states={**partial, **final})
+    token = login(client)
+    first = get_batch(client, token)
+    ids = {item["id"] for item in first["data"]}
+    assert set(partial) <= ids  # partly labeled clips come before unlabeled ones
+    assert not ids & {1004, 1005, 1006, 1007}  # final researcher states are never offered
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": first["video_token"],
+            "data": answer_page(first, seeded),
+        },
+    )
+    assert r.status_code == 200, r.text
+    labeled = ids - set(seeded.gold_pos) - set(seeded.gold_neg) - {1008}  # 1008 is gold too
+    second = get_batch(client, token)
+    assert not {item["id"] for item in second["data"]} & labeled  # never a clip already labeled
+
+
+def test_too_few_clips_is_204(client: TestClient, database: Database) -> None:
+    seed(database, plain=11)
+    assert client.post("/api/v1/get_batch", json={"user_token": login(client)}).status_code == 204
+
+
+def test_no_gold_is_204(client: TestClient, database: Database) -> None:
+    seed(database, plain=30, gold_pos=0)
+    assert client.post("/api/v1/get_batch", json={"user_token": login(client)}).status_code == 204
+
+
+def test_accepted_batch_moves_states_and_scores(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    before = states(database)
+    token = login(client)
+    batch = get_batch(client, token)
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": batch["video_token"],
+            "data": answer_page(batch, seeded, label=1),
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"data": {"score": {"batch": 12, "user": 12, "raw": 12}}}
+    after = states(database)
+    for vid in seeded.plain:
+        assert before[vid] == (-1, -1) and after[vid] == (5, -1)
+    gold_in_batch = [i["id"] for i in batch["data"] if i["id"] < 1000]
+    for vid in gold_in_batch:  # gold clips get their citizen answer recorded too, admin untouched
+        assert after[vid][1] == before[vid][1]
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Label)) == 16
+        user = s.scalar(select(User))
+        assert (user.pages_submitted, user.pages_accepted) == (1, 1)
+
+
+def test_rejected_batch_changes_nothing_but_raw_score(
+    client: TestClient, database: Database
+) -> None:
+    seeded = seed(database, plain=12)
+    before = states(database)
+    token = login(client)
+    batch = get_batch(client, token)
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": batch["video_token"],
+            "data": answer_page(batch, seeded, gold_right=False),
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["score"] == {"batch": 0, "user": 0, "raw": 12}
+    assert states(database) == before
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Label)) == 0
+        user = s.scalar(select(User))
+        assert (user.pages_submitted, user.pages_accepted, user.score) == (1, 0, 0)
+
+
+def test_one_wrong_gold_rejects(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    token = login(client)
+    batch = get_batch(client, token)
+    answers = answer_page(batch, seeded)
+    for a in answers:
+        if a["video_id"] in seeded.gold_neg:
+            a["label"] = 1
+            break
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": batch["video_token"], "data": answers},
+    )
+    assert r.json()["data"]["score"]["batch"] == 0
+
+
+def test_two_volunteers_settle_a_clip_and_a_third_breaks_a_tie(
+    client: TestClient, database: Database
+) -> None:
+    seeded = seed(database, plain=12)
+    answers_by_user = {"a": 1, "b": 0, "c": 1}
+    for client_id, value in answers_by_user.items():
+        token = login(client, f"uuid.{client_id}")
+        batch = get_batch(client, token)
+        r = client.post(
+            "/api/v1/send_batch",
+            json={
+                "user_token": token,
+                "video_token": batch["video_token"],
+                "data": answer_page(batch, seeded, label=value),
+            },
+        )
+        assert r.json()["data"]["score"]["batch"] == 12
+    after = states(database)
+    assert all(
+        after[vid] == (19, -1) for vid in seeded.plain
+    )  # 1, 0 -> discord; third 1 -> weak pos
+    assert all(final_label(*after[vid]) == 1 for vid in seeded.plain)
+
+
+def test_a_batch_token_works_once(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    token = login(client)
+    batch = get_batch(client, token)
+    body = {
+        "user_token": token,
+        "video_token": batch["video_token"],
+        "data": answer_page(batch, seeded),
+    }
+    assert client.post("/api/v1/send_batch", json=body).status_code == 200
+    snapshot = states(database)
+    again = client.post("/api/v1/send_batch", json=body)
+    assert again.status_code == 409
+    assert "already submitted" in again.json()["message"]
+    assert states(database) == snapshot
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Label)) == 16
+        assert s.scalar(select(User.raw_score)) == 12
+
+
+def test_answers_must_be_for_the_batchs_clips(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=20)
+    token = login(client)
+    batch = get_batch(client, token)
+    answers = answer_page(batch, seeded)
+    answers[0]["video_id"] = next(
+        v for v in seeded.plain if v not in {i["id"] for i in batch["data"]}
+    )
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": batch["video_token"], "data": answers},
+    )
+    assert r.status_code == 400
+    # a failed submission does not use the batch up: the right answers are still taken
+    right = answer_page(batch, seeded)
+    ok = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": batch["video_token"], "data": right},
+    )
+    assert ok.status_code == 200
+
+
+def test_another_users_batch_is_refused(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    alice, bob = login(client, "uuid.alice"), login(client, "uuid.bob")
+    batch = get_batch(client, alice)
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": bob,
+            "video_token": batch["video_token"],
+            "data": answer_page(batch, seeded),
+        },
+    )
+    assert r.status_code == 401
+
+
+def test_refusals_come_in_order_user_batch_answers_then_claim(
+    client: TestClient, database: Database
+) -> None:
+    """A banned user is refused as banned (403) whatever else is wrong; a wrong answer is a
+    400 even on a batch already sent (which alone would be a 409)."""
+    seeded = seed(database, plain=40)
+    alice, bob = login(client, "uuid.alice"), login(client, "uuid.bob")
+    alices, bobs = get_batch(client, alice), get_batch(client, bob)
+
+    def send(token: str, batch: dict, data: list[dict[str, int]]) -> int:
+        body = {"user_token": token, "video_token": batch["video_token"], "data": data}
+        return client.post("/api/v1/send_batch", json=body).status_code
+
+    answers = answer_page(alices, seeded)
+    assert send(alice, alices, answers) == 200
+    assert send(alice, alices, [dict(answers[0], label=7), *answers[1:]]) == 400
+    assert send(alice, alices, answers) == 409
+    with database.write() as s:
+        set_role(s, "uuid.bob", "banned")
+    assert send(bob, bobs, answer_page(bobs, seeded)[:-1]) == 403  # answers short too
+    assert send(bob, alices, answers) == 403  # and someone else's batch
+
+
+def test_researcher_batches_have_no_gold_and_set_the_admin_state(
+    client: TestClient, database: Database
+) -> None:
+    seeded = seed(database, plain=20, states={1001: (23, -1), 1002: (16, -1)})
+    with database.write() as s:
+        add_account(s, "rita", "correct horse battery")
+    r = client.post(
+        "/api/v1/login_password", json={"name": "rita", "password": "correct horse battery"}
+    )
+    token = r.json()["user_token"]
+    batch = get_batch(client, token)
+    ids = [i["id"] for i in batch["data"]]
+    assert len(ids) == 16 and not set(ids) & set(seeded.gold_pos + seeded.gold_neg)
+    priors = {i["id"]: i["label_state"] for i in batch["data"]}  # citizens' state shown as prior
+    assert all(priors[v] == states(database)[v][0] for v in ids)
+    before = states(database)
+    answers = [{"video_id": v, "label": 0} for v in ids]
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": batch["video_token"], "data": answers},
+    )
+    assert r.json() == {"data": {"score": {"batch": None, "user": None, "raw": None}}}
+    after = states(database)
+    for v in ids:
+        assert after[v] == (before[v][0], 16)  # citizen state untouched, researcher's set
+        assert final_label(*after[v]) == 0  # and the researcher wins
+    with database.read() as s:
+        assert s.scalar(select(Batch.accepted)) is True
+
+
+def test_batch_rows_and_label_counts_agree(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=36)
+    token = login(client)
+    accepted = 0
+    for i in range(3):
+        batch = get_batch(client, token)
+        good = i != 1
+        r = client.post(
+            "/api/v1/send_batch",
+            json={
+                "user_token": token,
+                "video_token": batch["video_token"],
+                "data": answer_page(batch, seeded, gold_right=good),
+            },
+        )
+        accepted += r.json()["data"]["score"]["batch"] == 12
+    with database.read() as s:
+        labels = s.scalar(select(func.count()).select_from(Label))
+        kinds = Counter(s.scalars(select(Batch.accepted)))
+    assert labels == 16 * accepted and kinds[True] == accepted == 2
+
+
+def _send(client: TestClient, token: str, batch: dict, data: list[dict[str, int]]) -> Any:
+    body = {"user_token": token, "video_token": batch["video_token"], "data": data}
+    return client.post("/api/v1/send_batch", json=body)
+
+
+def _votes_by_user_and_clip(db: Database, clips: list[int]) -> Counter[tuple[int, int]]:
+    with db.read() as s:
+        rows = s.execute(select(Label.user_id, Label.video_id).where(Label.video_id.in_(clips)))
+        return Counter((int(u), int(v)) for u, v in rows)
+
+
+def test_batches_asked_for_before_sending_any_never_share_a_clip(
+    client: TestClient, database: Database
+) -> None:
+    """Finding: the draw skipped the clips a user had labeled, not those on their open
+    batches, so two batches asked for before sending either held the same clips, and one
+    volunteer's two answers settled a clip (23) alone. 24 clips make exactly two batches."""
+    seeded = seed(database, plain=24)
+    token = login(client)
+    first, second = get_batch(client, token), get_batch(client, token)
+    plain = set(seeded.plain)
+    ids = [{i["id"] for i in b["data"]} & plain for b in (first, second)]
+    assert len(ids[0]) == len(ids[1]) == 12 and not ids[0] & ids[1]
+    third = client.post("/api/v1/get_batch", json={"user_token": token})
+    assert third.status_code == 204  # every clip to label is on one of this user's batches
+    for batch in (first, second):
+        assert _send(client, token, batch, answer_page(batch, seeded)).status_code == 200
+    votes = _votes_by_user_and_clip(database, seeded.plain)
+    assert len(votes) == 24 and set(votes.values()) == {1}
+    after = states(database)
+    assert all(after[vid] == (5, -1) for vid in seeded.plain)  # one vote each: never 23
+    # sent batches hold nothing: a rejected batch's clips can come back to this user
+    assert get_batch(client, login(client, "uuid.other"))
+
+
+def test_a_sent_batch_releases_its_clips(client: TestClient, database: Database) -> None:
+    """A rejected batch's clips are not held any more: the same user may be given them again
+    (as RISE did); an accepted batch's clips are the user's labels, never given again."""
+    seeded = seed(database, plain=12)
+    token = login(client)
+    batch = get_batch(client, token)
+    assert client.post("/api/v1/get_batch", json={"user_token": token}).status_code == 204
+    wrong = answer_page(batch, seeded, gold_right=False)
+    assert _send(client, token, batch, wrong).json()["data"]["score"]["batch"] == 0
+    again = get_batch(client, token)
+    assert {i["id"] for i in again["data"]} >= set(seeded.plain)
+    assert _send(client, token, again, answer_page(again, seeded)).status_code == 200
+    assert client.post("/api/v1/get_batch", json={"user_token": token}).status_code == 204
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Reservation)) == 0
+
+
+def test_a_clip_takes_one_vote_from_a_user_even_when_two_draws_race(
+    client: TestClient, database: Database
+) -> None:
+    """Two draws for one user at the same moment can both miss the other's reservations.
+    The second batch sent then holds clips the user answered already: it is refused whole
+    (409), and those clips keep their one vote from that user."""
+    seeded = seed(database, plain=12)
+    token = login(client)
+    first = get_batch(client, token)
+    with database.write() as s:  # as a second draw at the same moment would see it
+        s.execute(delete(Reservation))
+    second = get_batch(client, token)
+    assert _send(client, token, first, answer_page(first, seeded)).status_code == 200
+    snapshot = states(database)
+    r = _send(client, token, second, answer_page(second, seeded))
+    assert r.status_code == 409 and "answered already" in r.json()["message"]
+    assert states(database) == snapshot
+    assert set(_votes_by_user_and_clip(database, seeded.plain).values()) == {1}
+    with database.read() as s:
+        user = s.scalar(select(User))
+        assert user is not None and (user.pages_submitted, user.score) == (1, 12)
+
+
+def _account_token(client: TestClient, database: Database, name: str, role: str) -> str:
+    with database.write() as s:
+        add_account(s, name, "correct horse battery")
+        set_role(s, name, role)
+    r = client.post(
+        "/api/v1/login_password", json={"name": name, "password": "correct horse battery"}
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["user_token"])
+
+
+def test_a_researchers_batches_hold_no_clips(client: TestClient, database: Database) -> None:
+    """A researcher's answers are no votes: a reloaded review page gets the clips again
+    rather than nothing for an hour."""
+    seed(database, plain=16)
+    token = _account_token(client, database, "rosa", "researcher")
+    first, again = get_batch(client, token), get_batch(client, token)
+    assert {i["id"] for i in first["data"]} == {i["id"] for i in again["data"]}
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Reservation)) == 0
+
+
+def test_a_researchers_batch_is_refused_once_its_owner_is_demoted(
+    client: TestClient, database: Database
+) -> None:
+    """Finding: a batch's kind came from its owner's role when sent, so a researcher's batch
+    (no gold standards) sent after a demotion was taken as a volunteer's with no gold check,
+    moving the citizens' state unchecked. It is taken as what it was given as: refused."""
+    seeded = seed(database, plain=20)
+    token = _account_token(client, database, "rita", "researcher")
+    batch = get_batch(client, token)
+    with database.write() as s:
+        set_role(s, "rita", "layperson")
+    before = states(database)
+    r = _send(client, token, batch, answer_page(batch, seeded))
+    assert r.status_code == 403 and "no longer" in r.json()["message"]
+    assert states(database) == before
+    with database.read() as s:
+        assert s.scalar(select(func.count()).select_from(Label)) == 0
+        assert s.scalar(select(Batch.return_time)) is None
+
+
+def test_a_volunteers_batch_is_scored_as_one_after_a_promotion(
+    client: TestClient, database: Database
+) -> None:
+    """The other way round: a volunteer's batch sent after its owner became a researcher is
+    still a volunteer's: gold checked, the citizens' state moved, the researchers' not."""
+    seeded = seed(database, plain=24)
+    token = _account_token(client, database, "vera", "layperson")
+    wrong, right = get_batch(client, token), get_batch(client, token)
+    with database.write() as s:
+        set_role(s, "vera", "researcher")
+    r = _send(client, token, wrong, answer_page(wrong, seeded, gold_right=False))
+    assert r.json()["data"]["score"] == {"batch": 0, "user": 0, "raw": 12}  # gold checked
+    r = _send(client, token, right, answer_page(right, seeded))
+    assert r.json()["data"]["score"] == {"batch": 12, "user": 12, "raw": 24}
+    after = states(database)
+    for vid in {i["id"] for i in right["data"]} & set(seeded.plain):
+        assert after[vid] == (5, -1)
+    with database.read() as s:  # the history says the answers moved the citizens' state
+        assert set(s.scalars(select(Label.client_type))) == {Role.LAYPERSON}
+
+
+class _Starts(random.Random):
+    """A generator whose ``random()`` gives chosen values (the draw's random start points)."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__(0)
+        self.values = list(values)
+
+    def random(self) -> float:
+        return self.values.pop(0) if self.values else super().random()
+
+    def getrandbits(self, k: int) -> int:  # defined so that randint/shuffle do not use random()
+        return super().getrandbits(k)
+
+
+def _drive_counting(session: Any, plan: Any) -> tuple[Any, list[int]]:
+    """``db.drive``, also saying how many statements the plan sent each time."""
+    sent: list[int] = []
+    try:
+        request = next(plan)
+        while True:
+            sent.append(len(request.steps))
+            request = plan.send(run_together(session, request.steps, commit=request.commit))
+    except StopIteration as done:
+        return done.value, sent
+
+
+def test_a_batch_is_drawn_in_one_statement_that_wraps_around(database: Database) -> None:
+    """Every part starts near the end of the sort order, so nearly all of the batch comes from
+    the wrapped-around scans; still one statement (one snapshot: a clip moving between states
+    mid-draw cannot be drawn twice, a race an earlier two-statement draw had on PostgreSQL)."""
+    from sqlalchemy import update
+
+    from smokewatch.labeling.batches import BatchPolicy
+    from smokewatch.labeling.batches.draw import draw_batch_plan
+    from smokewatch.labeling.users import Caller
+
+    seeded = seed(database, plain=30, states={1001: (4, -1), 1002: (3, -1)})
+    with database.write() as s:  # sort keys 0.0 .. 0.97 (the seed's are random)
+        for n, vid in enumerate(seeded.gold_pos + seeded.gold_neg + seeded.plain):
+            s.execute(update(Video).where(Video.id == vid).values(sort_key=n / 40))
+    plan = draw_batch_plan(Caller(99, 3, 0, 0), BatchPolicy(), _Starts([0.99] * 6), 0)
+    with database.write() as session:
+        batch, sent = _drive_counting(session, plan)
+    assert batch is not None
+    assert sent == [1]
+    assert len(batch.ids) == 16 == len(set(batch.ids))
+    gold = set(seeded.gold_pos + seeded.gold_neg)
+    assert batch.gold == 4 == len(gold & set(batch.ids))
+    assert {1001, 1002} <= set(batch.ids)  # partly labeled first, found by wrapping around
+
+
+def test_drawing_a_batch_reads_index_ranges_not_the_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """RISE drew batches with ORDER BY RAND() over all videos; here each part of a batch is an
+    index range scan with a LIMIT (SQLite's plan is checked; PostgreSQL's cost is measured in
+    bench/labeling_load.py: the same throughput at 20,000 and 200,000 clips)."""
+    from service_helpers import make_settings
+
+    from smokewatch.labeling.batches import BatchPolicy
+    from smokewatch.labeling.batches.draw import draw_batch_plan
+    from smokewatch.labeling.db import open_database
+
+    db = open_database(make_settings(tmp_path, f"sqlite:///{tmp_path / 'plan.db'}"))
+    seed(db, plain=200)
+    plans: list[str] = []
+
+    from sqlalchemy import event
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _explain(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if "UNION ALL" in statement:
+            raw = conn.connection.dbapi_connection
+            plans.extend(row[-1] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, params))
+
+    from smokewatch.labeling.users import Caller
+
+    plan = draw_batch_plan(Caller(1, 3, 0, 0), BatchPolicy(), random.Random(3), 0)
+    with db.write() as session:
+        assert drive(session, plan) is not None
+    video_steps = [p for p in plans if p.startswith(("SEARCH video", "SCAN video"))]
+    assert video_steps, plans
+    assert all(
+        re.search(r"USING (COVERING )?INDEX ix_video_(state|admin)_key", p) for p in video_steps
+    ), plans
+    assert not any(p.startswith(("SCAN video", "SCAN label", "SCAN reservation")) for p in plans)
+    assert len(video_steps) >= 6  # gold x2, partial x3, fresh
+    # the user's labels and held clips: one index probe per candidate clip
+    probes = [p for p in plans if p.startswith(("SEARCH label", "SEARCH reservation"))]
+    assert {p.split()[1] for p in probes} == {"label", "reservation"}, plans
+    assert all(
+        "INDEX ix_label_user_video" in p or "INDEX ix_reservation_user_video" in p for p in probes
+    )
+    db.dispose()
