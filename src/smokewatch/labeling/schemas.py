@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from smokewatch.core.clip import MAX_INT
+
 __all__ = [
     "Answer",
     "BatchItem",
@@ -29,8 +31,9 @@ __all__ = [
 ]
 
 Token = Annotated[StrictStr, Field(min_length=1, max_length=4096)]
-#: Database ids are 32-bit integers (PostgreSQL ``integer``): larger ones cannot exist.
-MAX_ID = 2**31 - 1
+#: Database ids are 32-bit integers (PostgreSQL ``integer``): larger ones cannot exist (the
+#: one limit, also checked on import, lives with the clip record).
+MAX_ID = MAX_INT
 VideoId = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
 LabelCode = Annotated[StrictInt, Field(ge=-2, le=47)]
 
