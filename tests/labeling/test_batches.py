@@ -341,6 +341,24 @@ def test_batches_asked_for_before_sending_any_never_share_a_clip(
     assert get_batch(client, login(client, "uuid.other"))
 
 
+def test_answers_on_gold_standards_are_not_votes(client: TestClient, database: Database) -> None:
+    """Gold standards come back to one user on batch after batch, so if their answers moved
+    the citizens' state one volunteer would settle a gold clip alone (23 from three of their
+    own answers). They are kept in the history and never move it."""
+    seeded = seed(database, plain=36, gold_pos=3, gold_neg=1)
+    token = login(client)
+    for _ in range(3):
+        batch = get_batch(client, token)
+        r = _send(client, token, batch, answer_page(batch, seeded))
+        assert r.status_code == 200 and r.json()["data"]["score"]["batch"] == 12, r.text
+    gold = seeded.gold_pos + seeded.gold_neg
+    votes = _votes_by_user_and_clip(database, gold)
+    assert sum(votes.values()) == 12 and max(votes.values()) == 3  # every batch held them all
+    after = states(database)
+    assert all(after[vid][0] == -1 for vid in gold), {vid: after[vid] for vid in gold}
+    assert all(after[vid][0] == 5 for vid in seeded.plain)  # the clips to label did move
+
+
 def test_a_sent_batch_releases_its_clips(client: TestClient, database: Database) -> None:
     """A rejected batch's clips are not held any more: the same user may be given them again
     (as RISE did); an accepted batch's clips are the user's labels, never given again."""

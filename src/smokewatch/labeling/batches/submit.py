@@ -144,8 +144,16 @@ def submit_batch_plan(
         (RELEASE, {"p_jti": jti}),
     ]
     if accepted:
-        new_states = {vid: int(citizen_next(states[vid][0], label)) for vid, label in answers}
-        steps.append(set_states_step(postgres, "label_state", new_states, now))
+        # Gold standards are shown to one user again and again, so their answers are not
+        # votes: they are kept in the history (for scoring and reliability) but never move
+        # the citizens' state, which one person could otherwise settle alone.
+        new_states = {
+            vid: int(citizen_next(states[vid][0], label))
+            for vid, label in answers
+            if states[vid][1] not in GOLD_STATES
+        }
+        if new_states:
+            steps.append(set_states_step(postgres, "label_state", new_states, now))
         steps.append(record_answers_step(postgres, answers, user.id, kind, batch_id, now))
     score_user = {
         "p_uid": user.id,
