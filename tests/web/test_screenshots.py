@@ -77,7 +77,7 @@ def test_screenshots(browser: Any, site: Site, width: int, height: int) -> None:
         _check_layout(page, width)
         _shoot(page, f"label-{width}x{height}")
 
-        page.goto("/tutorial?from=menu")
+        page.goto("/tutorial?from=button")
         expect(page.locator("#grid .tile").first).to_be_visible()
         _clips_play(page, 4)
         page.locator("#grid .tile").first.click()
