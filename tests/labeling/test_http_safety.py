@@ -200,14 +200,12 @@ def test_a_users_smoke_clips_show_no_researcher_states_to_the_public(
     )
     assert sent.status_code == 200, sent.text
     user_id = _user_id(client, token)
-    for call in [
-        lambda: client.get(f"/api/v1/get_pos_labels?user_id={user_id}"),
-        lambda: client.post(f"/api/v1/get_pos_labels?user_id={user_id}"),
-        lambda: client.post(
-            f"/api/v1/get_pos_labels?user_id={user_id}", data={"user_token": token}
-        ),
+    path = f"/api/v1/get_pos_labels?user_id={user_id}"
+    for answer in [  # anonymous (GET and POST), and the volunteer themself
+        client.get(path),
+        client.post(path),
+        client.post(path, data={"user_token": token}),
     ]:
-        answer = call()
         assert answer.status_code == 200, answer.text
         items = answer.json()["data"]
         assert items

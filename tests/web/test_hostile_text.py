@@ -49,7 +49,12 @@ def hostile_page(browser: Any, hostile_site: str) -> Iterator[tuple[Any, list[st
     context.set_default_timeout(15_000)
     page = context.new_page()
     violations: list[str] = []
-    page.on("console", lambda m: "Content Security Policy" in m.text and violations.append(m.text))
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    page.on("console", on_console)
     yield page, violations
     context.close()
 

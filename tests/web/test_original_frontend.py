@@ -298,14 +298,14 @@ def test_tutorial_html_records_its_events(rise_page: Any, original: Original) ->
         n = page.evaluate(f"tutorial_data[{step}].data.length")
         _all_playing(page, ".tutorial-tool-videos", n)
         labels = page.evaluate(f"tutorial_data[{step}].data.map(d => d.label)")  # shuffled order
-        tiles = page.locator(".tutorial-tool-videos a")
+        tiles = page.locator(".tutorial-tool-videos > a")
         for i, label in enumerate(labels):
             if label == 1:
                 tiles.nth(i).click()
-        for expected in ["Check Answer", "Next Step"]:
+        for button in ["Check Answer", "Next Step"]:
             page.clock.run_for(4_000)  # the 3 s count-down
             expect(page.locator("#next")).to_be_enabled()
-            expect(page.locator("#next span")).to_have_text(expected)
+            expect(page.locator("#next span")).to_have_text(button)
             page.locator("#next").click()
     expect(page.locator("#tutorial-end-text")).to_be_visible()
 
