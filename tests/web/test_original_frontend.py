@@ -159,7 +159,9 @@ def original(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Original]:
 @pytest.fixture
 def rise_page(browser: Any, original: Original) -> Iterator[Any]:
     """A fresh browser context on the original pages, with the CDNs answered locally."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=original.url)
+    # tall enough for a whole batch (two columns of 8) and its button: the pages pause clips
+    # scrolled out of view, which a scroll to a tile would otherwise do
+    context = browser.new_context(viewport={"width": 1280, "height": 3600}, base_url=original.url)
     context.set_default_timeout(20_000)
     files = {
         "jquery.min.js": (LIBS / "jquery.min.js", "application/javascript"),
@@ -229,7 +231,7 @@ def _sources(page: Any) -> list[str]:
 
 def _batch(page: Any, original: Original, previous: list[str]) -> list[int]:
     """Wait for a batch of 16 playing clips other than ``previous`` (their sources); its ids."""
-    expect(page.locator(f"{TOOL} a:not(.force-hidden)")).to_have_count(16)
+    expect(page.locator(f"{TOOL} > a:not(.force-hidden)")).to_have_count(16)
     page.wait_for_function(
         "prev => { const s = [...document.querySelectorAll('.video-labeling-tool-videos video')]"
         ".map(v => v.src); return s.length === 16 && !s.every((x, i) => x === prev[i]); }",
@@ -240,10 +242,11 @@ def _batch(page: Any, original: Original, previous: list[str]) -> list[int]:
 
 
 def _submit(page: Any, select_ids: set[int], shown: list[int]) -> None:
-    tiles = page.locator(f"{TOOL} a")
+    tiles = page.locator(f"{TOOL} > a")
     for i, vid in enumerate(shown):
         if vid in select_ids:
             tiles.nth(i).click()
+    _all_playing(page, TOOL, 16)  # the autoplay check runs within the count-down
     page.clock.run_for(11_000)  # the page's 10 s count-down before "Submit and Continue"
     time.sleep(PAGE_WAIT + 0.2)  # the count-down is skipped, the server's minimum is not
     expect(page.locator("#next")).to_be_enabled()
