@@ -72,6 +72,12 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
     p = context.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def refused(message: Any) -> None:  # the site's own pages stay within their policy
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
+    p.on("console", refused)
     yield p
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
