@@ -14,7 +14,8 @@ RISE   ?= ../shared/rise
 # range is already satisfied and pip never pulls a multi-GB CUDA build.
 CPU_ONLY_LINUX := $(shell [ "$$(uname -s)" = Linux ] && [ "$$(uname -m)" = x86_64 ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup demo test check services browser clean rise-models rise-cv
+.PHONY: setup demo test check services browser rise-frontend-libs fetch-frontend-libs \
+        clean rise-models rise-cv
 
 setup: $(STAMP)
 
@@ -59,7 +60,28 @@ check: setup
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: setup check services browser
+# The original RISE front end loads jQuery 3.3.1 and jQuery UI 1.12.1 from a CDN; its browser
+# test (tests/web/test_original_frontend.py) serves them from here instead, fetched once from
+# the npm registry (both MIT licensed; the licenses are kept next to them).
+FRONTEND_LIBS := out/test-vendor
+rise-frontend-libs: $(FRONTEND_LIBS)/jquery.min.js
+$(FRONTEND_LIBS)/jquery.min.js:
+	@command -v npm >/dev/null 2>&1 || { echo "warning: npm is missing, so jQuery cannot be" \
+	  "fetched; tests/web/test_original_frontend.py will fail"; exit 0; }; \
+	  $(MAKE) --no-print-directory fetch-frontend-libs || \
+	  echo "warning: could not fetch jQuery; tests/web/test_original_frontend.py will fail"
+
+fetch-frontend-libs:
+	@mkdir -p $(FRONTEND_LIBS)/pack
+	cd $(FRONTEND_LIBS)/pack && npm pack --silent jquery@3.3.1 jquery-ui-dist@1.12.1 >/dev/null
+	cd $(FRONTEND_LIBS)/pack && tar xzf jquery-3.3.1.tgz package/dist/jquery.min.js package/LICENSE.txt && \
+	  mv package/dist/jquery.min.js .. && mv package/LICENSE.txt ../jquery.LICENSE.txt && rm -rf package
+	cd $(FRONTEND_LIBS)/pack && tar xzf jquery-ui-dist-1.12.1.tgz && \
+	  mv package/jquery-ui.min.js package/jquery-ui.min.css package/LICENSE.txt .. && \
+	  mv ../LICENSE.txt ../jquery-ui.LICENSE.txt && rm -rf package
+	rm -rf $(FRONTEND_LIBS)/pack
+
+test: setup check services browser rise-frontend-libs
 	$(BIN)/python -m pytest
 
 # The project's models for real clips: both trained on all 709 real RISE clips in $(RISE)/clips

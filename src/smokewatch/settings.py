@@ -11,13 +11,14 @@ developer's stray ``.env``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from platformdirs import user_cache_dir
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "load_settings"]
 
@@ -103,6 +104,22 @@ class Settings(BaseSettings):
         default="/videos/",
         description="url_root given to clips imported from a folder (served by the app).",
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Origins whose pages may call the API from a browser (CORS), e.g. where "
+        "the original RISE front end is served: comma-separated or a JSON list; empty: none.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        """The environment gives one string: a JSON list, or origins separated by commas."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from service_helpers import Seeded
+from videos import make_clip
 
 from smokewatch.labeling.db import Database
+from smokewatch.labeling.tutorial import PACKAGED, read_lessons
 from smokewatch.settings import Settings
 
 CHROMIUM = Path(os.environ.get("SMOKEWATCH_CHROMIUM", "/usr/bin/chromium"))
@@ -39,3 +48,69 @@ def sign_in(page: Any, next_path: str = "/review") -> None:
     page.get_by_label("Password").fill(RESEARCHER[1])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"**{next_path}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(settings: Settings, tmp: Path, env: dict[str, str], port: int = 0) -> Iterator[str]:
+    """``smokewatch serve`` on the settings' data and database (plus ``env``), until it
+    answers /healthz; yields its URL and stops it afterwards."""
+    port = port or free_port()
+    full_env = {
+        **os.environ,
+        "SMOKEWATCH_DATA_DIR": str(settings.data_dir),
+        "SMOKEWATCH_DATABASE_URL": settings.database_url,
+        **env,
+    }
+    log_path = tmp / f"server-{port}.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smokewatch", "serve", "--port", str(port)],
+        env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"smokewatch serve exited: {log_path.read_text()}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("smokewatch serve did not answer /healthz within 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def place_clips(settings: Settings, db: Database, tmp: Path) -> None:
+    """One tiny real clip per kind, hard-linked wherever the database and lessons name one."""
+    from sqlalchemy import select
+
+    from smokewatch.labeling.tables import Video
+
+    sample = tmp / "sample.mp4"
+    make_clip(sample, frames=12, size=64, seed=3)
+    with db.read() as session:
+        parts = list(session.scalars(select(Video.url_part)))
+    files = [settings.videos_dir / p for p in parts if p]
+    lessons = read_lessons(PACKAGED).lessons
+    files += [settings.videos_dir / c.file for lesson in lessons for c in lesson.clips]
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.link(sample, path)

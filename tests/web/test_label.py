@@ -111,7 +111,7 @@ def test_a_wrong_gold_answer_rejects_the_page_and_changes_nothing(page: Any, sit
         assert session.scalar(select(func.count()).where(Label.user_id == user.id)) == 0
     # three rejected pages in a row: the tutorial is suggested
     expect(page.locator("#suggest-tutorial")).to_be_visible()
-    expect(page.locator("#suggest-tutorial a")).to_have_attribute("href", "/tutorial?from=label")
+    expect(page.locator("#suggest-tutorial a")).to_have_attribute("href", "/tutorial?from=prompt")
 
 
 def _current_ids(page: Any) -> list[int]:

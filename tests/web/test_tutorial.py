@@ -20,7 +20,7 @@ def _answer(page: Any, clips: list[dict[str, Any]], leave_out: str | None = None
 
 def test_the_tutorial_is_completed_with_a_retry(page: Any, site: Site) -> None:
     lessons = site.api("/api/v1/get_tutorial").json()["lessons"]
-    page.goto("/tutorial?from=label")
+    page.goto("/tutorial?from=prompt")
     feedback = page.locator("#feedback")
     for i, lesson in enumerate(lessons):
         expect(page.locator("#lesson-title")).to_contain_text(lesson["title"])
@@ -55,6 +55,7 @@ def test_the_tutorial_is_completed_with_a_retry(page: Any, site: Site) -> None:
             .where(Connection.user_id == user.id)
             .order_by(Tutorial.id)
         ).all()
-    # started (0), missed the final lesson once (1), passed it after retrying (2); from label
-    assert [tuple(r) for r in records] == [(0, 0), (1, 0), (2, 0)]
-    assert user.best_tutorial_action == 2
+    # RISE's codes: came from the prompt after rejected pages (0, 2), took the tutorial on its
+    # page (0, 0), passed the final lesson on the second try (3, 0)
+    assert [tuple(r) for r in records] == [(0, 2), (0, 0), (3, 0)]
+    assert user.best_tutorial_action == 3

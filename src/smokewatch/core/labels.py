@@ -22,6 +22,9 @@ __all__ = [
     "PARTIAL_STATES",
     "GOLD_STATES",
     "gold_answer_right",
+    "POSITIVE_STATES",
+    "NEGATIVE_STATES",
+    "RESEARCHER_ONLY_STATES",
     "citizen_next",
     "citizen_replay",
     "researcher_state",
@@ -109,6 +112,15 @@ def gold_answer_right(admin: int, answer: int | bool) -> bool | None:
         return _answer(answer) == 0
     return None
 
+
+#: Settled "smoke" and "no smoke", whoever settled it (the gallery's positives and negatives;
+#: gold standards are not among them).
+POSITIVE_STATES = frozenset({State.STRONG_POS, State.MEDIUM_POS, State.WEAK_POS})
+NEGATIVE_STATES = frozenset({State.STRONG_NEG, State.MEDIUM_NEG, State.WEAK_NEG})
+
+#: Researcher states that only researchers may see: which clips check volunteers, and which
+#: are unusable. Public answers never show or count these clips.
+RESEARCHER_ONLY_STATES = frozenset({State.GOLD_POS, State.GOLD_NEG, State.BAD})
 
 _POSITIVE_ADMIN = frozenset({State.GOLD_POS, State.STRONG_POS})
 _NEGATIVE_ADMIN = frozenset({State.GOLD_NEG, State.STRONG_NEG})

@@ -8,25 +8,33 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smokewatch import __version__
 from smokewatch.labeling.batches import BatchPolicy
+from smokewatch.labeling.clipfiles import ClipFiles
 from smokewatch.labeling.context import ServiceContext
 from smokewatch.labeling.db import Database, open_database
 from smokewatch.labeling.db_async import AsyncPostgres
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.login_limits import TooManyAttempts
 from smokewatch.labeling.tokens import TokenService, load_signing_key
+from smokewatch.labeling.web_policy import SecurityHeaders
 from smokewatch.settings import Settings
 
 __all__ = ["create_app", "create_app_from_env"]
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, counted as they stream in."""
+    """Refuse request bodies over ``limit`` bytes with 413, on every route.
+
+    A declared length is checked before anything runs; a chunked body (no length) is read up
+    to the limit first, since a route that never reads its body would otherwise never see it.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -37,31 +45,41 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or {}).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+        if declared is None or not declared.isdigit():
+            # chunked (no length): read it all, up to the limit, before any route runs, so
+            # a route that never reads its body refuses it too
+            await self._buffered(scope, receive, send)
+            return
+        if int(declared) > self.limit:
             await self._refuse(send)
             return
+        await self.app(scope, receive, send)  # the server stops a body at its declared length
+
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
                 await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         body = f'{{"message": "Request body larger than {self.limit} bytes"}}'.encode()
@@ -76,10 +94,6 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -141,6 +155,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
             '/api/v1: errors are `{"message": ...}`, and an empty result is a 204.'
         ),
         lifespan=lifespan,
+        redoc_url=None,
     )
     app.state.ctx = ctx
 
@@ -160,6 +175,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def _invalid(_r: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(400, _validation_message(exc))
 
+    # Starlette's own refusals (no such route or file 404, wrong method 405) in RISE's shape
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
     from smokewatch.labeling.routes import pages, public, researcher, volunteer
 
     app.include_router(volunteer.router)
@@ -173,9 +195,19 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         return {"status": "ok", "version": __version__, "database": db.engine.dialect.name}
 
     settings.videos_dir.mkdir(parents=True, exist_ok=True)
-    app.mount("/videos", StaticFiles(directory=settings.videos_dir, check_dir=False), name="videos")
+    app.mount("/videos", ClipFiles(directory=settings.videos_dir, check_dir=False), name="videos")
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # added last, so outermost: the body limit's 413 carries the policy and CORS headers too
+    app.add_middleware(SecurityHeaders, docs_paths=frozenset({"/docs", "/docs/oauth2-redirect"}))
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Authorization"],
+            max_age=600,
+        )
     return app
 
 

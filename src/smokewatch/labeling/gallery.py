@@ -13,7 +13,13 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from smokewatch.core.clip import DEFAULT_URL_ROOT
-from smokewatch.core.labels import State
+from smokewatch.core.labels import (
+    NEGATIVE_STATES,
+    PARTIAL_STATES,
+    POSITIVE_STATES,
+    RESEARCHER_ONLY_STATES,
+    State,
+)
 from smokewatch.labeling.tables import Label, Video
 
 __all__ = [
@@ -27,9 +33,15 @@ __all__ = [
 ]
 
 MAX_PAGE_SIZE = 1000
-POS = (int(State.STRONG_POS), int(State.MEDIUM_POS), int(State.WEAK_POS))
-NEG = (int(State.STRONG_NEG), int(State.MEDIUM_NEG), int(State.WEAK_NEG))
-_HIDDEN = (int(State.GOLD_POS), int(State.GOLD_NEG), int(State.BAD))
+
+
+def _codes(states: frozenset[State]) -> tuple[int, ...]:
+    return tuple(sorted(int(s) for s in states))
+
+
+POS = _codes(POSITIVE_STATES)
+NEG = _codes(NEGATIVE_STATES)
+_HIDDEN = _codes(RESEARCHER_ONLY_STATES)
 
 
 def _aggregate(mine: tuple[int, ...], other: tuple[int, ...]) -> ColumnElement[bool]:
@@ -145,14 +157,18 @@ def user_gallery_page(
     page: int = 1,
     size: int = 16,
     researcher_caller: bool = False,
+    admin_view: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Clips that ``user_id`` said have smoke (RISE's ``get_pos_labels?user_id=``)."""
+    """Clips that ``user_id`` said have smoke (RISE's ``get_pos_labels?user_id=``).
+
+    The states (gold, bad) only for ``admin_view`` (researchers and experts), as every query.
+    """
     positive = (1, *POS) if researcher_caller else (1,)
     labeled = (
         select(Label.video_id).where(Label.user_id == user_id, Label.label.in_(positive)).distinct()
     )
     where = [Video.id.in_(labeled), Video.label_state_admin != State.GOLD_POS]
-    return _page(session, where, page, size, _ADMIN_FIELDS)
+    return _page(session, where, page, size, _ADMIN_FIELDS if admin_view else _PUBLIC_FIELDS)
 
 
 def clip_facets(session: Session, timezone: str) -> dict[str, Any]:
@@ -198,7 +214,7 @@ def label_statistics(session: Session) -> dict[str, int]:
                     )
                 )
             ),
-            func.count(case((Video.label_state.in_((3, 4, 5)), 1))),
+            func.count(case((Video.label_state.in_(_codes(PARTIAL_STATES)), 1))),
         )
     ).one()
     return {

@@ -41,16 +41,22 @@ async def _form(request: Request) -> dict[str, str]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python goes
             raise ApiError("Malformed JSON body") from None
         if not isinstance(data, dict):
             raise ApiError("Expected a JSON object")
-        return {k: str(v) for k, v in data.items() if v is not None}
+        fields: dict[str, str] = {}
+        for key, value in data.items():
+            if isinstance(value, (dict, list)):
+                raise ApiError(f"{key} must be a string or a number")
+            if value is not None:
+                fields[key] = str(value)
+        return fields
     try:
-        fields = parse_qs(raw.decode("utf-8"), strict_parsing=False)
+        form = parse_qs(raw.decode("utf-8"), strict_parsing=False)
     except UnicodeDecodeError:
         raise ApiError("Body is not UTF-8") from None
-    return {k: v[0] for k, v in fields.items() if v}
+    return {k: v[0] for k, v in form.items() if v}
 
 
 def _int(value: str | int, name: str, low: int, high: int) -> int:
@@ -64,16 +70,22 @@ def _int(value: str | int, name: str, low: int, high: int) -> int:
 
 
 def _day_range(day: str, timezone: str) -> tuple[int, int]:
-    """[start, end) epoch seconds of a calendar day in the cameras' time zone."""
+    """[start, end) epoch seconds of a calendar day in the cameras' time zone.
+
+    Clipped to what the clips' start times can hold (32-bit seconds): a day outside has no
+    clips, and its seconds would not fit the column on PostgreSQL.
+    """
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
     try:
         start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=ZoneInfo(timezone))
-    except ValueError:
-        raise ApiError(f"date must be YYYY-MM-DD, got {day!r}") from None
-    end = (start + timedelta(days=1)).replace(tzinfo=ZoneInfo(timezone))
-    return int(start.timestamp()), int(end.timestamp())
+        end = (start + timedelta(days=1)).replace(tzinfo=ZoneInfo(timezone))
+        first, last = int(start.timestamp()), int(end.timestamp())
+    except (ValueError, OverflowError):  # OverflowError: the day after 9999-12-31
+        raise ApiError(f"date must be a day YYYY-MM-DD before 9999-12-31, got {day!r}") from None
+    low, high = -(2**31), 2**31 - 1
+    return min(max(first, low), high), min(max(last, low), high)
 
 
 def _handler(name: str) -> Callable[..., Awaitable[Response]]:
@@ -123,6 +135,7 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
                         page=page,
                         size=size,
                         researcher_caller=role == Role.RESEARCHER,
+                        admin_view=role in (Role.RESEARCHER, Role.EXPERT),
                     )
                     query_type = 1
                 else:

@@ -4,6 +4,9 @@
 const CLIENT_KEY = "smokewatch.clientId";
 const RESEARCHER_KEY = "smokewatch.researcher";
 const VOLUNTEER_TOKEN_KEY = "smokewatch.volunteerToken";
+// The original RISE pages keep their sign-in here (Util.login reuses it instead of Google's);
+// when they are served on this origin, a researcher signed in here is signed in there too.
+const RISE_USER_KEY = "user_data";
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -91,8 +94,12 @@ export function researcher() {
 }
 
 export function setResearcher(value) {
-  if (value) localStorage.setItem(RESEARCHER_KEY, JSON.stringify(value));
-  else localStorage.removeItem(RESEARCHER_KEY);
+  if (value) {
+    localStorage.setItem(RESEARCHER_KEY, JSON.stringify(value));
+  } else {
+    localStorage.removeItem(RESEARCHER_KEY);
+    localStorage.removeItem(RISE_USER_KEY);
+  }
 }
 
 /** Sign a researcher in by password; returns the stored record. */
@@ -101,6 +108,7 @@ export async function signIn(name, password) {
   const info = (await api("/api/v1/get_user_info", { user_token: data.user_token })).data;
   const record = { token: data.user_token, name: info.name, role: info.role, user_id: info.user_id };
   setResearcher(record);
+  localStorage.setItem(RISE_USER_KEY, JSON.stringify(data)); // login's answer, as RISE kept it
   return record;
 }
 

@@ -1,6 +1,7 @@
 // The gallery: clips by label (smoke, no smoke, maybe, discord, mine), paginated, filtered by
 // camera, view and date. Signed-in researchers see both states and change them inline.
 import { api, ApiError, describe, researcher, researcherToken, volunteerToken } from "./api.js";
+import { el as textEl, strong } from "./dom.js";
 
 const PAGE_SIZE = 16;
 const TABS = [
@@ -109,8 +110,9 @@ function card(item) {
   frame.append(video);
   const meta = document.createElement("div");
   meta.className = "meta";
-  meta.innerHTML = `<div><strong>Clip ${item.id}</strong> · camera ${item.camera_id} view ${item.view_id}</div>
-    <div class="muted">${when(item)}</div>`;
+  const title = document.createElement("div");
+  title.append(strong(`Clip ${item.id}`), ` · camera ${item.camera_id} view ${item.view_id}`);
+  meta.append(title, textEl("div", when(item), "muted"));
   if (token && "label_state" in item) {
     const states = document.createElement("div");
     states.className = "states";

@@ -3,6 +3,7 @@
 // failed submission is retried (and reported on screen), never silently dropped.
 import { api, ApiError, claims, describe, sleep, volunteerToken } from "./api.js";
 import { arrowKeys, clipUrl, countdown, preload, tile } from "./clipgrid.js";
+import { rich, strong } from "./dom.js";
 
 const PENDING_KEY = "smokewatch.pendingPages";
 const STREAK_KEY = "smokewatch.rejectedInARow";
@@ -158,9 +159,10 @@ async function showScore(batch) {
   }
 }
 
-function report(kind, html) {
+/** Show an outcome: a bold heading, then plain text (or nodes from rich()). */
+function report(kind, heading, ...rest) {
   resultBox.className = `notice ${kind}`;
-  resultBox.innerHTML = html;
+  resultBox.replaceChildren(strong(heading), ...rest);
   resultBox.hidden = false;
   resultBox.focus({ preventScroll: false });
 }
@@ -172,16 +174,17 @@ async function afterScore(score) {
   suggest.hidden = streak < 3;
   const me = await showScore();
   const rel = me
-    ? ` Your score is <strong>${me.info.score}</strong>; reliability <strong>${me.reliability}</strong> ` +
-      `(${me.info.pages_accepted} of ${me.info.pages_submitted} pages accepted).`
+    ? rich(" Your score is ", strong(String(me.info.score)), "; reliability ", strong(me.reliability),
+      ` (${me.info.pages_accepted} of ${me.info.pages_submitted} pages accepted).`)
     : "";
   if (accepted) {
-    report("ok", `<strong>Page accepted: +${score.batch} points.</strong>${rel}`);
+    report("ok", `Page accepted: +${score.batch} points.`, rel);
   } else {
     report(
       "bad",
-      "<strong>This page was not counted.</strong> Some clips whose answers we know were labeled " +
-        `differently, so none of its answers were recorded.${rel}`,
+      "This page was not counted.",
+      " Some clips whose answers we know were labeled differently, so none of its answers were recorded.",
+      rel,
     );
   }
 }
@@ -209,9 +212,9 @@ async function send(entry) {
     }
     drop(entry);
     if (error.status === 409) {
-      report("ok", "<strong>These answers had already been received.</strong> They were counted once.");
+      report("ok", "These answers had already been received.", " They were counted once.");
     } else {
-      report("bad", `<strong>These answers could not be recorded:</strong> ${error.message}`);
+      report("bad", "These answers could not be recorded:", ` ${error.message}`);
     }
     return true;
   }
@@ -250,8 +253,8 @@ async function submit() {
   if (!settled) {
     report(
       "warn",
-      "<strong>Your answers are saved on this device.</strong> The server could not be reached; " +
-        "they will be sent as soon as it can.",
+      "Your answers are saved on this device.",
+      " The server could not be reached; they will be sent as soon as it can.",
     );
     flushPending(1);
   }

@@ -3,6 +3,7 @@
 // send_batch (researcher pages set the researcher state: 1/0, 47/32 gold, -2 bad).
 import { api, ApiError, claims, describe, researcherToken } from "./api.js";
 import { arrowKeys, clipUrl, countdown, tile } from "./clipgrid.js";
+import { el } from "./dom.js";
 
 const grid = document.getElementById("grid");
 const statusLine = document.getElementById("status");
@@ -44,7 +45,7 @@ function paint(c) {
   c.badBtn.setAttribute("aria-pressed", String(c.bad));
   c.goldBtn.setAttribute("aria-pressed", String(c.gold));
   const overridden = c.prior !== null && c.prior !== c.smoke;
-  c.priorLine.innerHTML = `Volunteers: ${c.priorText}${overridden ? ' · <span class="overridden">overridden</span>' : ""}`;
+  c.priorLine.replaceChildren(`Volunteers: ${c.priorText}`, ...(overridden ? [" · ", el("span", "overridden", "overridden")] : []));
   c.button.querySelector(".mark").textContent = c.bad ? "Bad clip" : c.gold ? `Gold: ${c.smoke ? "smoke" : "no smoke"}` : "Smoke";
   const n = [...page.clips.values()];
   const changed = n.filter((x) => x.prior !== null && x.prior !== x.smoke).length;

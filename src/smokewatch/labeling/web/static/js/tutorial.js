@@ -1,11 +1,14 @@
 // The tutorial: lessons from the service's lessons file, each a small labeling task; after each
 // check, the right answers, an explanation per clip and the smoke highlighted on the clip.
-// Outcome recorded with add_tutorial_record:
-//   action 0 started; 1 missed the final lesson; 2 passed the final lesson after retrying it;
-//   3 passed the final lesson first time after mistakes earlier; 4 no mistakes at all.
-//   query 0 came from the label page's suggestion; 1 from the menu or home page; 2 elsewhere.
+// Records (add_tutorial_record) with RISE's codes, as its own tutorial page sent them:
+//   on arrival (0, 0): took the tutorial, recorded on the tutorial page; before it, where the
+//   volunteer came from, as RISE's label page recorded it: (0, 1) a tutorial button or link on
+//   a page (?from=button), (0, 2) the prompt after three rejected pages (?from=prompt).
+//   On finishing (action, 0), by the tries the final lesson took: 4 the first, 3 the second,
+//   2 the third, 1 more (RISE: "did not pass the last batch").
 import { api, describe, sleep, volunteerToken } from "./api.js";
 import { arrowKeys, showRegions, tile } from "./clipgrid.js";
+import { strong } from "./dom.js";
 
 const grid = document.getElementById("grid");
 const title = document.getElementById("lesson-title");
@@ -23,17 +26,18 @@ const buttons = {
 const done = document.getElementById("done");
 
 const from = new URLSearchParams(window.location.search).get("from");
-const queryType = from === "label" ? 0 : from === "menu" || from === "home" ? 1 : 2;
+const ON_THE_TUTORIAL_PAGE = 0;
+const cameFrom = from === "prompt" ? 2 : from === "button" ? 1 : null;
 
 let lessons = [];
 let current = 0;
 let answers = new Map();
 let tiles = new Map();
-let mistakesEarlier = false; // a lesson before the final one was failed at least once
+let mistakes = false; // any lesson failed at least once (for the closing words only)
 let finalFailures = 0;
 let token = null;
 
-async function record(actionType) {
+async function record(actionType, queryType = ON_THE_TUTORIAL_PAGE) {
   for (let attempt = 0; attempt < 4; attempt++) {
     try {
       token = token || (await volunteerToken());
@@ -71,7 +75,7 @@ function showLesson(withHints = false) {
   intro.textContent = lesson.intro;
   feedback.hidden = true;
   hintBox.hidden = !withHints;
-  hintBox.innerHTML = withHints ? `<strong>Hint:</strong> ${lesson.hint}` : "";
+  hintBox.replaceChildren(...(withHints ? [strong("Hint:"), ` ${lesson.hint}`] : []));
   drawProgress();
   grid.replaceChildren();
   answers = new Map();
@@ -123,20 +127,18 @@ async function check() {
   feedback.className = `notice ${all ? "ok" : "bad"}`;
   feedback.hidden = false;
   if (all) {
-    feedback.innerHTML = `<strong>All ${right} right!</strong> The yellow boxes show where the smoke is.`;
+    feedback.replaceChildren(strong(`All ${right} right!`), " The yellow boxes show where the smoke is.");
     setButtons(["next"]);
     buttons.next.textContent = last ? "Finish the tutorial" : "Next lesson";
     statusLine.textContent = "";
     buttons.next.focus();
   } else {
-    feedback.innerHTML = `<strong>${right} of ${lesson.clips.length} right.</strong> Read the explanations ` +
-      "under each clip (the yellow boxes show the smoke), then try again.";
-    if (last) {
-      finalFailures += 1;
-      if (finalFailures === 1) record(1);
-    } else {
-      mistakesEarlier = true;
-    }
+    feedback.replaceChildren(
+      strong(`${right} of ${lesson.clips.length} right.`),
+      " Read the explanations under each clip (the yellow boxes show the smoke), then try again.",
+    );
+    mistakes = true;
+    if (last) finalFailures += 1;
     setButtons(["retry", "retryHints"]);
     statusLine.textContent = "";
     buttons.retry.focus();
@@ -150,7 +152,8 @@ async function next() {
     title.scrollIntoView({ behavior: "smooth", block: "start" });
     return;
   }
-  const outcome = finalFailures > 0 ? 2 : mistakesEarlier ? 3 : 4;
+  const tries = finalFailures + 1;
+  const outcome = tries <= 3 ? 5 - tries : 1;
   setButtons([]);
   grid.replaceChildren();
   hintBox.hidden = true;
@@ -161,7 +164,7 @@ async function next() {
   intro.textContent = "";
   done.hidden = false;
   document.getElementById("done-text").textContent =
-    outcome === 4
+    !mistakes
       ? "You got every lesson right the first time. You are ready to label."
       : "You finished every lesson. Smoke can be subtle: when in doubt, watch the clip loop a few times.";
   statusLine.textContent = "Saving your result…";
@@ -176,7 +179,7 @@ buttons.retry.addEventListener("click", () => showLesson(false));
 buttons.retryHints.addEventListener("click", () => showLesson(true));
 document.getElementById("restart").addEventListener("click", () => {
   current = 0;
-  mistakesEarlier = false;
+  mistakes = false;
   finalFailures = 0;
   done.hidden = true;
   record(0);
@@ -192,6 +195,7 @@ async function start() {
     return;
   }
   showLesson(false);
-  record(0);
+  if (cameFrom !== null) await record(0, cameFrom);
+  await record(0);
 }
 start();
