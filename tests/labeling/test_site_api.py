@@ -83,7 +83,7 @@ def test_dashboard_is_for_researchers_and_counts_progress(
             "pages_accepted": 1,
         }
     ]
-    assert board["statistics"]["num_partially_labeled"] == 16  # every answer of the page
+    assert board["statistics"]["num_partially_labeled"] == 12  # the accepted batch, less gold
     users = {u["name"] or u["user_id"]: u for u in board["users"]}
     assert users["rita"]["role"] == "researcher"
     bob = next(u for u in board["users"] if u["name"] is None and u["pages_submitted"] == 2)
