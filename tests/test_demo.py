@@ -22,7 +22,7 @@ from smokewatch.labeling.app import create_app
 from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tables import Video
 from smokewatch.labeling.tutorial import PACKAGED, read_lessons
-from smokewatch.labeling.users import AccountError, authenticate
+from smokewatch.labeling.users import AccountError, password_sign_in
 from smokewatch.video import read_clip
 
 
@@ -138,10 +138,10 @@ def test_setup_site_is_idempotent_and_renews_the_password(tmp_path: Path) -> Non
     assert (again.clips, again.added, again.tutorial_clips) == (24, 0, 0)
     db = open_database(site_settings(tmp_path / "site"))
     try:
-        with db.write() as session:
-            with pytest.raises(AccountError):
-                authenticate(session, DEMO_ACCOUNT, "first-password")
-            assert authenticate(session, DEMO_ACCOUNT, "second-password").client_type == 0
+        with pytest.raises(AccountError):
+            password_sign_in(db, DEMO_ACCOUNT, "first-password")
+        assert password_sign_in(db, DEMO_ACCOUNT, "second-password")[0].client_type == 0
+        with db.read() as session:
             states = session.execute(select(Video.label_state, Video.label_state_admin)).all()
     finally:
         db.dispose()

@@ -58,7 +58,7 @@ def test_user_token_round_trip_and_tampering(tmp_path: Path) -> None:
     unsigned = jwt.encode({"user_id": 1, "typ": "user"}, key="", algorithm="none")  # type: ignore[arg-type]
     with pytest.raises(TokenError):
         tokens.check_user(unsigned)
-    page = tokens.page_token(batch_id=1, user_id=7, video_ids=[1, 2], jti="j")
+    page = tokens.batch_token(batch_id=1, user_id=7, video_ids=[1, 2], jti="j")
     with pytest.raises(TokenError, match="wrong token type"):
         tokens.check_user(page)
 

@@ -30,7 +30,7 @@ from smokewatch.settings import Settings
 __all__ = ["LoginLimits", "TooManyAttempts"]
 
 T = TypeVar("T")
-_WRONG_PASSWORD = 401  # the only refusal that counts (users.authenticate's one message)
+_WRONG_PASSWORD = 401  # the only refusal that counts (users.password_sign_in's one message)
 
 
 class TooManyAttempts(ServiceError):

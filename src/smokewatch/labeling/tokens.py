@@ -1,7 +1,7 @@
-"""Signed user and page tokens (PyJWT, HS256): expiry, single use, tamper-proof.
+"""Signed user and batch tokens (PyJWT, HS256): expiry, single use, tamper-proof.
 
-The original RISE tokens never expired and their ``jti`` was never checked, so a page could be
-submitted many times. Here both kinds carry ``exp``; a page token is claimed once in the
+The original RISE tokens never expired and their ``jti`` was never checked, so a batch could be
+submitted many times. Here both kinds carry ``exp``; a batch token is claimed once in the
 database (see ``batches.submit_batch_plan``), and one that arrives before its ``nbf`` (too fast to
 have watched the clips) is refused with 425 Too Early.
 
@@ -24,7 +24,7 @@ import jwt
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.settings import Settings
 
-__all__ = ["TokenError", "TokenService", "UserClaims", "PageClaims", "load_signing_key"]
+__all__ = ["TokenError", "TokenService", "UserClaims", "BatchClaims", "load_signing_key"]
 
 _ALGORITHM = "HS256"
 
@@ -43,7 +43,7 @@ class UserClaims:
 
 
 @dataclass(frozen=True, slots=True)
-class PageClaims:
+class BatchClaims:
     batch_id: int
     user_id: int
     video_ids: list[int]
@@ -82,8 +82,8 @@ class TokenService:
     def __init__(self, key: bytes, settings: Settings) -> None:
         self._key = key
         self._user_ttl = settings.user_token_ttl
-        self._page_ttl = settings.page_token_ttl
-        self._page_wait = settings.page_min_seconds
+        self._batch_ttl = settings.page_token_ttl
+        self._batch_wait = settings.page_min_seconds
         # user tokens are sent with every request: remember the ones already verified (until
         # their exp), since PyJWT's checks cost about as much as the rest of a request
         self._verified: dict[str, tuple[UserClaims, int]] = {}
@@ -110,14 +110,14 @@ class TokenService:
             }
         )
 
-    def page_token(self, *, batch_id: int, user_id: int, video_ids: list[int], jti: str) -> str:
+    def batch_token(self, *, batch_id: int, user_id: int, video_ids: list[int], jti: str) -> str:
         now = int(time.time())
         return self._encode(
             {
-                "typ": "page",
+                "typ": "batch",
                 "iat": now,
-                "nbf": now + self._page_wait,
-                "exp": now + self._page_ttl,
+                "nbf": now + self._batch_wait,
+                "exp": now + self._batch_ttl,
                 "jti": jti,
                 "video_id_list": video_ids,
                 "batch_id": batch_id,
@@ -144,7 +144,7 @@ class TokenService:
             raise TokenError(f"Invalid {kind} token: {exc}", 401) from None
         if claims.get("typ") != kind:
             raise TokenError(f"Invalid {kind} token: wrong token type", 401)
-        # nbf after the type and signature: "too early" is only said of a genuine page token
+        # nbf after the type and signature: "too early" is only said of a genuine batch token
         nbf = claims.get("nbf")
         if nbf is not None:
             if not isinstance(nbf, int):
@@ -173,12 +173,12 @@ class TokenService:
         self._verified[str(token)] = (user, int(claims["exp"]))
         return user
 
-    def check_page(self, token: object) -> PageClaims:
-        claims = self._decode(token, "page")
+    def check_batch(self, token: object) -> BatchClaims:
+        claims = self._decode(token, "batch")
         try:
             ids = [int(i) for i in claims["video_id_list"]]
-            return PageClaims(
+            return BatchClaims(
                 int(claims["batch_id"]), int(claims["user_id"]), ids, str(claims["jti"])
             )
         except (KeyError, TypeError, ValueError):
-            raise TokenError("Invalid page token: missing claims", 401) from None
+            raise TokenError("Invalid batch token: missing claims", 401) from None

@@ -32,7 +32,6 @@ __all__ = [
     "ACCOUNT_PREFIX",
     "account_client_id",
     "add_account",
-    "authenticate",
     "connect",
     "get_or_create_volunteer",
     "password_matches",
@@ -158,18 +157,6 @@ def password_matches(stored: str | None, password: str) -> bool:
         return bool(_hasher.verify(stored, password))
     except (VerificationError, InvalidHashError):
         return False
-
-
-def authenticate(session: Session, name: str, password: str) -> User:
-    """The account if the password is right (the check runs inside ``session``'s
-    transaction: fine for the command line; the service uses ``password_sign_in``)."""
-    user = _account(session, name)
-    if not password_matches(user.password_hash if user else None, password):
-        raise _wrong()
-    assert user is not None and user.password_hash is not None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    return user
 
 
 def password_sign_in(db: Database, name: str, password: str) -> tuple[User, Connection]:

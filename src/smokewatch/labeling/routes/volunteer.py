@@ -121,7 +121,7 @@ async def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_contex
         if researcher:
             item["label_state"] = row.label_state
         items.append(item)
-    token = ctx.tokens.page_token(
+    token = ctx.tokens.batch_token(
         batch_id=given.batch_id, user_id=user.id, video_ids=given.batch.ids, jti=given.jti
     )
     return JSONResponse({"data": items, "video_token": token})
@@ -144,7 +144,7 @@ async def send_batch(
     body: SendBatchRequest, ctx: ServiceContext = Depends(get_context)
 ) -> Response:
     """Answers for a batch: accepted (and counted) only if all its gold standards are right."""
-    batch = ctx.tokens.check_page(body.video_token)
+    batch = ctx.tokens.check_batch(body.video_token)
     claims = ctx.tokens.check_user(body.user_token)
     answers = [(a.video_id, a.label) for a in body.data]
     score = await ctx.run_plan(
