@@ -127,7 +127,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         import anyio.to_thread
 
-        # Handlers run in threads (the database calls block), except the page routes on
+        # Handlers run in threads (the database calls block), except the batch routes on
         # PostgreSQL, which run on the loop (``ctx.hot``). Fewer threads than anyio's 40: past
         # a few, threads only contend for the GIL (measured: see bench/labeling_load.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads

@@ -6,7 +6,7 @@ use plain deferred transactions that WAL lets run beside a writer. On PostgreSQL
 service takes row locks (``SELECT ... FOR UPDATE``) instead.
 
 A connection lost mid-request (even during COMMIT) or a database that stays busy is
-``DatabaseUnavailable``, a 503 asking the client to send again: that is safe, since a page
+``DatabaseUnavailable``, a 503 asking the client to send again: that is safe, since a batch
 already saved answers 409 the second time.
 """
 
@@ -51,7 +51,7 @@ _log = logging.getLogger(__name__)
 class DatabaseUnavailable(ServiceError):
     """The connection was lost (a restart, a network cut, even during COMMIT) or the database
     stayed locked: whether the request's transaction was saved is unknown, and sending it
-    again is safe (a page saved already answers 409)."""
+    again is safe (a batch saved already answers 409)."""
 
     default_status = 503
 
@@ -132,7 +132,7 @@ def _sqlite_setup(engine: Engine) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """The engine; on PostgreSQL a pool of ``pool_size`` connections, and as many again in a
-    burst (the service sizes it to its request threads: the page routes have their own)."""
+    burst (the service sizes it to its request threads: the batch routes have their own)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -142,7 +142,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _sqlite_setup(engine)
         return engine
-    # the ping costs a round trip per checkout; the page routes, which are most of the
+    # the ping costs a round trip per checkout; the batch routes, which are most of the
     # traffic, do not use this pool on PostgreSQL (see db_async)
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
@@ -212,7 +212,7 @@ def run_together(
     On PostgreSQL (psycopg 3) the statements go in one round trip, in pipeline mode; with
     ``commit``, the COMMIT goes in it too, and the caller must run nothing more in this
     transaction. Elsewhere (SQLite, in-process) they run one by one and the session commits
-    as usual. A page costs a handful of tiny statements, and on a small machine their
+    as usual. A batch costs a handful of tiny statements, and on a small machine their
     round trips (each a wake-up of the server process and of a database backend) cost more
     than the statements: see bench/labeling_load.py.
 
@@ -261,7 +261,7 @@ def compiled_for(statement: Executable, dialect: Dialect) -> tuple[str, Any]:
     parameters (with SQLAlchemy's type processing, e.g. JSON), compiled once per statement.
 
     ``$n`` SQL goes to the server as it is (psycopg's ``RawCursor``): psycopg parses
-    ``%(name)s`` SQL on every execution when it is over 4 KB, as a page's draw is.
+    ``%(name)s`` SQL on every execution when it is over 4 KB, as a batch's draw is.
     """
     key = (id(statement), id(dialect))
     hit = _COMPILED.get(key)

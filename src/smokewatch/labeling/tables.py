@@ -2,7 +2,7 @@
 
 Differences from the original, each for a reason:
 * ``video.sort_key`` — a random number fixed at import, indexed with the label states, so a
-  page is drawn by an index range scan from a random point instead of ``ORDER BY random()``
+  batch is drawn by an index range scan from a random point instead of ``ORDER BY random()``
   over the whole table;
 * ``batch.jti`` and ``batch.return_time`` — a batch token is single use: the submission
   claims the batch with a compare-and-set on ``return_time``;
