@@ -64,7 +64,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, insert, select, text
 
-from smokewatch.core.labels import citizen_replay
+from smokewatch.core.labels import GOLD_STATES, State, citizen_replay
 from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tables import (
     Batch,
@@ -244,13 +244,15 @@ async def volunteer(
 
 
 def check_nothing_lost(accepted_here: int) -> bool:
-    """Label rows = 16 x accepted batches; each clip's state = the replay of its history."""
+    """Label rows = 16 x accepted batches; each clip's state = the replay of its history (a
+    gold standard's: unlabeled)."""
     db = open_database(load_settings())
     with db.read() as s:
         labels = s.execute(
             select(Label.video_id, Label.label, Label.client_type).order_by(Label.id)
         ).all()
         states = dict(s.execute(select(Video.id, Video.label_state)).all())
+        gold = set(s.scalars(select(Video.id).where(Video.label_state_admin.in_(GOLD_STATES))))
         accepted = (
             s.scalar(select(func.count()).select_from(Batch).where(Batch.accepted.is_(True))) or 0
         )
@@ -259,7 +261,12 @@ def check_nothing_lost(accepted_here: int) -> bool:
     for vid, label, client_type in labels:
         if client_type != Role.RESEARCHER:
             history[vid].append(label)
-    lost = sum(1 for vid, state in states.items() if citizen_replay(history.get(vid, [])) != state)
+    # answers on gold standards are kept but are not votes: their citizen state never moves
+    lost = sum(
+        1
+        for vid, state in states.items()
+        if state != (State.NO_DATA if vid in gold else citizen_replay(history.get(vid, [])))
+    )
     rows_ok = len(labels) == 16 * accepted
     print(
         f"label rows {len(labels):,} = 16 x {accepted:,} accepted batches: "
