@@ -102,3 +102,19 @@ def answer_page(
             value = label
         out.append({"video_id": vid, "label": value})
     return out
+
+
+def send_one_batch(
+    client: TestClient, token: str, seeded: Seeded, *, gold_right: bool = True, label: int = 1
+) -> dict[str, Any]:
+    """Get a batch for ``token`` and send it answered (see ``answer_page``); its JSON answer."""
+    batch = client.post("/api/v1/get_batch", json={"user_token": token})
+    assert batch.status_code == 200, batch.text
+    body = batch.json()
+    data = answer_page(body, seeded, gold_right=gold_right, label=label)
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": body["video_token"], "data": data},
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())

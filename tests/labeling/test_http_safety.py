@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from service_helpers import answer_page, login, make_settings, seed
+from service_helpers import login, make_settings, seed, send_one_batch
 from starlette.routing import Mount
 
 from smokewatch.labeling.app import create_app
@@ -192,13 +192,7 @@ def test_a_users_smoke_clips_show_no_researcher_states_to_the_public(
 ) -> None:
     seeded = seed(database, plain=24)
     token = login(client, "uuid.public-fields")
-    page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
-    answers = answer_page(page, seeded, label=1)
-    sent = client.post(
-        "/api/v1/send_batch",
-        json={"user_token": token, "video_token": page["video_token"], "data": answers},
-    )
-    assert sent.status_code == 200, sent.text
+    send_one_batch(client, token, seeded)
     user_id = _user_id(client, token)
     path = f"/api/v1/get_pos_labels?user_id={user_id}"
     for answer in [  # anonymous (GET and POST), and the volunteer themself
@@ -227,15 +221,7 @@ def test_researchers_still_see_the_states_of_a_users_clips(
 
     seeded = seed(database, plain=24)
     token = login(client, "uuid.someone")
-    page = client.post("/api/v1/get_batch", json={"user_token": token}).json()
-    client.post(
-        "/api/v1/send_batch",
-        json={
-            "user_token": token,
-            "video_token": page["video_token"],
-            "data": answer_page(page, seeded, label=1),
-        },
-    )
+    send_one_batch(client, token, seeded)
     with database.write() as session:
         add_account(session, "rita", "smoke-and-mirrors", Role.RESEARCHER)
     research = client.post(
