@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
-from sqlalchemy import create_engine, insert, select, text
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 
-from smokewatch.labeling.db import _MIGRATIONS, migrate
-from smokewatch.labeling.tables import Batch, Role
+from smokewatch.labeling.db import _MIGRATIONS, make_engine, migrate
+from smokewatch.labeling.tables import (
+    Base,
+    Batch,
+    Connection,
+    Label,
+    Reservation,
+    Role,
+    User,
+    Video,
+)
 
 
-def _upgrade(engine: object, revision: str) -> None:
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """``step`` (``command.upgrade`` or ``downgrade``) to ``revision`` as the service runs
+    migrations: on its connection, in one transaction."""
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as connection:  # type: ignore[attr-defined]
+    with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+        step(cfg, revision)
 
 
 def test_batches_made_before_their_kind_was_recorded_get_one(db_url: str) -> None:
     """0002 records each batch's kind: one without gold standards was a researcher's (a
     volunteer's has at least two); a volunteer's takes its owner's volunteer role."""
     engine = create_engine(db_url)
-    _upgrade(engine, "0001")
+    _migrate(engine, command.upgrade, "0001")
     users = [(1, "uuid.vol", Role.AMATEUR), (2, "account:rita", Role.RESEARCHER)]
     with engine.begin() as c:
         for uid, client_id, role in users:
@@ -52,4 +68,80 @@ def test_batches_made_before_their_kind_was_recorded_get_one(db_url: str) -> Non
             )
         )
         assert c.scalar(select(Batch.client_type).where(Batch.jti == "new")) == Role.EXPERT
+    engine.dispose()
+
+
+def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the tables that 0001 made, in key order."""
+    tables = [Base.metadata.tables[n] for n in ("user", "video", "connection", "batch", "label")]
+    with engine.connect() as c:
+        return {t.name: [tuple(r) for r in c.execute(select(t).order_by(t.c.id))] for t in tables}
+
+
+def test_a_database_with_labels_goes_down_to_0001_and_up_again_keeping_its_data(
+    db_url: str,
+) -> None:
+    """0002's downgrade drops ``batch.client_type`` while labels point at batches: on SQLite
+    (with the service's foreign keys on) rebuilding the table to drop a column failed there."""
+    engine = make_engine(db_url)
+    migrate(engine)
+    video = {
+        "camera_id": 0, "view_id": 0, "start_time": 0, "end_time": 1, "left": 0, "top": 0,
+        "right": 180, "bottom": 180, "width": 180, "height": 180, "start_frame": 0,
+        "sort_key": 0.5,
+    }  # fmt: skip
+    with engine.begin() as c:
+        c.execute(
+            insert(User),
+            [
+                {"id": 1, "client_id": "uuid.vol", "client_type": Role.AMATEUR, "register_time": 5},
+                {"id": 2, "client_id": "account:rita", "client_type": Role.RESEARCHER,
+                 "register_time": 6},
+            ],
+        )  # fmt: skip
+        c.execute(insert(Video), [{"id": i, "file_name": f"c{i}.mp4", **video} for i in (1, 2)])
+        c.execute(insert(Connection).values(id=1, time=7, client_type=Role.AMATEUR, user_id=1))
+        c.execute(
+            insert(Batch),
+            [  # kinds as 0002 derives them, so the way up again gives them back
+                {"id": 1, "jti": "j1", "user_id": 1, "connection_id": 1, "request_time": 8,
+                 "return_time": 9, "video_ids": [1, 2], "num_gold_standard": 2,
+                 "client_type": Role.AMATEUR, "score": 2, "accepted": True},
+                {"id": 2, "jti": "j2", "user_id": 2, "connection_id": None, "request_time": 10,
+                 "return_time": None, "video_ids": [2], "num_gold_standard": 0,
+                 "client_type": Role.RESEARCHER, "score": None, "accepted": None},
+            ],
+        )  # fmt: skip
+        c.execute(
+            insert(Label),
+            [
+                {"id": 1, "video_id": 1, "label": 1, "time": 9, "user_id": 1, "batch_id": 1,
+                 "client_type": Role.AMATEUR},
+                {"id": 2, "video_id": 2, "label": 0, "time": 11, "user_id": 2, "batch_id": 2,
+                 "client_type": Role.RESEARCHER},
+            ],
+        )  # fmt: skip
+        c.execute(insert(Reservation).values(batch_jti="j2", video_id=2, user_id=2, until=99))
+    before = _rows(engine)
+
+    _migrate(engine, command.downgrade, "0001")
+    with engine.connect() as c:
+        assert "reservation" not in inspect(c).get_table_names()
+        assert "client_type" not in {col["name"] for col in inspect(c).get_columns("batch")}
+        assert c.scalar(text("SELECT count(*) FROM label")) == 2
+    migrate(engine)
+
+    assert _rows(engine) == before
+    engine.dispose()
+
+
+def test_the_migrated_schema_is_the_one_the_tables_describe(db_url: str) -> None:
+    """Alembic finds nothing to change between ``upgrade head`` and the ORM (server defaults
+    included): a difference means a database made by migrations is not the one the code and
+    its tests assume."""
+    engine = make_engine(db_url)
+    migrate(engine)
+    with engine.connect() as c:
+        context = MigrationContext.configure(c, opts={"compare_server_default": True})
+        assert compare_metadata(context, Base.metadata) == []
     engine.dispose()

@@ -118,9 +118,10 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_id: Mapped[str] = mapped_column(String(255), unique=True)
-    client_type: Mapped[int] = mapped_column(
-        Integer, default=Role.LAYPERSON, server_default=str(Role.LAYPERSON)
-    )
+    #: no server default, as in 0001: adding one on SQLite means rebuilding this table, which
+    #: every other table's foreign keys point at (a batch's default, by contrast, fills the
+    #: column 0002 adds)
+    client_type: Mapped[int] = mapped_column(Integer, default=Role.LAYPERSON)
     register_time: Mapped[int] = mapped_column(Integer)
     score: Mapped[int] = mapped_column(Integer, default=0)
     raw_score: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,6 +11,8 @@ is a volunteer role, else layperson's (the role it was made for was not recorded
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -50,5 +52,12 @@ def downgrade() -> None:
     with op.batch_alter_table("reservation", schema=None) as batch_op:
         batch_op.drop_index("ix_reservation_user_video")
     op.drop_table("reservation")
-    with op.batch_alter_table("batch", schema=None) as batch_op:
-        batch_op.drop_column("client_type")
+    # a plain ALTER TABLE, never batch mode's rebuild: on SQLite that drops the old table,
+    # which the label table's foreign key to batch refuses once a label exists (and foreign
+    # keys cannot be turned off here: the migrations run inside one transaction)
+    if op.get_bind().dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
+        raise RuntimeError(
+            f"downgrading below 0002 needs SQLite 3.35 or newer for ALTER TABLE DROP COLUMN; "
+            f"this Python has SQLite {sqlite3.sqlite_version}"
+        )
+    op.drop_column("batch", "client_type")
