@@ -11,6 +11,15 @@ A worker that dies is started again, so one crash is not an outage. A worker tha
 after it started (a bad database URL, an unreadable key) would die the same way again: such
 deaths back off, and after a few in a row the server stops with an error instead of
 restarting forever. docs/labeling-api.md ("Running the service") has the numbers.
+
+Sockets are bound here but never put in the listening state: the kernel spreads new
+connections over every *listening* socket on the port, so a worker still loading its app would
+get its share queued, and reset if it then died at startup. uvicorn's ``Server.startup`` hands
+the socket to ``loop.create_server(sock=...)``, which calls ``listen()`` only after the app is
+built and its lifespan has started (asyncio's ``Server._start_serving``, uvloop's likewise).
+Until then the port refuses connections (or another worker takes them) rather than queueing
+them on a worker that cannot answer. Workers also die with the parent (Linux
+``PR_SET_PDEATHSIG``), so a parent killed with SIGKILL leaves no orphans serving the port.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,22 +62,44 @@ def _config(host: str, port: int, log_level: str) -> Any:
     )
 
 
-def _bind(host: str, port: int, reuse_port: bool) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to the port but not listening (see the module docstring for why).
+
+    A port another program listens on fails here, at ``bind``.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
-def _worker(host: str, port: int, log_level: str) -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel send SIGTERM (uvicorn's graceful stop) when ``parent`` dies, however."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("worker %d will outlive a killed parent: prctl failed", os.getpid())
+    if os.getppid() != parent:  # it died before the prctl: nobody would restart or stop us
+        raise SystemExit(0)
+
+
+def _worker(host: str, port: int, log_level: str, parent: int) -> None:
+    _die_with(parent)
     import uvicorn
 
-    sock = _bind(host, port, reuse_port=True)
+    sock = _bind(host, port)
     uvicorn.Server(_config(host, port, log_level)).run(sockets=[sock])
 
 
@@ -119,12 +151,14 @@ def serve(
         return
     _config(host, port, log_level)  # sets up uvicorn's logging here too, for our messages
     # Bind once in the parent first: a port in use fails here, with one clear error.
-    probe = _bind(host, port, reuse_port=True)
+    probe = _bind(host, port)
     ctx = multiprocessing.get_context("spawn")
     slots = [_Slot() for _ in range(workers)]
 
     def start(slot: _Slot) -> int:
-        slot.proc = ctx.Process(target=_worker, args=(host, port, log_level), daemon=False)
+        slot.proc = ctx.Process(
+            target=_worker, args=(host, port, log_level, os.getpid()), daemon=False
+        )
         slot.proc.start()
         slot.started = time.monotonic()
         return int(slot.proc.pid)
