@@ -70,7 +70,6 @@ from smokewatch.labeling.tables import (
     Batch,
     Connection,
     Label,
-    Reservation,
     Role,
     Tutorial,
     User,
@@ -84,7 +83,7 @@ def prepare(clips: int, gold: int, seed: int) -> None:
     """Fresh tables holding ``clips`` unlabeled clips and ``gold`` gold standards of each kind."""
     db = open_database(load_settings())
     rng = random.Random(seed)
-    tables = (View, Tutorial, Label, Reservation, Batch, Connection, User, Video)
+    tables = (View, Tutorial, Label, Batch, Connection, User, Video)
     with db.write() as s:
         if db.engine.dialect.name == "postgresql":
             # TRUNCATE, not DELETE: a DELETE leaves the last run's rows dead, and autovacuum

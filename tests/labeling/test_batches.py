@@ -13,12 +13,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from service_helpers import answer_page, login, seed
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, update
 
 from smokewatch.core.labels import final_label
 from smokewatch.labeling.db import Database, drive, run_together
-from smokewatch.labeling.tables import Batch, Label, Reservation, Role, User, Video
-from smokewatch.labeling.users import add_account, set_role
+from smokewatch.labeling.tables import Batch, Label, Role, User, Video
+from smokewatch.labeling.users import add_account, get_or_create_volunteer, set_role
 
 
 def states(db: Database) -> dict[int, tuple[int, int]]:
@@ -372,22 +372,39 @@ def test_a_sent_batch_releases_its_clips(client: TestClient, database: Database)
     assert {i["id"] for i in again["data"]} >= set(seeded.plain)
     assert _send(client, token, again, answer_page(again, seeded)).status_code == 200
     assert client.post("/api/v1/get_batch", json={"user_token": token}).status_code == 204
-    with database.read() as s:
-        assert s.scalar(select(func.count()).select_from(Reservation)) == 0
+
+
+def test_a_batch_whose_token_expired_holds_its_clips_no_more(
+    client: TestClient, database: Database
+) -> None:
+    """An open batch holds its clips for as long as its token can be sent
+    (``page_token_ttl``), not for ever: a volunteer who left a batch unsent gets its clips
+    again once it can no longer be sent."""
+    seeded = seed(database, plain=12)
+    token = login(client)
+    batch = get_batch(client, token)
+    assert client.post("/api/v1/get_batch", json={"user_token": token}).status_code == 204
+    with database.write() as s:  # made an hour and a second ago: the token has expired
+        s.execute(update(Batch).values(request_time=Batch.request_time - 3601))
+    again = get_batch(client, token)
+    assert {i["id"] for i in again["data"]} >= set(seeded.plain)
+    assert {i["id"] for i in batch["data"]} >= set(seeded.plain)
 
 
 def test_a_clip_takes_one_vote_from_a_user_even_when_two_draws_race(
     client: TestClient, database: Database
 ) -> None:
-    """Two draws for one user at the same moment can both miss the other's reservations.
-    The second batch sent then holds clips the user answered already: it is refused whole
-    (409), and those clips keep their one vote from that user."""
+    """Two draws for one user at the same moment can both miss the other's batch. The
+    second batch sent then holds clips the user answered already: it is refused whole (409),
+    and those clips keep their one vote from that user."""
     seeded = seed(database, plain=12)
     token = login(client)
     first = get_batch(client, token)
-    with database.write() as s:  # as a second draw at the same moment would see it
-        s.execute(delete(Reservation))
+    with database.write() as s:  # as a second draw at the same moment sees it: not there
+        s.execute(update(Batch).values(return_time=0))
     second = get_batch(client, token)
+    with database.write() as s:
+        s.execute(update(Batch).where(Batch.return_time == 0).values(return_time=None))
     assert _send(client, token, first, answer_page(first, seeded)).status_code == 200
     snapshot = states(database)
     r = _send(client, token, second, answer_page(second, seeded))
@@ -417,8 +434,6 @@ def test_a_researchers_batches_hold_no_clips(client: TestClient, database: Datab
     token = _account_token(client, database, "rosa", "researcher")
     first, again = get_batch(client, token), get_batch(client, token)
     assert {i["id"] for i in first["data"]} == {i["id"] for i in again["data"]}
-    with database.read() as s:
-        assert s.scalar(select(func.count()).select_from(Reservation)) == 0
 
 
 def test_a_researchers_batch_is_refused_once_its_owner_is_demoted(
@@ -502,7 +517,7 @@ def test_a_batch_is_drawn_in_one_statement_that_wraps_around(database: Database)
     with database.write() as s:  # sort keys 0.0 .. 0.97 (the seed's are random)
         for n, vid in enumerate(seeded.gold_pos + seeded.gold_neg + seeded.plain):
             s.execute(update(Video).where(Video.id == vid).values(sort_key=n / 40))
-    plan = draw_batch_plan(Caller(99, 3, 0, 0), BatchPolicy(), _Starts([0.99] * 6), 0)
+    plan = draw_batch_plan(Caller(99, 3, 0, 0), BatchPolicy(), _Starts([0.99] * 6))
     with database.write() as session:
         batch, sent = _drive_counting(session, plan)
     assert batch is not None
@@ -520,7 +535,7 @@ def test_drawing_a_batch_reads_index_ranges_not_the_table(tmp_path) -> None:  # 
     from service_helpers import make_settings
 
     from smokewatch.labeling.batches import BatchPolicy
-    from smokewatch.labeling.batches.draw import draw_batch_plan
+    from smokewatch.labeling.batches.draw import batch_parts, draw_batch_plan, draw_step
     from smokewatch.labeling.db import open_database
 
     db = open_database(make_settings(tmp_path, f"sqlite:///{tmp_path / 'plan.db'}"))
@@ -537,7 +552,7 @@ def test_drawing_a_batch_reads_index_ranges_not_the_table(tmp_path) -> None:  # 
 
     from smokewatch.labeling.users import Caller
 
-    plan = draw_batch_plan(Caller(1, 3, 0, 0), BatchPolicy(), random.Random(3), 0)
+    plan = draw_batch_plan(Caller(1, 3, 0, 0), BatchPolicy(), random.Random(3))
     with db.write() as session:
         assert drive(session, plan) is not None
     video_steps = [p for p in plans if p.startswith(("SEARCH video", "SCAN video"))]
@@ -545,12 +560,86 @@ def test_drawing_a_batch_reads_index_ranges_not_the_table(tmp_path) -> None:  # 
     assert all(
         re.search(r"USING (COVERING )?INDEX ix_video_(state|admin)_key", p) for p in video_steps
     ), plans
-    assert not any(p.startswith(("SCAN video", "SCAN label", "SCAN reservation")) for p in plans)
+    assert not any(p.startswith(("SCAN video", "SCAN label")) for p in plans)
     assert len(video_steps) >= 6  # gold x2, partial x3, fresh
-    # the user's labels and held clips: one index probe per candidate clip
-    probes = [p for p in plans if p.startswith(("SEARCH label", "SEARCH reservation"))]
-    assert {p.split()[1] for p in probes} == {"label", "reservation"}, plans
-    assert all(
-        "INDEX ix_label_user_video" in p or "INDEX ix_reservation_user_video" in p for p in probes
-    )
+    # the user's labels: one index probe per candidate clip
+    probes = [p for p in plans if p.startswith("SEARCH label")]
+    assert probes and all("INDEX ix_label_user_video" in p for p in probes), plans
+    # the redraw leaving out held clips reads the same index ranges
+    plans.clear()
+    parts = batch_parts(BatchPolicy(), researcher=False)
+    with db.write() as session:
+        run_together(session, [draw_step(parts, 1, random.Random(3), held=[1001, 1002])])
+    assert plans and not any(p.startswith(("SCAN video", "SCAN label")) for p in plans), plans
     db.dispose()
+
+
+def test_a_batch_is_one_round_trip_of_reads_unless_the_draw_meets_an_open_batch(
+    database: Database,
+) -> None:
+    """Nothing is written to hold a batch's clips: the user, the draw and the clips of the
+    user's open batches are one round trip, then the batch row and the commit another. Only
+    a draw that met a clip of an open batch (the same random starts twice here: the same 12
+    clips) is drawn again without them; gold standards may come back."""
+    from smokewatch.labeling.batches import BatchPolicy, give_batch_plan
+
+    seeded = seed(database, plain=24)
+    with database.write() as s:
+        uid = get_or_create_volunteer(s, "uuid.trips").id
+
+    def give() -> tuple[Any, list[int]]:
+        plan = give_batch_plan(
+            uid,
+            BatchPolicy(),
+            random.Random(7),
+            connection_id=None,
+            hold_seconds=3600,
+            postgres=not database.is_sqlite,
+        )
+        with database.write() as session:
+            return _drive_counting(session, plan)
+
+    first, sent = give()
+    assert sent == [3, 1]
+    second, sent = give()
+    assert sent == [3, 1, 1]
+    plain = set(seeded.plain)
+    ids = [set(b.batch.ids) & plain for b in (first, second)]
+    assert len(ids[0]) == len(ids[1]) == 12 and not ids[0] & ids[1]
+    assert first.batch.gold == second.batch.gold == 4
+    third, sent = give()
+    assert third is None and sent == [3, 1]  # every clip to label is held: 204
+
+
+def test_a_users_open_batches_are_read_through_the_partial_index(db_url: str) -> None:
+    """Volunteers have sent thousands of batches and have a few open: the open-batch query
+    reads the partial index of open batches, not the user's sent batches."""
+    from sqlalchemy import insert, text
+
+    from smokewatch.labeling.batches.statements import OPEN_BATCH_CLIPS
+    from smokewatch.labeling.db import make_engine, migrate
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    users = [
+        {"id": u, "client_id": f"uuid.{u}", "client_type": 3, "register_time": 0}
+        for u in range(1, 51)
+    ]
+    batches = [
+        {"jti": f"j{n}", "user_id": 1 + n % 50, "request_time": n, "video_ids": [1, 2],
+         "return_time": None if n % 500 == 0 else n + 1}
+        for n in range(5000)
+    ]  # fmt: skip
+    query = OPEN_BATCH_CLIPS.params(p_uid=1, p_since=-1)
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as c:
+        c.execute(insert(User), users)
+        c.execute(insert(Batch), batches)
+        c.execute(text("ANALYZE" if sqlite else "ANALYZE batch"))
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        explained = "\n".join(str(r[-1]) for r in c.execute(text(explain + sql)))
+        assert len(c.execute(query).all()) == 10  # user 1's open batches, 10 of their 100
+    engine.dispose()
+    assert "ix_batch_open_user" in explained, explained
+    assert "Seq Scan" not in explained and "SCAN batch" not in explained, explained

@@ -9,8 +9,9 @@ Differences from the original, each for a reason:
 * ``batch.client_type`` — the role the batch was made for, so that a batch is taken as what
   it was given as (a researcher's without gold, a volunteer's with), whatever the owner's
   role has become since;
-* ``reservation`` — the clips of each user's open batches, so that asking for several
-  batches before sending any never puts one clip on two of them (one user, one vote);
+* ``ix_batch_open_user`` — a partial index of the open batches by user, so that a draw
+  finds the clips of the user's open batches (to keep them off the new one: one user, one
+  vote) by reading those few rows, never the user's sent ones;
 * ``label.client_type`` — the role at the time of the answer, so the label history alone
   says which column (citizen or researcher state) an answer moved;
 * ``user.password_hash`` — researchers sign in with a password instead of Google.
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -36,7 +38,6 @@ __all__ = [
     "User",
     "Connection",
     "Batch",
-    "Reservation",
     "Label",
     "Tutorial",
     "View",
@@ -165,23 +166,15 @@ class Batch(Base):
     user_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user_raw_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
-
-class Reservation(Base):
-    """A clip on one of a user's open batches: not drawn for that user again until the batch
-    is sent (the row is deleted) or its token expires (``until``, epoch seconds).
-
-    No foreign keys: the rows are written only from a batch just drawn and live no longer
-    than its token, and the checks would cost three index probes per clip of every batch.
-    """
-
-    __tablename__ = "reservation"
-
-    batch_jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    video_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer)
-    until: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (Index("ix_reservation_user_video", "user_id", "video_id", "until"),)
+    __table_args__ = (
+        # the open batches only: a user's sent batches, however many, are not in it
+        Index(
+            "ix_batch_open_user",
+            "user_id",
+            postgresql_where=text("return_time IS NULL"),
+            sqlite_where=text("return_time IS NULL"),
+        ),
+    )
 
 
 class Label(Base):

@@ -5,26 +5,49 @@ walks the (state, sort_key) index, wrapping around once. That is an index range 
 rows however large the table, where RISE's ``ORDER BY RAND()`` read all of it. A volunteer's
 batch is 12 clips to label plus 4 hidden gold standards (1–3 with smoke, at least one without);
 a researcher's is clips without a researcher label, and no gold.
+
+A volunteer's batch must not hold a clip that is on one of their open batches (one user, one
+vote). The draw does not look: the clips of those batches come back with it (``give``), and
+only when the batch it made holds one of them, which happens only to a user who asked for
+several batches before sending, is it drawn again with them left out.
 """
 
 from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, exists, literal_column, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    all_,
+    bindparam,
+    cast,
+    exists,
+    literal_column,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
 
 from smokewatch.core.labels import ADMIN_FINAL_STATES, PARTIAL_STATES, State
 from smokewatch.labeling.batches.policy import BatchPolicy
-from smokewatch.labeling.batches.statements import LABEL, RESERVATION, VIDEO
+from smokewatch.labeling.batches.statements import LABEL, VIDEO
 from smokewatch.labeling.db import Plan, Step, Together
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.users import Caller
 
-__all__ = ["DrawnBatch", "batch_parts", "draw_batch_plan", "draw_step", "made_batch"]
+__all__ = [
+    "DrawnBatch",
+    "batch_parts",
+    "draw_batch_plan",
+    "draw_step",
+    "made_batch",
+    "unheld_batch_plan",
+]
 
 _FINAL_ADMIN = sorted(int(s) for s in ADMIN_FINAL_STATES)
 _PARTIAL = sorted(int(s) for s in PARTIAL_STATES)
@@ -48,7 +71,7 @@ class _Part:
     state: int
     n: int
     skip_labeled: bool = False  #: leave out clips this user has labeled
-    skip_held: bool = False  #: leave out clips on this user's open batches
+    skip_held: bool = False  #: leave out clips on this user's open batches (when given)
     not_final: bool = False  #: leave out clips whose researcher state is final
 
 
@@ -70,23 +93,18 @@ def _not_labeled() -> Any:
     return ~exists(labeled)
 
 
-def _not_held() -> Any:
-    """NOT EXISTS (the clip on one of this user's open batches), probed the same way."""
-    held: Any = (
-        select(literal_column("1"))
-        .where(
-            RESERVATION.c.user_id == bindparam("uid"),
-            RESERVATION.c.video_id == VIDEO.c.id,
-            RESERVATION.c.until > bindparam("now"),
-        )
-        .offset(_literal(0))
-    )
-    return ~exists(held)
+def _not_held(postgres: bool) -> Any:
+    """The clip is not one of ``held`` (the clips of the user's open batches): an array on
+    PostgreSQL (one statement text whatever the count), an expanding list elsewhere."""
+    if postgres:
+        return VIDEO.c.id != all_(cast(bindparam("held"), postgresql.ARRAY(Integer)))
+    return VIDEO.c.id.not_in(bindparam("held", expanding=True))
 
 
-def _part_select(part: _Part, i: int, wrap: bool) -> Any:
+def _part_select(part: _Part, i: int, wrap: bool, held_array: bool | None) -> Any:
     """One index range scan of a part: from its random start forward, or (``wrap``) from the
-    beginning of the order up to the start."""
+    beginning of the order up to the start. ``held_array``: None (no held clips to leave
+    out), else whether they come as a PostgreSQL array."""
     column = VIDEO.c.label_state_admin if part.admin else VIDEO.c.label_state
     start: Any = bindparam(f"s{i}")
     conditions = [
@@ -97,8 +115,8 @@ def _part_select(part: _Part, i: int, wrap: bool) -> Any:
         conditions.append(VIDEO.c.label_state_admin.not_in([_literal(x) for x in _FINAL_ADMIN]))
     if part.skip_labeled:
         conditions.append(_not_labeled())
-    if part.skip_held:
-        conditions.append(_not_held())
+    if part.skip_held and held_array is not None:
+        conditions.append(_not_held(held_array))
     return (
         select(*_BATCH_COLUMNS, _literal(i).label("part"), _literal(int(wrap)).label("wrapped"))
         .where(*conditions)
@@ -108,8 +126,8 @@ def _part_select(part: _Part, i: int, wrap: bool) -> Any:
     )
 
 
-@functools.lru_cache(maxsize=8)
-def _draw_statement(parts: tuple[_Part, ...]) -> Any:
+@functools.lru_cache(maxsize=16)
+def _draw_statement(parts: tuple[_Part, ...], held_array: bool | None) -> Any:
     """One statement for a whole batch: per part, up to ``n`` clips from a random point of the
     sort-key order, wrapping around to the beginning when the end comes first.
 
@@ -117,22 +135,35 @@ def _draw_statement(parts: tuple[_Part, ...]) -> Any:
     reads the wrapped range only when the forward one runs short, and every scan is an index
     range read with a LIMIT, so the cost does not grow with the table. One statement is one
     snapshot (a clip cannot be seen in two states) and one round trip. Constants are inlined
-    and only the starts, the user id and the time are parameters; one shape per batch kind.
+    and only the starts, the user id and (``held_array`` not None: see ``_part_select``) the
+    clips to leave out are parameters; one shape per batch kind, and one more for a redraw.
     """
     selects = []
     for i, part in enumerate(parts):
         both = union_all(
-            select(_part_select(part, i, False)), select(_part_select(part, i, True))
+            select(_part_select(part, i, False, held_array)),
+            select(_part_select(part, i, True, held_array)),
         ).subquery()
         selects.append(select(both).limit(_literal(part.n)))
     return union_all(*[select(q.subquery()) for q in selects])
 
 
-def draw_step(parts: tuple[_Part, ...], user_id: int, now: int, rng: random.Random) -> Step:
-    """The draw and its parameters: a random start per part, the user and the time (to skip
-    their labeled and held clips)."""
-    params = {**{f"s{i}": rng.random() for i in range(len(parts))}, "uid": user_id, "now": now}
-    return (_draw_statement(parts), params)
+def draw_step(
+    parts: tuple[_Part, ...],
+    user_id: int,
+    rng: random.Random,
+    *,
+    held: Collection[int] = (),
+    postgres: bool = False,
+) -> Step:
+    """The draw and its parameters: a random start per part, the user (to skip their labeled
+    clips) and the ``held`` clips to leave out (none: the statement does not look)."""
+    params: dict[str, Any] = {f"s{i}": rng.random() for i in range(len(parts))}
+    params["uid"] = user_id
+    if not held:
+        return (_draw_statement(parts, None), params)
+    params["held"] = sorted(held)
+    return (_draw_statement(parts, postgres), params)
 
 
 def _pool(
@@ -173,8 +204,9 @@ class DrawnBatch:
 def batch_parts(policy: BatchPolicy, researcher: bool) -> tuple[_Part, ...]:
     """What a batch draws: for a researcher, clips without a researcher label; for a
     volunteer, up to gold - 1 gold standards of each kind (so any mix with at least one of
-    each can be made), partly labeled clips by state, and unlabeled clips, none of them on
-    the volunteer's open batches. (A researcher's answers are no votes: one clip on two of
+    each can be made), partly labeled clips by state, and unlabeled clips, which are kept
+    off the volunteer's open batches (gold standards are shown again and again on purpose).
+    (A researcher's answers are no votes: one clip on two of
     their batches does no harm, and a reloaded review page should not hide clips for an
     hour.)"""
     if researcher:
@@ -234,9 +266,30 @@ def made_batch(
 
 
 def draw_batch_plan(
-    user: Caller, policy: BatchPolicy, rng: random.Random, now: int
+    user: Caller, policy: BatchPolicy, rng: random.Random
 ) -> Plan[DrawnBatch | None]:
-    """A new batch for ``user``, shuffled; None when there are not enough clips (RISE: 204)."""
+    """A new batch for ``user``, shuffled; None when there are not enough clips (RISE: 204).
+    It does not look at the user's open batches (see ``unheld_batch_plan``)."""
     parts = batch_parts(policy, user.client_type == Role.RESEARCHER)
-    [rows] = yield Together([draw_step(parts, user.id, now, rng)])
+    [rows] = yield Together([draw_step(parts, user.id, rng)])
+    return made_batch(user, parts, rows, policy, rng)
+
+
+def unheld_batch_plan(
+    user: Caller,
+    parts: tuple[_Part, ...],
+    rows: Sequence[Any],
+    held: Collection[int],
+    policy: BatchPolicy,
+    rng: random.Random,
+    *,
+    postgres: bool,
+) -> Plan[DrawnBatch | None]:
+    """The batch made of a draw's ``rows`` that holds none of the ``held`` clips (those of
+    the user's open batches) other than gold standards: that batch itself nearly always (no
+    statement); drawn again, leaving them out, when it holds one."""
+    batch = made_batch(user, parts, rows, policy, rng)
+    if batch is None or not any(parts[r.part].skip_held and int(r.id) in held for r in batch.clips):
+        return batch
+    [rows] = yield Together([draw_step(parts, user.id, rng, held=held, postgres=postgres)])
     return made_batch(user, parts, rows, policy, rng)

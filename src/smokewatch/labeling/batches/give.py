@@ -1,21 +1,23 @@
-"""Giving a user a batch: check the user, draw, store the batch and hold its clips."""
+"""Giving a user a batch: check the user, draw (off their open batches), store the batch."""
 
 from __future__ import annotations
 
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from smokewatch.labeling.batches.draw import (
     DrawnBatch,
     batch_parts,
     draw_batch_plan,
     draw_step,
-    made_batch,
+    unheld_batch_plan,
 )
 from smokewatch.labeling.batches.policy import BatchPolicy
-from smokewatch.labeling.batches.statements import DROP_EXPIRED, NEW_BATCH, RESERVE
+from smokewatch.labeling.batches.statements import NEW_BATCH, OPEN_BATCH_CLIPS
 from smokewatch.labeling.db import Plan, Step, Together
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
@@ -44,42 +46,47 @@ def give_batch_plan(
 ) -> Plan[GivenBatch | None]:
     """Check the user, draw a batch and store it, then commit; None: not enough clips (204).
 
-    Two round trips on PostgreSQL: the user's row and a volunteer's draw together (a
-    researcher, rarer, is drawn again with their own batch shape), then the batch row, its
-    clips held for ``hold_seconds`` (the batch token's lifetime: the batch can be sent until
-    then) and the commit together. A plan (see ``db.drive``): it yields its statements and
-    gets their rows.
+    Two round trips on PostgreSQL: the user's row, a volunteer's draw and the clips of the
+    user's open batches (those whose token, ``hold_seconds`` long, can still be sent)
+    together; then the batch row and the commit together. Between them, a researcher (rarer)
+    is drawn again with their own batch shape, and a volunteer whose draw met a clip of their
+    open batches (only one who asked for several batches before sending) is drawn again
+    without those clips. Nothing is written but the batch row: the open batches are the
+    holds. A plan (see ``db.drive``): it yields its statements and gets their rows.
     """
     now = int(time.time())
     parts = batch_parts(policy, researcher=False)
-    caller_rows, drawn_rows = yield Together(
-        [(CALLER_STATEMENT, {"p_uid": user_id}), draw_step(parts, user_id, now, rng)]
+    caller_rows, drawn_rows, open_rows = yield Together(
+        [
+            (CALLER_STATEMENT, {"p_uid": user_id}),
+            draw_step(parts, user_id, rng),
+            (OPEN_BATCH_CLIPS, {"p_uid": user_id, "p_since": now - hold_seconds}),
+        ]
     )
     user = active_caller(caller_rows)
     if user.client_type == Role.RESEARCHER:
-        batch = yield from draw_batch_plan(user, policy, rng, now)
+        batch = yield from draw_batch_plan(user, policy, rng)
     else:
-        batch = made_batch(user, parts, drawn_rows, policy, rng)
+        held = _held(open_rows)
+        batch = yield from unheld_batch_plan(
+            user, parts, drawn_rows, held, policy, rng, postgres=postgres
+        )
     if batch is None:
         return None
-    steps, jti = new_batch_steps(
-        user, batch, connection_id, now=now, until=now + hold_seconds, postgres=postgres
-    )
+    steps, jti = new_batch_steps(user, batch, connection_id, now=now)
     results = yield Together(steps, commit=True)
     return GivenBatch(user, batch, int(results[0][0][0]), jti)
 
 
+def _held(open_rows: Sequence[Any]) -> frozenset[int]:
+    """The clips on the open batches (each row's ``video_ids``, a JSON list)."""
+    return frozenset(int(vid) for row in open_rows for vid in row.video_ids)
+
+
 def new_batch_steps(
-    user: Caller,
-    batch: DrawnBatch,
-    connection_id: int | None,
-    *,
-    now: int,
-    until: int,
-    postgres: bool,
+    user: Caller, batch: DrawnBatch, connection_id: int | None, *, now: int
 ) -> tuple[list[Step], str]:
-    """The batch row (made for the user's role now); for a volunteer, the batch's clips held
-    until ``until`` and the user's expired holds dropped; and the batch's token id."""
+    """The batch row (made for the user's role now) and the batch's token id."""
     video_ids = batch.ids
     if len(set(video_ids)) != len(video_ids):
         raise ValueError(f"a batch must not hold a clip twice: {sorted(video_ids)}")
@@ -94,12 +101,4 @@ def new_batch_steps(
         "num_unlabeled": len(video_ids) - batch.gold,
         "client_type": user.client_type,
     }
-    held = {"p_jti": jti, "p_uid": user.id, "p_until": until}
-    reserve: Step = (
-        (RESERVE[True], {**held, "p_ids": video_ids})
-        if postgres
-        else (RESERVE[False], [{**held, "p_vid": vid} for vid in video_ids])
-    )
-    if user.client_type == Role.RESEARCHER:  # their draw does not look at holds
-        return [(NEW_BATCH, row)], jti
-    return [(NEW_BATCH, row), (DROP_EXPIRED, {"p_uid": user.id, "p_now": now}), reserve], jti
+    return [(NEW_BATCH, row)], jti

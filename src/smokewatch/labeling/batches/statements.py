@@ -10,15 +10,24 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Integer, Table, and_, any_, bindparam, delete, insert, select, text
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql
 
-from smokewatch.labeling.tables import Batch, Label, Reservation, User, Video
+from smokewatch.labeling.tables import Batch, Label, Role, User, Video
 
-BATCH, USER, LABEL, VIDEO, RESERVATION = (
-    cast(Table, t.__table__) for t in (Batch, User, Label, Video, Reservation)
-)
+BATCH, USER, LABEL, VIDEO = (cast(Table, t.__table__) for t in (Batch, User, Label, Video))
 
 NEW_BATCH = (
     insert(BATCH)
@@ -39,25 +48,16 @@ NEW_BATCH = (
     )
     .returning(BATCH.c.id)
 )
-#: The batch's clips held for its user (see ``tables.Reservation``), by "is it PostgreSQL".
-RESERVE: dict[bool, Any] = {
-    True: text(
-        "INSERT INTO reservation (batch_jti, video_id, user_id, until) "
-        "SELECT :p_jti, v.id, :p_uid, :p_until FROM unnest(CAST(:p_ids AS integer[])) AS v(id)"
-    ),
-    False: insert(RESERVATION).values(
-        batch_jti=bindparam("p_jti"),
-        video_id=bindparam("p_vid"),
-        user_id=bindparam("p_uid"),
-        until=bindparam("p_until"),
-    ),
-}
-#: A user's reservations whose batch token has expired: the batch can no longer be sent.
-DROP_EXPIRED = delete(RESERVATION).where(
-    RESERVATION.c.user_id == bindparam("p_uid"), RESERVATION.c.until <= bindparam("p_now")
+#: The clips of the user's open volunteer batches that can still be sent (their token is
+#: younger than ``p_since``): the clips a new batch must not hold. Read through the partial
+#: index of open batches (``ix_batch_open_user``), so it costs a few rows however many batches
+#: the user has sent; a researcher's batch holds nothing (see ``draw.batch_parts``).
+OPEN_BATCH_CLIPS = select(BATCH.c.video_ids).where(
+    BATCH.c.user_id == bindparam("p_uid"),
+    BATCH.c.return_time.is_(None),
+    BATCH.c.request_time > bindparam("p_since"),
+    BATCH.c.client_type != literal_column(str(Role.RESEARCHER)),
 )
-#: A sent batch's reservations.
-RELEASE = delete(RESERVATION).where(RESERVATION.c.batch_jti == bindparam("p_jti"))
 
 #: The batch row, locked: is it this user's, unclaimed, what kind, how many gold standards.
 LOCK_BATCH = (

@@ -13,9 +13,9 @@ One user, one vote per clip: a volunteer's batch holding a clip (other than a go
 which is shown again and again) that the user has answered before is refused whole (409),
 changing nothing. The draw never puts such a clip on a batch (it skips the user's labeled
 clips and the clips of their open batches); only two draws for one user at the same moment
-can (or a draw in the second between a hold's end and its token's), and then the first batch
-sent counts and the other is refused. A refused batch keeps its clips held for its user
-until its token expires: it can never be taken, and the clips go to other volunteers.
+can (neither sees the other's batch), and then the first batch sent counts and the other is
+refused. A refused batch stays open, holding its clips from its user until its token
+expires: it can never be taken, and the clips go to other volunteers.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from smokewatch.labeling.batches.statements import (
     CLAIM_REVIEW,
     LOCK_BATCH,
     LOCK_VIDEOS,
-    RELEASE,
     SCORE_USER,
     VOTED,
 )
@@ -139,10 +138,8 @@ def submit_batch_plan(
     gold_right = sum(gold_answer_right(states[vid][1], label) is True for vid, label in answers)
     accepted = gold_right >= row.num_gold_standard
     batch_score = int(row.num_unlabeled) if accepted else 0
-    steps: list[Step] = [
-        (CLAIM, {**claim, "p_acc": accepted, "p_score": batch_score}),
-        (RELEASE, {"p_jti": jti}),
-    ]
+    # claimed, the batch is no longer open: its clips are held no more
+    steps: list[Step] = [(CLAIM, {**claim, "p_acc": accepted, "p_score": batch_score})]
     if accepted:
         # Gold standards are shown to one user again and again, so their answers are not
         # votes: they are kept in the history (for scoring and reliability) but never move

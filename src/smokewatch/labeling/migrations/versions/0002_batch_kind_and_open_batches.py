@@ -1,4 +1,4 @@
-"""batch kind (client_type) and reservations of open batches' clips
+"""batch kind (client_type) and an index of open batches by user
 
 Revision ID: 0002
 Revises: 0001
@@ -34,24 +34,20 @@ def upgrade() -> None:
         '(SELECT u.client_type FROM "user" u WHERE u.id = batch.user_id'
         " AND u.client_type IN (1, 2, 3)), 3) END"
     )
-    op.create_table(
-        "reservation",
-        sa.Column("batch_jti", sa.String(length=64), nullable=False),
-        sa.Column("video_id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("until", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("batch_jti", "video_id", name=op.f("pk_reservation")),
+    # partial: the open batches only (a draw reads a user's to keep their clips off the new
+    # batch; the user's sent batches, however many, are not read)
+    op.create_index(
+        "ix_batch_open_user",
+        "batch",
+        ["user_id"],
+        unique=False,
+        postgresql_where=sa.text("return_time IS NULL"),
+        sqlite_where=sa.text("return_time IS NULL"),
     )
-    with op.batch_alter_table("reservation", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_reservation_user_video", ["user_id", "video_id", "until"], unique=False
-        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("reservation", schema=None) as batch_op:
-        batch_op.drop_index("ix_reservation_user_video")
-    op.drop_table("reservation")
+    op.drop_index("ix_batch_open_user", table_name="batch")
     # a plain ALTER TABLE, never batch mode's rebuild: on SQLite that drops the old table,
     # which the label table's foreign key to batch refuses once a label exists (and foreign
     # keys cannot be turned off here: the migrations run inside one transaction)
