@@ -82,7 +82,7 @@ def test_a_batch_given_and_submitted_through_a_session(database: Database) -> No
     assert _counts(database) == (0, 1, 0)  # the batch row, committed
     score = _submit(database, uid, given, _answers(given.batch, seeded.gold_pos, seeded.gold_neg))
     assert score.accepted and score.batch == 12 and score.user == 12 and score.raw == 12
-    assert _counts(database) == (16, 1, 16)  # every answered clip moved, gold ones too
+    assert _counts(database) == (16, 1, 12)  # every answer kept; the 12 to label moved
     with database.read() as s:
         user = s.get(User, uid)
         assert user is not None and (user.pages_submitted, user.pages_accepted) == (1, 1)
@@ -223,7 +223,7 @@ def test_plans_on_the_event_loop(pg_url: str, tmp_path) -> None:  # type: ignore
             assert _terminate_others(pg_url) >= 1
             score = await hot.drive(lambda: submit(answers))
             assert score.accepted and score.user == 12
-            assert _counts(db) == (16, 1, 16)
+            assert _counts(db) == (16, 1, 12)
         finally:
             await hot.close()
 
