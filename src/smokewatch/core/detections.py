@@ -114,12 +114,17 @@ class Detections:
     schema: int = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for view in out["views"]:
-            view["box"] = list(view["box"]) if view["box"] is not None else None
-            for event in view["events"]:
-                event["windows"] = list(event["windows"])
+        """The JSON shape: lists where the dataclasses hold tuples, ``schema`` first."""
+        out = _lists(asdict(self))
         return {"schema": self.schema, **{k: v for k, v in out.items() if k != "schema"}}
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_lists(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------------------------
