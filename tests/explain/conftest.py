@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,17 +47,23 @@ def tiny_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def tiny_model_dir(out: Path, seed: int = 0, **settings: object) -> Path:
-    """A seeded random tiny3d written as a model directory (no training needed)."""
+def _tiny_model_dir(out: Path, init: int = 0, **settings: Any) -> Path:
     from smokewatch.models import get_model
     from smokewatch.training.config import TrainConfig
     from smokewatch.training.saved import write_model_dir
 
-    torch.manual_seed(seed)
+    torch.manual_seed(init)
     model = get_model("tiny3d", weights=None, num_classes=1)
     return write_model_dir(out, TrainConfig(**{**TINY, **settings}), state_dict=model.state_dict())
 
 
 @pytest.fixture(scope="session")
+def tiny_model_dir() -> Callable[..., Path]:
+    """``tiny_model_dir(out, init=0, **settings)``: a random tiny3d (torch seed ``init``) as a
+    model directory (no training needed); ``settings`` override :data:`TINY`."""
+    return _tiny_model_dir
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model_dir(tmp_path_factory.mktemp("explain-model") / "model")
+    return _tiny_model_dir(tmp_path_factory.mktemp("explain-model") / "model")

@@ -88,7 +88,9 @@ def test_randomising_the_top_layers_changes_the_map() -> None:
         for name in ("logits", "body.2"):  # cascading, from the top
             layer = randomised.get_submodule(name)
             with torch.no_grad():
-                layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * layer.weight.std())
+                layer.weight.copy_(
+                    torch.randn(layer.weight.shape, generator=gen) * layer.weight.std()
+                )
             _, after = grad_cam(randomised, x)
             assert before.max() == after.max() == pytest.approx(1.0)  # neither map is empty
             assert _rank_correlation(before, after) < 0.5, (seed, name)

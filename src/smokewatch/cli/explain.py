@@ -102,8 +102,7 @@ def explain_command(
     for message in report.skipped:
         err_console.print(tagged("skipped:", "yellow", message), soft_wrap=True)
     console.print(
-        f"{len(report.explained)} clips explained, {len(report.skipped)} skipped -> "
-        f"{report.index}",
+        f"{len(report.explained)} clips explained, {len(report.skipped)} skipped -> {report.index}",
         highlight=False,
     )
     if strict and report.skipped:

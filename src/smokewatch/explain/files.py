@@ -25,10 +25,17 @@ import numpy as np
 
 from smokewatch.core.atomic import atomic_path, atomic_write_text
 from smokewatch.errors import SmokewatchError
-from smokewatch.explain.gradcam import ExplainError, Explainer, activation_ratio
+from smokewatch.explain.gradcam import Explainer, ExplainError, activation_ratio
 from smokewatch.explain.render import write_overlay_gif, write_stacked_png
 
-__all__ = ["CELLS", "ExplainReport", "explain_clip", "explain_files", "explain_labeled", "find_clips"]
+__all__ = [
+    "CELLS",
+    "ExplainReport",
+    "explain_clip",
+    "explain_files",
+    "explain_labeled",
+    "find_clips",
+]
 
 #: The confusion cells, in the order they are sampled and listed.
 CELLS: tuple[str, ...] = ("tp", "fp", "fn", "tn")
@@ -215,7 +222,9 @@ def explain_labeled(
         truth = bool(items[i].label)
         cells[("t" if predicted == truth else "f") + ("p" if predicted else "n")].append(i)
     rng = random.Random(seed)
-    chosen = {cell: rng.sample(members, min(per_cell, len(members))) for cell, members in cells.items()}
+    chosen = {
+        cell: rng.sample(members, min(per_cell, len(members))) for cell, members in cells.items()
+    }
     listed: dict[str, Any] = {}
     with Progress(progress, sum(len(c) for c in chosen.values()), "explain") as bar:
         for cell in CELLS:

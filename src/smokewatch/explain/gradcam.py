@@ -78,7 +78,9 @@ def default_target_layer(model: nn.Module) -> str:
             return f"{prefix}head"
         if isinstance(part, Tiny3D):
             return f"{prefix}body.{len(part.body) - 1}"
-    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
+    convs: list[str] = [
+        str(n) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Conv3d)
+    ]
     if not convs:
         raise ExplainError(
             f"{type(model).__name__} has no convolution to explain; name a target layer"
@@ -91,7 +93,9 @@ def _layer(model: nn.Module, name: str) -> nn.Module:
         return model.get_submodule(name)
     except AttributeError:
         pass
-    names = [f"{prefix}{child}" for prefix, part in _parts(model) for child, _ in part.named_children()]
+    names = [
+        f"{prefix}{child}" for prefix, part in _parts(model) for child, _ in part.named_children()
+    ]
     shown = ", ".join(names[-8:])
     raise ExplainError(
         f"{type(model).__name__} has no layer {name!r}; dotted module names such as {shown} "
@@ -135,7 +139,7 @@ def _untouched(model: nn.Module, device: torch.device) -> Iterator[None]:
 
 
 def _as_volume(t: torch.Tensor, batch: int, layer: str) -> torch.Tensor:
-    """``[B, C, t, h, w]`` from a 3D layer's map, or from a per-frame 2D one (``[B*t, C, h, w]``)."""
+    """``[B, C, t, h, w]`` from a 3D layer's map or a per-frame 2D one's ``[B*t, C, h, w]``."""
     if t.dim() == 5 and t.shape[0] == batch:
         return t
     if t.dim() == 4 and t.shape[0] % batch == 0:
@@ -195,9 +199,7 @@ def grad_cam(
     finally:
         handle.remove()
     acts = _as_volume(kept[0].detach().float(), x.shape[0], name)
-    grads = (
-        torch.zeros_like(acts) if grad is None else _as_volume(grad.float(), x.shape[0], name)
-    )
+    grads = torch.zeros_like(acts) if grad is None else _as_volume(grad.float(), x.shape[0], name)
     weights = grads.mean(dim=(2, 3, 4), keepdim=True)
     cam = F.relu((weights * acts).sum(dim=1, keepdim=True))
     cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode="trilinear", align_corners=False)[:, 0]

@@ -3,8 +3,9 @@
 The PNG is laid out like the paper's Figures 6-11: every ``every``-th frame in a row (RISE:
 frames 0, 9, 18, 27 of 36), and under each the same frame with the heat map blended over it.
 The colours are a jet-like ramp (blue, cyan, yellow, red) computed in numpy, no plotting
-library; each pixel's heat is blended in proportion to its value, so cold areas show the frame
-itself and hot ones the colour. Both files are written atomically.
+library; each pixel's colour is blended in by the square root of its value, so cold areas
+show the frame itself, hot ones the colour, and the middle of the range stays visible. Both
+files are written atomically.
 """
 
 from __future__ import annotations
@@ -27,15 +28,17 @@ def colorize(values: np.ndarray) -> np.ndarray:
     v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)[..., None]
     centres = np.array([0.75, 0.5, 0.25], dtype=np.float32)  # where red, green, blue peak
     rgb = np.clip(1.5 - np.abs(4.0 * (v - centres)), 0.0, 1.0)
-    return (rgb * 255.0 + 0.5).astype(np.uint8)
+    out: np.ndarray = (rgb * 255.0 + 0.5).astype(np.uint8)
+    return out
 
 
 def overlay(frames: np.ndarray, volume: np.ndarray, *, opacity: float = OPACITY) -> np.ndarray:
     """uint8 ``[T, H, W, 3]``: each frame with its map's colour blended in by the map's value."""
     f, v = _checked(frames, volume)
-    alpha = opacity * np.clip(v, 0.0, 1.0)[..., None]
+    alpha = opacity * np.sqrt(np.clip(v, 0.0, 1.0))[..., None]  # mid values stay visible
     blended = f.astype(np.float32) * (1.0 - alpha) + colorize(v).astype(np.float32) * alpha
-    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _checked(frames: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +75,8 @@ def write_overlay_gif(
 ) -> None:
     """The clip with its heat map, animated at ``fps``, looping.
 
-    (A frame identical to the one before it is merged into it by Pillow, its time added.)
+    (GIF keeps times in 10 ms steps, so 12 fps plays at 12.5; a frame identical to the one
+    before it is merged into it by Pillow, its time added.)
     """
     from PIL import Image
 

@@ -34,6 +34,11 @@ def _double(values: Any) -> torch.Tensor:
 class SVMOnBackbone(nn.Module):
     """``backbone.features(x)`` -> the SVM's Platt logit ``[B, 1]`` (see the module doc)."""
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+    support: torch.Tensor
+    dual: torch.Tensor
+
     def __init__(self, backbone: nn.Module, svm: Any) -> None:
         super().__init__()
         self.backbone = backbone
@@ -72,7 +77,8 @@ class SVMOnBackbone(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.decision(self.backbone.features(x))
+        features: Any = self.backbone.features
+        d = self.decision(features(x))
         return (-(self.platt_a * d + self.platt_b))[:, None]
 
 
