@@ -128,7 +128,8 @@ def _frame_index(frame: Any, origin: int, step: float, fallback: int) -> int:
     """A decoded frame's position in the video, from its timestamp when it has one."""
     if frame.pts is None or step <= 0:
         return fallback
-    return round((frame.pts - origin) / step)
+    pts: int = frame.pts
+    return round((pts - origin) / step)
 
 
 def _tolerant(path: Path) -> Iterator[np.ndarray | LostFrames]:

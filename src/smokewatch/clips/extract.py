@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_SUFFIXES",
     "ExtractReport",
+    "check_boxes",
     "crop_views",
     "count_frames",
     "extract_clips",
@@ -141,7 +142,8 @@ def crop_views(frame: np.ndarray, boxes: Sequence[Box], size: int) -> list[np.nd
     ]
 
 
-def _check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
+def check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
+    """Every view's box inside the ``width`` x ``height`` panorama, else a :class:`ViewsError`."""
     for key, box in views.items():
         if not isinstance(box, Box):
             raise ViewsError(f"view {key}: no box (got {box!r})")
@@ -259,7 +261,7 @@ def extract_clips(
             report.frames_read += 1
             if shape is None:
                 shape = frame.shape
-                _check_boxes(views, frame.shape[1], frame.shape[0], source)
+                check_boxes(views, frame.shape[1], frame.shape[0], source)
             elif frame.shape != shape:
                 raise VideoError(
                     f"{source}: frame {i} is {frame.shape[1]}x{frame.shape[0]}, "

@@ -166,7 +166,9 @@ def predict_torch(
     probs: list[torch.Tensor] = []
     total, count = 0.0, 0
     with scoring(model, config, dev, prepared=prepared) as outputs:
-        loader = clip_loader(config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir)
+        loader = clip_loader(
+            config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir
+        )
         for batch in loader:
             out = outputs(batch["video"])
             y = batch["label"].to(dev)
