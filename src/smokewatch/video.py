@@ -156,7 +156,7 @@ def _tolerant(path: Path) -> Iterator[np.ndarray | LostFrames]:
                     if index < expected:  # a repeat or out-of-order frame: already counted
                         continue
                     if index > expected:
-                        yield LostFrames(index - expected, reason or "missing frames")
+                        yield LostFrames(index - expected, reason or "frames the decoder dropped")
                         reason = ""
                     yield frame.to_ndarray(format="rgb24")
                     expected = index + 1

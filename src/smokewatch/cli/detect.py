@@ -39,6 +39,10 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 @user_errors
 def detect_command(
     model: Path = typer.Argument(
@@ -257,12 +261,12 @@ def detect_command(
         total_seconds += seconds
         state = "already done" if v.key in report.reused else "scored"
         console.print(
-            f"{v.key}: {len(v.windows)} windows, {len(v.events)} events "
+            f"{v.key}: {_count(len(v.windows), 'window')}, {_count(len(v.events), 'event')} "
             f"({_minutes(seconds)} of smoke), {state}",
             highlight=False,
         )
     console.print(
-        f"{total_events} events ({_minutes(total_seconds)} of smoke) in "
-        f"{len(detections.views)} views -> {out / 'detections.json'}",
+        f"{_count(total_events, 'event')} ({_minutes(total_seconds)} of smoke) in "
+        f"{_count(len(detections.views), 'view')} -> {out / 'detections.json'}",
         highlight=False,
     )
