@@ -370,3 +370,17 @@ def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
     assert (first.start_frame, first.end_frame) == (12, 23)
     assert (first.start_time, first.end_time) == (START + 60, START + 115)
     assert detections.source["skipped_files"] == ["junk.mp4: not a RISE clip name"]
+
+
+def test_the_report_is_written_when_its_module_is_installed(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    calls: list[tuple[Any, Path]] = []
+    fake = types.ModuleType("smokewatch.detect.report")
+    fake.write_report = lambda detections, out_dir: calls.append((detections, out_dir))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "smokewatch.detect.report", fake)
+    report, _ = _run(*day, tmp_path / "out", motion_model)
+    assert calls == [(report.detections, tmp_path / "out")]

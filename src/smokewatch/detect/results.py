@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -125,8 +124,13 @@ def merge_views(
 
 
 def write_report(detections: Detections, out_dir: Path) -> bool:
-    """``<out>/report.html`` by :mod:`smokewatch.detect.report` if this install has it."""
-    if importlib.util.find_spec(REPORT_MODULE) is None:
+    """``<out>/report.html`` by :mod:`smokewatch.detect.report`, if this install has it (it is
+    looked up by name, so detection works without it); True if a report was written."""
+    try:
+        report = importlib.import_module(REPORT_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != REPORT_MODULE:
+            raise  # the report module is there but something it needs is not
         return False
-    importlib.import_module(REPORT_MODULE).write_report(detections, out_dir)
+    report.write_report(detections, out_dir)
     return True
