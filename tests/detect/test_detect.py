@@ -384,3 +384,40 @@ def test_the_report_is_written_when_its_module_is_installed(
     monkeypatch.setitem(sys.modules, "smokewatch.detect.report", fake)
     report, _ = _run(*day, tmp_path / "out", motion_model)
     assert calls == [(report.detections, tmp_path / "out")]
+
+
+def test_a_worker_scores_views_from_plain_arguments_and_the_merge_finds_them(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    from smokewatch.detect import detect_view_day, load_detector
+
+    out = tmp_path / "out"
+    options = DetectOptions(size=SIZE, cam=False)
+    (smoky,) = detect_view_day(
+        str(motion_model), str(day[0]), {SMOKY_VIEW: BOXES[SMOKY_VIEW]}, str(out),
+        start_time=START, seconds_per_frame=SECONDS_PER_FRAME, options=options,
+    )  # fmt: skip
+    assert smoky.key == SMOKY_VIEW and len(smoky.events) == 1
+    assert not (out / "detections.json").exists()  # merging is the caller's
+    detector = load_detector(motion_model, cam=False)
+    merged = detect_timelapse(
+        day[0], load_views(day[1]), out, detector=detector,
+        clock=FrameClock(START, SECONDS_PER_FRAME), options=options,
+    )  # fmt: skip
+    assert merged.reused == [SMOKY_VIEW] and merged.scored == ["0-0", "0-2"]
+    assert merged.detections is not None
+    assert {v.key: v for v in merged.detections.views}[SMOKY_VIEW] == smoky
+
+
+def test_a_night_only_day_warns(day: tuple[Path, Path], motion_model: Path, tmp_path: Path) -> None:
+    proc = _smokewatch(
+        "detect", str(motion_model), "--timelapse", str(day[0]), "--views", str(day[1]),
+        "--out", str(tmp_path / "o"), "--start-time", "2024-06-11T23:00:00", "--size",
+        str(SIZE), "--no-cam", "--quiet",
+    )  # fmt: skip
+    assert proc.exit_code == 0, proc.output
+    assert "no daytime window of 36 frames" in proc.stderr
+    view = read_detections(tmp_path / "o" / "detections.json").views[0]
+    assert view.windows == () and [(s.start_frame, s.end_frame) for s in view.skipped] == [
+        (0, FRAMES - 1)
+    ]

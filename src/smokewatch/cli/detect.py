@@ -265,6 +265,15 @@ def detect_command(
             f"({_minutes(seconds)} of smoke), {state}",
             highlight=False,
         )
+    if timelapse is not None and not any(v.windows for v in detections.views):
+        err_console.print(
+            tagged(
+                "warning:",
+                "yellow",
+                f"no daytime window of {window_frames} frames; check --start-time or "
+                "--frame-times, --day-start/--day-end and --timezone",
+            )
+        )
     console.print(
         f"{_count(total_events, 'event')} ({_minutes(total_seconds)} of smoke) in "
         f"{_count(len(detections.views), 'view')} -> {out / 'detections.json'}",
