@@ -147,3 +147,73 @@ def test_failed_write_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mo
         video.write_clip(synthetic_frames(6, 32), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+
+def _items(path: Path) -> list[np.ndarray | video.LostFrames]:
+    return list(video.iter_frames_tolerant(path))
+
+
+def _noisy_clip(path: Path, frames: int = 60) -> np.ndarray:
+    """A clip whose every frame is a sizeable packet (noise does not compress)."""
+    data = synthetic_frames(frames, (48, 64), seed=3).astype(np.int16)
+    data += np.random.default_rng(3).integers(-25, 25, data.shape, dtype=np.int16)
+    out = np.clip(data, 0, 255).astype(np.uint8)
+    video.write_clip(out, path)
+    return out
+
+
+def test_tolerant_frames_of_a_good_file_are_its_frames(tmp_path: Path) -> None:
+    path = tmp_path / "good.mp4"
+    make_clip(path, frames=40, size=(48, 64))
+    items = _items(path)
+    assert not any(isinstance(i, video.LostFrames) for i in items)
+    assert all(np.array_equal(a, b) for a, b in zip(items, video.iter_frames(path), strict=True))
+
+
+def test_tolerant_frames_skip_a_corrupt_segment_and_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.mp4"
+    frames = _noisy_clip(path)
+    with av.open(str(path)) as container:
+        packets = sorted((p.pts, p.pos, p.size) for p in container.demux() if p.size)
+    start, end = packets[30][1], packets[35][1] + packets[35][2]
+    data = bytearray(path.read_bytes())
+    data[start:end] = np.random.default_rng(0).bytes(end - start)
+    path.write_bytes(bytes(data))
+    with pytest.raises(VideoError, match="damaged.mp4: corrupt video"):
+        list(video.iter_frames(path))
+    items = _items(path)
+    position, lost = 0, []
+    for item in items:
+        if isinstance(item, video.LostFrames):
+            lost.append((position, position + item.count - 1, item.reason))
+            position += item.count
+        else:
+            if position < 25:  # before the damage, frames are what was encoded
+                assert np.abs(item.astype(int) - frames[position]).mean() < 12
+            position += 1
+    assert position == 60  # every frame accounted for, decoded or lost
+    missing = {f for a, b, _ in lost for f in range(a, b + 1)}
+    # FFmpeg fails the damaged packets, and drops frames that needed them (a damaged packet
+    # may also decode to a garbled frame: FFmpeg cannot always tell)
+    assert len(missing & set(range(30, 36))) >= 3
+    assert any("Invalid data" in reason for _, _, reason in lost)
+    assert lost[-1][1] < 59  # frames after the damage were decoded
+
+
+def test_tolerant_frames_of_a_truncated_file_end_with_the_lost_rest(tmp_path: Path) -> None:
+    path = tmp_path / "cut.mp4"
+    _noisy_clip(path, frames=40)
+    truncate(path, 0.5)
+    items = _items(path)
+    assert isinstance(items[-1], video.LostFrames)
+    decoded = sum(isinstance(i, np.ndarray) for i in items)
+    assert 0 < decoded < 40
+    assert decoded + sum(i.count for i in items if isinstance(i, video.LostFrames)) == 40
+
+
+def test_tolerant_frames_still_refuse_files_that_are_not_video(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="noise.mp4"):
+        _items(garbage_file(tmp_path / "noise.mp4"))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VideoError, match="empty file"):
+        _items(tmp_path / "empty.mp4")

@@ -28,7 +28,15 @@ import numpy as np
 from smokewatch.core.atomic import atomic_path
 from smokewatch.errors import VideoError
 
-__all__ = ["VideoInfo", "probe", "read_clip", "iter_frames", "write_clip"]
+__all__ = [
+    "LostFrames",
+    "VideoInfo",
+    "iter_frames",
+    "iter_frames_tolerant",
+    "probe",
+    "read_clip",
+    "write_clip",
+]
 
 #: Exceptions PyAV/FFmpeg raise for unreadable input (OSError covers missing/permission).
 _AV_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, EOFError)
@@ -106,6 +114,73 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     raise :class:`VideoError` naming the file, possibly after some frames were yielded.
     """
     return _decode(Path(path))
+
+
+@dataclass(frozen=True, slots=True)
+class LostFrames:
+    """``count`` frames at this point of a video that could not be decoded, and why."""
+
+    count: int
+    reason: str
+
+
+def _frame_index(frame: Any, origin: int, step: float, fallback: int) -> int:
+    """A decoded frame's position in the video, from its timestamp when it has one."""
+    if frame.pts is None or step <= 0:
+        return fallback
+    pts: int = frame.pts
+    return round((pts - origin) / step)
+
+
+def _tolerant(path: Path) -> Iterator[np.ndarray | LostFrames]:
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        promised = int(stream.frames or 0)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        tb = stream.time_base
+        step = float(1 / (rate * tb)) if rate and tb else 0.0
+        origin = int(stream.start_time or 0)
+        expected = 0  # index of the next frame we have not yet accounted for
+        reason = ""
+        try:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except _AV_ERRORS as exc:
+                    reason = reason or _describe(exc)
+                    continue
+                for frame in frames:
+                    index = _frame_index(frame, origin, step, expected)
+                    if index < expected:  # a repeat or out-of-order frame: already counted
+                        continue
+                    if index > expected:
+                        yield LostFrames(index - expected, reason or "frames the decoder dropped")
+                        reason = ""
+                    yield frame.to_ndarray(format="rgb24")
+                    expected = index + 1
+        except _AV_ERRORS as exc:  # the container itself is damaged: nothing more to read
+            reason = reason or _describe(exc)
+        if expected == 0 and promised == 0:
+            raise VideoError(f"{path}: no decodable frames (corrupt or truncated file)")
+        if promised > expected:
+            yield LostFrames(promised - expected, reason or "truncated")
+    finally:
+        container.close()
+
+
+def iter_frames_tolerant(path: str | os.PathLike[str]) -> Iterator[np.ndarray | LostFrames]:
+    """Like :func:`iter_frames`, but a damaged stretch is reported and skipped, not fatal.
+
+    For a day of timelapse, where one bad segment must not cost the rest of the day. Packets
+    are decoded one by one; a packet FFmpeg cannot decode is dropped, and the frames it cost
+    are yielded as one :class:`LostFrames` where they were (counted from the next good frame's
+    timestamp, or from the frame count the container lists, for a damaged end). Items are in
+    order: each array is one frame, each ``LostFrames`` stands for ``count`` frames. A file
+    that cannot be opened, or decodes to nothing, still raises :class:`VideoError`.
+    """
+    return _tolerant(Path(path))
 
 
 def read_clip(path: str | os.PathLike[str], *, expected_frames: int | None = None) -> np.ndarray:

@@ -12,6 +12,7 @@ from smokewatch import __version__
 from smokewatch.cli import clips as clips_cli
 from smokewatch.cli import dataset as dataset_cli
 from smokewatch.cli import demo as demo_cli
+from smokewatch.cli import detect as detect_cli
 from smokewatch.cli import explain as explain_cli
 from smokewatch.cli import labeling as labeling_cli
 from smokewatch.cli import models as models_cli
@@ -33,6 +34,7 @@ app.add_typer(models_cli.app, name="models")
 app.add_typer(training_cli.experiments_app, name="experiments")
 app.command("train")(training_cli.train_command)
 app.command("evaluate")(training_cli.evaluate_command)
+app.command("detect")(detect_cli.detect_command)
 app.command("explain")(explain_cli.explain_command)
 app.command("demo")(demo_cli.demo)
 app.command("serve")(labeling_cli.serve_command)

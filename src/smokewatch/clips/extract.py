@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -30,13 +31,18 @@ from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, Clip, ClipName, url_part
 from smokewatch.core.metadata import read_metadata, write_metadata
 from smokewatch.errors import VideoError, ViewsError
 
+if TYPE_CHECKING:
+    from smokewatch.video import LostFrames
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "ExtractReport",
+    "check_boxes",
     "crop_views",
     "count_frames",
     "extract_clips",
     "iter_timelapse",
+    "iter_timelapse_tolerant",
 ]
 
 #: Frame images accepted in a timelapse folder (sorted by file name).
@@ -92,6 +98,37 @@ def iter_timelapse(timelapse: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     return iter_frames(p)
 
 
+def _iter_images_tolerant(folder: Path) -> Iterator[np.ndarray | LostFrames]:
+    from smokewatch.video import LostFrames
+
+    paths = _images(folder)
+    if not paths:
+        raise VideoError(f"{folder}: no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                frame = np.asarray(img.convert("RGB"))
+        except OSError as exc:
+            yield LostFrames(1, f"{path.name}: cannot read frame image ({exc})")
+            continue
+        yield frame
+
+
+def iter_timelapse_tolerant(timelapse: str | os.PathLike[str]) -> Iterator[np.ndarray | LostFrames]:
+    """:func:`iter_timelapse` for a whole day: damaged frames are reported, not fatal.
+
+    Yields uint8 frames and :class:`smokewatch.video.LostFrames` in order (see
+    :func:`smokewatch.video.iter_frames_tolerant`); in an image folder each unreadable image
+    is one lost frame.
+    """
+    p = Path(timelapse)
+    if p.is_dir():
+        return _iter_images_tolerant(p)
+    from smokewatch.video import iter_frames_tolerant
+
+    return iter_frames_tolerant(p)
+
+
 def crop_views(frame: np.ndarray, boxes: Sequence[Box], size: int) -> list[np.ndarray]:
     """Each box of a panorama frame, resized to ``size`` x ``size`` (antialiased bilinear).
 
@@ -105,7 +142,8 @@ def crop_views(frame: np.ndarray, boxes: Sequence[Box], size: int) -> list[np.nd
     ]
 
 
-def _check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
+def check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
+    """Every view's box inside the ``width`` x ``height`` panorama, else a :class:`ViewsError`."""
     for key, box in views.items():
         if not isinstance(box, Box):
             raise ViewsError(f"view {key}: no box (got {box!r})")
@@ -223,7 +261,7 @@ def extract_clips(
             report.frames_read += 1
             if shape is None:
                 shape = frame.shape
-                _check_boxes(views, frame.shape[1], frame.shape[0], source)
+                check_boxes(views, frame.shape[1], frame.shape[0], source)
             elif frame.shape != shape:
                 raise VideoError(
                     f"{source}: frame {i} is {frame.shape[1]}x{frame.shape[0]}, "

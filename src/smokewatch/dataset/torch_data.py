@@ -54,6 +54,7 @@ __all__ = [
     "ClipDataset",
     "Modality",
     "cache_file",
+    "clip_input",
     "frame_indices",
     "items_from_labels_csv",
     "items_from_metadata",
@@ -207,6 +208,24 @@ def frame_indices(length: int, frames: int) -> np.ndarray:
     return ((np.arange(frames) + 0.5) * length / frames).astype(np.int64)
 
 
+def clip_input(
+    clip: np.ndarray, *, frames: int, modality: Modality = "rgb", flow_method: str = "dis"
+) -> np.ndarray:
+    """What a model reads of a decoded uint8 ``(T, H, W, 3)`` clip: ``(frames, H, W, C)``.
+
+    :func:`frame_indices` of the clip, of its RGB or of its flow (computed over the whole
+    clip first, as RISE did). The one definition, for clips decoded from files
+    (:class:`ClipDataset`) and clips cropped in memory (detection), so both score alike.
+    """
+    idx = frame_indices(clip.shape[0], frames)
+    if modality == "rgb":
+        return np.ascontiguousarray(clip[idx])
+    from smokewatch.dataset.flow import compute_flow, flow_to_uint8
+
+    flow = compute_flow(clip, flow_method)  # type: ignore[arg-type]
+    return np.ascontiguousarray(flow_to_uint8(flow)[idx])
+
+
 def _modality_tag(modality: str, flow_method: str) -> str:
     return "rgb" if modality == "rgb" else f"flow-{flow_method}"
 
@@ -308,13 +327,9 @@ class ClipDataset(Dataset[dict[str, Any]]):
             raise VideoError(
                 f"{path}: has {clip.shape[0]} frames, fewer than the {self.frames} asked for"
             )
-        idx = frame_indices(clip.shape[0], self.frames)
-        if self.modality == "rgb":
-            return np.ascontiguousarray(clip[idx])
-        from smokewatch.dataset.flow import compute_flow, flow_to_uint8
-
-        flow = compute_flow(clip, self.flow_method)  # type: ignore[arg-type]
-        return np.ascontiguousarray(flow_to_uint8(flow)[idx])
+        return clip_input(
+            clip, frames=self.frames, modality=self.modality, flow_method=self.flow_method
+        )
 
     def load(self, index: int) -> np.ndarray:
         """The uint8 ``(T, H, W, C)`` array of item ``index`` (from the cache when fresh)."""

@@ -1,2 +1,32 @@
 """A camera day in, smoke events out: windows scored by a trained model, events, evidence,
-the detections file, its report and alerts."""
+the detections file, its report and alerts.
+
+The entry points: :func:`detect_timelapse` (a panorama timelapse and its views),
+:func:`detect_clips` (a folder of RISE clips), :func:`detect_view_day` (plain arguments, for a
+worker process), with a :class:`Detector` from :func:`load_detector`. docs/detections.md
+describes the output and the event rule.
+"""
+
+from smokewatch.detect.clipsdir import detect_clips
+from smokewatch.detect.clock import FrameClock, read_frame_times
+from smokewatch.detect.detector import DetectError, Detector, load_detector
+from smokewatch.detect.options import DetectOptions
+from smokewatch.detect.results import merge_views
+from smokewatch.detect.rule import EventRule, find_events
+from smokewatch.detect.timelapse import DetectReport, detect_timelapse, detect_view_day
+
+__all__ = [
+    "DetectError",
+    "DetectOptions",
+    "DetectReport",
+    "Detector",
+    "EventRule",
+    "FrameClock",
+    "detect_clips",
+    "detect_timelapse",
+    "detect_view_day",
+    "find_events",
+    "load_detector",
+    "merge_views",
+    "read_frame_times",
+]

@@ -2,14 +2,17 @@
 
 Clips are decoded by :class:`~smokewatch.dataset.torch_data.ClipDataset` (DataLoader workers
 decode while the model runs) and prepared by the evaluation transform (resize, [-1, 1]) on the
-model's device, the same path validation uses during training.
+model's device, the same path validation uses during training. Clips already in memory
+(windows cropped from a timelapse by detection) take the same path from the frame selection
+on: :func:`predict_torch_arrays` and :func:`clip_features_arrays` share each step with their
+file-reading twins, so a clip scores the same whichever way it arrived.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,18 @@ from torch.utils.data import DataLoader
 from smokewatch.training.build import TrainModule, clip_scores, loss_fn
 from smokewatch.training.config import TrainConfig
 
-__all__ = ["clip_loader", "extract_clip_features", "predict_svm", "predict_torch"]
+__all__ = [
+    "array_batch",
+    "clip_features_arrays",
+    "clip_loader",
+    "extract_clip_features",
+    "feature_backbone",
+    "predict_svm",
+    "predict_torch",
+    "predict_torch_arrays",
+    "scoring",
+    "svm_probabilities",
+]
 
 
 def clip_loader(
@@ -82,6 +96,58 @@ def eval_transform(config: TrainConfig, device: torch.device) -> torch.nn.Module
     ).to(device)
 
 
+def array_batch(config: TrainConfig, clips: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
+    """In-memory uint8 clips ``[B, T, H, W, 3]`` as the loader's ``uint8 [B, C, T', H, W]``
+    batch: the config's frame selection (and flow), exactly as :class:`ClipDataset` does."""
+    from smokewatch.dataset.torch_data import clip_input
+
+    arrays = [
+        clip_input(
+            np.asarray(clip),
+            frames=config.frames,
+            modality=config.modality,
+            flow_method=config.flow_method,
+        )
+        for clip in clips
+    ]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 4, 1, 2, 3).contiguous()
+
+
+@contextlib.contextmanager
+def scoring(
+    model: torch.nn.Module,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    prepared: bool = False,
+) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """Inside: ``outputs(video)`` maps a uint8 ``[B, C, T, H, W]`` batch to the model's
+    outputs as the loss sees them (clip logits, or per-frame logits for the RISE loss).
+
+    The model is in eval mode (its training flag restored after), and -FP's evaluation-time
+    frame shuffle draws from a forked random state seeded with ``config.seed``, so
+    predictions repeat and a training run's random stream is untouched by validation.
+    """
+    transform = eval_transform(config, device)
+    head = TrainModule(model, config.loss)
+    was_training = model.training
+    model.eval()
+    rng = torch.random.fork_rng(devices=[]) if config.perturb_frames else contextlib.nullcontext()
+
+    def outputs(video: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out: torch.Tensor = head(_layout(transform(video.to(device)), prepared))
+        return out.float()
+
+    try:
+        with rng:
+            if config.perturb_frames:
+                torch.manual_seed(config.seed)
+            yield outputs
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def predict_torch(
     model: torch.nn.Module,
@@ -97,36 +163,46 @@ def predict_torch(
 ) -> tuple[np.ndarray, float]:
     """(P(smoke) per clip, mean BCE loss) in eval mode; the training flag is restored after."""
     dev = torch.device(device)
-    transform = eval_transform(config, dev)
-    head = TrainModule(model, config.loss)
-    was_training = model.training
-    model.eval()
-    # -FP shuffles frames in evaluation too: with a fixed seed, in a forked random state, so
-    # predictions repeat and a training run's random stream is untouched by validation
-    rng = torch.random.fork_rng(devices=[]) if config.perturb_frames else contextlib.nullcontext()
     probs: list[torch.Tensor] = []
     total, count = 0.0, 0
-    try:
-        with rng:
-            if config.perturb_frames:
-                torch.manual_seed(config.seed)
-            loader = clip_loader(
-                config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir
-            )
-            for batch in loader:
-                x = _layout(transform(batch["video"].to(dev)), prepared)
-                y = batch["label"].to(dev)
-                out = head(x).float()
-                total += float(loss_fn(out, y)) * len(y)
-                count += len(y)
-                probs.append(torch.sigmoid(clip_scores(out)).cpu())
-                if on_batch is not None:
-                    on_batch(len(y))
-    finally:
-        model.train(was_training)
+    with scoring(model, config, dev, prepared=prepared) as outputs:
+        loader = clip_loader(
+            config, items, batch_size=batch_size, workers=workers, cache_dir=cache_dir
+        )
+        for batch in loader:
+            out = outputs(batch["video"])
+            y = batch["label"].to(dev)
+            total += float(loss_fn(out, y)) * len(y)
+            count += len(y)
+            probs.append(torch.sigmoid(clip_scores(out)).cpu())
+            if on_batch is not None:
+                on_batch(len(y))
     if not probs:
         return np.zeros(0, dtype=np.float64), float("nan")
     return torch.cat(probs).double().numpy(), total / max(count, 1)
+
+
+@torch.no_grad()
+def predict_torch_arrays(
+    model: torch.nn.Module,
+    config: TrainConfig,
+    clips: Sequence[np.ndarray] | np.ndarray,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 4,
+    prepared: bool = False,
+) -> np.ndarray:
+    """P(smoke) of in-memory uint8 clips ``[B, T, H, W, 3]``, as :func:`predict_torch` scores
+    the same clips read from files."""
+    dev = torch.device(device)
+    probs: list[torch.Tensor] = []
+    with scoring(model, config, dev, prepared=prepared) as outputs:
+        for start in range(0, len(clips), batch_size):
+            out = outputs(array_batch(config, clips[start : start + batch_size]))
+            probs.append(torch.sigmoid(clip_scores(out)).cpu())
+    if not probs:
+        return np.zeros(0, dtype=np.float64)
+    return torch.cat(probs).double().numpy()
 
 
 def _feature_key(config: TrainConfig, path: Path) -> str:
@@ -145,6 +221,48 @@ def _feature_key(config: TrainConfig, path: Path) -> str:
         config.flow_method,
     ]
     return hashlib.sha1("\0".join(parts).encode()).hexdigest()
+
+
+def feature_backbone(
+    config: TrainConfig, device: torch.device, weights_cache_dir: Path | None
+) -> Callable[[torch.Tensor], np.ndarray]:
+    """``features(video)``: pooled float32 features ``(B, D)`` of a uint8 ``[B, C, T, H, W]``
+    batch, from the frozen backbone ``config.model`` (``config.weights``), built once."""
+    from smokewatch.models import get_model
+    from smokewatch.training.build import pretrained_from
+
+    backbone = get_model(
+        config.model,
+        weights=config.weights,
+        num_classes=1,
+        **pretrained_from(config, weights_cache_dir),
+    )
+    backbone = backbone.to(device).eval()
+    prepared = prepare_on_cpu(backbone, device)
+    transform = eval_transform(config, device)
+
+    def features(video: torch.Tensor) -> np.ndarray:
+        x = _layout(transform(video.to(device)), prepared)
+        with torch.inference_mode():
+            return np.asarray(backbone.features(x).float().cpu().numpy())
+
+    return features
+
+
+def clip_features_arrays(
+    features: Callable[[torch.Tensor], np.ndarray],
+    config: TrainConfig,
+    clips: Sequence[np.ndarray] | np.ndarray,
+    *,
+    batch_size: int = 4,
+) -> np.ndarray:
+    """:func:`extract_clip_features` of in-memory uint8 clips ``[B, T, H, W, 3]`` (no cache),
+    with a :func:`feature_backbone`."""
+    rows = [
+        features(array_batch(config, clips[start : start + batch_size]))
+        for start in range(0, len(clips), batch_size)
+    ]
+    return np.concatenate(rows) if rows else np.zeros((0, 1024), np.float32)
 
 
 def extract_clip_features(
@@ -166,8 +284,6 @@ def extract_clip_features(
     ``config.weights`` are kept.
     """
     from smokewatch.core.atomic import atomic_path
-    from smokewatch.models import get_model
-    from smokewatch.training.build import pretrained_from
 
     dev = torch.device(device)
     feats: list[np.ndarray | None] = [None] * len(items)
@@ -183,15 +299,7 @@ def extract_clip_features(
             continue
         todo.append(i)
     if todo:
-        backbone = get_model(
-            config.model,
-            weights=config.weights,
-            num_classes=1,
-            **pretrained_from(config, weights_cache_dir),
-        )
-        backbone = backbone.to(dev).eval()
-        prepared = prepare_on_cpu(backbone, dev)
-        transform = eval_transform(config, dev)
+        features = feature_backbone(config, dev, weights_cache_dir)
         loader = clip_loader(
             config, [items[i] for i in todo], batch_size=batch_size, workers=workers
         )
@@ -199,9 +307,7 @@ def extract_clip_features(
         # one batch at a time, each clip's vector stored as soon as it exists: an interrupted
         # extraction keeps everything it finished
         for batch in loader:
-            x = _layout(transform(batch["video"].to(dev)), prepared)
-            with torch.inference_mode():
-                new = backbone.features(x).float().cpu().numpy()
+            new = features(batch["video"])
             for row in new:
                 i = next(slots)
                 feats[i] = row
@@ -209,7 +315,7 @@ def extract_clip_features(
                     with atomic_path(files[i]) as tmp:
                         np.save(tmp, row)
             if on_batch is not None:
-                on_batch(len(x))
+                on_batch(len(new))
     return (
         np.stack([f for f in feats if f is not None]) if items else np.zeros((0, 1024), np.float32)
     )
@@ -217,7 +323,11 @@ def extract_clip_features(
 
 def predict_svm(svm: Any, config: TrainConfig, items: Sequence[Any], **kwargs: Any) -> np.ndarray:
     """P(smoke) from the SVM's Platt-scaled decision values."""
-    features = extract_clip_features(config, items, **kwargs)
+    return svm_probabilities(svm, extract_clip_features(config, items, **kwargs))
+
+
+def svm_probabilities(svm: Any, features: np.ndarray) -> np.ndarray:
+    """P(smoke) per feature row: the SVM's Platt-scaled probability of class 1."""
     proba = svm.predict_proba(features)
     positive = list(svm.classes_).index(1)
     return np.asarray(proba[:, positive], dtype=np.float64)

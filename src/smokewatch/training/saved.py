@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ class TrainedModel:
     meta: dict[str, Any]
     model: Any
     prepared: bool = False
+    _features: Callable[[torch.Tensor], np.ndarray] | None = field(default=None, repr=False)
 
     def predict(
         self,
@@ -122,6 +123,44 @@ class TrainedModel:
         if not self.prepared:  # a loaded model only infers: make it fast once, in place
             self.prepared = prepare_on_cpu(self.model, dev)
         return predict_torch(self.model, self.config, items, prepared=self.prepared, **options)[0]
+
+    def predict_arrays(
+        self,
+        clips: Sequence[np.ndarray] | np.ndarray,
+        *,
+        device: str | torch.device = "cpu",
+        batch_size: int = 4,
+        weights_cache_dir: Path | None = None,
+    ) -> np.ndarray:
+        """P(smoke) of in-memory uint8 clips ``[B, T, H, W, 3]`` (windows cropped from a
+        timelapse), prepared exactly as :meth:`predict` prepares clips read from files."""
+        from smokewatch.training.predict import (
+            clip_features_arrays,
+            feature_backbone,
+            predict_torch_arrays,
+            prepare_on_cpu,
+            svm_probabilities,
+        )
+
+        dev = torch.device(device)
+        if self.config.kind == "svm":
+            if self._features is None:  # the frozen backbone, built once for every call
+                self._features = feature_backbone(self.config, dev, weights_cache_dir)
+            features = clip_features_arrays(
+                self._features, self.config, clips, batch_size=batch_size
+            )
+            return svm_probabilities(self.model, features)
+        self.model.to(dev)
+        if not self.prepared:
+            self.prepared = prepare_on_cpu(self.model, dev)
+        return predict_torch_arrays(
+            self.model,
+            self.config,
+            clips,
+            device=dev,
+            batch_size=batch_size,
+            prepared=self.prepared,
+        )
 
 
 def load_model_dir(path: Path) -> TrainedModel:

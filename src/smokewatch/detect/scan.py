@@ -1,0 +1,103 @@
+"""Scoring windows as they come: batched through the model, Grad-CAM where the gate opens,
+smoke windows kept for evidence.
+
+Windows arrive in time order per view (views interleaved); :class:`WindowScan` batches them
+across views, and after each batch decides what to keep: a smoke window, and the last
+``max_gap`` windows of its view before it, which a filled gap may make part of an event.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from smokewatch.core.detections import Window
+from smokewatch.detect.detector import Detector, activation_ratio
+from smokewatch.detect.evidence import WindowStore
+from smokewatch.detect.options import DetectOptions
+
+__all__ = ["Slot", "WindowScan"]
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a window lies, before it is scored."""
+
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+    file: str | None = None
+
+
+class WindowScan:
+    """``add(view, slot, frames)`` windows, ``flush()`` at the end; then ``windows[view]``."""
+
+    def __init__(
+        self,
+        views: int,
+        *,
+        detector: Detector,
+        options: DetectOptions,
+        stores: list[WindowStore],
+        batch_size: int,
+    ) -> None:
+        self.detector = detector
+        self.options = options
+        self.stores = stores
+        self.batch_size = max(1, batch_size)
+        self.windows: list[list[Window]] = [[] for _ in range(views)]
+        self.recent: list[deque[tuple[int, np.ndarray]]] = [
+            deque(maxlen=options.rule.max_gap) for _ in range(views)
+        ]
+        self.pending: list[tuple[int, Slot, np.ndarray]] = []
+        self.model_calls = 0
+
+    def add(self, view: int, slot: Slot, frames: np.ndarray) -> None:
+        self.pending.append((view, slot, frames))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def _cam(self, clips: np.ndarray, probs: np.ndarray) -> dict[int, np.ndarray]:
+        cam = self.detector.cam
+        if cam is None or not self.options.cam:
+            return {}
+        gated = [k for k, p in enumerate(probs) if p > self.options.cam_probability]
+        if not gated:
+            return {}
+        volumes = cam(clips[gated])
+        return dict(zip(gated, volumes, strict=True))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        clips = np.stack([frames for _, _, frames in self.pending])
+        probs = np.asarray(self.detector.scorer(clips), dtype=np.float64)
+        self.model_calls += 1
+        volumes = self._cam(clips, probs)
+        rule = self.options.rule
+        for k, (view, slot, frames) in enumerate(self.pending):
+            volume = volumes.get(k)
+            ratio = None if volume is None else activation_ratio(volume, self.options.cam_threshold)
+            window = Window(
+                start_frame=slot.start_frame,
+                end_frame=slot.end_frame,
+                start_time=slot.start_time,
+                end_time=slot.end_time,
+                probability=min(1.0, max(0.0, float(probs[k]))),
+                activation_ratio=ratio,
+                file=slot.file,
+            )
+            index = len(self.windows[view])
+            self.windows[view].append(window)
+            if rule.is_smoke(window.probability, window.activation_ratio):
+                store = self.stores[view]
+                for before, kept in self.recent[view]:
+                    store.keep(before, kept)
+                self.recent[view].clear()
+                store.keep(index, frames, volume)
+            elif rule.max_gap:
+                self.recent[view].append((index, frames))
+        self.pending.clear()

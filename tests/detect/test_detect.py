@@ -1,0 +1,423 @@
+"""``smokewatch detect`` on a synthetic camera day with a plume at known frames.
+
+The day (``detect_helpers``): 150 frames, three views, smoke in view 0-1 during frames 60-109;
+the model (``motion3d``) is real and its output known, the Grad-CAM a stand-in that lights
+what moved. Real H.264 video throughout, decoded by PyAV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from detect_helpers import (
+    BOXES,
+    FRAMES,
+    PLUME,
+    SECONDS_PER_FRAME,
+    SIZE,
+    SMOKY_VIEW,
+    START,
+    detector_for,
+    panorama,
+    write_timelapse,
+    write_views,
+)
+from PIL import Image
+from videos import synthetic_frames
+
+from smokewatch.clips.views import load_views
+from smokewatch.core.detections import read_detections
+from smokewatch.detect import DetectOptions, EventRule, FrameClock, detect_timelapse
+from smokewatch.detect.results import view_file
+from smokewatch.video import read_clip, write_clip
+
+STEP = 18
+
+
+def _smokewatch(*args: str) -> Any:
+    """The CLI in this process, as a user runs it (exit code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from smokewatch.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the day as an mp4, its views file)."""
+    folder = tmp_path_factory.mktemp("day")
+    return write_timelapse(folder / "day.mp4"), write_views(folder)
+
+
+def _run(timelapse: Path, views: Path, out: Path, model: Path, **options: Any) -> tuple[Any, Any]:
+    detector, counted = detector_for(model)
+    report = detect_timelapse(
+        timelapse,
+        load_views(views),
+        out,
+        detector=detector,
+        clock=options.pop("clock", FrameClock(START, SECONDS_PER_FRAME)),
+        options=DetectOptions(size=SIZE, **options),
+    )
+    return report, counted
+
+
+def test_the_plume_is_found_in_its_view_at_its_time(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    report, counted = _run(*day, out, motion_model)
+    detections = read_detections(out / "detections.json")
+    assert detections == report.detections
+    assert [v.key for v in detections.views] == list(BOXES)
+    assert counted.windows == 3 * 7  # windows at 0, 18, ..., 108 in each view
+    by_view = {v.key: v for v in detections.views}
+    for key, view in by_view.items():
+        assert view.box == BOXES[key]
+        assert [w.start_frame for w in view.windows] == list(range(0, 109, STEP))
+        for w in view.windows:
+            assert w.end_frame == w.start_frame + 35
+            assert w.start_time == START + SECONDS_PER_FRAME * w.start_frame
+            # Grad-CAM only past the gate
+            assert (w.activation_ratio is None) == (w.probability <= 0.6)
+        if key != SMOKY_VIEW:
+            assert view.events == ()
+            assert max(w.probability for w in view.windows) < 0.5
+    (event,) = by_view[SMOKY_VIEW].events
+    truth_start, truth_end = PLUME[0], PLUME[1] - 1
+    assert abs(event.start_frame - truth_start) <= STEP
+    assert abs(event.end_frame - truth_end) <= STEP
+    assert event.start_time == START + SECONDS_PER_FRAME * event.start_frame
+    assert event.end_time == START + SECONDS_PER_FRAME * event.end_frame
+    assert event.id == f"0-1-{round(event.start_time)}-{round(event.end_time)}"
+    windows = by_view[SMOKY_VIEW].windows
+    assert event.max_probability == max(windows[i].probability for i in event.windows) > 0.85
+    # the evidence: the view's own frames of the event, and the strongest window's overlay
+    clip = read_clip(out / str(event.evidence_clip))
+    assert clip.shape == (event.end_frame - event.start_frame + 1, SIZE, SIZE, 3)
+    left, top, right, bottom = BOXES[SMOKY_VIEW]
+    truth = panorama()[event.start_frame : event.end_frame + 1, top:bottom, left:right]
+    assert np.abs(clip.astype(int) - truth).mean() < 6  # H.264 loses a little
+    with Image.open(out / str(event.evidence_gif)) as gif:
+        assert gif.format == "GIF" and gif.n_frames > 1
+    assert not (out / ".work").exists()  # kept windows are gone once evidence exists
+
+
+def test_a_view_already_done_is_not_scored_again(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapse, views_file = day
+    out = tmp_path / "out"
+    views = load_views(views_file)
+    detector, counted = detector_for(motion_model)
+    clock = FrameClock(START, SECONDS_PER_FRAME)
+    options = DetectOptions(size=SIZE)
+    first = detect_timelapse(
+        timelapse, {"0-0": views["0-0"]}, out, detector=detector, clock=clock, options=options
+    )
+    assert first.scored == ["0-0"] and counted.windows == 7
+    stamp = view_file(out, "0-0").stat().st_mtime_ns
+    # every view now: only the two new ones are scored
+    second = detect_timelapse(
+        timelapse, views, out, detector=detector, clock=clock, options=options
+    )
+    assert second.reused == ["0-0"] and second.scored == ["0-1", "0-2"]
+    assert counted.windows == 7 + 14
+    assert view_file(out, "0-0").stat().st_mtime_ns == stamp
+    # all done: nothing decoded or scored, the same file written again
+    calls = counted.calls
+    third = detect_timelapse(timelapse, views, out, detector=detector, clock=clock, options=options)
+    assert third.scored == [] and counted.calls == calls
+    assert third.detections == second.detections
+    # a damaged result file is scored again; so is everything under another rule
+    view_file(out, "0-2").write_text("{broken")
+    fourth = detect_timelapse(
+        timelapse, views, out, detector=detector, clock=clock, options=options
+    )
+    assert fourth.scored == ["0-2"]
+    stricter = DetectOptions(size=SIZE, rule=EventRule(smoke_probability=0.95))
+    fifth = detect_timelapse(
+        timelapse, views, out, detector=detector, clock=clock, options=stricter
+    )
+    assert fifth.scored == list(BOXES)
+    assert fifth.detections is not None
+    assert fifth.detections.settings["rule"]["smoke_probability"] == 0.95
+
+
+def _corrupt_frames(path: Path, first: int, last: int) -> None:
+    """Overwrite the packets of frames ``first..last`` with random bytes, in place."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = sorted(
+            (p.pts, p.pos, p.size) for p in container.demux(stream) if p.size and p.pos
+        )
+    start = packets[first][1]
+    end = packets[last][1] + packets[last][2]
+    data = bytearray(path.read_bytes())
+    data[start:end] = np.random.default_rng(0).bytes(end - start)
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupt_segment_is_reported_and_the_rest_of_the_day_scored(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapse = tmp_path / "corrupt.mp4"
+    timelapse.write_bytes(day[0].read_bytes())
+    _corrupt_frames(timelapse, 40, 45)
+    out = tmp_path / "out"
+    proc = _smokewatch(
+        "detect", str(motion_model), "--timelapse", str(timelapse), "--views", str(day[1]),
+        "--out", str(out), "--start-time", str(START), "--size", str(SIZE), "--no-cam",
+        "--quiet",
+    )  # fmt: skip
+    assert proc.exit_code == 0, proc.output
+    detections = read_detections(out / "detections.json")
+    for view in detections.views:
+        lost = [s for s in view.skipped if s.reason.startswith("corrupt segment")]
+        # the damaged frames, and those that depended on them (FFmpeg drops or fails them)
+        assert any(s.start_frame <= 40 and s.end_frame >= 45 for s in lost)
+        assert max(s.end_frame for s in lost) < 100  # the damage ends; later frames decode
+        for w in view.windows:  # no window holds a lost frame
+            assert all(w.end_frame < s.start_frame or w.start_frame > s.end_frame for s in lost)
+        assert any(w.start_frame > max(s.end_frame for s in lost) for w in view.windows)
+        assert max(w.end_frame for w in view.windows) >= FRAMES - STEP  # the day went on
+    for s in lost:
+        assert (
+            f"frames {s.start_frame}-{s.end_frame} of {timelapse}: corrupt segment" in proc.stderr
+        )
+    # the plume after the damage is still found, probability alone (--no-cam)
+    smoky = {v.key: v for v in detections.views}[SMOKY_VIEW]
+    assert smoky.events and smoky.events[0].evidence_gif is None
+    assert detections.settings["rule"]["use_ratio"] is False
+
+
+def test_frame_times_file_gives_each_frame_its_time_and_night_is_skipped(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    # 19:55 local: frames from 20:00 on are night (default daytime 6:00-20:00)
+    t0 = START + 11 * 3600 + 55 * 60
+    times = [t0 + 5 * i + 0.5 * (i % 3) for i in range(FRAMES)]
+    sidecar = tmp_path / "frames.json"
+    sidecar.write_text(json.dumps({"frames": times, "gaps": []}))
+    plain = tmp_path / "times.json"
+    plain.write_text(json.dumps(times))
+    results = []
+    for name, path in (("a", sidecar), ("b", plain)):
+        out = tmp_path / name
+        proc = _smokewatch(
+            "detect", str(motion_model), "--timelapse", str(day[0]), "--views", str(day[1]),
+            "--out", str(out), "--frame-times", str(path), "--size", str(SIZE), "--no-cam",
+            "--quiet",
+        )  # fmt: skip
+        assert proc.exit_code == 0, proc.output
+        results.append(read_detections(out / "detections.json"))
+    assert [v.windows for v in results[0].views] == [v.windows for v in results[1].views]
+    view = results[0].views[0]
+    night_from = next(i for i, t in enumerate(times) if t >= t0 + 300)
+    assert [(s.start_frame, s.end_frame, s.reason) for s in view.skipped] == [
+        (night_from, FRAMES - 1, "night (outside daytime)")
+    ]
+    assert [w.start_frame for w in view.windows] == [0, 18]  # 36..71 would reach the night
+    for w in view.windows:
+        assert (w.start_time, w.end_time) == (times[w.start_frame], times[w.end_frame])
+    assert results[0].source["frames"] == FRAMES
+
+
+def test_image_folder_with_an_unreadable_frame(motion_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(panorama(80, plume=None)):
+        Image.fromarray(frame).save(folder / f"{i:04d}.png")
+    (folder / "0040.png").write_bytes(b"not a png")
+    report, _ = _run(folder, write_views(tmp_path), tmp_path / "out", motion_model)
+    view = report.detections.views[0]
+    (lost,) = view.skipped
+    assert (lost.start_frame, lost.end_frame) == (40, 40) and "0040.png" in lost.reason
+    assert [w.start_frame for w in view.windows] == [0, 41]  # windows restart after it
+
+
+def _one_line_error(proc: Any, *words: str) -> None:
+    assert proc.exit_code == 2, proc.output
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_cli_errors_are_one_line(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapse, views = day
+    base = ["detect", str(motion_model), "--out", str(tmp_path / "o"), "--no-cam", "--quiet"]
+    tl = ["--timelapse", str(timelapse), "--views", str(views), "--start-time", str(START)]
+    _one_line_error(_smokewatch(*base, *tl, "--view", "0-9"), "no view 0-9", "0-0, 0-1, 0-2")
+    bad_views = tmp_path / "bad.yaml"
+    bad_views.write_text("cameras:\n  0:\n    views:\n      0: [10, 10, 5]\n")
+    _one_line_error(
+        _smokewatch(*base, "--timelapse", str(timelapse), "--views", str(bad_views),
+                    "--start-time", str(START)),
+        str(bad_views), "view 0-0",
+    )  # fmt: skip
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("cameras:\n  0:\n    views:\n      0: [100, 0, 200, 48]\n")
+    _one_line_error(
+        _smokewatch(*base, "--timelapse", str(timelapse), "--views", str(outside),
+                    "--start-time", str(START), "--size", str(SIZE)),
+        "outside",
+    )  # fmt: skip
+    not_model = ["detect", str(tmp_path), "--out", str(tmp_path / "o"), "--no-cam"]
+    _one_line_error(_smokewatch(*not_model, *tl), "not a model directory")
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(list(range(FRAMES - 1))))
+    _one_line_error(
+        _smokewatch(*base, "--timelapse", str(timelapse), "--views", str(views),
+                    "--frame-times", str(short)),
+        f"{FRAMES - 1} frame times", f"{FRAMES} frames",
+    )  # fmt: skip
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    _one_line_error(
+        _smokewatch(*base, "--timelapse", str(empty), "--views", str(views),
+                    "--start-time", str(START)),
+        "empty",
+    )  # fmt: skip
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(1).bytes(5000))
+    _one_line_error(
+        _smokewatch(*base, "--timelapse", str(garbage), "--views", str(views),
+                    "--start-time", str(START)),
+        str(garbage),
+    )  # fmt: skip
+    _one_line_error(_smokewatch(*base), "--timelapse", "--clips")
+    _one_line_error(_smokewatch(*base, "--timelapse", str(timelapse), "--views", str(views)),
+                    "--start-time", "--frame-times")  # fmt: skip
+
+
+def test_the_cli_runs_a_day_and_skips_it_when_run_again(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = [
+        "detect", str(motion_model), "--timelapse", str(day[0]), "--views", str(day[1]),
+        "--out", str(out), "--start-time", "2024-06-11T08:00:00", "--size", str(SIZE),
+        "--no-cam", "--quiet",
+    ]  # fmt: skip
+    proc = _smokewatch(*args)
+    assert proc.exit_code == 0, proc.output
+    assert "0-1: 7 windows, 1 event" in proc.stdout
+    assert proc.stdout.count("scored") == 3
+    stamp = (out / "views" / "0-1.json").stat().st_mtime_ns
+    again = _smokewatch(*args)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.count("already done") == 3
+    assert (out / "views" / "0-1.json").stat().st_mtime_ns == stamp
+    detections = read_detections(out / "detections.json")
+    assert detections.source["start_time"] == START
+    assert detections.model["preset"] == "motion"
+
+
+def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
+    import torch
+
+    from smokewatch.models import get_model
+    from smokewatch.training.config import TrainConfig
+    from smokewatch.training.saved import write_model_dir
+
+    torch.manual_seed(0)
+    config = TrainConfig(name="tiny", model="tiny3d", weights=None, frames=6, size=24)
+    model_dir = write_model_dir(
+        tmp_path / "model", config, state_dict=get_model("tiny3d", num_classes=1).state_dict()
+    )
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    rows = []
+    for k, (view, first) in enumerate([(0, 0), (0, 12), (0, 24), (1, 0), (1, 12)]):
+        t0 = int(START) + 5 * first
+        name = f"0-{view}-2024-06-11-0-0-32-32-32-32-{first}-{t0}-{t0 + 55}.mp4"
+        write_clip(synthetic_frames(12, 32, seed=k), clips / name)
+        rows.append((name, k % 2))
+    write_clip(synthetic_frames(12, 32, seed=9), clips / "junk.mp4")
+    labels = clips / "labels.csv"
+    with open(labels, "w", newline="") as f:
+        csv.writer(f).writerows([("file", "label"), *rows])
+    evaluated = _smokewatch(
+        "evaluate", str(model_dir), "--labels", str(labels), "--clips", str(clips),
+        "--out", str(tmp_path / "eval"), "--no-grids", "--quiet",
+    )  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    with open(tmp_path / "eval" / "predictions.csv", newline="") as f:
+        expected = {r["file"]: float(r["probability"]) for r in csv.DictReader(f)}
+    detected = _smokewatch(
+        "detect", str(model_dir), "--clips", str(clips), "--out", str(tmp_path / "det"),
+        "--no-cam", "--quiet",
+    )  # fmt: skip
+    assert detected.exit_code == 0, detected.output
+    assert "junk.mp4: not a RISE clip name" in detected.stderr
+    detections = read_detections(tmp_path / "det" / "detections.json")
+    assert [(v.key, len(v.windows)) for v in detections.views] == [("0-0", 3), ("0-1", 2)]
+    got = {w.file: w.probability for v in detections.views for w in v.windows}
+    assert got.keys() == expected.keys()
+    for name, p in expected.items():
+        assert got[name] == pytest.approx(p, abs=1e-4)
+    first = detections.views[0].windows[1]
+    assert (first.start_frame, first.end_frame) == (12, 23)
+    assert (first.start_time, first.end_time) == (START + 60, START + 115)
+    assert detections.source["skipped_files"] == ["junk.mp4: not a RISE clip name"]
+
+
+def test_the_report_is_written_when_its_module_is_installed(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    calls: list[tuple[Any, Path]] = []
+    fake = types.ModuleType("smokewatch.detect.report")
+    fake.write_report = lambda detections, out_dir: calls.append((detections, out_dir))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "smokewatch.detect.report", fake)
+    report, _ = _run(*day, tmp_path / "out", motion_model)
+    assert calls == [(report.detections, tmp_path / "out")]
+
+
+def test_a_worker_scores_views_from_plain_arguments_and_the_merge_finds_them(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    from smokewatch.detect import detect_view_day, load_detector
+
+    out = tmp_path / "out"
+    options = DetectOptions(size=SIZE, cam=False)
+    (smoky,) = detect_view_day(
+        str(motion_model), str(day[0]), {SMOKY_VIEW: BOXES[SMOKY_VIEW]}, str(out),
+        start_time=START, seconds_per_frame=SECONDS_PER_FRAME, options=options,
+    )  # fmt: skip
+    assert smoky.key == SMOKY_VIEW and len(smoky.events) == 1
+    assert not (out / "detections.json").exists()  # merging is the caller's
+    detector = load_detector(motion_model, cam=False)
+    merged = detect_timelapse(
+        day[0], load_views(day[1]), out, detector=detector,
+        clock=FrameClock(START, SECONDS_PER_FRAME), options=options,
+    )  # fmt: skip
+    assert merged.reused == [SMOKY_VIEW] and merged.scored == ["0-0", "0-2"]
+    assert merged.detections is not None
+    assert {v.key: v for v in merged.detections.views}[SMOKY_VIEW] == smoky
+
+
+def test_a_night_only_day_warns(day: tuple[Path, Path], motion_model: Path, tmp_path: Path) -> None:
+    proc = _smokewatch(
+        "detect", str(motion_model), "--timelapse", str(day[0]), "--views", str(day[1]),
+        "--out", str(tmp_path / "o"), "--start-time", "2024-06-11T23:00:00", "--size",
+        str(SIZE), "--no-cam", "--quiet",
+    )  # fmt: skip
+    assert proc.exit_code == 0, proc.output
+    assert "no daytime window of 36 frames" in proc.stderr
+    view = read_detections(tmp_path / "o" / "detections.json").views[0]
+    assert view.windows == () and [(s.start_frame, s.end_frame) for s in view.skipped] == [
+        (0, FRAMES - 1)
+    ]
