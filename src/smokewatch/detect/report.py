@@ -389,8 +389,7 @@ def _timeline(
         f"event{'s' if len(view.events) != 1 else ''} marked"
     )
     parts = [
-        f'<svg class="tl" role="img" aria-label="{_e(label)}" '
-        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<svg class="tl" role="img" aria-label="{_e(label)}">',
         "<defs>"
         f'<pattern id="{pid}" width="6" height="6" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="6" height="6" fill="#eef0f2"/>'
