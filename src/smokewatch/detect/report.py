@@ -142,6 +142,7 @@ def render_report(
         _glance(views),
         _notices(views, evidence),
         _totals(views, clock),
+        _event_list(views, clock, single_day),
         _how_to_read(threshold),
         *sections,
         _run_section(detections, threshold),
@@ -399,6 +400,7 @@ def _timeline(
         f'y2="{_PLOT_TOP + _PLOT_HEIGHT / 2}"/>',
     ]
     ticks = axis.ticks()
+    major = max(1, math.ceil((len(ticks) - 1) / 4))  # a phone shows these five or so
     for i, t in enumerate(ticks):
         x = _pct(axis.x(t))
         parts.append(
@@ -407,7 +409,7 @@ def _timeline(
         local = clock.local(t)
         text = clock.short_day(local.date()) if local.hour == 0 and local.minute == 0 else None
         anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
-        minor = " minor" if i % 2 and 0 < i < len(ticks) - 1 else ""
+        minor = "" if i % major == 0 else " minor"
         parts.append(
             f'<text class="tl-tick{minor}" x="{x}" y="{_TICK_Y}" text-anchor="{anchor}">'
             f"{_e(text or clock.hm(t))}</text>"
@@ -455,16 +457,16 @@ def _timeline(
             f"threshold {threshold:g}</text>"
         )
     parts.append(f'<text class="tl-ylabel" x="4" y="{_PLOT_TOP + 13}">probability 1</text>')
-    parts.append(f'<text class="tl-ylabel" x="4" y="{bottom - 4}">0</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _legend(threshold: float | None, skipped: bool) -> str:
-    items = [
-        ('<span class="sw sw-prob"></span>', "smoke probability of each window"),
-        ('<span class="sw sw-event"></span>', "smoke event (select it to jump to its evidence)"),
-    ]
+def _legend(threshold: float | None, events: bool, skipped: bool) -> str:
+    items = [('<span class="sw sw-prob"></span>', "smoke probability of each window")]
+    if events:
+        items.append(
+            ('<span class="sw sw-event"></span>', "smoke event (select it to see its evidence)")
+        )
     if threshold is not None:
         items.append(('<span class="sw sw-thr"></span>', f"event threshold {threshold:g}"))
     if skipped:
@@ -638,36 +640,65 @@ def _totals(views: Sequence[ViewDetections], clock: _Clock) -> str:
             else "—"
         )
         rows.append(
-            f'<tr id="total-{v.camera_id}-{v.view_id}"><td>{_e(_view_name(v))}</td>'
-            f'<td class="num events">{len(v.events)}</td>'
-            f'<td class="num minutes">{_minutes(_event_seconds(v))}</td>'
-            f'<td class="num">{len(v.windows)}</td><td>{_e(scored)}</td>'
-            f'<td class="num">{len(v.skipped)}</td></tr>'
+            f'<tr id="total-{v.key}"><td>{_e(_view_name(v))}</td>'
+            f'<td class="num col-events">{len(v.events)}</td>'
+            f'<td class="num col-minutes">{_minutes(_event_seconds(v))}</td>'
+            f'<td class="wide">{_e(scored)}</td><td class="num wide">{len(v.windows)}</td>'
+            f'<td class="num wide">{len(v.skipped)}</td></tr>'
         )
     n_events = sum(len(v.events) for v in views)
     seconds = _union_seconds((ev.start_time, ev.end_time) for v in views for ev in v.events)
     rows.append(
-        f'<tr class="total" id="total-day"><td>Whole day</td>'
-        f'<td class="num events">{n_events}</td><td class="num minutes">{_minutes(seconds)}</td>'
-        f'<td class="num">{sum(len(v.windows) for v in views)}</td><td></td>'
-        f'<td class="num">{sum(len(v.skipped) for v in views)}</td></tr>'
+        '<tr class="total" id="total-day"><td>Whole day</td>'
+        f'<td class="num col-events">{n_events}</td>'
+        f'<td class="num col-minutes">{_minutes(seconds)}</td><td class="wide"></td>'
+        f'<td class="num wide">{sum(len(v.windows) for v in views)}</td>'
+        f'<td class="num wide">{sum(len(v.skipped) for v in views)}</td></tr>'
     )
     return (
         '<section class="panel" aria-labelledby="totals-h"><h2 id="totals-h">Totals</h2>'
         '<div class="table-scroll"><table><thead><tr><th>View</th><th class="num">Events</th>'
-        '<th class="num">Minutes of smoke</th><th class="num">Windows scored</th>'
-        '<th>Time scored</th><th class="num">Parts not scored</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        '<th class="num">Minutes of smoke</th><th class="wide">Time scored</th>'
+        '<th class="num wide">Windows scored</th><th class="num wide">Parts not scored</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
         '<p class="small muted">Minutes of smoke add up each event from its first to its last '
         "frame. For the whole day a minute counts once even when several views saw smoke in "
         "it.</p></section>"
     )
 
 
-def _how_to_read(threshold: float | None) -> str:
-    rule = (
-        f"above {threshold:g}" if threshold is not None else "above the threshold of the run"
+def _anchors(view: ViewDetections) -> dict[int, str]:
+    """Each event's element id, numbered in time order (never built from the data's ids)."""
+    order = sorted(range(len(view.events)), key=lambda i: view.events[i].start_time)
+    return {i: f"event-{view.key}-{n + 1}" for n, i in enumerate(order)}
+
+
+def _event_list(views: Sequence[ViewDetections], clock: _Clock, single_day: bool) -> str:
+    """Every event of the run in one table: what a complaint to a regulator quotes."""
+    rows = []
+    listed = [(ev, v, _anchors(v)[i]) for v in views for i, ev in enumerate(v.events)]
+    for ev, v, anchor in sorted(listed, key=lambda r: (r[0].start_time, r[1].key)):
+        day = "" if single_day else f"{clock.short_day(clock.local(ev.start_time).date())}, "
+        rows.append(
+            f'<tr><td><a href="#{anchor}">{_e(day + clock.hms(ev.start_time))}</a></td>'
+            f"<td>{_e(clock.hms(ev.end_time))}</td>"
+            f'<td class="num">{_e(_duration(ev.end_time - ev.start_time))}</td>'
+            f"<td>{_e(_view_name(v))}</td>"
+            f'<td class="num">{ev.max_probability:.2f}</td></tr>'
+        )
+    if not rows:
+        return ""
+    return (
+        '<section class="panel" aria-labelledby="list-h"><h2 id="list-h">Smoke events</h2>'
+        '<div class="table-scroll"><table class="event-list"><thead><tr><th>Start</th>'
+        '<th>End</th><th class="num">Duration</th><th>View</th>'
+        '<th class="num">Max probability</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
     )
+
+
+def _how_to_read(threshold: float | None) -> str:
+    rule = f"above {threshold:g}" if threshold is not None else "above the threshold of the run"
     return (
         '<section class="panel" aria-labelledby="read-h"><h2 id="read-h">How to read this '
         "report</h2><p>The video of each camera view was cut into short overlapping windows "
@@ -688,9 +719,8 @@ def _view_section(
     evidence: _Evidence,
     single_day: bool,
 ) -> str:
-    key = f"{view.camera_id}-{view.view_id}"
-    order = sorted(range(len(view.events)), key=lambda i: view.events[i].start_time)
-    anchors = {i: f"event-{key}-{n + 1}" for n, i in enumerate(order)}
+    key = view.key
+    anchors = _anchors(view)
     n = len(view.events)
     badge = (
         f'<span class="badge">{n} event{"s" if n != 1 else ""} · '
@@ -711,7 +741,7 @@ def _view_section(
     if axis is not None and view.windows:
         parts.append(
             f'<figure class="timeline">{_timeline(view, clock, axis, threshold, anchors)}'
-            f"{_legend(threshold, bool(view.skipped))}</figure>"
+            f"{_legend(threshold, bool(view.events), bool(view.skipped))}</figure>"
         )
     else:
         parts.append('<p class="muted">No windows of this view were scored.</p>')
@@ -720,7 +750,7 @@ def _view_section(
     if view.events:
         cards = [
             _event_card(view, view.events[i], anchors[i], clock, evidence, single_day)
-            for i in order
+            for i in sorted(anchors, key=lambda i: view.events[i].start_time)
         ]
         parts.append(f'<h3>Smoke events</h3><div class="events">{"".join(cards)}</div>')
     else:
@@ -737,9 +767,7 @@ def _skipped_list(view: ViewDetections, clock: _Clock) -> str:
         if known is not None:
             a, b = _frame_time(known, s.start_frame), _frame_time(known, s.end_frame)
             when = f", about {clock.hm(a)}–{clock.hm(b)}"
-        items.append(
-            f"<li>frames {s.start_frame}–{s.end_frame}{_e(when)}: {_e(s.reason)}</li>"
-        )
+        items.append(f"<li>frames {s.start_frame}–{s.end_frame}{_e(when)}: {_e(s.reason)}</li>")
     return (
         '<p class="small muted">Parts of the video not scored:</p>'
         f'<ul class="skipped-list">{"".join(items)}</ul>'
@@ -759,7 +787,7 @@ def _media_html(media: _Media, what: str, path: str | None, *, video: bool) -> s
             f'preload="metadata" tabindex="0" aria-label="{_e(what)} (plays on hover)">'
             "</video>"
         )
-    return f'<img src="{_e(media.src)}" alt="{_e(what)}" loading="lazy">'
+    return f'<img src="{_e(media.src)}" alt="{_e(what)}">'
 
 
 def _event_card(
@@ -775,6 +803,7 @@ def _event_card(
     when = f"{clock.hms(ev.start_time)} – {clock.hms(ev.end_time)}"
     if not single_day:
         when = f"{clock.short_day(clock.local(ev.start_time).date())}, {when}"
+    zone = clock.abbreviation(ev.start_time)
     ratios = [
         view.windows[i].activation_ratio
         for i in ev.windows
@@ -793,8 +822,9 @@ def _event_card(
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
     return (
         f'<article class="event" id="{anchor}">'
-        f'<div class="when"><h4>{_e(when)}</h4>'
-        f'<span class="prob">max {ev.max_probability:.2f}</span></div>'
+        f'<div class="when"><h4>{_e(when)} <span class="tz">{_e(zone)}</span></h4>'
+        f'<span class="prob"><span class="muted">max probability</span> '
+        f"{ev.max_probability:.2f}</span></div>"
         '<div class="media">'
         f'<figure class="clip">{_media_html(clip, "Evidence clip", ev.evidence_clip, video=True)}'
         "<figcaption>Video (hover or tap to play)</figcaption></figure>"
