@@ -109,12 +109,15 @@ def make_detections(folder: Path, *, hostile: bool = False) -> Detections:
         ViewDetections(camera_id=0, view_id=1, windows=tuple(w1), box=(180, 0, 360, 180)),
     )
     model = {"name": "rise-hard-i3d", "path": "models/rise-hard-i3d", "kind": "i3d"}
-    settings: dict[str, Any] = {
-        "probability_threshold": 0.85,
-        "activation_ratio_threshold": 0.4,
-        "max_gap_windows": 1,
-        "max_event_frames": 72,
-    }
+    settings: dict[str, Any] = {  # as smokewatch detect writes them
+        "window_frames": 36,
+        "window_step": 18,
+        "cam": True,
+        "cam_probability": 0.6,
+        "cam_threshold": 0.85,
+        "rule": {"smoke_probability": 0.85, "smoke_ratio": 0.4, "use_ratio": True,
+                 "max_gap": 1, "max_frames": 72, "min_frames": 36},
+    }  # fmt: skip
     if hostile:
         model["path"] = HOSTILE_PATH
         settings["note"] = HOSTILE_VALUE
@@ -286,16 +289,19 @@ def test_text_from_the_data_is_escaped_never_markup(tmp_path: Path) -> None:
 
 def test_evidence_over_the_cap_is_linked_and_said_so(day: tuple[Detections, Path]) -> None:
     detections, folder = day
-    clip = (folder / "evidence/0-0-a.mp4").stat().st_size
-    only_clip = 4 * math.ceil(clip / 3)  # room for the clip's base64, not the GIF's too
-    tags = _parse(write_report(detections, folder, max_embed_bytes=only_clip).read_text()).tags
-    assert [a["src"] for t, a in tags if t == "img"] == ["evidence/0-0-a.gif"]
-    assert str([a["src"] for t, a in tags if t == "video"][0]).startswith("data:video/mp4")
+    make_clip(folder / "evidence/0-0-b.mp4", frames=36, size=64, seed=2)  # after a's GIF
+    sizes = [(folder / f"evidence/{n}").stat().st_size for n in ("0-0-a.mp4", "0-0-b.mp4")]
+    gif = (folder / "evidence/0-0-a.gif").stat().st_size
+    short = sum(4 * math.ceil(n / 3) for n in [*sizes, gif]) - 1  # base64 of all three, but one
+    tags = _parse(write_report(detections, folder, max_embed_bytes=short).read_text()).tags
+    assert [a["src"] for t, a in tags if t == "img"] == ["evidence/0-0-a.gif"]  # clips first
+    videos = [str(a["src"]) for t, a in tags if t == "video"]
+    assert len(videos) == 2 and all(v.startswith("data:video/mp4") for v in videos)
     text = write_report(detections, folder, max_embed_bytes=0).read_text()
     tags = _parse(text).tags
-    assert [a["src"] for t, a in tags if t == "video"] == ["evidence/0-0-a.mp4"]
+    assert [a["src"] for t, a in tags if t == "video"] == [f"evidence/0-0-{x}.mp4" for x in "ab"]
     assert "data:video" not in text and "data:image" not in text
-    assert "2 evidence files are linked, not embedded" in text
+    assert "3 evidence files are linked, not embedded" in text
 
 
 def test_evidence_outside_the_folder_is_never_read(tmp_path: Path) -> None:
@@ -315,8 +321,9 @@ def test_threshold_from_the_settings_or_given(day: tuple[Detections, Path]) -> N
     detections, folder = day
     assert ">threshold 0.85</text>" in render_report(detections, folder)
     assert ">threshold 0.7</text>" in render_report(detections, folder, threshold=0.7)
-    bare = Detections(model={}, views=detections.views)
+    bare = Detections(model={"threshold": 0.5}, views=detections.views)  # the model's own
     assert 'class="tl-threshold"' not in render_report(bare, folder)
+    assert "<code>rule.smoke_probability</code>" in render_report(detections, folder)
 
 
 def test_bad_options_are_clear_errors(day: tuple[Detections, Path]) -> None:
@@ -355,8 +362,7 @@ _OVERLAPPING_TICKS = """
   const r = [...svg.querySelectorAll('.tl-tick')]
     .filter(t => getComputedStyle(t).display !== 'none')
     .map(t => [t.textContent, t.getBoundingClientRect()]);
-  return r.slice(1).filter(([_, b], i) => b.left < r[i][1].right + 2)
-    .map(([t, _], i) => r[i][0] + '/' + t);
+  return r.slice(1).flatMap(([t, b], i) => b.left < r[i][1].right + 2 ? [r[i][0] + '/' + t] : []);
 })
 """
 _MEDIA_SHOWN = (

@@ -48,14 +48,10 @@ REPORT_NAME = "report.html"
 #: that Outlook.com accepts (Gmail: 25 MB). Evidence beyond it is linked instead.
 DEFAULT_MAX_EMBED_BYTES = 14_000_000
 
-#: Where the probability threshold of the event rule is looked for in ``detections.settings``
-#: (dotted keys into nested objects), when ``write_report`` is not given one.
-THRESHOLD_KEYS = (
-    "probability_threshold",
-    "events.probability_threshold",
-    "event_rule.probability_threshold",
-    "rule.probability_threshold",
-)
+#: Where the event rule's probability threshold is looked for in ``detections.settings``
+#: (dotted keys into nested objects) when ``write_report`` is not given one: detect writes
+#: its ``EventRule`` under ``rule``.
+THRESHOLD_KEYS = ("rule.smoke_probability", "smoke_probability")
 
 _MEDIA_TYPES = {
     ".mp4": "video/mp4",
@@ -97,7 +93,7 @@ def write_report(
 
     Evidence paths are read relative to ``out_dir`` (the detections file's folder). The
     probability ``threshold`` drawn on the timelines is, unless given, the first of
-    :data:`THRESHOLD_KEYS` found in the run's settings, else the model's ``threshold``.
+    :data:`THRESHOLD_KEYS` found in the run's settings (none is drawn without one).
     """
     folder = Path(out_dir)
     page = render_report(
@@ -130,8 +126,8 @@ def render_report(
         threshold = _find_threshold(detections)
     elif not (isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0):
         raise ReportError(f"threshold must be a number in [0, 1], got {threshold!r}")
-    evidence = _Evidence(Path(out_dir), max_embed_bytes)
     views = sorted(detections.views, key=lambda v: (v.camera_id, v.view_id))
+    evidence = _Evidence(Path(out_dir), max_embed_bytes, views)
     axis = _Axis.covering(views, clock)
     single_day = len(_days(views, clock)) <= 1
     sections = [_view_section(v, clock, axis, threshold, evidence, single_day) for v in views]
@@ -250,42 +246,62 @@ class _Media:
 class _Evidence:
     """Evidence files as ``data:`` URIs while the budget lasts, then as relative links.
 
-    First fit in page order: a file that does not fit is linked, a later smaller one may still
-    be embedded. Only regular files inside the report's folder are read, so a crafted
-    detections file cannot make the report carry a file from elsewhere on the machine.
+    The budget goes to the clips first (the evidence itself, and small: about 50 KB for 36
+    frames at 180 x 180), then to the Grad-CAM GIFs (ten times that), each kind in page order;
+    a file that does not fit is linked and a later, smaller one may still be embedded. Only
+    regular files inside the report's folder are read, so a crafted detections file cannot
+    make the report carry a file from elsewhere on the machine.
     """
 
-    def __init__(self, folder: Path, budget: int) -> None:
+    def __init__(self, folder: Path, budget: int, views: Sequence[ViewDetections]) -> None:
         self.folder = folder
         self.root = folder.resolve()
         self.budget = budget
         self.embedded_bytes = 0
         self.linked: list[str] = []
         self.missing: list[str] = []
+        events = [ev for v in views for ev in sorted(v.events, key=lambda e: e.start_time)]
+        wanted = [ev.evidence_clip for ev in events] + [ev.evidence_gif for ev in events]
+        self._embed: set[str] = set()
+        planned = 0
+        for relative in dict.fromkeys(r for r in wanted if r is not None):
+            path = self._inside(relative)
+            if path is None or not path.is_file():
+                continue
+            cost = _base64_size(path.stat().st_size) * wanted.count(relative)
+            if planned + cost <= budget:
+                self._embed.add(relative)
+                planned += cost
 
     @property
     def linked_any(self) -> bool:
         return bool(self.linked)
 
+    def _inside(self, relative: str) -> Path | None:
+        path = (self.folder / relative).resolve()
+        return path if path.is_relative_to(self.root) else None
+
     def media(self, relative: str | None) -> _Media:
         if relative is None:
             return _Media("missing", why="none was written")
-        path = (self.folder / relative).resolve()
-        if not path.is_relative_to(self.root):
+        path = self._inside(relative)
+        if path is None:
             self.missing.append(relative)
             return _Media("missing", why="outside the report's folder")
         if not path.is_file():
             self.missing.append(relative)
             return _Media("missing", why="file not found")
-        size = path.stat().st_size
-        encoded = 4 * math.ceil(size / 3)
-        if self.embedded_bytes + encoded > self.budget:
+        if relative not in self._embed:
             self.linked.append(relative)
             return _Media("linked", src=urllib.parse.quote(Path(relative).as_posix()))
         data = path.read_bytes()
-        self.embedded_bytes += encoded
+        self.embedded_bytes += _base64_size(len(data))
         kind = _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
         return _Media("embedded", src=f"data:{kind};base64,{base64.b64encode(data).decode()}")
+
+
+def _base64_size(n: int) -> int:
+    return 4 * math.ceil(n / 3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,10 +545,7 @@ def _find_threshold(detections: Detections) -> float | None:
         value = flat.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
             return float(value)
-    value = detections.model.get("threshold")
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    return None
+    return None  # the model's own ``threshold`` is not the event rule's: draw none
 
 
 def _default_title(views: Sequence[ViewDetections], clock: _Clock) -> str:
