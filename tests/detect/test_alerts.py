@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from PIL import Image
 
@@ -593,12 +595,16 @@ def _authenticate(
     return AuthResult(success=True, auth_data=auth_data.login)
 
 
-def _smtp_server(*, auth: bool) -> Iterator[Mailbox]:
-    """aiosmtpd on its own event loop thread, bound to port 0 (no port race)."""
+def _smtp_server(
+    *, auth: bool, tls: ssl.SSLContext | None = None, implicit_tls: bool = False
+) -> Iterator[Mailbox]:
+    """aiosmtpd on its own event loop thread, bound to port 0 (no port race). With ``tls``:
+    STARTTLS required before anything else, or (``implicit_tls``) TLS from the first byte."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     received: list[Mail] = []
+    starttls = tls is not None and not implicit_tls
 
     def factory() -> SMTP:
         return SMTP(
@@ -607,11 +613,13 @@ def _smtp_server(*, auth: bool) -> Iterator[Mailbox]:
             loop=loop,
             authenticator=_authenticate if auth else None,
             auth_required=auth,
-            auth_require_tls=False,
+            auth_require_tls=starttls,  # aiosmtpd does not count implicit TLS as TLS
+            tls_context=tls if starttls else None,
+            require_starttls=starttls,
         )
 
     server = asyncio.run_coroutine_threadsafe(
-        loop.create_server(factory, "127.0.0.1", 0), loop
+        loop.create_server(factory, "127.0.0.1", 0, ssl=tls if implicit_tls else None), loop
     ).result(10)
     box = Mailbox(server.sockets[0].getsockname()[1], received)
     try:
@@ -622,6 +630,26 @@ def _smtp_server(*, auth: bool) -> Iterator[Mailbox]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A throwaway certificate authority: the server's certificate, the client's trust."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
 
 
 @pytest.fixture
@@ -757,3 +785,50 @@ def test_text_from_detections_cannot_add_mail_headers(tmp_path: Path, mailbox: M
     ((name, (kind, data)),) = _attachments(message).items()
     assert "\n" not in name and "\r" not in name and kind == "image/gif"
     assert data == (tmp_path / gif_name).read_bytes()
+
+
+@pytest.fixture
+def starttls_mailbox(server_tls: ssl.SSLContext) -> Iterator[Mailbox]:
+    yield from _smtp_server(auth=True, tls=server_tls)
+
+
+@pytest.fixture
+def smtps_mailbox(server_tls: ssl.SSLContext) -> Iterator[Mailbox]:
+    yield from _smtp_server(auth=True, tls=server_tls, implicit_tls=True)
+
+
+def test_starttls_encrypts_before_the_password_is_sent(
+    out: Path, detections: Detections, starttls_mailbox: Mailbox, client_tls: ssl.SSLContext
+) -> None:
+    one = Detections(detections.model, detections.views[1:])
+    user = "watcher:p%40ss%20word"
+    url = starttls_mailbox.url(user=user, query="to=ops@example.org&starttls=1")
+    report = notifier([url], out, ssl_context=client_tls).notify(one, timeout=30)
+    assert report.ok
+    (mail,) = starttls_mailbox.received
+    assert mail.login == b"watcher"
+    assert [name for name in _attachments(mail.parsed())] == ["2-1-b.gif"]
+
+    # Without starttls=1 the server offers no AUTH: a clear failure, not retried.
+    sleeps = Sleeps()
+    plain = starttls_mailbox.url(user=user, query="to=ops@example.org")
+    (failed,) = notifier([plain], out / "plain", sleep=sleeps).notify(one, timeout=30).failed
+    assert "the server offers no AUTH; use starttls=1 or smtps://" in failed.reason
+    assert failed.attempts == 1 and not sleeps
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtps_and_a_certificate_that_does_not_verify(
+    out: Path, detections: Detections, smtps_mailbox: Mailbox, client_tls: ssl.SSLContext
+) -> None:
+    one = Detections(detections.model, detections.views[1:])
+    url = smtps_mailbox.url("smtps", user="watcher:p%40ss%20word", query="to=ops@example.org")
+    assert notifier([url], out, ssl_context=client_tls).notify(one, timeout=30).ok
+    assert len(smtps_mailbox.received) == 1
+
+    # The system's trust store does not know the test CA: a TLS failure, never retried.
+    sleeps = Sleeps()
+    (failed,) = notifier([url], out / "untrusted", sleep=sleeps).notify(one, timeout=30).failed
+    assert "TLS failed" in failed.reason and "CERTIFICATE_VERIFY_FAILED" in failed.reason
+    assert failed.attempts == 1 and not sleeps
+    assert len(smtps_mailbox.received) == 1

@@ -631,6 +631,12 @@ class _Email:
         try:
             with self._connect() as server:
                 if self.user:
+                    server.ehlo_or_helo_if_needed()
+                    if not server.has_extn("auth"):
+                        hint = "use starttls=1 or smtps:// (AUTH is often offered over TLS only)"
+                        if self.implicit_tls or self.starttls:
+                            hint = "remove the user from the URL"
+                        raise _Fatal(f"the server offers no AUTH; {hint}")
                     server.login(self.user, self.password)
                 refused = server.send_message(msg, self.sender, self.to)
         except smtplib.SMTPRecipientsRefused as exc:
