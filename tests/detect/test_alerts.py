@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from PIL import Image
@@ -44,6 +46,7 @@ from smokewatch.detect.alerts import (
     Notifier,
     NotifyOptions,
     event_payload,
+    sign,
     verify_signature,
 )
 from smokewatch.settings import Settings
@@ -69,7 +72,8 @@ def notifier(urls: list[str], out: Path, **kw: Any) -> Notifier:
     kw.setdefault("secret", SECRET)
     kw.setdefault("options", FAST)
     kw.setdefault("sleep", Sleeps())
-    return Notifier(urls, out_dir=out, clock=clock, **kw)
+    kw.setdefault("clock", clock)
+    return Notifier(urls, out_dir=out, **kw)
 
 
 # -- a camera day's detections, with real evidence files ------------------------------------
@@ -475,13 +479,16 @@ def test_unsigned_alerts_are_refused_unless_allowed(
     assert report.ok and "x-smokewatch-signature" not in receiver.requests[0].headers
 
 
-def test_plain_http_warns_for_a_host_that_is_not_this_machine(
-    out: Path, recwarn: pytest.WarningsRecorder
-) -> None:
+def test_plain_text_to_another_machine_warns(out: Path, recwarn: pytest.WarningsRecorder) -> None:
     notifier(["http://127.0.0.1:9/hook", "http://localhost/hook"], out).close()
     assert not recwarn.list
     with pytest.warns(UserWarning, match=r"plain http:// .*use https://"):
         notifier(["http://alerts.example.org/hook"], out).close()
+    secure = "smtp://u:p@mail.example.org?to=a@example.org&starttls=1"
+    notifier([secure, secure.replace("smtp:", "smtps:").split("&")[0]], out).close()
+    assert not recwarn.list
+    with pytest.warns(UserWarning, match=r"SMTP password travels unencrypted.*smtps://"):
+        notifier(["smtp://u:p@mail.example.org?to=a@example.org"], out).close()
 
 
 def test_header_text_from_detections_cannot_add_http_headers(
@@ -832,3 +839,49 @@ def test_smtps_and_a_certificate_that_does_not_verify(
     assert "TLS failed" in failed.reason and "CERTIFICATE_VERIFY_FAILED" in failed.reason
     assert failed.attempts == 1 and not sleeps
     assert len(smtps_mailbox.received) == 1
+
+
+# -- the receiver in docs/alerts.md ---------------------------------------------------------
+
+
+def _doc_receiver() -> dict[str, Any]:
+    """Run the receiver code block of docs/alerts.md as a module (not its ``__main__``)."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    block = text.split("```python\n# receiver.py", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {"__name__": "receiver"}
+    exec(compile("# receiver.py" + block, "docs/alerts.md", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+def test_the_receiver_in_the_docs_accepts_alerts_and_refuses_forgeries(
+    out: Path, detections: Detections
+) -> None:
+    receiver = _doc_receiver()
+    receiver["SECRET"] = SECRET
+    server = ThreadingHTTPServer(("127.0.0.1", 0), receiver["Handler"])
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    try:
+        # Sender and receiver share one frozen clock: the receiver checks freshness itself.
+        with time_machine.travel(NOW, tick=False):
+            forged = notifier([url], out / "forged", secret="not-the-secret", clock=time.time)
+            (failed,) = forged.notify(detections, timeout=30).failed[:1]
+            assert "HTTP 401" in failed.reason and failed.attempts == 1
+            assert not receiver["seen"]
+
+            report = notifier([url], out, clock=time.time).notify(detections, timeout=30)
+        assert report.ok and len(report.sent) == 3
+        assert receiver["seen"] == {("0-3", "a"), ("0-3", "c"), ("2-1", "b")}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    body = json.dumps(event_payload(detections.views[1], detections.views[1].events[0], {}))
+    headers = {"X-Smokewatch-Timestamp": str(int(NOW))}
+    headers["X-Smokewatch-Signature"] = sign(
+        body.encode(), headers["X-Smokewatch-Timestamp"], SECRET
+    )
+    verify_request = receiver["verify_request"]
+    assert verify_request(body.encode(), headers, SECRET, now=NOW)["event"]["id"] == "b"
+    assert verify_request(body.encode(), headers, SECRET, now=NOW + 301) is None  # a replay
+    assert verify_request(body.encode() + b" ", headers, SECRET, now=NOW) is None
