@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         description="PostgreSQL connections per worker process for get_batch and send_batch, "
         "which run on the event loop there (no request thread).",
     )
+    # --- alerts (smokewatch detect --notify) -------------------------------------------------
+    alert_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs webhook alerts (HMAC-SHA256, X-Smokewatch-Signature); "
+        "receivers verify with the same key. Without it, https:// and http:// alert targets "
+        "are refused. See docs/alerts.md.",
+    )
     # --- password sign-in limits (each worker process keeps its own counts) ---------------
     login_attempts: int = Field(
         default=10,
