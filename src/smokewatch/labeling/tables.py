@@ -105,10 +105,11 @@ def _codes(states: Iterable[int]) -> str:
 #: The priority clips that still wait for volunteers: the rows of ``ix_video_priority``. A
 #: draw's priority scans repeat these terms word for word (SQLite uses a partial index only
 #: for a query whose WHERE holds its terms), so this text is the one both use; a clip that is
-#: settled or reviewed leaves the index by itself.
+#: settled or reviewed leaves the index by itself. The unary ``+`` keeps SQLite, which has no
+#: statistics here, from reading the state index for that term and sorting instead.
 PRIORITY_WAITING = (
     "priority > 0"
-    f" AND label_state IN ({_codes({State.NO_DATA, *PARTIAL_STATES})})"
+    f" AND +label_state IN ({_codes({State.NO_DATA, *PARTIAL_STATES})})"
     f" AND label_state_admin NOT IN ({_codes(ADMIN_FINAL_STATES)})"
 )
 

@@ -23,16 +23,14 @@ branch_labels = None
 depends_on = None
 
 _WAITING = (
-    "priority > 0 AND label_state IN (-1, 3, 4, 5)"
+    "priority > 0 AND +label_state IN (-1, 3, 4, 5)"
     " AND label_state_admin NOT IN (-2, 12, 15, 16, 19, 20, 23, 32, 47)"
 )
 
 
 def upgrade() -> None:
     # an added column, never batch mode's table rebuild (label and view point at video)
-    op.add_column(
-        "video", sa.Column("priority", sa.Integer(), nullable=False, server_default="0")
-    )
+    op.add_column("video", sa.Column("priority", sa.Integer(), nullable=False, server_default="0"))
     op.create_index(
         "ix_video_priority",
         "video",
@@ -58,7 +56,9 @@ def upgrade() -> None:
         sa.Column("reviewer_id", sa.Integer(), nullable=True),
         sa.Column("review_time", sa.Integer(), nullable=True),
         sa.Column("import_time", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["reviewer_id"], ["user.id"], name=op.f("fk_event_reviewer_id_user")),
+        sa.ForeignKeyConstraint(
+            ["reviewer_id"], ["user.id"], name=op.f("fk_event_reviewer_id_user")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event")),
     )
     op.create_index(
@@ -72,8 +72,12 @@ def upgrade() -> None:
         "event_clip",
         sa.Column("event_id", sa.Integer(), nullable=False),
         sa.Column("video_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["event_id"], ["event.id"], name=op.f("fk_event_clip_event_id_event")),
-        sa.ForeignKeyConstraint(["video_id"], ["video.id"], name=op.f("fk_event_clip_video_id_video")),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["event.id"], name=op.f("fk_event_clip_event_id_event")
+        ),
+        sa.ForeignKeyConstraint(
+            ["video_id"], ["video.id"], name=op.f("fk_event_clip_video_id_video")
+        ),
         sa.PrimaryKeyConstraint("event_id", "video_id", name=op.f("pk_event_clip")),
     )
 
