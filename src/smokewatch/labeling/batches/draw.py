@@ -9,9 +9,9 @@ a researcher's is clips without a researcher label, and no gold.
 Clips a detection run asked about (``video.priority`` > 0: its events and its most uncertain
 windows) come first in a volunteer's batch, highest priority first. They are read through a
 partial index that holds only the priority clips still waiting for volunteers
-(``ix_video_priority``), from a random point within the highest priority (so volunteers at
-the same moment are given different ones), then the lower priorities: three more index range
-scans with a LIMIT. They are drawn under the same rules as the others (not the user's, not
+(``ix_video_priority``), from a random point within the highest priority and again within
+the next (so volunteers at the same moment are given different ones), then the lower
+priorities: five more index range scans with a LIMIT. They are drawn under the same rules as the others (not the user's, not
 on their open batches, not reviewed); gold standards never have priority.
 
 A volunteer's batch must not hold a clip that is on one of their open batches (one user, one
@@ -120,27 +120,39 @@ def _user_filters(part: _Part, held_array: bool | None) -> list[Any]:
     return conditions
 
 
+#: Priority levels drawn from a random point (the highest and the next); lower ones, rare, are
+#: read in index order.
+_RANDOM_LEVELS = 2
+
+
 def _priority_selects(part: _Part, i: int, held_array: bool | None) -> list[Any]:
-    """The priority part's three index range scans of ``ix_video_priority``, in the order
-    they are wanted: the highest priority from the part's random start, the same priority
-    before the start (wrapped), then the lower priorities (highest first). Each repeats the
-    index's condition, which also leaves out settled and reviewed clips."""
+    """The priority part's index range scans of ``ix_video_priority``, in the order they are
+    wanted: the highest priority from the part's random start, then the same priority before
+    the start (wrapped); the next priority the same way; then the lower priorities, highest
+    first. Each level is found by one more probe at the end of the index; each scan repeats
+    the index's condition, which also leaves out settled and reviewed clips."""
     waiting = text(PRIORITY_WAITING)
-    top = (
-        select(VIDEO.c.priority)
-        .where(waiting)
-        .order_by(VIDEO.c.priority.desc())
-        .limit(_literal(1))
-        .scalar_subquery()
-    )
     start: Any = bindparam(f"s{i}")
     filters = _user_filters(part, held_array)
-    branches: list[tuple[list[Any], list[Any]]] = [
-        ([VIDEO.c.priority == top, VIDEO.c.sort_key >= start], [VIDEO.c.sort_key]),
-        ([VIDEO.c.priority == top, VIDEO.c.sort_key < start], [VIDEO.c.sort_key]),
-        # backwards along the index: no sort
-        ([VIDEO.c.priority < top], [VIDEO.c.priority.desc(), VIDEO.c.sort_key.desc()]),
-    ]
+    branches: list[tuple[list[Any], list[Any]]] = []
+    above: Any = None  # the level above the next one
+    for _ in range(_RANDOM_LEVELS):
+        level = (
+            select(VIDEO.c.priority)
+            .where(waiting, *([] if above is None else [VIDEO.c.priority < above]))
+            .order_by(VIDEO.c.priority.desc())
+            .limit(_literal(1))
+            .scalar_subquery()
+        )
+        branches += [
+            ([VIDEO.c.priority == level, VIDEO.c.sort_key >= start], [VIDEO.c.sort_key]),
+            ([VIDEO.c.priority == level, VIDEO.c.sort_key < start], [VIDEO.c.sort_key]),
+        ]
+        above = level
+    # backwards along the index: no sort
+    branches.append(
+        ([VIDEO.c.priority < above], [VIDEO.c.priority.desc(), VIDEO.c.sort_key.desc()])
+    )
     return [
         select(*_BATCH_COLUMNS, _literal(i).label("part"), _literal(n).label("wrapped"))
         .where(waiting, *conditions, *filters)
