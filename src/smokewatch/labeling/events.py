@@ -134,11 +134,10 @@ def _event_json(
 def _events_json(session: Session, events: list[Event], zone: ZoneInfo) -> list[dict[str, Any]]:
     clips = _clips(session, [e.id for e in events])
     reviewer_ids = {e.reviewer_id for e in events if e.reviewer_id is not None}
-    names: dict[int | None, str] = dict(
-        session.execute(select(User.id, User.client_id).where(User.id.in_(reviewer_ids))).tuples()
-        if reviewer_ids
-        else []
-    )
+    names: dict[int | None, str] = {}
+    if reviewer_ids:
+        query = select(User.id, User.client_id).where(User.id.in_(reviewer_ids))
+        names.update((int(uid), str(cid)) for uid, cid in session.execute(query))
     return [_event_json(e, _name(names.get(e.reviewer_id)), clips[e.id], zone) for e in events]
 
 
