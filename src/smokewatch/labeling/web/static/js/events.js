@@ -44,18 +44,20 @@ function timeline(view, date) {
   const hours = view.events.flatMap((e) => [hourOf(e.local_start, date), hourOf(e.local_end, date)]);
   const lo = Math.min(6, Math.floor(Math.min(...hours)));
   const hi = Math.max(20, Math.ceil(Math.max(...hours)));
-  const W = 900, H = 64, L = 16, R = 16, Y = 12, BAR = 24;
+  // drawn at the width it is shown at, so its text stays readable on a phone
+  const W = Math.max(300, Math.min(1100, views.clientWidth - 26)), H = 64, L = 28, R = 28, Y = 12, BAR = 24;
+  const step = W < 600 ? 4 : 2;
   const x = (h) => L + ((W - L - R) * (h - lo)) / (hi - lo);
   const chart = svg("svg", { class: "timeline", viewBox: `0 0 ${W} ${H}`, role: "group" });
   chart.setAttribute("aria-label", `Timeline of camera ${view.camera_id}, view ${view.view_id}, ${lo}:00 to ${hi}:00`);
   chart.append(svg("line", { class: "axis", x1: L, x2: W - R, y1: Y + BAR + 4, y2: Y + BAR + 4 }));
-  for (let h = lo; h <= hi; h += 2) {
+  for (let h = lo; h <= hi; h += step) {
     chart.append(svg("line", { class: "tick", x1: x(h), x2: x(h), y1: Y - 4, y2: Y + BAR + 8 }));
     chart.append(svg("text", { x: x(h), y: H - 2, "text-anchor": "middle" }, `${String(h).padStart(2, "0")}:00`));
   }
   for (const event of view.events) {
     const x0 = x(hourOf(event.local_start, date));
-    const width = Math.max(4, x(hourOf(event.local_end, date)) - x0);
+    const width = Math.max(6, x(hourOf(event.local_end, date)) - x0);
     const bar = svg("rect", { class: `span ${event.status}`, x: x0, y: Y, width, height: BAR, rx: 3, tabindex: 0, role: "button" });
     bar.dataset.eventId = String(event.id);
     bar.setAttribute("aria-label", `Event ${clock(event.local_start)} to ${clock(event.local_end)}, ${who(event)}`);
