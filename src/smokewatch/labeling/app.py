@@ -196,6 +196,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         return {"status": "ok", "version": __version__, "database": db.engine.dialect.name}
 
     settings.videos_dir.mkdir(parents=True, exist_ok=True)
+    settings.evidence_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/videos", ClipFiles(directory=settings.videos_dir, check_dir=False), name="videos")
     app.mount(
         "/evidence",
