@@ -69,6 +69,8 @@ from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tables import (
     Batch,
     Connection,
+    Event,
+    EventClip,
     Label,
     Role,
     Tutorial,
@@ -79,11 +81,12 @@ from smokewatch.labeling.tables import (
 from smokewatch.settings import load_settings
 
 
-def prepare(clips: int, gold: int, seed: int) -> None:
-    """Fresh tables holding ``clips`` unlabeled clips and ``gold`` gold standards of each kind."""
+def prepare(clips: int, gold: int, seed: int, priority: int = 0) -> None:
+    """Fresh tables holding ``clips`` unlabeled clips and ``gold`` gold standards of each kind;
+    ``priority`` of the clips (every n-th) have priority 1, as a detection run's would."""
     db = open_database(load_settings())
     rng = random.Random(seed)
-    tables = (View, Tutorial, Label, Batch, Connection, User, Video)
+    tables = (EventClip, Event, View, Tutorial, Label, Batch, Connection, User, Video)
     with db.write() as s:
         if db.engine.dialect.name == "postgresql":
             # TRUNCATE, not DELETE: a DELETE leaves the last run's rows dead, and autovacuum
@@ -94,6 +97,7 @@ def prepare(clips: int, gold: int, seed: int) -> None:
             for table in tables:
                 s.execute(delete(table))
     rows = []
+    every = clips // priority if priority else 0
     for vid in range(1, clips + 2 * gold + 1):
         admin = 47 if vid <= gold else 32 if vid <= 2 * gold else -1
         start = 1_546_300_800 + vid * 180
@@ -119,6 +123,7 @@ def prepare(clips: int, gold: int, seed: int) -> None:
                 "label_state_admin": admin,
                 "label_update_time": None,
                 "sort_key": rng.random(),
+                "priority": int(admin == -1 and every > 0 and vid % every == 0),
             }
         )
     with db.write() as s:
@@ -328,6 +333,9 @@ def main() -> int:
     p = sub.add_parser("prepare", help="reset the tables and insert clips and gold standards")
     p.add_argument("--clips", type=int, default=20_000)
     p.add_argument("--gold", type=int, default=200, help="gold standards of each kind")
+    p.add_argument(
+        "--priority", type=int, default=0, help="clips with priority 1 (a detection run's)"
+    )
     p.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("run", help="drive the running server with simulated volunteers")
     r.add_argument("--base-url", default="http://127.0.0.1:8000")
@@ -340,7 +348,7 @@ def main() -> int:
             file=sys.stderr,
         )
     if args.verb == "prepare":
-        prepare(args.clips, args.gold, args.seed)
+        prepare(args.clips, args.gold, args.seed, args.priority)
         return 0
     return run(args.base_url, args.concurrency, args.duration)
 

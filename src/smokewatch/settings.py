@@ -137,6 +137,11 @@ class Settings(BaseSettings):
         """Local clips served under ``/videos/``."""
         return self.data_dir / "videos"
 
+    @property
+    def evidence_dir(self) -> Path:
+        """Events' evidence (clips and GIFs of detection runs), served under ``/evidence/``."""
+        return self.data_dir / "evidence"
+
 
 #: The environment variable naming the ``.env`` file :func:`load_settings` reads (empty: none).
 ENV_FILE_VARIABLE = "SMOKEWATCH_ENV_FILE"

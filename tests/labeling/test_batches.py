@@ -539,7 +539,10 @@ def test_drawing_a_batch_reads_index_ranges_not_the_table(tmp_path) -> None:  # 
     from smokewatch.labeling.db import open_database
 
     db = open_database(make_settings(tmp_path, f"sqlite:///{tmp_path / 'plan.db'}"))
-    seed(db, plain=200)
+    seeded = seed(db, plain=200)
+    with db.write() as s:  # a detection run's clips, at two priorities
+        s.execute(update(Video).where(Video.id.in_(seeded.plain[:10])).values(priority=2))
+        s.execute(update(Video).where(Video.id.in_(seeded.plain[10:30])).values(priority=1))
     plans: list[str] = []
 
     from sqlalchemy import event
@@ -558,10 +561,14 @@ def test_drawing_a_batch_reads_index_ranges_not_the_table(tmp_path) -> None:  # 
     video_steps = [p for p in plans if p.startswith(("SEARCH video", "SCAN video"))]
     assert video_steps, plans
     assert all(
-        re.search(r"USING (COVERING )?INDEX ix_video_(state|admin)_key", p) for p in video_steps
+        re.search(r"USING (COVERING )?INDEX ix_video_((state|admin)_key|priority) ", p)
+        for p in video_steps
     ), plans
     assert not any(p.startswith(("SCAN video", "SCAN label")) for p in plans)
-    assert len(video_steps) >= 6  # gold x2, partial x3, fresh
+    assert not any("TEMP B-TREE" in p for p in plans), plans
+    assert len(video_steps) >= 6 + 5  # gold x2, partial x3, fresh; priority: 2 levels + rest
+    priority = [p for p in video_steps if "ix_video_priority" in p]
+    assert len(priority) >= 5, plans
     # the user's labels: one index probe per candidate clip
     probes = [p for p in plans if p.startswith("SEARCH label")]
     assert probes and all("INDEX ix_label_user_video" in p for p in probes), plans
@@ -643,3 +650,64 @@ def test_a_users_open_batches_are_read_through_the_partial_index(db_url: str) ->
     engine.dispose()
     assert "ix_batch_open_user" in explained, explained
     assert "Seq Scan" not in explained and "SCAN batch" not in explained, explained
+
+
+def test_the_priority_draw_reads_the_priority_index(db_url: str) -> None:
+    """The priority part of a draw, EXPLAINed on a table of 20,000 clips with statistics: every
+    scan and both probes for the priority levels read ``ix_video_priority`` (the partial index
+    of the priority clips still waiting), never the table, and needs no sort; the whole draw
+    reads no table either."""
+    from service_helpers import video_row
+    from sqlalchemy import event, insert, text
+
+    from smokewatch.labeling.batches import BatchPolicy
+    from smokewatch.labeling.batches.draw import batch_parts, draw_step
+    from smokewatch.labeling.db import make_engine, migrate
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    rows = [
+        video_row(vid, admin=47 if vid <= 4 else 32 if vid <= 8 else -1) for vid in range(1, 20_001)
+    ]
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as c:
+        c.execute(insert(Video), rows)
+        c.execute(update(Video).where(Video.id.between(1000, 1099)).values(priority=2))
+        c.execute(update(Video).where(Video.id.between(2000, 2199)).values(priority=1))
+        c.execute(
+            update(Video).where(Video.id.between(3000, 3009)).values(priority=3, label_state=23)
+        )
+        c.execute(text("ANALYZE" if sqlite else "ANALYZE video"))
+    parts = batch_parts(BatchPolicy(), researcher=False)
+    explained: dict[str, list[str]] = {}
+    kind = ""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _explain(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if "UNION ALL" in statement:  # the draw, with its parameters as the driver gets them
+            raw = conn.connection.dbapi_connection.cursor()
+            raw.execute(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, params)
+            explained[kind] = [str(r[-1]).strip() for r in raw.fetchall()]
+            raw.close()
+
+    for kind, chosen in [("priority", tuple(p for p in parts if p.priority)), ("draw", parts)]:
+        step = draw_step(chosen, 1, random.Random(0), postgres=not sqlite)
+        with engine.connect() as c:
+            drawn = c.execute(*step).all()
+        if kind == "priority":  # the highest waiting level first: 2 (3 is settled)
+            assert len(drawn) == 12 and {r.id for r in drawn} <= set(range(1000, 1100))
+    engine.dispose()
+    priority, draw = explained["priority"], explained["draw"]
+    if sqlite:
+        reads = [p for p in priority if p.startswith(("SEARCH video", "SCAN video"))]
+        assert len(reads) >= 5 + 2, priority  # 5 scans, 2 probes for the levels
+        assert all("INDEX ix_video_priority (priority" in p for p in reads), priority
+        assert not any("TEMP B-TREE" in p for p in priority), priority
+        assert not any(p.startswith(("SCAN video", "SCAN label")) for p in draw), draw
+    else:
+        reads = [p for p in priority if " on video" in p]
+        assert len(reads) >= 5 + 2, priority
+        assert all(re.search(r"Index (Only )?Scan( Backward)? using ix_video_priority on", p)
+                   for p in reads), priority  # fmt: skip
+        assert not any(p.startswith(("Sort", "->  Sort")) for p in priority), priority
+        assert not any("Seq Scan on video" in p or "Seq Scan on label" in p for p in draw), draw

@@ -9,13 +9,15 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+from sqlalchemy import Engine, create_engine, func, insert, inspect, select, text
 
 from smokewatch.labeling.db import _MIGRATIONS, make_engine, migrate
 from smokewatch.labeling.tables import (
     Base,
     Batch,
     Connection,
+    Event,
+    EventClip,
     Label,
     Role,
     User,
@@ -155,4 +157,68 @@ def test_the_migrated_schema_is_the_one_the_tables_describe(db_url: str) -> None
     with engine.connect() as c:
         context = MigrationContext.configure(c, opts={"compare_server_default": True})
         assert compare_metadata(context, Base.metadata) == []
+    engine.dispose()
+
+
+def test_priority_clips_and_events_go_down_to_0002_and_up_again(db_url: str) -> None:
+    """0003 adds ``video.priority`` (0 for the clips already there), its partial index and the
+    event tables; its downgrade drops them while labels point at videos (a rebuilt video table
+    would have failed on SQLite), keeping every other row."""
+    engine = make_engine(db_url)
+    _migrate(engine, command.upgrade, "0002")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                'INSERT INTO "user" (id, client_id, client_type, register_time, score, '
+                "raw_score, pages_submitted, pages_accepted, best_tutorial_action) "
+                "VALUES (1, 'account.rita', 0, 0, 0, 0, 0, 0, -1)"
+            )
+        )
+        for vid in (1, 2, 3):
+            c.execute(
+                text(
+                    "INSERT INTO video (id, file_name, camera_id, view_id, start_time, end_time, "
+                    '"left", top, "right", bottom, width, height, start_frame, label_state, '
+                    "label_state_admin, sort_key) VALUES (:id, :name, 0, 0, 0, 1, 0, 0, 180, "
+                    "180, 180, 180, 0, -1, -1, 0.5)"
+                ),
+                {"id": vid, "name": f"c{vid}.mp4"},
+            )
+        c.execute(
+            text(
+                "INSERT INTO label (id, video_id, label, time, user_id, client_type) "
+                "VALUES (1, 1, 1, 9, 1, 0)"
+            )
+        )
+    migrate(engine)
+    before = _rows(engine)
+    with engine.begin() as c:
+        assert dict(c.execute(select(Video.id, Video.priority)).all()) == {1: 0, 2: 0, 3: 0}
+        c.execute(text("UPDATE video SET priority = 4 WHERE id = 2"))
+        c.execute(
+            insert(Event).values(
+                id=1, detection_id="<e1>", camera_id=0, view_id=0, start_time=0.5,
+                end_time=175.5, start_frame=0, end_frame=35, max_probability=0.9,
+                evidence_clip=None, evidence_gif=None, status="confirmed", reviewer_id=1,
+                review_time=10, import_time=5,
+            )
+        )  # fmt: skip
+        c.execute(insert(EventClip).values(event_id=1, video_id=2))
+        assert c.scalar(select(Event.status).where(Event.id == 1)) == "confirmed"
+    assert "ix_video_priority" in _index_names(engine, "video")
+
+    _migrate(engine, command.downgrade, "0002")
+    with engine.connect() as c:
+        tables = set(inspect(c).get_table_names())
+        assert "event" not in tables and "event_clip" not in tables
+        assert "priority" not in {col["name"] for col in inspect(c).get_columns("video")}
+    assert "ix_video_priority" not in _index_names(engine, "video")
+    migrate(engine)
+
+    assert _rows(engine) == before  # priorities start again at 0, every other value kept
+    with engine.connect() as c:
+        assert dict(c.execute(select(Video.id, Video.priority)).all()) == {1: 0, 2: 0, 3: 0}
+        assert c.scalar(select(func.count()).select_from(Event)) == 0
+    where = _index_names(engine, "video")["ix_video_priority"]
+    assert where.startswith("priority > 0") and "label_state_admin" in where
     engine.dispose()

@@ -199,7 +199,16 @@ def test_tutorial_lessons_and_a_project_file(tmp_path: Path) -> None:
 
 
 def test_pages_are_served_and_old_addresses_redirect(client: TestClient) -> None:
-    for path in ("/", "/label", "/tutorial", "/review", "/gallery", "/dashboard", "/login"):
+    for path in (
+        "/",
+        "/label",
+        "/tutorial",
+        "/review",
+        "/gallery",
+        "/dashboard",
+        "/events",
+        "/login",
+    ):
         r = client.get(path)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert '<script type="module"' in r.text and "http://" not in r.text.replace(

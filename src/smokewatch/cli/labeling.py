@@ -106,9 +106,31 @@ def serve_command(
 @_account_errors
 def import_command(
     source: Path = typer.Argument(
-        ...,
+        None,
         help="RISE metadata (.json/.csv), or a folder of RISE-named .mp4 clips.",
         show_default=False,
+    ),
+    from_detections: Path = typer.Option(
+        None,
+        "--from-detections",
+        help="A detection run's detections.json: import the clips of its events and of its "
+        "most uncertain windows with a priority (drawn first for volunteers), and its events.",
+        show_default=False,
+    ),
+    uncertain: int = typer.Option(
+        50,
+        "--uncertain",
+        min=0,
+        help="With --from-detections: how many of the windows nearest probability 0.5 "
+        "(outside events) to import.",
+    ),
+    priority: int = typer.Option(
+        1,
+        "--priority",
+        min=1,
+        max=2**31 - 1,
+        help="With --from-detections: the clips' priority (higher is drawn first; an "
+        "import only ever raises a clip's priority).",
     ),
     url_root: str = typer.Option(
         None,
@@ -117,15 +139,21 @@ def import_command(
         "for a folder: the service's own /videos/].",
     ),
     strict: bool = typer.Option(
-        False, "--strict", help="Exit with status 1 if any file of a folder was skipped."
+        False, "--strict", help="Exit with status 1 if any file was skipped."
     ),
 ) -> None:
     """Add clips to the labeling service. Idempotent: clips already there are skipped.
 
     From a folder, only regular files are taken (links are skipped) and each must decode to
     SMOKEWATCH_CLIP_FRAMES frames; bad files are skipped and listed at the end, and with
-    --strict the command exits 1 for them.
+    --strict the command exits 1 for them. With --from-detections the same holds for the
+    run's clips (a clip file that is missing is listed and skipped).
     """
+    if (source is None) == (from_detections is None):
+        raise SmokewatchError("give either SOURCE or --from-detections FILE (one of them)")
+    if from_detections is not None:
+        _import_detections(from_detections, uncertain, priority, url_root, strict)
+        return
     from smokewatch.core.metadata import read_metadata
     from smokewatch.labeling.catalog import clips_from_folder, import_clips, place_folder
 
@@ -148,15 +176,79 @@ def import_command(
             report = import_clips(session, clips)
     finally:
         db.dispose()
-    for line in skipped:
-        err_console.print(tagged("skipped:", "yellow", line), soft_wrap=True)
-    for line in report.conflicts:
-        err_console.print(tagged("conflict:", "red", line), soft_wrap=True)
+    _print_skipped(skipped, report.conflicts)
     console.print(
         f"added {report.added:,} clips, {report.skipped:,} already there, "
         f"{len(report.conflicts)} conflicts" + (f", {len(skipped)} skipped" if skipped else "")
     )
     if report.conflicts or (strict and skipped):
+        raise typer.Exit(1)
+
+
+def _print_skipped(skipped: list[str], conflicts: list[str]) -> None:
+    for line in skipped:
+        err_console.print(tagged("skipped:", "yellow", line), soft_wrap=True)
+    for line in conflicts:
+        err_console.print(tagged("conflict:", "red", line), soft_wrap=True)
+
+
+def _import_detections(
+    path: Path, uncertain: int, priority: int, url_root: str | None, strict: bool
+) -> None:
+    """``clips import --from-detections``: decoding (the clips, the evidence clips) is done
+    here, where video may be read; the labeling package places, copies and stores."""
+    from smokewatch.core.detections import read_detections
+    from smokewatch.labeling.detection_import import (
+        place_window_clips,
+        plan_import,
+        store_detections,
+        store_evidence,
+    )
+    from smokewatch.video import read_clip
+
+    settings = load_settings()
+    detections = read_detections(path)
+    folder = path.parent
+    plan = plan_import(
+        detections,
+        folder,
+        uncertain=uncertain,
+        clip_size=settings.clip_size,
+        timezone=settings.timezone,
+    )
+    placed = place_window_clips(plan, settings.videos_dir, _clip_check(settings))
+    evidence: dict[tuple[int, str], str] = {}
+    for k, item in enumerate(plan.events):
+        for kind, file in item.evidence.items():
+            try:
+                evidence[(k, kind)] = store_evidence(
+                    file, kind, folder, settings.evidence_dir, read_clip
+                )
+            except SmokewatchError as exc:
+                plan.skipped.append(str(exc))
+    db = _database(settings)
+    try:
+        with db.write() as session:
+            stored = store_detections(
+                session,
+                plan,
+                placed,
+                evidence,
+                priority=priority,
+                url_root=url_root or settings.videos_url_root,
+            )
+    finally:
+        db.dispose()
+    report = stored.clips
+    _print_skipped(plan.skipped, report.conflicts)
+    console.print(
+        f"added {report.added:,} clips, {report.skipped:,} already there, "
+        f"{len(report.conflicts)} conflicts; priority {priority} given to "
+        f"{stored.prioritized:,} clips; events: {stored.events_added:,} added, "
+        f"{stored.events_known:,} already there"
+        + (f"; {len(plan.skipped)} skipped" if plan.skipped else "")
+    )
+    if report.conflicts or (strict and plan.skipped):
         raise typer.Exit(1)
 
 

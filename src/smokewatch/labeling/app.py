@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smokewatch import __version__
 from smokewatch.labeling.batches import BatchPolicy
-from smokewatch.labeling.clipfiles import ClipFiles
+from smokewatch.labeling.clipfiles import ClipFiles, EvidenceFiles
 from smokewatch.labeling.context import ServiceContext
 from smokewatch.labeling.db import Database, open_database
 from smokewatch.labeling.db_async import AsyncPostgres
@@ -182,10 +182,11 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         response.headers.update(exc.headers or {})
         return response
 
-    from smokewatch.labeling.routes import pages, public, researcher, volunteer
+    from smokewatch.labeling.routes import events, pages, public, researcher, volunteer
 
     app.include_router(volunteer.router)
     app.include_router(researcher.router)
+    app.include_router(events.router)
     app.include_router(public.router)
     app.include_router(pages.router)
 
@@ -195,7 +196,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         return {"status": "ok", "version": __version__, "database": db.engine.dialect.name}
 
     settings.videos_dir.mkdir(parents=True, exist_ok=True)
+    settings.evidence_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/videos", ClipFiles(directory=settings.videos_dir, check_dir=False), name="videos")
+    app.mount(
+        "/evidence",
+        EvidenceFiles(directory=settings.evidence_dir, check_dir=False),
+        name="evidence",
+    )
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     # added last, so outermost: the body limit's 413 carries the policy and CORS headers too

@@ -28,6 +28,7 @@ __all__ = [
     "PlacedClip",
     "import_clips",
     "place_folder",
+    "place_file",
     "clips_from_folder",
     "export_clips",
 ]
@@ -215,26 +216,41 @@ def place_folder(
         except ClipNameError as exc:
             skipped.append(f"{path}: {exc}")
             continue
-        target = videos_dir / url_part_for(name)
-        checked = target
-        try:
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                checked = target.with_name(f".{target.name}.part")
-                _stage(path, listed, checked)
-            verify(checked)
-        except (SmokewatchError, OSError) as exc:
-            if checked != target:
-                checked.unlink(missing_ok=True)
-            if isinstance(exc, SmokewatchError):  # its message names the file it was given
-                skipped.append(str(exc).replace(str(checked), str(path)))
-            else:
-                skipped.append(f"{path}: cannot import ({exc.strerror or exc})")
-            continue
-        if checked != target:
-            os.replace(checked, target)
-        placed.append(PlacedClip(path, name))
+        clip = place_file(path, listed, name, videos_dir, verify, skipped)
+        if clip is not None:
+            placed.append(clip)
     return placed, skipped
+
+
+def place_file(
+    path: Path,
+    listed: os.stat_result,
+    name: ClipName,
+    videos_dir: Path,
+    verify: Callable[[Path], object],
+    skipped: list[str],
+) -> PlacedClip | None:
+    """Put one regular file (``listed``: its ``lstat``) into the clip store as clip ``name``
+    (see :func:`place_folder`); None, with a line in ``skipped``, when it cannot be."""
+    target = videos_dir / url_part_for(name)
+    checked = target
+    try:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            checked = target.with_name(f".{target.name}.part")
+            _stage(path, listed, checked)
+        verify(checked)
+    except (SmokewatchError, OSError) as exc:
+        if checked != target:
+            checked.unlink(missing_ok=True)
+        if isinstance(exc, SmokewatchError):  # its message names the file it was given
+            skipped.append(str(exc).replace(str(checked), str(path)))
+        else:
+            skipped.append(f"{path}: cannot import ({exc.strerror or exc})")
+        return None
+    if checked != target:
+        os.replace(checked, target)
+    return PlacedClip(path, name)
 
 
 def clips_from_folder(session: Session, placed: Sequence[PlacedClip], url_root: str) -> list[Clip]:

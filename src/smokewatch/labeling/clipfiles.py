@@ -11,10 +11,12 @@ refused) and be a regular file.
 from __future__ import annotations
 
 import os
+import re
+import stat
 
 from starlette.staticfiles import StaticFiles
 
-__all__ = ["ClipFiles", "rendition_fallback"]
+__all__ = ["ClipFiles", "EvidenceFiles", "rendition_fallback"]
 
 
 def rendition_fallback(path: str) -> str | None:
@@ -40,3 +42,26 @@ class ClipFiles(StaticFiles):
             if fallback is not None:
                 return super().lookup_path(fallback)
         return full_path, stat
+
+
+#: The evidence store's names: a SHA-256 and the kind's extension (``detection_import``).
+_EVIDENCE_NAME = re.compile(r"[0-9a-f]{64}\.(?:mp4|gif)", re.ASCII)
+
+
+class EvidenceFiles(StaticFiles):
+    """The evidence store under ``/evidence/``: only names the store gives its files, and
+    only regular files (a link, even one pointing inside the folder, is not served)."""
+
+    def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+        if not _EVIDENCE_NAME.fullmatch(path):
+            return "", None
+        full_path, found = super().lookup_path(path)
+        if found is None:
+            return "", None
+        try:
+            own = os.lstat(os.path.join(str(self.directory), path))
+        except OSError:
+            return "", None
+        if not stat.S_ISREG(own.st_mode):
+            return "", None
+        return full_path, found

@@ -6,7 +6,7 @@ Ids and labels are strict integers: RISE compared them with ``==`` and so quietl
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -16,6 +16,10 @@ __all__ = [
     "Answer",
     "BatchItem",
     "BatchResponse",
+    "DayEvents",
+    "EventItem",
+    "EventStatusRequest",
+    "EventsRequest",
     "LoginRequest",
     "LoginResponse",
     "Message",
@@ -174,3 +178,66 @@ class ClipFacets(BaseModel):
     cameras: list[CameraViews]
     first_day: str | None = Field(description="Earliest clip day (YYYY-MM-DD, camera time).")
     last_day: str | None
+
+
+class EventsRequest(_Body):
+    user_token: Token
+    date: Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = Field(
+        default=None,
+        description="The day (YYYY-MM-DD, the cameras' time zone); default: the last day "
+        "with events.",
+    )
+
+
+class EventStatusRequest(_Body):
+    user_token: Token
+    event_id: VideoId
+    status: Literal["confirmed", "rejected"] = Field(
+        description="confirmed: its clips have smoke; rejected: they do not."
+    )
+
+
+class EventClipItem(BaseModel):
+    id: int
+    file_name: str
+    start_time: int
+    url: str
+    label_state: int
+    label_state_admin: int
+    label: int | None = Field(description="The final label (core.labels): 1, 0 or null.")
+
+
+class EventItem(BaseModel):
+    id: int = Field(description="The service's id of the event (used in requests).")
+    detection_id: str = Field(description="The detection run's id of the event (text).")
+    camera_id: int
+    view_id: int
+    start_time: float = Field(description="Epoch seconds.")
+    end_time: float
+    local_start: str = Field(description="ISO 8601 in the cameras' time zone, with offset.")
+    local_end: str
+    start_frame: int
+    end_frame: int
+    max_probability: float
+    status: Literal["open", "confirmed", "rejected"]
+    reviewer: str | None
+    review_time: int | None
+    evidence_clip_url: str | None
+    evidence_gif_url: str | None
+    clips: list[EventClipItem]
+
+
+class ViewEvents(BaseModel):
+    camera_id: int
+    view_id: int
+    events: list[EventItem]
+
+
+class DayEvents(BaseModel):
+    timezone: str = Field(description="The cameras' time zone (SMOKEWATCH_TIMEZONE).")
+    date: str | None = Field(description="The day shown; null: no events at all.")
+    day_start: float | None = Field(description="The day's first second (epoch).")
+    day_end: float | None = Field(description="The next day's first second (epoch).")
+    previous_date: str | None = Field(description="The closest earlier day with events.")
+    next_date: str | None = Field(description="The closest later day with events.")
+    views: list[ViewEvents]

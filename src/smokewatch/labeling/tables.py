@@ -14,10 +14,18 @@ Differences from the original, each for a reason:
   vote) by reading those few rows, never the user's sent ones;
 * ``label.client_type`` — the role at the time of the answer, so the label history alone
   says which column (citizen or researcher state) an answer moved;
-* ``user.password_hash`` — researchers sign in with a password instead of Google.
+* ``user.password_hash`` — researchers sign in with a password instead of Google;
+* ``video.priority`` — clips a detection run asked volunteers to look at first (its events and
+  its most uncertain windows), drawn before the others through a partial index that holds
+  only the priority clips still waiting for volunteers (``ix_video_priority``);
+* ``event`` and ``event_clip`` — smoke events a detection run found, with their evidence and
+  the clips of their windows, confirmed or rejected by a researcher (labels through
+  ``core.labels``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import (
     JSON,
@@ -32,6 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from smokewatch.core.labels import ADMIN_FINAL_STATES, PARTIAL_STATES, State
+
 __all__ = [
     "Base",
     "Video",
@@ -42,6 +52,10 @@ __all__ = [
     "Tutorial",
     "View",
     "Role",
+    "Event",
+    "EventClip",
+    "EventStatus",
+    "PRIORITY_WAITING",
 ]
 
 _NAMING = {
@@ -84,6 +98,22 @@ class Role:
         return number
 
 
+def _codes(states: Iterable[int]) -> str:
+    return ", ".join(str(int(s)) for s in sorted(states))
+
+
+#: The priority clips that still wait for volunteers: the rows of ``ix_video_priority``. A
+#: draw's priority scans repeat these terms word for word (SQLite uses a partial index only
+#: for a query whose WHERE holds its terms), so this text is the one both use; a clip that is
+#: settled or reviewed leaves the index by itself. The unary ``+`` keeps SQLite, which has no
+#: statistics here, from reading the state index for that term and sorting instead.
+PRIORITY_WAITING = (
+    "priority > 0"
+    f" AND +label_state IN ({_codes({State.NO_DATA, *PARTIAL_STATES})})"
+    f" AND label_state_admin NOT IN ({_codes(ADMIN_FINAL_STATES)})"
+)
+
+
 class Video(Base):
     __tablename__ = "video"
 
@@ -106,11 +136,21 @@ class Video(Base):
     label_state_admin: Mapped[int] = mapped_column(Integer, default=-1)
     label_update_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sort_key: Mapped[float] = mapped_column(Float)
+    #: 0: an ordinary clip; higher: drawn first for volunteers, highest first (set by
+    #: ``clips import --from-detections``, only ever raised)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_video_state_key", "label_state", "sort_key"),
         Index("ix_video_admin_key", "label_state_admin", "sort_key"),
         Index("ix_video_update_time", "label_update_time"),
+        Index(
+            "ix_video_priority",
+            "priority",
+            "sort_key",
+            sqlite_where=text(PRIORITY_WAITING),
+            postgresql_where=text(PRIORITY_WAITING),
+        ),
     )
 
 
@@ -216,3 +256,58 @@ class View(Base):
     video_id: Mapped[int] = mapped_column(ForeignKey("video.id"))
     query_type: Mapped[int] = mapped_column(Integer)
     time: Mapped[int] = mapped_column(Integer)
+
+
+class EventStatus:
+    """``event.status``: what a researcher made of an event."""
+
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+    ALL = (OPEN, CONFIRMED, REJECTED)
+
+
+class Event(Base):
+    """A smoke event of a detection run (``detections.json``), and a researcher's verdict.
+
+    ``detection_id`` is the run's own id for it (text from a file: shown as text, never used
+    in a path); an event is the same event again when its view, start and id are.
+    ``evidence_clip`` and ``evidence_gif`` are file names in the evidence store
+    (``data_dir/evidence``, served under ``/evidence/``).
+    """
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    detection_id: Mapped[str] = mapped_column(String(255))
+    camera_id: Mapped[int] = mapped_column(Integer)
+    view_id: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[float] = mapped_column(Float)
+    end_time: Mapped[float] = mapped_column(Float)
+    start_frame: Mapped[int] = mapped_column(Integer)
+    end_frame: Mapped[int] = mapped_column(Integer)
+    max_probability: Mapped[float] = mapped_column(Float)
+    evidence_clip: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    evidence_gif: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(
+        String(16), default=EventStatus.OPEN, server_default=EventStatus.OPEN
+    )
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
+    review_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    import_time: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_event_identity", "camera_id", "view_id", "start_time", "detection_id",
+              unique=True),
+        Index("ix_event_start_time", "start_time"),
+    )  # fmt: skip
+
+
+class EventClip(Base):
+    """The clips of an event's windows: what confirming or rejecting it labels."""
+
+    __tablename__ = "event_clip"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("video.id"), primary_key=True)

@@ -29,6 +29,7 @@ PAGES = {
     "/review": ("review.html", "Review clips", "review"),
     "/gallery": ("gallery.html", "Gallery", "gallery"),
     "/dashboard": ("dashboard.html", "Dashboard", "dashboard"),
+    "/events": ("events.html", "Smoke events", "events"),
     "/login": ("login.html", "Researcher sign-in", "login"),
 }
 LEGACY = {
