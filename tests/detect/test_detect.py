@@ -421,3 +421,56 @@ def test_a_night_only_day_warns(day: tuple[Path, Path], motion_model: Path, tmp_
     assert view.windows == () and [(s.start_frame, s.end_frame) for s in view.skipped] == [
         (0, FRAMES - 1)
     ]
+
+
+def test_notify_sends_each_event_once_signed(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from smokewatch.detect.alerts import verify_signature
+
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, dict(self.headers)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SMOKEWATCH_ALERT_SECRET", "s3cret")
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    args = [
+        "detect", str(motion_model), "--timelapse", str(day[0]), "--views", str(day[1]),
+        "--out", str(tmp_path / "out"), "--start-time", "2024-06-11T08:00:00",
+        "--size", str(SIZE), "--no-cam", "--quiet", "--notify", url,
+    ]  # fmt: skip
+    try:
+        first = _smokewatch(*args)
+        assert first.exit_code == 0, first.output
+        assert len(received) == 1  # the day has one event (view 0-1)
+        body, headers = received[0]
+        assert json.loads(body)["event"]["view_id"] == 1
+        assert verify_signature(
+            body,
+            headers["X-Smokewatch-Timestamp"],
+            headers["X-Smokewatch-Signature"],
+            "s3cret",
+            now=float(headers["X-Smokewatch-Timestamp"]),
+        )
+        again = _smokewatch(*args)
+        assert again.exit_code == 0, again.output
+        assert len(received) == 1  # sent once: a re-run sends nothing
+    finally:
+        server.shutdown()
+    monkeypatch.delenv("SMOKEWATCH_ALERT_SECRET")
+    unsigned = _smokewatch(*args)  # no secret now: unsigned alerts are refused before scoring
+    assert unsigned.exit_code == 2
+    assert "secret" in unsigned.output.lower()

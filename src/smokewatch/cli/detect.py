@@ -129,6 +129,13 @@ def detect_command(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
     threads: int = typer.Option(0, "--threads", min=0, help="torch CPU threads (0: default)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    notify: list[str] = typer.Option(
+        [],
+        "--notify",
+        help="Send each new event once: https://... (a JSON POST signed with "
+        "SMOKEWATCH_ALERT_SECRET) or smtp://user:pass@host:port?to=a@b.org&from=c@d.org "
+        "(an email with the Grad-CAM GIF). Repeatable; see docs/alerts.md.",
+    ),
 ) -> None:
     """Find smoke events in a camera day: per window a probability, per event evidence.
 
@@ -201,6 +208,12 @@ def detect_command(
             )
     elif views_file is not None or start_time is not None or frame_times is not None:
         raise SmokewatchError("--clips takes no --views, --start-time or --frame-times")
+    notifier = None
+    if notify:  # built first: a malformed URL or a missing secret stops before any scoring
+        from smokewatch.detect.alerts import Notifier
+
+        secret = settings.alert_secret.get_secret_value() if settings.alert_secret else None
+        notifier = Notifier(notify, secret=secret, out_dir=out, timezone=zone)
     detector = load_detector(
         model,
         device=device or "cpu",
@@ -265,6 +278,11 @@ def detect_command(
             f"({_minutes(seconds)} of smoke), {state}",
             highlight=False,
         )
+    if notifier is not None:
+        sent = notifier.notify(detections, timeout=120.0)
+        console.print(f"alerts: {sent.summary()}", highlight=False)
+        for failure in sent.failed:
+            err_console.print(tagged("alert failed:", "yellow", failure.describe()), soft_wrap=True)
     if timelapse is not None and not any(v.windows for v in detections.views):
         err_console.print(
             tagged(
