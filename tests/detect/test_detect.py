@@ -378,12 +378,17 @@ def test_the_report_is_written_when_its_module_is_installed(
     import sys
     import types
 
-    calls: list[tuple[Any, Path]] = []
+    calls: list[tuple[Any, Path, str | None]] = []
     fake = types.ModuleType("smokewatch.detect.report")
-    fake.write_report = lambda detections, out_dir: calls.append((detections, out_dir))  # type: ignore[attr-defined]
+
+    def write_report(detections: Any, out_dir: Path, time_zone: str | None = None) -> None:
+        calls.append((detections, out_dir, time_zone))
+
+    fake.write_report = write_report  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "smokewatch.detect.report", fake)
     report, _ = _run(*day, tmp_path / "out", motion_model)
-    assert calls == [(report.detections, tmp_path / "out")]
+    # the report shows local times in the zone of the run's daylight rule
+    assert calls == [(report.detections, tmp_path / "out", "US/Eastern")]
 
 
 def test_a_worker_scores_views_from_plain_arguments_and_the_merge_finds_them(
