@@ -25,7 +25,6 @@ __all__ = [
     "Detector",
     "GifWriter",
     "Scorer",
-    "activation_ratio",
     "load_detector",
     "model_fingerprint",
 ]
@@ -40,12 +39,6 @@ GifWriter = Callable[[np.ndarray, np.ndarray, Path, int], None]
 
 class DetectError(SmokewatchError, ValueError):
     """Detection cannot run as asked (a count that does not match, Grad-CAM unavailable, ...)."""
-
-
-def activation_ratio(volume: np.ndarray, pixel_threshold: float) -> float:
-    """RISE's activation ratio: the share of a Grad-CAM volume's pixels over the threshold."""
-    v = np.asarray(volume)
-    return float(np.count_nonzero(v > pixel_threshold)) / v.size if v.size else 0.0
 
 
 @dataclass

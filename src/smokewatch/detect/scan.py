@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from smokewatch.core.detections import Window
-from smokewatch.detect.detector import Detector, activation_ratio
+from smokewatch.detect.detector import Detector
 from smokewatch.detect.evidence import WindowStore
 from smokewatch.detect.options import DetectOptions
+from smokewatch.explain.gradcam import activation_ratio
 
 __all__ = ["Slot", "WindowScan"]
 
