@@ -7,6 +7,7 @@ matters (frame-perturbation tests can see it) and H.264 compresses it well (fast
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -73,3 +74,22 @@ def garbage_file(path: str | os.PathLike[str], size: int = 4096, seed: int = 0) 
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(np.random.default_rng(seed).bytes(size))
     return p
+
+
+def write_labeled_clips(folder: Path, n: int = 12, frames: int = 8, size: int = 32) -> Path:
+    """``n`` real H.264 clips; smoke clips are brighter (learnable); returns a labels CSV."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        data = synthetic_frames(frames, size, seed=i).astype(np.int16)
+        data = np.clip(data + (60 if label else -60), 0, 255).astype(np.uint8)
+        name = f"clip-{i:02d}.mp4"
+        write_clip(data, folder / name)
+        rows.append((name, label))
+    labels = folder / "labels.csv"
+    with open(labels, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "label"])
+        writer.writerows(rows)
+    return labels

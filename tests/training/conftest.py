@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
-from videos import synthetic_frames
-
-from smokewatch.video import write_clip
+from videos import write_labeled_clips
 
 TINY_PRESET = """\
 name: tiny
@@ -29,25 +25,6 @@ checkpoint_every: 2
 workers: 0
 seed: 3
 """
-
-
-def write_labeled_clips(folder: Path, n: int = 12, frames: int = 8, size: int = 32) -> Path:
-    """``n`` real H.264 clips; smoke clips are brighter (learnable); returns a labels CSV."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in range(n):
-        label = i % 2
-        data = synthetic_frames(frames, size, seed=i).astype(np.int16)
-        data = np.clip(data + (60 if label else -60), 0, 255).astype(np.uint8)
-        name = f"clip-{i:02d}.mp4"
-        write_clip(data, folder / name)
-        rows.append((name, label))
-    labels = folder / "labels.csv"
-    with open(labels, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "label"])
-        writer.writerows(rows)
-    return labels
 
 
 @pytest.fixture(scope="session")
