@@ -479,3 +479,63 @@ def test_notify_sends_each_event_once_signed(
     unsigned = _smokewatch(*args)  # no secret now: unsigned alerts are refused before scoring
     assert unsigned.exit_code == 2
     assert "secret" in unsigned.output.lower()
+
+
+def test_a_timelapse_run_writes_the_clips_the_labeling_import_takes(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    from smokewatch.labeling.detection_import import plan_import
+
+    out = tmp_path / "out"
+    detector, _ = detector_for(motion_model)
+    label_clips = 3
+    detect_timelapse(
+        day[0],
+        load_views(day[1]),
+        out,
+        detector=detector,
+        clock=FrameClock(START, SECONDS_PER_FRAME),
+        options=DetectOptions(size=SIZE),
+        label_clips=label_clips,
+    )
+    detections = read_detections(out / "detections.json")
+    timezone = detections.settings["daylight"]["timezone"]
+    plan = plan_import(detections, out, uncertain=label_clips, clip_size=SIZE, timezone=timezone)
+    assert plan.skipped == []
+    event_windows = sum(len(e.windows) for v in detections.views for e in v.events)
+    assert event_windows > 0
+    assert len(plan.clips) == event_windows + label_clips
+    # each view keeps its own nearest-0.5 windows (a Ray task sees only its views)
+    written = sorted(p.name for p in (out / "clips").iterdir())
+    assert len(written) == event_windows + label_clips * len(BOXES)
+    # a clip holds its window's own frames of its own view
+    pano = panorama()
+    by_key = {v.key: v for v in detections.views}
+    for clip in plan.clips:
+        key = f"{clip.name.camera_id}-{clip.name.view_id}"
+        window = next(w for w in by_key[key].windows if w.start_frame == clip.name.start_frame)
+        left, top, right, bottom = BOXES[key]
+        truth = pano[window.start_frame : window.end_frame + 1, top:bottom, left:right]
+        frames = read_clip(clip.path)
+        assert frames.shape == truth.shape
+        assert np.abs(frames.astype(int) - truth).mean() < 6
+    assert not (out / ".work").exists()
+
+
+def test_no_label_clips_writes_only_event_clips(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    detector, _ = detector_for(motion_model)
+    detect_timelapse(
+        day[0],
+        load_views(day[1]),
+        out,
+        detector=detector,
+        clock=FrameClock(START, SECONDS_PER_FRAME),
+        options=DetectOptions(size=SIZE),
+        label_clips=0,
+    )
+    detections = read_detections(out / "detections.json")
+    event_windows = sum(len(e.windows) for v in detections.views for e in v.events)
+    assert len(list((out / "clips").iterdir())) == event_windows

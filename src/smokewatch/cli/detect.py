@@ -126,6 +126,13 @@ def detect_command(
         None, "--timezone", help="Camera time zone (default: settings, US/Eastern)."
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Windows per model call."),
+    label_clips: int = typer.Option(
+        50,
+        "--label-clips",
+        min=0,
+        help="--timelapse: per view, write the clips of this many windows nearest probability "
+        "0.5 (and of every event window) to OUT/clips, for `clips import --from-detections`.",
+    ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
     threads: int = typer.Option(0, "--threads", min=0, help="torch CPU threads (0: default)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -235,6 +242,7 @@ def detect_command(
                 clock=clock,
                 options=options,
                 batch_size=batch_size,
+                label_clips=label_clips,
                 on_frame=bar.update,
             )
     else:

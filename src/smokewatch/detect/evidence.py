@@ -15,34 +15,55 @@ from pathlib import Path
 import numpy as np
 
 from smokewatch.core.atomic import atomic_path
-from smokewatch.core.detections import Event, Window
+from smokewatch.core.detections import Event, ViewDetections, Window
+from smokewatch.core.window_clips import CLIPS_FOLDER, window_clip_name
 from smokewatch.detect.detector import GifWriter
 from smokewatch.detect.rule import EventRule, EventSpan
+from smokewatch.errors import SmokewatchError
 
-__all__ = ["EVIDENCE_DIR", "WindowStore", "event_id", "write_events"]
+__all__ = ["EVIDENCE_DIR", "WindowStore", "event_id", "write_events", "write_window_clips"]
 
 #: Evidence files live in ``<out>/evidence/``; events name them by path relative to ``<out>``.
 EVIDENCE_DIR = "evidence"
 
 
 class WindowStore:
-    """The frames (uint8 ``[T, H, W, 3]``) and Grad-CAM volumes of kept windows, by index."""
+    """The frames (uint8 ``[T, H, W, 3]``) and Grad-CAM volumes of kept windows, by index.
+
+    A window kept for evidence stays; one kept only as a labeling candidate (``keep(...,
+    candidate=True)``) may be dropped again when a more uncertain window takes its place.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._pinned: set[int] = set()
         shutil.rmtree(folder, ignore_errors=True)  # a killed run's leftovers are not this run's
         folder.mkdir(parents=True)
 
     def _path(self, index: int, kind: str) -> Path:
         return self.folder / f"{index:07d}.{kind}.npy"
 
-    def keep(self, index: int, frames: np.ndarray, volume: np.ndarray | None = None) -> None:
+    def keep(
+        self,
+        index: int,
+        frames: np.ndarray,
+        volume: np.ndarray | None = None,
+        *,
+        candidate: bool = False,
+    ) -> None:
+        if not candidate:
+            self._pinned.add(index)
         if not self._path(index, "frames").exists():
             with atomic_path(self._path(index, "frames")) as tmp:
                 np.save(tmp, np.ascontiguousarray(frames, dtype=np.uint8))
         if volume is not None:
             with atomic_path(self._path(index, "cam")) as tmp:
                 np.save(tmp, np.asarray(volume, dtype=np.float16))
+
+    def drop(self, index: int) -> None:
+        """Forget a candidate's frames (a window kept for evidence stays)."""
+        if index not in self._pinned:
+            self._path(index, "frames").unlink(missing_ok=True)
 
     def frames(self, index: int) -> np.ndarray | None:
         path = self._path(index, "frames")
@@ -137,3 +158,35 @@ def write_events(
             )
         )
     return tuple(events)
+
+
+def write_window_clips(
+    view: ViewDetections,
+    indices: Sequence[int],
+    *,
+    store: WindowStore,
+    out_dir: Path,
+    size: int,
+    timezone: str,
+    fps: int,
+) -> list[str]:
+    """Write the clips of ``view``'s windows ``indices`` as ``out_dir/clips/<RISE name>.mp4``,
+    the files ``clips import --from-detections`` takes; returns their paths relative to
+    ``out_dir``. A window whose frames were not kept is left out; a clip already there (a
+    re-run) is not written again."""
+    from smokewatch.video import write_clip
+
+    written = []
+    for index in sorted(set(indices)):
+        frames = store.frames(index)
+        if frames is None:
+            continue
+        try:
+            name = window_clip_name(view, view.windows[index], size=size, timezone=timezone)
+        except SmokewatchError:
+            continue  # a window no clip record can name; the import lists it as missing
+        relative = f"{CLIPS_FOLDER}/{name.format()}.mp4"
+        if not (out_dir / relative).exists():
+            write_clip(frames, out_dir / relative, fps=fps)
+        written.append(relative)
+    return written

@@ -3,11 +3,13 @@ smoke windows kept for evidence.
 
 Windows arrive in time order per view (views interleaved); :class:`WindowScan` batches them
 across views, and after each batch decides what to keep: a smoke window, and the last
-``max_gap`` windows of its view before it, which a filled gap may make part of an event.
+``max_gap`` windows of its view before it, which a filled gap may make part of an event; and,
+for labeling (``label_clips``), the view's windows whose probability is nearest 0.5 so far.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass
 
@@ -44,8 +46,12 @@ class WindowScan:
         options: DetectOptions,
         stores: list[WindowStore],
         batch_size: int,
+        label_clips: int = 0,
     ) -> None:
         self.detector = detector
+        self.label_clips = max(0, label_clips)
+        #: per view, the ``label_clips`` non-smoke windows nearest 0.5: (-distance, -index)
+        self.uncertain: list[list[tuple[float, int]]] = [[] for _ in range(views)]
         self.options = options
         self.stores = stores
         self.batch_size = max(1, batch_size)
@@ -99,6 +105,28 @@ class WindowScan:
                     store.keep(before, kept)
                 self.recent[view].clear()
                 store.keep(index, frames, volume)
-            elif rule.max_gap:
-                self.recent[view].append((index, frames))
+            else:
+                if rule.max_gap:
+                    self.recent[view].append((index, frames))
+                self._candidate(view, index, window.probability, frames)
         self.pending.clear()
+
+    def _candidate(self, view: int, index: int, probability: float, frames: np.ndarray) -> None:
+        """Keep the window if it is among the view's ``label_clips`` nearest 0.5 (ties: the
+        earlier window stays, as ``clips import --from-detections`` picks)."""
+        if not self.label_clips:
+            return
+        heap = self.uncertain[view]
+        item = (-abs(probability - 0.5), -index)
+        if len(heap) < self.label_clips:
+            heapq.heappush(heap, item)
+        elif item > heap[0]:
+            _, evicted = heapq.heapreplace(heap, item)
+            self.stores[view].drop(-evicted)
+        else:
+            return
+        self.stores[view].keep(index, frames, candidate=True)
+
+    def uncertain_windows(self, view: int) -> list[int]:
+        """The indices of the view's kept labeling candidates, in time order."""
+        return sorted(-i for _, i in self.uncertain[view])

@@ -25,7 +25,7 @@ from smokewatch.core.clip import Box
 from smokewatch.core.detections import Detections, Skipped, ViewDetections
 from smokewatch.detect.clock import FrameClock, read_frame_times
 from smokewatch.detect.detector import DetectError, Detector, load_detector
-from smokewatch.detect.evidence import WindowStore, write_events
+from smokewatch.detect.evidence import WindowStore, write_events, write_window_clips
 from smokewatch.detect.options import DetectOptions
 from smokewatch.detect.results import done_view, fingerprint, merge_views, write_view
 from smokewatch.detect.rule import find_events
@@ -86,13 +86,19 @@ def _scan_timelapse(
     options: DetectOptions,
     stores: list[WindowStore],
     batch_size: int,
+    label_clips: int,
     on_frame: Callable[[int], None] | None,
 ) -> tuple[WindowScan, list[Skipped], int]:
     """Decode once and score every window of ``views``: (the scan, skipped frames, frames)."""
     rule = options.daylight
     boxes = list(views.values())
     scan = WindowScan(
-        len(boxes), detector=detector, options=options, stores=stores, batch_size=batch_size
+        len(boxes),
+        detector=detector,
+        options=options,
+        stores=stores,
+        batch_size=batch_size,
+        label_clips=label_clips,
     )
     size, length, step = options.size, options.window_frames, options.window_step
     buffer: deque[tuple[int, list[np.ndarray]]] = deque(maxlen=length)
@@ -161,6 +167,7 @@ def detect_timelapse(
     clock: FrameClock,
     options: DetectOptions | None = None,
     batch_size: int = 8,
+    label_clips: int = 50,
     merge: bool = True,
     on_frame: Callable[[int], None] | None = None,
 ) -> DetectReport:
@@ -171,6 +178,12 @@ def detect_timelapse(
     scored again (and when all are done, nothing is decoded). ``merge`` False leaves the
     merged file (and the report) to the caller, for runs split over processes. ``on_frame(n)``
     after each frame (``n`` frames read so far), for progress bars.
+
+    For the labeling service, the clips of every event window and of each view's
+    ``label_clips`` windows nearest probability 0.5 (outside smoke windows) are written as
+    ``out_dir/clips/<RISE name>.mp4`` (:mod:`smokewatch.core.window_clips`), the clips
+    ``clips import --from-detections`` takes (its ``--uncertain N`` finds its N among them
+    when ``N <= label_clips``). They change no result, so they are not in the fingerprint.
 
     Raises :class:`VideoError` for a timelapse that cannot be read at all,
     :class:`ViewsError` for a box outside the panorama, :class:`DetectError` when the frame
@@ -214,6 +227,7 @@ def detect_timelapse(
             options=opts,
             stores=stores,
             batch_size=batch_size,
+            label_clips=label_clips,
             on_frame=on_frame,
         )
         report.model_calls = scan.model_calls
@@ -239,6 +253,16 @@ def detect_timelapse(
                 events=events,
                 skipped=tuple(skipped),
                 box=box.ltrb,
+            )
+            in_events = {j for event in events for j in event.windows}
+            write_window_clips(
+                view,
+                sorted(in_events) + [j for j in scan.uncertain_windows(v) if j not in in_events],
+                store=stores[v],
+                out_dir=out,
+                size=opts.size,
+                timezone=opts.daylight.timezone,
+                fps=opts.fps,
             )
             write_view(
                 out,
@@ -283,6 +307,7 @@ def detect_view_day(
     options: DetectOptions | None = None,
     device: str = "cpu",
     batch_size: int = 8,
+    label_clips: int = 50,
 ) -> list[ViewDetections]:
     """:func:`detect_timelapse` from plain arguments, for a worker process (a Ray task).
 
@@ -312,6 +337,7 @@ def detect_view_day(
         clock=clock,
         options=opts,
         batch_size=batch_size,
+        label_clips=label_clips,
         merge=False,
     )
     return [report.views[k] for k in boxes]
