@@ -106,14 +106,16 @@ def write_views(folder: Path) -> Path:
 
 
 def motion_cam(clips: np.ndarray) -> np.ndarray:
-    """Stand-in Grad-CAM: 1 where a pixel changed during the window, for every frame."""
+    """Stand-in raw Grad-CAM: 0.5 where a pixel changed during the window, -0.5 (evidence
+    against smoke) where it did not, for every frame; RISE's ratio counts the moved share."""
     moved = np.abs(np.diff(clips.astype(np.int16), axis=1)).max(axis=(1, 4)) > 12
-    return np.repeat(moved[:, None].astype(np.float32), clips.shape[1], axis=1)
+    raw = np.where(moved, 0.5, -0.5).astype(np.float32)
+    return np.repeat(raw[:, None], clips.shape[1], axis=1)
 
 
 def still_gif(frames: np.ndarray, volume: np.ndarray, path: Path, fps: int) -> None:
-    """Stand-in overlay GIF: the window's frames, brightened where the volume is hot."""
-    hot = (frames.astype(np.float32) * (0.5 + 0.5 * volume[..., None])).astype(np.uint8)
+    """Stand-in overlay GIF: the window's frames, brightened where the raw volume is hot."""
+    hot = (frames.astype(np.float32) * (0.75 + 0.5 * volume[..., None])).astype(np.uint8)
     images = [Image.fromarray(f) for f in hot]
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0)

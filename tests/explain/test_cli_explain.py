@@ -15,7 +15,9 @@ from PIL import Image
 from videos import garbage_file, truncate
 
 from smokewatch.dataset.torch_data import items_from_labels_csv
+from smokewatch.explain.gradcam import Explainer, activation_ratio, normalise_cam
 from smokewatch.training.saved import load_model_dir
+from smokewatch.video import read_clip
 
 
 def _smokewatch(*args: str) -> Any:
@@ -64,7 +66,10 @@ def test_clips_and_folders_get_a_png_a_gif_and_a_volume_each(
         volume = np.load(out / entry["npy"])
         assert volume.shape == (8, 32, 32) and volume.dtype == np.float32
         assert 0 <= volume.min() and volume.max() <= 1
-        assert entry["activation_ratio"] == pytest.approx(float((volume > 0.85).mean()), abs=1e-6)
+        # RISE's ratio, of the raw map the picture was scaled from
+        _, raw = Explainer(trained).explain(read_clip(Path(entry["file"]))[None], raw=True)
+        assert entry["activation_ratio"] == pytest.approx(activation_ratio(raw[0]), abs=1e-6)
+        assert np.allclose(normalise_cam(raw)[0], volume, atol=1e-6)
 
     strict = _smokewatch("explain", str(tiny_model), str(folder), "--out", str(out), "--strict")
     assert strict.exit_code == 1

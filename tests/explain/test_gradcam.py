@@ -16,6 +16,7 @@ from smokewatch.explain.gradcam import (
     activation_ratio,
     default_target_layer,
     grad_cam,
+    normalise_cam,
 )
 from smokewatch.models import get_model, list_models
 
@@ -210,10 +211,25 @@ def test_the_rise_loss_explains_the_max_over_time() -> None:
     assert np.allclose(probs, expected, atol=1e-6)
 
 
-def test_activation_ratio_counts_voxels_above_the_threshold() -> None:
-    v = np.zeros((4, 5, 5), dtype=np.float32)
-    v[0, :2] = 0.9  # 10 voxels above 0.85
-    v[1, 0, 0] = 0.85  # at the threshold: not above it
-    assert activation_ratio(v) == pytest.approx(10 / 100)
-    assert activation_ratio(v, pixel_threshold=0.5) == pytest.approx(11 / 100)
+def test_activation_ratio_is_rises_share_of_voxels_not_clearly_against_smoke() -> None:
+    """RISE: a voxel is active where 1 + the raw map > 0.85, i.e. raw > -0.15."""
+    raw = np.full((4, 5, 5), -1.0, dtype=np.float32)
+    raw[0, :2] = 0.3  # 10 voxels for smoke
+    raw[1, 0] = -0.1  # 5 voxels a little against it: still active
+    raw[2, 0, 0] = -0.15  # at the threshold: not above it
+    assert activation_ratio(raw) == pytest.approx(15 / 100)
+    assert activation_ratio(raw, pixel_threshold=1.0) == pytest.approx(10 / 100)
     assert activation_ratio(np.zeros((0, 3, 3))) == 0.0
+
+
+def test_raw_maps_are_the_pictures_before_relu_and_scaling() -> None:
+    torch.manual_seed(0)
+    model = get_model("tiny3d", weights=None, num_classes=1)
+    x = _input("tiny3d")
+    probs, pictures = grad_cam(model, x)
+    probs_raw, raws = grad_cam(model, x, raw=True)
+    assert np.allclose(probs, probs_raw)
+    assert (raws < 0).any()  # the raw map keeps the evidence against smoke
+    assert np.allclose(normalise_cam(raws), pictures, atol=1e-6)
+    for picture in pictures:
+        assert picture.max() == pytest.approx(1.0) or picture.max() == 0.0

@@ -31,9 +31,10 @@ __all__ = [
 
 #: uint8 windows ``[B, T, H, W, 3]`` -> P(smoke) ``[B]``.
 Scorer = Callable[[np.ndarray], np.ndarray]
-#: uint8 windows ``[B, T, H, W, 3]`` -> Grad-CAM volumes ``[B, T, H, W]`` in [0, 1].
+#: uint8 windows ``[B, T, H, W, 3]`` -> raw Grad-CAM volumes ``[B, T, H, W]`` (before ReLU
+#: and scaling: what RISE's activation ratio measures, ``explain.gradcam.activation_ratio``).
 Cam = Callable[[np.ndarray], np.ndarray]
-#: (uint8 frames ``[T, H, W, 3]``, volume ``[T, H, W]``, path, fps) -> an overlay GIF at path.
+#: (uint8 frames ``[T, H, W, 3]``, raw volume ``[T, H, W]``, path, fps) -> an overlay GIF.
 GifWriter = Callable[[np.ndarray, np.ndarray, Path, int], None]
 
 
@@ -128,10 +129,11 @@ def load_detector(
         )
 
         def volumes(clips: np.ndarray) -> np.ndarray:
-            return np.asarray(explainer.explain(clips)[1], dtype=np.float32)
+            return np.asarray(explainer.explain(clips, raw=True)[1], dtype=np.float32)
 
         def write_gif(frames: np.ndarray, volume: np.ndarray, path: Path, fps: int) -> None:
-            render.write_overlay_gif(frames, volume, path, fps=fps)
+            picture = gradcam.normalise_cam(volume[None])[0]
+            render.write_overlay_gif(frames, picture, path, fps=fps)
 
         detector.cam = volumes
         detector.write_gif = write_gif

@@ -25,7 +25,7 @@ import numpy as np
 
 from smokewatch.core.atomic import atomic_path, atomic_write_text
 from smokewatch.errors import SmokewatchError
-from smokewatch.explain.gradcam import Explainer, ExplainError, activation_ratio
+from smokewatch.explain.gradcam import Explainer, ExplainError, activation_ratio, normalise_cam
 from smokewatch.explain.render import write_overlay_gif, write_stacked_png
 
 __all__ = [
@@ -100,8 +100,8 @@ def explain_clip(explainer: Explainer, clip: Path, out: Path, name: str) -> dict
     from smokewatch.video import read_clip
 
     frames = read_clip(clip)
-    probs, volumes = explainer.explain(frames[None])
-    volume = volumes[0]
+    probs, raws = explainer.explain(frames[None], raw=True)
+    volume = normalise_cam(raws)[0]
     out.mkdir(parents=True, exist_ok=True)
     write_stacked_png(frames, volume, out / f"{name}.png")
     write_overlay_gif(frames, volume, out / f"{name}.gif")
@@ -110,7 +110,7 @@ def explain_clip(explainer: Explainer, clip: Path, out: Path, name: str) -> dict
     return {
         "file": str(clip),
         "probability": round(float(probs[0]), 6),
-        "activation_ratio": round(activation_ratio(volume), 6),
+        "activation_ratio": round(activation_ratio(raws[0]), 6),
         "png": f"{name}.png",
         "gif": f"{name}.gif",
         "npy": f"{name}.npy",

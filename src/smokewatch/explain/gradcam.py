@@ -2,9 +2,10 @@
 
 Which voxels made the model say smoke: the target layer's activations ``A`` (``[C, t, h, w]``
 per clip) weighted by the gradient of the clip logit averaged over the layer's time and space
-(one weight per channel), summed over channels, ReLU, upsampled (trilinear) to the input's
-``T x H x W`` and scaled per clip to [0, 1]. RISE's production code reported the share of
-voxels above 0.85 (:func:`activation_ratio`) as "how much of the view is smoke".
+(one weight per channel), summed over channels, upsampled (trilinear) to the input's
+``T x H x W`` (the *raw* map), then ReLU and scaled per clip to [0, 1] for pictures
+(:func:`normalise_cam`). RISE's production code measured "how much of the view is smoke" on
+the raw map: :func:`activation_ratio` (docs/explain.md says why it is not the picture's scale).
 
 Our own hooks (pytorch-grad-cam needs torchvision): a forward hook swaps the layer's output
 for a detached leaf that requires grad and keeps it; the gradient of the clip logits with
@@ -37,9 +38,10 @@ __all__ = [
     "activation_ratio",
     "default_target_layer",
     "grad_cam",
+    "normalise_cam",
 ]
 
-#: RISE's production rule: a voxel is "active" above this share of the clip's peak.
+#: RISE's production rule: a voxel is "active" where 1 + the raw map is above this.
 PIXEL_THRESHOLD = 0.85
 
 
@@ -157,8 +159,12 @@ def grad_cam(
     *,
     target_layer: str | None = None,
     loss: str = "bce",
+    raw: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(P(smoke) per clip ``[B]`` float64, Grad-CAM volumes ``[B, T, H, W]`` float32 in [0, 1]).
+
+    ``raw``: the volumes before ReLU and scaling (the weighted sum, upsampled), which
+    :func:`activation_ratio` measures and :func:`normalise_cam` turns into the [0, 1] map.
 
     ``x``: a batch ``[B, C, T, H, W]`` already transformed as evaluation does
     (:func:`smokewatch.training.predict.eval_transform`), on the model's device. The clip logit
@@ -201,12 +207,22 @@ def grad_cam(
     acts = _as_volume(kept[0].detach().float(), x.shape[0], name)
     grads = torch.zeros_like(acts) if grad is None else _as_volume(grad.float(), x.shape[0], name)
     weights = grads.mean(dim=(2, 3, 4), keepdim=True)
-    cam = F.relu((weights * acts).sum(dim=1, keepdim=True))
+    cam = (weights * acts).sum(dim=1, keepdim=True)
     cam = F.interpolate(cam, size=tuple(x.shape[2:]), mode="trilinear", align_corners=False)[:, 0]
-    peak = cam.flatten(1).amax(dim=1).view(-1, 1, 1, 1)
-    cam = torch.where(peak > 0, cam / peak.clamp_min(torch.finfo(cam.dtype).tiny), 0.0)
     probs = torch.sigmoid(logits.detach()).double().cpu().numpy()
-    return probs, cam.clamp(0.0, 1.0).cpu().numpy().astype(np.float32)
+    volumes = cam.cpu().numpy().astype(np.float32)
+    return probs, volumes if raw else normalise_cam(volumes)
+
+
+def normalise_cam(raw: np.ndarray) -> np.ndarray:
+    """Raw Grad-CAM volumes ``[B, ...]`` as pictures show them: ReLU, then each clip scaled
+    so its peak is 1 (a clip with nothing positive stays all zero)."""
+    cam = np.maximum(np.asarray(raw, dtype=np.float32), 0.0)
+    if cam.ndim == 0 or cam.shape[0] == 0:
+        return cam
+    peak = cam.reshape(cam.shape[0], -1).max(axis=1).reshape((-1,) + (1,) * (cam.ndim - 1))
+    scaled = np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0)
+    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
 
 
 def _rnn_backward(model: nn.Module, x: torch.Tensor) -> contextlib.AbstractContextManager[Any]:
@@ -216,10 +232,17 @@ def _rnn_backward(model: nn.Module, x: torch.Tensor) -> contextlib.AbstractConte
     return contextlib.nullcontext()
 
 
-def activation_ratio(volume: np.ndarray, pixel_threshold: float = PIXEL_THRESHOLD) -> float:
-    """The share of voxels above ``pixel_threshold`` (RISE's production rule: 0.85)."""
-    v = np.asarray(volume)
-    return float(np.count_nonzero(v > pixel_threshold)) / v.size if v.size else 0.0
+def activation_ratio(raw: np.ndarray, pixel_threshold: float = PIXEL_THRESHOLD) -> float:
+    """RISE's production activation ratio of one raw volume (``grad_cam(..., raw=True)``).
+
+    RISE's Grad-CAM started its sum from ones and, in production, was not rescaled, so a
+    voxel counted as active where ``1 + raw > 0.85``: wherever the evidence does not argue
+    clearly *against* smoke. The share of such voxels is what its rule compares with 0.4.
+    On the [0, 1] picture scale the same threshold would keep only the peak's neighbourhood
+    (a share near 0.001 on real clips), and the rule would never fire.
+    """
+    v = np.asarray(raw, dtype=np.float64)
+    return float(np.count_nonzero(1.0 + v > pixel_threshold)) / v.size if v.size else 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,8 +294,9 @@ class Explainer:
         _layer(self.model, self.target_layer)  # a wrong name fails here, before any clip
         self.transform = eval_transform(self.config, self.device)
 
-    def explain(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(P(smoke) ``[B]`` float64, volumes ``[B, T, H, W]`` float32 in [0, 1])."""
+    def explain(self, clips: np.ndarray, *, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(P(smoke) ``[B]`` float64, volumes ``[B, T, H, W]`` float32 in [0, 1]; ``raw``:
+        before ReLU and scaling, see :func:`grad_cam`)."""
         arr = np.asarray(clips)
         if arr.dtype != np.uint8 or arr.ndim != 5 or arr.shape[-1] != 3:
             raise ExplainError(
@@ -299,7 +323,9 @@ class Explainer:
                     order = torch.argsort(torch.rand(len(chunk), frames), dim=1)
                     torch.set_rng_state(state)  # so the transform draws this same permutation
                 x = self.transform(chunk)
-                p, cams = grad_cam(self.model, x, target_layer=self.target_layer, loss=self.loss)
+                p, cams = grad_cam(
+                    self.model, x, target_layer=self.target_layer, loss=self.loss, raw=True
+                )
                 cam = torch.from_numpy(cams)
                 where = torch.argsort(order, dim=1)  # model position of each selected frame
                 picked = torch.stack([c[where[i, segment]] for i, c in enumerate(cam)])
@@ -308,8 +334,9 @@ class Explainer:
                         picked, size=(height, width), mode="bilinear", align_corners=False
                     )
                 probs.append(p)
-                volumes.append(picked.clamp(0.0, 1.0).numpy().astype(np.float32))
-        return np.concatenate(probs), np.concatenate(volumes)
+                volumes.append(picked.numpy().astype(np.float32))
+        both = np.concatenate(volumes)
+        return np.concatenate(probs), both if raw else normalise_cam(both)
 
     def _model_input(self, arr: np.ndarray) -> torch.Tensor:
         """uint8 ``[B, C, frames, H, W]``: the frames (or flow) ClipDataset would give."""
