@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from smokewatch import __version__
+from smokewatch.cli import analyze as analyze_cli
 from smokewatch.cli import clips as clips_cli
 from smokewatch.cli import dataset as dataset_cli
 from smokewatch.cli import demo as demo_cli
@@ -32,6 +33,7 @@ app.add_typer(labeling_cli.users_app, name="users")
 app.add_typer(labeling_cli.labels_app, name="labels")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(training_cli.experiments_app, name="experiments")
+app.add_typer(analyze_cli.app, name="analyze")
 app.command("train")(training_cli.train_command)
 app.command("evaluate")(training_cli.evaluate_command)
 app.command("detect")(detect_cli.detect_command)

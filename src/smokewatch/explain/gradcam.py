@@ -217,12 +217,13 @@ def grad_cam(
 def normalise_cam(raw: np.ndarray) -> np.ndarray:
     """Raw Grad-CAM volumes ``[B, ...]`` as pictures show them: ReLU, then each clip scaled
     so its peak is 1 (a clip with nothing positive stays all zero)."""
-    cam = np.maximum(np.asarray(raw, dtype=np.float32), 0.0)
+    cam: np.ndarray = np.maximum(np.asarray(raw, dtype=np.float32), 0.0)
     if cam.ndim == 0 or cam.shape[0] == 0:
         return cam
     peak = cam.reshape(cam.shape[0], -1).max(axis=1).reshape((-1,) + (1,) * (cam.ndim - 1))
-    scaled = np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0)
-    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+    scaled: np.ndarray = np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0)
+    out: np.ndarray = np.clip(scaled, 0.0, 1.0).astype(np.float32)
+    return out
 
 
 def _rnn_backward(model: nn.Module, x: torch.Tensor) -> contextlib.AbstractContextManager[Any]:

@@ -1,0 +1,60 @@
+"""The answers export format: written by the service, read by analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smokewatch.core.answers import (
+    COLUMNS,
+    Answer,
+    AnswersError,
+    iter_rows,
+    parse_answers_csv,
+    read_answers,
+    write_answers_csv,
+)
+
+ANSWERS = [
+    Answer(1, "0-1-2018-06-11-1-2-3-4-180-180-0-100-200", 7, "citizen", 1, 1_700_000_000, 3, True),
+    Answer(1, "0-1-2018-06-11-1-2-3-4-180-180-0-100-200", 8, "researcher", 0, 1_700_000_100),
+    Answer(2, "x", 9, "crowd", 1, 5, 4, False, True, 1),
+]
+
+
+def test_a_written_file_reads_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    assert write_answers_csv(ANSWERS, path) == 3
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    assert read_answers(path) == ANSWERS
+    assert [row["worker"] for row in iter_rows(ANSWERS)] == [7, 8, 9]
+
+
+def test_a_minimal_crowd_kit_file_is_read_with_defaults() -> None:
+    (answer,) = parse_answers_csv("task,worker,label\n3,4,1\n")
+    assert answer == Answer(3, "", 4, "citizen", 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("task,label\n1,1\n", "missing column(s) worker"),
+        ("task,worker,label\n1,2,2\n", "line 2, column 'label': 2 is not 0 or 1"),
+        ("task,worker,label\n1,x,1\n", "line 2, column 'worker': 'x' is not a whole number"),
+        ("task,worker,label,group\n1,2,1,boss\n", "'boss' is not one of"),
+        ("task,worker,label,gold\n1,2,1,maybe\n", "'maybe' is not true or false"),
+    ],
+)
+def test_bad_files_name_the_line_and_column(text: str, message: str) -> None:
+    with pytest.raises(AnswersError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_answers_csv(text)
+
+
+def test_a_binary_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "answers.parquet"
+    path.write_bytes(b"PAR1\xff\xfe\x00")
+    with pytest.raises(AnswersError, match="not a UTF-8 text file"):
+        read_answers(path)
+    with pytest.raises(AnswersError, match="no such file"):
+        read_answers(tmp_path / "nope.csv")
