@@ -7,8 +7,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from smokewatch.analysis.answers import DTYPES, answers_frame, load_answers
-from smokewatch.core.answers import COLUMNS, Answer, AnswersError, write_answers_csv
+from smokewatch.analysis.answers import (
+    DTYPES,
+    PAGE_DTYPES,
+    answers_frame,
+    load_answers,
+    load_pages,
+    pages_frame,
+)
+from smokewatch.core.answers import (
+    COLUMNS,
+    Answer,
+    AnswersError,
+    Page,
+    write_answers_csv,
+    write_pages_csv,
+)
 
 ANSWERS = [
     Answer(1, "a", 7, "citizen", 1, 100, 3, True),
@@ -66,3 +80,16 @@ def test_missing_and_broken_files_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "x.parquet").write_bytes(b"not parquet")
     with pytest.raises(AnswersError, match="not a readable Parquet file"):
         load_answers(tmp_path / "x.parquet")
+
+
+def test_pages_load_from_csv_and_parquet(tmp_path: Path) -> None:
+    pages = [Page(3, 7, "citizen", 10, True, 16, 4), Page(4, 7, "citizen", 20, None, 16, 4)]
+    write_pages_csv(pages, tmp_path / "p.csv")
+    pages_frame(pages).to_parquet(tmp_path / "p.parquet")
+    from_csv, from_parquet = load_pages(tmp_path / "p.csv"), load_pages(tmp_path / "p.parquet")
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+    assert {c: str(t) for c, t in from_csv.dtypes.items()} == PAGE_DTYPES
+    assert from_csv["accepted"].tolist() == [True, pd.NA]
+    pd.DataFrame({"page": [1], "worker": [2]}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(AnswersError, match="missing column"):
+        load_pages(tmp_path / "bad.parquet")
