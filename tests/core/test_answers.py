@@ -8,12 +8,17 @@ import pytest
 
 from smokewatch.core.answers import (
     COLUMNS,
+    PAGE_COLUMNS,
     Answer,
     AnswersError,
+    Page,
     iter_rows,
     parse_answers_csv,
+    parse_pages_csv,
     read_answers,
+    read_pages,
     write_answers_csv,
+    write_pages_csv,
 )
 
 ANSWERS = [
@@ -58,3 +63,18 @@ def test_a_binary_file_is_a_clear_error(tmp_path: Path) -> None:
         read_answers(path)
     with pytest.raises(AnswersError, match="no such file"):
         read_answers(tmp_path / "nope.csv")
+
+
+PAGES = [Page(3, 7, "citizen", 1_700_000_000, True, 16, 4), Page(4, 7, "citizen", 5, False)]
+
+
+def test_a_pages_file_reads_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "pages.csv"
+    assert write_pages_csv(PAGES, path) == 2
+    assert path.read_text().splitlines()[0] == ",".join(PAGE_COLUMNS)
+    assert read_pages(path) == PAGES
+    assert parse_pages_csv("page,worker,accepted\n1,2,\n") == [Page(1, 2, "citizen", 0, None)]
+    with pytest.raises(AnswersError, match="line 2, column 'accepted': 'no' is not true"):
+        parse_pages_csv("page,worker,accepted\n1,2,no\n")
+    with pytest.raises(AnswersError, match="missing column"):
+        parse_pages_csv("page,worker\n1,2\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import getpass
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -22,6 +22,7 @@ from smokewatch.errors import SmokewatchError
 from smokewatch.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from smokewatch.core.answers import Answer, Page
     from smokewatch.core.clip import Clip
     from smokewatch.labeling.catalog import PlacedClip
 
@@ -266,13 +267,42 @@ def _clip_check(settings: Settings) -> Callable[[Path], object]:
 @user_errors
 def export_command(
     out: Path = typer.Option(
-        ..., "--out", "-o", help="File to write: .json (RISE metadata) or .csv."
+        ...,
+        "--out",
+        "-o",
+        help="File to write: .json (RISE metadata) or .csv; with --answers or --pages, "
+        ".csv or .parquet.",
     ),
     only_labeled: bool = typer.Option(
         False, "--only-labeled", help="Only clips with a final label."
     ),
+    answers: bool = typer.Option(
+        False,
+        "--answers",
+        help="Every answer kept instead (task, clip, worker, group, label, time, page, "
+        "page_accepted, gold, gold_label): what 'smokewatch analyze' reads. A page that "
+        "failed its gold standards keeps no answers.",
+    ),
+    pages: bool = typer.Option(
+        False,
+        "--pages",
+        help="Every page sent back instead, accepted or not (page, worker, group, time, "
+        "accepted, clips, gold): a rejected page keeps no answers, so reliability needs this.",
+    ),
 ) -> None:
-    """Export every clip with its label states, in RISE's metadata layout (by id)."""
+    """Export every clip with its label states, in RISE's metadata layout (by id).
+
+    With --answers, the label history (docs/analysis.md says what each column means: the
+    gold columns are the clip's researcher state now, not when it was answered); with
+    --pages, the pages. Both stream from the database and are written atomically.
+    """
+    if answers and pages:
+        raise SmokewatchError("give --answers or --pages, not both")
+    if (answers or pages) and only_labeled:
+        raise SmokewatchError("--only-labeled is for the metadata export only")
+    if answers or pages:
+        _export_rows(out, "answers" if answers else "pages")
+        return
     from smokewatch.core.metadata import write_metadata
     from smokewatch.labeling.catalog import export_clips
 
@@ -284,6 +314,78 @@ def export_command(
         db.dispose()
     write_metadata(clips, out)
     console.print(f"wrote {len(clips):,} clips to {out}")
+
+
+def _export_rows(out: Path, kind: str) -> None:
+    """``labels export --answers`` / ``--pages``: rows streamed from a read transaction into
+    a CSV or Parquet file, by the file's suffix."""
+    from smokewatch.core.answers import write_answers_csv, write_pages_csv
+    from smokewatch.labeling.answers_export import export_answers, export_pages
+
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise SmokewatchError(f"{out}: an {kind} export is .csv or .parquet")
+    db = _database(load_settings())
+    try:
+        with db.read() as session:
+            if kind == "answers" and suffix == ".csv":
+                count = write_answers_csv(export_answers(session), out)
+            elif kind == "answers":
+                count = _write_parquet(export_answers(session), kind, out)
+            elif suffix == ".csv":
+                count = write_pages_csv(export_pages(session), out)
+            else:
+                count = _write_parquet(export_pages(session), kind, out)
+    finally:
+        db.dispose()
+    console.print(f"wrote {count:,} {kind} to {out}")
+
+
+def _write_parquet(rows: Iterable[Answer] | Iterable[Page], kind: str, out: Path) -> int:
+    """Write rows to Parquet atomically, a row group per 50,000 rows (memory stays flat).
+
+    pyarrow is imported here only: the labeling package stays free of it.
+    """
+    import itertools
+
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise SmokewatchError(
+            "writing Parquet needs pyarrow: pip install 'smokewatch[analysis]' (or use .csv)"
+        ) from None
+    from smokewatch.core.answers import COLUMNS, PAGE_COLUMNS, iter_rows
+    from smokewatch.core.atomic import atomic_path
+
+    types = {
+        "task": pa.int64(),
+        "clip": pa.string(),
+        "worker": pa.int64(),
+        "group": pa.string(),
+        "label": pa.int64(),
+        "time": pa.int64(),
+        "page": pa.int64(),
+        "page_accepted": pa.bool_(),
+        "gold": pa.bool_(),
+        "gold_label": pa.int64(),
+        "accepted": pa.bool_(),
+        "clips": pa.int64(),
+    }
+    columns = COLUMNS if kind == "answers" else PAGE_COLUMNS
+    # "gold" is a flag in the answers and a count in the pages
+    schema = pa.schema(
+        [(c, pa.int64() if (c == "gold" and kind == "pages") else types[c]) for c in columns]
+    )
+    count = 0
+    records = iter_rows(rows)
+    with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        while chunk := list(itertools.islice(records, 50_000)):
+            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+            count += len(chunk)
+        if count == 0:
+            writer.write_table(schema.empty_table())
+    return count
 
 
 @users_app.command("add")

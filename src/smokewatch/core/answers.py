@@ -20,6 +20,22 @@ page_accepted  whether that page passed its gold standards (true/false, empty: u
 gold        whether the clip was a gold standard when answered (true/false)
 gold_label  the gold standard's answer (1/0, empty: not gold)
 ========== ======================================================================
+
+The pages export (``labels export --pages``) is its companion: one row per page (batch) sent
+back, answered or rejected. It is needed because the service, as RISE did, keeps no answer of
+a page that failed its gold standards: the answers file alone cannot say how many pages a
+volunteer sent, only how many were taken, so reliability (accepted / submitted pages) needs
+the pages file. Columns:
+
+========== ======================================================================
+page        the page (batch) id (int)
+worker      the user's id (int)
+group       ``researcher``, ``citizen`` or ``crowd``: what the page was given as
+time        epoch seconds the page came back (int)
+accepted    whether it passed its gold standards (true/false, empty: unknown)
+clips       how many clips it held (int)
+gold        how many of them were gold standards (int)
+========== ======================================================================
 """
 
 from __future__ import annotations
@@ -37,12 +53,17 @@ from smokewatch.errors import SmokewatchError
 __all__ = [
     "COLUMNS",
     "GROUPS",
+    "PAGE_COLUMNS",
     "Answer",
     "AnswersError",
+    "Page",
     "iter_rows",
     "parse_answers_csv",
+    "parse_pages_csv",
     "read_answers",
+    "read_pages",
     "write_answers_csv",
+    "write_pages_csv",
 ]
 
 #: The groups a worker belongs to, as the paper compares them.
@@ -73,6 +94,23 @@ class Answer:
 COLUMNS = tuple(f.name for f in fields(Answer))
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page sent back (see the module doc for the columns)."""
+
+    page: int
+    worker: int
+    group: str
+    time: int
+    accepted: bool | None
+    clips: int = 0
+    gold: int = 0
+
+
+#: The columns of the pages file, in file order.
+PAGE_COLUMNS = tuple(f.name for f in fields(Page))
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
@@ -81,16 +119,29 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def write_answers_csv(answers: Iterable[Answer], path: str | os.PathLike[str]) -> int:
-    """Write ``answers`` as CSV atomically; returns how many rows."""
+def _write_csv(
+    records: Iterable[Answer] | Iterable[Page],
+    columns: tuple[str, ...],
+    path: str | os.PathLike[str],
+) -> int:
     count = 0
     with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(COLUMNS)
-        for answer in answers:
-            writer.writerow([_cell(v) for v in astuple(answer)])
+        writer.writerow(columns)
+        for record in records:
+            writer.writerow([_cell(v) for v in astuple(record)])
             count += 1
     return count
+
+
+def write_answers_csv(answers: Iterable[Answer], path: str | os.PathLike[str]) -> int:
+    """Write ``answers`` as CSV atomically; returns how many rows."""
+    return _write_csv(answers, COLUMNS, path)
+
+
+def write_pages_csv(pages: Iterable[Page], path: str | os.PathLike[str]) -> int:
+    """Write ``pages`` as CSV atomically; returns how many rows."""
+    return _write_csv(pages, PAGE_COLUMNS, path)
 
 
 class _Row:
@@ -131,20 +182,29 @@ class _Row:
         return value
 
 
-def parse_answers_csv(text: str, *, source: str = "answers") -> list[Answer]:
-    """The answers of a CSV text; :class:`AnswersError` names the line and column at fault."""
+def _rows(text: str, source: str, required: tuple[str, ...]) -> Iterator[_Row]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [c.strip() for c in (reader.fieldnames or [])]
-    missing = [c for c in ("task", "worker", "label") if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         raise AnswersError(f"{source}: missing column(s) {', '.join(missing)} (have {header})")
     reader.fieldnames = header
-    out = []
     for line, raw in enumerate(reader, start=2):
-        r = _Row(source, line, raw)
-        group = r.text("group") or "citizen"
-        if group not in GROUPS:
-            raise r.fail("group", f"{group!r} is not one of {', '.join(GROUPS)}")
+        yield _Row(source, line, raw)
+
+
+def _group(r: _Row) -> str:
+    group = r.text("group") or "citizen"
+    if group not in GROUPS:
+        raise r.fail("group", f"{group!r} is not one of {', '.join(GROUPS)}")
+    return group
+
+
+def parse_answers_csv(text: str, *, source: str = "answers") -> list[Answer]:
+    """The answers of a CSV text; :class:`AnswersError` names the line and column at fault."""
+    out = []
+    for r in _rows(text, source, ("task", "worker", "label")):
+        group = _group(r)
         task, worker, label = r.integer("task"), r.integer("worker"), r.binary("label")
         assert task is not None and worker is not None and label is not None
         out.append(
@@ -164,20 +224,51 @@ def parse_answers_csv(text: str, *, source: str = "answers") -> list[Answer]:
     return out
 
 
-def read_answers(path: str | os.PathLike[str]) -> list[Answer]:
-    """Read an answers CSV (``.csv``); Parquet files are read by ``analysis``, which has the
-    libraries for them."""
+def parse_pages_csv(text: str, *, source: str = "pages") -> list[Page]:
+    """The pages of a CSV text; :class:`AnswersError` names the line and column at fault."""
+    out = []
+    for r in _rows(text, source, ("page", "worker", "accepted")):
+        group = _group(r)
+        page, worker = r.integer("page"), r.integer("worker")
+        assert page is not None and worker is not None
+        out.append(
+            Page(
+                page=page,
+                worker=worker,
+                group=group,
+                time=r.integer("time", optional=True) or 0,
+                accepted=r.boolean("accepted", optional=True),
+                clips=r.integer("clips", optional=True) or 0,
+                gold=r.integer("gold", optional=True) or 0,
+            )
+        )
+    return out
+
+
+def _read_text(path: str | os.PathLike[str]) -> tuple[Path, str]:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        return p, p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise AnswersError(f"{p}: no such file") from None
     except UnicodeDecodeError:
         raise AnswersError(f"{p}: not a UTF-8 text file (is it Parquet? use analysis)") from None
+
+
+def read_answers(path: str | os.PathLike[str]) -> list[Answer]:
+    """Read an answers CSV (``.csv``); Parquet files are read by ``analysis``, which has the
+    libraries for them."""
+    p, text = _read_text(path)
     return parse_answers_csv(text, source=str(p))
 
 
-def iter_rows(answers: Iterable[Answer]) -> Iterator[dict[str, object]]:
-    """Each answer as a dict of its columns (for a data frame or a Parquet writer)."""
-    for answer in answers:
-        yield dict(zip(COLUMNS, astuple(answer), strict=True))
+def read_pages(path: str | os.PathLike[str]) -> list[Page]:
+    """Read a pages CSV (``.csv``); Parquet as for :func:`read_answers`."""
+    p, text = _read_text(path)
+    return parse_pages_csv(text, source=str(p))
+
+
+def iter_rows(records: Iterable[Answer] | Iterable[Page]) -> Iterator[dict[str, object]]:
+    """Each answer (or page) as a dict of its columns (for a data frame or a Parquet writer)."""
+    for record in records:
+        yield {f.name: getattr(record, f.name) for f in fields(record)}

@@ -1,0 +1,95 @@
+"""load_answers: the same typed frame from a CSV or a Parquet answers file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from smokewatch.analysis.answers import (
+    DTYPES,
+    PAGE_DTYPES,
+    answers_frame,
+    load_answers,
+    load_pages,
+    pages_frame,
+)
+from smokewatch.core.answers import (
+    COLUMNS,
+    Answer,
+    AnswersError,
+    Page,
+    write_answers_csv,
+    write_pages_csv,
+)
+
+ANSWERS = [
+    Answer(1, "a", 7, "citizen", 1, 100, 3, True),
+    Answer(1, "a", 8, "researcher", 0, 200),
+    Answer(2, "b", 9, "crowd", 1, 5, 4, False, True, 1),
+]
+
+
+def test_csv_and_parquet_load_the_same_typed_frame(tmp_path: Path) -> None:
+    write_answers_csv(ANSWERS, tmp_path / "a.csv")
+    answers_frame(ANSWERS).to_parquet(tmp_path / "a.parquet")
+    from_csv = load_answers(tmp_path / "a.csv")
+    from_parquet = load_answers(tmp_path / "a.parquet")
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+    assert tuple(from_csv.columns) == COLUMNS
+    assert {c: str(t) for c, t in from_csv.dtypes.items()} == DTYPES
+    assert from_csv["page"].isna().tolist() == [False, True, False]
+    assert from_csv["page_accepted"].tolist()[:2] == [True, pd.NA]
+    assert from_csv["gold_label"].tolist() == [pd.NA, pd.NA, 1]
+
+
+def test_an_empty_export_is_an_empty_typed_frame(tmp_path: Path) -> None:
+    write_answers_csv([], tmp_path / "e.csv")
+    frame = load_answers(tmp_path / "e.csv")
+    assert len(frame) == 0 and {c: str(t) for c, t in frame.dtypes.items()} == DTYPES
+
+
+def test_a_minimal_parquet_file_gets_the_csv_defaults(tmp_path: Path) -> None:
+    pd.DataFrame({"task": [3], "worker": [4], "label": [1]}).to_parquet(tmp_path / "m.parquet")
+    frame = load_answers(tmp_path / "m.parquet")
+    assert frame.iloc[0]["group"] == "citizen" and not frame.iloc[0]["gold"]
+    assert frame.iloc[0]["time"] == 0 and frame["page"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (pd.DataFrame({"task": [1], "label": [1]}), "missing column"),
+        (pd.DataFrame({"task": [1], "worker": [2], "label": [2]}), "other than 0 and 1"),
+        (pd.DataFrame({"task": [1], "worker": [2], "label": [1], "group": ["boss"]}), "boss"),
+        (pd.DataFrame({"task": [1], "worker": [None], "label": [1]}), "empty cells"),
+    ],
+)
+def test_bad_parquet_files_are_clear_errors(
+    tmp_path: Path, frame: pd.DataFrame, message: str
+) -> None:
+    frame.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(AnswersError, match=message):
+        load_answers(tmp_path / "bad.parquet")
+
+
+def test_missing_and_broken_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(AnswersError, match="no such file"):
+        load_answers(tmp_path / "nope.parquet")
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    with pytest.raises(AnswersError, match="not a readable Parquet file"):
+        load_answers(tmp_path / "x.parquet")
+
+
+def test_pages_load_from_csv_and_parquet(tmp_path: Path) -> None:
+    pages = [Page(3, 7, "citizen", 10, True, 16, 4), Page(4, 7, "citizen", 20, None, 16, 4)]
+    write_pages_csv(pages, tmp_path / "p.csv")
+    pages_frame(pages).to_parquet(tmp_path / "p.parquet")
+    from_csv, from_parquet = load_pages(tmp_path / "p.csv"), load_pages(tmp_path / "p.parquet")
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+    assert {c: str(t) for c, t in from_csv.dtypes.items()} == PAGE_DTYPES
+    assert from_csv["accepted"].tolist() == [True, pd.NA]
+    pd.DataFrame({"page": [1], "worker": [2]}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(AnswersError, match="missing column"):
+        load_pages(tmp_path / "bad.parquet")
