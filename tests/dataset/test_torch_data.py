@@ -362,3 +362,22 @@ def test_flow_in_workers_after_flow_in_the_parent(tmp_path: Path) -> None:
     batches = list(loader)
     assert torch.equal(batches[0]["video"][0], parent)
     assert batches[1]["video"].shape == (2, 2, 4, 16, 16)
+
+
+def test_items_from_metadata_finds_clips_in_the_services_store(tmp_path: Path) -> None:
+    """``labels export`` then ``train --videos DATA/videos``: clips at ``<url_part>``."""
+    stored = _record(1, State.STRONG_POS, State.NO_DATA, url_part="2018-06-11/0-0/a.mp4")
+    flat = _record(2, State.STRONG_NEG, State.NO_DATA, url_part="2018-06-11/0-0/b.mp4")
+    hostile = _record(3, State.STRONG_POS, State.NO_DATA, url_part="../outside.mp4")
+    query = _record(4, State.STRONG_POS, State.NO_DATA, url_part="?root=http://x&nframes=36")
+    videos = tmp_path / "videos"
+    (videos / "2018-06-11/0-0").mkdir(parents=True)
+    (videos / "2018-06-11/0-0/a.mp4").touch()
+    (videos / "2018-06-11/0-0/b.mp4").touch()
+    (videos / f"{flat['file_name']}.mp4").touch()  # the flat file wins
+    (tmp_path / "outside.mp4").touch()
+    items = items_from_metadata([stored, flat, hostile, query], videos, missing="skip")
+    assert [it.path for it in items] == [
+        videos / "2018-06-11/0-0/a.mp4",
+        videos / f"{flat['file_name']}.mp4",
+    ]

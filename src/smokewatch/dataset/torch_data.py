@@ -99,6 +99,21 @@ def _missing_error(missing: list[Path], total: int, where: str) -> SmokewatchErr
     )
 
 
+def _clip_path(folder: Path, file_name: str, url_part: str | None) -> Path:
+    """``folder/<file_name>.mp4`` (RISE's flat download folder) or, when that is absent, the
+    labeling service's clip store layout ``folder/<url_part>``, so ``train --videos`` takes
+    the service's ``videos`` folder as it is. A ``url_part`` that is a URL query (RISE's
+    thumbnail server) or leaves the folder is not a place."""
+    flat = folder / f"{file_name}.mp4"
+    if flat.is_file() or not url_part or "?" in url_part or "\\" in url_part:
+        return flat
+    relative = Path(url_part)
+    if relative.is_absolute() or ".." in relative.parts or relative.suffix != ".mp4":
+        return flat
+    stored = folder / relative
+    return stored if stored.is_file() else flat
+
+
 def items_from_metadata(
     metadata: Path | str | Sequence[Mapping[str, Any]],
     video_dir: Path | str,
@@ -107,13 +122,14 @@ def items_from_metadata(
 ) -> list[ClipItem]:
     """The labeled clips of a RISE metadata file (or its parsed records) found in ``video_dir``.
 
-    Records are validated by :mod:`smokewatch.core.metadata`. A record's ``label``/``weight``
-    (present in RISE's split files) is used as given; otherwise both are derived from
-    ``label_state``/``label_state_admin`` with :func:`core.labels.final_label` and
-    :func:`core.labels.label_weight`. Clips with no final label are left out. The video of
-    record ``file_name`` is ``video_dir / f"{file_name}.mp4"``; missing videos raise one
-    :class:`SmokewatchError` counting them and naming the first few (``missing="error"``), or
-    are left out (``missing="skip"``).
+        Records are validated by :mod:`smokewatch.core.metadata`. A record's ``label``/``weight``
+        (present in RISE's split files) is used as given; otherwise both are derived from
+        ``label_state``/``label_state_admin`` with :func:`core.labels.final_label` and
+        :func:`core.labels.label_weight`. Clips with no final label are left out. The video of
+        record ``file_name`` is ``video_dir / f"{file_name}.mp4"`` or, in the labeling service's
+    clip store, ``video_dir / url_part``; missing videos raise one
+        :class:`SmokewatchError` counting them and naming the first few (``missing="error"``), or
+        are left out (``missing="skip"``).
     """
     if missing not in ("error", "skip"):
         raise ValueError(f"missing must be 'error' or 'skip', got {missing!r}")
@@ -133,7 +149,7 @@ def items_from_metadata(
         weight = clip.weight
         if weight is None:
             weight = label_weight(clip.label_state, clip.label_state_admin)
-        path = folder / f"{clip.file_name}.mp4"
+        path = _clip_path(folder, clip.file_name, clip.url_part)
         if not path.is_file():
             absent.append(path)
             continue
