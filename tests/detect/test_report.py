@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import math
 import os
 import re
@@ -27,6 +28,7 @@ from PIL import Image
 from videos import make_clip
 
 from smokewatch.core.detections import Detections, Event, Skipped, ViewDetections, Window
+from smokewatch.core.style import base_css
 from smokewatch.detect.report import ReportError, render_report, write_report
 
 CHROMIUM = Path(os.environ.get("SMOKEWATCH_CHROMIUM", "/usr/bin/chromium"))
@@ -187,6 +189,17 @@ def test_writes_one_self_contained_file(day: tuple[Detections, Path]) -> None:
                 assert value.startswith(("data:", "#")), f"<{tag} {name}={value[:60]}>"
     assert not [t for t, a in tags if t == "link" or (t == "script" and "src" in a)]
     assert len([t for t, _ in tags if t == "svg" and ("class", "tl") in _.items()]) == 2
+
+
+def test_the_house_style_is_inlined_first_and_allowed_by_its_hash(
+    day: tuple[Detections, Path],
+) -> None:
+    detections, folder = day
+    text = render_report(detections, folder)
+    (style,) = re.findall(r"<style>(.*?)</style>", text, re.S)
+    assert style.startswith(base_css()) and ":root {\n  --prob:" in style[len(base_css()) :]
+    digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in text
 
 
 def test_evidence_is_embedded_byte_for_byte(day: tuple[Detections, Path]) -> None:
@@ -396,6 +409,13 @@ def test_in_chromium_it_plays_on_hover_and_fetches_nothing(
     try:
         assert page.locator("svg.tl").count() == 2
         assert page.locator("svg.tl path.tl-line").first.get_attribute("d")
+        # the house style (core's base.css) applies: its --paper background, its link colour
+        assert page.evaluate("getComputedStyle(document.body).backgroundColor") == (
+            "rgb(245, 246, 248)"
+        )
+        assert page.locator("a").first.evaluate("a => getComputedStyle(a).color") == (
+            "rgb(10, 88, 184)"
+        )
         assert page.locator("svg.tl .tl-event").count() == 2
         assert page.locator("svg.tl .tl-skipped").count() == 1
         video = page.locator("video.thumb").first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import time_machine
 from fastapi.testclient import TestClient
 from service_helpers import answer_page, login, make_settings, seed
 
+from smokewatch.core.style import base_css
 from smokewatch.labeling.app import create_app
 from smokewatch.labeling.dashboard import progress_by_day
 from smokewatch.labeling.db import Database
@@ -218,6 +220,12 @@ def test_pages_are_served_and_old_addresses_redirect(client: TestClient) -> None
                      ("/tutorial.html", "/tutorial"), ("/gallery.html", "/gallery")]:  # fmt: skip
         r = client.get(old + "?lang=en", follow_redirects=False)
         assert r.status_code == 301 and r.headers["location"] == new + "?lang=en"
+    css = client.get("/static/css/base.css")  # the house style, from core, served with ours
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert css.text == base_css()
+    assert client.get("/static/css/site.css").status_code == 200
+    links = re.findall(r'<link rel="stylesheet" href="([^"?]+)', client.get("/").text)
+    assert links == ["/static/css/base.css", "/static/css/site.css"]
     js = client.get("/static/js/label.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert client.get("/static/js/nope.js").status_code == 404

@@ -149,6 +149,9 @@ def test_home_shows_live_statistics_and_old_addresses_redirect(page: Any, site: 
     stats = site.api("/api/v1/get_label_statistics").json()
     page.goto("/index.html")
     expect(page).to_have_url(f"{site.url}/")
+    # the house style (core's base.css, served beside site.css) applies under the page policy
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(245, 246, 248)"
+    assert page.evaluate("getComputedStyle(document.body).overflowX") == "hidden"  # site.css
     expect(page.locator("#stat-all")).to_have_text(f"{stats['num_all_videos']:,}")
     expect(page.locator("#stat-full")).to_have_text(f"{stats['num_fully_labeled']:,}")
     page.get_by_role("link", name="Start labeling").click()

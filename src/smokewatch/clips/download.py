@@ -23,13 +23,10 @@ one human-readable reason per clip.
 from __future__ import annotations
 
 import contextlib
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,6 +45,7 @@ from rich.progress import (
 
 from smokewatch.core.atomic import atomic_path
 from smokewatch.core.clip import Clip
+from smokewatch.core.retry import Backoff, GaveUp, Retryable, retry, retry_after_seconds
 from smokewatch.errors import DownloadError
 
 __all__ = [
@@ -121,14 +119,6 @@ class _Fatal(Exception):
     """A failure that retrying will not fix; the message is the reason shown to the user."""
 
 
-class _Retryable(Exception):
-    """A failure worth another attempt; ``retry_after`` is the server's hint, in seconds."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 @dataclass
 class _Outcome:
     name: str
@@ -164,21 +154,6 @@ class _HostHealth:
             self._failures[host] = 0
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """The ``Retry-After`` header in seconds (delta or HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _host(url: str) -> str:
     parts = urlsplit(url)
     return parts.netloc or url
@@ -200,9 +175,8 @@ class _Downloader:
     ) -> None:
         self.client = client
         self.verify = verify
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        # Jitter around the doubled wait; a Retry-After is a floor, capped like the backoff.
+        self.backoff = Backoff(attempts=retries + 1, base=backoff, cap=max_backoff)
         self.hosts = _HostHealth(host_give_up)
         self.host_give_up = host_give_up
         self.on_bytes = on_bytes
@@ -257,26 +231,22 @@ class _Downloader:
 
     def _fetch_with_retries(self, url: str, dest: Path) -> int:
         host = _host(url)
-        attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
+
+        def once(_attempt: int) -> int:
             if self.hosts.down(host):
                 raise _Fatal(
                     f"{host} is unreachable ({self.hosts.last_error(host)}): gave up after "
                     f"{self.host_give_up} failed connections in a row ({url})"
                 )
-            try:
-                return self._fetch_once(url, dest, host)
-            except _Retryable as exc:
-                if attempt == attempts:
-                    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-                    raise _Fatal(f"{exc}; gave up after {tries} ({url})") from None
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                delay *= random.uniform(0.5, 1.5)  # jitter: workers do not retry in lockstep
-                if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, self.max_backoff))
-                if self.cancel.wait(delay):
-                    raise _Cancelled from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            return self._fetch_once(url, dest, host)
+
+        try:
+            return retry(once, self.backoff, wait=self.cancel.wait)
+        except GaveUp as exc:
+            if exc.why == "cancelled":
+                raise _Cancelled from None
+            tries = "1 attempt" if exc.attempts == 1 else f"{exc.attempts} attempts"
+            raise _Fatal(f"{exc.last}; gave up after {tries} ({url})") from None
 
     def _fetch_once(self, url: str, dest: Path, host: str) -> int:
         try:
@@ -285,20 +255,21 @@ class _Downloader:
                 if response.status_code != 200:
                     reason = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
                     if response.status_code in _RETRY_STATUS:
-                        raise _Retryable(reason, _retry_after(response))
+                        hint = retry_after_seconds(response.headers.get("retry-after"))
+                        raise Retryable(reason, hint)
                     raise _Fatal(f"{reason} ({url})")
                 return self._save(response, dest)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # Refused, unresolvable or silently dropped: the host, not this clip, is the problem.
             error = str(exc) or type(exc).__name__
             self.hosts.refused(host, error)
-            raise _Retryable(f"cannot connect to {host}: {error}") from None
+            raise Retryable(f"cannot connect to {host}: {error}") from None
         except httpx.UnsupportedProtocol as exc:
             raise _Fatal(f"cannot fetch {url!r}: {exc}") from None
         except httpx.TimeoutException as exc:
-            raise _Retryable(f"timed out talking to {host}: {exc or type(exc).__name__}") from None
+            raise Retryable(f"timed out talking to {host}: {exc or type(exc).__name__}") from None
         except httpx.TransportError as exc:
-            raise _Retryable(f"connection to {host} failed: {exc or type(exc).__name__}") from None
+            raise Retryable(f"connection to {host} failed: {exc or type(exc).__name__}") from None
         except httpx.InvalidURL as exc:
             raise _Fatal(f"invalid URL {url!r}: {exc}") from None
 

@@ -22,7 +22,6 @@ import hmac
 import ipaddress
 import json
 import queue
-import random
 import smtplib
 import ssl
 import threading
@@ -33,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parsedate_to_datetime
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -45,6 +44,7 @@ from smokewatch import __version__
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.detections import Detections, Event, ViewDetections
 from smokewatch.core.files import read_user_json
+from smokewatch.core.retry import Backoff, GaveUp, Retryable, retry, retry_after_seconds
 from smokewatch.errors import SmokewatchError
 
 __all__ = [
@@ -314,14 +314,6 @@ class _Ledger:
 # Targets
 
 
-class _Retryable(Exception):
-    """A failure worth another try; ``retry_after``: the receiver's hint, in seconds."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 class _Fatal(Exception):
     """A failure another try will not fix; the message is the reason reported."""
 
@@ -338,7 +330,7 @@ class _Target(Protocol):
     display: str  #: the URL as reports show it, secrets left out
 
     def send(self, job: _Job) -> str:
-        """Deliver once; raise :class:`_Retryable` or :class:`_Fatal`; return a note."""
+        """Deliver once; raise :class:`Retryable` or :class:`_Fatal`; return a note."""
         ...
 
     def close(self) -> None: ...
@@ -381,21 +373,6 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _retry_after(response: httpx.Response, clock: Callable[[], float]) -> float | None:
-    """``Retry-After`` in seconds (a delay or an HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - clock())
-    except (TypeError, ValueError):
-        return None
 
 
 def _snippet(text: str, limit: int = 160) -> str:
@@ -454,16 +431,17 @@ class _Webhook:
         try:
             response = self._http().post(self.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
-            raise _Retryable(f"timed out ({type(exc).__name__})") from None
+            raise Retryable(f"timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
-            raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
+            raise Retryable(f"connection failed: {exc or type(exc).__name__}") from None
         except httpx.HTTPError as exc:
             raise _Fatal(f"cannot send: {exc}") from None
         status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
         if response.is_success:
             return ""
         if response.status_code in _RETRY_STATUS:
-            raise _Retryable(status, _retry_after(response, self.clock))
+            hint = retry_after_seconds(response.headers.get("retry-after"), self.clock)
+            raise Retryable(status, hint)
         if response.is_redirect:
             where = response.headers.get("location", "?")
             raise _Fatal(f"{status}: redirected to {_snippet(where)}; give the final URL")
@@ -646,7 +624,7 @@ class _Email:
                 for who, (code, msg_) in exc.recipients.items()
             )
             if all(400 <= code < 500 for code in codes):
-                raise _Retryable(reason) from None
+                raise Retryable(reason) from None
             raise _Fatal(reason) from None
         except smtplib.SMTPResponseException as exc:
             text = (
@@ -656,18 +634,18 @@ class _Email:
             )
             reason = f"SMTP {exc.smtp_code} {_snippet(text)}"
             if 400 <= exc.smtp_code < 500:
-                raise _Retryable(reason) from None
+                raise Retryable(reason) from None
             raise _Fatal(reason) from None
         except smtplib.SMTPServerDisconnected as exc:
-            raise _Retryable(f"the server hung up: {exc}") from None
+            raise Retryable(f"the server hung up: {exc}") from None
         except smtplib.SMTPException as exc:  # AUTH or STARTTLS not offered, ...
             raise _Fatal(f"{type(exc).__name__}: {exc}") from None
         except ssl.SSLError as exc:  # a certificate that does not verify will not start to
             raise _Fatal(f"TLS failed: {exc}") from None
         except TimeoutError:
-            raise _Retryable(f"timed out talking to {self.host}:{self.port}") from None
+            raise Retryable(f"timed out talking to {self.host}:{self.port}") from None
         except OSError as exc:
-            raise _Retryable(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+            raise Retryable(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         if refused:
             return "refused by the server for " + ", ".join(sorted(refused))
         return ""
@@ -744,6 +722,17 @@ class Notifier:
                 raise AlertsError(f"unknown time zone {timezone!r} for alert emails") from None
         self._clock = clock
         self._sleep = sleep
+        # Jitter shortens each wait by up to half; a receiver's Retry-After is the wait itself,
+        # however long: max_wait bounds the whole delivery instead (docs/alerts.md).
+        options = self.options
+        self._backoff = Backoff(
+            attempts=options.attempts,
+            base=options.backoff,
+            cap=options.max_backoff,
+            jitter=(0.5, 1.0),
+            retry_after="exact",
+            max_wait=options.max_wait,
+        )
         targets: list[_Target] = []
         seen: set[str] = set()
         for url in urls:
@@ -896,48 +885,34 @@ class Notifier:
         if self._ledger.contains(*key):  # queued twice across submit calls
             self._finish(key, "skipped", 0, "")
             return
-        options = self.options
-        started = time.monotonic()
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                note = target.send(job)
-            except _Retryable as exc:
-                reason = str(exc)
-                if attempt >= options.attempts:
-                    self._finish(key, "failed", attempt, f"{reason}; gave up after {attempt} tries")
-                    return
-                delay = min(options.max_backoff, options.backoff * 2 ** (attempt - 1))
-                delay *= random.uniform(0.5, 1.0)  # jitter: targets do not retry in lockstep
-                if exc.retry_after is not None:
-                    delay = exc.retry_after
-                left = options.max_wait - (time.monotonic() - started)
-                if delay > left:
-                    self._finish(
-                        key,
-                        "failed",
-                        attempt,
-                        f"{reason}; gave up after {attempt} tries (the next would start after "
-                        f"max_wait {options.max_wait:g} s)",
-                    )
-                    return
-                if self._wait(delay):
-                    self._finish(key, "failed", attempt, f"{reason}; cancelled when closing")
-                    return
-            except _Fatal as exc:
-                self._finish(key, "failed", attempt, str(exc))
-                return
-            except Exception as exc:  # noqa: BLE001 - a bug in one alert never stops the rest
-                self._finish(key, "failed", attempt, f"{type(exc).__name__}: {exc}")
-                return
-            else:
-                try:
-                    self._ledger.add(target.key, target.display, job.view.key, job.event.id)
-                except OSError as exc:
-                    note = f"sent, but the ledger could not be written (resent next run): {exc}"
-                self._finish(key, "sent", attempt, note)
-                return
+
+        def send(n: int) -> str:
+            nonlocal attempt
+            attempt = n
+            return target.send(job)
+
+        try:
+            note = retry(send, self._backoff, wait=self._wait)
+        except GaveUp as exc:
+            reason = f"{exc.last}; gave up after {exc.attempts} tries"
+            if exc.why == "max_wait":
+                reason += f" (the next would start after max_wait {self.options.max_wait:g} s)"
+            elif exc.why == "cancelled":
+                reason = f"{exc.last}; cancelled when closing"
+            self._finish(key, "failed", exc.attempts, reason)
+            return
+        except _Fatal as exc:
+            self._finish(key, "failed", attempt, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug in one alert never stops the rest
+            self._finish(key, "failed", attempt, f"{type(exc).__name__}: {exc}")
+            return
+        try:
+            self._ledger.add(target.key, target.display, job.view.key, job.event.id)
+        except OSError as exc:
+            note = f"sent, but the ledger could not be written (resent next run): {exc}"
+        self._finish(key, "sent", attempt, note)
 
     def _finish(self, key: tuple[str, str, str], outcome: str, attempts: int, reason: str) -> None:
         with self._lock:

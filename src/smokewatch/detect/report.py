@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from smokewatch import __version__
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.detections import Detections, Event, ViewDetections, Window
+from smokewatch.core.style import base_css
 from smokewatch.errors import SmokewatchError
 
 __all__ = [
@@ -887,7 +888,7 @@ def _sha256(text: str) -> str:
 
 
 def _document(title: str, body: str, linked: bool) -> str:
-    css = _asset("report.css")
+    css = base_css() + _asset("report.css")
     script = _asset("report.js")
     # Embedded evidence needs data: only; linked evidence sits beside the file (file: when
     # opened from disk, 'self' when the folder is served).

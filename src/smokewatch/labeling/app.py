@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smokewatch import __version__
+from smokewatch.core.style import STATIC
 from smokewatch.labeling.batches import BatchPolicy
 from smokewatch.labeling.clipfiles import ClipFiles, EvidenceFiles
 from smokewatch.labeling.context import ServiceContext
@@ -203,7 +204,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         EvidenceFiles(directory=settings.evidence_dir, check_dir=False),
         name="evidence",
     )
-    app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
+    # The site's own files, then the house style it shares with the detection report (core).
+    static = StaticFiles(directory=pages.WEB_DIR / "static", packages=[STATIC])
+    app.mount("/static", static, name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     # added last, so outermost: the body limit's 413 carries the policy and CORS headers too
     app.add_middleware(SecurityHeaders, docs_paths=frozenset({"/docs", "/docs/oauth2-redirect"}))

@@ -28,6 +28,7 @@ __all__ = [
     "PlacedClip",
     "import_clips",
     "place_folder",
+    "place_files",
     "place_file",
     "clips_from_folder",
     "export_clips",
@@ -132,12 +133,25 @@ class PlacedClip:
     name: ClipName
 
 
+def _refused(path: Path, listed: os.stat_result) -> str | None:
+    """Why a file named like a clip is not imported (``listed``: its ``lstat``), or None.
+
+    Only regular files are: a link named like a clip could point at the data folder's
+    ``secret.key``, which would then be served as a video.
+    """
+    if stat.S_ISLNK(listed.st_mode):
+        return f"{path}: a symbolic link (only regular files are imported)"
+    if not stat.S_ISREG(listed.st_mode):
+        return f"{path}: not a regular file"
+    return None
+
+
 def _folder_files(folder: Path, skipped: list[str]) -> list[tuple[Path, os.stat_result]]:
     """The ``.mp4`` regular files under ``folder``, with their ``lstat``, sorted by path.
 
-    Links are never followed, neither to files nor to folders: a link named like a clip could
-    point at the data folder's ``secret.key``, which would then be served as a video. Links and
-    other non-regular entries named like clips are reported in ``skipped``.
+    Links are never followed, neither to files nor to folders (see :func:`_refused`). Links and
+    other non-regular entries named like clips, and links to folders, are reported in
+    ``skipped``.
     """
     found: list[tuple[Path, os.stat_result]] = []
     pending = [folder]
@@ -156,16 +170,14 @@ def _folder_files(folder: Path, skipped: list[str]) -> list[tuple[Path, os.stat_
             except OSError as exc:  # gone since the folder was listed
                 skipped.append(f"{path}: {exc.strerror or exc}")
                 continue
-            if stat.S_ISLNK(info.st_mode):
-                if entry.name.endswith(".mp4") or entry.is_dir():
-                    skipped.append(f"{path}: a symbolic link (only regular files are imported)")
-            elif stat.S_ISDIR(info.st_mode):
+            if stat.S_ISDIR(info.st_mode):
                 pending.append(path)
-            elif entry.name.endswith(".mp4"):
-                if stat.S_ISREG(info.st_mode):
+            elif entry.name.endswith(".mp4") or (stat.S_ISLNK(info.st_mode) and entry.is_dir()):
+                why = _refused(path, info)
+                if why is None:
                     found.append((path, info))
                 else:
-                    skipped.append(f"{path}: not a regular file")
+                    skipped.append(why)
     return sorted(found, key=lambda item: item[0])
 
 
@@ -215,6 +227,32 @@ def place_folder(
             name = ClipName.parse(path.name)
         except ClipNameError as exc:
             skipped.append(f"{path}: {exc}")
+            continue
+        clip = place_file(path, listed, name, videos_dir, verify, skipped)
+        if clip is not None:
+            placed.append(clip)
+    return placed, skipped
+
+
+def place_files(
+    files: Iterable[tuple[Path, ClipName]], videos_dir: Path, verify: Callable[[Path], object]
+) -> tuple[list[PlacedClip], list[str]]:
+    """Put clip files the caller has named (``(file, clip name)``) into the clip store, as
+    :func:`place_folder` does a folder's: regular files only, never through a link, each
+    checked by ``verify``. Returns the placed clips and the files skipped (with why), in the
+    order given. Runs outside any database transaction: decoding is slow.
+    """
+    skipped: list[str] = []
+    placed = []
+    for path, name in files:
+        try:
+            listed = path.lstat()
+        except OSError as exc:
+            skipped.append(f"{path}: {exc.strerror or exc}")
+            continue
+        why = _refused(path, listed)
+        if why is not None:
+            skipped.append(why)
             continue
         clip = place_file(path, listed, name, videos_dir, verify, skipped)
         if clip is not None:

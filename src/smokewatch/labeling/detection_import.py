@@ -37,7 +37,7 @@ from smokewatch.labeling.catalog import (
     PlacedClip,
     clips_from_folder,
     import_clips,
-    place_file,
+    place_files,
 )
 from smokewatch.labeling.tables import Event as EventRow
 from smokewatch.labeling.tables import EventClip, Video
@@ -204,22 +204,10 @@ def place_window_clips(
     """Put the plan's clip files into the clip store (as ``clips import DIR`` does: regular
     files only, never through a link, each checked by ``verify``); what cannot be placed is
     added to ``plan.skipped``. Slow (the caller's check decodes): outside any transaction."""
-    placed = []
-    for clip in plan.clips:
-        try:
-            listed = clip.path.lstat()
-        except OSError as exc:
-            plan.skipped.append(f"{clip.path}: {exc.strerror or exc}")
-            continue
-        if stat.S_ISLNK(listed.st_mode):
-            plan.skipped.append(f"{clip.path}: a symbolic link (only regular files are imported)")
-            continue
-        if not stat.S_ISREG(listed.st_mode):
-            plan.skipped.append(f"{clip.path}: not a regular file")
-            continue
-        done = place_file(clip.path, listed, clip.name, videos_dir, verify, plan.skipped)
-        if done is not None:
-            placed.append(done)
+    placed, skipped = place_files(
+        ((clip.path, clip.name) for clip in plan.clips), videos_dir, verify
+    )
+    plan.skipped.extend(skipped)
     return placed
 
 

@@ -1,0 +1,89 @@
+"""labeling.catalog: placing clip files into the clip store.
+
+``place_files`` is what ``clips import --from-detections`` places a run's window clips with;
+``place_folder`` is ``clips import DIR``. Both refuse links and non-regular files with the
+same words, and check each file as placed. No video is decoded here: ``verify`` is a stand-in
+that refuses files not starting with ``CLIP``, as the caller's decoder would refuse garbage.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from smokewatch.core.clip import ClipName, url_part_for
+from smokewatch.errors import VideoError
+from smokewatch.labeling.catalog import place_files, place_folder
+
+
+def clip_name(i: int) -> ClipName:
+    start = 1549200000 + i * 180
+    return ClipName.parse(f"0-1-2019-02-03-10-20-190-200-180-180-{i}-{start}-{start + 175}")
+
+
+def verify(path: Path) -> None:
+    if not path.read_bytes().startswith(b"CLIP"):
+        raise VideoError(f"{path}: not a clip")
+
+
+def test_place_files_places_regular_files_and_lists_the_rest_in_order(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    secret = tmp_path / "secret.key"
+    secret.write_bytes(b"CLIP but a secret")
+    store = tmp_path / "videos"
+    good, link, fifo, missing, bad = (clip_name(i) for i in range(1, 6))
+    (run / "good.mp4").write_bytes(b"CLIP 1")
+    (run / "link.mp4").symlink_to(secret)
+    os.mkfifo(run / "fifo.mp4")
+    (run / "bad.mp4").write_bytes(b"garbage")
+    files = [
+        (run / "good.mp4", good),
+        (run / "link.mp4", link),
+        (run / "fifo.mp4", fifo),
+        (run / "missing.mp4", missing),
+        (run / "bad.mp4", bad),
+    ]
+
+    placed, skipped = place_files(iter(files), store, verify)
+
+    assert [(p.source, p.name) for p in placed] == [(run / "good.mp4", good)]
+    assert (store / url_part_for(good)).read_bytes() == b"CLIP 1"
+    assert skipped == [
+        f"{run / 'link.mp4'}: a symbolic link (only regular files are imported)",
+        f"{run / 'fifo.mp4'}: not a regular file",
+        f"{run / 'missing.mp4'}: No such file or directory",
+        f"{run / 'bad.mp4'}: not a clip",  # the user's file named, not the staging copy
+    ]
+    assert sorted(p.name for p in store.rglob("*") if p.is_file()) == [f"{good.format()}.mp4"]
+
+
+def test_place_files_keeps_a_clip_already_in_the_store(tmp_path: Path) -> None:
+    name = clip_name(1)
+    stored = tmp_path / "videos" / url_part_for(name)
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"CLIP already here")
+    (tmp_path / "new.mp4").write_bytes(b"CLIP new")
+    placed, skipped = place_files([(tmp_path / "new.mp4", name)], tmp_path / "videos", verify)
+    assert [p.name for p in placed] == [name] and skipped == []
+    assert stored.read_bytes() == b"CLIP already here"
+
+
+def test_place_files_and_place_folder_refuse_a_link_in_the_same_words(tmp_path: Path) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    target = tmp_path / "elsewhere.mp4"
+    target.write_bytes(b"CLIP")
+    link = folder / f"{clip_name(1).format()}.mp4"
+    link.symlink_to(target)
+    (folder / f"{clip_name(2).format()}.mp4").write_bytes(b"CLIP 2")
+
+    from_folder = place_folder(folder, tmp_path / "a", verify)
+    from_files = place_files([(link, clip_name(1))], tmp_path / "b", verify)
+
+    assert [p.name for p in from_folder[0]] == [clip_name(2)] and from_files[0] == []
+    assert (
+        from_folder[1]
+        == from_files[1]
+        == [f"{link}: a symbolic link (only regular files are imported)"]
+    )
