@@ -10,6 +10,7 @@ import typer
 
 from smokewatch import __version__
 from smokewatch.cli import analyze as analyze_cli
+from smokewatch.cli import analyze_crowd  # noqa: F401  (adds quality, aggregate, … to analyze)
 from smokewatch.cli import clips as clips_cli
 from smokewatch.cli import dataset as dataset_cli
 from smokewatch.cli import demo as demo_cli
