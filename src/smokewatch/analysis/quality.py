@@ -9,7 +9,7 @@ pages; guessing passes a page of four gold standards with probability 1/16, abou
 Two rules keep a group from being scored against itself: when researchers are scored, a
 clip's truth is the majority of the researcher answers *not* drawn; when two populations share
 answers (citizens and reliable citizens, or a group and itself), the second draw takes none of
-the answers of the first. The choices are explained in ``docs/analysis-crowd.md``.
+the answers of the first. The choices are explained in ``docs/analysis.md``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ clip) drawn from Beta distributions, some workers are spammers (coin flips, or o
 always), each clip is answered by ``redundancy`` distinct workers, and pages carry gold
 standards as RISE's do (a page is accepted when every gold answer on it is right). Everything
 is drawn from one seeded :class:`numpy.random.Generator`, so a seed gives the same answers on
-every machine. The model and its choices are in ``docs/analysis-crowd.md``.
+every machine. The model and its choices are in ``docs/analysis.md``.
 """
 
 from __future__ import annotations
