@@ -804,6 +804,10 @@ def _media_html(media: _Media, what: str, path: str | None, *, video: bool) -> s
     return f'<img src="{_e(media.src)}" alt="{_e(what)}">'
 
 
+def _windows(n: int) -> str:
+    return f"{n} window" if n == 1 else f"{n} windows"
+
+
 def _event_card(
     view: ViewDetections,
     ev: Event,
@@ -825,10 +829,10 @@ def _event_card(
     ]
     facts = [
         ("Duration", _duration(ev.end_time - ev.start_time)),
-        ("Frames", f"{ev.start_frame}–{ev.end_frame} ({len(ev.windows)} windows)"),
+        ("Frames", f"{ev.start_frame}–{ev.end_frame} ({_windows(len(ev.windows))})"),
     ]
-    if ratios:
-        facts.append(("Grad-CAM area", f"up to {max(r for r in ratios if r is not None):.0%}"))
+    if ratios:  # RISE's ratio: the share of the view Grad-CAM does not argue against
+        facts.append(("Activation ratio", f"up to {max(r for r in ratios if r is not None):.2f}"))
     facts.append(("Event id", ev.id))
     for what, media in (("clip", clip), ("Grad-CAM", gif)):
         if media.kind == "linked":
