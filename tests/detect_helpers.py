@@ -59,6 +59,19 @@ class Motion3D(nn.Module):
         return out
 
 
+def motion3d(*, weights: Any = None, num_classes: int = 1, **kw: Any) -> Motion3D:
+    """Mean frame difference as a logit (tests only)."""
+    return Motion3D(num_classes=num_classes, **kw)
+
+
+def register_motion3d() -> None:
+    """Register ``motion3d`` in this process: the tests' session, or a Ray worker (its setup
+    hook), where a model folder of it is loaded by name like any other."""
+    from smokewatch.models import registry
+
+    registry.register_model("motion3d")(motion3d)
+
+
 def scene() -> np.ndarray:
     """The static panorama: sky gradient, ground, dark buildings and stacks."""
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
@@ -144,3 +157,9 @@ def detector_for(model_dir: Path) -> tuple[Detector, Counted]:
     detector.cam = motion_cam
     detector.write_gif = still_gif
     return detector, counted
+
+
+def stand_in_detector(model_dir: Path) -> Detector:
+    """:func:`detector_for`'s detector alone: what a Ray actor builds (picklable by name)."""
+    register_motion3d()
+    return detector_for(model_dir)[0]

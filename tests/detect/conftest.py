@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from detect_helpers import SIZE, Motion3D
+from detect_helpers import SIZE, Motion3D, register_motion3d
 
 from smokewatch.training.config import TrainConfig
 from smokewatch.training.saved import write_model_dir
@@ -18,11 +17,7 @@ def motion_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A model folder of ``motion3d`` (registered for the session, unregistered after)."""
     from smokewatch.models import registry
 
-    @registry.register_model("motion3d")
-    def motion3d(*, weights: Any = None, num_classes: int = 1, **kw: Any) -> Motion3D:
-        """Mean frame difference as a logit (tests only)."""
-        return Motion3D(num_classes=num_classes, **kw)
-
+    register_motion3d()
     config = TrainConfig(name="motion", model="motion3d", weights=None, frames=12, size=SIZE)
     folder = tmp_path_factory.mktemp("motion-model")
     write_model_dir(folder, config, state_dict=Motion3D().state_dict())

@@ -1,11 +1,14 @@
-"""``smokewatch detect``: a camera day (or a folder of clips) in, smoke events out.
+"""``smokewatch detect``: camera days (or a folder of clips) in, smoke events out.
 
-A thin verb over :mod:`smokewatch.detect`: check the options, build the views, the clock, the
-rule and the model's detector, show progress on stderr, print one line per view on stdout.
+A thin verb over :mod:`smokewatch.detect`: check the options, build the views, the clocks, the
+rule and the model's detector (in this process, or in Ray actors with ``--engine ray``), show
+progress on stderr, print one line per view on stdout.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,8 +19,18 @@ from smokewatch.errors import SmokewatchError, ViewsError
 
 if TYPE_CHECKING:
     from smokewatch.core.clip import Box
+    from smokewatch.core.detections import Detections
+    from smokewatch.detect import CameraDay, DetectOptions, DetectReport
+    from smokewatch.detect.alerts import Notifier
 
-__all__ = ["detect_command"]
+__all__ = ["Engine", "detect_command"]
+
+
+class Engine(enum.StrEnum):
+    """Where the model runs: this process, or Ray actors (a laptop's cores, or a cluster)."""
+
+    local = "local"
+    ray = "ray"
 
 
 def _pick_views(views_file: Path, keys: list[str], camera: int | None) -> dict[str, Box]:
@@ -33,6 +46,122 @@ def _pick_views(views_file: Path, keys: list[str], camera: int | None) -> dict[s
             raise ViewsError(f"{views_file}: no view {norm} (it has {', '.join(views)})")
         picked[norm] = views[norm]
     return picked
+
+
+def _day_dirs(timelapses: list[Path], out: Path) -> list[Path]:
+    """OUT for one day; OUT/<name> for each of several (the timelapse's name, no suffix)."""
+    if len(timelapses) == 1:
+        return [out]
+    dirs: dict[str, Path] = {}
+    for path in timelapses:
+        name = path.stem if path.is_file() else path.name
+        if name in dirs:
+            raise SmokewatchError(
+                f"{dirs[name]} and {path} would both write to {out / name}: give each day's "
+                "timelapse its own name"
+            )
+        dirs[name] = path
+    return [out / name for name in dirs]
+
+
+def _camera_days(
+    timelapses: list[Path],
+    views: dict[str, Box],
+    out: Path,
+    *,
+    start_times: list[str],
+    seconds_per_frame: float | None,
+    frame_times: list[Path],
+    zone: str,
+) -> list[CameraDay]:
+    """Each --timelapse with its clock (the --start-time or --frame-times in the same place)."""
+    from smokewatch.detect import CameraDay, FrameClock
+    from smokewatch.detect.clock import read_frame_times
+
+    n = len(timelapses)
+    if bool(start_times) == bool(frame_times):
+        one = "one per --timelapse, in order" if n > 1 else "one of the two"
+        raise SmokewatchError(
+            "give the frame times as --start-time T [--seconds-per-frame S], "
+            f"or as --frame-times FILE ({one})"
+        )
+    if seconds_per_frame is not None and not start_times:
+        raise SmokewatchError("--seconds-per-frame goes with --start-time")
+    given: list[str] | list[Path] = start_times or frame_times
+    name = "--start-time" if start_times else "--frame-times"
+    if len(given) != n:
+        raise SmokewatchError(
+            f"{n} --timelapse need {n} {name} (one each, in order), got {len(given)}"
+        )
+    for path in timelapses:
+        if not path.exists():
+            raise SmokewatchError(f"{path}: no such file or folder")
+    days = []
+    for path, out_dir, when in zip(timelapses, _day_dirs(timelapses, out), given, strict=True):
+        if isinstance(when, Path):
+            clock = read_frame_times(when)
+        else:
+            from smokewatch.cli.clips import parse_start_time
+
+            assert isinstance(when, str)
+            clock = FrameClock(
+                start_time=parse_start_time(when, zone),
+                seconds_per_frame=5.0 if seconds_per_frame is None else seconds_per_frame,
+            )
+        days.append(CameraDay(timelapse=path, views=views, out_dir=out_dir, clock=clock))
+    return days
+
+
+def _print_report(
+    report: DetectReport,
+    out: Path,
+    source: Path | None,
+    window_frames: int,
+    alerts: Callable[[Detections], None] | None,
+) -> None:
+    """One line per view, the lost frames, the alerts (``alerts``) and the day's total."""
+    for line in report.skipped_files:
+        err_console.print(tagged("skipped:", "yellow", line), soft_wrap=True)
+    lost = {
+        (s.start_frame, s.end_frame, s.reason)
+        for v in report.views.values()
+        for s in v.skipped
+        if s.reason.startswith("corrupt")
+    }
+    for start, end, reason in sorted(lost):
+        err_console.print(
+            tagged("skipped:", "yellow", f"frames {start}-{end} of {source}: {reason}"),
+            soft_wrap=True,
+        )
+    detections = report.detections
+    assert detections is not None
+    total_events, total_seconds = 0, 0.0
+    for v in detections.views:
+        seconds = sum(e.end_time - e.start_time for e in v.events)
+        total_events += len(v.events)
+        total_seconds += seconds
+        state = "already done" if v.key in report.reused else "scored"
+        console.print(
+            f"{v.key}: {_count(len(v.windows), 'window')}, {_count(len(v.events), 'event')} "
+            f"({_minutes(seconds)} of smoke), {state}",
+            highlight=False,
+        )
+    if alerts is not None:
+        alerts(detections)
+    if source is not None and not any(v.windows for v in detections.views):
+        err_console.print(
+            tagged(
+                "warning:",
+                "yellow",
+                f"{source}: no daytime window of {window_frames} frames; check --start-time or "
+                "--frame-times, --day-start/--day-end and --timezone",
+            )
+        )
+    console.print(
+        f"{_count(total_events, 'event')} ({_minutes(total_seconds)} of smoke) in "
+        f"{_count(len(detections.views), 'view')} -> {out / 'detections.json'}",
+        highlight=False,
+    )
 
 
 def _minutes(seconds: float) -> str:
@@ -55,8 +184,11 @@ def detect_command(
         help="Folder for detections.json, views/, evidence/ (and report.html).",
         file_okay=False,
     ),
-    timelapse: Path | None = typer.Option(
-        None, "--timelapse", help="Panorama timelapse: a video, or a folder of frame images."
+    timelapse: list[Path] = typer.Option(
+        [],
+        "--timelapse",
+        help="Panorama timelapse: a video, or a folder of frame images. Repeatable: one camera "
+        "day each, written to OUT/<its name>/.",
     ),
     views_file: Path | None = typer.Option(
         None, "--views", help="Camera views file (YAML/JSON), as for clips extract."
@@ -67,20 +199,20 @@ def detect_command(
         help="Instead of a timelapse: a folder of RISE-named clips.",
         file_okay=False,
     ),
-    start_time: str | None = typer.Option(
-        None,
+    start_time: list[str] = typer.Option(
+        [],
         "--start-time",
         help="When the first frame was taken: epoch seconds or ISO 8601 (no offset: local "
-        "time in --timezone).",
+        "time in --timezone). One per --timelapse, in order.",
     ),
     seconds_per_frame: float | None = typer.Option(
         None, "--seconds-per-frame", min=0.001, help="Seconds between frames (default 5)."
     ),
-    frame_times: Path | None = typer.Option(
-        None,
+    frame_times: list[Path] = typer.Option(
+        [],
         "--frame-times",
         help="Instead of --start-time: JSON epoch seconds, one per frame (a list, or "
-        '{"frames": [...]} as in a frames.json sidecar).',
+        '{"frames": [...]} as in a frames.json sidecar). One per --timelapse, in order.',
         dir_okay=False,
     ),
     view: list[str] = typer.Option(
@@ -134,7 +266,27 @@ def detect_command(
         "0.5 (and of every event window) to OUT/clips, for `clips import --from-detections`.",
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ..."),
-    threads: int = typer.Option(0, "--threads", min=0, help="torch CPU threads (0: default)."),
+    threads: int = typer.Option(
+        0,
+        "--threads",
+        min=0,
+        help="torch CPU threads (0: default); --engine ray: CPUs and threads per actor (0: 1).",
+    ),
+    engine: Engine = typer.Option(
+        Engine.local,
+        "--engine",
+        help="local: in this process; ray: days (or groups of views) as Ray tasks, the model "
+        "held by actors (pip install 'smokewatch[ray]'; docs/detections.md).",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="--engine ray: a cluster's address (ray://host:10001, auto); default: RAY_ADDRESS, "
+        "else a local Ray on this machine's cores.",
+    ),
+    ray_actors: int = typer.Option(
+        0, "--ray-actors", min=0, help="--engine ray: actors (0: one per free CPU / --threads)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     notify: list[str] = typer.Option(
         [],
@@ -144,22 +296,22 @@ def detect_command(
         "(an email with the Grad-CAM GIF). Repeatable; see docs/alerts.md.",
     ),
 ) -> None:
-    """Find smoke events in a camera day: per window a probability, per event evidence.
+    """Find smoke events in camera days: per window a probability, per event evidence.
 
     Each view's daytime frames are cut into windows (36 frames every 18) from one decode of
     the timelapse and scored by the model; Grad-CAM measures how much of a likely window is
     lit. RISE's rule makes events of the smoke windows (probability > 0.85 and ratio > 0.4, a
     one-window gap filled, events of at most 72 frames). Writes OUT/detections.json
     (docs/detections.md), an mp4 and a Grad-CAM GIF per event in OUT/evidence, and one result
-    file per view in OUT/views: a view already done is skipped when run again.
+    file per view in OUT/views: a view already done is skipped when run again. Several
+    --timelapse: one folder per day in OUT; --engine ray scores them on Ray.
     """
     from smokewatch.clips.daylight import Daylight
-    from smokewatch.detect import DetectOptions, EventRule, FrameClock, load_detector
-    from smokewatch.detect.clock import read_frame_times
+    from smokewatch.detect import DetectOptions, EventRule
     from smokewatch.settings import load_settings
     from smokewatch.training.progress import Progress
 
-    if (timelapse is None) == (clips is None):
+    if bool(timelapse) == (clips is not None):
         raise SmokewatchError("give either --timelapse VIDEO_OR_DIR --views FILE, or --clips DIR")
     settings = load_settings()
     zone = timezone or settings.timezone
@@ -186,122 +338,167 @@ def detect_command(
             longitude=longitude,
         ),
     )
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    if timelapse is not None:
+    if engine is Engine.ray and clips is not None:
+        raise SmokewatchError(
+            "--engine ray scores timelapses (--timelapse); a folder of clips is scored "
+            "in-process (--engine local)"
+        )
+    if engine is Engine.local and (ray_address is not None or ray_actors):
+        raise SmokewatchError("--ray-address and --ray-actors go with --engine ray")
+    days: list[CameraDay] = []
+    if timelapse:
         if views_file is None:
             raise SmokewatchError("--timelapse needs --views FILE (the camera views to crop)")
-        if (start_time is None) == (frame_times is None):
-            raise SmokewatchError(
-                "give the frame times as --start-time T [--seconds-per-frame S], "
-                "or as --frame-times FILE (one of the two)"
-            )
-        if seconds_per_frame is not None and start_time is None:
-            raise SmokewatchError("--seconds-per-frame goes with --start-time")
-        if not timelapse.exists():
-            raise SmokewatchError(f"{timelapse}: no such file or folder")
-        views = _pick_views(views_file, view, camera)
-        if frame_times is not None:
-            clock = read_frame_times(frame_times)
-        else:
-            from smokewatch.cli.clips import parse_start_time
-
-            assert start_time is not None
-            clock = FrameClock(
-                start_time=parse_start_time(start_time, zone),
-                seconds_per_frame=5.0 if seconds_per_frame is None else seconds_per_frame,
-            )
-    elif views_file is not None or start_time is not None or frame_times is not None:
+        days = _camera_days(
+            timelapse,
+            _pick_views(views_file, view, camera),
+            out,
+            start_times=start_time,
+            seconds_per_frame=seconds_per_frame,
+            frame_times=frame_times,
+            zone=zone,
+        )
+    elif views_file is not None or start_time or frame_times:
         raise SmokewatchError("--clips takes no --views, --start-time or --frame-times")
-    notifier = None
-    if notify:  # built first: a malformed URL or a missing secret stops before any scoring
+    notifiers: dict[Path, Notifier] = {}
+    if notify:  # the first built now: a malformed URL or a missing secret stops before scoring
         from smokewatch.detect.alerts import Notifier
 
         secret = settings.alert_secret.get_secret_value() if settings.alert_secret else None
-        notifier = Notifier(notify, secret=secret, out_dir=out, timezone=zone)
-    detector = load_detector(
-        model,
-        device=device or "cpu",
-        cam=cam,
-        batch_size=batch_size,
-        weights_cache_dir=settings.cache_dir,
-    )
-    if timelapse is not None:
+
+        def notifier_for(folder: Path) -> Notifier:
+            if folder not in notifiers:
+                notifiers[folder] = Notifier(notify, secret=secret, out_dir=folder, timezone=zone)
+            return notifiers[folder]
+
+        notifier_for(days[0].out_dir if days else out)
+    reports: list[DetectReport]
+    if engine is Engine.ray:
+        reports = _detect_on_ray(
+            days,
+            model,
+            options=options,
+            device=device or "cpu",
+            cam=cam,
+            batch_size=batch_size,
+            label_clips=label_clips,
+            weights_cache_dir=settings.cache_dir,
+            threads=threads,
+            address=ray_address,
+            actors=ray_actors,
+            quiet=quiet,
+        )
+    else:
+        from smokewatch.detect import load_detector
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        detector = load_detector(
+            model,
+            device=device or "cpu",
+            cam=cam,
+            batch_size=batch_size,
+            weights_cache_dir=settings.cache_dir,
+        )
         from smokewatch.clips.extract import count_frames
         from smokewatch.detect import detect_timelapse
 
-        total = count_frames(timelapse)
-        with Progress(not quiet, total, f"detect {timelapse.name}") as bar:
-            report = detect_timelapse(
-                timelapse,
-                views,
-                out,
-                detector=detector,
-                clock=clock,
+        reports = []
+        for day in days:
+            total = count_frames(day.timelapse)
+            with Progress(not quiet, total, f"detect {day.timelapse.name}") as bar:
+                reports.append(
+                    detect_timelapse(
+                        day.timelapse,
+                        day.views,
+                        day.out_dir,
+                        detector=detector,
+                        clock=day.clock,
+                        options=options,
+                        batch_size=batch_size,
+                        label_clips=label_clips,
+                        on_frame=bar.update,
+                    )
+                )
+        if clips is not None:
+            from smokewatch.detect import detect_clips
+            from smokewatch.detect.clipsdir import find_rise_clips
+
+            found, _ = find_rise_clips(clips)
+            with Progress(not quiet, sum(map(len, found.values())), f"detect {clips}") as bar:
+                reports.append(
+                    detect_clips(
+                        clips,
+                        out,
+                        detector=detector,
+                        options=options,
+                        batch_size=batch_size,
+                        on_clip=bar.advance,
+                    )
+                )
+    folders = [d.out_dir for d in days] if days else [out]
+    sources: list[Path | None] = [d.timelapse for d in days] if days else [None]
+    for report, folder, source in zip(reports, folders, sources, strict=True):
+        alerts = None
+        if notify:
+
+            def alerts(detections: Detections, folder: Path = folder) -> None:
+                sent = notifier_for(folder).notify(detections, timeout=120.0)
+                console.print(f"alerts: {sent.summary()}", highlight=False)
+                for failure in sent.failed:
+                    err_console.print(
+                        tagged("alert failed:", "yellow", failure.describe()), soft_wrap=True
+                    )
+
+        _print_report(report, folder, source, window_frames, alerts)
+
+
+def _detect_on_ray(
+    days: list[CameraDay],
+    model: Path,
+    *,
+    options: DetectOptions,
+    device: str,
+    cam: bool,
+    batch_size: int,
+    label_clips: int,
+    weights_cache_dir: Path,
+    threads: int,
+    address: str | None,
+    actors: int,
+    quiet: bool,
+) -> list[DetectReport]:
+    """The days as Ray tasks, the model held by actors; progress per view finished."""
+    from smokewatch.detect import RayEngine, model_loader
+    from smokewatch.training.progress import Progress
+
+    gpus = 0.0
+    if device.startswith("cuda"):
+        if device != "cuda":
+            raise SmokewatchError(
+                f"--device {device}: with --engine ray, Ray gives each actor its GPU; "
+                "give --device cuda"
+            )
+        gpus = 1.0
+    load = model_loader(
+        model, device=device, cam=cam, batch_size=batch_size, weights_cache_dir=weights_cache_dir
+    )
+    with RayEngine(
+        load,
+        actors=actors or None,
+        cpus_per_actor=threads or 1,
+        gpus_per_actor=gpus,
+        address=address,
+    ) as ray_engine:
+        total = sum(len(d.views) for d in days)
+        title = f"detect {_count(len(days), 'day')} on Ray ({_count(ray_engine.actors, 'actor')})"
+        with Progress(not quiet, total, title) as bar:
+            return ray_engine.run(
+                days,
                 options=options,
                 batch_size=batch_size,
                 label_clips=label_clips,
-                on_frame=bar.update,
+                on_views=bar.advance,
             )
-    else:
-        from smokewatch.detect import detect_clips
-        from smokewatch.detect.clipsdir import find_rise_clips
-
-        assert clips is not None
-        found, _ = find_rise_clips(clips)
-        with Progress(not quiet, sum(map(len, found.values())), f"detect {clips}") as bar:
-            report = detect_clips(
-                clips,
-                out,
-                detector=detector,
-                options=options,
-                batch_size=batch_size,
-                on_clip=bar.advance,
-            )
-    for line in report.skipped_files:
-        err_console.print(tagged("skipped:", "yellow", line), soft_wrap=True)
-    lost = {
-        (s.start_frame, s.end_frame, s.reason)
-        for v in report.views.values()
-        for s in v.skipped
-        if s.reason.startswith("corrupt")
-    }
-    for start, end, reason in sorted(lost):
-        err_console.print(
-            tagged("skipped:", "yellow", f"frames {start}-{end} of {timelapse}: {reason}"),
-            soft_wrap=True,
-        )
-    detections = report.detections
-    assert detections is not None
-    total_events, total_seconds = 0, 0.0
-    for v in detections.views:
-        seconds = sum(e.end_time - e.start_time for e in v.events)
-        total_events += len(v.events)
-        total_seconds += seconds
-        state = "already done" if v.key in report.reused else "scored"
-        console.print(
-            f"{v.key}: {_count(len(v.windows), 'window')}, {_count(len(v.events), 'event')} "
-            f"({_minutes(seconds)} of smoke), {state}",
-            highlight=False,
-        )
-    if notifier is not None:
-        sent = notifier.notify(detections, timeout=120.0)
-        console.print(f"alerts: {sent.summary()}", highlight=False)
-        for failure in sent.failed:
-            err_console.print(tagged("alert failed:", "yellow", failure.describe()), soft_wrap=True)
-    if timelapse is not None and not any(v.windows for v in detections.views):
-        err_console.print(
-            tagged(
-                "warning:",
-                "yellow",
-                f"no daytime window of {window_frames} frames; check --start-time or "
-                "--frame-times, --day-start/--day-end and --timezone",
-            )
-        )
-    console.print(
-        f"{_count(total_events, 'event')} ({_minutes(total_seconds)} of smoke) in "
-        f"{_count(len(detections.views), 'view')} -> {out / 'detections.json'}",
-        highlight=False,
-    )

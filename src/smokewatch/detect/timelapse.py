@@ -30,6 +30,7 @@ from smokewatch.detect.options import DetectOptions
 from smokewatch.detect.results import done_view, fingerprint, merge_views, write_view
 from smokewatch.detect.rule import find_events
 from smokewatch.detect.scan import Slot, WindowScan
+from smokewatch.detect.timings import Timings, timed_detector
 from smokewatch.errors import VideoError, ViewsError
 
 __all__ = ["DetectReport", "detect_timelapse", "detect_view_day", "source_fingerprint"]
@@ -88,8 +89,12 @@ def _scan_timelapse(
     batch_size: int,
     label_clips: int,
     on_frame: Callable[[int], None] | None,
+    timings: Timings | None = None,
 ) -> tuple[WindowScan, list[Skipped], int]:
     """Decode once and score every window of ``views``: (the scan, skipped frames, frames)."""
+    read, crop = iter_timelapse_tolerant, crop_views
+    if timings is not None:
+        read, crop = timings.timed_iter("decode", read), timings.timed("crop", crop)
     rule = options.daylight
     boxes = list(views.values())
     scan = WindowScan(
@@ -108,7 +113,7 @@ def _scan_timelapse(
     skipped: list[Skipped] = []
     night: list[int] = []
     i = 0
-    for item in iter_timelapse_tolerant(timelapse):
+    for item in read(timelapse):
         if not isinstance(item, np.ndarray):  # frames that could not be decoded
             skipped.append(Skipped(i, i + item.count - 1, f"corrupt segment: {item.reason}"))
             buffer.clear()
@@ -139,7 +144,7 @@ def _scan_timelapse(
         if daytime:
             if next_start is None:
                 next_start = i
-            buffer.append((i, crop_views(item, boxes, size)))
+            buffer.append((i, crop(item, boxes, size)))
             if i - length + 1 == next_start:
                 first = i - length + 1
                 slot = Slot(first, i, clock(first), t)
@@ -170,6 +175,7 @@ def detect_timelapse(
     label_clips: int = 50,
     merge: bool = True,
     on_frame: Callable[[int], None] | None = None,
+    timings: Timings | None = None,
 ) -> DetectReport:
     """Detect smoke in every view of a panorama timelapse; write ``out_dir/detections.json``.
 
@@ -177,7 +183,8 @@ def detect_timelapse(
     frame's time. Views whose result files already hold this run's fingerprint are not
     scored again (and when all are done, nothing is decoded). ``merge`` False leaves the
     merged file (and the report) to the caller, for runs split over processes. ``on_frame(n)``
-    after each frame (``n`` frames read so far), for progress bars.
+    after each frame (``n`` frames read so far), for progress bars. ``timings`` (optional)
+    adds the seconds spent decoding, cropping, in the model, Grad-CAM and GIFs.
 
     For the labeling service, the clips of every event window and of each view's
     ``label_clips`` windows nearest probability 0.5 (outside smoke windows) are written as
@@ -209,6 +216,8 @@ def detect_timelapse(
     keys = list(views)
     fps = {k: fingerprint(run, k, list(views[k].ltrb)) for k in keys}
     report = DetectReport(detections=None)
+    if timings is not None:
+        detector = timed_detector(detector, timings)
     todo = {}
     for key in keys:
         done = done_view(out, key, fps[key])
@@ -229,6 +238,7 @@ def detect_timelapse(
             batch_size=batch_size,
             label_clips=label_clips,
             on_frame=on_frame,
+            timings=timings,
         )
         report.model_calls = scan.model_calls
         for v, (key, box) in enumerate(todo.items()):

@@ -1,0 +1,232 @@
+"""``--engine ray``: two pseudo camera-days on a local Ray (2 CPUs) give the files an
+in-process run gives; a re-run finds every view done; without Ray, a clear error.
+
+The days are ``detect_helpers``' synthetic day (real H.264), the plume at different frames on
+each; the model is the real ``motion3d`` folder, loaded in each actor (registered there by the
+worker setup hook). One local Ray for the module (about 5 s to start), shut down after.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from detect_helpers import (
+    BOXES,
+    SECONDS_PER_FRAME,
+    SIZE,
+    START,
+    detector_for,
+    panorama,
+    stand_in_detector,
+    write_timelapse,
+    write_views,
+)
+
+import smokewatch
+from smokewatch.clips.views import load_views
+from smokewatch.core.clip import Box
+from smokewatch.core.detections import Detections, read_detections
+from smokewatch.detect import (
+    CameraDay,
+    DetectOptions,
+    FrameClock,
+    RayEngine,
+    detect_timelapse,
+)
+from smokewatch.detect.ray_engine import plan_tasks
+
+TESTS = Path(__file__).resolve().parent.parent
+DAY = 86400.0
+#: (name, plume frames, start): the second day a day later, its plume earlier
+DAYS = [("a", (60, 110), START), ("b", (20, 70), START + DAY)]
+
+
+def _smokewatch(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from smokewatch.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[Any]:
+    """A local Ray with 2 CPUs whose workers import this checkout and the test helpers."""
+    ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    path = [str(TESTS), str(Path(smokewatch.__file__).parent.parent), os.environ.get("PYTHONPATH")]
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        runtime_env={
+            "env_vars": {"PYTHONPATH": os.pathsep.join(p for p in path if p)},
+            "worker_process_setup_hook": "detect_helpers.register_motion3d",
+        },
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def days(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    """(the two days' timelapses, the views file)."""
+    folder = tmp_path_factory.mktemp("days")
+    timelapses = [
+        write_timelapse(folder / f"{name}.mp4", panorama(plume=plume)) for name, plume, _ in DAYS
+    ]
+    return timelapses, write_views(folder)
+
+
+def _camera_days(timelapses: list[Path], views: Path, out: Path) -> list[CameraDay]:
+    boxes = load_views(views)
+    return [
+        CameraDay(path, boxes, out / name, FrameClock(start, SECONDS_PER_FRAME))
+        for path, (name, _, start) in zip(timelapses, DAYS, strict=True)
+    ]
+
+
+def _assert_same(ray: Detections, local: Detections) -> None:
+    """The same detections: windows, probabilities within 1e-6, events, skipped frames."""
+    assert (ray.model, ray.settings, ray.source) == (local.model, local.settings, local.source)
+    assert [v.key for v in ray.views] == [v.key for v in local.views]
+    for rv, lv in zip(ray.views, local.views, strict=True):
+        assert (rv.box, rv.skipped) == (lv.box, lv.skipped)
+        assert len(rv.windows) == len(lv.windows)
+        for rw, lw in zip(rv.windows, lv.windows, strict=True):
+            assert (rw.start_frame, rw.end_frame, rw.start_time, rw.end_time, rw.file) == (
+                lw.start_frame, lw.end_frame, lw.start_time, lw.end_time, lw.file,
+            )  # fmt: skip
+            assert rw.probability == pytest.approx(lw.probability, abs=1e-6)
+            assert rw.activation_ratio == pytest.approx(lw.activation_ratio, abs=1e-6)
+        assert len(rv.events) == len(lv.events)
+        for re, le in zip(rv.events, lv.events, strict=True):
+            assert re.max_probability == pytest.approx(le.max_probability, abs=1e-6)
+            assert (re.id, re.start_frame, re.end_frame, re.windows) == (
+                le.id, le.start_frame, le.end_frame, le.windows,
+            )  # fmt: skip
+            assert (re.evidence_clip, re.evidence_gif) == (le.evidence_clip, le.evidence_gif)
+
+
+def _files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_plan_splits_a_day_only_to_give_every_actor_a_task() -> None:
+    boxes = {k: Box(*ltrb) for k, ltrb in BOXES.items()}
+    one = [CameraDay(Path("a.mp4"), boxes, Path("a"), FrameClock())]
+    assert plan_tasks(one, 2) == [(0, ["0-0", "0-1"]), (0, ["0-2"])]
+    assert plan_tasks(one, 1) == [(0, ["0-0", "0-1", "0-2"])]
+    two = one * 2
+    assert plan_tasks(two, 2) == [(0, ["0-0", "0-1", "0-2"]), (1, ["0-0", "0-1", "0-2"])]
+    assert len(plan_tasks(two, 2, views_per_task=1)) == 6
+
+
+def test_two_days_on_ray_give_the_in_process_files_and_resume(
+    ray_local: Any, days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapses, views = days
+    options = DetectOptions(size=SIZE)
+    local_days = _camera_days(timelapses, views, tmp_path / "local")
+    detector, _ = detector_for(motion_model)
+    for day in local_days:
+        detect_timelapse(
+            day.timelapse, day.views, day.out_dir, detector=detector, clock=day.clock,
+            options=options,
+        )  # fmt: skip
+
+    ray_days = _camera_days(timelapses, views, tmp_path / "ray")
+    progress: list[int] = []
+    merged: list[int] = []
+    load = functools.partial(stand_in_detector, motion_model)
+    with RayEngine(load, actors=2) as engine:
+        reports = engine.run(
+            ray_days,
+            options=options,
+            views_per_task=1,  # six tasks: each view of each day scored apart, then merged
+            on_views=progress.append,
+            on_day=lambda d, _: merged.append(d),
+        )
+        assert progress == [1] * 6 and sorted(merged) == [0, 1]
+        assert [r.scored for r in reports] == [["0-0", "0-1", "0-2"]] * 2
+        for local, ray in zip(local_days, ray_days, strict=True):
+            ray_file = read_detections(ray.out_dir / "detections.json")
+            _assert_same(ray_file, read_detections(local.out_dir / "detections.json"))
+            assert _files(ray.out_dir) == _files(local.out_dir)  # evidence, clips, report
+        smoky = [{v.key: len(v.events) for v in r.views.values()} for r in reports]
+        assert smoky == [{"0-0": 0, "0-1": 1, "0-2": 0}] * 2
+
+        stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "ray").rglob("views/*.json")}
+        again = engine.run(ray_days, options=options)
+        assert [r.reused for r in again] == [["0-0", "0-1", "0-2"]] * 2
+        assert [r.model_calls for r in again] == [0, 0]
+        assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_the_cli_scores_two_days_on_ray_as_in_process(
+    ray_local: Any, days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapses, views = days
+    args = [
+        "detect", str(motion_model), "--views", str(views), "--size", str(SIZE), "--no-cam",
+        "--quiet",
+    ]  # fmt: skip
+    for path, (_, _, start) in zip(timelapses, DAYS, strict=True):
+        args += ["--timelapse", str(path), "--start-time", str(start)]
+    local = _smokewatch(*args, "--out", str(tmp_path / "local"))
+    assert local.exit_code == 0, local.output
+    ray = _smokewatch(*args, "--out", str(tmp_path / "ray"), "--engine", "ray")
+    assert ray.exit_code == 0, ray.output
+    lines = [line for line in ray.stdout.splitlines() if line.startswith("0-")]
+    assert lines == [line for line in local.stdout.splitlines() if line.startswith("0-")]
+    assert len(lines) == 6 and all(line.endswith("scored") for line in lines)
+    assert sum("1 event" in line for line in lines) == 2
+    resumed = _smokewatch(*args, "--out", str(tmp_path / "ray"))  # in-process, into Ray's
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout.count("already done") == 6
+    for name, _, _ in DAYS:
+        _assert_same(
+            read_detections(tmp_path / "ray" / name / "detections.json"),
+            read_detections(tmp_path / "local" / name / "detections.json"),
+        )
+
+
+def test_without_ray_the_engine_says_how_to_install_it(
+    days: tuple[list[Path], Path],
+    motion_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    timelapses, views = days
+    proc = _smokewatch(
+        "detect", str(motion_model), "--timelapse", str(timelapses[0]), "--views", str(views),
+        "--start-time", str(START), "--out", str(tmp_path / "o"), "--engine", "ray", "--quiet",
+    )  # fmt: skip
+    assert proc.exit_code == 2
+    assert "pip install 'smokewatch[ray]'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ray_cli_errors_are_one_line(
+    days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapses, views = days
+    base = ["detect", str(motion_model), "--out", str(tmp_path / "o"), "--quiet"]
+    clips = _smokewatch(*base, "--clips", str(tmp_path), "--engine", "ray")
+    assert clips.exit_code == 2 and "--engine local" in clips.stderr
+    tl = ["--timelapse", str(timelapses[0]), "--views", str(views), "--start-time", str(START)]
+    address = _smokewatch(*base, *tl, "--ray-address", "auto")
+    assert address.exit_code == 2 and "go with --engine ray" in address.stderr
+    two = _smokewatch(*base, *tl, "--timelapse", str(timelapses[1]))
+    assert two.exit_code == 2 and "2 --timelapse need 2 --start-time" in two.stderr
+    same = _smokewatch(
+        *base, *tl, "--timelapse", str(timelapses[0]), "--start-time", str(START + DAY)
+    )
+    assert same.exit_code == 2 and "its own name" in same.stderr
