@@ -12,6 +12,7 @@ from smokewatch import __version__
 from smokewatch.cli import analyze as analyze_cli
 from smokewatch.cli import analyze_crowd  # noqa: F401  (adds quality, aggregate, … to analyze)
 from smokewatch.cli import clips as clips_cli
+from smokewatch.cli import crowd as crowd_cli
 from smokewatch.cli import dataset as dataset_cli
 from smokewatch.cli import demo as demo_cli
 from smokewatch.cli import detect as detect_cli
@@ -32,6 +33,7 @@ app.add_typer(dataset_cli.app, name="dataset")
 app.add_typer(clips_cli.app, name="clips")
 app.add_typer(labeling_cli.users_app, name="users")
 app.add_typer(labeling_cli.labels_app, name="labels")
+app.add_typer(crowd_cli.app, name="crowd")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(training_cli.experiments_app, name="experiments")
 app.add_typer(analyze_cli.app, name="analyze")

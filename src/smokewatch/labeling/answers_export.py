@@ -14,18 +14,32 @@ What the rows say, and what they cannot:
   smoke and are left out.
 * A page that failed its gold standards keeps no answers (as in RISE): it is in the pages
   export, never in the answers export.
+* Crowd studies' answers (``crowd_answer``) follow the label history, group ``crowd``, each
+  assignment a page (``page`` is the assignment's id, so a worker's (worker, page) pairs stay
+  distinct) accepted when its gold standards were all right; a failed assignment keeps its
+  answers, unlike a citizen's page. A study that moves the citizens' states also writes its
+  accepted answers into the label history (the only citizen answers without a page): those
+  rows are left out, the crowd's table has them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session
 
 from smokewatch.core.answers import Answer, Page
 from smokewatch.core.labels import NEGATIVE_STATES, POSITIVE_STATES, State
-from smokewatch.labeling.tables import Batch, Label, Role, Video
+from smokewatch.labeling.crowd.work import TASK_GOLD
+from smokewatch.labeling.tables import (
+    Batch,
+    CrowdAnswer,
+    CrowdAssignment,
+    Label,
+    Role,
+    Video,
+)
 
 __all__ = ["answer_value", "export_answers", "export_pages", "group_of"]
 
@@ -74,6 +88,7 @@ def export_answers(session: Session, *, chunk: int = 5000) -> Iterator[Answer]:
         )
         .join(Video, Video.id == Label.video_id)
         .outerjoin(Batch, Batch.id == Label.batch_id)
+        .where(not_(and_(Label.batch_id.is_(None), Label.client_type != Role.RESEARCHER)))
         .order_by(Label.id)
         .execution_options(yield_per=chunk)
     )
@@ -91,6 +106,40 @@ def export_answers(session: Session, *, chunk: int = 5000) -> Iterator[Answer]:
             time=row.time,
             page=row.batch_id,
             page_accepted=None if row.batch_id is None else row.accepted,
+            gold=gold_label is not None,
+            gold_label=gold_label,
+        )
+    yield from _crowd_answers(session, chunk)
+
+
+def _crowd_answers(session: Session, chunk: int) -> Iterator[Answer]:
+    query = (
+        select(
+            CrowdAnswer.video_id,
+            Video.file_name,
+            CrowdAssignment.user_id,
+            CrowdAnswer.label,
+            CrowdAssignment.submit_time,
+            CrowdAssignment.id,
+            CrowdAssignment.accepted,
+            Video.label_state_admin,
+        )
+        .join(CrowdAssignment, CrowdAssignment.id == CrowdAnswer.assignment_id)
+        .join(Video, Video.id == CrowdAnswer.video_id)
+        .order_by(CrowdAnswer.id)
+        .execution_options(yield_per=chunk)
+    )
+    for row in session.execute(query):
+        gold_label = _gold_label(row.label_state_admin)
+        yield Answer(
+            task=row.video_id,
+            clip=row.file_name,
+            worker=row.user_id,
+            group="crowd",
+            label=row.label,
+            time=row.submit_time,
+            page=row.id,
+            page_accepted=row.accepted,
             gold=gold_label is not None,
             gold_label=gold_label,
         )
@@ -121,4 +170,28 @@ def export_pages(session: Session, *, chunk: int = 5000) -> Iterator[Page]:
             accepted=row.accepted,
             clips=row.num_unlabeled + row.num_gold_standard,
             gold=row.num_gold_standard,
+        )
+    crowd = (
+        select(
+            CrowdAssignment.id,
+            CrowdAssignment.user_id,
+            CrowdAssignment.submit_time,
+            CrowdAssignment.accepted,
+            func.count(CrowdAnswer.id).label("clips"),
+        )
+        .join(CrowdAnswer, CrowdAnswer.assignment_id == CrowdAssignment.id)
+        .where(CrowdAssignment.submit_time.is_not(None))
+        .group_by(CrowdAssignment.id)
+        .order_by(CrowdAssignment.id)
+        .execution_options(yield_per=chunk)
+    )
+    for done in session.execute(crowd):
+        yield Page(
+            page=done.id,
+            worker=done.user_id,
+            group="crowd",
+            time=done.submit_time,
+            accepted=done.accepted,
+            clips=done.clips,
+            gold=TASK_GOLD,
         )

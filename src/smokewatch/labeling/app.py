@@ -117,10 +117,12 @@ def _validation_message(exc: RequestValidationError) -> str:
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
     """Build the service from settings (tests pass their own; ``serve`` reads the environment)."""
     db = database or open_database(settings)
+    site_key = load_signing_key(settings)
     ctx = ServiceContext(
         settings=settings,
         db=db,
-        tokens=TokenService(load_signing_key(settings), settings),
+        site_key=site_key,
+        tokens=TokenService(site_key, settings),
         policy=BatchPolicy(settings.page_size, settings.gold_per_page, settings.partial_ratio),
     )
 
@@ -183,11 +185,12 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         response.headers.update(exc.headers or {})
         return response
 
-    from smokewatch.labeling.routes import events, pages, public, researcher, volunteer
+    from smokewatch.labeling.routes import crowd, events, pages, public, researcher, volunteer
 
     app.include_router(volunteer.router)
     app.include_router(researcher.router)
     app.include_router(events.router)
+    app.include_router(crowd.router)
     app.include_router(public.router)
     app.include_router(pages.router)
 

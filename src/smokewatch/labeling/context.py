@@ -42,6 +42,8 @@ class ServiceContext:
     db: Database
     tokens: TokenService
     policy: BatchPolicy
+    #: the site's signing key (crowd completion codes derive their own key from it)
+    site_key: bytes = b""
     #: the hot routes' driver on PostgreSQL, opened with the app (None: SQLite)
     hot: AsyncPostgres | None = None
     _rng: threading.local = field(default_factory=threading.local)

@@ -20,7 +20,10 @@ Differences from the original, each for a reason:
   only the priority clips still waiting for volunteers (``ix_video_priority``);
 * ``event`` and ``event_clip`` — smoke events a detection run found, with their evidence and
   the clips of their windows, confirmed or rejected by a researcher (labels through
-  ``core.labels``).
+  ``core.labels``);
+* ``crowd_study``, ``crowd_task``, ``crowd_assignment`` and ``crowd_answer`` — paid crowd
+  studies (the paper's MTurk study): fixed tasks answered by K different workers, whose
+  answers are kept apart from the citizens' label history (docs/crowd.md).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -56,6 +60,10 @@ __all__ = [
     "EventClip",
     "EventStatus",
     "PRIORITY_WAITING",
+    "CrowdStudy",
+    "CrowdTask",
+    "CrowdAssignment",
+    "CrowdAnswer",
 ]
 
 _NAMING = {
@@ -311,3 +319,78 @@ class EventClip(Base):
 
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("video.id"), primary_key=True)
+
+
+class CrowdStudy(Base):
+    """A paid crowd study: its clips cut into fixed tasks, each wanted from K workers.
+
+    ``name`` is a researcher's text (shown as text); ``reward_cents`` the pay per assignment,
+    for the dashboard's estimate; ``min_tutorial_action`` the qualification (a worker's
+    ``best_tutorial_action`` must reach it); ``moves_states``: whether accepted answers also
+    move the citizens' label states (off: the crowd's answers are only kept and exported).
+    """
+
+    __tablename__ = "crowd_study"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    creator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), nullable=True)
+    create_time: Mapped[int] = mapped_column(Integer)
+    assignments_wanted: Mapped[int] = mapped_column(Integer)
+    reward_cents: Mapped[int] = mapped_column(Integer, default=0)
+    min_tutorial_action: Mapped[int] = mapped_column(Integer, default=2)
+    moves_states: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold_seconds: Mapped[int] = mapped_column(Integer, default=3600)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CrowdTask(Base):
+    """A fixed task of a study: its clips to label and its gold standards (video ids)."""
+
+    __tablename__ = "crowd_task"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("crowd_study.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    video_ids: Mapped[list[int]] = mapped_column(JSON)
+    gold_ids: Mapped[list[int]] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("study_id", "number"),)
+
+
+class CrowdAssignment(Base):
+    """One worker's turn at one task. A worker never gets a task twice (unique task, user);
+    a platform's assignment id is used once per study (unique study, platform, assignment)."""
+
+    __tablename__ = "crowd_assignment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("crowd_study.id"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("crowd_task.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    #: the platform's ids, as the worker's URL gave them (data, shown as text)
+    worker_ref: Mapped[str] = mapped_column(String(255))
+    assignment_ref: Mapped[str] = mapped_column(String(255))
+    hit_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    given_time: Mapped[int] = mapped_column(Integer)
+    submit_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gold_right: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    accepted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("task_id", "user_id"),
+        UniqueConstraint("study_id", "platform", "assignment_ref"),
+        Index("ix_crowd_assignment_study_user", "study_id", "user_id"),
+    )
+
+
+class CrowdAnswer(Base):
+    """A crowd worker's answer on one clip of an assignment (gold standards included)."""
+
+    __tablename__ = "crowd_answer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("crowd_assignment.id"), index=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("video.id"))
+    label: Mapped[int] = mapped_column(Integer)

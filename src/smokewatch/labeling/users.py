@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 ACCOUNT_PREFIX = "account."
+#: crowd workers' client ids (``crowd.work``): made only by joining a study
+CROWD_PREFIX = "crowd."
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 _CLIENT_ID_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 _hasher = PasswordHasher()
@@ -93,6 +95,8 @@ def get_or_create_volunteer(session: Session, client_id: str) -> User:
         raise AccountError("client_id must be 1-255 printable characters without spaces")
     if client_id.startswith(ACCOUNT_PREFIX):
         raise AccountError("accounts sign in with a password", 403)
+    if client_id.startswith(CROWD_PREFIX):
+        raise AccountError("crowd workers sign in through their study (crowd/join)", 403)
     user = session.scalar(select(User).where(User.client_id == client_id))
     if user is not None:
         return user

@@ -31,6 +31,8 @@ PAGES = {
     "/dashboard": ("dashboard.html", "Dashboard", "dashboard"),
     "/events": ("events.html", "Smoke events", "events"),
     "/login": ("login.html", "Researcher sign-in", "login"),
+    "/crowd": ("crowd.html", "Crowd task", "crowd"),
+    "/crowd/studies": ("crowd_study.html", "Crowd studies", "crowd-studies"),
 }
 LEGACY = {
     "/index.html": "/",

@@ -4,6 +4,9 @@
 const CLIENT_KEY = "smokewatch.clientId";
 const RESEARCHER_KEY = "smokewatch.researcher";
 const VOLUNTEER_TOKEN_KEY = "smokewatch.volunteerToken";
+// A crowd worker's session (this tab): its token and the task page to go back to; while it is
+// kept, the tutorial records the worker's results, which are the study's qualification.
+const CROWD_KEY = "smokewatch.crowd";
 // The original RISE pages keep their sign-in here (Util.login reuses it instead of Google's);
 // when they are served on this origin, a researcher signed in here is signed in there too.
 const RISE_USER_KEY = "user_data";
@@ -69,8 +72,27 @@ export function clientId() {
   return id;
 }
 
-/** A user token for the anonymous volunteer (one sign-in per browser session). */
+/** The crowd worker's session in this tab ({token, back}) or null. */
+export function crowdSession() {
+  try {
+    const c = JSON.parse(sessionStorage.getItem(CROWD_KEY) || "null");
+    if (c && c.token && claims(c.token).exp * 1000 > Date.now() + 60_000) return c;
+  } catch {
+    /* fall through */
+  }
+  return null;
+}
+
+export function setCrowdSession(value) {
+  if (value) sessionStorage.setItem(CROWD_KEY, JSON.stringify(value));
+  else sessionStorage.removeItem(CROWD_KEY);
+}
+
+/** A user token for the anonymous volunteer (one sign-in per browser session); a crowd
+ *  worker's own token while one is working in this tab. */
 export async function volunteerToken({ fresh = false } = {}) {
+  const crowd = crowdSession();
+  if (crowd) return crowd.token;
   const kept = sessionStorage.getItem(VOLUNTEER_TOKEN_KEY);
   if (kept && !fresh) {
     const c = claims(kept);

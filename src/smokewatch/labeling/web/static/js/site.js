@@ -1,5 +1,5 @@
 // Every page: the menu button, and who is signed in.
-import { researcher, setResearcher } from "./api.js";
+import { crowdSession, researcher, setResearcher } from "./api.js";
 
 const menu = document.querySelector(".menu-button");
 const nav = document.getElementById("site-nav");
@@ -22,3 +22,18 @@ document.getElementById("sign-out")?.addEventListener("click", () => {
   setResearcher(null);
   window.location.href = "/";
 });
+
+// A crowd worker taking the tutorial: a way back to the task (the tutorial's own links lead
+// to the volunteers' pages).
+const crowd = crowdSession();
+if (crowd && String(crowd.back).startsWith("/crowd?") && document.body.dataset.page === "tutorial") {
+  const back = document.createElement("div");
+  back.className = "notice warn";
+  back.id = "crowd-back";
+  const link = document.createElement("a");
+  link.className = "btn primary";
+  link.href = crowd.back;
+  link.textContent = "Back to your task";
+  back.append("You are taking the tutorial for a paid task. When you have finished it: ", link);
+  document.getElementById("main").prepend(back);
+}
