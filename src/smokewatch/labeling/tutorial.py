@@ -8,7 +8,7 @@ smoke is (boxes as fractions of the frame: left, top, right, bottom). A clip may
 ``synthetic`` recipe, which ``smokewatch demo`` uses to generate the file when it is missing,
 or a ``rise`` file name: the RISE clip (``../shared/rise/clips/NAME``) the demo copies there.
 ``web/tutorial-rise.json`` is such a file: the lessons made of real RISE clips, which the demo
-uses when the RISE clips are present (docs/tutorial.md says how they were chosen).
+uses when the RISE clips are present.
 """
 
 from __future__ import annotations
