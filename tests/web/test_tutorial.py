@@ -1,14 +1,23 @@
-"""The tutorial in a real browser: every lesson, a mistake in the last one, a retry with hints."""
+"""The tutorial in a real browser: every lesson, a mistake in the last one, a retry with hints;
+with the packaged lessons and with the real-clip ones (``web/tutorial-rise.json``, when
+../shared/rise is present), whose lessons are also photographed at phone and desktop width."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
+from service_helpers import seed
 from sqlalchemy import select
-from web.site_helpers import Site
+from web.site_helpers import PAGE_WAIT, SCREENSHOTS, Site, serve
 
+from smokewatch.demo import choose_tutorial, make_tutorial_clips
+from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tables import Connection, Tutorial, User
+from smokewatch.settings import Settings
 
 
 def _answer(page: Any, clips: list[dict[str, Any]], leave_out: str | None = None) -> None:
@@ -19,6 +28,10 @@ def _answer(page: Any, clips: list[dict[str, Any]], leave_out: str | None = None
 
 
 def test_the_tutorial_is_completed_with_a_retry(page: Any, site: Site) -> None:
+    _complete_with_a_retry(page, site)
+
+
+def _complete_with_a_retry(page: Any, site: Site) -> None:
     lessons = site.api("/api/v1/get_tutorial").json()["lessons"]
     page.goto("/tutorial?from=prompt")
     feedback = page.locator("#feedback")
@@ -59,3 +72,89 @@ def test_the_tutorial_is_completed_with_a_retry(page: Any, site: Site) -> None:
     # page (0, 0), passed the final lesson on the second try (3, 0)
     assert [tuple(r) for r in records] == [(0, 2), (0, 0), (3, 0)]
     assert user.best_tutorial_action == 3
+
+
+@pytest.fixture(scope="module")
+def rise_site(tmp_path_factory: pytest.TempPathFactory, rise_dir: Path) -> Iterator[Site]:
+    """A site set up as ``smokewatch demo`` does with the RISE clips: the real-clip lessons."""
+    tmp = tmp_path_factory.mktemp("rise-site")
+    data = tmp / "data"
+    url_db = f"sqlite:///{data / 'smokewatch.db'}"
+    settings = Settings(data_dir=data, database_url=url_db, page_min_seconds=PAGE_WAIT)
+    assert choose_tutorial(settings, rise_dir) == "rise"
+    assert make_tutorial_clips(settings, rise_dir=rise_dir) == 26
+    db = open_database(settings)
+    seeded = seed(db, plain=0)
+    with serve(settings, tmp, {"SMOKEWATCH_PAGE_MIN_SECONDS": str(PAGE_WAIT)}) as url:
+        try:
+            yield Site(url, settings, db, seeded)
+        finally:
+            db.dispose()
+
+
+@pytest.fixture
+def rise_page(browser: Any, rise_site: Site) -> Iterator[Any]:
+    yield from _new_page(browser, rise_site.url, 1440, 900)
+
+
+def _new_page(browser: Any, url: str, width: int, height: int) -> Iterator[Any]:
+    phone = width < 500
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, base_url=url, device_scale_factor=1,
+        is_mobile=phone, has_touch=phone,
+    )  # fmt: skip
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    p.on("console", lambda m: errors.append(m.text) if "Content Security" in m.text else None)
+    yield p
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_the_real_clip_tutorial_is_completed_with_a_retry(rise_page: Any, rise_site: Site) -> None:
+    lessons = rise_site.api("/api/v1/get_tutorial").json()["lessons"]
+    assert all(c["url"].startswith("/videos/tutorial/rise/") for x in lessons for c in x["clips"])
+    _complete_with_a_retry(rise_page, rise_site)
+
+
+@pytest.mark.parametrize("width,height", [(360, 640), (1280, 800)], ids=["360", "1280"])
+def test_the_real_clip_lessons_at_phone_and_desktop_width(
+    browser: Any, rise_site: Site, width: int, height: int
+) -> None:
+    """Each lesson as it starts and once checked (boxes and explanations shown), to look at;
+    the clips play and the page never scrolls sideways."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    lessons = rise_site.api("/api/v1/get_tutorial").json()["lessons"]
+    pages = _new_page(browser, rise_site.url, width, height)
+    page = next(pages)
+    page.goto("/tutorial")
+    for n, lesson in enumerate(lessons, 1):
+        expect(page.locator("#grid .tile")).to_have_count(len(lesson["clips"]))
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('#grid video')].filter(v => v.readyState >= 2"
+            " && v.videoWidth > 0).length >= n",
+            arg=len(lesson["clips"]),
+        )
+        page.evaluate("document.querySelectorAll('#grid video').forEach(v => v.currentTime = 2)")
+        page.evaluate(  # the toolbar at the end of a full-page capture, not mid-page
+            "document.querySelectorAll('.toolbar')"
+            ".forEach(t => t.style.setProperty('position', 'static', 'important'))"
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(path=SCREENSHOTS / f"tutorial-rise-{width}-lesson{n}.png", full_page=True)
+        _answer(page, lesson["clips"])
+        expect(page.locator("#feedback")).to_contain_text(f"All {len(lesson['clips'])} right")
+        expect(page.locator("#grid .region")).to_have_count(
+            sum(len(c["regions"]) for c in lesson["clips"])
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.screenshot(
+            path=SCREENSHOTS / f"tutorial-rise-{width}-lesson{n}-checked.png", full_page=True
+        )
+        page.get_by_role(
+            "button", name="Finish the tutorial" if n == len(lessons) else "Next lesson"
+        ).click()
+    expect(page.locator("#done")).to_be_visible()
+    next(pages, None)

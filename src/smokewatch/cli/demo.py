@@ -81,6 +81,8 @@ def demo(
     info = Table("", "", show_header=False)
     info.add_row("clips", f"{site.clips:,} {site.source} clips ({site.added:,} added now)")
     info.add_row("gold standards", f"{site.gold_pos} with smoke, {site.gold_neg} without")
+    lessons = {"rise": "real RISE clips", "synthetic": "generated clips", "own": "the site's own"}
+    info.add_row("tutorial", f"lessons of {lessons[site.tutorial]} (tutorial.json)")
     info.add_row("database", site.database_url)
     info.add_row("researcher", f"{site.account}  password: {site.password}  (shown once)")
     info.add_row("address", url)

@@ -5,7 +5,10 @@ own file at ``SMOKEWATCH_DATA_DIR/tutorial.json`` (same shape, its own cameras' 
 service uses that instead, re-reading it when it changes. Each clip names its file (under the
 service's ``/videos/``, or any absolute URL), the right answer, an explanation, and where the
 smoke is (boxes as fractions of the frame: left, top, right, bottom). A clip may also carry a
-``synthetic`` recipe, which ``smokewatch demo`` uses to generate the file when it is missing.
+``synthetic`` recipe, which ``smokewatch demo`` uses to generate the file when it is missing,
+or a ``rise`` file name: the RISE clip (``../shared/rise/clips/NAME``) the demo copies there.
+``web/tutorial-rise.json`` is such a file: the lessons made of real RISE clips, which the demo
+uses when the RISE clips are present.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from smokewatch.settings import Settings
 __all__ = ["Lessons", "Lesson", "LessonClip", "TutorialError", "lessons_path", "load_lessons"]
 
 PACKAGED = Path(__file__).with_name("web") / "tutorial.json"
+#: The lessons made of real RISE clips (each clip names its ``rise`` file).
+PACKAGED_RISE = Path(__file__).with_name("web") / "tutorial-rise.json"
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -47,6 +52,7 @@ class LessonClip(_Strict):
     explanation: Annotated[str, Field(min_length=1)]
     regions: list[tuple[Fraction, Fraction, Fraction, Fraction]] = []
     synthetic: Synthetic | None = None
+    rise: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+\.mp4$", max_length=128)] | None = None
 
     @field_validator("regions")
     @classmethod
@@ -144,7 +150,7 @@ def lessons_for_page(settings: Settings) -> dict[str, Any]:
     """The lessons as the tutorial page gets them (answers included: it is a lesson)."""
     lessons = load_lessons(settings)
     out = lessons.model_dump(
-        exclude={"lessons": {"__all__": {"clips": {"__all__": {"synthetic"}}}}}
+        exclude={"lessons": {"__all__": {"clips": {"__all__": {"synthetic", "rise"}}}}}
     )
     for lesson in out["lessons"]:
         for clip in lesson["clips"]:
