@@ -11,6 +11,14 @@ as a smoke score among the clips past the Grad-CAM gate (probability > 0.6), and
 the clips RISE's rule (probability > 0.85) calls smoke the ratio > 0.4 keeps: how much the gate
 changes the events. A model trained on these clips has seen them: the figures describe the
 gate, not the model's quality. Threads are pinned (``--threads``, default 2).
+
+Measured 2026-12-05, ``models/rise-hard-i3d`` (``make rise-models``), ``--limit 80``, 2 threads,
+other sessions' tests running: the RISE ratio is 1.000 at every quartile for smoke and
+no-smoke clips alike (ROC-AUC 0.500 past the gate): with this model's small gradients the
+raw map never falls below -0.15, so ``ratio > 0.4`` passes every window and the event rule
+rests on the probability. The picture's share over 0.85 is 0.003-0.006 (ROC-AUC 0.688, the
+probability's own 0.632). No clip reached p > 0.85: this model's probabilities lie in
+0.37-0.71, so RISE's 0.85 makes no events with it (see docs/detections.md).
 """
 
 from __future__ import annotations
