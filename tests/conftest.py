@@ -1,9 +1,13 @@
-"""Shared fixtures: where the real RISE data is (``../shared/rise``), and settings isolation."""
+"""Shared fixtures: where the real RISE data is (``../shared/rise``), settings isolation, and
+Debian's Chromium driven by Playwright for every page test (never a downloaded browser; its
+absence is a failure, not a skip)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +44,32 @@ def _isolated_dirs(
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("SMOKEWATCH_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("SMOKEWATCH_CACHE_DIR", str(base / "cache"))
+
+
+#: Debian's Chromium (``make test`` installs it); another with ``SMOKEWATCH_CHROMIUM``.
+CHROMIUM = Path(os.environ.get("SMOKEWATCH_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. Install it with "
+            "'apt-get install -y chromium' (make test does this when run as root).",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: Path) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=str(chromium),
+            headless=True,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield b
+        b.close()

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from smokewatch.analysis.simulate import CrowdSpec, simulate_study, simulate_tru
 from smokewatch.analysis.tables import Table
 from smokewatch.core.clip import Clip
 
-CHROMIUM = Path(os.environ.get("SMOKEWATCH_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts" / "screenshots"
 HOSTILE = '<img src=x onerror="alert(1)">&amp;'
 FAST = ("majority", "rise", "dawid-skene", "dawid-skene-gold")
@@ -142,18 +139,6 @@ def test_a_study_without_researchers_says_why_its_sections_are_empty() -> None:
 
 # --------------------------------------------------------------------------------------------
 # In Chromium
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.mark.parametrize(

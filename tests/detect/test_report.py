@@ -16,7 +16,6 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -31,7 +30,6 @@ from smokewatch.core.detections import Detections, Event, Skipped, ViewDetection
 from smokewatch.core.style import base_css
 from smokewatch.detect.report import ReportError, render_report, write_report
 
-CHROMIUM = Path(os.environ.get("SMOKEWATCH_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts" / "screenshots"
 
 DAY_START = datetime(2025, 6, 3, 10, 0, tzinfo=UTC).timestamp()  # 06:00 EDT
@@ -355,18 +353,6 @@ def test_an_empty_run_still_reports(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------------------------
 # In Chromium
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 # the hour labels a reader sees on a timeline, as pairs that overlap (none should)

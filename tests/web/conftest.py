@@ -2,35 +2,22 @@
 
 One server per session on SQLite, seeded with small generated clips: 4 gold standards with
 smoke (ids 1-4), 4 without (101-104) and 48 plain clips (1001-1048); one researcher account.
-Never downloads a browser: ``/usr/bin/chromium`` must exist (``make test`` installs it), and
-its absence is a failure, not a skip.
+The browser is the root conftest's ``browser`` (Debian's Chromium).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from service_helpers import seed
-from web.site_helpers import CHROMIUM, PAGE_WAIT, RESEARCHER, Site, place_clips, serve
+from web.site_helpers import PAGE_WAIT, RESEARCHER, Site, place_clips, serve
 
 from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tables import Role
 from smokewatch.labeling.users import add_account
 from smokewatch.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium. Install it with "
-            "'apt-get install -y chromium' (make test does this when run as root).",
-            pytrace=False,
-        )
-    return CHROMIUM
 
 
 @pytest.fixture(scope="session")
@@ -49,20 +36,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(url, settings, db, seeded)
         finally:
             db.dispose()
-
-
-@pytest.fixture(scope="session")
-def browser(chromium: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(chromium),
-            headless=True,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from smokewatch.labeling.db import Database
 from smokewatch.labeling.tutorial import PACKAGED, read_lessons
 from smokewatch.settings import Settings
 
-CHROMIUM = Path(os.environ.get("SMOKEWATCH_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "out" / "test-artifacts" / "screenshots"
 RESEARCHER = ("rita", "smoke-and-mirrors")
