@@ -61,8 +61,14 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Any]:
+    """One Chromium per test module, not per session.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread while it is started,
+    so a session-wide browser would make every later ``asyncio.run`` in the suite fail with
+    "cannot be called from a running event loop".
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
