@@ -249,6 +249,7 @@ def _check_image(path: Path) -> tuple[str, tuple[int, int]]:
             exif = image.getexif()
             camera = "/".join(str(exif.get(t, "")).strip("\x00 ") for t in (_MAKE, _MODEL))
             camera += "/" + str(exif.get_ifd(_EXIF_IFD).get(_BODY_SERIAL, "")).strip("\x00 ")
+        with Image.open(path) as image:  # verify() must come right after open()
             image.verify()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise PhotoError(f"not a readable image ({exc})") from None
