@@ -82,7 +82,7 @@ def _camera_log() -> Iterator[None]:
 
 PHOTOS_ARG = typer.Argument(
     ...,
-    metavar="PHOTOS...",
+    metavar="PHOTOS",
     help="Photo files or folders (searched recursively for .jpg/.jpeg/.png).",
     show_default=False,
 )
