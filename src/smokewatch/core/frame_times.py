@@ -106,6 +106,7 @@ class FrameTimes:
     gap_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "times", tuple(self.times))
         problem = _problem(self.times)
         if problem is not None:
             raise FrameTimesError(problem)
