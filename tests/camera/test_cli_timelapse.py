@@ -170,3 +170,37 @@ def test_clear_errors(tmp_path: Path, photos: Path) -> None:
     runner.invoke(app, ["timelapse", "register", str(photos), "--out", str(camera)])
     other_day = runner.invoke(app, [*base, "--camera", str(camera), "--date", "2026-06-02"])
     assert other_day.exit_code == 2 and "no daytime photos on 2026-06-02" in other_day.stderr
+
+
+def test_build_re_registers_a_camera_bumped_during_the_day(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    start = datetime(2026, 6, 1, 12, 0, 0)
+    for i in range(6):
+        crops = CROPS if i < 3 else [CROPS[0], (128, 348)]  # the second camera turned
+        shoot(folder, start + timedelta(seconds=10 * i), crops, f"img{i:03d}")
+    camera = tmp_path / "camera.yaml"
+    first = sorted(folder.glob("img000-*.jpg"))
+    register = ["timelapse", "register", *map(str, first), "--out", str(camera), "--mode", "scans"]
+    assert runner.invoke(app, register).exit_code == 0
+    before = camera.read_text()
+    result = runner.invoke(
+        app,
+        [
+            "timelapse",
+            "build",
+            str(folder),
+            "--camera",
+            str(camera),
+            "--date",
+            "2026-06-01",
+            "--out",
+            str(tmp_path / "out"),
+            "--check-every",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "registration drift at" in result.stderr and "re-registering" in result.stderr
+    assert "6 frames written" in result.stdout and "1 re-registrations" in result.stdout
+    assert camera.read_text() != before

@@ -147,6 +147,7 @@ def register_command(
         f"registered {len(images)} photos ({names}) as a {width}x{height} {reg.mode} "
         f"panorama: {out}",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -210,7 +211,7 @@ def build_command(
     )
     video_path = out / f"{wanted.isoformat()}.mp4"
     if video_path.is_file() and sidecar_for(video_path).is_file() and not force:
-        console.print(f"{video_path} already built; skipped (--force rebuilds it)")
+        console.print(f"{video_path} already built; skipped (--force rebuilds it)", soft_wrap=True)
         return
     maker = PanoramaMaker(camera, check_every=check_every)
 
@@ -258,4 +259,5 @@ def build_command(
         f"re-registrations), {len(summary.gaps)} gaps over {gap_seconds:g} s; "
         f"video: {summary.video_path}; frame times: {summary.sidecar_path}",
         highlight=False,
+        soft_wrap=True,
     )
