@@ -15,12 +15,14 @@ Frames are ``uint8`` RGB arrays, ``(H, W, 3)`` per frame and ``(T, H, W, 3)`` pe
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import av
 import numpy as np
@@ -31,6 +33,7 @@ from smokewatch.errors import VideoError
 __all__ = [
     "LostFrames",
     "VideoInfo",
+    "VideoWriter",
     "iter_frames",
     "iter_frames_tolerant",
     "probe",
@@ -273,3 +276,148 @@ def write_clip(
                 container.mux(stream.encode(None))
         except _AV_ERRORS as exc:
             raise VideoError(f"{p}: cannot write video ({_describe(exc)})") from None
+
+
+class VideoWriter:
+    """Stream uint8 ``(H, W, 3)`` RGB frames into an H.264 MP4, one at a time (a day of
+    panoramas never sits in memory), with :func:`write_clip`'s guarantees.
+
+    ``with VideoWriter(path) as out: out.write(frame) ...``: frames go to the encoder as they
+    come; the file appears under ``path`` only when the block ends cleanly (temp file beside
+    it, then a rename), and an error inside the block leaves nothing there. The size is the
+    first frame's; every frame must have it. ``pad_odd`` repeats the last row/column of a
+    frame with an odd height/width (H.264 in yuv420p needs even ones) instead of refusing it:
+    boxes in panorama pixels stay where they were. ``lookahead`` bounds the frames libx264
+    keeps for rate control (its default, 40 panoramas of 7000 pixels, is ~600 MB).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fps: float = 12,
+        crf: int = 23,
+        pad_odd: bool = False,
+        lookahead: int = 10,
+        faststart: bool = True,
+    ) -> None:
+        if not fps > 0:
+            raise ValueError(f"{path}: fps must be positive, got {fps}")
+        self.path = Path(path)
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.crf = crf
+        self.pad_odd = pad_odd
+        self.lookahead = lookahead
+        self.faststart = faststart
+        self.frames = 0
+        self.shape: tuple[int, int, int] | None = None  #: the first frame's (H, W, 3)
+        self._stack: contextlib.ExitStack | None = None
+        self._tmp: Path | None = None
+        self._container: Any = None
+        self._stream: Any = None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort()
+
+    def open(self) -> None:
+        """Start the temporary file (``with`` does it); the encoder starts with frame one."""
+        if self._stack is not None:
+            raise RuntimeError(f"{self.path}: writer already open")
+        stack = contextlib.ExitStack()
+        self._tmp = stack.enter_context(atomic_path(self.path))
+        self._stack = stack
+
+    def _start(self, height: int, width: int) -> None:
+        assert self._tmp is not None
+        options = {"movflags": "+faststart"} if self.faststart else {}
+        try:
+            self._container = av.open(
+                str(self._tmp), mode="w", format="mp4", container_options=options
+            )
+            stream = self._container.add_stream("libx264", rate=self.fps)
+            stream.width = width
+            stream.height = height
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(self.crf), "rc-lookahead": str(self.lookahead)}
+            self._stream = stream
+        except _AV_ERRORS as exc:
+            raise VideoError(f"{self.path}: cannot write video ({_describe(exc)})") from None
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one uint8 ``(H, W, 3)`` RGB frame."""
+        if self._stack is None:
+            raise RuntimeError(f"{self.path}: writer is not open (use it in a with block)")
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+            raise VideoError(
+                f"{self.path}: frame {self.frames} must be uint8 (H, W, 3) RGB, got "
+                f"{frame.dtype} {frame.shape}"
+            )
+        if self.shape is None:
+            h, w, _ = frame.shape
+            if (h % 2 or w % 2) and not self.pad_odd:
+                raise VideoError(
+                    f"{self.path}: H.264 yuv420p needs even width and height, got {w}x{h}"
+                )
+            self.shape = (h, w, 3)
+            self._start(h + h % 2, w + w % 2)
+        elif frame.shape != self.shape:
+            raise VideoError(
+                f"{self.path}: frame {self.frames} is {frame.shape[1]}x{frame.shape[0]}, "
+                f"the first was {self.shape[1]}x{self.shape[0]}"
+            )
+        h, w, _ = frame.shape
+        if h % 2 or w % 2:
+            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        try:
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            self._container.mux(self._stream.encode(video_frame))
+        except _AV_ERRORS as exc:
+            raise VideoError(f"{self.path}: cannot write video ({_describe(exc)})") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the finished file into place (no frames: an error)."""
+        stack = self._stack
+        if stack is None:
+            return
+        try:
+            if self.frames == 0:
+                raise VideoError(f"{self.path}: no frames to write")
+            try:
+                self._container.mux(self._stream.encode(None))
+                self._container.close()
+            except _AV_ERRORS as exc:
+                raise VideoError(f"{self.path}: cannot write video ({_describe(exc)})") from None
+            self._container = None
+        except BaseException:
+            self.abort()
+            raise
+        self._stack = None
+        stack.close()  # the rename
+
+    def abort(self) -> None:
+        """Stop and remove the temporary file; nothing appears under ``path``."""
+        stack, self._stack = self._stack, None
+        if self._container is not None:
+            with contextlib.suppress(*_AV_ERRORS):
+                self._container.close()
+            self._container = None
+        if stack is not None:
+            stack.__exit__(_Aborted, _Aborted(), None)
+
+
+class _Aborted(Exception):
+    """Raised into :func:`~smokewatch.core.atomic.atomic_path` so it removes its temp file."""

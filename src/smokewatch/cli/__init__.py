@@ -19,6 +19,7 @@ from smokewatch.cli import detect as detect_cli
 from smokewatch.cli import explain as explain_cli
 from smokewatch.cli import labeling as labeling_cli
 from smokewatch.cli import models as models_cli
+from smokewatch.cli import timelapse as timelapse_cli
 from smokewatch.cli import training as training_cli
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(dataset_cli.app, name="dataset")
+app.add_typer(timelapse_cli.app, name="timelapse")
 app.add_typer(clips_cli.app, name="clips")
 app.add_typer(labeling_cli.users_app, name="users")
 app.add_typer(labeling_cli.labels_app, name="labels")

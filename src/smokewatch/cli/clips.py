@@ -60,14 +60,33 @@ def extract_command(
         help="Camera views file (YAML/JSON): cameras: {ID: {views: {ID: [L, T, R, B]}}}.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the clips and metadata.json."),
-    start_time: str = typer.Option(
-        ...,
+    start_time: str | None = typer.Option(
+        None,
         "--start-time",
         help="When the first frame was taken: epoch seconds, or ISO 8601 "
-        "(without an offset: local time in --timezone).",
+        "(without an offset: local time in --timezone); frames then evenly spaced. "
+        "Default: the timelapse's frames.json sidecar (DAY.frames.json beside a video, "
+        "frames.json in a folder); given, it wins over the sidecar (with a warning).",
     ),
-    seconds_per_frame: float = typer.Option(
-        5.0, "--seconds-per-frame", min=0.001, help="Seconds between frames (RISE: about 5)."
+    seconds_per_frame: float | None = typer.Option(
+        None,
+        "--seconds-per-frame",
+        min=0.001,
+        help="With --start-time: seconds between frames (default 5, RISE's timelapse).",
+    ),
+    frame_times: Path | None = typer.Option(
+        None,
+        "--frame-times",
+        help="Instead of --start-time: a JSON file of epoch seconds, one per frame (a list, "
+        "or a frames.json sidecar); wins over the timelapse's own sidecar.",
+        dir_okay=False,
+    ),
+    max_frame_gap: float = typer.Option(
+        60.0,
+        "--max-frame-gap",
+        min=0.001,
+        help="Seconds: with frame times, no clip spans a longer step between two frames "
+        "(a camera that was down); such gaps and the windows they cut are reported.",
     ),
     stride: int | None = typer.Option(
         None,
@@ -94,7 +113,10 @@ def extract_command(
     """Cut a panorama timelapse into 36-frame 180x180 H.264 clips, one per view per window.
 
     The timelapse is decoded once; every daytime window of consecutive frames becomes one
-    clip per camera view, named by RISE's convention
+    clip per camera view. Frame times come from the timelapse's frames.json sidecar (a
+    stitched timelapse has one; docs/frame-times.md), or from --start-time and
+    --seconds-per-frame; no clip spans a gap over --max-frame-gap. Clips are named by RISE's
+    convention
     (cam-view-Y-M-D-L-T-R-B-h-w-startFrame-startEpoch-endEpoch.mp4), plus a RISE
     metadata.json (unlabeled: label states -1). Existing clips are kept, so an interrupted
     run can simply be started again.
@@ -114,10 +136,10 @@ def extract_command(
         latitude=latitude,
         longitude=longitude,
     )
-    start = parse_start_time(start_time, zone)
     views = select_camera(load_views(views_file), camera, source=str(views_file))
     if not timelapse.exists():
         raise SmokewatchError(f"{timelapse}: no such file or folder")
+    start, times_file = _frame_times(timelapse, start_time, seconds_per_frame, frame_times, zone)
     total = count_frames(timelapse) or None
     with Progress(
         "[progress.description]{task.description}",
@@ -133,7 +155,9 @@ def extract_command(
             views,
             out,
             start_time=start,
-            seconds_per_frame=seconds_per_frame,
+            seconds_per_frame=5.0 if seconds_per_frame is None else seconds_per_frame,
+            frame_times=times_file,
+            max_gap=max_frame_gap,
             stride=stride,
             daylight=rule,
             frames_per_clip=settings.clip_frames,
@@ -147,6 +171,15 @@ def extract_command(
         f"metadata: {report.metadata_path}",
         highlight=False,
     )
+    if report.gaps:
+        longest = max(g.gap.seconds for g in report.gaps)
+        console.print(
+            f"{len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''} over "
+            f"{max_frame_gap:g} s in the frame times of {times_file} (longest "
+            f"{longest / 60:.1f} min): {report.windows_across_gaps} window(s) not made across "
+            f"them, {sum(g.frames for g in report.gaps)} frames before them in no clip",
+            highlight=False,
+        )
     if report.windows == 0:
         err_console.print(
             tagged(
@@ -156,6 +189,47 @@ def extract_command(
                 "--day-start/--day-end and --timezone",
             )
         )
+
+
+def _frame_times(
+    timelapse: Path,
+    start_time: str | None,
+    seconds_per_frame: float | None,
+    frame_times: Path | None,
+    zone: str,
+) -> tuple[float | None, Path | None]:
+    """(start time, None) or (None, frame-times file): the flags, else the sidecar.
+
+    An explicit --start-time wins over a sidecar, with a warning (the user asked for evenly
+    spaced frames, e.g. to redo an old run); two explicit sources are an error.
+    """
+    from smokewatch.core.frame_times import find_sidecar, sidecar_for
+
+    if start_time is not None and frame_times is not None:
+        raise SmokewatchError("give --start-time or --frame-times, not both")
+    if seconds_per_frame is not None and start_time is None:
+        raise SmokewatchError("--seconds-per-frame goes with --start-time")
+    if frame_times is not None:
+        return None, frame_times
+    sidecar = find_sidecar(timelapse)
+    if start_time is not None:
+        if sidecar is not None:
+            err_console.print(
+                tagged(
+                    "warning:",
+                    "yellow",
+                    f"--start-time given, so the sidecar {sidecar} is not used (frames timed "
+                    "evenly, gaps not seen); leave --start-time out to use it",
+                ),
+                soft_wrap=True,
+            )
+        return parse_start_time(start_time, zone), None
+    if sidecar is None:
+        raise SmokewatchError(
+            f"{timelapse}: no frame times: give --start-time T [--seconds-per-frame S] or "
+            f"--frame-times FILE, or put its sidecar at {sidecar_for(timelapse)}"
+        )
+    return None, sidecar
 
 
 @app.command("views")

@@ -72,24 +72,26 @@ def _camera_days(
     start_times: list[str],
     seconds_per_frame: float | None,
     frame_times: list[Path],
+    max_frame_gap: float,
     zone: str,
 ) -> list[CameraDay]:
-    """Each --timelapse with its clock (the --start-time or --frame-times in the same place)."""
+    """Each --timelapse with its clock: the --start-time or --frame-times in the same place,
+    else its frames.json sidecar. An explicit flag wins over a sidecar, with a warning."""
+    from smokewatch.core.frame_times import find_sidecar, sidecar_for
     from smokewatch.detect import CameraDay, FrameClock
     from smokewatch.detect.clock import read_frame_times
 
     n = len(timelapses)
-    if bool(start_times) == bool(frame_times):
-        one = "one per --timelapse, in order" if n > 1 else "one of the two"
+    if start_times and frame_times:
         raise SmokewatchError(
             "give the frame times as --start-time T [--seconds-per-frame S], "
-            f"or as --frame-times FILE ({one})"
+            "or as --frame-times FILE, not both"
         )
     if seconds_per_frame is not None and not start_times:
         raise SmokewatchError("--seconds-per-frame goes with --start-time")
     given: list[str] | list[Path] = start_times or frame_times
     name = "--start-time" if start_times else "--frame-times"
-    if len(given) != n:
+    if given and len(given) != n:
         raise SmokewatchError(
             f"{n} --timelapse need {n} {name} (one each, in order), got {len(given)}"
         )
@@ -97,19 +99,60 @@ def _camera_days(
         if not path.exists():
             raise SmokewatchError(f"{path}: no such file or folder")
     days = []
-    for path, out_dir, when in zip(timelapses, _day_dirs(timelapses, out), given, strict=True):
+    for i, (path, out_dir) in enumerate(zip(timelapses, _day_dirs(timelapses, out), strict=True)):
+        sidecar = find_sidecar(path)
+        when: str | Path | None = given[i] if given else sidecar
+        if when is None:
+            one = "one per --timelapse, in order" if n > 1 else "one of the two"
+            raise SmokewatchError(
+                f"{path}: no frame times: give --start-time T [--seconds-per-frame S] or "
+                f"--frame-times FILE ({one}), or put its sidecar at {sidecar_for(path)}"
+            )
         if isinstance(when, Path):
-            clock = read_frame_times(when)
+            clock = read_frame_times(when, max_gap=max_frame_gap)
         else:
             from smokewatch.cli.clips import parse_start_time
 
-            assert isinstance(when, str)
+            if sidecar is not None:
+                err_console.print(
+                    tagged(
+                        "warning:",
+                        "yellow",
+                        f"{path}: --start-time given, so its sidecar {sidecar} is not used "
+                        "(frames timed evenly, gaps not seen); leave --start-time out to use it",
+                    ),
+                    soft_wrap=True,
+                )
             clock = FrameClock(
                 start_time=parse_start_time(when, zone),
                 seconds_per_frame=5.0 if seconds_per_frame is None else seconds_per_frame,
             )
         days.append(CameraDay(timelapse=path, views=views, out_dir=out_dir, clock=clock))
     return days
+
+
+def _print_gaps(detections: Detections, source: Path | None) -> None:
+    """The gaps no window spans, from the source's clock (a sidecar or --frame-times)."""
+    gaps = detections.source.get("gaps") or []
+    if not gaps:
+        return
+    limit = detections.source.get("max_frame_gap")
+    longest = max(float(g["seconds"]) for g in gaps)
+    frames = sum(
+        s.end_frame - s.start_frame + 1
+        for s in (detections.views[0].skipped if detections.views else ())
+        if s.reason.startswith("gap")
+    )
+    err_console.print(
+        tagged(
+            "gaps:",
+            "yellow",
+            f"{_count(len(gaps), 'gap')} over {limit:g} s in the frame times of {source} "
+            f"(longest {_minutes(longest)}): no window spans one; {_count(frames, 'frame')} "
+            "before them in no window",
+        ),
+        soft_wrap=True,
+    )
 
 
 def _print_report(
@@ -135,6 +178,7 @@ def _print_report(
         )
     detections = report.detections
     assert detections is not None
+    _print_gaps(detections, source)
     total_events, total_seconds = 0, 0.0
     for v in detections.views:
         seconds = sum(e.end_time - e.start_time for e in v.events)
@@ -203,7 +247,9 @@ def detect_command(
         [],
         "--start-time",
         help="When the first frame was taken: epoch seconds or ISO 8601 (no offset: local "
-        "time in --timezone). One per --timelapse, in order.",
+        "time in --timezone). One per --timelapse, in order. Default: each timelapse's "
+        "frames.json sidecar (DAY.frames.json beside a video, frames.json in a folder); "
+        "given, it wins over the sidecar (with a warning).",
     ),
     seconds_per_frame: float | None = typer.Option(
         None, "--seconds-per-frame", min=0.001, help="Seconds between frames (default 5)."
@@ -212,8 +258,16 @@ def detect_command(
         [],
         "--frame-times",
         help="Instead of --start-time: JSON epoch seconds, one per frame (a list, or "
-        '{"frames": [...]} as in a frames.json sidecar). One per --timelapse, in order.',
+        '{"frames": [...]} as in a frames.json sidecar). One per --timelapse, in order; '
+        "wins over each timelapse's own sidecar.",
         dir_okay=False,
+    ),
+    max_frame_gap: float = typer.Option(
+        60.0,
+        "--max-frame-gap",
+        min=0.001,
+        help="Seconds: with frame times (a sidecar or --frame-times), no window spans a longer "
+        "step between two frames (a camera that was down); such gaps are reported.",
     ),
     view: list[str] = typer.Option(
         [], "--view", help="Only this view (camera-view, e.g. 0-3); repeatable."
@@ -356,6 +410,7 @@ def detect_command(
             start_times=start_time,
             seconds_per_frame=seconds_per_frame,
             frame_times=frame_times,
+            max_frame_gap=max_frame_gap,
             zone=zone,
         )
     elif views_file is not None or start_time or frame_times:

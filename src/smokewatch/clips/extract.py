@@ -28,6 +28,13 @@ from PIL import Image
 from smokewatch.clips.daylight import Daylight
 from smokewatch.clips.views import split_view_key
 from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, Clip, ClipName, url_part_for
+from smokewatch.core.frame_times import (
+    DEFAULT_GAP_SECONDS,
+    FrameTimes,
+    FrameTimesError,
+    Gap,
+    read_frame_times,
+)
 from smokewatch.core.metadata import read_metadata, write_metadata
 from smokewatch.errors import VideoError, ViewsError
 
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_SUFFIXES",
     "ExtractReport",
+    "GapReport",
     "check_boxes",
     "crop_views",
     "count_frames",
@@ -47,6 +55,17 @@ __all__ = [
 
 #: Frame images accepted in a timelapse folder (sorted by file name).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    """A gap in the frame times that no clip spans: ``windows`` windows had started before it
+    (they would have shown the jump as motion) and were not made; ``frames`` frames before
+    it are in no clip."""
+
+    gap: Gap
+    windows: int
+    frames: int
 
 
 @dataclass(slots=True)
@@ -60,6 +79,13 @@ class ExtractReport:
     metadata_path: Path | None = None
     frames_read: int = 0
     windows: int = 0
+    #: Every gap over the limit in the frame times (none for evenly spaced frames).
+    gaps: list[GapReport] = field(default_factory=list)
+
+    @property
+    def windows_across_gaps(self) -> int:
+        """Windows not made because they would span a gap."""
+        return sum(g.windows for g in self.gaps)
 
 
 def _images(folder: Path) -> list[Path]:
@@ -163,8 +189,10 @@ def extract_clips(
     views: Mapping[str, Box],
     out_dir: str | os.PathLike[str],
     *,
-    start_time: float,
+    start_time: float | None = None,
     seconds_per_frame: float = 5.0,
+    frame_times: FrameTimes | str | os.PathLike[str] | None = None,
+    max_gap: float = DEFAULT_GAP_SECONDS,
     stride: int | None = None,
     daylight: Daylight | None = None,
     frames_per_clip: int = 36,
@@ -177,10 +205,17 @@ def extract_clips(
 ) -> ExtractReport:
     """Write one clip per view per daytime window of ``timelapse`` into ``out_dir``.
 
-    ``start_time`` is the epoch second of the timelapse's first frame; frame ``i`` was taken
-    at ``start_time + i * seconds_per_frame`` (RISE's timelapse: about 5 s per frame, so a
-    36-frame clip spans 175 s). Windows start every ``stride`` frames (default
-    ``frames_per_clip``: back to back, no overlap) and never span night or midnight.
+    Frame times: either ``frame_times`` (a ``frames.json`` sidecar, a file of that format, or
+    :class:`~smokewatch.core.frame_times.FrameTimes`), frame ``i`` taken at ``times[i]``; or
+    ``start_time``, the epoch second of the first frame, frame ``i`` taken at
+    ``start_time + i * seconds_per_frame`` (RISE's timelapse: about 5 s per frame, so a
+    36-frame clip spans 175 s). A clip's name and metadata carry the times of its first and
+    last frames. Windows start every ``stride`` frames (default ``frames_per_clip``: back to
+    back, no overlap) and never span night, midnight, or (with frame times) a step over
+    ``max_gap`` seconds: windows begin again after such a gap, and the report lists it with
+    the windows it cut (:class:`GapReport`). The frame times must count the timelapse's
+    frames, else :class:`~smokewatch.core.frame_times.FrameTimesError` before anything is
+    written.
     ``daylight`` (default 6:00-20:00 US/Eastern) also gives the time zone of the date in clip
     names. ``on_frame(i)`` is called after each decoded frame (progress bars).
 
@@ -194,6 +229,10 @@ def extract_clips(
         raise ValueError(f"frames_per_clip must be positive, got {frames_per_clip}")
     if seconds_per_frame <= 0:
         raise ValueError(f"seconds_per_frame must be positive, got {seconds_per_frame}")
+    if (start_time is None) == (frame_times is None):
+        raise ValueError("give the frame times as start_time (+ seconds_per_frame) or frame_times")
+    if not max_gap > 0:
+        raise ValueError(f"max_gap must be positive, got {max_gap}")
     step = frames_per_clip if stride is None else stride
     if step < 1:
         raise ValueError(f"stride must be positive, got {step}")
@@ -203,6 +242,18 @@ def extract_clips(
 
     rule = daylight if daylight is not None else Daylight()
     source = Path(timelapse)
+    times: tuple[float, ...] | None = None
+    if frame_times is not None:
+        times_name = "the frame times"
+        if not isinstance(frame_times, FrameTimes):
+            times_name = str(frame_times)
+            frame_times = read_frame_times(frame_times)
+        times = frame_times.times
+        frames = count_frames(source)
+        if frames and frames != len(times):
+            raise FrameTimesError(
+                f"{times_name}: {len(times)} frame times, but {source} has {frames} frames"
+            )
     out = Path(out_dir)
     keys = list(views)
     ids = [split_view_key(k) for k in keys]
@@ -215,6 +266,13 @@ def extract_clips(
     report = ExtractReport(metadata_path=metadata_path)
 
     def frame_time(i: int) -> float:
+        if times is not None:
+            if i >= len(times):
+                raise FrameTimesError(
+                    f"{times_name}: {len(times)} frame times, but {source} has more frames"
+                )
+            return times[i]
+        assert start_time is not None
         return start_time + i * seconds_per_frame
 
     def emit(window: list[tuple[int, list[np.ndarray]]]) -> None:
@@ -254,6 +312,7 @@ def extract_clips(
     buffer: deque[tuple[int, list[np.ndarray]]] = deque(maxlen=frames_per_clip)
     next_start: int | None = None
     buffer_day = None
+    covered = -1  # the last frame of the last window made
     shape: tuple[int, ...] | None = None
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -270,6 +329,13 @@ def extract_clips(
             t = frame_time(i)
             day = rule.local_date(t)
             daytime = rule.contains(t)
+            if times is not None and i and t - times[i - 1] > max_gap:
+                # a window never spans a gap in the photos: those begun before it are dropped
+                begun = 0 if next_start is None else len(range(next_start, i, step))
+                unused = 0 if not buffer else i - max(covered + 1, buffer[0][0])
+                report.gaps.append(GapReport(Gap(i - 1, times[i - 1], t), begun, unused))
+                buffer.clear()
+                next_start = None
             if not daytime or day != buffer_day:  # a window never spans night or midnight
                 buffer.clear()
                 next_start = None
@@ -281,6 +347,7 @@ def extract_clips(
                 if i - frames_per_clip + 1 == next_start:
                     emit(list(buffer))
                     next_start += step
+                    covered = i
             if on_frame is not None:
                 on_frame(i)
     except BaseException:
@@ -289,6 +356,12 @@ def extract_clips(
         raise
     if report.frames_read == 0:
         raise VideoError(f"{source}: no frames")
+    if times is not None and report.frames_read != len(times):
+        if new_records:
+            write_metadata([*previous, *new_records], metadata_path)
+        raise FrameTimesError(
+            f"{times_name}: {len(times)} frame times, but {source} has {report.frames_read} frames"
+        )
     if new_records or not metadata_path.exists():
         write_metadata([*previous, *new_records], metadata_path)
     return report

@@ -4,7 +4,9 @@ The timelapse (a video, or a folder of frame images) is decoded once, front to b
 re-encoded: each daytime frame is cropped for every view still to do (the same crop as
 ``clips extract``), the last ``window_frames`` crops per view are buffered, and each window
 (every ``window_step`` frames) goes to the model in batches. A damaged stretch of the video is
-recorded as lost frames and skipped; windows never span a lost frame, the night or midnight.
+recorded as lost frames and skipped; windows never span a lost frame, the night, midnight or
+a gap in the frame times longer than the clock's ``max_gap`` (the frames before such a gap that
+no window covers are recorded as skipped, and the gaps are in ``source``).
 Only windows an event may need are kept (on disk) until the view's evidence is written.
 """
 
@@ -23,6 +25,7 @@ from smokewatch.clips.extract import check_boxes, count_frames, crop_views, iter
 from smokewatch.clips.views import split_view_key
 from smokewatch.core.clip import Box
 from smokewatch.core.detections import Detections, Skipped, ViewDetections
+from smokewatch.core.frame_times import DEFAULT_GAP_SECONDS
 from smokewatch.detect.clock import FrameClock, read_frame_times
 from smokewatch.detect.detector import DetectError, Detector, load_detector
 from smokewatch.detect.evidence import WindowStore, write_events, write_window_clips
@@ -112,6 +115,7 @@ def _scan_timelapse(
     shape: tuple[int, ...] | None = None
     skipped: list[Skipped] = []
     night: list[int] = []
+    covered = -1  # the last frame of the last window made
     i = 0
     for item in read(timelapse):
         if not isinstance(item, np.ndarray):  # frames that could not be decoded
@@ -137,6 +141,13 @@ def _scan_timelapse(
         t = clock(i)
         day = rule.local_date(t)
         daytime = rule.contains(t)
+        gap = clock.gap_before(i)
+        if gap is not None:  # a window never spans a gap in the photos
+            if buffer and buffer[0][0] <= i - 1 and covered < i - 1:
+                reason = f"gap: {gap:.0f} s after frame {i - 1} (over {clock.max_gap:g} s)"
+                skipped.append(Skipped(max(covered + 1, buffer[0][0]), i - 1, reason))
+            buffer.clear()
+            next_start = None
         if not daytime or day != buffer_day:  # a window never spans night or midnight
             buffer.clear()
             next_start = None
@@ -151,6 +162,7 @@ def _scan_timelapse(
                 for v in range(len(boxes)):
                     scan.add(v, slot, np.stack([crops[v] for _, crops in buffer]))
                 next_start += step
+                covered = i
         else:
             night.append(i)
         i += 1
@@ -314,6 +326,7 @@ def detect_view_day(
     start_time: float = 0.0,
     seconds_per_frame: float = 5.0,
     frame_times: str | None = None,
+    max_frame_gap: float | None = DEFAULT_GAP_SECONDS,
     options: DetectOptions | None = None,
     device: str = "cpu",
     batch_size: int = 8,
@@ -323,7 +336,8 @@ def detect_view_day(
 
     Loads the model once per process, scores ``views`` (``"camera-view"`` -> LTRB box) of
     the timelapse whose frame times are ``frame_times`` (a file) or ``start_time`` plus
-    ``seconds_per_frame``, writes their result files and returns them. It does not write
+    ``seconds_per_frame`` (windows never spanning a step over ``max_frame_gap`` seconds
+    between a file's times), writes their result files and returns them. It does not write
     ``detections.json``: the caller merges once every task is done, by
     :func:`detect_timelapse` with all the views, which then finds each one done.
     """
@@ -334,7 +348,7 @@ def detect_view_day(
         detector = load_detector(Path(model_dir), device=device, cam=opts.cam)
         _DETECTORS[key] = detector
     clock = (
-        read_frame_times(frame_times)
+        read_frame_times(frame_times, max_gap=max_frame_gap)
         if frame_times is not None
         else FrameClock(start_time=start_time, seconds_per_frame=seconds_per_frame)
     )

@@ -1,0 +1,172 @@
+"""``smokewatch timelapse register|build`` end to end on tiny synthetic photos."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from smokewatch import video
+from smokewatch.camera.registration import load_registration
+from smokewatch.cli import app
+from smokewatch.core.frame_times import read_frame_times
+
+EASTERN = ZoneInfo("US/Eastern")
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SMOKEWATCH_TIMEZONE", raising=False)
+
+
+def scene(seed: int = 3, size: tuple[int, int] = (360, 160)) -> np.ndarray:
+    """A textured scene (blobs and edges) for features to hold on to."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    image = np.full((height, width, 3), 90, np.uint8)
+    for _ in range(160):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            cv2.circle(image, (x, y), int(rng.integers(3, 14)), color, -1)
+        else:
+            cv2.rectangle(image, (x, y), (x + int(rng.integers(4, 24)), y + 9), color, -1)
+    return cv2.GaussianBlur(image, (3, 3), 0)
+
+
+def shoot(folder: Path, when: datetime, crops: list[tuple[int, int]], name: str) -> None:
+    """One instant: a JPEG per crop of the scene, EXIF times a second apart (local)."""
+    world = scene()
+    for k, (x0, x1) in enumerate(crops):
+        exif = Image.Exif()
+        taken = when + timedelta(seconds=k)
+        exif.get_ifd(0x8769)[36867] = taken.strftime("%Y:%m:%d %H:%M:%S")
+        Image.fromarray(world[:, x0:x1]).save(folder / f"{name}-{k}.jpg", exif=exif, quality=95)
+
+
+CROPS = [(0, 220), (140, 360)]
+DAY = datetime(2026, 6, 1, 5, 59, 30)  # local US/Eastern; 6:00 is daybreak for the default rule
+
+
+def instants() -> list[datetime]:
+    """3 night instants, 19 by day every 10 s, then 20 minutes without photos, 7 more."""
+    first = [DAY + timedelta(seconds=10 * i) for i in range(22)]
+    after = first[-1] + timedelta(minutes=20)
+    return first + [after + timedelta(seconds=10 * i) for i in range(7)]
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, when in enumerate(instants()):
+        shoot(folder, when, CROPS, f"img{i:03d}")
+    (folder / "img999-0.jpg").write_bytes((folder / "img005-0.jpg").read_bytes()[:500])
+    return folder
+
+
+def test_register_then_build_a_day(tmp_path: Path, photos: Path) -> None:
+    camera = tmp_path / "camera.yaml"
+    first = sorted(photos.glob("img010-*.jpg"))
+    result = runner.invoke(
+        app, ["timelapse", "register", *map(str, first), "--out", str(camera), "--mode", "scans"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "registered 2 photos" in result.stdout
+    reg = load_registration(camera)
+    assert reg.mode == "scans" and len(reg.cameras) == 2
+
+    out = tmp_path / "out"
+    args = ["timelapse", "build", str(photos), "--camera", str(camera)]
+    args += ["--date", "2026-06-01", "--out", str(out), "--timezone", "US/Eastern"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "img999-0.jpg: truncated JPEG" in result.stderr
+    assert "26 frames written (3 night instants left out, 0 instants skipped" in result.stdout
+    assert "1 gaps over 60 s" in result.stdout
+
+    video_path = out / "2026-06-01.mp4"
+    times = read_frame_times(out / "2026-06-01.frames.json")
+    expected = [t.replace(tzinfo=EASTERN).timestamp() for t in instants()[3:]]
+    assert list(times.times) == expected  # each frame's time is its first photo's
+    assert [round(g.seconds) for g in times.gaps(60)] == [20 * 60]
+    info = video.probe(video_path)
+    assert info.frames == 26 and info.fps == 12
+    assert (info.width, info.height) == (
+        reg.output_size[0] + reg.output_size[0] % 2,
+        reg.output_size[1] + reg.output_size[1] % 2,
+    )
+
+    # Resumable: a finished day is skipped, untouched.
+    stamp = video_path.stat().st_mtime_ns
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "already built; skipped" in again.stdout
+    assert video_path.stat().st_mtime_ns == stamp
+
+
+def test_build_one_camera_without_exif_by_file_name(tmp_path: Path) -> None:
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    world = scene()
+    start = datetime(2026, 6, 1, 12, 0, 0)
+    for i in range(5):
+        when = start + timedelta(seconds=10 * i)
+        frame = world.copy()
+        frame[0, 0] = i  # never the same bytes twice (those are duplicates)
+        Image.fromarray(frame).save(folder / f"cam0_{when:%Y%m%d-%H%M%S}.png")
+    pattern = ["--time-pattern", "%Y%m%d-%H%M%S", "--timezone", "UTC"]
+    camera = tmp_path / "camera.yaml"
+    result = runner.invoke(
+        app, ["timelapse", "register", str(folder), "--out", str(camera), *pattern]
+    )
+    assert result.exit_code == 0, result.output
+    assert load_registration(camera).mode == "identity"
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "timelapse",
+            "build",
+            str(folder),
+            "--camera",
+            str(camera),
+            "--date",
+            "2026-06-01",
+            "--out",
+            str(out),
+            *pattern,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert list(read_frame_times(out / "2026-06-01.frames.json").times) == [
+        (start + timedelta(seconds=10 * i)).replace(tzinfo=ZoneInfo("UTC")).timestamp()
+        for i in range(5)
+    ]
+
+
+def test_clear_errors(tmp_path: Path, photos: Path) -> None:
+    base = ["timelapse", "build", str(photos), "--out", str(tmp_path / "o")]
+    bad_date = runner.invoke(app, [*base, "--camera", "c.yaml", "--date", "2026-13-01"])
+    assert bad_date.exit_code == 2 and "--date '2026-13-01': expected YYYY-MM-DD" in bad_date.stderr
+    missing = runner.invoke(app, [*base, "--camera", "c.yaml", "--date", "2026-06-01"])
+    assert missing.exit_code == 2 and "c.yaml: no such registration file" in missing.stderr
+    no_exif = tmp_path / "noexif"
+    no_exif.mkdir()
+    Image.fromarray(scene()).save(no_exif / "x.png")
+    result = runner.invoke(app, ["timelapse", "register", str(no_exif), "--out", "c.yaml"])
+    assert result.exit_code == 2
+    assert "x.png: no EXIF DateTimeOriginal" in result.stderr
+    assert "no usable photos to register" in result.stderr
+    camera = tmp_path / "camera.yaml"
+    runner.invoke(app, ["timelapse", "register", str(photos), "--out", str(camera)])
+    other_day = runner.invoke(app, [*base, "--camera", str(camera), "--date", "2026-06-02"])
+    assert other_day.exit_code == 2 and "no daytime photos on 2026-06-02" in other_day.stderr

@@ -1,0 +1,224 @@
+"""Photo times (EXIF, file names), grouping, and bad files reported instead of crashing."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from smokewatch.camera.photos import (
+    Photo,
+    PhotoError,
+    PhotoTimeError,
+    group_photos,
+    list_photos,
+    load_photo,
+    photo_time,
+    scan_photos,
+    show_path,
+)
+
+EASTERN = ZoneInfo("US/Eastern")
+_EXIF_IFD = 0x8769
+
+
+def write_photo(
+    path: Path,
+    *,
+    taken: str | None = None,
+    offset: str | None = None,
+    subsec: str | None = None,
+    model: str | None = None,
+    seed: int = 0,
+    size: tuple[int, int] = (48, 32),
+) -> Path:
+    """A small photo with EXIF written by Pillow, as a camera would."""
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    exif = Image.Exif()
+    if model:
+        exif[272] = model
+    ifd = exif.get_ifd(_EXIF_IFD)
+    if taken:
+        ifd[36867] = taken
+    if offset:
+        ifd[36881] = offset
+    if subsec:
+        ifd[37521] = subsec
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, exif=exif) if path.suffix.lower() != ".png" else image.save(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _other_machine_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own zone must never leak into photo times."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def epoch(text: str, zone: ZoneInfo | None = None) -> float:
+    when = datetime.fromisoformat(text)
+    return (when if when.tzinfo else when.replace(tzinfo=zone or UTC)).timestamp()
+
+
+# --- times ------------------------------------------------------------------------------
+
+
+def test_exif_time_with_offset(tmp_path: Path) -> None:
+    p = write_photo(tmp_path / "a.jpg", taken="2026:06:01 10:00:05", offset="+02:00")
+    assert photo_time(p, tz=EASTERN) == epoch("2026-06-01T10:00:05+02:00")
+
+
+def test_exif_time_without_offset_is_local_in_the_given_zone(tmp_path: Path) -> None:
+    p = write_photo(tmp_path / "a.jpg", taken="2026:01:15 07:30:00", subsec="25")
+    assert photo_time(p, tz=EASTERN) == epoch("2026-01-15T07:30:00", EASTERN) + 0.25
+    assert photo_time(p) == epoch("2026-01-15T07:30:00") + 0.25  # UTC by default
+
+
+def test_exif_wins_over_the_file_name(tmp_path: Path) -> None:
+    p = write_photo(tmp_path / "20300101-000000.jpg", taken="2026:06:01 10:00:00", offset="Z0")
+    # An offset that does not parse falls back to the zone, never to the name.
+    assert photo_time(p, time_pattern="%Y%m%d-%H%M%S") == epoch("2026-06-01T10:00:00")
+
+
+def test_time_from_the_file_name(tmp_path: Path) -> None:
+    p = write_photo(tmp_path / "cam-1_20260601-100000_x.png")
+    assert photo_time(p, time_pattern="%Y%m%d-%H%M%S", tz=EASTERN) == epoch(
+        "2026-06-01T10:00:00", EASTERN
+    )
+    q = write_photo(tmp_path / "2026-06-01T10.00.00+0200.jpg")
+    assert photo_time(q, time_pattern="%Y-%m-%dT%H.%M.%S%z", tz=EASTERN) == epoch(
+        "2026-06-01T10:00:00+02:00"
+    )
+
+
+def test_no_time_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    p = write_photo(tmp_path / "IMG_0001.jpg")
+    with pytest.raises(PhotoTimeError, match="IMG_0001.jpg: no EXIF DateTimeOriginal"):
+        photo_time(p)
+    with pytest.raises(PhotoTimeError, match=r"IMG_0001.jpg.*does not match"):
+        photo_time(p, time_pattern="%Y%m%d")
+    with pytest.raises(PhotoTimeError, match="unsupported directive %Q"):
+        photo_time(p, time_pattern="%Q")
+    bad = write_photo(tmp_path / "20261399-000000.jpg")
+    with pytest.raises(PhotoTimeError, match="bad time in the name"):
+        photo_time(bad, time_pattern="%Y%m%d-%H%M%S")
+
+
+# --- scanning ---------------------------------------------------------------------------
+
+
+def test_scan_reports_and_skips_bad_files(tmp_path: Path) -> None:
+    cam = tmp_path / "cam"
+    good = [
+        write_photo(cam / f"p{i}.jpg", taken=f"2026:06:01 10:00:{10 * i:02d}", seed=i)
+        for i in range(1, 4)
+    ]
+    truncated = cam / "p4.jpg"
+    truncated.write_bytes(good[0].read_bytes()[:-300])
+    (cam / "p5.jpg").write_bytes(os.urandom(2000))
+    (cam / "p6.png").write_bytes(b"")
+    (cam / "p7.jpg").write_bytes(good[1].read_bytes())  # same bytes as p2
+    write_photo(cam / "p8.jpg", taken="2026:06:01 10:00:30", seed=99)  # same camera+time as p3
+    write_photo(cam / "p9.jpg", taken="2026:06:01 09:00:00", seed=9)  # clock went back
+    write_photo(cam / "p10.jpg", seed=10)  # no time at all
+    (cam / "notes.txt").write_text("not a photo")
+
+    scan = scan_photos([cam])
+
+    assert [p.path for p in scan.photos] == good
+    reasons = {p.path.name: p.reason for p in scan.problems}
+    assert "truncated JPEG" in reasons["p4.jpg"]
+    assert "not a readable image" in reasons["p5.jpg"]
+    assert reasons["p6.png"] == "empty file"
+    assert reasons["p7.jpg"].startswith("duplicate of ") and "p2.jpg" in reasons["p7.jpg"]
+    assert "same camera and time" in reasons["p8.jpg"]
+    assert reasons["p9.jpg"].startswith("out of order")
+    assert "no EXIF DateTimeOriginal" in reasons["p10.jpg"]
+    assert "notes.txt" not in reasons
+    assert [p.time for p in scan.photos] == sorted(p.time for p in scan.photos)
+
+
+def test_scan_sorts_by_time_and_keeps_folders_apart(tmp_path: Path) -> None:
+    # Two cameras of one site: cam-b's photos are earlier than cam-a's last, not out of order.
+    a = [
+        write_photo(tmp_path / "cam-a" / f"{i}.jpg", taken=f"2026:06:01 10:0{i}:00", seed=i)
+        for i in range(3)
+    ]
+    b = [
+        write_photo(tmp_path / "cam-b" / f"{i}.jpg", taken=f"2026:06:01 10:0{i}:01", seed=9 + i)
+        for i in range(3)
+    ]
+    scan = scan_photos([tmp_path])
+    assert scan.problems == []
+    assert [p.path for p in scan.photos] == [a[0], b[0], a[1], b[1], a[2], b[2]]
+
+
+def test_hostile_file_names_are_reported_not_crashed_on(tmp_path: Path) -> None:
+    names = ["new\nline.jpg", "[bold red]x[\\].jpg", "-rf.jpg", "ünïcödé 空.jpg"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"\xff\xd8 not really")
+    raw = os.fsencode(tmp_path) + b"/bad\xffbyte.jpg"
+    with open(raw, "wb") as f:
+        f.write(b"junk")
+    scan = scan_photos([tmp_path])
+    assert scan.photos == []
+    assert len(scan.problems) == 5
+    for problem in scan.problems:
+        line = str(problem)
+        assert "\n" not in line
+        line.encode("utf-8")  # printable on any UTF-8 terminal (no lone surrogates)
+    assert any("bad\\udcffbyte.jpg" in str(p) for p in scan.problems)
+    assert show_path(Path("new\nline.jpg")) == "new\\nline.jpg"
+
+
+def test_list_photos_takes_files_and_folders_in_natural_order(tmp_path: Path) -> None:
+    for name in ["img-10.jpg", "img-9.JPG", ".hidden.jpg", "x.gif"]:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / ".thumbs").mkdir()
+    (tmp_path / ".thumbs" / "t.jpg").write_bytes(b"x")
+    explicit = tmp_path / "x.gif"
+    found = list_photos([tmp_path, explicit])
+    assert [p.name for p in found] == ["img-9.JPG", "img-10.jpg", "x.gif"]
+
+
+# --- grouping and loading ---------------------------------------------------------------
+
+
+def test_group_photos_within_a_tolerance_anchored_on_the_first() -> None:
+    photos = [Photo(Path(f"{t}.jpg"), t) for t in [0.0, 1.0, 2.5, 10.0, 12.0, 14.0, 16.5, 30.0]]
+    groups = group_photos(list(reversed(photos)), tolerance_s=3.0)
+    assert [[p.time for p in g.photos] for g in groups] == [
+        [0.0, 1.0, 2.5],
+        [10.0, 12.0],
+        [14.0, 16.5],
+        [30.0],
+    ]
+    assert [g.time for g in groups] == [0.0, 10.0, 14.0, 30.0]
+    assert group_photos([]) == []
+    with pytest.raises(ValueError):
+        group_photos(photos, tolerance_s=-1)
+
+
+def test_load_photo(tmp_path: Path) -> None:
+    p = write_photo(tmp_path / "a.png", size=(40, 20))
+    rgb = load_photo(p)
+    assert rgb.shape == (20, 40, 3) and rgb.dtype == np.uint8
+    gray = tmp_path / "g.png"
+    Image.new("L", (8, 4), 7).save(gray)
+    assert load_photo(gray).shape == (4, 8, 3)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage")
+    with pytest.raises(PhotoError, match="bad.jpg: cannot decode"):
+        load_photo(tmp_path / "bad.jpg")
+    with pytest.raises(PhotoError, match="missing.jpg: no such file"):
+        load_photo(tmp_path / "missing.jpg")
