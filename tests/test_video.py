@@ -217,3 +217,26 @@ def test_tolerant_frames_still_refuse_files_that_are_not_video(tmp_path: Path) -
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(VideoError, match="empty file"):
         _items(tmp_path / "empty.mp4")
+
+
+def test_video_writer_streams_frames_and_writes_nothing_on_error(tmp_path: Path) -> None:
+    from smokewatch.video import VideoWriter
+
+    frames = synthetic_frames(6, (32, 48), seed=3)
+    path = tmp_path / "stream.mp4"
+    with VideoWriter(path, fps=12) as out:
+        for frame in frames:
+            out.write(frame)
+        assert not path.exists()  # only once it is finished
+    assert video.read_clip(path).shape == (6, 32, 48, 3)
+    with pytest.raises(VideoError, match="even width and height"):
+        with VideoWriter(tmp_path / "odd.mp4") as out:
+            out.write(frames[0][:31])
+    with pytest.raises(VideoError, match="no frames to write"):
+        with VideoWriter(tmp_path / "empty.mp4"):
+            pass
+    with pytest.raises(KeyError):
+        with VideoWriter(tmp_path / "broken.mp4") as out:
+            out.write(frames[0])
+            raise KeyError("stop")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stream.mp4"]

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smokewatch.core.frame_times import (
     SCHEMA,
@@ -13,6 +15,7 @@ from smokewatch.core.frame_times import (
     FrameTimesError,
     Gap,
     find_sidecar,
+    parse_frame_times,
     read_frame_times,
     sidecar_for,
     write_frame_times,
@@ -132,3 +135,24 @@ def test_sidecar_places(tmp_path: Path) -> None:
     assert find_sidecar(tmp_path / "2018-06-11.mp4") is None
     write_frame_times(folder / "frames.json", [1, 2])
     assert find_sidecar(folder) == folder / "frames.json"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(st.floats(0.01, 3000.0), min_size=1, max_size=60),
+    limit=st.floats(1.0, 2000.0),
+    data=st.data(),
+)
+def test_spans_gap_agrees_with_gaps(steps: list[float], limit: float, data: st.DataObject) -> None:
+    times = [1_700_000_000.0]
+    for step in steps:
+        times.append(times[-1] + step)
+    value = FrameTimes(tuple(times))
+    first = data.draw(st.integers(0, len(times) - 1))
+    last = data.draw(st.integers(first, len(times) - 1))
+    after = {g.after_frame for g in value.gaps(limit)}
+    assert value.spans_gap(first, last, limit) == any(first <= a < last for a in after)
+    # and what is written reads back equal, gaps included
+    assert parse_frame_times(json.loads(json.dumps(value.to_dict(gap_seconds=limit)))) == (
+        FrameTimes(value.times, limit)
+    )

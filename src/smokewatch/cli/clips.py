@@ -173,12 +173,15 @@ def extract_command(
     )
     if report.gaps:
         longest = max(g.gap.seconds for g in report.gaps)
+        gaps, cut = len(report.gaps), report.windows_across_gaps
         console.print(
-            f"{len(report.gaps)} gap{'s' if len(report.gaps) != 1 else ''} over "
-            f"{max_frame_gap:g} s in the frame times of {times_file} (longest "
-            f"{longest / 60:.1f} min): {report.windows_across_gaps} window(s) not made across "
-            f"them, {sum(g.frames for g in report.gaps)} frames before them in no clip",
+            f"{gaps} gap{'s' * (gaps != 1)} over {max_frame_gap:g} s in the frame times of "
+            f"{times_file} (longest {longest / 60:.1f} min): {cut} window{'s' * (cut != 1)} "
+            f"not made across {'them' if gaps != 1 else 'it'}, "
+            f"{sum(g.frames for g in report.gaps)} frames before "
+            f"{'them' if gaps != 1 else 'it'} in no clip",
             highlight=False,
+            soft_wrap=True,
         )
     if report.windows == 0:
         err_console.print(

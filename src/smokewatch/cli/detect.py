@@ -148,8 +148,9 @@ def _print_gaps(detections: Detections, source: Path | None) -> None:
             "gaps:",
             "yellow",
             f"{_count(len(gaps), 'gap')} over {limit:g} s in the frame times of {source} "
-            f"(longest {_minutes(longest)}): no window spans one; {_count(frames, 'frame')} "
-            "before them in no window",
+            f"(longest {_minutes(longest)}): no window spans {'it' if len(gaps) == 1 else 'one'}"
+            f"; {_count(frames, 'frame')} before {'it' if len(gaps) == 1 else 'them'} in no "
+            "window",
         ),
         soft_wrap=True,
     )
