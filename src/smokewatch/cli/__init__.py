@@ -21,6 +21,7 @@ from smokewatch.cli import labeling as labeling_cli
 from smokewatch.cli import models as models_cli
 from smokewatch.cli import timelapse as timelapse_cli
 from smokewatch.cli import training as training_cli
+from smokewatch.cli import watch as watch_cli
 
 app = typer.Typer(
     name="smokewatch",
@@ -40,6 +41,7 @@ app.add_typer(crowd_cli.app, name="crowd")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(training_cli.experiments_app, name="experiments")
 app.add_typer(analyze_cli.app, name="analyze")
+app.add_typer(watch_cli.app, name="watch")
 app.command("train")(training_cli.train_command)
 app.command("evaluate")(training_cli.evaluate_command)
 app.command("detect")(detect_cli.detect_command)

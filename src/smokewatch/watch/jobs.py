@@ -134,10 +134,15 @@ def camera_lock(data_dir: Path, camera_id: int) -> Iterator[bool]:
 
 
 def _pause(config: WatchConfig, stage: str) -> None:
-    """Tests only: wait at ``stage`` while ``pause_dir/armed`` exists (saying where, and in
-    which process, in ``pause_dir/<stage>.<pid>``), at most two minutes."""
+    """Tests only: wait at ``stage`` while ``pause_dir/armed`` exists and names it (saying
+    where, and in which process, in ``pause_dir/<stage>.<pid>``), at most two minutes."""
     folder = config.pause_dir
-    if folder is None or not (folder / "armed").exists():
+    if folder is None:
+        return
+    try:
+        if (folder / "armed").read_text().strip() != stage:
+            return
+    except OSError:
         return
     (folder / f"{stage}.{os.getpid()}").write_text(str(time.time()))
     deadline = time.monotonic() + 120
