@@ -165,3 +165,21 @@ def test_a_photo_over_the_limit_is_refused(tmp_path: Path, db_url: str) -> None:
             assert _post(client, cid, key, png())[0] == 201
     finally:
         db.dispose()
+
+
+def test_an_exif_time_without_offset_is_the_cameras_local_time(
+    client: TestClient, database: Database, settings: Settings
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    cid, key = _camera(database)
+    img = Image.new("RGB", (16, 16), (9, 9, 9))
+    exif = img.getexif()
+    exif.get_ifd(0x8769)[0x9003] = "2024:06:11 08:00:00"
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif)
+    status, body = _post(client, cid, key, buf.getvalue(), taken=None)
+    assert status == 201
+    local = datetime(2024, 6, 11, 8, 0, tzinfo=ZoneInfo(settings.timezone))
+    assert body["time"] == local.timestamp()

@@ -23,8 +23,9 @@ import secrets
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -164,8 +165,9 @@ def check_photo(data: bytes, *, max_bytes: int) -> str:
     return _FORMATS[fmt]
 
 
-def _exif_time(data: bytes) -> float | None:
-    """EXIF DateTimeOriginal (+ OffsetTimeOriginal; UTC without one), or None."""
+def _exif_time(data: bytes, timezone: str) -> float | None:
+    """EXIF DateTimeOriginal (+ OffsetTimeOriginal; without one, the camera's local time in
+    ``timezone``, as ``camera.photos.photo_time`` reads it), or None."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             exif = img.getexif().get_ifd(0x8769)
@@ -181,7 +183,7 @@ def _exif_time(data: bytes) -> float | None:
                 stamp.strip("\x00 ") + offset.strip("\x00 "), "%Y:%m:%d %H:%M:%S%z"
             )
             return zoned.timestamp()
-        return when.replace(tzinfo=UTC).timestamp()
+        return when.replace(tzinfo=ZoneInfo(timezone)).timestamp()
     except ValueError:
         return None
 
@@ -219,19 +221,20 @@ def store_photo(
     *,
     taken: float | None,
     max_bytes: int,
+    timezone: str = "UTC",
     now: float | None = None,
 ) -> StoredPhoto:
     """Check ``data`` and put it into the camera's inbox, once.
 
     The capture time is ``taken`` (the camera's own clock, sent with the photo), else the
-    photo's EXIF time, else the time it arrived. The bytes are written to a temporary file,
+    photo's EXIF time (local time in ``timezone`` without an offset), else the time it arrived. The bytes are written to a temporary file,
     linked into the inbox, then renamed into ``photos/`` (by digest): a crash between the two
     leaves the photo in the inbox and not yet "seen", so the camera's retry re-links it and
     nothing is lost; continuous mode drops a photo it already made a frame of.
     """
     suffix = check_photo(data, max_bytes=max_bytes)
     digest = hashlib.sha256(data).hexdigest()
-    when = taken if taken is not None else _exif_time(data)
+    when = taken if taken is not None else _exif_time(data, timezone)
     if when is None:
         when = time.time() if now is None else now
     name = inbox_name(when, digest, suffix)

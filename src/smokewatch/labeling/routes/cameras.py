@@ -66,6 +66,7 @@ async def post_photo(
         data,
         taken=taken,
         max_bytes=limit,
+        timezone=ctx.settings.timezone,
     )
     receipt = PhotoReceipt(
         camera_id=camera_id,
