@@ -227,7 +227,8 @@ def store_photo(
     """Check ``data`` and put it into the camera's inbox, once.
 
     The capture time is ``taken`` (the camera's own clock, sent with the photo), else the
-    photo's EXIF time (local time in ``timezone`` without an offset), else the time it arrived. The bytes are written to a temporary file,
+    photo's EXIF time (local time in ``timezone`` without an offset), else the time it
+    arrived. The bytes are written to a temporary file,
     linked into the inbox, then renamed into ``photos/`` (by digest): a crash between the two
     leaves the photo in the inbox and not yet "seen", so the camera's retry re-links it and
     nothing is lost; continuous mode drops a photo it already made a frame of.

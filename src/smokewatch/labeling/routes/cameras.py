@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from smokewatch.labeling import cameras
@@ -36,7 +37,7 @@ def _bearer(authorization: str | None) -> str | None:
     responses={**_ERRORS, 200: {"model": PhotoReceipt, "description": "Sent before"}},
 )
 async def post_photo(
-    camera_id: int,
+    camera_id: int = PathParam(..., ge=1, le=2**31 - 1, description="The camera's id."),
     photo: UploadFile = File(..., description="The photo: JPEG or PNG."),
     taken: float | None = Form(
         None, description="When it was taken (epoch seconds); default: EXIF, else arrival."
