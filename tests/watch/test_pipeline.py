@@ -140,3 +140,26 @@ def test_watch_help_says_how_to_run_it_as_a_service() -> None:
     result = CliRunner().invoke(app, ["watch", "--help"])
     assert result.exit_code == 0
     assert "systemd" in result.output and "watch worker" in result.output
+
+
+def test_an_alert_that_failed_is_sent_by_a_later_job(
+    tmp_path: Path, always_smoke: Path, receiver
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/alerts"
+    path = write_config(tmp_path, tmp_path / "data", always_smoke, notify=f"[{dead}]")
+    config = dataclasses.replace(
+        load_watch_config(path, data_dir=tmp_path / "data", timezone="US/Eastern"),
+        alert_secret="s3cret",
+    )
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(108)])
+    report = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert report.events and report.alerts_sent == 0
+    fixed = dataclasses.replace(config, notify=(receiver.url,))
+    again = sync_camera(fixed, CAMERA, detector=lambda: detector)
+    assert again.alerts_sent == 1 and receiver.events == report.events
+    assert sync_camera(fixed, CAMERA, detector=lambda: detector).alerts_sent == 0

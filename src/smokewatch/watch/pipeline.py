@@ -326,7 +326,7 @@ def _raise_events(
     closed: bool,
     report: SyncReport,
     hook: Hook,
-) -> None:
+) -> bool:
     opts = config.options
     out = day / DETECT
     settings = opts.as_dict()
@@ -375,8 +375,7 @@ def _raise_events(
                 report.events.append(e.id)
                 report.raised_at[e.id] = times.times[e.end_frame]
     hook("events")
-    if config.notify:
-        _alert(config, out, detections, report)
+    return _alert(config, out, detections, report) if config.notify else True
 
 
 def _previous(out: Path) -> tuple[ViewDetections, ...]:
@@ -389,19 +388,24 @@ def _previous(out: Path) -> tuple[ViewDetections, ...]:
         return ()
 
 
-def _alert(config: WatchConfig, out: Path, detections: Detections, report: SyncReport) -> None:
-    from smokewatch.detect.alerts import Notifier
+def _alert(config: WatchConfig, out: Path, detections: Detections, report: SyncReport) -> bool:
+    """Send the events not in the ledger yet; False if any delivery failed (the next job
+    tries again)."""
+    from smokewatch.detect.alerts import Notifier, NotifyOptions
 
+    # a short try: a job must not hold its camera for minutes; the next job tries again
     notifier = Notifier(
         list(config.notify),
         secret=config.alert_secret,
         out_dir=out,
         timezone=config.options.daylight.timezone,
+        options=NotifyOptions(timeout=10.0, attempts=2, backoff=0.5, max_wait=5.0),
     )
     sent = notifier.notify(detections, timeout=60.0)
     report.alerts_sent += len(sent.sent)
     for failure in sent.failed:
         _log.warning("alert failed (tried again by the next job): %s", failure.describe())
+    return not sent.failed
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,9 +451,12 @@ def sync_camera(
             continue
         model = detector()
         windows = _score(config, day, dict(views), model, report, hook)
-        _raise_events(config, camera_id, day, dict(views), windows, model, closed, report, hook)
+        alerted = _raise_events(
+            config, camera_id, day, dict(views), windows, model, closed, report, hook
+        )
         state = _load_state(day / DETECT / SCAN, list(views))
-        state["raised"] = [len(next(iter(windows.values()), [])), closed]
+        # an alert that failed keeps the day "not raised": every job tries it again
+        state["raised"] = [len(next(iter(windows.values()), [])), closed] if alerted else None
         atomic_write_text(day / DETECT / SCAN, json.dumps(state))
     report.raised_at.pop("_last_window_time", None)
     return report
