@@ -162,6 +162,13 @@ def test_a_photo_over_the_limit_is_refused(tmp_path: Path, db_url: str) -> None:
         with TestClient(create_app(settings, database=db)) as client:
             status, body = _post(client, cid, key, buf.getvalue())
             assert status == 413 and "2048" in str(body["message"])
+            # chunked (no length): refused by the body limit, photo limit + envelope
+            chunked = client.post(
+                f"/api/v1/cameras/{cid}/photos",
+                content=iter([b"x" * 65536] * 3),
+                headers={"Authorization": f"Bearer {key}", "content-type": "multipart/form-data"},
+            )
+            assert chunked.status_code == 413
             assert _post(client, cid, key, png())[0] == 201
     finally:
         db.dispose()
