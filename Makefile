@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= ml,web,dev,analysis,ray
+EXTRAS ?= ml,web,dev,analysis,ray,watch
 RISE   ?= ../shared/rise
 
 # On CPU-only Linux (x86_64), install the local CPU build of torch first, so the [ml] extra's

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         "process, on threads of their own beside worker_threads; more wait their turn.",
     )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="Largest request body.")
+    max_photo_bytes: int = Field(
+        default=32 << 20,
+        ge=1024,
+        description="Largest photo a camera may upload (POST /api/v1/cameras/{id}/photos).",
+    )
     videos_url_root: str = Field(
         default="/videos/",
         description="url_root given to clips imported from a folder (served by the app).",

@@ -304,6 +304,8 @@ def test_chunked_bodies_over_the_limit_are_413_on_every_route(
 
     with httpx.Client(base_url=url, timeout=30) as http:
         for method, path in calls:
+            if path.endswith("/photos"):  # cameras' photos: max_photo_bytes (test_cameras_api)
+                continue
             answer = http.request(method, path, content=chunks())  # no length: chunked
             assert answer.status_code == 413, (method, path, answer.status_code)
             assert answer.json() == {

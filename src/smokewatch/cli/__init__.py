@@ -21,6 +21,7 @@ from smokewatch.cli import labeling as labeling_cli
 from smokewatch.cli import models as models_cli
 from smokewatch.cli import timelapse as timelapse_cli
 from smokewatch.cli import training as training_cli
+from smokewatch.cli import watch as watch_cli
 
 app = typer.Typer(
     name="smokewatch",
@@ -35,10 +36,12 @@ app.add_typer(timelapse_cli.app, name="timelapse")
 app.add_typer(clips_cli.app, name="clips")
 app.add_typer(labeling_cli.users_app, name="users")
 app.add_typer(labeling_cli.labels_app, name="labels")
+app.add_typer(labeling_cli.cameras_app, name="cameras")
 app.add_typer(crowd_cli.app, name="crowd")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(training_cli.experiments_app, name="experiments")
 app.add_typer(analyze_cli.app, name="analyze")
+app.add_typer(watch_cli.app, name="watch")
 app.command("train")(training_cli.train_command)
 app.command("evaluate")(training_cli.evaluate_command)
 app.command("detect")(detect_cli.detect_command)

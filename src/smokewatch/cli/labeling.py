@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from smokewatch.core.clip import Clip
     from smokewatch.labeling.catalog import PlacedClip
 
-__all__ = ["serve_command", "users_app", "labels_app", "import_command"]
+__all__ = ["serve_command", "users_app", "labels_app", "cameras_app", "import_command"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -486,6 +486,88 @@ def users_list(
                     f"{u.pages_accepted}/{u.pages_submitted}",
                     rel,
                 )
+    finally:
+        db.dispose()
+    console.print(table)
+
+
+cameras_app = typer.Typer(
+    help="Cameras that upload photos for continuous mode (smokewatch watch).",
+    no_args_is_help=True,
+)
+
+
+def _print_key(camera_id: int, name: str, key: str, what: str) -> None:
+    console.print(f"{what} camera {name!r} (id {camera_id}); its API key, shown only now:")
+    console.print(key, highlight=False)
+    err_console.print(
+        f"upload with: curl -H 'Authorization: Bearer KEY' -F photo=@PHOTO.jpg "
+        f"http://HOST:8000/api/v1/cameras/{camera_id}/photos",
+        highlight=False,
+    )
+
+
+@cameras_app.command("add")
+@user_errors
+@_account_errors
+def cameras_add(
+    name: str = typer.Argument(
+        ..., help="Camera name (letters, digits, . _ -).", show_default=False
+    ),
+) -> None:
+    """Add a camera and print its API key once (only its SHA-256 digest is stored)."""
+    from smokewatch.labeling.cameras import add_camera
+
+    db = _database(load_settings())
+    try:
+        with db.write() as session:
+            camera, key = add_camera(session, name)
+            camera_id = camera.id
+    finally:
+        db.dispose()
+    _print_key(camera_id, name, key, "added")
+
+
+@cameras_app.command("rotate")
+@user_errors
+@_account_errors
+def cameras_rotate(
+    who: str = typer.Argument(..., help="Camera id or name.", show_default=False),
+) -> None:
+    """Give a camera a new API key (the old one is refused from now on); print it once."""
+    from smokewatch.labeling.cameras import rotate_key
+
+    db = _database(load_settings())
+    try:
+        with db.write() as session:
+            camera, key = rotate_key(session, who)
+            camera_id, name = camera.id, camera.name
+    finally:
+        db.dispose()
+    _print_key(camera_id, name, key, "new key for")
+
+
+@cameras_app.command("list")
+@user_errors
+def cameras_list() -> None:
+    """The cameras, with when each key was made and the photos waiting in each inbox."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from smokewatch.labeling.cameras import INBOX, camera_dir
+    from smokewatch.labeling.tables import Camera
+
+    settings = load_settings()
+    db = _database(settings)
+    table = Table("id", "name", "key made (UTC)", "active", "inbox")
+    try:
+        with db.read() as session:
+            for c in session.scalars(select(Camera).order_by(Camera.id)):
+                inbox = camera_dir(settings.data_dir, c.id) / INBOX
+                waiting = sum(1 for _ in inbox.iterdir()) if inbox.is_dir() else 0
+                made = datetime.fromtimestamp(c.key_time, UTC).strftime("%Y-%m-%d %H:%M")
+                table.add_row(str(c.id), c.name, made, "yes" if c.active else "no", str(waiting))
     finally:
         db.dispose()
     console.print(table)

@@ -31,32 +31,41 @@ __all__ = ["create_app", "create_app_from_env"]
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, on every route.
+    """Refuse request bodies over ``limit`` bytes with 413, on every route (cameras' photo
+    uploads: over ``photo_limit``, plus room for their multipart envelope).
 
     A declared length is checked before anything runs; a chunked body (no length) is read up
     to the limit first, since a route that never reads its body would otherwise never see it.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, photo_limit: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.photo_limit = (photo_limit if photo_limit is not None else limit) + 64 * 1024
+
+    def _limit_for(self, scope: Scope) -> int:
+        path = str(scope.get("path", ""))
+        if path.startswith("/api/v1/cameras/") and path.endswith("/photos"):
+            return self.photo_limit
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit_for(scope)
         declared = dict(scope.get("headers") or {}).get(b"content-length")
         if declared is None or not declared.isdigit():
             # chunked (no length): read it all, up to the limit, before any route runs, so
             # a route that never reads its body refuses it too
-            await self._buffered(scope, receive, send)
+            await self._buffered(scope, receive, send, limit)
             return
-        if int(declared) > self.limit:
-            await self._refuse(send)
+        if int(declared) > limit:
+            await self._refuse(send, limit)
             return
         await self.app(scope, receive, send)  # the server stops a body at its declared length
 
-    async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         chunks: list[bytes] = []
         seen = 0
         while True:
@@ -65,8 +74,8 @@ class BodyLimit:
                 return  # the client went away
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.limit:
-                await self._refuse(send)
+            if seen > limit:
+                await self._refuse(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -82,8 +91,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = f'{{"message": "Request body larger than {self.limit} bytes"}}'.encode()
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = f'{{"message": "Request body larger than {limit} bytes"}}'.encode()
         await send(
             {
                 "type": "http.response.start",
@@ -185,12 +194,21 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
         response.headers.update(exc.headers or {})
         return response
 
-    from smokewatch.labeling.routes import crowd, events, pages, public, researcher, volunteer
+    from smokewatch.labeling.routes import (
+        cameras,
+        crowd,
+        events,
+        pages,
+        public,
+        researcher,
+        volunteer,
+    )
 
     app.include_router(volunteer.router)
     app.include_router(researcher.router)
     app.include_router(events.router)
     app.include_router(crowd.router)
+    app.include_router(cameras.router)
     app.include_router(public.router)
     app.include_router(pages.router)
 
@@ -210,7 +228,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     # The site's own files, then the house style it shares with the detection report (core).
     static = StaticFiles(directory=pages.WEB_DIR / "static", packages=[STATIC])
     app.mount("/static", static, name="static")
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, photo_limit=settings.max_photo_bytes
+    )
     # added last, so outermost: the body limit's 413 carries the policy and CORS headers too
     app.add_middleware(SecurityHeaders, docs_paths=frozenset({"/docs", "/docs/oauth2-redirect"}))
     if settings.cors_origins:

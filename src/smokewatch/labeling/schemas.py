@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from smokewatch.core.clip import MAX_INT
 
 __all__ = [
+    "PhotoReceipt",
     "Answer",
     "BatchItem",
     "BatchResponse",
@@ -241,3 +242,14 @@ class DayEvents(BaseModel):
     previous_date: str | None = Field(description="The closest earlier day with events.")
     next_date: str | None = Field(description="The closest later day with events.")
     views: list[ViewEvents]
+
+
+class PhotoReceipt(BaseModel):
+    """What a camera's upload became: its name in the inbox, its capture time, its digest,
+    and whether the same photo had been sent before (then nothing new was stored)."""
+
+    camera_id: int
+    name: str
+    time: float = Field(description="Capture time (epoch seconds).")
+    sha256: str
+    duplicate: bool

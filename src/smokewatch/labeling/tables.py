@@ -23,7 +23,9 @@ Differences from the original, each for a reason:
   ``core.labels``);
 * ``crowd_study``, ``crowd_task``, ``crowd_assignment`` and ``crowd_answer`` — paid crowd
   studies (the paper's MTurk study): fixed tasks answered by K different workers, whose
-  answers are kept apart from the citizens' label history (docs/crowd.md).
+  answers are kept apart from the citizens' label history (docs/crowd.md);
+* ``camera`` — the cameras that upload photos for continuous mode (``smokewatch watch``), each
+  with its own API key, of which only a SHA-256 digest is kept (docs/watch.md).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ __all__ = [
     "CrowdTask",
     "CrowdAssignment",
     "CrowdAnswer",
+    "Camera",
 ]
 
 _NAMING = {
@@ -394,3 +397,22 @@ class CrowdAnswer(Base):
     assignment_id: Mapped[int] = mapped_column(ForeignKey("crowd_assignment.id"), index=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("video.id"))
     label: Mapped[int] = mapped_column(Integer)
+
+
+class Camera(Base):
+    """A camera that uploads photos (``POST /api/v1/cameras/{id}/photos``).
+
+    ``key_hash`` is the SHA-256 hex digest of its API key: the key is 32 random bytes, so a
+    fast digest suffices (a slow password hash guards guessable secrets; this one is not),
+    and an upload every few seconds costs no argon2 round. The key itself is shown once, when
+    the camera is added or its key rotated. ``active`` False refuses its uploads (401).
+    """
+
+    __tablename__ = "camera"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    create_time: Mapped[int] = mapped_column(Integer)
+    key_time: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -1,0 +1,180 @@
+"""``smokewatch watch``: continuous mode, as a watcher and a pool of queue workers.
+
+Thin verbs over :mod:`smokewatch.watch`: read the configuration (settings give the data dir,
+zone and alert secret), then run the watcher loop, the workers, or one job in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from smokewatch.cli._common import console, err_console, tagged, user_errors
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="""Continuous mode: camera photos in, smoke events out, within minutes.
+
+Photos arrive through the service (POST /api/v1/cameras/{id}/photos, keys from `smokewatch
+cameras add`) or in a watched folder; `watch run` notices them and queues a job per camera;
+`watch worker` processes (as many as you like on this machine)
+make panoramas, append them to the day's frame folder, score each complete 36-frame window
+and raise events and alerts. A killed worker loses nothing: jobs are redone from what is on
+disk. As a service: one `smokewatch serve`, one `smokewatch watch run --config C` and one
+`smokewatch watch worker --config C --workers N` under systemd (unit files in docs/watch.md).
+Queue: SQLite in the data dir (no server) or Redis (`queue: redis://127.0.0.1:6379/0`).""",
+    no_args_is_help=True,
+)
+
+
+def _load(config: Path):  # type: ignore[no-untyped-def]
+    from smokewatch.settings import load_settings
+    from smokewatch.watch.config import load_watch_config
+
+    settings = load_settings()
+    secret = settings.alert_secret.get_secret_value() if settings.alert_secret else None
+    return load_watch_config(
+        config,
+        data_dir=settings.data_dir,
+        timezone=settings.timezone,
+        clip_size=settings.clip_size,
+        fps=settings.clip_fps,
+        alert_secret=secret,
+    )
+
+
+CONFIG = typer.Option(..., "--config", "-c", help="The watch configuration (YAML, docs/watch.md).")
+
+
+@app.command("worker")
+@user_errors
+def worker(
+    config: Path = CONFIG,
+    workers: int = typer.Option(2, "--workers", "-w", min=1, help="Worker processes."),
+    threads: bool = typer.Option(False, "--threads", help="Threads instead of processes."),
+) -> None:
+    """Run queue workers until SIGINT/SIGTERM (the consumer restarts a worker that dies)."""
+    from smokewatch.watch.jobs import make_huey, run_worker
+
+    cfg = _load(config)
+    os.environ["SMOKEWATCH_WATCH_CONFIG"] = str(cfg.path)  # the periodic sweep reads it
+    run_worker(make_huey(cfg.queue, cfg.data_dir), workers=workers, process=not threads)
+
+
+@app.command("sync")
+@user_errors
+def sync(
+    config: Path = CONFIG,
+    camera: list[int] = typer.Option([], "--camera", help="Only this camera (repeatable)."),
+    queue: bool = typer.Option(False, "--queue", help="Queue the jobs instead of running them."),
+) -> None:
+    """Bring the cameras up to date now (in this process), or queue their jobs."""
+    from smokewatch.watch.jobs import make_huey, run_job
+
+    cfg = _load(config)
+    ids = camera or [c.id for c in cfg.cameras]
+    if queue:
+        huey = make_huey(cfg.queue, cfg.data_dir)
+        for cid in ids:
+            huey.smokewatch_sync(str(cfg.path), cid)
+        console.print(f"queued {len(ids)} camera job(s) on {cfg.queue}")
+        return
+    for cid in ids:
+        reports = run_job(str(cfg.path), cid)
+        frames = sum(r.frames_added for r in reports)
+        windows = sum(r.windows_scored for r in reports)
+        events = [e for r in reports for e in r.events]
+        console.print(
+            f"camera {cid}: {frames} frames, {windows} windows, {len(events)} new events"
+            + (" (busy: another process holds it)" if not reports else ""),
+            highlight=False,
+        )
+
+
+def _take_folder(cfg, camera_id: int, folder: Path) -> int:  # type: ignore[no-untyped-def]
+    """Move photos dropped in a watched folder into the camera's inbox (checked, named)."""
+    from smokewatch.camera.photos import photo_time
+    from smokewatch.errors import SmokewatchError
+    from smokewatch.labeling.cameras import CameraError, store_photo
+
+    source = cfg.camera(camera_id)
+    taken = 0
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if time.time() - path.stat().st_mtime < 1.0:
+            continue  # still being written
+        try:
+            when = photo_time(path, time_pattern=source.time_pattern, tz=cfg.options.daylight.zone)
+            store_photo(cfg.data_dir, camera_id, path.read_bytes(), taken=when, max_bytes=1 << 30)
+        except (SmokewatchError, CameraError) as exc:
+            message = exc.message if isinstance(exc, CameraError) else str(exc)
+            err_console.print(tagged("skipped:", "yellow", f"{path}: {message}"), soft_wrap=True)
+            path.rename(path.with_name(f".rejected-{path.name}"))
+            continue
+        path.unlink()
+        taken += 1
+    return taken
+
+
+@app.command("run")
+@user_errors
+def run(
+    config: Path = CONFIG,
+    workers: int = typer.Option(
+        0, "--workers", "-w", min=0, help="Also start a worker with this many processes."
+    ),
+    poll: float = typer.Option(1.0, "--poll", min=0.05, help="Seconds between inbox checks."),
+    sweep: float = typer.Option(
+        30.0, "--sweep", min=1.0, help="Queue every camera this often, new photos or not."
+    ),
+) -> None:
+    """The watcher: take watched folders' photos into the inboxes and queue a job for each
+    camera with new photos (and every camera every --sweep seconds, which redoes the work
+    of a killed worker). Until SIGINT/SIGTERM."""
+    from smokewatch.labeling.cameras import INBOX, camera_dir
+    from smokewatch.watch.jobs import make_huey
+
+    cfg = _load(config)
+    huey = make_huey(cfg.queue, cfg.data_dir)
+    child = None
+    if workers:
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smokewatch",
+                "watch",
+                "worker",
+                "-c",
+                str(config),
+                "-w",
+                str(workers),
+            ]
+        )
+    seen: dict[int, tuple[str, ...]] = {}
+    last_sweep = 0.0
+    try:
+        while True:
+            now = time.monotonic()
+            for cam in cfg.cameras:
+                if cam.folder is not None:
+                    _take_folder(cfg, cam.id, cam.folder)
+                inbox = camera_dir(cfg.data_dir, cam.id) / INBOX
+                names = tuple(sorted(p.name for p in inbox.iterdir())) if inbox.is_dir() else ()
+                if (names and names != seen.get(cam.id)) or now - last_sweep >= sweep:
+                    huey.smokewatch_sync(str(cfg.path), cam.id)
+                seen[cam.id] = names
+            if now - last_sweep >= sweep:
+                last_sweep = now
+            time.sleep(poll)
+    finally:
+        if child is not None:
+            child.terminate()
+            child.wait(30)

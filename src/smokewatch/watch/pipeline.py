@@ -1,0 +1,462 @@
+"""One job of continuous mode: bring one camera up to date from what is on disk.
+
+A job is level-triggered: it reads durable state (the inbox, the day's ``frames.json``, the
+scan state of each day) and does whatever is missing, so running it twice, or again after
+its worker was killed at any instruction, gives the same files as running it once:
+
+* a photo becomes frame ``i`` of its day (the frame file, then ``frames.json`` with its time,
+  both atomic); its inbox link goes only after that, and a photo no later than the day's
+  last frame is dropped, so a photo is never a frame twice. Leftovers of a killed write (a
+  temporary file, a frame past ``frames.json``) are removed first.
+* each complete window (``window_frames`` every ``window_step``, none over a gap longer than
+  ``gap_seconds``) is cropped per view, scored, its clip written under its RISE name, and
+  only then recorded in ``scan.json``; a killed job scores it again and writes the same name.
+* events come from :func:`smokewatch.detect.find_events` over the recorded windows; an event
+  is raised once it is *settled* (no later window can change it), its evidence written by
+  :func:`smokewatch.detect.evidence.write_events` under its deterministic id, the day's
+  ``detections.json`` rewritten (``merge_views``), and the alerts sent by
+  :class:`smokewatch.detect.alerts.Notifier`, whose ledger sends each event once.
+
+The caller holds the camera's lock (:mod:`smokewatch.watch.jobs`), so one job per camera runs
+at a time; different cameras run in parallel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from smokewatch.camera.photos import Photo, PhotoGroup, group_photos, load_photo, photo_time
+from smokewatch.clips.extract import crop_views
+from smokewatch.clips.views import load_views, select_camera, split_view_key
+from smokewatch.core.atomic import atomic_path, atomic_write_text
+from smokewatch.core.clip import Box
+from smokewatch.core.detections import Detections, Event, ViewDetections, Window
+from smokewatch.core.frame_times import FrameTimes, read_frame_times, write_frame_times
+from smokewatch.core.window_clips import CLIPS_FOLDER, local_day, window_clip_name
+from smokewatch.detect.detector import Detector
+from smokewatch.detect.evidence import WindowStore, write_events
+from smokewatch.detect.results import fingerprint, merge_views, write_view
+from smokewatch.detect.rule import EventSpan, find_events
+from smokewatch.explain.gradcam import activation_ratio
+from smokewatch.labeling.cameras import INBOX, camera_dir, parse_inbox_name
+from smokewatch.watch.config import WatchConfig
+
+__all__ = ["DAYS", "SyncReport", "day_folders", "settled_spans", "sync_camera"]
+
+_log = logging.getLogger(__name__)
+
+#: ``<camera dir>/days/<YYYY-MM-DD>/{frames,detect}``
+DAYS = "days"
+FRAMES = "frames"
+DETECT = "detect"
+SCAN = "scan.json"
+#: Grad-CAM volumes of smoke windows, kept for the events' GIFs
+VOLUMES = ".volumes"
+
+
+@dataclass
+class SyncReport:
+    """What one job did (for logs and tests)."""
+
+    frames_added: int = 0
+    photos_dropped: int = 0
+    windows_scored: int = 0
+    events: list[str] = field(default_factory=list)
+    alerts_sent: int = 0
+    #: when the last photo of each newly raised event's window was taken (for latency)
+    raised_at: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.frames_added or self.windows_scored or self.photos_dropped)
+
+
+Hook = Callable[[str], None]
+
+
+def _no_hook(stage: str) -> None:
+    return None
+
+
+def day_folders(data_dir: Path, camera_id: int) -> list[Path]:
+    root = camera_dir(data_dir, camera_id) / DAYS
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+# --------------------------------------------------------------------------------------------
+# photos -> frames
+
+
+def _inbox_photos(folder: Path, camera_time: Callable[[Path], float]) -> list[Photo]:
+    if not folder.is_dir():
+        return []
+    photos = []
+    for path in folder.iterdir():
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        when = parse_inbox_name(path.name)
+        photos.append(Photo(path, when if when is not None else camera_time(path)))
+    return sorted(photos, key=lambda p: (p.time, p.path.name))
+
+
+def _clean_frames(folder: Path, count: int) -> None:
+    """Remove a killed write's leftovers: temporary files and frames past ``frames.json``."""
+    for path in folder.iterdir():
+        if path.name.startswith(".") and ".part" in path.name:
+            path.unlink(missing_ok=True)
+        elif path.suffix == ".png" and path.stem.isdigit() and int(path.stem) >= count:
+            path.unlink(missing_ok=True)
+
+
+def _frame_times(folder: Path) -> tuple[float, ...]:
+    sidecar = folder / "frames.json"
+    return read_frame_times(sidecar).times if sidecar.is_file() else ()
+
+
+def _ingest(
+    config: WatchConfig, camera_id: int, report: SyncReport, panorama: Callable[[PhotoGroup], Any]
+) -> None:
+    source = config.camera(camera_id)
+    root = camera_dir(config.data_dir, camera_id)
+    photos = _inbox_photos(
+        root / INBOX,
+        lambda p: photo_time(p, time_pattern=source.time_pattern, tz=config.options.daylight.zone),
+    )
+    groups = group_photos(photos, tolerance_s=config.tolerance_s) if photos else []
+    if source.registration is not None and groups:
+        groups = groups[:-1]  # the newest instant may still be missing photos
+    daylight = config.options.daylight
+    for group in groups:
+        day = local_day(group.time, daylight.timezone).isoformat()
+        folder = root / DAYS / day / FRAMES
+        folder.mkdir(parents=True, exist_ok=True)
+        times = _frame_times(folder)
+        _clean_frames(folder, len(times))
+        if daylight.contains(group.time) and (not times or group.time > times[-1]):
+            image = np.asarray(panorama(group), dtype=np.uint8)
+            with atomic_path(folder / f"{len(times):06d}.png") as tmp:
+                Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
+            write_frame_times(
+                folder / "frames.json",
+                (*times, group.time),
+                gap_seconds=config.gap_seconds,
+                camera=camera_id,
+            )
+            report.frames_added += 1
+        else:
+            report.photos_dropped += len(group.photos)  # night, or already a frame
+        for photo in group.photos:
+            photo.path.unlink(missing_ok=True)
+
+
+def _identity(group: PhotoGroup) -> np.ndarray:
+    """One photo per instant: the photo is the frame."""
+    return load_photo(group.photos[0].path)
+
+
+# --------------------------------------------------------------------------------------------
+# frames -> windows
+
+
+class _ClipStore(WindowStore):
+    """Kept windows as :func:`write_events` reads them: the frames from each window's clip
+    (written for every window anyway), the Grad-CAM volumes from ``.volumes``; nothing is
+    removed (unlike a detection run's work folder, this one lives as long as the day)."""
+
+    def __init__(self, folder: Path, clip_of: Callable[[int], Path | None]) -> None:
+        self.folder = folder
+        self._pinned: set[int] = set()
+        self._clip_of = clip_of
+
+    def frames(self, index: int) -> np.ndarray | None:
+        from smokewatch.video import read_clip
+
+        path = self._clip_of(index)
+        return read_clip(path) if path is not None and path.is_file() else None
+
+
+def _load_state(path: Path, keys: Sequence[str]) -> dict[str, Any]:
+    state: dict[str, Any] = {"next_start": 0, "windows": {k: [] for k in keys}}
+    if path.is_file():
+        state.update(json.loads(path.read_text(encoding="utf-8")))
+        for k in keys:
+            state["windows"].setdefault(k, [])
+    return state
+
+
+def _view(
+    key: str, box: Box, windows: Sequence[Window], events: Sequence[Event] = ()
+) -> ViewDetections:
+    camera, view = split_view_key(key)
+    return ViewDetections(camera, view, tuple(windows), tuple(events), (), box.ltrb)
+
+
+def _read_window_frames(folder: Path, first: int, last: int) -> list[np.ndarray]:
+    return [
+        np.asarray(Image.open(folder / f"{i:06d}.png").convert("RGB"))
+        for i in range(first, last + 1)
+    ]
+
+
+def _score(
+    config: WatchConfig,
+    day: Path,
+    views: dict[str, Box],
+    detector: Detector,
+    report: SyncReport,
+    hook: Hook,
+) -> dict[str, list[Window]]:
+    opts = config.options
+    frames_dir, out = day / FRAMES, day / DETECT
+    times = FrameTimes(_frame_times(frames_dir), config.gap_seconds)
+    state = _load_state(out / SCAN, list(views))
+    length, step = opts.window_frames, opts.window_step
+    keys, boxes = list(views), list(views.values())
+    while state["next_start"] + length <= len(times):
+        first = int(state["next_start"])
+        last = first + length - 1
+        if times.spans_gap(first, last):
+            after = [g.after_frame for g in times.gaps() if first <= g.after_frame < last]
+            state["next_start"] = max(after) + 1  # the grid starts again after the gap
+            atomic_write_text(out / SCAN, json.dumps(state))
+            continue
+        crops = [
+            crop_views(f, boxes, opts.size) for f in _read_window_frames(frames_dir, first, last)
+        ]
+        clips = np.stack([np.stack([c[v] for c in crops]) for v in range(len(keys))])
+        probs = np.asarray(detector.scorer(clips), dtype=np.float64)
+        gated = [
+            v for v, p in enumerate(probs) if opts.cam and detector.cam and p > opts.cam_probability
+        ]
+        volumes = (
+            dict(zip(gated, detector.cam(clips[gated]), strict=True))
+            if gated and detector.cam
+            else {}
+        )
+        from smokewatch.video import write_clip
+
+        for v, key in enumerate(keys):
+            volume = volumes.get(v)
+            window = Window(
+                start_frame=first,
+                end_frame=last,
+                start_time=times.times[first],
+                end_time=times.times[last],
+                probability=min(1.0, max(0.0, float(probs[v]))),
+                activation_ratio=None
+                if volume is None
+                else activation_ratio(volume, opts.cam_threshold),
+            )
+            index = len(state["windows"][key])
+            name = window_clip_name(
+                _view(key, views[key], []), window, size=opts.size, timezone=opts.daylight.timezone
+            )
+            clip = out / CLIPS_FOLDER / f"{name.format()}.mp4"
+            if not clip.exists():
+                write_clip(clips[v], clip, fps=opts.fps)
+            if volume is not None:
+                with atomic_path(out / VOLUMES / key / f"{index:07d}.cam.npy") as tmp:
+                    np.save(tmp, np.asarray(volume, dtype=np.float16))
+            state["windows"][key].append(dataclasses.asdict(window))
+        hook("scored")
+        state["next_start"] = first + step
+        atomic_write_text(out / SCAN, json.dumps(state))
+        report.windows_scored += 1
+        report.raised_at["_last_window_time"] = times.times[last]
+    return {k: [Window(**w) for w in state["windows"][k]] for k in keys}
+
+
+# --------------------------------------------------------------------------------------------
+# windows -> events -> alerts
+
+
+def settled_spans(windows: Sequence[Window], config: WatchConfig, closed: bool) -> list[EventSpan]:
+    """The events of ``windows`` that no later window can change.
+
+    An event is settled when it comes out the same (frames and windows) whatever follows: no
+    more windows, or 1..N more contiguous smoke windows after 0..max_gap non-smoke ones (N
+    enough to cover the longest event and the piece that may join it). A closed day (a later
+    day has frames) settles everything.
+    """
+    rule = config.options.rule
+    spans = find_events(windows, rule)
+    if closed or not windows:
+        return spans
+    step = config.options.window_step
+    more = (rule.max_frames + rule.min_frames) // step + 3
+    last = windows[-1]
+    seconds = (last.end_time - last.start_time) / max(1, last.end_frame - last.start_frame)
+    keep = set(spans)
+    for quiet in range(rule.max_gap + 1):
+        future = []
+        for k in range(1, quiet + more + 1):
+            shift = k * step
+            future.append(
+                dataclasses.replace(
+                    last,
+                    start_frame=last.start_frame + shift,
+                    end_frame=last.end_frame + shift,
+                    start_time=last.start_time + shift * seconds,
+                    end_time=last.end_time + shift * seconds,
+                    probability=0.0 if k <= quiet else 1.0,
+                    activation_ratio=0.0 if k <= quiet else 1.0,
+                )
+            )
+            if k > quiet:
+                keep &= set(find_events([*windows, *future], rule))
+    return [s for s in spans if s in keep]
+
+
+def _raise_events(
+    config: WatchConfig,
+    camera_id: int,
+    day: Path,
+    views: dict[str, Box],
+    windows: dict[str, list[Window]],
+    detector: Detector,
+    closed: bool,
+    report: SyncReport,
+    hook: Hook,
+) -> bool:
+    opts = config.options
+    out = day / DETECT
+    settings = opts.as_dict()
+    source = {"watch": str(camera_dir(config.data_dir, camera_id)), "day": day.name}
+    run = fingerprint(detector.model, detector.fingerprint, settings, source)
+    times = FrameTimes(_frame_times(day / FRAMES))
+    before = {e.id for v in _previous(out) for e in v.events}
+    for key, box in views.items():
+        wins = windows[key]
+        spans = settled_spans(wins, config, closed)
+        view = _view(key, box, wins)
+
+        def clip_of(index: int, view: ViewDetections = view) -> Path | None:
+            name = window_clip_name(
+                view, view.windows[index], size=opts.size, timezone=opts.daylight.timezone
+            )
+            return out / CLIPS_FOLDER / f"{name.format()}.mp4"
+
+        store = _ClipStore(out / VOLUMES / key, clip_of)
+        camera, view_id = split_view_key(key)
+        events = write_events(
+            spans,
+            wins,
+            camera_id=camera,
+            view_id=view_id,
+            time_of=lambda i: times.times[i],
+            store=store,
+            out_dir=out,
+            rule=opts.rule,
+            fps=opts.fps,
+            write_gif=detector.write_gif,
+        )
+        write_view(
+            out,
+            _view(key, box, wins, events),
+            model=detector.model,
+            settings=settings,
+            source=source,
+            run=run,
+            view_fingerprint=fingerprint(run, key),
+        )
+    detections = merge_views(out, model=detector.model, settings=settings, source=source, run=run)
+    for v in detections.views:
+        for e in v.events:
+            if e.id not in before:
+                report.events.append(e.id)
+                report.raised_at[e.id] = times.times[e.end_frame]
+    hook("events")
+    return _alert(config, out, detections, report) if config.notify else True
+
+
+def _previous(out: Path) -> tuple[ViewDetections, ...]:
+    from smokewatch.core.detections import DetectionsError, read_detections
+
+    path = out / "detections.json"
+    try:
+        return read_detections(path).views if path.is_file() else ()
+    except DetectionsError:
+        return ()
+
+
+def _alert(config: WatchConfig, out: Path, detections: Detections, report: SyncReport) -> bool:
+    """Send the events not in the ledger yet; False if any delivery failed (the next job
+    tries again)."""
+    from smokewatch.detect.alerts import Notifier, NotifyOptions
+
+    # a short try: a job must not hold its camera for minutes; the next job tries again
+    notifier = Notifier(
+        list(config.notify),
+        secret=config.alert_secret,
+        out_dir=out,
+        timezone=config.options.daylight.timezone,
+        options=NotifyOptions(timeout=10.0, attempts=2, backoff=0.5, max_wait=5.0),
+    )
+    sent = notifier.notify(detections, timeout=60.0)
+    report.alerts_sent += len(sent.sent)
+    for failure in sent.failed:
+        _log.warning("alert failed (tried again by the next job): %s", failure.describe())
+    return not sent.failed
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def sync_camera(
+    config: WatchConfig,
+    camera_id: int,
+    *,
+    detector: Callable[[], Detector],
+    hook: Hook = _no_hook,
+    panorama: Callable[[PhotoGroup], Any] | None = None,
+) -> SyncReport:
+    """Bring ``camera_id`` up to date: inbox -> frames -> windows -> events -> alerts.
+
+    ``detector`` is called only when there is a window to score or an event to raise (a
+    worker caches the model); ``panorama`` makes a frame of a photo group (default: the
+    camera's :class:`PanoramaMaker`, or the photo itself without a registration).
+    """
+    report = SyncReport()
+    source = config.camera(camera_id)
+    if panorama is None:
+        if source.registration is not None:
+            from smokewatch.camera.panorama import PanoramaMaker
+
+            panorama = PanoramaMaker(source.registration).make
+        else:
+            panorama = _identity
+    _ingest(config, camera_id, report, panorama)
+    hook("ingested")
+    views = select_camera(load_views(config.views), camera_id, source=str(config.views))
+    days = day_folders(config.data_dir, camera_id)
+    for n, day in enumerate(days):
+        frames = day / FRAMES
+        if not (frames / "frames.json").is_file():
+            continue
+        state = _load_state(day / DETECT / SCAN, list(views))
+        closed = n < len(days) - 1
+        scored = len(next(iter(state["windows"].values()), []))
+        pending = state["next_start"] + config.options.window_frames <= len(_frame_times(frames))
+        # events are raised once per (scored windows, closed): "raised" records it, last
+        if not pending and state.get("raised") == [scored, closed]:
+            continue
+        model = detector()
+        windows = _score(config, day, dict(views), model, report, hook)
+        alerted = _raise_events(
+            config, camera_id, day, dict(views), windows, model, closed, report, hook
+        )
+        state = _load_state(day / DETECT / SCAN, list(views))
+        # an alert that failed keeps the day "not raised": every job tries it again
+        state["raised"] = [len(next(iter(windows.values()), [])), closed] if alerted else None
+        atomic_write_text(day / DETECT / SCAN, json.dumps(state))
+    report.raised_at.pop("_last_window_time", None)
+    return report

@@ -1,0 +1,165 @@
+"""One camera job in-process: frames from photos, windows that never span a gap, events
+only once settled, the same files when run again, and the folder `detect` reads in batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+from watch_helpers import CAMERA, EVERY, START, photo, write_config
+
+from smokewatch.core.detections import Window
+from smokewatch.detect import load_detector
+from smokewatch.labeling.cameras import INBOX, camera_dir, store_photo
+from smokewatch.watch.config import WatchConfig, load_watch_config
+from smokewatch.watch.pipeline import settled_spans, sync_camera
+
+
+@pytest.fixture
+def config(tmp_path: Path, always_smoke: Path) -> WatchConfig:
+    path = write_config(tmp_path, tmp_path / "data", always_smoke)
+    return load_watch_config(path, data_dir=tmp_path / "data", timezone="US/Eastern")
+
+
+def post(config: WatchConfig, times: list[float]) -> None:
+    for t in times:
+        store_photo(config.data_dir, CAMERA, photo(int(t)), taken=t, max_bytes=1 << 20)
+
+
+def day(config: WatchConfig) -> Path:
+    return camera_dir(config.data_dir, CAMERA) / "days" / "2024-06-11"
+
+
+def windows_of(config: WatchConfig) -> list[dict[str, object]]:
+    scan = json.loads((day(config) / "detect" / "scan.json").read_text())
+    return list(scan["windows"]["1-0"])
+
+
+def test_an_event_is_raised_once_settled_and_a_rerun_changes_nothing(
+    config: WatchConfig, always_smoke: Path
+) -> None:
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(90)])
+    first = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert first.frames_added == 90 and first.windows_scored == 4
+    assert first.events == []  # frames 0-71 could still grow: not settled yet
+    post(config, [START + i * EVERY for i in range(90, 108)])
+    second = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert second.events == ["1-0-1718107200-1718107910"]
+    snapshot = sorted(p.relative_to(day(config)) for p in day(config).rglob("*"))
+    again = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert (again.frames_added, again.windows_scored, again.events) == (0, 0, [])
+    assert sorted(p.relative_to(day(config)) for p in day(config).rglob("*")) == snapshot
+
+
+def test_late_duplicate_and_night_photos_are_dropped(
+    config: WatchConfig, always_smoke: Path
+) -> None:
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(5)])
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    night = START + 14 * 3600  # 22:00 local
+    post(config, [START + 2 * EVERY + 1, night])  # late (before the last frame), and night
+    report = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert (report.frames_added, report.photos_dropped) == (0, 2)
+    assert not list((camera_dir(config.data_dir, CAMERA) / INBOX).iterdir())
+    frames = json.loads((day(config) / "frames" / "frames.json").read_text())
+    assert len(frames["frames"]) == 5
+
+
+def test_no_window_spans_a_gap_and_the_grid_restarts_after_it(
+    config: WatchConfig, always_smoke: Path
+) -> None:
+    detector = load_detector(always_smoke, cam=False)
+    before = [START + i * EVERY for i in range(40)]
+    after = [before[-1] + 1200 + i * EVERY for i in range(40)]  # a 20-minute gap
+    post(config, before + after)
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    starts = [w["start_frame"] for w in windows_of(config)]
+    assert starts == [0, 40]
+    sidecar = json.loads((day(config) / "frames" / "frames.json").read_text())
+    assert sidecar["gaps"][0]["after_frame"] == 39
+    for w in windows_of(config):
+        assert float(w["end_time"]) - float(w["start_time"]) == 35 * EVERY  # type: ignore[arg-type]
+
+
+def test_detect_reads_the_same_frame_folder_in_batch(
+    config: WatchConfig, always_smoke: Path, tmp_path: Path
+) -> None:
+    from smokewatch.core.clip import Box
+    from smokewatch.detect import detect_timelapse, read_frame_times
+
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(60)])
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    frames = day(config) / "frames"
+    report = detect_timelapse(
+        frames,
+        {"1-0": Box(0, 0, 48, 48)},
+        tmp_path / "batch",
+        detector=detector,
+        clock=read_frame_times(frames / "frames.json"),
+        options=dataclasses.replace(config.options),
+        label_clips=0,
+    )
+    batch = report.views["1-0"].windows
+    watched = windows_of(config)
+    assert [w.start_frame for w in batch] == [w["start_frame"] for w in watched]
+    assert [w.start_time for w in batch] == [w["start_time"] for w in watched]
+    assert [round(w.probability, 4) for w in batch] == [
+        round(float(w["probability"]), 4)  # type: ignore[arg-type]
+        for w in watched
+    ]
+
+
+def _windows(smoke: list[bool]) -> list[Window]:
+    return [
+        Window(18 * k, 18 * k + 35, START + 180 * k, START + 180 * k + 350, 0.99 if s else 0.1)
+        for k, s in enumerate(smoke)
+    ]
+
+
+def test_an_event_settles_only_when_no_later_window_can_change_it(config: WatchConfig) -> None:
+    # a run still open: its last piece could grow, so nothing is settled
+    assert settled_spans(_windows([True, True]), config, closed=False) == []
+    # one quiet window after it: the gap could still be filled
+    assert settled_spans(_windows([True, True, False]), config, closed=False) == []
+    # two quiet windows (more than max_gap 1): settled
+    (span,) = settled_spans(_windows([True, True, False, False]), config, closed=False)
+    assert (span.start_frame, span.end_frame) == (0, 53)
+    # a day that is over settles everything
+    assert len(settled_spans(_windows([True, True]), config, closed=True)) == 1
+
+
+def test_watch_help_says_how_to_run_it_as_a_service() -> None:
+    from smokewatch.cli import app
+
+    result = CliRunner().invoke(app, ["watch", "--help"])
+    assert result.exit_code == 0
+    assert "systemd" in result.output and "watch worker" in result.output
+
+
+def test_an_alert_that_failed_is_sent_by_a_later_job(
+    tmp_path: Path, always_smoke: Path, receiver
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/alerts"
+    path = write_config(tmp_path, tmp_path / "data", always_smoke, notify=f"[{dead}]")
+    config = dataclasses.replace(
+        load_watch_config(path, data_dir=tmp_path / "data", timezone="US/Eastern"),
+        alert_secret="s3cret",
+    )
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(108)])
+    report = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert report.events and report.alerts_sent == 0
+    fixed = dataclasses.replace(config, notify=(receiver.url,))
+    again = sync_camera(fixed, CAMERA, detector=lambda: detector)
+    assert again.alerts_sent == 1 and receiver.events == report.events
+    assert sync_camera(fixed, CAMERA, detector=lambda: detector).alerts_sent == 0
