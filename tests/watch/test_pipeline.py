@@ -163,3 +163,38 @@ def test_an_alert_that_failed_is_sent_by_a_later_job(
     again = sync_camera(fixed, CAMERA, detector=lambda: detector)
     assert again.alerts_sent == 1 and receiver.events == report.events
     assert sync_camera(fixed, CAMERA, detector=lambda: detector).alerts_sent == 0
+
+
+def test_a_service_import_that_fails_is_tried_again_by_the_next_job(
+    config: WatchConfig, tmp_path: Path
+) -> None:
+    """``publish`` is how a raised day reaches the labeling service; a failure (the database
+    is down) must not lose it: the day stays "not raised" and the next job publishes again."""
+    from smokewatch.errors import SmokewatchError
+
+    for i in range(72):
+        t = START + i * EVERY
+        store_photo(config.data_dir, CAMERA, photo(i), taken=t, max_bytes=1 << 20)
+    detector = load_detector(config.model)
+    calls: list[Path] = []
+
+    def down(path: Path) -> None:
+        calls.append(path)
+        raise SmokewatchError("cannot open the database: down")
+
+    sync_camera(config, CAMERA, detector=lambda: detector, publish=down)
+    assert calls and calls[-1].name == "detections.json"
+    sync_camera(config, CAMERA, detector=lambda: detector, publish=calls.append)
+    assert len(calls) == 2  # tried again
+    sync_camera(config, CAMERA, detector=lambda: detector, publish=calls.append)
+    assert len(calls) == 2  # published once it worked: nothing more to do
+
+
+def test_service_must_be_a_boolean(tmp_path: Path, always_smoke: Path) -> None:
+    from smokewatch.watch.config import WatchConfigError
+
+    path = write_config(tmp_path, tmp_path / "data", always_smoke, service="yes please")
+    with pytest.raises(WatchConfigError, match="'service' must be true or false"):
+        load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC")
+    path = write_config(tmp_path, tmp_path / "data", always_smoke, service="true")
+    assert load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC").service

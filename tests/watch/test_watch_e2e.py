@@ -14,11 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from watch_helpers import CAMERA, EVERY, START, photo, write_config
+from sqlalchemy import select
+from watch_helpers import CAMERA, EVERY, SIZE, START, photo, write_config
 
 from smokewatch.labeling.app import create_app
 from smokewatch.labeling.cameras import INBOX, add_camera, camera_dir
 from smokewatch.labeling.db import open_database
+from smokewatch.labeling.tables import Event, EventClip, Video
 from smokewatch.settings import Settings
 from smokewatch.watch.jobs import camera_lock, make_huey, run_job
 
@@ -35,9 +37,11 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0) -> No
         time.sleep(0.1)
 
 
-def start_worker(config: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+def start_worker(config: Path, data_dir: Path, db_url: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "SMOKEWATCH_DATABASE_URL": db_url,
+        "SMOKEWATCH_CLIP_SIZE": str(SIZE),
         "PYTHONPATH": str(REPO / "src"),
         "SMOKEWATCH_DATA_DIR": str(data_dir),
         "SMOKEWATCH_ALERT_SECRET": SECRET,
@@ -81,6 +85,7 @@ def test_photos_posted_become_a_clip_and_an_event_and_a_kill_loses_nothing(
         queue=queue_url,
         pause_dir=str(pause),
         notify=f"[{receiver.url}]",
+        service="true",
     )
     huey = make_huey(queue_url, data_dir)
     huey.flush()
@@ -97,7 +102,7 @@ def test_photos_posted_become_a_clip_and_an_event_and_a_kill_loses_nothing(
     assert len(list((camera_dir(data_dir, CAMERA) / INBOX).iterdir())) == PHOTOS
 
     (pause / "armed").write_text("scored")  # the first job stops after scoring its first window
-    worker = start_worker(config, data_dir)
+    worker = start_worker(config, data_dir, db_url)
     try:
         huey.smokewatch_sync(str(config), CAMERA)
         wait_for("the job to pause mid-way", lambda: any(pause.glob("scored.*")))
@@ -117,11 +122,15 @@ def test_photos_posted_become_a_clip_and_an_event_and_a_kill_loses_nothing(
     wait_for("the killed job's lock to die with it", lock_free, timeout=30)
 
     (pause / "armed").unlink()
-    worker = start_worker(config, data_dir)
+    worker = start_worker(config, data_dir, db_url)
     try:
         huey.smokewatch_sync(str(config), CAMERA)  # what the watcher's sweep does
         detections = day / "detect" / "detections.json"
-        wait_for("the event", lambda: detections.is_file() and receiver.events != [])
+        scan = day / "detect" / "scan.json"
+        wait_for(
+            "the event, alerted and imported",
+            lambda: receiver.events != [] and json.loads(scan.read_text()).get("raised"),
+        )
     finally:
         stop(worker)
     # once more, in-process: nothing new to do, nothing doubled
@@ -145,3 +154,15 @@ def test_photos_posted_become_a_clip_and_an_event_and_a_kill_loses_nothing(
     assert (day / "detect" / view["events"][0]["evidence_clip"]).is_file()
     assert receiver.events == ids  # each event alerted once
     assert not list((camera_dir(data_dir, CAMERA) / INBOX).iterdir())
+    # the event and its clips are in the service (imported once, by the job that raised it)
+    db = open_database(settings)
+    try:
+        with db.read() as session:
+            events = session.scalars(select(Event)).all()
+            assert [e.detection_id for e in events] == ids
+            linked = session.scalars(select(EventClip)).all()
+            names = set(session.scalars(select(Video.file_name)).all())
+    finally:
+        db.dispose()
+    assert len(linked) == len(view["events"][0]["windows"])  # the event's windows' clips
+    assert names == {name.removesuffix(".mp4") for name in clips}  # events' and uncertain ones

@@ -194,52 +194,21 @@ def _print_skipped(skipped: list[str], conflicts: list[str]) -> None:
 
 
 def _import_detections(
-    path: Path, uncertain: int, priority: int, url_root: str | None, strict: bool
+    from_detections: Path, uncertain: int, priority: int, url_root: str | None, strict: bool
 ) -> None:
     """``clips import --from-detections``: decoding (the clips, the evidence clips) is done
     here, where video may be read; the labeling package places, copies and stores."""
-    from smokewatch.core.detections import read_detections
-    from smokewatch.labeling.detection_import import (
-        place_window_clips,
-        plan_import,
-        store_detections,
-        store_evidence,
-    )
+    from smokewatch.labeling.detection_import import import_detection_run
     from smokewatch.video import read_clip
 
-    settings = load_settings()
-    detections = read_detections(path)
-    folder = path.parent
-    plan = plan_import(
-        detections,
-        folder,
+    plan, stored = import_detection_run(
+        from_detections,
+        load_settings(),
+        read_clip,
         uncertain=uncertain,
-        clip_size=settings.clip_size,
-        timezone=settings.timezone,
+        priority=priority,
+        url_root=url_root,
     )
-    placed = place_window_clips(plan, settings.videos_dir, _clip_check(settings))
-    evidence: dict[tuple[int, str], str] = {}
-    for k, item in enumerate(plan.events):
-        for kind, file in item.evidence.items():
-            try:
-                evidence[(k, kind)] = store_evidence(
-                    file, kind, folder, settings.evidence_dir, read_clip
-                )
-            except SmokewatchError as exc:
-                plan.skipped.append(str(exc))
-    db = _database(settings)
-    try:
-        with db.write() as session:
-            stored = store_detections(
-                session,
-                plan,
-                placed,
-                evidence,
-                priority=priority,
-                url_root=url_root or settings.videos_url_root,
-            )
-    finally:
-        db.dispose()
     report = stored.clips
     _print_skipped(plan.skipped, report.conflicts)
     console.print(

@@ -41,6 +41,7 @@ from smokewatch.labeling.catalog import (
 )
 from smokewatch.labeling.tables import Event as EventRow
 from smokewatch.labeling.tables import EventClip, Video
+from smokewatch.settings import Settings
 
 __all__ = [
     "DetectionsImport",
@@ -344,3 +345,64 @@ def store_detections(
                 [{"event_id": row.id, "video_id": v} for v in sorted(wanted - known)],
             )
     return report
+
+
+def import_detection_run(
+    path: Path,
+    settings: Settings,
+    read_clip: Callable[..., object],
+    *,
+    uncertain: int = 50,
+    priority: int = 1,
+    url_root: str | None = None,
+) -> tuple[DetectionsImport, StoredEvents]:
+    """A whole detection run into the settings' service: plan, place the clips, store the
+    evidence, then events and priorities in one transaction. Idempotent, so a caller that was
+    killed half-way (``smokewatch watch``) simply runs it again. ``read_clip`` is the
+    caller's decoder (``smokewatch.video.read_clip``): this package reads no video."""
+    import functools
+
+    from sqlalchemy.exc import OperationalError
+
+    from smokewatch.core.detections import read_detections
+    from smokewatch.labeling.db import open_database
+
+    detections = read_detections(path)
+    folder = path.parent
+    plan = plan_import(
+        detections,
+        folder,
+        uncertain=uncertain,
+        clip_size=settings.clip_size,
+        timezone=settings.timezone,
+    )
+    check = functools.partial(read_clip, expected_frames=settings.clip_frames)
+    placed = place_window_clips(plan, settings.videos_dir, check)
+    evidence: dict[tuple[int, str], str] = {}
+    for k, item in enumerate(plan.events):
+        for kind, file in item.evidence.items():
+            try:
+                evidence[(k, kind)] = store_evidence(
+                    file, kind, folder, settings.evidence_dir, read_clip
+                )
+            except SmokewatchError as exc:
+                plan.skipped.append(str(exc))
+    try:
+        db = open_database(settings)
+    except OperationalError as exc:
+        raise SmokewatchError(
+            f"cannot open the database {settings.resolved_database_url!r}: {exc.orig}"
+        ) from None
+    try:
+        with db.write() as session:
+            stored = store_detections(
+                session,
+                plan,
+                placed,
+                evidence,
+                priority=priority,
+                url_root=url_root or settings.videos_url_root,
+            )
+    finally:
+        db.dispose()
+    return plan, stored

@@ -56,6 +56,8 @@ class WatchConfig:
     notify: tuple[str, ...] = ()
     alert_secret: str | None = None
     device: str = "cpu"
+    #: import each raised day's events and uncertain clips into the labeling service
+    service: bool = False
     #: tests only: a job waits at each stage while ``pause_dir/armed`` exists
     pause_dir: Path | None = None
 
@@ -71,6 +73,12 @@ def _path(base: Path, value: Any, key: str, source: Path) -> Path:
         raise WatchConfigError(f"{source}: '{key}' must be a path")
     p = Path(os.path.expanduser(value))
     return p if p.is_absolute() else base / p
+
+
+def _flag(value: Any, key: str, source: Path) -> bool:
+    if not isinstance(value, bool):
+        raise WatchConfigError(f"{source}: '{key}' must be true or false")
+    return value
 
 
 def load_watch_config(
@@ -154,6 +162,7 @@ def load_watch_config(
         notify=tuple(str(n) for n in notify),
         alert_secret=alert_secret,
         device=str(raw.get("device", "cpu")),
+        service=_flag(raw.get("service", False), "service", source),
         pause_dir=_path(base, raw["pause_dir"], "pause_dir", source)
         if raw.get("pause_dir")
         else None,

@@ -22,7 +22,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,30 @@ def _config(path: str, env: dict[str, str]) -> WatchConfig:
     return found
 
 
+def _publisher(config: WatchConfig, env: dict[str, str]) -> Callable[[Path], None] | None:
+    """With ``service: true``, each raised day goes into the labeling service of the worker's
+    settings (its database and clip store), as ``clips import --from-detections`` does."""
+    if not config.service:
+        return None
+    from smokewatch.labeling.detection_import import import_detection_run
+    from smokewatch.settings import load_settings
+    from smokewatch.video import read_clip
+
+    settings = load_settings(**({"data_dir": env["data_dir"]} if "data_dir" in env else {}))
+
+    def publish(detections: Path) -> None:
+        plan, stored = import_detection_run(detections, settings, read_clip)
+        _log.info(
+            "%s: %d events added, %d clips added; %d skipped",
+            detections,
+            stored.events_added,
+            stored.clips.added,
+            len(plan.skipped),
+        )
+
+    return publish
+
+
 def _detector(config: WatchConfig) -> Detector:
     key = (str(config.model), config.device, config.options.cam)
     if key not in _DETECTORS:
@@ -157,6 +181,7 @@ def run_job(
     (photos that arrived meanwhile). Returns at once when another process holds the camera."""
     config = _config(config_path, env or {})
     reports: list[SyncReport] = []
+    publish = _publisher(config, env or {})
     with camera_lock(config.data_dir, camera_id) as held:
         if not held:
             return reports
@@ -166,6 +191,7 @@ def run_job(
                 camera_id,
                 detector=lambda: _detector(config),
                 hook=lambda stage: _pause(config, stage),
+                publish=publish,
             )
             reports.append(report)
             if report.events:

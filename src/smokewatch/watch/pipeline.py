@@ -46,6 +46,7 @@ from smokewatch.detect.detector import Detector
 from smokewatch.detect.evidence import WindowStore, write_events
 from smokewatch.detect.results import fingerprint, merge_views, write_view
 from smokewatch.detect.rule import EventSpan, find_events
+from smokewatch.errors import SmokewatchError
 from smokewatch.explain.gradcam import activation_ratio
 from smokewatch.labeling.cameras import INBOX, camera_dir, parse_inbox_name
 from smokewatch.watch.config import WatchConfig
@@ -411,6 +412,17 @@ def _alert(config: WatchConfig, out: Path, detections: Detections, report: SyncR
 # --------------------------------------------------------------------------------------------
 
 
+def _publish(publish: Callable[[Path], None] | None, detections: Path) -> bool:
+    if publish is None or not detections.is_file():
+        return True
+    try:
+        publish(detections)
+    except SmokewatchError as exc:
+        _log.warning("import into the service failed (tried again by the next job): %s", exc)
+        return False
+    return True
+
+
 def sync_camera(
     config: WatchConfig,
     camera_id: int,
@@ -418,12 +430,16 @@ def sync_camera(
     detector: Callable[[], Detector],
     hook: Hook = _no_hook,
     panorama: Callable[[PhotoGroup], Any] | None = None,
+    publish: Callable[[Path], None] | None = None,
 ) -> SyncReport:
     """Bring ``camera_id`` up to date: inbox -> frames -> windows -> events -> alerts.
 
     ``detector`` is called only when there is a window to score or an event to raise (a
     worker caches the model); ``panorama`` makes a frame of a photo group (default: the
-    camera's :class:`PanoramaMaker`, or the photo itself without a registration).
+    camera's :class:`PanoramaMaker`, or the photo itself without a registration);
+    ``publish`` takes a day's ``detections.json`` into the labeling service (events for
+    researchers, uncertain clips for volunteers) each time its events are raised: it must be
+    idempotent, and a failure keeps the day "not raised" so that the next job tries again.
     """
     report = SyncReport()
     source = config.camera(camera_id)
@@ -454,9 +470,11 @@ def sync_camera(
         alerted = _raise_events(
             config, camera_id, day, dict(views), windows, model, closed, report, hook
         )
+        published = _publish(publish, day / DETECT / "detections.json")
         state = _load_state(day / DETECT / SCAN, list(views))
-        # an alert that failed keeps the day "not raised": every job tries it again
-        state["raised"] = [len(next(iter(windows.values()), [])), closed] if alerted else None
+        # an alert or an import that failed keeps the day "not raised": every job tries again
+        done = alerted and published
+        state["raised"] = [len(next(iter(windows.values()), [])), closed] if done else None
         atomic_write_text(day / DETECT / SCAN, json.dumps(state))
     report.raised_at.pop("_last_window_time", None)
     return report
