@@ -13,10 +13,12 @@ writes, per clip, a compact summary that keeps space, time and motion:
             mirrored clip too (test-time augmentation: the maps of both are averaged).
 ``lite0``   EfficientNet-Lite0 (ImageNet), frame by frame, no temporal shift (the frozen 2D
             weights never learned one): the pooled 1280-d feature of every frame (``frames``:
-            T x 1280) and its 2x2 grid averaged over time (``grid``: 1280 x 2 x 2).
-``motion``  hand-made motion and appearance statistics, no network: grey frame differences and
-            DIS optical flow (magnitude, upward component), each per cell of a global + 2x2 +
-            3x3 pyramid, as mean / std / max over time, plus each cell's colour and contrast.
+            T x 1280). Cached for all 36 frames, so any frame subset is a slice; a model
+            that needs only ``lite_frames`` of them runs only those (:func:`make_extractor`).
+``diff``    cheap hand-made statistics, no network: grey frame differences per cell of a
+            global + 2x2 + 3x3 pyramid as mean / std / max over time, and each cell's
+            brightness, saturation and temporal contrast.
+``flow``    DIS optical flow statistics (magnitude, upward component) on the same pyramid.
 
 :func:`vectorize` then builds the vector a head reads from a summary and a
 :class:`FeatureSpec` (which endpoints, pyramid or global, which temporal statistics, how many
@@ -35,13 +37,13 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from smokewatch.core.atomic import atomic_path, atomic_write_text
+from smokewatch.training.config import FeatureSpec
 
 __all__ = [
     "EXTRACTORS",
@@ -49,42 +51,18 @@ __all__ = [
     "Summary",
     "cached_summaries",
     "make_extractor",
-    "motion_summary",
+    "diff_summary",
+    "flow_summary",
     "spec_extractors",
     "vectorize",
 ]
 
 Summary = dict[str, np.ndarray]
 Extractor = Callable[[Sequence[np.ndarray]], list[Summary]]
-EXTRACTORS = ("i3d", "lite0", "motion")
+EXTRACTORS = ("i3d", "i3d-flip", "lite0", "diff", "flow")
 I3D_ENDPOINTS = ("Mixed_4f", "Mixed_5c")
 #: pyramid cells of the motion statistics: global, 2x2, 3x3
 MOTION_LEVELS = (1, 2, 3)
-
-
-class FeatureSpec(BaseModel):
-    """Which summaries a head reads and how they become one vector (``TrainConfig.features``).
-
-    ``parts``: each an extractor name (``i3d``, ``lite0``, ``motion``); ``endpoints``: the I3D
-    layers; ``pyramid``: global mean plus the 2x2 cells, else the global mean only;
-    ``stats``: temporal statistics of the per-time-step global feature (``mean`` is always
-    there through the pyramid; ``std``, ``max`` add motion/transience); ``flip``: average the
-    I3D summary with that of the mirrored clip; ``lite_frames``: how many of the 36 frames the
-    fast model runs EfficientNet on (uniformly spread); ``lite_size``: its frame size.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    parts: tuple[Literal["i3d", "lite0", "motion"], ...] = ("i3d",)
-    endpoints: tuple[str, ...] = ("Mixed_5c",)
-    pyramid: bool = False
-    stats: tuple[Literal["std", "max"], ...] = ()
-    spatial_max: bool = False
-    flip: bool = False
-    frames: int = Field(36, ge=1)
-    size: int = Field(180, ge=32)
-    lite_frames: int = Field(8, ge=1)
-    lite_size: int = Field(180, ge=32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,8 +97,6 @@ def _lite_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
     idx = sample_frames(frames.shape[0], spec.lite_frames).numpy()
     chosen = frames[idx]
     out = [chosen.mean(axis=0)]
-    if spec.pyramid and "grid" in s:
-        out.append(s["grid"].reshape(-1))
     if "std" in spec.stats:
         out.append(chosen.std(axis=0))
     if "max" in spec.stats:
@@ -137,7 +113,7 @@ def vectorize(summary: Summary, spec: FeatureSpec) -> np.ndarray:
         elif part == "lite0":
             parts += _lite_vector(summary, spec)
         else:
-            parts.append(summary["motion"])
+            parts.append(summary[part])
     return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
 
 
@@ -162,30 +138,43 @@ def _time_stats(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x.mean(axis=0), x.std(axis=0), x.max(axis=0)])
 
 
-def motion_summary(clip: np.ndarray) -> np.ndarray:
-    """Motion and appearance statistics of a uint8 ``(T, H, W, 3)`` clip (no network).
+def _grey(clip: np.ndarray) -> np.ndarray:
+    import cv2
 
-    Per cell of a global + 2x2 + 3x3 pyramid: grey frame differences, DIS flow magnitude and
-    its upward component (smoke rises), each as mean / std / max over time; and per cell the
-    mean grey, saturation and temporal grey std (steam is white and bright, smoke greyer).
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]).astype(np.float32) / 255
+
+
+def diff_summary(clip: np.ndarray) -> np.ndarray:
+    """Cheap motion and appearance statistics of a uint8 ``(T, H, W, 3)`` clip (no network).
+
+    Per cell of a global + 2x2 + 3x3 pyramid: grey frame differences as mean / std / max over
+    time, and the cell's mean grey, saturation and temporal grey std (steam is white and
+    bright, smoke greyer). A few milliseconds per clip.
     """
     import cv2
 
-    from smokewatch.dataset.flow import compute_flow
-
-    grey = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]).astype(np.float32) / 255
+    grey = _grey(clip)
     diff = np.abs(np.diff(grey, axis=0))
-    flow = compute_flow(clip, "dis").astype(np.float32)  # T x H x W x 2 (dx, dy)
-    mag = np.sqrt((flow**2).sum(axis=-1))
-    up = -flow[..., 1]
-    hsv = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV) for f in clip]).astype(np.float32) / 255
+    sat = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)[..., 1] for f in clip]).astype(np.float32)
     parts = [
         _time_stats(_cells(diff, MOTION_LEVELS)),
-        _time_stats(_cells(mag, MOTION_LEVELS)),
-        _time_stats(_cells(up, MOTION_LEVELS)),
         _cells(grey.mean(axis=0, keepdims=True), MOTION_LEVELS)[0],
-        _cells(hsv[..., 1].mean(axis=0, keepdims=True), MOTION_LEVELS)[0],
+        _cells(sat.mean(axis=0, keepdims=True) / 255, MOTION_LEVELS)[0],
         _cells(grey.std(axis=0, keepdims=True), MOTION_LEVELS)[0],
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def flow_summary(clip: np.ndarray) -> np.ndarray:
+    """DIS optical flow statistics of a uint8 ``(T, H, W, 3)`` clip: per pyramid cell the flow
+    magnitude and its upward component (smoke rises), as mean / std / max over time."""
+    from smokewatch.dataset.flow import compute_flow
+
+    flow = compute_flow(clip, "dis").astype(np.float32)  # T x H x W x 2 (dx, dy)
+    mag = np.sqrt((flow**2).sum(axis=-1))
+    parts = [
+        _time_stats(_cells(mag, MOTION_LEVELS)),
+        _time_stats(_cells(-flow[..., 1], MOTION_LEVELS)),
     ]
     return np.concatenate(parts).astype(np.float32)
 
@@ -236,7 +225,9 @@ def _i3d_extractor(spec: FeatureSpec, weights_cache_dir: Path | None, *, flip: b
     return run
 
 
-def _lite_extractor(spec: FeatureSpec, weights_cache_dir: Path | None) -> Extractor:
+def _lite_extractor(
+    spec: FeatureSpec, weights_cache_dir: Path | None, *, only_needed: bool
+) -> Extractor:
     from smokewatch.models import get_model
 
     model = get_model(
@@ -249,7 +240,12 @@ def _lite_extractor(spec: FeatureSpec, weights_cache_dir: Path | None) -> Extrac
     )
     model.eval()
 
+    from smokewatch.models.efficientnet_tsm import sample_frames
+
     def run(clips: Sequence[np.ndarray]) -> list[Summary]:
+        if only_needed:  # the fast model: only the frames its head reads
+            idx = sample_frames(clips[0].shape[0], spec.lite_frames).numpy()
+            clips = [c[idx] for c in clips]
         x = _to_input(clips, spec.lite_size)  # B x 3 x T x S x S
         b, c, t, h, w = x.shape
         frames = x.transpose(1, 2).reshape(b * t, c, h, w)
@@ -260,17 +256,14 @@ def _lite_extractor(spec: FeatureSpec, weights_cache_dir: Path | None) -> Extrac
                 y = block(y, 1)
             y = model.head(y).float()
         pooled = y.mean(dim=(2, 3)).view(b, t, -1)
-        grid = torch.nn.functional.adaptive_avg_pool2d(y, 2).view(b, t, -1, 2, 2).mean(dim=1)
-        return [
-            {"frames": pooled[i].numpy().copy(), "grid": grid[i].numpy().copy()} for i in range(b)
-        ]
+        return [{"frames": pooled[i].numpy().copy()} for i in range(b)]
 
     return run
 
 
-def _motion_extractor() -> Extractor:
+def _stats_extractor(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Extractor:
     def run(clips: Sequence[np.ndarray]) -> list[Summary]:
-        return [{"motion": motion_summary(c)} for c in clips]
+        return [{name: fn(c)} for c in clips]
 
     return run
 
@@ -281,20 +274,26 @@ def extractor_settings(name: str, spec: FeatureSpec) -> dict[str, Any]:
         return {"extractor": name, "frames": spec.frames, "size": spec.size, "version": 1}
     if name == "lite0":
         return {"extractor": name, "size": spec.lite_size, "version": 1}
-    if name == "motion":
+    if name in ("diff", "flow"):
         return {"extractor": name, "levels": list(MOTION_LEVELS), "version": 1}
     raise ValueError(f"unknown extractor {name!r}; one of {', '.join(EXTRACTORS)}")
 
 
-def make_extractor(name: str, spec: FeatureSpec, weights_cache_dir: Path | None) -> Extractor:
+def make_extractor(
+    name: str, spec: FeatureSpec, weights_cache_dir: Path | None, *, only_needed: bool = False
+) -> Extractor:
+    """The extractor ``name`` for ``spec``, its network built once. ``only_needed``: compute
+    only what ``spec`` reads (``lite0``: its ``lite_frames``), not the full cacheable summary."""
     if name == "i3d":
         return _i3d_extractor(spec, weights_cache_dir, flip=False)
     if name == "i3d-flip":
         return _i3d_extractor(spec, weights_cache_dir, flip=True)
     if name == "lite0":
-        return _lite_extractor(spec, weights_cache_dir)
-    if name == "motion":
-        return _motion_extractor()
+        return _lite_extractor(spec, weights_cache_dir, only_needed=only_needed)
+    if name == "diff":
+        return _stats_extractor("diff", diff_summary)
+    if name == "flow":
+        return _stats_extractor("flow", flow_summary)
     raise ValueError(f"unknown extractor {name!r}; one of {', '.join(EXTRACTORS)}")
 
 
@@ -366,9 +365,17 @@ def cached_summaries(
     merged: list[Summary] = [{} for _ in paths]
     for name in spec_extractors(spec):
         store = _Store.open(cache_dir, name, spec) if cache_dir is not None else None
+        # the flipped extraction holds the plain maps too: reuse it when it is there
+        richer = (
+            _Store.open(cache_dir, "i3d-flip", spec)
+            if cache_dir is not None and name == "i3d"
+            else None
+        )
         todo = []
         for i, p in enumerate(paths):
             got = store.load(Path(p)) if store is not None else None
+            if got is None and richer is not None:
+                got = richer.load(Path(p))
             if got is None:
                 todo.append(i)
             else:

@@ -32,9 +32,11 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
+
+from smokewatch.training.config import HeadKind
 
 __all__ = [
     "Candidate",
@@ -51,7 +53,6 @@ __all__ = [
     "stratified_folds",
 ]
 
-HeadKind = Literal["svm-linear", "svm-rbf"]
 C_GRID: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 WEIGHT_STEP = 0.25
 
