@@ -196,7 +196,7 @@ def matmul_peak(n: int = 2048, repeats: int = 5) -> tuple[float, float]:
     return mkl, onednn
 
 
-def gflops(model: torch.nn.Module, x: torch.Tensor) -> float:
+def gflops(model: Callable[[torch.Tensor], Any], x: torch.Tensor) -> float:
     """Forward GFLOPs per clip (FlopCounterMode on the eager model, one clip)."""
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
@@ -363,6 +363,66 @@ def compare(args: argparse.Namespace, peak: float) -> None:
         print(f"  ({k}: first call, compiling included, took {s:.0f} s)")
 
 
+# --------------------------------------------------------------------------------------------
+# 4. the fast model beside I3D
+
+
+def fast(args: argparse.Namespace, peak: float) -> None:
+    """rise-fast's feature path vs the I3D trunk rise-best runs, interleaved, per clip.
+
+    I3D: prepared (``prepare_for_inference``) Mixed_5c trunk on 36x180^2 (what rise-best and
+    rise-hard-svm run). Fast: frozen EfficientNet-Lite0 (channels-last) on ``--fast-frames``
+    of the 36 frames at ``--fast-size``^2, plus the frame-difference statistics of the uint8
+    clip (``training.features.diff_summary``), i.e. everything but decoding and the SVMs.
+    """
+    from smokewatch.models import get_model
+    from smokewatch.models.efficientnet_tsm import sample_frames
+    from smokewatch.models.inference import prepare_for_inference
+    from smokewatch.training.features import diff_summary
+
+    size, frames = 180, 36
+    eager_i3d = get_model("i3d", weights=None, num_classes=1).eval()  # FLOPs: counted eager
+    i3d = get_model("i3d", weights=None, num_classes=1).eval()
+    prepare_for_inference(i3d)
+    lite = get_model("efficientnet-lite0-tsm", weights=None, shift_fraction=0.0).eval()
+    idx = sample_frames(frames, args.fast_frames)
+    for batch in args.fast_batches:
+        x = torch.rand(batch, 3, frames, size, size) * 2 - 1
+        clips = (torch.rand(batch, frames, size, size, 3) * 255).to(torch.uint8).numpy()
+
+        def run_i3d(v: torch.Tensor) -> Any:
+            return i3d.features(v.contiguous(memory_format=CL))
+
+        def run_fast(v: torch.Tensor, clips: Any = clips) -> Any:
+            f = v.index_select(2, idx).transpose(1, 2).reshape(-1, 3, size, size)
+            if args.fast_size != size:
+                f = torch.nn.functional.interpolate(f, size=args.fast_size, mode="bilinear")
+            y = lite.stem(f.contiguous(memory_format=torch.channels_last))
+            for block in lite.blocks:
+                y = block(y, 1)
+            out = lite.head(y).mean(dim=(2, 3))
+            for clip in clips:
+                diff_summary(clip)
+            return out
+
+        secs = interleaved({"i3d": run_i3d, "fast": run_fast}, x, args.repeats, args.warmup)
+        flops = {
+            "i3d": gflops(eager_i3d.features, x),
+            "fast": gflops(run_fast, x[:1]),
+        }
+        print(f"## fast model vs I3D, batch {batch}, median of {args.repeats}, interleaved")
+        print(f"  {'model':<44} {'GFLOPs':>7} {'s/batch':>8} {'clips/s':>8} {'of peak':>7} ratio")
+        for name, label in (
+            ("i3d", f"i3d prepared, {frames}x{size}^2 to Mixed_5c"),
+            ("fast", f"lite0 {args.fast_frames}x{args.fast_size}^2 + diff stats"),
+        ):
+            cps = batch / secs[name]
+            share = flops[name] * cps / peak
+            ratio = secs["i3d"] / secs[name]
+            print(f"  {label:<44} {flops[name]:7.1f} {secs[name]:8.3f} {cps:8.2f} "
+                  f"{share:7.0%} {ratio:.1f}x")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -381,6 +441,10 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--no-table", action="store_true")
     parser.add_argument("--no-compare", action="store_true")
+    parser.add_argument("--fast", action="store_true", help="rise-fast vs I3D rows only")
+    parser.add_argument("--fast-frames", type=int, default=4)
+    parser.add_argument("--fast-size", type=int, default=180)
+    parser.add_argument("--fast-batches", nargs="*", type=int, default=[1, 8])
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -389,6 +453,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 2048^3 "
           f"product: torch.matmul {mkl:.0f} GFLOP/s, oneDNN {onednn:.0f} GFLOP/s; "
           f"peak = {peak:.0f} GFLOP/s")  # fmt: skip
+    if args.fast:
+        fast(args, peak)
+        return
     if not args.no_table:
         table(args, peak)
     if not args.no_compare:

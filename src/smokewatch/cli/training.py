@@ -151,7 +151,18 @@ def train_command(
         f"{config.summary()}\n{len(items)} training clips, {len(val)} validation clips",
         highlight=False,
     )
-    if config.kind == "svm":
+    if config.kind == "heads":
+        from smokewatch.training.heads import train_heads
+
+        result = train_heads(
+            config,
+            items + val,  # the inner cross-validation holds clips out itself
+            out,
+            cache_dir=cache_dir,
+            weights_cache_dir=_weights_cache_dir(),
+            progress=not quiet,
+        )
+    elif config.kind == "svm":
         from smokewatch.training.fit_svm import train_svm
 
         result = train_svm(
@@ -377,6 +388,18 @@ def cv_command(
         help="A column of the labels CSV holding another model's predictions (e.g. "
         "rgb_tc_pred), scored on the same test folds and shown in the tables (repeatable).",
     ),
+    nested: bool = typer.Option(
+        False,
+        "--nested",
+        help="Nested CV of heads presets on cached frozen features: every choice (features, "
+        "head, C, fusion, threshold) made by inner CV of each outer training fold.",
+    ),
+    scene_groups_column: str | None = typer.Option(
+        None,
+        "--scene-groups",
+        help="With --nested: keep clips that look alike (first-frame clusters within each "
+        "first word of this CSV column, e.g. splits) in one fold.",
+    ),
 ) -> None:
     """Stratified k-fold cross-validation of presets on labeled clips; per-fold tables."""
     from smokewatch.dataset.torch_data import items_from_labels_csv
@@ -386,6 +409,26 @@ def cv_command(
     configs = [_config(p, overrides) for p in presets]
     items = items_from_labels_csv(labels, clips)
     given = {name: _score_column(labels, clips, name) for name in score_columns}
+    if nested:
+        from smokewatch.training.experiments import nested_cross_validate
+
+        groups = None
+        if scene_groups_column is not None:
+            groups = _scene_groups(items, labels, clips, scene_groups_column)
+        nested_cross_validate(
+            configs,
+            items,
+            folds,
+            out,
+            seed=seed,
+            groups=groups,
+            cache_dir=cache_dir,
+            weights_cache_dir=_weights_cache_dir(),
+            given=given,
+            on_result=_report,
+        )
+        _print_table(out)
+        return
     cross_validate(
         configs,
         items,
@@ -400,6 +443,25 @@ def cv_command(
         given=given,
     )
     _print_table(out)
+
+
+def _scene_groups(items: list[Any], labels: Path, clips: Path, column: str) -> Any:
+    """Groups of look-alike clips (8 per first word of ``column``), for grouped folds."""
+    import csv
+
+    import numpy as np
+
+    from smokewatch.training.experiments import first_frame_thumbnails
+    from smokewatch.training.nested import scene_groups
+
+    with open(labels, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        reader.fieldnames = [n.strip() for n in (reader.fieldnames or [])]
+        if column not in reader.fieldnames:
+            raise SmokewatchError(f"{labels}: no column {column!r} to group by")
+        family = {str(clips / r["file"].strip()): (r[column].split() or [""])[0] for r in reader}
+    fams = [family[str(it.path)] for it in items]
+    return scene_groups(first_frame_thumbnails(items), 8, fams).astype(np.int64)
 
 
 def _score_column(labels: Path, clips: Path, name: str) -> dict[str, float]:

@@ -17,11 +17,68 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from smokewatch.errors import SmokewatchError
 
-__all__ = ["ConfigError", "TrainConfig", "apply_overrides", "list_presets", "load_config"]
+__all__ = [
+    "ConfigError",
+    "FeatureSpec",
+    "HeadsConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "list_presets",
+    "load_config",
+]
 
 
 class ConfigError(SmokewatchError, ValueError):
     """A preset or configuration file that does not exist or does not validate."""
+
+
+class FeatureSpec(BaseModel):
+    """Which summaries a head reads and how they become one vector (``HeadsConfig.candidates``).
+
+    ``parts``: extractor names (``i3d``, ``lite0``, ``diff``, ``flow``); ``endpoints``: the
+    I3D layers; ``pyramid``: global mean plus the 2x2 cells, else the global mean only;
+    ``stats``: temporal statistics of the per-time-step global feature (``mean`` is always
+    there through the pyramid; ``std``, ``max`` add motion/transience); ``flip``: average the
+    I3D summary with that of the mirrored clip; ``lite_frames``: how many of the 36 frames the
+    fast model runs EfficientNet on (uniformly spread); ``lite_size``: its frame size.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parts: tuple[Literal["i3d", "lite0", "diff", "flow"], ...] = ("i3d",)
+    endpoints: tuple[str, ...] = ("Mixed_5c",)
+    pyramid: bool = False
+    stats: tuple[Literal["std", "max"], ...] = ()
+    spatial_max: bool = False
+    flip: bool = False
+    frames: int = Field(default=36, ge=1)
+    size: int = Field(default=180, ge=32)
+    lite_frames: int = Field(default=8, ge=1)
+    lite_size: int = Field(default=180, ge=32)
+
+    def family(self) -> str:
+        """The stream(s) it reads (``i3d``, ``lite0+diff``): fusion takes the best of each."""
+        return "+".join(self.parts)
+
+
+HeadKind = Literal["svm-linear", "svm-rbf"]
+
+
+class HeadsConfig(BaseModel):
+    """``kind: heads``: small heads on cached frozen features, everything chosen by inner CV.
+
+    ``candidates``: named feature sets; each is tried with every head of ``kinds`` and every
+    ``C`` of ``c_grid``; ``fuse``: the best candidate of each family may be fused (weights
+    chosen inside too); ``inner_folds``: the inner cross-validation that chooses.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candidates: dict[str, FeatureSpec]
+    kinds: tuple[HeadKind, ...] = ("svm-linear", "svm-rbf")
+    c_grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+    inner_folds: int = Field(default=5, ge=2)
+    fuse: bool = True
 
 
 class TrainConfig(BaseModel):
@@ -31,7 +88,7 @@ class TrainConfig(BaseModel):
 
     name: str
     description: str = ""
-    kind: Literal["torch", "svm"] = "torch"
+    kind: Literal["torch", "svm", "heads"] = "torch"
     #: a registered model name (``smokewatch models list``); for ``kind: svm`` the backbone
     model: str = "i3d"
     #: released weights to start from (``kinetics400``) or null for random initialization
@@ -73,6 +130,8 @@ class TrainConfig(BaseModel):
     threshold: float = Field(0.5, gt=0, lt=1)
     #: SVM parameters (``kind: svm``): scikit-learn SVC arguments, RISE's C=4, gamma='scale'
     svm: dict[str, Any] = Field(default_factory=lambda: {"C": 4.0, "gamma": "scale"})
+    #: ``kind: heads``: the feature sets and heads the inner CV chooses among
+    heads: HeadsConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -80,6 +139,8 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"batch_size {self.batch_size} is not divisible by accumulate {self.accumulate}"
             )
+        if self.kind == "heads" and self.heads is None:
+            raise ValueError("kind: heads needs a heads: section (candidates, kinds, c_grid)")
         if sorted(self.milestones) != self.milestones:
             raise ValueError(f"milestones must be increasing, got {self.milestones}")
         return self

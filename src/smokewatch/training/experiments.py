@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 __all__ = [
     "TABLE_METRICS",
     "cross_validate",
+    "first_frame_thumbnails",
     "fold_items",
+    "nested_cross_validate",
     "run_one",
     "run_splits",
     "split_items",
@@ -118,7 +120,18 @@ def run_one(
     if done.is_file():
         return dict(json.loads(done.read_text(encoding="utf-8")))
     if not (run_dir / "model" / "model.json").is_file():
-        if config.kind == "svm":
+        if config.kind == "heads":
+            from smokewatch.training.heads import train_heads
+
+            train_heads(
+                config,
+                [*train_items, *val_items],
+                run_dir,
+                cache_dir=cache_dir,
+                weights_cache_dir=weights_cache_dir,
+                progress=progress,
+            )
+        elif config.kind == "svm":
             from smokewatch.training.fit_svm import train_svm
 
             train_svm(
@@ -321,3 +334,119 @@ def write_tables(results: dict[str, Any], out: Path, *, columns: Sequence[str]) 
             atomic_write_text(path, text)
             written.append(path)
     return written
+
+
+def first_frame_thumbnails(items: Sequence[Any], side: int = 32) -> np.ndarray:
+    """Each clip's first frame as a ``side`` x ``side`` grey thumbnail, flattened: what
+    :func:`smokewatch.training.nested.scene_groups` clusters."""
+    import cv2
+
+    from smokewatch.video import read_clip
+
+    rows = []
+    for it in items:
+        frame = read_clip(it.path)[0]
+        small = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
+        rows.append(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32).ravel())
+    return np.stack(rows)
+
+
+def nested_cross_validate(
+    configs: Sequence[TrainConfig],
+    items: Sequence[Any],
+    folds: int,
+    out: Path,
+    *,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
+    given: dict[str, dict[str, float]] | None = None,
+    on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Nested CV on cached frozen features: per outer fold, every choice made inside.
+
+    ``kind: heads`` presets run their whole selection in each outer training fold
+    (:func:`smokewatch.training.nested.nested_cv`); ``kind: svm`` presets on RGB I3D (RISE's
+    RGB-SVM: nothing to choose) are fitted as they are on the same folds; ``given`` scores
+    (RGB-TC's predictions) are scored on the same test folds. Writes ``results.json``, the
+    tables and ``choices.json`` (what each fold chose).
+    """
+    from smokewatch.training.build import TrainingError
+    from smokewatch.training.config import FeatureSpec
+    from smokewatch.training.heads import candidates_of, feature_matrices
+    from smokewatch.training.metrics import binary_metrics
+    from smokewatch.training.nested import nested_cv, stratified_folds
+
+    torch_presets = [c.name for c in configs if c.kind == "torch"]
+    if torch_presets:
+        raise TrainingError(
+            f"--nested runs heads on cached features; {', '.join(torch_presets)} would be "
+            "fine-tuned in every inner fold (days on a CPU): cross-validate it without --nested"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    y = np.array([it.label for it in items])
+    paths = [Path(it.path) for it in items]
+    columns = [f"fold-{k + 1}" for k in range(folds)]
+    splits = stratified_folds(y, folds, seed, groups)
+    results: dict[str, Any] = {}
+    choices: dict[str, Any] = {}
+
+    def record(name: str, k: int, metrics: dict[str, Any]) -> None:
+        nonlocal results
+        results = _record(out, name, columns[k], metrics)
+        if on_result is not None:
+            on_result(name, columns[k], metrics)
+
+    for name, scores in (given or {}).items():
+        for k, (_, test) in enumerate(splits):
+            m = binary_metrics(y[test], [scores[str(paths[i])] for i in test])
+            record(name, k, {**m.as_dict(), "n": m.n})
+    for config in configs:
+        if config.kind == "svm":
+            from smokewatch.models.svm import FeatureSVM
+
+            if config.model != "i3d" or config.modality != "rgb":
+                raise TrainingError(f"{config.name}: only RGB I3D SVMs are cached for --nested")
+            spec = FeatureSpec(frames=config.frames, size=config.size)
+            x = feature_matrices(
+                {"x": spec}, paths, cache_dir=cache_dir, weights_cache_dir=weights_cache_dir
+            )["x"]
+            for k, (train, test) in enumerate(splits):
+                params = {"random_state": config.seed, **config.svm, "probability": True}
+                svm = FeatureSVM(**params).fit(x[train], y[train])
+                positive = [int(c) for c in np.asarray(svm.classes_)].index(1)
+                prob = np.asarray(svm.predict_proba(x[test]))[:, positive]
+                m = binary_metrics(y[test], prob, threshold=config.threshold)
+                record(config.name, k, {**m.as_dict(), "n": m.n})
+            continue
+        assert config.heads is not None
+        feats = feature_matrices(
+            dict(config.heads.candidates),
+            paths,
+            cache_dir=cache_dir,
+            weights_cache_dir=weights_cache_dir,
+        )
+        runs = nested_cv(
+            feats,
+            y,
+            candidates_of(config),
+            outer_folds=folds,
+            inner_folds=config.heads.inner_folds,
+            seed=seed,
+            groups=groups,
+            fuse=config.heads.fuse,
+            c_grid=config.heads.c_grid,
+        )
+        for r in runs:
+            record(config.name, r.fold, r.metrics)
+            choices.setdefault(config.name, {})[columns[r.fold]] = {
+                "members": [m.name for m in r.choice.members],
+                "C": r.choice.cs,
+                "weights": r.choice.weights,
+                "threshold": r.choice.threshold,
+                "inner_roc_auc": r.choice.inner_auc,
+            }
+    atomic_write_text(out / "choices.json", json.dumps(choices, indent=2) + "\n")
+    write_tables(results, out, columns=columns)
+    return results

@@ -1,9 +1,11 @@
 """A trained model on disk: one directory that ``evaluate`` and detection can use on any clips.
 
-    model.json   what it is: format, kind (torch | svm), the training config, the chosen step
-                 and its validation scores
+    model.json   what it is: format, kind (torch | svm | heads), the training config, the
+                 chosen step and its validation scores (heads: what the inner CV chose)
     model.pt     the chosen weights (kind torch: a state dict, loaded with weights_only)
     svm.joblib   the fitted SVM (kind svm; the backbone comes from ``config.weights``)
+    heads.joblib the chosen heads, fusion and threshold (kind heads; the frozen backbones come
+                 from their released weights, see ``training/heads.py``)
 
 Everything is written atomically, ``model.json`` last, so a directory with a ``model.json`` is
 complete.
@@ -52,10 +54,15 @@ def write_model_dir(
     *,
     state_dict: dict[str, torch.Tensor] | None = None,
     svm: Any = None,
+    heads: Any = None,
     info: dict[str, Any] | None = None,
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    if config.kind == "torch":
+    if config.kind == "heads":
+        if heads is None:
+            raise ValueError("a heads model directory needs the fitted heads")
+        heads.save(out / "heads.joblib")
+    elif config.kind == "torch":
         if state_dict is None:
             raise ValueError("a torch model directory needs its state dict")
         with atomic_path(out / "model.pt") as tmp:
@@ -105,6 +112,17 @@ class TrainedModel:
         """
         from smokewatch.training.predict import predict_svm, predict_torch
 
+        if self.config.kind == "heads":
+            from smokewatch.training.heads import predict_heads
+
+            return predict_heads(
+                self.model,
+                items,
+                cache_dir=cache_dir,
+                weights_cache_dir=weights_cache_dir,
+                batch_size=batch_size,
+                on_batch=on_batch,
+            )
         options: dict[str, Any] = {
             "device": device,
             "batch_size": batch_size,
@@ -143,6 +161,12 @@ class TrainedModel:
         )
 
         dev = torch.device(device)
+        if self.config.kind == "heads":
+            return np.asarray(
+                self.model.predict_arrays(
+                    clips, batch_size=batch_size, weights_cache_dir=weights_cache_dir
+                )
+            )
         if self.config.kind == "svm":
             if self._features is None:  # the frozen backbone, built once for every call
                 self._features = feature_backbone(self.config, dev, weights_cache_dir)
@@ -184,6 +208,14 @@ def load_model_dir(path: Path) -> TrainedModel:
         config = TrainConfig(**meta["config"])
     except Exception as exc:
         raise ModelDirError(f"{meta_path}: invalid config ({exc})") from None
+    if config.kind == "heads":
+        from smokewatch.training.heads import HeadsFileError, HeadsModel
+
+        try:
+            heads = HeadsModel.load(path / "heads.joblib")
+        except HeadsFileError as exc:
+            raise ModelDirError(str(exc)) from None
+        return TrainedModel(path, config, meta, heads)
     if config.kind == "svm":
         from smokewatch.models.svm import FeatureSVM
 

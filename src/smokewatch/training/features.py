@@ -1,0 +1,417 @@
+"""Frozen features for small heads: rich per-clip summaries, extracted once, cached on disk.
+
+A few hundred labeled clips are too few to fine-tune a video network honestly on a 2-core CPU
+(``cpu-small`` underfits, and nested cross-validation of fine-tuning would take days), but
+plenty to choose a small classifier on frozen features. What the head sees matters more than
+the head: smoke often fills one corner of a 180x180 view and is texture that moves, so a
+single global mean of I3D's last layer throws most of the signal away. So each *extractor*
+writes, per clip, a compact summary that keeps space, time and motion:
+
+``i3d``     the frozen Kinetics I3D at ``Mixed_4f`` and ``Mixed_5c``: each map average-pooled
+            to a 2x2 grid per time step (``<endpoint>.grid``: C x T' x 2 x 2) and max-pooled
+            over space per time step (``<endpoint>.max``: C x T'). ``flip`` runs the
+            mirrored clip too (test-time augmentation: the maps of both are averaged).
+``lite0``   EfficientNet-Lite0 (ImageNet), frame by frame, no temporal shift (the frozen 2D
+            weights never learned one): the pooled 1280-d feature of every frame (``frames``:
+            T x 1280). Cached for all 36 frames, so any frame subset is a slice; a model
+            that needs only ``lite_frames`` of them runs only those (:func:`make_extractor`).
+``diff``    cheap hand-made statistics, no network: grey frame differences per cell of a
+            global + 2x2 + 3x3 pyramid as mean / std / max over time, and each cell's
+            brightness, saturation and temporal contrast.
+``flow``    DIS optical flow statistics (magnitude, upward component) on the same pyramid.
+
+:func:`vectorize` then builds the vector a head reads from a summary and a
+:class:`FeatureSpec` (which endpoints, pyramid or global, which temporal statistics, how many
+frames for ``lite0``) in microseconds, so every variant is compared on one cached extraction.
+
+The cache: ``CACHE/features/<extractor>-<settings hash>/<clip stem>.<size>-<mtime>.npz``, one
+file per clip written atomically as soon as it exists (an interrupted extraction resumes where
+it stopped), and a ``settings.json`` saying what made them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from smokewatch.core.atomic import atomic_path, atomic_write_text
+from smokewatch.training.config import FeatureSpec
+
+__all__ = [
+    "EXTRACTORS",
+    "FeatureSpec",
+    "Summary",
+    "cached_summaries",
+    "make_extractor",
+    "diff_summary",
+    "flow_summary",
+    "spec_extractors",
+    "vectorize",
+]
+
+Summary = dict[str, np.ndarray]
+Extractor = Callable[[Sequence[np.ndarray]], list[Summary]]
+EXTRACTORS = ("i3d", "i3d-flip", "lite0", "diff", "flow")
+I3D_ENDPOINTS = ("Mixed_4f", "Mixed_5c")
+#: pyramid cells of the motion statistics: global, 2x2, 3x3
+MOTION_LEVELS = (1, 2, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Vectors from summaries
+# --------------------------------------------------------------------------------------------
+
+
+def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
+    out = []
+    for ep in spec.endpoints:
+        grid = s[f"{ep}.grid"]  # C x T x 2 x 2
+        if spec.flip and f"{ep}.grid.flip" in s:
+            # the mirrored clip's grid, mirrored back so each cell is the same place
+            grid = 0.5 * (grid + s[f"{ep}.grid.flip"][..., ::-1])
+        per_t = grid.mean(axis=(2, 3))  # C x T
+        out.append(per_t.mean(axis=1))
+        if spec.pyramid:
+            out.append(grid.mean(axis=1).reshape(-1))
+        if "std" in spec.stats:
+            out.append(per_t.std(axis=1))
+        if "max" in spec.stats:
+            out.append(per_t.max(axis=1))
+        if spec.spatial_max:
+            out.append(s[f"{ep}.max"].mean(axis=1))
+    return out
+
+
+def _lite_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
+    from smokewatch.models.efficientnet_tsm import sample_frames
+
+    frames = s["frames"]
+    idx = sample_frames(frames.shape[0], spec.lite_frames).numpy()
+    chosen = frames[idx]
+    out = [chosen.mean(axis=0)]
+    if "std" in spec.stats:
+        out.append(chosen.std(axis=0))
+    if "max" in spec.stats:
+        out.append(chosen.max(axis=0))
+    return out
+
+
+def vectorize(summary: Summary, spec: FeatureSpec) -> np.ndarray:
+    """The float32 vector a head reads for one clip (the summary must hold ``spec.parts``)."""
+    parts: list[np.ndarray] = []
+    for part in spec.parts:
+        if part == "i3d":
+            parts += _i3d_vector(summary, spec)
+        elif part == "lite0":
+            parts += _lite_vector(summary, spec)
+        else:
+            parts.append(summary[part])
+    return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
+
+
+# --------------------------------------------------------------------------------------------
+# Extractors
+# --------------------------------------------------------------------------------------------
+
+
+def _cells(x: np.ndarray, levels: Sequence[int]) -> np.ndarray:
+    """``x``: T x H x W -> T x cells, the mean of each cell of each pyramid level."""
+    t, h, w = x.shape
+    cols = []
+    for n in levels:
+        for i in range(n):
+            for j in range(n):
+                cell = x[:, i * h // n : (i + 1) * h // n, j * w // n : (j + 1) * w // n]
+                cols.append(cell.reshape(t, -1).mean(axis=1))
+    return np.stack(cols, axis=1)
+
+
+def _time_stats(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([x.mean(axis=0), x.std(axis=0), x.max(axis=0)])
+
+
+def _grey(clip: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]).astype(np.float32) / 255
+
+
+def diff_summary(clip: np.ndarray) -> np.ndarray:
+    """Cheap motion and appearance statistics of a uint8 ``(T, H, W, 3)`` clip (no network).
+
+    Per cell of a global + 2x2 + 3x3 pyramid: grey frame differences as mean / std / max over
+    time, and the cell's mean grey, saturation and temporal grey std (steam is white and
+    bright, smoke greyer). A few milliseconds per clip.
+    """
+    import cv2
+
+    grey = _grey(clip)
+    diff = np.abs(np.diff(grey, axis=0))
+    sat = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2HSV)[..., 1] for f in clip]).astype(np.float32)
+    parts = [
+        _time_stats(_cells(diff, MOTION_LEVELS)),
+        _cells(grey.mean(axis=0, keepdims=True), MOTION_LEVELS)[0],
+        _cells(sat.mean(axis=0, keepdims=True) / 255, MOTION_LEVELS)[0],
+        _cells(grey.std(axis=0, keepdims=True), MOTION_LEVELS)[0],
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def flow_summary(clip: np.ndarray) -> np.ndarray:
+    """DIS optical flow statistics of a uint8 ``(T, H, W, 3)`` clip: per pyramid cell the flow
+    magnitude and its upward component (smoke rises), as mean / std / max over time."""
+    from smokewatch.dataset.flow import compute_flow
+
+    flow = compute_flow(clip, "dis").astype(np.float32)  # T x H x W x 2 (dx, dy)
+    mag = np.sqrt((flow**2).sum(axis=-1))
+    parts = [
+        _time_stats(_cells(mag, MOTION_LEVELS)),
+        _time_stats(_cells(-flow[..., 1], MOTION_LEVELS)),
+    ]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _to_input(clips: Sequence[np.ndarray], size: int) -> torch.Tensor:
+    """uint8 ``(T, H, W, 3)`` clips -> float ``[B, 3, T, size, size]`` in [-1, 1]."""
+    from smokewatch.dataset.augment import VideoAugment
+
+    video = torch.from_numpy(np.stack(clips)).permute(0, 4, 1, 2, 3)
+    out: torch.Tensor = VideoAugment(size, train=False)(video)
+    return out
+
+
+def _i3d_extractor(spec: FeatureSpec, weights_cache_dir: Path | None, *, flip: bool) -> Extractor:
+    from smokewatch.models import get_model
+    from smokewatch.models.inference import prepare_for_inference
+
+    model = get_model("i3d", weights="kinetics400", num_classes=1, cache_dir=weights_cache_dir)
+    model.eval()
+    prepare_for_inference(model)
+
+    def maps(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        with torch.inference_mode():
+            got: dict[str, torch.Tensor] = model.endpoints(x, I3D_ENDPOINTS)
+            return got
+
+    def run(clips: Sequence[np.ndarray]) -> list[Summary]:
+        from smokewatch.dataset.torch_data import frame_indices
+
+        idx = frame_indices(clips[0].shape[0], spec.frames)
+        x = _to_input([c[idx] for c in clips], spec.size)
+        views = {"": maps(x)}
+        if flip:
+            views[".flip"] = maps(x.flip(-1))
+        out: list[Summary] = [{} for _ in clips]
+        for suffix, got in views.items():
+            for ep, m in got.items():
+                m = m.float()
+                grid = torch.nn.functional.adaptive_avg_pool3d(m, (m.shape[2], 2, 2))
+                peak = m.amax(dim=(3, 4))
+                for b in range(len(clips)):
+                    out[b][f"{ep}.grid{suffix}"] = grid[b].numpy().astype(np.float32)
+                    if not suffix:
+                        out[b][f"{ep}.max"] = peak[b].numpy().astype(np.float32)
+        return out
+
+    return run
+
+
+def _lite_extractor(
+    spec: FeatureSpec, weights_cache_dir: Path | None, *, only_needed: bool
+) -> Extractor:
+    from smokewatch.models import get_model
+
+    model = get_model(
+        "efficientnet-lite0-tsm",
+        weights="imagenet",
+        num_classes=1,
+        cache_dir=weights_cache_dir,
+        shift_fraction=0.0,
+        num_segments=1,
+    )
+    model.eval()
+
+    from smokewatch.models.efficientnet_tsm import sample_frames
+
+    def run(clips: Sequence[np.ndarray]) -> list[Summary]:
+        if only_needed:  # the fast model: only the frames its head reads
+            idx = sample_frames(clips[0].shape[0], spec.lite_frames).numpy()
+            clips = [c[idx] for c in clips]
+        x = _to_input(clips, spec.lite_size)  # B x 3 x T x S x S
+        b, c, t, h, w = x.shape
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+        frames = frames.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            y = model.stem(frames)
+            for block in model.blocks:
+                y = block(y, 1)
+            y = model.head(y).float()
+        pooled = y.mean(dim=(2, 3)).view(b, t, -1)
+        return [{"frames": pooled[i].numpy().copy()} for i in range(b)]
+
+    return run
+
+
+def _stats_extractor(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Extractor:
+    def run(clips: Sequence[np.ndarray]) -> list[Summary]:
+        return [{name: fn(c)} for c in clips]
+
+    return run
+
+
+def extractor_settings(name: str, spec: FeatureSpec) -> dict[str, Any]:
+    """What decides an extractor's output (its cache key): nothing a head chooses."""
+    if name in ("i3d", "i3d-flip"):
+        return {"extractor": name, "frames": spec.frames, "size": spec.size, "version": 1}
+    if name == "lite0":
+        return {"extractor": name, "size": spec.lite_size, "version": 1}
+    if name in ("diff", "flow"):
+        return {"extractor": name, "levels": list(MOTION_LEVELS), "version": 1}
+    raise ValueError(f"unknown extractor {name!r}; one of {', '.join(EXTRACTORS)}")
+
+
+def make_extractor(
+    name: str, spec: FeatureSpec, weights_cache_dir: Path | None, *, only_needed: bool = False
+) -> Extractor:
+    """The extractor ``name`` for ``spec``, its network built once. ``only_needed``: compute
+    only what ``spec`` reads (``lite0``: its ``lite_frames``), not the full cacheable summary."""
+    if name == "i3d":
+        return _i3d_extractor(spec, weights_cache_dir, flip=False)
+    if name == "i3d-flip":
+        return _i3d_extractor(spec, weights_cache_dir, flip=True)
+    if name == "lite0":
+        return _lite_extractor(spec, weights_cache_dir, only_needed=only_needed)
+    if name == "diff":
+        return _stats_extractor("diff", diff_summary)
+    if name == "flow":
+        return _stats_extractor("flow", flow_summary)
+    raise ValueError(f"unknown extractor {name!r}; one of {', '.join(EXTRACTORS)}")
+
+
+def spec_extractors(spec: FeatureSpec) -> list[str]:
+    """The extractors whose summaries ``spec`` reads (``i3d-flip`` holds the plain maps too)."""
+    return [("i3d-flip" if p == "i3d" and spec.flip else p) for p in spec.parts]
+
+
+# --------------------------------------------------------------------------------------------
+# The cache
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Store:
+    folder: Path
+
+    @classmethod
+    def open(cls, cache_dir: Path, name: str, spec: FeatureSpec) -> _Store:
+        settings = extractor_settings(name, spec)
+        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+        folder = cache_dir / "features" / f"{name}-{digest}"
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = folder / "settings.json"
+        if not manifest.is_file():
+            atomic_write_text(manifest, json.dumps(settings, indent=2) + "\n")
+        return cls(folder)
+
+    def file(self, video: Path) -> Path:
+        st = video.stat()
+        return self.folder / f"{video.stem}.{st.st_size}-{st.st_mtime_ns}.npz"
+
+    def load(self, video: Path) -> Summary | None:
+        path = self.file(video)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError):  # a damaged entry is extracted again
+            return None
+
+    def save(self, video: Path, summary: Summary) -> None:
+        with atomic_path(self.file(video), suffix=".npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **summary)  # type: ignore[arg-type]  # numpy's stub: one bool kwarg
+
+
+def _batches(todo: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(todo), size):
+        yield list(todo[start : start + size])
+
+
+def cached_summaries(
+    paths: Sequence[Path],
+    spec: FeatureSpec,
+    *,
+    cache_dir: Path | None,
+    weights_cache_dir: Path | None = None,
+    batch_size: int = 4,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Summary]:
+    """Every clip's summary for ``spec`` (all its extractors merged), in input order.
+
+    With ``cache_dir`` each extractor's output is read from, or written to, its cache (one
+    file per clip, as it is made: resumable); without, everything is computed in memory.
+    """
+    from smokewatch.video import read_clip
+
+    merged: list[Summary] = [{} for _ in paths]
+    for name in spec_extractors(spec):
+        store = _Store.open(cache_dir, name, spec) if cache_dir is not None else None
+        # the flipped extraction holds the plain maps too: reuse it when it is there
+        richer = (
+            _Store.open(cache_dir, "i3d-flip", spec)
+            if cache_dir is not None and name == "i3d"
+            else None
+        )
+        todo = []
+        for i, p in enumerate(paths):
+            got = store.load(Path(p)) if store is not None else None
+            if got is None and richer is not None:
+                got = richer.load(Path(p))
+            if got is None:
+                todo.append(i)
+            else:
+                merged[i].update(got)
+        if not todo:
+            continue
+        run = make_extractor(name, spec, weights_cache_dir)
+        for batch in _batches(todo, batch_size):
+            made = run([read_clip(paths[i]) for i in batch])
+            for i, summary in zip(batch, made, strict=True):
+                if store is not None:
+                    store.save(Path(paths[i]), summary)
+                merged[i].update(summary)
+            if on_batch is not None:
+                on_batch(len(batch))
+    return merged
+
+
+def summaries_of_arrays(
+    clips: Sequence[np.ndarray],
+    spec: FeatureSpec,
+    extractors: dict[str, Extractor],
+    *,
+    batch_size: int = 4,
+) -> list[Summary]:
+    """:func:`cached_summaries` of in-memory clips (detection windows), extractors built once."""
+    merged: list[Summary] = [{} for _ in clips]
+    for name in spec_extractors(spec):
+        run = extractors[name]
+        for start in range(0, len(clips), batch_size):
+            chunk = list(clips[start : start + batch_size])
+            for i, summary in enumerate(run(chunk)):
+                merged[start + i].update(summary)
+    return merged
+
+
+def env_threads() -> int:
+    """torch threads for a long extraction: ``SMOKEWATCH_THREADS`` or torch's default."""
+    return int(os.environ.get("SMOKEWATCH_THREADS", "0")) or torch.get_num_threads()

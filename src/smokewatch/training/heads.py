@@ -1,0 +1,257 @@
+"""``kind: heads`` models: small heads on cached frozen features, chosen by inner CV.
+
+Training (:func:`train_heads`) runs exactly the selection that ``experiments cv --nested``
+scores on held-out folds (:func:`smokewatch.training.nested.choose_on`) on all training clips:
+the feature sets, head kinds and ``C`` of the preset's ``heads:`` section are tried by inner
+cross-validation, the best of each family fused with weights chosen there, the threshold set
+where inner out-of-fold F1 is best; then the chosen heads are refitted on every clip.
+
+The model directory holds ``heads.joblib`` (:class:`HeadsModel`). Its probability is
+``sigmoid(slope * (fused score - threshold))``: 0.5 exactly at the chosen threshold, so every
+consumer that cuts at 0.5 (``evaluate``, ``detect``) uses the threshold the inner CV chose,
+and the slope is fitted (Platt) on the inner out-of-fold scores.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smokewatch.core.atomic import atomic_path
+from smokewatch.errors import SmokewatchError
+from smokewatch.training.config import FeatureSpec, TrainConfig
+from smokewatch.training.nested import Candidate, Choice, FittedHead
+
+__all__ = [
+    "HeadsFileError",
+    "HeadsModel",
+    "candidates_of",
+    "feature_matrices",
+    "predict_heads",
+    "train_heads",
+]
+
+_FORMAT = "smokewatch.training.heads.HeadsModel"
+_VERSION = 1
+
+
+class HeadsFileError(SmokewatchError, ValueError):
+    """A ``heads.joblib`` that is missing, unreadable or not a smokewatch heads model."""
+
+
+def candidates_of(config: TrainConfig) -> list[Candidate]:
+    """Every (feature set, head kind) pair the preset lets the inner CV choose among."""
+    if config.heads is None:
+        raise ValueError(f"{config.name}: not a heads preset")
+    return [
+        Candidate(f"{name}/{kind}", name, kind, spec.family())
+        for name, spec in config.heads.candidates.items()
+        for kind in config.heads.kinds
+    ]
+
+
+def feature_matrices(
+    specs: dict[str, FeatureSpec],
+    paths: Sequence[Path],
+    *,
+    cache_dir: Path | None,
+    weights_cache_dir: Path | None = None,
+    batch_size: int = 4,
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """One ``(N, D)`` matrix per named feature set, from cached summaries (extracted once)."""
+    from smokewatch.training.features import cached_summaries, vectorize
+
+    out = {}
+    for name, spec in specs.items():
+        summaries = cached_summaries(
+            paths,
+            spec,
+            cache_dir=cache_dir,
+            weights_cache_dir=weights_cache_dir,
+            batch_size=batch_size,
+            on_batch=on_batch,
+        )
+        out[name] = np.stack([vectorize(s, spec) for s in summaries])
+    return out
+
+
+@dataclass
+class HeadsModel:
+    """The chosen heads, their fusion and threshold: P(smoke) from feature matrices."""
+
+    specs: dict[str, FeatureSpec]
+    choice: Choice
+    heads: list[FittedHead]
+    _extractors: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def used_specs(self) -> dict[str, FeatureSpec]:
+        """Only the feature sets the chosen heads read (the others need not be extracted)."""
+        return {h.candidate.features: self.specs[h.candidate.features] for h in self.heads}
+
+    def probabilities(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        from smokewatch.training.nested import fused_scores
+
+        centred = fused_scores(
+            self.heads, [features[h.candidate.features] for h in self.heads], self.choice
+        )
+        return np.asarray(1.0 / (1.0 + np.exp(-self.choice.slope * centred)), dtype=np.float64)
+
+    def predict_arrays(
+        self,
+        clips: Sequence[np.ndarray] | np.ndarray,
+        *,
+        batch_size: int = 4,
+        weights_cache_dir: Path | None = None,
+    ) -> np.ndarray:
+        """P(smoke) of in-memory uint8 clips ``[B, T, H, W, 3]``; the networks built once and
+        run only on what the chosen heads read."""
+        from smokewatch.training.features import (
+            make_extractor,
+            spec_extractors,
+            summaries_of_arrays,
+            vectorize,
+        )
+
+        features = {}
+        for name, spec in self.used_specs().items():
+            for ext in spec_extractors(spec):
+                key = f"{name}:{ext}"
+                if key not in self._extractors:
+                    self._extractors[key] = make_extractor(
+                        ext, spec, weights_cache_dir, only_needed=True
+                    )
+            runs = {ext: self._extractors[f"{name}:{ext}"] for ext in spec_extractors(spec)}
+            summaries = summaries_of_arrays(list(clips), spec, runs, batch_size=batch_size)
+            features[name] = np.stack([vectorize(s, spec) for s in summaries])
+        return self.probabilities(features)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        import joblib
+
+        payload = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "specs": {k: v.model_dump(mode="json") for k, v in self.specs.items()},
+            "choice": self.choice,
+            "heads": self.heads,
+        }
+        with atomic_path(path) as tmp:
+            joblib.dump(payload, tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> HeadsModel:
+        """Read a model written by :meth:`save` (joblib unpickles: only files you trust)."""
+        p = Path(path)
+        if not p.is_file():
+            raise HeadsFileError(f"{p}: no such file")
+        import joblib
+
+        try:
+            payload = joblib.load(p)
+        except Exception as exc:  # unpickling garbage raises almost anything
+            raise HeadsFileError(f"{p}: not a readable joblib file ({exc})") from None
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise HeadsFileError(f"{p}: not a smokewatch heads model")
+        if payload.get("version") != _VERSION:
+            raise HeadsFileError(f"{p}: heads model version {payload.get('version')!r} unsupported")
+        specs = {k: FeatureSpec(**v) for k, v in payload["specs"].items()}
+        return cls(specs, payload["choice"], payload["heads"])
+
+
+def train_heads(
+    config: TrainConfig,
+    train_items: Sequence[Any],
+    out_dir: Path,
+    *,
+    cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
+    progress: bool = True,
+    batch_size: int = 4,
+) -> Any:
+    """Choose (inner CV on ``train_items``) and fit a heads model into ``out_dir/model``."""
+    from smokewatch.training.build import TrainingError
+    from smokewatch.training.loop import TrainResult
+    from smokewatch.training.nested import choose_on, refit
+    from smokewatch.training.progress import Progress
+    from smokewatch.training.saved import write_model_dir
+
+    started = time.perf_counter()
+    assert config.heads is not None
+    y = np.array([it.label for it in train_items])
+    if min(np.bincount(y, minlength=2)) < config.heads.inner_folds:
+        raise TrainingError(
+            f"{config.name}: each class needs at least {config.heads.inner_folds} clips for "
+            f"its {config.heads.inner_folds}-fold inner cross-validation"
+        )
+    specs = dict(config.heads.candidates)
+    extractors = {e for s in specs.values() for e in s.parts}
+    with Progress(progress, len(train_items) * len(specs), f"{config.name}: features") as bar:
+        features = feature_matrices(
+            specs,
+            [Path(it.path) for it in train_items],
+            cache_dir=cache_dir,
+            weights_cache_dir=weights_cache_dir,
+            batch_size=batch_size,
+            on_batch=bar.advance,
+        )
+    everything = np.arange(len(y))
+    choice = choose_on(
+        features,
+        y,
+        everything,
+        candidates_of(config),
+        inner_folds=config.heads.inner_folds,
+        seed=config.seed,
+        fuse=config.heads.fuse,
+        c_grid=config.heads.c_grid,
+    )
+    heads = refit(features, y, everything, choice)
+    model = HeadsModel(specs, choice, heads)
+    train_prob = model.probabilities(features)
+    model_dir = write_model_dir(
+        out_dir / "model",
+        config,
+        heads=model,
+        info={
+            "train_clips": len(train_items),
+            "train_accuracy": float(np.mean((train_prob >= 0.5) == (y == 1))),
+            "extractors": sorted(extractors),
+            "chosen": [
+                {"candidate": m.name, "C": c, "weight": w}
+                for m, c, w in zip(choice.members, choice.cs, choice.weights, strict=True)
+            ],
+            "threshold": choice.threshold,
+            "inner_roc_auc": choice.inner_auc,
+            "inner_roc_auc_by_candidate": choice.table,
+        },
+    )
+    return TrainResult(model_dir, 0, None, [], time.perf_counter() - started)
+
+
+def predict_heads(
+    model: HeadsModel,
+    items: Sequence[Any],
+    *,
+    cache_dir: Path | None = None,
+    weights_cache_dir: Path | None = None,
+    batch_size: int = 4,
+    on_batch: Callable[[int], None] | None = None,
+    **_: Any,
+) -> np.ndarray:
+    """P(smoke) per clip of files (``items``), features from the cache when it has them."""
+    features = feature_matrices(
+        model.used_specs(),
+        [Path(it.path) for it in items],
+        cache_dir=cache_dir,
+        weights_cache_dir=weights_cache_dir,
+        batch_size=batch_size,
+        on_batch=on_batch,
+    )
+    return model.probabilities(features)

@@ -1,0 +1,60 @@
+"""Heads models: the preset section validates, and a saved model scores as it was fitted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smokewatch.training.config import ConfigError, FeatureSpec, TrainConfig, load_config
+from smokewatch.training.heads import HeadsFileError, HeadsModel, candidates_of
+from smokewatch.training.nested import choose_on, refit
+
+
+def _features() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 30)
+    return {"a": rng.normal(size=(60, 4)) + 2 * y[:, None], "b": rng.normal(size=(60, 3))}, y
+
+
+def test_presets_load_and_list_their_candidates() -> None:
+    best = load_config("rise-best")
+    fast = load_config("rise-fast")
+    assert best.kind == "heads" and fast.kind == "heads"
+    names = [c.name for c in candidates_of(fast)]
+    assert "lite0-4f/svm-linear" in names and "diff/svm-rbf" in names
+    assert {c.family for c in candidates_of(fast)} == {"lite0", "diff"}
+
+
+def test_heads_kind_needs_its_section() -> None:
+    with pytest.raises(ValueError, match="heads"):
+        TrainConfig(name="x", kind="heads")
+
+
+def test_unknown_feature_setting_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        FeatureSpec(parts=("i3d",), pyramids=True)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError):
+        load_config("no-such-preset")
+
+
+def test_saved_model_scores_like_the_fitted_one(tmp_path: Path) -> None:
+    x, y = _features()
+    specs = {"a": FeatureSpec(parts=("diff",)), "b": FeatureSpec(parts=("flow",))}
+    config = TrainConfig(name="t", kind="heads", heads={"candidates": specs, "inner_folds": 3})
+    choice = choose_on(x, y, np.arange(60), candidates_of(config), inner_folds=3, seed=0)
+    model = HeadsModel(specs, choice, refit(x, y, np.arange(60), choice))
+    prob = model.probabilities(x)
+    assert ((prob >= 0.5) == (y == 1)).mean() > 0.8  # 0.5 is the chosen threshold
+    model.save(tmp_path / "heads.joblib")
+    again = HeadsModel.load(tmp_path / "heads.joblib")
+    assert np.allclose(again.probabilities(x), prob)
+    assert set(again.used_specs()) <= {"a", "b"}
+
+
+def test_loading_something_else_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "heads.joblib"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(HeadsFileError, match="heads.joblib"):
+        HeadsModel.load(bad)
