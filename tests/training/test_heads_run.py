@@ -72,3 +72,27 @@ def test_nested_refuses_fine_tuning(tiny_clips: Path, tiny_preset: Path, tmp_pat
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     with pytest.raises(TrainingError, match="without --nested"):
         nested_cross_validate([load_config(tiny_preset)], items, 2, tmp_path / "cv")
+
+
+def test_detection_scores_a_heads_model_without_grad_cam(
+    tiny_clips: Path, preset: Path, tmp_path: Path
+) -> None:
+    """Grad-CAM has no network to explain in a heads model: asking for it is one clear error
+    that says how to run instead, and the probability-only detector works."""
+    from smokewatch.detect.detector import load_detector, model_fingerprint
+    from smokewatch.explain.gradcam import ExplainError
+    from smokewatch.video import read_clip
+
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    result = train_heads(load_config(preset), items, tmp_path / "run", cache_dir=tmp_path / "c")
+    with pytest.raises(ExplainError, match="--no-cam"):
+        load_detector(result.model_dir, cam=True)
+    detector = load_detector(result.model_dir, cam=False)
+    arrays = np.stack([read_clip(it.path) for it in items[:2]])
+    probs = detector.scorer(arrays)
+    assert probs.shape == (2,) and ((probs >= 0) & (probs <= 1)).all()
+    # the heads file is part of the fingerprint: new heads mean new results
+    before = model_fingerprint(result.model_dir)
+    heads = result.model_dir / "heads.joblib"
+    heads.write_bytes(heads.read_bytes() + b"\0")
+    assert model_fingerprint(result.model_dir) != before

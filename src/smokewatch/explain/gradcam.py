@@ -282,6 +282,12 @@ class Explainer:
         self.config = trained.config
         self.device = torch.device(device)
         self.batch_size = max(1, batch_size)
+        if self.config.kind == "heads":
+            raise ExplainError(
+                f"{trained.path}: Grad-CAM cannot explain a '{self.config.name}' model yet (frozen "
+                "features pooled for a scikit-learn head, kind: heads); score it with --no-cam "
+                "(windows then have no activation ratio and events follow the probability alone)"
+            )
         if self.config.kind == "svm":
             from smokewatch.explain.svm import svm_on_backbone
 
