@@ -371,20 +371,22 @@ def fast(args: argparse.Namespace, peak: float) -> None:
     """rise-fast's feature path vs the I3D trunk rise-best runs, interleaved, per clip.
 
     I3D: prepared (``prepare_for_inference``) Mixed_5c trunk on 36x180^2 (what rise-best and
-    rise-hard-svm run). Fast: frozen EfficientNet-Lite0 (channels-last) on ``--fast-frames``
-    of the 36 frames at ``--fast-size``^2, plus the frame-difference statistics of the uint8
-    clip (``training.features.diff_summary``), i.e. everything but decoding and the SVMs.
+    rise-hard-svm run). Fast: frozen EfficientNet-Lite0 (``training.features.lite0_backbone``:
+    batch norm folded, channels-last; ``unfolded`` is the plain eval model for comparison) on
+    ``--fast-frames`` of the 36 frames at ``--fast-size``^2, plus the frame-difference
+    statistics of the uint8 clip (``training.features.diff_summary``), i.e. everything but
+    decoding and the SVMs.
     """
     from smokewatch.models import get_model
     from smokewatch.models.efficientnet_tsm import sample_frames
     from smokewatch.models.inference import prepare_for_inference
-    from smokewatch.training.features import diff_summary
+    from smokewatch.training.features import diff_summary, lite0_backbone, lite0_frame_features
 
     size, frames = 180, 36
     eager_i3d = get_model("i3d", weights=None, num_classes=1).eval()  # FLOPs: counted eager
     i3d = get_model("i3d", weights=None, num_classes=1).eval()
     prepare_for_inference(i3d)
-    lite = get_model("efficientnet-lite0-tsm", weights=None, shift_fraction=0.0).eval()
+    lites = {"fast": lite0_backbone(None), "unfolded": lite0_backbone(None, fold=False)}
     idx = sample_frames(frames, args.fast_frames)
     for batch in args.fast_batches:
         x = torch.rand(batch, 3, frames, size, size) * 2 - 1
@@ -393,28 +395,28 @@ def fast(args: argparse.Namespace, peak: float) -> None:
         def run_i3d(v: torch.Tensor) -> Any:
             return i3d.features(v.contiguous(memory_format=CL))
 
-        def run_fast(v: torch.Tensor, clips: Any = clips) -> Any:
-            f = v.index_select(2, idx).transpose(1, 2).reshape(-1, 3, size, size)
-            if args.fast_size != size:
-                f = torch.nn.functional.interpolate(f, size=args.fast_size, mode="bilinear")
-            y = lite.stem(f.contiguous(memory_format=torch.channels_last))
-            for block in lite.blocks:
-                y = block(y, 1)
-            out = lite.head(y).mean(dim=(2, 3))
-            for clip in clips:
-                diff_summary(clip)
-            return out
+        def lite_path(lite: Any, clips: Any) -> Fn:
+            def run(v: torch.Tensor) -> Any:
+                f = v.index_select(2, idx).transpose(1, 2).reshape(-1, 3, size, size)
+                if args.fast_size != size:
+                    f = torch.nn.functional.interpolate(f, size=args.fast_size, mode="bilinear")
+                out = lite0_frame_features(lite, f)
+                for clip in clips:
+                    diff_summary(clip)
+                return out
 
-        secs = interleaved({"i3d": run_i3d, "fast": run_fast}, x, args.repeats, args.warmup)
-        flops = {
-            "i3d": gflops(eager_i3d.features, x),
-            "fast": gflops(run_fast, x[:1]),
-        }
+            return run
+
+        runs = {"i3d": run_i3d, **{name: lite_path(m, clips) for name, m in lites.items()}}
+        secs = interleaved(runs, x, args.repeats, args.warmup)
+        flops = {name: gflops(fn, x[:1]) for name, fn in runs.items() if name != "i3d"}
+        flops["i3d"] = gflops(eager_i3d.features, x[:1])
         print(f"## fast model vs I3D, batch {batch}, median of {args.repeats}, interleaved")
         print(f"  {'model':<44} {'GFLOPs':>7} {'s/batch':>8} {'clips/s':>8} {'of peak':>7} ratio")
         for name, label in (
             ("i3d", f"i3d prepared, {frames}x{size}^2 to Mixed_5c"),
-            ("fast", f"lite0 {args.fast_frames}x{args.fast_size}^2 + diff stats"),
+            ("unfolded", f"lite0 {args.fast_frames}x{args.fast_size}^2 + diff, bn unfolded"),
+            ("fast", f"lite0 {args.fast_frames}x{args.fast_size}^2 + diff stats (rise-fast)"),
         ):
             cps = batch / secs[name]
             share = flops[name] * cps / peak

@@ -29,7 +29,7 @@ TOL = {"atol": 1e-4, "rtol": 1e-4}
 def _randomize_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
     """Non-trivial statistics, so folding has something to do."""
     for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
+        if isinstance(m, (torch.nn.BatchNorm3d, torch.nn.BatchNorm2d)):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
@@ -54,6 +54,21 @@ def test_folding_keeps_outputs_and_removes_every_batch_norm() -> None:
         after = model.features(x)
     assert torch.allclose(before, after, **TOL)
     assert before.abs().mean() > 1e-3  # a real comparison, not of zeros
+
+
+def test_folding_a_frame_model_keeps_its_features() -> None:
+    """EfficientNet-Lite0's conv + batch norm pairs fold too (the fast model's backbone)."""
+    model = _model("efficientnet-lite0-tsm", num_segments=4, shift_fraction=0.0)
+    x = torch.rand(2, 3, 4, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        before = model.features(x)
+    expected = sum(1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert expected > 40 and fold_batch_norm(model) == expected
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    with torch.inference_mode():
+        after = model.features(x)
+    assert torch.allclose(before, after, **TOL)
+    assert before.abs().mean() > 1e-3
 
 
 @pytest.mark.parametrize(

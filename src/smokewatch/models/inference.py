@@ -54,7 +54,7 @@ __all__ = [
 Triple = tuple[int, int, int]
 
 
-def _fold(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> None:
+def _fold(conv: nn.Conv3d | nn.Conv2d, bn: nn.BatchNorm3d | nn.BatchNorm2d) -> None:
     assert bn.running_mean is not None and bn.running_var is not None
     scale = (bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)) / torch.sqrt(
         bn.running_var + bn.eps
@@ -62,7 +62,7 @@ def _fold(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> None:
     shift = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
     with torch.no_grad():
-        conv.weight.mul_(scale.reshape(-1, 1, 1, 1, 1))
+        conv.weight.mul_(scale.reshape(-1, *[1] * (conv.weight.dim() - 1)))
         new_bias = (bias - bn.running_mean) * scale + shift
         if conv.bias is None:
             conv.bias = nn.Parameter(new_bias)
@@ -71,19 +71,26 @@ def _fold(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> None:
 
 
 def fold_batch_norm(model: nn.Module) -> int:
-    """Fold each ``conv3d`` + ``bn`` pair (I3D's ``Unit3D``) in place; returns how many.
+    """Fold each ``conv3d`` + ``bn`` pair (I3D's ``Unit3D``) and each ``conv`` + ``bn`` pair
+    (EfficientNet-Lite's ``ConvBNReLU6``) in place; returns how many.
 
     Only for inference: the model must be in eval mode (batch norm uses its running
-    statistics), and afterwards its batch norm layers are gone.
+    statistics), and afterwards its batch norm layers are gone (``Unit3D`` skips a missing
+    one; a 2D unit's becomes an identity).
     """
     if model.training:
         raise ValueError("fold batch norm only into a model in eval mode (call model.eval())")
     folded = 0
-    for module in model.modules():
-        conv, bn = getattr(module, "conv3d", None), getattr(module, "bn", None)
-        if isinstance(conv, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d):
-            _fold(conv, bn)
+    for module in list(model.modules()):
+        bn = getattr(module, "bn", None)
+        conv3d, conv2d = getattr(module, "conv3d", None), getattr(module, "conv", None)
+        if isinstance(conv3d, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d):
+            _fold(conv3d, bn)
             module.bn = None  # type: ignore[assignment]  # Unit3D skips a missing norm layer
+            folded += 1
+        elif isinstance(conv2d, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            _fold(conv2d, bn)
+            module.bn = nn.Identity()
             folded += 1
     return folded
 

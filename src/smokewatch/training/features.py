@@ -53,6 +53,8 @@ __all__ = [
     "make_extractor",
     "diff_summary",
     "flow_summary",
+    "lite0_backbone",
+    "lite0_frame_features",
     "spec_extractors",
     "vectorize",
 ]
@@ -225,22 +227,50 @@ def _i3d_extractor(spec: FeatureSpec, weights_cache_dir: Path | None, *, flip: b
     return run
 
 
-def _lite_extractor(
-    spec: FeatureSpec, weights_cache_dir: Path | None, *, only_needed: bool
-) -> Extractor:
+def lite0_backbone(
+    weights: str | None = "imagenet", *, cache_dir: Path | None = None, fold: bool = True
+) -> Any:
+    """Frozen EfficientNet-Lite0 for per-frame features, ready for CPU inference.
+
+    ``fold``: batch norm folded into the convolutions and weights channels-last like the
+    frames: the same features within float32 rounding, fewer passes over the activations
+    (``bench/models.py --fast`` measures both).
+    """
     from smokewatch.models import get_model
+    from smokewatch.models.inference import fold_batch_norm
 
     model = get_model(
         "efficientnet-lite0-tsm",
-        weights="imagenet",
+        weights=weights,
         num_classes=1,
-        cache_dir=weights_cache_dir,
+        cache_dir=cache_dir,
         shift_fraction=0.0,
         num_segments=1,
     )
     model.eval()
+    if fold:
+        fold_batch_norm(model)
+        model.to(memory_format=torch.channels_last)
+    return model
 
+
+def lite0_frame_features(model: Any, frames: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, S, S)`` frames in [-1, 1] -> ``(N, 1280)``: each frame's pooled feature."""
+    frames = frames.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        y = model.stem(frames)
+        for block in model.blocks:
+            y = block(y, 1)
+        out: torch.Tensor = model.head(y).float().mean(dim=(2, 3))
+    return out
+
+
+def _lite_extractor(
+    spec: FeatureSpec, weights_cache_dir: Path | None, *, only_needed: bool
+) -> Extractor:
     from smokewatch.models.efficientnet_tsm import sample_frames
+
+    model = lite0_backbone(cache_dir=weights_cache_dir)
 
     def run(clips: Sequence[np.ndarray]) -> list[Summary]:
         if only_needed:  # the fast model: only the frames its head reads
@@ -248,14 +278,8 @@ def _lite_extractor(
             clips = [c[idx] for c in clips]
         x = _to_input(clips, spec.lite_size)  # B x 3 x T x S x S
         b, c, t, h, w = x.shape
-        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
-        frames = frames.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            y = model.stem(frames)
-            for block in model.blocks:
-                y = block(y, 1)
-            y = model.head(y).float()
-        pooled = y.mean(dim=(2, 3)).view(b, t, -1)
+        pooled = lite0_frame_features(model, x.transpose(1, 2).reshape(b * t, c, h, w))
+        pooled = pooled.view(b, t, -1)
         return [{"frames": pooled[i].numpy().copy()} for i in range(b)]
 
     return run
