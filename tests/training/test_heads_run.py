@@ -96,3 +96,9 @@ def test_detection_scores_a_heads_model_without_grad_cam(
     heads = result.model_dir / "heads.joblib"
     heads.write_bytes(heads.read_bytes() + b"\0")
     assert model_fingerprint(result.model_dir) != before
+
+
+def test_the_train_header_says_what_a_heads_preset_does(preset: Path) -> None:
+    line = load_config(preset).summary()
+    assert "heads on frozen features" in line and "diff" in line and "2-fold inner CV" in line
+    assert "lr" not in line and "steps" not in line  # no network is trained

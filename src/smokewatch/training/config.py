@@ -156,6 +156,21 @@ class TrainConfig(BaseModel):
         return micro // world_size
 
     def summary(self) -> str:
+        """One line for ``train``'s header: what this preset will actually do."""
+        if self.kind == "heads" and self.heads is not None:
+            h = self.heads
+            return (
+                f"{self.name}: heads on frozen features, candidates "
+                f"{', '.join(h.candidates)}; heads {', '.join(h.kinds)}; "
+                f"C in {', '.join(f'{c:g}' for c in h.c_grid)}; {h.inner_folds}-fold inner CV"
+                f"{', fusion' if h.fuse else ''}"
+            )
+        if self.kind == "svm":
+            params = ", ".join(f"{k}={v}" for k, v in self.svm.items())
+            return (
+                f"{self.name}: SVM ({params}) on frozen {self.model} features "
+                f"({self.weights or 'random init'}), {self.frames}x{self.size}^2"
+            )
         return (
             f"{self.name}: {self.model} ({self.weights or 'random init'}), {self.modality}, "
             f"{self.frames}x{self.size}^2, batch {self.batch_size} (accumulate {self.accumulate})"
