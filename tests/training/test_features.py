@@ -37,6 +37,21 @@ def test_vectorize_i3d_pyramid_and_flip() -> None:
     assert np.allclose(vectorize(summary, FeatureSpec(pyramid=True, flip=True)), pyr)
 
 
+def test_temporal_pyramid_and_power_normalisation() -> None:
+    grid = np.zeros((2, 5, 2, 2), dtype=np.float32)
+    grid[:, 3:] = 4.0  # something only late in the clip
+    summary = {"Mixed_5c.grid": grid}
+    v = vectorize(summary, FeatureSpec(temporal=2))
+    # the global mean, then the early (steps 0-2) and late (steps 3-4) stretches
+    assert np.allclose(v, [1.6, 1.6, 0.0, 0.0, 4.0, 4.0])
+    assert np.allclose(vectorize(summary, FeatureSpec(temporal=2, power=True)), np.sqrt(v))
+    signed = vectorize({"diff": np.array([-4.0, 9.0], np.float32)}, FeatureSpec(parts=("diff",)))
+    powered = vectorize(
+        {"diff": np.array([-4.0, 9.0], np.float32)}, FeatureSpec(parts=("diff",), power=True)
+    )
+    assert np.allclose(signed, [-4, 9]) and np.allclose(powered, [-2, 3])
+
+
 def test_lite_vector_samples_frames_and_stats() -> None:
     frames = np.arange(36 * 3, dtype=np.float32).reshape(36, 3)
     v = vectorize({"frames": frames}, FeatureSpec(parts=("lite0",), lite_frames=4, stats=("max",)))

@@ -40,7 +40,11 @@ class FeatureSpec(BaseModel):
     ``stats``: temporal statistics of the per-time-step global feature (``mean`` is always
     there through the pyramid; ``std``, ``max`` add motion/transience); ``flip``: average the
     I3D summary with that of the mirrored clip; ``lite_frames``: how many of the 36 frames the
-    fast model runs EfficientNet on (uniformly spread); ``lite_size``: its frame size.
+    fast model runs EfficientNet on (uniformly spread); ``lite_size``: its frame size;
+    ``temporal``: I3D's global feature also as the mean of each of this many consecutive
+    stretches of its time steps (a temporal pyramid: a puff early or late in the clip);
+    ``power``: signed square root of every value (power normalisation, which tames the few
+    huge activations of pooled CNN features before the head standardises them).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -55,6 +59,8 @@ class FeatureSpec(BaseModel):
     size: int = Field(default=180, ge=32)
     lite_frames: int = Field(default=8, ge=1)
     lite_size: int = Field(default=180, ge=32)
+    temporal: int = Field(default=1, ge=1)
+    power: bool = False
 
     def family(self) -> str:
         """The stream(s) it reads (``i3d``, ``lite0+diff``): fusion takes the best of each."""

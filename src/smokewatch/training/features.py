@@ -81,6 +81,9 @@ def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
             grid = 0.5 * (grid + s[f"{ep}.grid.flip"][..., ::-1])
         per_t = grid.mean(axis=(2, 3))  # C x T
         out.append(per_t.mean(axis=1))
+        if spec.temporal > 1:
+            steps = np.array_split(np.arange(per_t.shape[1]), min(spec.temporal, per_t.shape[1]))
+            out += [per_t[:, s].mean(axis=1) for s in steps]
         if spec.pyramid:
             out.append(grid.mean(axis=1).reshape(-1))
         if "std" in spec.stats:
@@ -116,7 +119,10 @@ def vectorize(summary: Summary, spec: FeatureSpec) -> np.ndarray:
             parts += _lite_vector(summary, spec)
         else:
             parts.append(summary[part])
-    return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
+    vector = np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
+    if spec.power:
+        vector = np.sign(vector) * np.sqrt(np.abs(vector))
+    return vector
 
 
 # --------------------------------------------------------------------------------------------
