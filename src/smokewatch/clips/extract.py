@@ -3,8 +3,9 @@
 The timelapse (a video, or a folder of frame images sorted by name) is decoded exactly once,
 front to back: each frame is cropped for every view as it arrives and only the small crops
 are buffered (36 x views x 180 x 180 x 3 bytes, ~50 MB for RISE's 15 views), never the
-panorama itself, which can be 7000 pixels wide. A window is emitted when the buffer holds
-``frames_per_clip`` consecutive daytime frames starting at the window's first frame.
+panorama itself, which can be 7000 pixels wide. The windows are cut by
+:class:`~smokewatch.clips.windows.WindowCutter` (``smokewatch detect`` cuts the same ones): a
+window is ``frames_per_clip`` consecutive daytime frames of one date, with no gap between them.
 
 Clips are named by RISE's convention (:class:`~smokewatch.core.clip.ClipName`) and written
 flat as ``<out_dir>/<name>.mp4``, atomically; a clip that already exists is not written again,
@@ -15,8 +16,8 @@ and is written even when extraction stops on an error, for the clips that were m
 
 from __future__ import annotations
 
+import math
 import os
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from PIL import Image
 
 from smokewatch.clips.daylight import Daylight
 from smokewatch.clips.views import split_view_key
+from smokewatch.clips.windows import GapReport, Window, WindowCutter, check_boxes
 from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, Clip, ClipName, url_part_for
 from smokewatch.core.frame_times import (
     DEFAULT_GAP_SECONDS,
@@ -55,17 +57,6 @@ __all__ = [
 
 #: Frame images accepted in a timelapse folder (sorted by file name).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-
-
-@dataclass(frozen=True, slots=True)
-class GapReport:
-    """A gap in the frame times that no clip spans: ``windows`` windows had started before it
-    (they would have shown the jump as motion) and were not made; ``frames`` frames before
-    it are in no clip."""
-
-    gap: Gap
-    windows: int
-    frames: int
 
 
 @dataclass(slots=True)
@@ -168,18 +159,6 @@ def crop_views(frame: np.ndarray, boxes: Sequence[Box], size: int) -> list[np.nd
     ]
 
 
-def check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
-    """Every view's box inside the ``width`` x ``height`` panorama, else a :class:`ViewsError`."""
-    for key, box in views.items():
-        if not isinstance(box, Box):
-            raise ViewsError(f"view {key}: no box (got {box!r})")
-        if box.right > width or box.bottom > height:
-            raise ViewsError(
-                f"view {key}: box {list(box.ltrb)} falls outside the {width}x{height} "
-                f"panorama of {source}"
-            )
-
-
 def _existing(path: Path) -> list[Clip]:
     return read_metadata(path) if path.exists() else []
 
@@ -243,6 +222,7 @@ def extract_clips(
     rule = daylight if daylight is not None else Daylight()
     source = Path(timelapse)
     times: tuple[float, ...] | None = None
+    gaps: list[Gap] = []
     if frame_times is not None:
         times_name = "the frame times"
         if not isinstance(frame_times, FrameTimes):
@@ -254,6 +234,8 @@ def extract_clips(
             raise FrameTimesError(
                 f"{times_name}: {len(times)} frame times, but {source} has {frames} frames"
             )
+        # an infinite limit has no gaps (FrameTimes takes finite limits only)
+        gaps = frame_times.gaps(max_gap) if math.isfinite(max_gap) else []
     out = Path(out_dir)
     keys = list(views)
     ids = [split_view_key(k) for k in keys]
@@ -275,12 +257,12 @@ def extract_clips(
         assert start_time is not None
         return start_time + i * seconds_per_frame
 
-    def emit(window: list[tuple[int, list[np.ndarray]]]) -> None:
+    def emit(window: Window) -> None:
         nonlocal next_id
-        first = window[0][0]
-        t0 = round(frame_time(first))
-        t1 = round(frame_time(first + frames_per_clip - 1))
-        day = rule.local_date(frame_time(first))
+        first = window.first
+        t0 = round(window.start)
+        t1 = round(window.end)
+        day = rule.local_date(window.start)
         for v, ((cam, view), box) in enumerate(zip(ids, boxes, strict=True)):
             name = ClipName(cam, view, day, box, size, size, first, t0, t1)
             file_name = name.format()
@@ -288,7 +270,7 @@ def extract_clips(
             if path.exists():
                 report.skipped.append(path)
             else:
-                write_clip(np.stack([crops[v] for _, crops in window]), path, fps=fps, crf=crf)
+                write_clip(window.view(v), path, fps=fps, crf=crf)
                 report.written.append(path)
             clip = by_name.get(file_name)
             if clip is None:
@@ -309,51 +291,30 @@ def extract_clips(
             report.clips.append(clip)
         report.windows += 1
 
-    buffer: deque[tuple[int, list[np.ndarray]]] = deque(maxlen=frames_per_clip)
-    next_start: int | None = None
-    buffer_day = None
-    covered = -1  # the last frame of the last window made
-    shape: tuple[int, ...] | None = None
+    cutter = WindowCutter(
+        source,
+        views,
+        length=frames_per_clip,
+        step=step,
+        daylight=rule,
+        time_of=frame_time,
+        crop=lambda frame: crop_views(frame, boxes, size),
+        gaps=gaps,
+    )
     out.mkdir(parents=True, exist_ok=True)
     try:
         for i, frame in enumerate(iter_timelapse(source)):
             report.frames_read += 1
-            if shape is None:
-                shape = frame.shape
-                check_boxes(views, frame.shape[1], frame.shape[0], source)
-            elif frame.shape != shape:
-                raise VideoError(
-                    f"{source}: frame {i} is {frame.shape[1]}x{frame.shape[0]}, "
-                    f"the first was {shape[1]}x{shape[0]}"
-                )
-            t = frame_time(i)
-            day = rule.local_date(t)
-            daytime = rule.contains(t)
-            if times is not None and i and t - times[i - 1] > max_gap:
-                # a window never spans a gap in the photos: those begun before it are dropped
-                begun = 0 if next_start is None else len(range(next_start, i, step))
-                unused = 0 if not buffer else i - max(covered + 1, buffer[0][0])
-                report.gaps.append(GapReport(Gap(i - 1, times[i - 1], t), begun, unused))
-                buffer.clear()
-                next_start = None
-            if not daytime or day != buffer_day:  # a window never spans night or midnight
-                buffer.clear()
-                next_start = None
-                buffer_day = day
-            if daytime:
-                if next_start is None:
-                    next_start = i
-                buffer.append((i, crop_views(frame, boxes, size)))
-                if i - frames_per_clip + 1 == next_start:
-                    emit(list(buffer))
-                    next_start += step
-                    covered = i
+            window = cutter.feed(frame)
+            if window is not None:
+                emit(window)
             if on_frame is not None:
                 on_frame(i)
     except BaseException:
         if new_records:  # keep the clips made so far findable
             write_metadata([*previous, *new_records], metadata_path)
         raise
+    report.gaps = cutter.gaps
     if report.frames_read == 0:
         raise VideoError(f"{source}: no frames")
     if times is not None and report.frames_read != len(times):

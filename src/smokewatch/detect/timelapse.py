@@ -13,7 +13,6 @@ Only windows an event may need are kept (on disk) until the view's evidence is w
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from smokewatch.clips.extract import check_boxes, count_frames, crop_views, iter_timelapse_tolerant
+from smokewatch.clips.extract import count_frames, crop_views, iter_timelapse_tolerant
 from smokewatch.clips.views import split_view_key
+from smokewatch.clips.windows import WindowCutter
 from smokewatch.core.clip import Box
 from smokewatch.core.detections import Detections, Skipped, ViewDetections
 from smokewatch.core.frame_times import DEFAULT_GAP_SECONDS
@@ -70,17 +70,6 @@ def source_fingerprint(path: Path) -> dict[str, Any]:
     return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _ranges(frames: list[int], reason: str) -> list[Skipped]:
-    """Consecutive frame numbers as ``Skipped`` ranges."""
-    out: list[Skipped] = []
-    for f in frames:
-        if out and out[-1].end_frame == f - 1:
-            out[-1] = Skipped(out[-1].start_frame, f, reason)
-        else:
-            out.append(Skipped(f, f, reason))
-    return out
-
-
 def _scan_timelapse(
     timelapse: Path,
     views: Mapping[str, Box],
@@ -98,7 +87,6 @@ def _scan_timelapse(
     read, crop = iter_timelapse_tolerant, crop_views
     if timings is not None:
         read, crop = timings.timed_iter("decode", read), timings.timed("crop", crop)
-    rule = options.daylight
     boxes = list(views.values())
     scan = WindowScan(
         len(boxes),
@@ -108,71 +96,46 @@ def _scan_timelapse(
         batch_size=batch_size,
         label_clips=label_clips,
     )
-    size, length, step = options.size, options.window_frames, options.window_step
-    buffer: deque[tuple[int, list[np.ndarray]]] = deque(maxlen=length)
-    next_start: int | None = None
-    buffer_day = None
-    shape: tuple[int, ...] | None = None
+    size = options.size
+    cutter = WindowCutter(
+        timelapse,
+        views,
+        length=options.window_frames,
+        step=options.window_step,
+        daylight=options.daylight,
+        time_of=clock,
+        crop=lambda frame: crop(frame, boxes, size),
+        gaps=clock.gaps(),
+    )
     skipped: list[Skipped] = []
-    night: list[int] = []
-    covered = -1  # the last frame of the last window made
-    i = 0
     for item in read(timelapse):
         if not isinstance(item, np.ndarray):  # frames that could not be decoded
-            skipped.append(Skipped(i, i + item.count - 1, f"corrupt segment: {item.reason}"))
-            buffer.clear()
-            next_start = None
-            i += item.count
-            if on_frame is not None:
-                on_frame(i)
-            continue
-        if clock.frames is not None and i >= clock.frames:
-            raise DetectError(
-                f"{timelapse}: has more frames than the {clock.frames} times in {clock.source}"
-            )
-        if shape is None:
-            shape = item.shape
-            check_boxes(views, item.shape[1], item.shape[0], timelapse)
-        elif item.shape != shape:
-            raise VideoError(
-                f"{timelapse}: frame {i} is {item.shape[1]}x{item.shape[0]}, "
-                f"the first was {shape[1]}x{shape[0]}"
-            )
-        t = clock(i)
-        day = rule.local_date(t)
-        daytime = rule.contains(t)
-        gap = clock.gap_before(i)
-        if gap is not None:  # a window never spans a gap in the photos
-            if buffer and buffer[0][0] <= i - 1 and covered < i - 1:
-                reason = f"gap: {gap:.0f} s after frame {i - 1} (over {clock.max_gap:g} s)"
-                skipped.append(Skipped(max(covered + 1, buffer[0][0]), i - 1, reason))
-            buffer.clear()
-            next_start = None
-        if not daytime or day != buffer_day:  # a window never spans night or midnight
-            buffer.clear()
-            next_start = None
-            buffer_day = day
-        if daytime:
-            if next_start is None:
-                next_start = i
-            buffer.append((i, crop(item, boxes, size)))
-            if i - length + 1 == next_start:
-                first = i - length + 1
-                slot = Slot(first, i, clock(first), t)
-                for v in range(len(boxes)):
-                    scan.add(v, slot, np.stack([crops[v] for _, crops in buffer]))
-                next_start += step
-                covered = i
+            first, last = cutter.lose(item.count)
+            skipped.append(Skipped(first, last, f"corrupt segment: {item.reason}"))
         else:
-            night.append(i)
-        i += 1
+            if clock.frames is not None and cutter.frames >= clock.frames:
+                raise DetectError(
+                    f"{timelapse}: has more frames than the {clock.frames} times in {clock.source}"
+                )
+            window = cutter.feed(item)
+            if window is not None:
+                slot = Slot(window.first, window.last, window.start, window.end)
+                for v in range(len(boxes)):
+                    scan.add(v, slot, window.view(v))
         if on_frame is not None:
-            on_frame(i)
+            on_frame(cutter.frames)
     scan.flush()
-    if i == 0:
+    if cutter.frames == 0:
         raise VideoError(f"{timelapse}: no frames")
-    skipped.extend(_ranges(night, "night (outside daytime)"))
-    return scan, sorted(skipped, key=lambda s: s.start_frame), i
+    for cut in cutter.gaps:  # the frames before a gap that no window covers
+        gap = cut.gap
+        if cut.frames:
+            reason = (
+                f"gap: {gap.seconds:.0f} s after frame {gap.after_frame} (over {clock.max_gap:g} s)"
+            )
+            skipped.append(Skipped(gap.after_frame + 1 - cut.frames, gap.after_frame, reason))
+    skipped.extend(Skipped(first, last, "night (outside daytime)") for first, last in cutter.night)
+    return scan, sorted(skipped, key=lambda s: s.start_frame), cutter.frames
 
 
 def detect_timelapse(

@@ -1,0 +1,177 @@
+"""Cut a panorama timelapse into fixed-length windows of daytime frames: the one frame loop.
+
+``clips extract`` (clips to label) and ``smokewatch detect`` (windows to score) read a
+timelapse the same way, and must: the windows a model scores follow the rules of the clips it
+learnt from. The rules live here, once, so the two cannot drift apart:
+
+* the first frame's size fixes the panorama (every view's box must lie inside it) and a later
+  frame of another size is an error;
+* a window is ``length`` consecutive daytime frames of one local date; a new window begins
+  every ``step`` frames (``step < length`` overlaps them);
+* a window never spans the night, local midnight, a gap in the frame times (a step longer
+  than the caller's limit, :mod:`smokewatch.core.frame_times`) or frames that could not be
+  decoded: the buffer starts again after each.
+
+Only the crops of the last ``length`` daytime frames are kept, never a panorama. What the
+rules cost is recorded for the callers' reports: for each gap the windows it cut and the
+frames before it that are in no window (:class:`GapReport`), and the night frames.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from smokewatch.clips.daylight import Daylight
+from smokewatch.core.clip import Box
+from smokewatch.core.frame_times import Gap
+from smokewatch.errors import VideoError, ViewsError
+
+__all__ = ["GapReport", "Window", "WindowCutter", "check_boxes"]
+
+
+def check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
+    """Every view's box inside the ``width`` x ``height`` panorama, else a :class:`ViewsError`."""
+    for key, box in views.items():
+        if not isinstance(box, Box):
+            raise ViewsError(f"view {key}: no box (got {box!r})")
+        if box.right > width or box.bottom > height:
+            raise ViewsError(
+                f"view {key}: box {list(box.ltrb)} falls outside the {width}x{height} "
+                f"panorama of {source}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    """A gap in the frame times that no window spans: ``windows`` windows had started before
+    it (they would have shown the jump as motion) and were not made; the ``frames`` frames
+    just before it are in no window."""
+
+    gap: Gap
+    windows: int
+    frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Frames ``first..last`` (inclusive), taken from ``start`` to ``end`` (epoch seconds);
+    ``crops[k]`` holds frame ``first + k``'s crop of every view, in the views' order."""
+
+    first: int
+    last: int
+    start: float
+    end: float
+    crops: tuple[Sequence[np.ndarray], ...]
+
+    def view(self, v: int) -> np.ndarray:
+        """View ``v``'s frames as one array: (frames, height, width, channels)."""
+        return np.stack([frame[v] for frame in self.crops])
+
+
+class WindowCutter:
+    """Feed it a timelapse's frames in order; it says when a window is complete.
+
+    ``feed(frame)`` for each decoded frame returns the :class:`Window` that frame completes,
+    if any; ``lose(count)`` stands for frames that could not be decoded. Frame numbers count
+    both. ``time_of(i)`` is frame ``i``'s epoch time, ``gaps`` the steps in the frame times
+    over the caller's limit (none for evenly spaced frames), ``crop(frame)`` the crops of
+    every view a daytime frame is kept as. ``views`` and ``source`` are for checking the
+    boxes against the first frame and for error messages.
+
+    After (or during) the run: ``frames`` (fed so far), ``gaps`` (a :class:`GapReport` per
+    gap met) and ``night`` (inclusive ranges of frames outside daytime).
+    """
+
+    def __init__(
+        self,
+        source: Path,
+        views: Mapping[str, Box],
+        *,
+        length: int,
+        step: int,
+        daylight: Daylight,
+        time_of: Callable[[int], float],
+        crop: Callable[[np.ndarray], Sequence[np.ndarray]],
+        gaps: Iterable[Gap] = (),
+    ) -> None:
+        if length < 1 or step < 1:
+            raise ValueError(f"window length and step must be positive, got {length}, {step}")
+        self.source = source
+        self.views = views
+        self.length = length
+        self.step = step
+        self.daylight = daylight
+        self.time_of = time_of
+        self.crop = crop
+        self._gap_before = {g.after_frame + 1: g for g in gaps}
+        self.frames = 0
+        self.gaps: list[GapReport] = []
+        self.night: list[tuple[int, int]] = []
+        self._buffer: deque[tuple[int, float, Sequence[np.ndarray]]] = deque(maxlen=length)
+        self._next_start: int | None = None  # the first frame of the next window
+        self._day: date | None = None  # the local date of the buffered frames
+        self._covered = -1  # the last frame of the last window made
+        self._shape: tuple[int, ...] | None = None
+
+    def _reset(self) -> None:
+        self._buffer.clear()
+        self._next_start = None
+
+    def lose(self, count: int) -> tuple[int, int]:
+        """``count`` frames that could not be decoded: no window spans them. Returns their
+        numbers (first, last)."""
+        first = self.frames
+        self._reset()
+        self.frames += count
+        return first, self.frames - 1
+
+    def feed(self, frame: np.ndarray) -> Window | None:
+        """The next frame; the window it completes, if any.
+
+        Raises :class:`ViewsError` (on the first frame) for a box outside the panorama and
+        :class:`VideoError` for a frame whose size is not the first one's.
+        """
+        i = self.frames
+        if self._shape is None:
+            self._shape = frame.shape
+            check_boxes(self.views, frame.shape[1], frame.shape[0], self.source)
+        elif frame.shape != self._shape:
+            raise VideoError(
+                f"{self.source}: frame {i} is {frame.shape[1]}x{frame.shape[0]}, "
+                f"the first was {self._shape[1]}x{self._shape[0]}"
+            )
+        t = self.time_of(i)
+        day = self.daylight.local_date(t)
+        daytime = self.daylight.contains(t)
+        gap = self._gap_before.get(i)
+        if gap is not None:  # a window never spans a gap in the photos
+            nxt, buffer = self._next_start, self._buffer
+            begun = 0 if nxt is None else len(range(nxt, i, self.step))
+            unused = 0 if not buffer else i - max(self._covered + 1, buffer[0][0])
+            self.gaps.append(GapReport(gap, begun, unused))
+            self._reset()
+        if not daytime or day != self._day:  # a window never spans night or midnight
+            self._reset()
+            self._day = day
+        self.frames = i + 1
+        if not daytime:
+            if self.night and self.night[-1][1] == i - 1:
+                self.night[-1] = (self.night[-1][0], i)
+            else:
+                self.night.append((i, i))
+            return None
+        if self._next_start is None:
+            self._next_start = i
+        self._buffer.append((i, t, self.crop(frame)))
+        if i - self.length + 1 != self._next_start:
+            return None
+        self._next_start += self.step
+        self._covered = i
+        first, start, _ = self._buffer[0]
+        return Window(first, i, start, t, tuple(crops for _, _, crops in self._buffer))
