@@ -67,13 +67,6 @@ class FrameClock:
             return self.times[frame]
         return self.start_time + frame * self.seconds_per_frame
 
-    def gap_before(self, frame: int) -> float | None:
-        """The seconds since the frame before ``frame`` when that step is a gap, else None."""
-        if self.times is None or self.max_gap is None or not 0 < frame < len(self.times):
-            return None
-        step = self.times[frame] - self.times[frame - 1]
-        return step if step > self.max_gap else None
-
     def gaps(self) -> list[Gap]:
         """Every step longer than ``max_gap`` (none without one, or without times)."""
         if self.times is None or self.max_gap is None:
