@@ -407,6 +407,10 @@ def test_in_chromium_it_plays_on_hover_and_fetches_nothing(
         video = page.locator("video.thumb").first
         page.wait_for_function("document.querySelector('video.thumb').readyState >= 1")
         assert video.evaluate("v => v.paused")
+        # before any hover the thumbnail shows a still from mid-clip, not an empty box
+        page.wait_for_function(
+            "[...document.querySelectorAll('video.thumb')].every(v => v.currentTime > 0)"
+        )
         video.hover()
         page.wait_for_function("!document.querySelector('video.thumb').paused")
         page.wait_for_function("document.querySelector('video.thumb').currentTime > 0")

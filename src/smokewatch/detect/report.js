@@ -5,6 +5,15 @@ document.querySelectorAll("video.thumb").forEach(function (video) {
     if (started) { started.catch(function () {}); }
   }
   function stop() { video.pause(); }
+  // A still until played: with preload="metadata" Chromium paints nothing (a dark box) until
+  // the video is seeked, so seek to the middle of the clip once its length is known.
+  function still() {
+    if (video.paused && video.currentTime === 0 && isFinite(video.duration)) {
+      video.currentTime = video.duration / 2;
+    }
+  }
+  if (video.readyState >= 1) { still(); }
+  else { video.addEventListener("loadedmetadata", still, { once: true }); }
   video.addEventListener("mouseenter", play);
   video.addEventListener("focus", play);
   video.addEventListener("mouseleave", stop);
