@@ -263,8 +263,10 @@ class Explainer:
     The model is a private copy: ``trained.model`` may later be prepared for fast inference
     (``predict`` does that in place), and one already prepared is loaded again from its
     directory. An SVM directory is explained through its decision function written in torch
-    on top of its backbone (:mod:`smokewatch.explain.svm`). ``weights_cache_dir``: where an
-    SVM's pretrained backbone weights are kept; a backbone without weights (``weights: null``)
+    on top of its backbone (:mod:`smokewatch.explain.svm`), a heads directory on I3D features
+    through its whole feature and fusion chain (:mod:`smokewatch.explain.heads`).
+    ``weights_cache_dir``: where an SVM's or heads model's pretrained backbone weights are
+    kept; a backbone without weights (``weights: null``)
     is built from torch's global RNG, as ``predict`` builds it.
     """
 
@@ -282,22 +284,32 @@ class Explainer:
         self.config = trained.config
         self.device = torch.device(device)
         self.batch_size = max(1, batch_size)
+        default_target: str | None = None
+        model: nn.Module
         if self.config.kind == "heads":
-            raise ExplainError(
-                f"{trained.path}: Grad-CAM cannot explain a '{self.config.name}' model yet (frozen "
-                "features pooled for a scikit-learn head, kind: heads); score it with --no-cam "
-                "(windows then have no activation ratio and events follow the probability alone)"
+            from smokewatch.explain.heads import heads_on_i3d
+
+            try:
+                heads = heads_on_i3d(trained.model, weights_cache_dir)
+            except ExplainError as exc:
+                raise ExplainError(f"{trained.path}: {exc}") from None
+            model = heads
+            default_target = heads.default_target
+            # the clip as the features were extracted: their frames and size
+            self.config = self.config.model_copy(
+                update={"frames": heads.frames, "size": heads.size}
             )
-        if self.config.kind == "svm":
+            self.loss = "bce"
+        elif self.config.kind == "svm":
             from smokewatch.explain.svm import svm_on_backbone
 
-            model: nn.Module = svm_on_backbone(trained.model, self.config, weights_cache_dir)
+            model = svm_on_backbone(trained.model, self.config, weights_cache_dir)
             self.loss = "bce"
         else:
             model = _unprepared(trained)
             self.loss = self.config.loss
         self.model = model.to(self.device).eval()
-        self.target_layer = target_layer or default_target_layer(self.model)
+        self.target_layer = target_layer or default_target or default_target_layer(self.model)
         _layer(self.model, self.target_layer)  # a wrong name fails here, before any clip
         self.transform = eval_transform(self.config, self.device)
 

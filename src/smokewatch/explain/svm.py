@@ -24,20 +24,51 @@ from torch import nn
 
 from smokewatch.explain.gradcam import ExplainError
 
-__all__ = ["SVMOnBackbone", "svm_on_backbone"]
+__all__ = ["KernelSVC", "SVMOnBackbone", "svm_on_backbone"]
 
 
 def _double(values: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float64))
 
 
-class SVMOnBackbone(nn.Module):
-    """``backbone.features(x)`` -> the SVM's Platt logit ``[B, 1]`` (see the module doc)."""
+class KernelSVC(nn.Module):
+    """A fitted scikit-learn ``SVC``'s ``decision_function`` in torch (float64), after
+    ``z = (f - mean) / scale``: linear and RBF kernels (see the module doc)."""
 
     mean: torch.Tensor
     scale: torch.Tensor
     support: torch.Tensor
     dual: torch.Tensor
+
+    def __init__(self, estimator: Any, mean: Any = 0.0, scale: Any = 1.0) -> None:
+        super().__init__()
+        self.kernel: str = str(estimator.kernel)
+        if self.kernel not in ("linear", "rbf"):
+            raise ExplainError(
+                f"Grad-CAM for an SVM with a {self.kernel} kernel is not supported "
+                "(linear and rbf are)"
+            )
+        self.register_buffer("mean", _double(mean))
+        self.register_buffer("scale", _double(scale))
+        self.register_buffer("support", _double(estimator.support_vectors_))
+        self.register_buffer("dual", _double(estimator.dual_coef_).reshape(-1))
+        self.intercept = float(np.asarray(estimator.intercept_).reshape(-1)[0])
+        self.gamma = float(getattr(estimator, "_gamma", 0.0))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The decision value (positive: smoke) of ``[B, D]`` features, ``[B]``."""
+        z = (features.double() - self.mean) / self.scale
+        if self.kernel == "linear":
+            kernel = z @ self.support.T
+        else:
+            sq = (z * z).sum(1, keepdim=True) + (self.support**2).sum(1) - 2 * z @ self.support.T
+            kernel = torch.exp(-self.gamma * sq.clamp_min(0.0))
+        out: torch.Tensor = kernel @ self.dual + self.intercept
+        return out
+
+
+class SVMOnBackbone(nn.Module):
+    """``backbone.features(x)`` -> the SVM's Platt logit ``[B, 1]`` (see the module doc)."""
 
     def __init__(self, backbone: nn.Module, svm: Any) -> None:
         super().__init__()
@@ -48,32 +79,17 @@ class SVMOnBackbone(nn.Module):
             if len(estimator.steps) != 2:
                 raise ExplainError("an SVM pipeline other than (StandardScaler, SVC)")
             scaler, estimator = estimator.steps[0][1], estimator.steps[1][1]
-        self.kernel: str = str(estimator.kernel)
-        if self.kernel not in ("linear", "rbf"):
-            raise ExplainError(
-                f"Grad-CAM for an SVM with a {self.kernel} kernel is not supported "
-                "(linear and rbf are)"
-            )
         mean = scaler.mean_ if scaler is not None and scaler.with_mean else None
         scale = scaler.scale_ if scaler is not None and scaler.with_std else None
-        self.register_buffer("mean", _double(0.0 if mean is None else mean))
-        self.register_buffer("scale", _double(1.0 if scale is None else scale))
-        self.register_buffer("support", _double(estimator.support_vectors_))
-        self.register_buffer("dual", _double(estimator.dual_coef_).reshape(-1))
-        self.intercept = float(np.asarray(estimator.intercept_).reshape(-1)[0])
-        self.gamma = float(getattr(estimator, "_gamma", 0.0))
+        self.svc = KernelSVC(
+            estimator, 0.0 if mean is None else mean, 1.0 if scale is None else scale
+        )
         self.platt_a = float(calibrator.a_)
         self.platt_b = float(calibrator.b_)
 
     def decision(self, features: torch.Tensor) -> torch.Tensor:
         """The SVC's ``decision_function`` (positive: smoke) of ``[B, D]`` features."""
-        z = (features.double() - self.mean) / self.scale
-        if self.kernel == "linear":
-            kernel = z @ self.support.T
-        else:
-            sq = (z * z).sum(1, keepdim=True) + (self.support**2).sum(1) - 2 * z @ self.support.T
-            kernel = torch.exp(-self.gamma * sq.clamp_min(0.0))
-        out: torch.Tensor = kernel @ self.dual + self.intercept
+        out: torch.Tensor = self.svc(features)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -53,6 +53,8 @@ __all__ = [
     "make_extractor",
     "diff_summary",
     "flow_summary",
+    "i3d_cells",
+    "i3d_vector",
     "lite0_backbone",
     "lite0_frame_features",
     "spec_extractors",
@@ -72,27 +74,53 @@ MOTION_LEVELS = (1, 2, 3)
 # --------------------------------------------------------------------------------------------
 
 
-def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
+def i3d_cells(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An I3D endpoint's map ``[B, C, T, H, W]`` -> what a summary keeps of it: the 2x2 grid
+    per time step ``[B, C, T, 2, 2]`` and the spatial maximum per time step ``[B, C, T]``."""
+    m = m.float()
+    grid = torch.nn.functional.adaptive_avg_pool3d(m, (m.shape[2], 2, 2))
+    return grid, m.amax(dim=(3, 4))
+
+
+def i3d_vector(
+    grids: dict[str, torch.Tensor], maxes: dict[str, torch.Tensor], spec: FeatureSpec
+) -> torch.Tensor:
+    """The I3D part of the vector a head reads, ``[B, D]``, from each endpoint's grid and
+    spatial maxima (:func:`i3d_cells`). Written in torch so that Grad-CAM can flow through
+    it (``explain.heads``); cached summaries take the same path (:func:`vectorize`)."""
     out = []
+    for ep in spec.endpoints:
+        grid = grids[ep]  # B x C x T x 2 x 2
+        batch = grid.shape[0]
+        per_t = grid.mean(dim=(3, 4))  # B x C x T
+        out.append(per_t.mean(dim=2))
+        if spec.temporal > 1:
+            stretches = torch.arange(per_t.shape[2]).tensor_split(
+                min(spec.temporal, per_t.shape[2])
+            )
+            out += [per_t[:, :, s].mean(dim=2) for s in stretches]
+        if spec.pyramid:
+            out.append(grid.mean(dim=2).reshape(batch, -1))
+        if "std" in spec.stats:
+            out.append(per_t.std(dim=2, unbiased=False))
+        if "max" in spec.stats:
+            out.append(per_t.amax(dim=2))
+        if spec.spatial_max:
+            out.append(maxes[ep].mean(dim=2))
+    return torch.cat(out, dim=1)
+
+
+def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
+    grids, maxes = {}, {}
     for ep in spec.endpoints:
         grid = s[f"{ep}.grid"]  # C x T x 2 x 2
         if spec.flip and f"{ep}.grid.flip" in s:
             # the mirrored clip's grid, mirrored back so each cell is the same place
             grid = 0.5 * (grid + s[f"{ep}.grid.flip"][..., ::-1])
-        per_t = grid.mean(axis=(2, 3))  # C x T
-        out.append(per_t.mean(axis=1))
-        if spec.temporal > 1:
-            steps = np.array_split(np.arange(per_t.shape[1]), min(spec.temporal, per_t.shape[1]))
-            out += [per_t[:, s].mean(axis=1) for s in steps]
-        if spec.pyramid:
-            out.append(grid.mean(axis=1).reshape(-1))
-        if "std" in spec.stats:
-            out.append(per_t.std(axis=1))
-        if "max" in spec.stats:
-            out.append(per_t.max(axis=1))
+        grids[ep] = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))[None]
         if spec.spatial_max:
-            out.append(s[f"{ep}.max"].mean(axis=1))
-    return out
+            maxes[ep] = torch.from_numpy(np.asarray(s[f"{ep}.max"], dtype=np.float32))[None]
+    return [i3d_vector(grids, maxes, spec)[0].numpy()]
 
 
 def _lite_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
@@ -221,9 +249,7 @@ def _i3d_extractor(spec: FeatureSpec, weights_cache_dir: Path | None, *, flip: b
         out: list[Summary] = [{} for _ in clips]
         for suffix, got in views.items():
             for ep, m in got.items():
-                m = m.float()
-                grid = torch.nn.functional.adaptive_avg_pool3d(m, (m.shape[2], 2, 2))
-                peak = m.amax(dim=(3, 4))
+                grid, peak = i3d_cells(m)
                 for b in range(len(clips)):
                     out[b][f"{ep}.grid{suffix}"] = grid[b].numpy().astype(np.float32)
                     if not suffix:
