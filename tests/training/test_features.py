@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from smokewatch.training.config import FeatureSpec
-from smokewatch.training.features import diff_summary, flow_summary, spec_extractors, vectorize
+from smokewatch.training.features import (
+    diff_summary,
+    flow_summary,
+    power_normalise,
+    spec_extractors,
+    vectorize,
+)
 
 
 def _clip(moving: bool) -> np.ndarray:
@@ -50,6 +57,10 @@ def test_temporal_pyramid_and_power_normalisation() -> None:
         {"diff": np.array([-4.0, 9.0], np.float32)}, FeatureSpec(parts=("diff",), power=True)
     )
     assert np.allclose(signed, [-4, 9]) and np.allclose(powered, [-2, 3])
+    # the same function serves Grad-CAM: its gradient is finite where ReLU maps give zeros
+    x = torch.tensor([0.0, -4.0, 9.0], requires_grad=True)
+    power_normalise(x).sum().backward()
+    assert x.grad is not None and torch.allclose(x.grad, torch.tensor([0.0, 0.25, 1 / 6]))
 
 
 def test_lite_vector_samples_frames_and_stats() -> None:

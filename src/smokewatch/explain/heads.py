@@ -39,14 +39,7 @@ class HeadsOnI3D(nn.Module):
         super().__init__()
         from smokewatch.models.i3d import ENDPOINTS
 
-        self.specs = [heads.specs[h.candidate.features] for h in heads.heads]
-        for head, spec in zip(heads.heads, self.specs, strict=True):
-            if tuple(spec.parts) != ("i3d",) or spec.flip:
-                raise ExplainError(
-                    f"Grad-CAM explains heads on I3D features alone; head "
-                    f"{head.candidate.name!r} reads {'+'.join(spec.parts)}"
-                    f"{' with flip TTA' if spec.flip else ''}: score it with --no-cam"
-                )
+        self.specs = _explainable_specs(heads)
         shapes = {(s.frames, s.size) for s in self.specs}
         if len(shapes) != 1:
             raise ExplainError(f"heads read I3D features of different clip shapes: {shapes}")
@@ -66,7 +59,7 @@ class HeadsOnI3D(nn.Module):
         self.slope = float(choice.slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from smokewatch.training.features import i3d_cells, i3d_vector
+        from smokewatch.training.features import i3d_cells, i3d_vector, power_normalise
 
         endpoints: Any = self.backbone.endpoints
         cells = {ep: i3d_cells(m) for ep, m in endpoints(x, self.endpoints).items()}
@@ -77,18 +70,29 @@ class HeadsOnI3D(nn.Module):
             self.specs, self.svcs, self.weights, self.scale, strict=True
         ):
             v = i3d_vector(grids, maxes, spec)
-            if spec.power:  # as vectorize, with a gradient that stays finite at 0
-                v = torch.sign(v) * v.abs().clamp_min(1e-12).sqrt()
+            if spec.power:
+                v = power_normalise(v)
             total = total + w * (svc(v) - mu) / sd
         return (self.slope * (total - self.threshold))[:, None]
+
+
+def _explainable_specs(heads: Any) -> list[Any]:
+    """Each chosen head's feature spec, or an :class:`ExplainError` for one not on I3D alone."""
+    specs = [heads.specs[h.candidate.features] for h in heads.heads]
+    for head, spec in zip(heads.heads, specs, strict=True):
+        if tuple(spec.parts) != ("i3d",) or spec.flip:
+            raise ExplainError(
+                f"Grad-CAM explains heads on I3D features alone; head "
+                f"{head.candidate.name!r} reads {'+'.join(spec.parts)}"
+                f"{' with flip TTA' if spec.flip else ''}: score it with --no-cam"
+            )
+    return specs
 
 
 def heads_on_i3d(heads: Any, weights_cache_dir: Path | None) -> HeadsOnI3D:
     """The heads of a model directory on the frozen Kinetics I3D their features came from."""
     from smokewatch.models import get_model
 
-    specs = [heads.specs[h.candidate.features] for h in heads.heads]
-    if any(tuple(s.parts) != ("i3d",) for s in specs):  # fail before building the network
-        return HeadsOnI3D(nn.Identity(), heads)
+    _explainable_specs(heads)  # fail before building the network
     backbone = get_model("i3d", weights="kinetics400", num_classes=1, cache_dir=weights_cache_dir)
     return HeadsOnI3D(backbone.eval(), heads)

@@ -57,6 +57,7 @@ __all__ = [
     "i3d_vector",
     "lite0_backbone",
     "lite0_frame_features",
+    "power_normalise",
     "spec_extractors",
     "vectorize",
 ]
@@ -149,8 +150,16 @@ def vectorize(summary: Summary, spec: FeatureSpec) -> np.ndarray:
             parts.append(summary[part])
     vector = np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
     if spec.power:
-        vector = np.sign(vector) * np.sqrt(np.abs(vector))
+        vector = power_normalise(torch.from_numpy(vector)).numpy()
     return vector
+
+
+def power_normalise(v: torch.Tensor) -> torch.Tensor:
+    """Signed square root of every value (``FeatureSpec.power``), for cached vectors and for
+    Grad-CAM alike: its gradient stays finite at 0, where the plain square root's is not."""
+    zero = v == 0
+    magnitude = torch.where(zero, torch.ones_like(v), v.abs())  # no sqrt'(0) in the graph
+    return torch.where(zero, torch.zeros_like(v), torch.sign(v) * magnitude.sqrt())
 
 
 # --------------------------------------------------------------------------------------------
