@@ -94,8 +94,8 @@ rise-models: setup
 	$(BIN)/smokewatch train --preset rgb-svm --set size=180 $(RISE_CLIPS) --out models/rise-hard-svm
 	$(BIN)/smokewatch train --preset cpu-small $(RISE_CLIPS) --out models/rise-hard-i3d \
 	  $$(test -f models/rise-hard-i3d/last.pt && echo --resume)
-	$(BIN)/smokewatch train --preset rise-best $(RISE_CLIPS) --out models/rise-best
-	$(BIN)/smokewatch train --preset rise-fast $(RISE_CLIPS) --out models/rise-fast
+	$(BIN)/smokewatch train --preset rise-best $(RISE_CLIPS) --scene-groups splits --out models/rise-best
+	$(BIN)/smokewatch train --preset rise-fast $(RISE_CLIPS) --scene-groups splits --out models/rise-fast
 
 # Nested 5-fold cross-validation on the 709 clips (every choice inside the training folds;
 # clips that look alike kept in one fold), rise-best and rise-fast next to RGB-SVM and RISE's

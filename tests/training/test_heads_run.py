@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -102,3 +103,61 @@ def test_the_train_header_says_what_a_heads_preset_does(preset: Path) -> None:
     line = load_config(preset).summary()
     assert "heads on frozen features" in line and "diff" in line and "2-fold inner CV" in line
     assert "lr" not in line and "steps" not in line  # no network is trained
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from smokewatch.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_train_groups_the_inner_folds_by_scene(
+    tiny_clips: Path, preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--scene-groups``: the inner folds that choose a heads model keep look-alike clips
+    together, as the grouped nested CV that scores the recipe does."""
+    import smokewatch.training.nested as nested
+
+    seen: list[np.ndarray | None] = []
+    real = nested.stratified_folds
+
+    def spy(labels: np.ndarray, folds: int, seed: int, groups: np.ndarray | None = None) -> Any:
+        seen.append(groups)
+        return real(labels, folds, seed, groups)
+
+    monkeypatch.setattr(nested, "stratified_folds", spy)
+    rows = (tiny_clips / "labels.csv").read_text().splitlines()
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "\n".join([rows[0] + ",splits"] + [f"{r},s{i % 3} s5" for i, r in enumerate(rows[1:])])
+    )
+    common = ["train", "--preset", str(preset), "--labels", str(labels), "--clips", str(tiny_clips)]
+    code, out = _cli(*common, "--scene-groups", "splits", "--out", str(tmp_path / "run"), "-q")
+    assert code == 0, out
+    meta = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
+    assert meta["inner_folds_grouped"] is True
+    groups = seen[-1]
+    assert groups is not None and len(groups) == 12
+    # clips of different first words of the column never share a group
+    assert len(set(groups.tolist())) >= 3
+
+    code, out = _cli(*common, "--scene-groups", "nope", "--out", str(tmp_path / "bad"))
+    assert code != 0 and "no column 'nope'" in out
+    code, out = _cli(*common, "--out", str(tmp_path / "plain"), "-q")
+    assert code == 0, out
+    assert seen[-1] is None
+    meta = json.loads((tmp_path / "plain" / "model" / "model.json").read_text())
+    assert meta["inner_folds_grouped"] is False
+
+
+def test_scene_groups_need_a_heads_preset(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    code, out = _cli(
+        "train", "--preset", str(tiny_preset), "--labels", str(tiny_clips / "labels.csv"),
+        "--clips", str(tiny_clips), "--scene-groups", "splits", "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code != 0 and "heads preset" in out

@@ -131,6 +131,12 @@ def train_command(
     threads: int = _THREADS,
     cache_dir: Path | None = _CACHE,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    scene_groups_column: str | None = typer.Option(
+        None,
+        "--scene-groups",
+        help="Heads presets, with --labels: inner folds keep clips that look alike (first-frame "
+        "clusters within each first word of this CSV column, e.g. splits) together.",
+    ),
 ) -> None:
     """Train a model from a preset; the best validation checkpoint becomes OUT/model.
 
@@ -151,16 +157,27 @@ def train_command(
         f"{config.summary()}\n{len(items)} training clips, {len(val)} validation clips",
         highlight=False,
     )
+    if scene_groups_column is not None and (config.kind != "heads" or labels is None):
+        raise SmokewatchError(
+            "--scene-groups groups the inner folds of a heads preset's selection: "
+            "give a heads preset and --labels/--clips"
+        )
     if config.kind == "heads":
         from smokewatch.training.heads import train_heads
 
+        everything = items + val  # the inner cross-validation holds clips out itself
+        groups = None
+        if scene_groups_column is not None:
+            assert labels is not None and clips is not None
+            groups = _scene_groups(everything, labels, clips, scene_groups_column)
         result = train_heads(
             config,
-            items + val,  # the inner cross-validation holds clips out itself
+            everything,
             out,
             cache_dir=cache_dir,
             weights_cache_dir=_weights_cache_dir(),
             progress=not quiet,
+            groups=groups,
         )
     elif config.kind == "svm":
         from smokewatch.training.fit_svm import train_svm

@@ -174,8 +174,14 @@ def train_heads(
     weights_cache_dir: Path | None = None,
     progress: bool = True,
     batch_size: int = 4,
+    groups: np.ndarray | None = None,
 ) -> Any:
-    """Choose (inner CV on ``train_items``) and fit a heads model into ``out_dir/model``."""
+    """Choose (inner CV on ``train_items``) and fit a heads model into ``out_dir/model``.
+
+    ``groups`` (one per clip, e.g. :func:`smokewatch.training.nested.scene_groups`): inner
+    folds keep each group whole, so the choices favour what carries over to unseen views,
+    as in the grouped nested CV that scores the recipe.
+    """
     from smokewatch.training.build import TrainingError
     from smokewatch.training.loop import TrainResult
     from smokewatch.training.nested import choose_on, refit
@@ -209,6 +215,7 @@ def train_heads(
         candidates_of(config),
         inner_folds=config.heads.inner_folds,
         seed=config.seed,
+        groups=groups,
         fuse=config.heads.fuse,
         c_grid=config.heads.c_grid,
     )
@@ -230,6 +237,7 @@ def train_heads(
             "threshold": choice.threshold,
             "inner_roc_auc": choice.inner_auc,
             "inner_roc_auc_by_candidate": choice.table,
+            "inner_folds_grouped": groups is not None,
         },
     )
     return TrainResult(model_dir, 0, None, [], time.perf_counter() - started)
