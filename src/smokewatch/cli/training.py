@@ -169,7 +169,9 @@ def train_command(
         groups = None
         if scene_groups_column is not None:
             assert labels is not None and clips is not None
-            groups = _scene_groups(everything, labels, clips, scene_groups_column)
+            from smokewatch.training.experiments import scene_groups_of
+
+            groups = scene_groups_of(everything, labels, clips, scene_groups_column)
         result = train_heads(
             config,
             everything,
@@ -431,7 +433,9 @@ def cv_command(
 
         groups = None
         if scene_groups_column is not None:
-            groups = _scene_groups(items, labels, clips, scene_groups_column)
+            from smokewatch.training.experiments import scene_groups_of
+
+            groups = scene_groups_of(items, labels, clips, scene_groups_column)
         nested_cross_validate(
             configs,
             items,
@@ -460,25 +464,6 @@ def cv_command(
         given=given,
     )
     _print_table(out)
-
-
-def _scene_groups(items: list[Any], labels: Path, clips: Path, column: str) -> Any:
-    """Groups of look-alike clips (8 per first word of ``column``), for grouped folds."""
-    import csv
-
-    import numpy as np
-
-    from smokewatch.training.experiments import first_frame_thumbnails
-    from smokewatch.training.nested import scene_groups
-
-    with open(labels, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        reader.fieldnames = [n.strip() for n in (reader.fieldnames or [])]
-        if column not in reader.fieldnames:
-            raise SmokewatchError(f"{labels}: no column {column!r} to group by")
-        family = {str(clips / r["file"].strip()): (r[column].split() or [""])[0] for r in reader}
-    fams = [family[str(it.path)] for it in items]
-    return scene_groups(first_frame_thumbnails(items), 8, fams).astype(np.int64)
 
 
 def _score_column(labels: Path, clips: Path, name: str) -> dict[str, float]:

@@ -351,6 +351,25 @@ def first_frame_thumbnails(items: Sequence[Any], side: int = 32) -> np.ndarray:
     return np.stack(rows)
 
 
+def scene_groups_of(
+    items: Sequence[Any], labels: Path, clips: Path, column: str, per_family: int = 8
+) -> np.ndarray:
+    """Groups of look-alike clips for grouped folds: first-frame clusters (``per_family``) within
+    each first word of ``column`` of the labels CSV (for RISE's clips, the test split a clip came
+    from, which fixes its set of views)."""
+    from smokewatch.training.build import TrainingError
+    from smokewatch.training.nested import scene_groups
+
+    with open(labels, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        reader.fieldnames = [n.strip() for n in (reader.fieldnames or [])]
+        if column not in reader.fieldnames:
+            raise TrainingError(f"{labels}: no column {column!r} to group by")
+        family = {str(clips / r["file"].strip()): (r[column].split() or [""])[0] for r in reader}
+    fams = [family[str(it.path)] for it in items]
+    return scene_groups(first_frame_thumbnails(items), per_family, fams).astype(np.int64)
+
+
 def nested_cross_validate(
     configs: Sequence[TrainConfig],
     items: Sequence[Any],

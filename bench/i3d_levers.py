@@ -1,0 +1,284 @@
+"""More of I3D than rise-best reads: other layers, finer grids, a learned pooling, fine-tuned top.
+
+rise-best reads frozen Kinetics I3D at Mixed_4f and Mixed_5c, each as a global mean plus a 2x2
+grid. This script measures what else a CPU can get out of the same network on the 709 shared
+RISE clips, on the folds of ``make rise-cv`` (5 outer folds, stratified and grouped by scene):
+
+``extract``  one I3D pass per clip to Mixed_5c; per endpoint (Mixed_3c ... Mixed_5c) the
+             time-averaged 1x1, 2x2, 3x3 and 4x4 grids, plus the whole Mixed_4f map (float16,
+             2 MB a clip: 1.5 GB for the 709). Cached in ``out/i3d-levers/<size>/``, one file
+             per clip, atomic and resumable.
+``layers``   nested CV (``smokewatch.training.nested``: kernel, C and threshold chosen inside,
+             exactly as rise-best) of each layer and grid mix.
+``mil``      an attention-MIL head (Ilse et al. 2018) on the 144 Mixed_4f cells: it learns
+             *where* to look instead of a fixed grid. Fixed settings, AUC per epoch.
+``top``      Mixed_5b, Mixed_5c and a new head fine-tuned from Kinetics on the cached Mixed_4f
+             maps (batch norm frozen, random flips and 10x10 crops of the map, label smoothing
+             0.1, optional mixup). Fixed settings, AUC per epoch.
+
+``mil`` and ``top`` are *screens*: their settings are fixed and the epoch is read off the outer
+folds, which flatters them. A lever that does not beat rise-best even so is not worth nesting.
+
+    python bench/i3d_levers.py extract [--size 180]     # ~6 min on 2 idle cores
+    python bench/i3d_levers.py layers                   # ~4 min
+    python bench/i3d_levers.py mil                      # ~4 min
+    python bench/i3d_levers.py top --lr 1e-4            # ~18 min (12 epochs x 5 folds)
+
+Measured on 2026-12-06, 2 threads, nothing else running; rise-best (the first row of
+``layers``) reproduced the nested table of ``docs/models-cpu.md`` exactly, 0.735 / 0.737:
+
+    layers: + 3x3 grid 0.719 / 0.738; + 4x4 0.727 / 0.724; + Mixed_4e 0.742 / 0.742;
+            + Mixed_3c 0.729 / 0.746; Mixed_4b..4f + 5c 0.722 / 0.749; Mixed_4f alone
+            0.714 / 0.760; Mixed_5b + 5c 0.721 / 0.732                       (F1 / ROC-AUC)
+    mil:    ROC-AUC 0.754 / 0.744 / 0.740 / 0.731 after 5 / 10 / 20 / 40 epochs
+    top:    lr 1e-4: ROC-AUC 0.708 / 0.733 / 0.741 / 0.752 / 0.744 after 2 / 4 / 6 / 8 / 12
+            epochs; lr 1e-3 with mixup 0.4: worse in every fold (best 0.70)
+
+Every variant lands between 0.72 and 0.76 ROC-AUC, the range of rise-best's fold spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from smokewatch.dataset.torch_data import frame_indices, items_from_labels_csv
+from smokewatch.models import get_model
+from smokewatch.models.inference import prepare_for_inference
+from smokewatch.settings import load_settings
+from smokewatch.training.experiments import scene_groups_of
+from smokewatch.training.features import _to_input
+from smokewatch.training.nested import Candidate, nested_cv, stratified_folds
+from smokewatch.video import read_clip
+
+REPO = Path(__file__).resolve().parent.parent
+RISE = REPO.parent / "shared" / "rise"
+ENDPOINTS = ("Mixed_3c", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f")
+ENDPOINTS += ("Mixed_5b", "Mixed_5c")
+GRIDS = (1, 2, 3, 4)
+FULL = "Mixed_4f"
+#: name -> (endpoints, grids); the first is rise-best's features
+LAYER_MIXES: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
+    "rise-best: 4f + 5c, grids 1 + 2": (("Mixed_4f", "Mixed_5c"), (1, 2)),
+    "4f + 5c, grids 1 + 2 + 3": (("Mixed_4f", "Mixed_5c"), (1, 2, 3)),
+    "4f + 5c, grids 1 + 2 + 4": (("Mixed_4f", "Mixed_5c"), (1, 2, 4)),
+    "4f + 5c, grids 1 + 3": (("Mixed_4f", "Mixed_5c"), (1, 3)),
+    "4e + 4f + 5c": (("Mixed_4e", "Mixed_4f", "Mixed_5c"), (1, 2)),
+    "4c + 4f + 5c": (("Mixed_4c", "Mixed_4f", "Mixed_5c"), (1, 2)),
+    "3c + 4f + 5c": (("Mixed_3c", "Mixed_4f", "Mixed_5c"), (1, 2)),
+    "4b ... 4f + 5c": (ENDPOINTS[1:6] + ("Mixed_5c",), (1, 2)),
+    "4f alone": (("Mixed_4f",), (1, 2)),
+    "4d alone": (("Mixed_4d",), (1, 2)),
+    "3c alone": (("Mixed_3c",), (1, 2)),
+    "5b + 5c": (("Mixed_5b", "Mixed_5c"), (1, 2)),
+}
+
+
+def clips_and_groups() -> tuple[list, np.ndarray, np.ndarray]:
+    """The shared clips, their labels and the scene groups of ``make rise-cv``."""
+    items = items_from_labels_csv(RISE / "clips.csv", RISE / "clips")
+    groups = scene_groups_of(items, RISE / "clips.csv", RISE / "clips", "splits")
+    return items, np.array([it.label for it in items]), groups
+
+
+def cache_file(folder: Path, item: object) -> Path:
+    return folder / f"{Path(item.path).stem}.npz"  # type: ignore[attr-defined]
+
+
+def extract(folder: Path, size: int) -> None:
+    items, _, _ = clips_and_groups()
+    folder.mkdir(parents=True, exist_ok=True)
+    model = get_model(
+        "i3d", weights="kinetics400", num_classes=1, cache_dir=load_settings().cache_dir
+    )
+    model.eval()
+    prepare_for_inference(model)
+    started = time.perf_counter()
+    for n, item in enumerate(items, 1):
+        target = cache_file(folder, item)
+        if target.is_file():
+            continue
+        clip = read_clip(item.path)
+        x = _to_input([clip[frame_indices(clip.shape[0], 36)]], size)
+        with torch.inference_mode():
+            maps = model.endpoints(x.contiguous(memory_format=torch.channels_last_3d), ENDPOINTS)
+        summary = {}
+        for ep, m in maps.items():
+            m = m.float()[0]  # C x T x H x W
+            for g in GRIDS:
+                pooled = nn.functional.adaptive_avg_pool3d(m, (m.shape[1], g, g)).mean(1)
+                summary[f"{ep}.g{g}"] = pooled.numpy().astype(np.float16)
+            if ep == FULL:
+                summary[f"{ep}.full"] = m.numpy().astype(np.float16)
+        tmp = target.with_suffix(".part.npz")
+        np.savez(tmp, **summary)  # type: ignore[arg-type]
+        os.replace(tmp, target)
+        if n % 50 == 0 or n == len(items):
+            print(f"{n}/{len(items)} clips, {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def layers(folder: Path) -> None:
+    items, y, groups = clips_and_groups()
+    rows = []
+    for item in items:
+        with np.load(cache_file(folder, item)) as d:
+            rows.append({k: d[k].astype(np.float32) for k in d.files if not k.endswith(".full")})
+    print(f"{'features':36s} {'dim':>6s}  F1     ROC-AUC  (per fold)")
+    for name, (eps, grids) in LAYER_MIXES.items():
+        x = np.stack(
+            [np.concatenate([r[f"{e}.g{g}"].ravel() for e in eps for g in grids]) for r in rows]
+        )
+        cands = [Candidate(f"x/{k}", "x", k, "i3d") for k in ("svm-linear", "svm-rbf")]
+        runs = nested_cv(
+            {"x": x}, y, cands, outer_folds=5, inner_folds=4, groups=groups, fuse=False
+        )
+        f1 = [r.metrics["f1"] for r in runs]
+        auc = [r.metrics["roc_auc"] for r in runs]
+        per = " ".join(f"{a:.3f}" for a in auc)
+        print(f"{name:36s} {x.shape[1]:6d}  {np.mean(f1):.3f}  {np.mean(auc):.3f}    ({per})")
+
+
+def load_full(folder: Path, items: list) -> torch.Tensor:
+    """Every clip's Mixed_4f map, float16 ``[N, 832, T, H, W]`` (1.5 GB for the 709)."""
+    maps = []
+    for item in items:
+        with np.load(cache_file(folder, item)) as d:
+            maps.append(d[f"{FULL}.full"])
+    return torch.from_numpy(np.stack(maps))
+
+
+class AttentionMIL(nn.Module):
+    """Cells embedded, weighted by a learned attention (softmax over cells), one logit."""
+
+    def __init__(self, channels: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.embed = nn.Sequential(
+            nn.Dropout(0.2), nn.Linear(channels, hidden), nn.ReLU(), nn.Dropout(0.5)
+        )
+        self.attend = nn.Sequential(nn.Linear(hidden, 32), nn.Tanh(), nn.Linear(32, 1))
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:  # B x cells x C
+        h = self.embed(cells)
+        weights = torch.softmax(self.attend(h), dim=1)
+        return self.out((weights * h).sum(dim=1)).squeeze(1)
+
+
+class TopBlocks(nn.Module):
+    """I3D from Mixed_4f on (MaxPool3d_5a, Mixed_5b, Mixed_5c) with Kinetics weights, new head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        i3d = get_model(
+            "i3d", weights="kinetics400", num_classes=1, cache_dir=load_settings().cache_dir
+        )
+        self.blocks = nn.Sequential(i3d.MaxPool3d_5a_2x2, i3d.Mixed_5b, i3d.Mixed_5c)
+        self.dropout = nn.Dropout(0.5)
+        self.head = nn.Linear(1024, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.blocks(x).mean(dim=(2, 3, 4)))).squeeze(1)
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, s))
+
+
+def screen(what: str, folder: Path, epochs: list[int], lr: float, mixup: float) -> None:
+    items, y, groups = clips_and_groups()
+    maps = load_full(folder, items)
+    if what == "mil":  # time-averaged cells: N x (H*W) x C
+        maps = maps.float().mean(dim=2).flatten(2).transpose(1, 2).contiguous()
+    labels = torch.from_numpy(y).float()
+    aucs: dict[int, list[float]] = {e: [] for e in epochs}
+    started = time.perf_counter()
+    for k, (train, test) in enumerate(stratified_folds(y, 5, 0, groups)):
+        torch.manual_seed(k)
+        gen = torch.Generator().manual_seed(k)
+        x = maps
+        if what == "mil":
+            flat = x[train].reshape(-1, x.shape[2])
+            x = (x - flat.mean(0)) / (flat.std(0) + 1e-5)
+            model: nn.Module = AttentionMIL(x.shape[2])
+            groups_ = [{"params": model.parameters(), "lr": lr}]
+        else:
+            model = TopBlocks()
+            groups_ = [
+                {"params": model.blocks.parameters(), "lr": lr},
+                {"params": model.head.parameters(), "lr": lr * 10},
+            ]
+        opt = torch.optim.AdamW(groups_, weight_decay=1e-3 if what == "mil" else 1e-4)
+        for epoch in range(1, max(epochs) + 1):
+            model.train()
+            if what == "top":  # 570 clips are too few for batch statistics
+                for m in model.modules():
+                    if isinstance(m, nn.BatchNorm3d):
+                        m.eval()
+            order = torch.from_numpy(train)[torch.randperm(len(train), generator=gen)]
+            for start in range(0, len(order), 32 if what == "mil" else 16):
+                batch = order[start : start + (32 if what == "mil" else 16)]
+                xb, target = x[batch].float(), labels[batch]
+                if what == "top":
+                    flip = torch.rand(len(batch), generator=gen) < 0.5
+                    xb = torch.where(flip[:, None, None, None, None], xb.flip(-1), xb)
+                    i, j = torch.randint(0, 3, (2,), generator=gen).tolist()
+                    xb = xb[..., i : i + 10, j : j + 10]
+                    target = target * 0.9 + 0.05  # label smoothing 0.1
+                    if mixup > 0:
+                        lam = float(torch.distributions.Beta(mixup, mixup).sample())
+                        perm = torch.randperm(len(batch), generator=gen)
+                        xb = lam * xb + (1 - lam) * xb[perm]
+                        target = lam * target + (1 - lam) * target[perm]
+                loss = nn.functional.binary_cross_entropy_with_logits(model(xb), target)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            if epoch in epochs:
+                model.eval()
+                with torch.no_grad():
+                    xt = x[torch.from_numpy(test)].float()
+                    scores = model(xt)
+                    if what == "top":  # flip test-time augmentation
+                        scores = 0.5 * (scores + model(xt.flip(-1)))
+                aucs[epoch].append(_auc(y[test], scores.numpy()))
+        done = " ".join(f"epoch {e}: {aucs[e][-1]:.3f}" for e in epochs)
+        print(f"fold {k + 1}: {done} ({time.perf_counter() - started:.0f} s)", flush=True)
+    for e in epochs:
+        per = " ".join(f"{a:.3f}" for a in aucs[e])
+        print(f"{what}, {e} epochs: ROC-AUC {np.mean(aucs[e]):.3f} ({per})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["extract", "layers", "mil", "top"])
+    ap.add_argument("--size", type=int, default=180, help="I3D input size (frames resized)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", default=None, help="comma-separated epochs to score")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--mixup", type=float, default=0.0, help="top: mixup's Beta parameter")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    folder = REPO / "out" / "i3d-levers" / str(args.size)
+    if args.what == "extract":
+        extract(folder, args.size)
+    elif args.what == "layers":
+        layers(folder)
+    else:
+        default = "5,10,20,40" if args.what == "mil" else "2,4,6,8,12"
+        epochs = [int(e) for e in (args.epochs or default).split(",")]
+        lr = args.lr if args.lr is not None else (1e-3 if args.what == "mil" else 1e-4)
+        screen(args.what, folder, epochs, lr, args.mixup)
+
+
+if __name__ == "__main__":
+    main()
