@@ -161,3 +161,11 @@ def test_scene_groups_need_a_heads_preset(
         "--clips", str(tiny_clips), "--scene-groups", "splits", "--out", str(tmp_path / "r"),
     )  # fmt: skip
     assert code != 0 and "heads preset" in out
+
+
+def test_too_few_scene_groups_for_the_inner_folds(
+    tiny_clips: Path, preset: Path, tmp_path: Path
+) -> None:
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    with pytest.raises(TrainingError, match="1 scene groups cannot fill 2 grouped inner folds"):
+        train_heads(load_config(preset), items, tmp_path / "run", groups=np.zeros(len(items), int))

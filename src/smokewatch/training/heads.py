@@ -196,6 +196,11 @@ def train_heads(
             f"{config.name}: each class needs at least {config.heads.inner_folds} clips for "
             f"its {config.heads.inner_folds}-fold inner cross-validation"
         )
+    if groups is not None and len(np.unique(groups)) < config.heads.inner_folds:
+        raise TrainingError(
+            f"{config.name}: {len(np.unique(groups))} scene groups cannot fill "
+            f"{config.heads.inner_folds} grouped inner folds"
+        )
     specs = dict(config.heads.candidates)
     extractors = {e for s in specs.values() for e in s.parts}
     with Progress(progress, len(train_items) * len(specs), f"{config.name}: features") as bar:
