@@ -61,24 +61,20 @@ class FusedHeads(nn.Module):
         super().__init__()
         network, specs = explainable(heads)
         self.network = network
-        fused = list(zip(heads.heads, specs, heads.choice.weights, heads.choice.scale, strict=True))
-        self.specs = [spec for _, spec, _, _ in fused if spec.parts != (CONSTANT,)]
-        self.svcs = nn.ModuleList(
-            KernelSVC(h.model, h.mean, h.std * math.sqrt(len(h.mean)))
-            for h, spec, _, _ in fused
-            if spec.parts != (CONSTANT,)
-        )
-        self.terms = [
-            (float(w), float(mu), float(sd))
-            for _, spec, w, (mu, sd) in fused
-            if spec.parts != (CONSTANT,)
-        ]
+        networked: list[tuple[Any, Any, float, float, float]] = []
         #: the heads without a network: (fitted head, spec, weight, mean, std)
-        self.constant_heads = [
-            (h, spec, float(w), float(mu), float(sd))
-            for h, spec, w, (mu, sd) in fused
-            if spec.parts == (CONSTANT,)
-        ]
+        self.constant_heads: list[tuple[Any, Any, float, float, float]] = []
+        choice = heads.choice
+        for h, spec, w, (mu, sd) in zip(
+            heads.heads, specs, choice.weights, choice.scale, strict=True
+        ):
+            into = self.constant_heads if spec.parts == (CONSTANT,) else networked
+            into.append((h, spec, float(w), float(mu), float(sd)))
+        self.specs = [spec for _, spec, *_ in networked]
+        self.svcs = nn.ModuleList(
+            KernelSVC(h.model, h.mean, h.std * math.sqrt(len(h.mean))) for h, *_ in networked
+        )
+        self.terms = [(w, mu, sd) for *_, w, mu, sd in networked]
         self.threshold = float(heads.choice.threshold)
         self.slope = float(heads.choice.slope)
         self._given: torch.Tensor | None = None
