@@ -95,5 +95,5 @@ def test_grad_cam_flows_through_the_heads_and_keeps_the_probability(
 
 def test_heads_on_other_features_ask_for_no_cam(tiny_clips: Path, tmp_path: Path) -> None:
     model_dir = _train(tiny_clips, tmp_path, "svm-linear", parts="[diff]")
-    with pytest.raises(ExplainError, match="reads diff: score it with --no-cam"):
+    with pytest.raises(ExplainError, match="only frame differences: score it with --no-cam"):
         Explainer(load_model_dir(model_dir), weights_cache_dir=tmp_path / "w")

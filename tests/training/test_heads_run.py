@@ -78,8 +78,8 @@ def test_nested_refuses_fine_tuning(tiny_clips: Path, tiny_preset: Path, tmp_pat
 def test_detection_scores_a_heads_model_without_grad_cam(
     tiny_clips: Path, preset: Path, tmp_path: Path
 ) -> None:
-    """Grad-CAM has no network to explain in a heads model: asking for it is one clear error
-    that says how to run instead, and the probability-only detector works."""
+    """Grad-CAM has no network to explain in heads on frame differences alone: asking for it
+    is one clear error that says how to run instead, and the probability-only detector works."""
     from smokewatch.detect.detector import load_detector, model_fingerprint
     from smokewatch.explain.gradcam import ExplainError
     from smokewatch.video import read_clip

@@ -263,8 +263,9 @@ class Explainer:
     The model is a private copy: ``trained.model`` may later be prepared for fast inference
     (``predict`` does that in place), and one already prepared is loaded again from its
     directory. An SVM directory is explained through its decision function written in torch
-    on top of its backbone (:mod:`smokewatch.explain.svm`), a heads directory on I3D features
-    through its whole feature and fusion chain (:mod:`smokewatch.explain.heads`).
+    on top of its backbone (:mod:`smokewatch.explain.svm`), a heads directory on I3D or
+    EfficientNet-Lite0 features through its whole feature and fusion chain
+    (:mod:`smokewatch.explain.heads`; frame-difference heads add a constant).
     ``weights_cache_dir``: where an SVM's or heads model's pretrained backbone weights are
     kept; a backbone without weights (``weights: null``)
     is built from torch's global RNG, as ``predict`` builds it.
@@ -286,14 +287,16 @@ class Explainer:
         self.batch_size = max(1, batch_size)
         default_target: str | None = None
         model: nn.Module
+        #: a heads model's module: its constant (frame-difference) part needs the uint8 clips
+        self._heads: Any = None
         if self.config.kind == "heads":
-            from smokewatch.explain.heads import heads_on_i3d
+            from smokewatch.explain.heads import heads_module
 
             try:
-                heads = heads_on_i3d(trained.model, weights_cache_dir)
+                heads = heads_module(trained.model, weights_cache_dir)
             except ExplainError as exc:
                 raise ExplainError(f"{trained.path}: {exc}") from None
-            model = heads
+            model = self._heads = heads
             default_target = heads.default_target
             # the clip as the features were extracted: their frames and size
             self.config = self.config.model_copy(
@@ -342,9 +345,15 @@ class Explainer:
                     order = torch.argsort(torch.rand(len(chunk), frames), dim=1)
                     torch.set_rng_state(state)  # so the transform draws this same permutation
                 x = self.transform(chunk)
-                p, cams = grad_cam(
-                    self.model, x, target_layer=self.target_layer, loss=self.loss, raw=True
+                given = (
+                    self._heads.given(arr[start : start + self.batch_size])
+                    if self._heads is not None
+                    else contextlib.nullcontext()
                 )
+                with given:
+                    p, cams = grad_cam(
+                        self.model, x, target_layer=self.target_layer, loss=self.loss, raw=True
+                    )
                 cam = torch.from_numpy(cams)
                 where = torch.argsort(order, dim=1)  # model position of each selected frame
                 picked = torch.stack([c[where[i, segment]] for i, c in enumerate(cam)])

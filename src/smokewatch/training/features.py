@@ -31,6 +31,7 @@ it stopped), and a ``settings.json`` saying what made them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,6 +58,7 @@ __all__ = [
     "i3d_vector",
     "lite0_backbone",
     "lite0_frame_features",
+    "lite_vector",
     "power_normalise",
     "spec_extractors",
     "vectorize",
@@ -124,18 +126,30 @@ def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
     return [i3d_vector(grids, maxes, spec)[0].numpy()]
 
 
-def _lite_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
+def lite_vector(frames: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
+    """The Lite0 part of the vector a head reads, ``[B, D]``, from per-frame features
+    ``[B, T, 1280]``: the mean (and ``spec.stats``) over the ``lite_frames`` sampled of the
+    ``T``. Written in torch so that Grad-CAM can flow through it (``explain.heads``); cached
+    summaries take the same path (:func:`vectorize`). The standard deviation's gradient is
+    zero, not NaN, where a feature is the same in every frame (a dead ReLU channel)."""
     from smokewatch.models.efficientnet_tsm import sample_frames
 
-    frames = s["frames"]
-    idx = sample_frames(frames.shape[0], spec.lite_frames).numpy()
-    chosen = frames[idx]
-    out = [chosen.mean(axis=0)]
+    chosen = frames[:, sample_frames(frames.shape[1], spec.lite_frames).to(frames.device)]
+    mean = chosen.mean(dim=1)
+    out = [mean]
     if "std" in spec.stats:
-        out.append(chosen.std(axis=0))
+        var = (chosen - mean[:, None]).square().mean(dim=1)
+        flat = var == 0
+        std = torch.where(flat, torch.ones_like(var), var).sqrt()  # no sqrt'(0) in the graph
+        out.append(torch.where(flat, torch.zeros_like(var), std))
     if "max" in spec.stats:
-        out.append(chosen.max(axis=0))
-    return out
+        out.append(chosen.amax(dim=1))
+    return torch.cat(out, dim=1)
+
+
+def _lite_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
+    frames = torch.from_numpy(np.asarray(s["frames"], dtype=np.float32))[None]
+    return [lite_vector(frames, spec)[0].numpy()]
 
 
 def vectorize(summary: Summary, spec: FeatureSpec) -> np.ndarray:
@@ -295,10 +309,13 @@ def lite0_backbone(
     return model
 
 
-def lite0_frame_features(model: Any, frames: torch.Tensor) -> torch.Tensor:
-    """``(N, 3, S, S)`` frames in [-1, 1] -> ``(N, 1280)``: each frame's pooled feature."""
+def lite0_frame_features(model: Any, frames: torch.Tensor, *, grad: bool = False) -> torch.Tensor:
+    """``(N, 3, S, S)`` frames in [-1, 1] -> ``(N, 1280)``: each frame's pooled feature.
+
+    In inference mode, unless ``grad``: Grad-CAM (``explain.heads``) needs the graph, and
+    takes the features from here too so that they are the cached ones."""
     frames = frames.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
+    with contextlib.nullcontext() if grad else torch.inference_mode():
         y = model.stem(frames)
         for block in model.blocks:
             y = block(y, 1)
