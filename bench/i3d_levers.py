@@ -24,17 +24,19 @@ folds, which flatters them. A lever that does not beat rise-best even so is not 
     python bench/i3d_levers.py mil                      # ~4 min
     python bench/i3d_levers.py top --lr 1e-4            # ~18 min (12 epochs x 5 folds)
 
-Measured on 2026-12-06, 2 threads, nothing else running; rise-best (the first row of
+Measured on 2026-12-06, 2 threads (``top`` shared the machine with tests, so its minutes
+are high); rise-best (the first row of
 ``layers``) reproduced the nested table of ``docs/models-cpu.md`` exactly, 0.735 / 0.737:
 
     layers: + 3x3 grid 0.719 / 0.738; + 4x4 0.727 / 0.724; + Mixed_4e 0.742 / 0.742;
             + Mixed_3c 0.729 / 0.746; Mixed_4b..4f + 5c 0.722 / 0.749; Mixed_4f alone
             0.714 / 0.760; Mixed_5b + 5c 0.721 / 0.732                       (F1 / ROC-AUC)
-    mil:    ROC-AUC 0.754 / 0.744 / 0.740 / 0.731 after 5 / 10 / 20 / 40 epochs
-    top:    lr 1e-4: ROC-AUC 0.708 / 0.733 / 0.741 / 0.752 / 0.744 after 2 / 4 / 6 / 8 / 12
-            epochs; lr 1e-3 with mixup 0.4: worse in every fold (best 0.70)
+    mil:    ROC-AUC 0.759 / 0.747 / 0.720 / 0.691 after 5 / 10 / 20 / 40 epochs
+    top:    lr 1e-4: ROC-AUC 0.709 / 0.750 / 0.751 / 0.763 / 0.754 after 2 / 4 / 6 / 8 / 12
+            epochs (3.5-4 min a fold); lr 1e-3 with mixup 0.4 was worse in the two folds
+            it finished (0.69 and 0.72 at best)
 
-Every variant lands between 0.72 and 0.76 ROC-AUC, the range of rise-best's fold spread.
+Every variant lands between 0.72 and 0.77 ROC-AUC, the range of rise-best's fold spread.
 """
 
 from __future__ import annotations
