@@ -6,6 +6,7 @@ explainer both load them through the same loader, as they load the real ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,6 @@ from smokewatch.explain.gradcam import Explainer, ExplainError
 from smokewatch.explain.heads import HeadsOnI3D
 from smokewatch.models import i3d_weights
 from smokewatch.models.i3d import I3D
-from smokewatch.training.config import load_config
-from smokewatch.training.heads import train_heads
 from smokewatch.training.saved import load_model_dir
 from smokewatch.video import read_clip
 
@@ -51,22 +50,15 @@ def no_download(monkeypatch: pytest.MonkeyPatch, fake_kinetics: dict[str, torch.
     monkeypatch.setattr(i3d_weights, "load_kinetics400", lambda *a, **k: fake_kinetics)
 
 
-def _train(tiny_clips: Path, tmp_path: Path, kind: str, parts: str = "[i3d]") -> Path:
-    preset = tmp_path / "p.yaml"
-    preset.write_text(PRESET.replace("KIND", kind).replace("[i3d]", parts))
-    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
-    result = train_heads(
-        load_config(preset), items, tmp_path / "run", cache_dir=tmp_path / "c",
-        weights_cache_dir=tmp_path / "w",
-    )  # fmt: skip
-    return result.model_dir
+def _preset(kind: str, parts: str = "[i3d]") -> str:
+    return PRESET.replace("KIND", kind).replace("[i3d]", parts)
 
 
 @pytest.mark.parametrize("kind", ["svm-rbf", "svm-linear"])
 def test_grad_cam_flows_through_the_heads_and_keeps_the_probability(
-    tiny_clips: Path, tmp_path: Path, kind: str
+    tiny_clips: Path, tmp_path: Path, kind: str, train_heads_preset: Callable[[str], Path]
 ) -> None:
-    model_dir = _train(tiny_clips, tmp_path, kind)
+    model_dir = train_heads_preset(_preset(kind))
     trained = load_model_dir(model_dir)
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     clips = np.stack([read_clip(it.path) for it in items[:4]])
@@ -93,7 +85,9 @@ def test_grad_cam_flows_through_the_heads_and_keeps_the_probability(
     assert np.isfinite(raw.explain(clips[:1], raw=True)[1]).all()
 
 
-def test_heads_on_other_features_ask_for_no_cam(tiny_clips: Path, tmp_path: Path) -> None:
-    model_dir = _train(tiny_clips, tmp_path, "svm-linear", parts="[diff]")
+def test_heads_on_other_features_ask_for_no_cam(
+    tmp_path: Path, train_heads_preset: Callable[[str], Path]
+) -> None:
+    model_dir = train_heads_preset(_preset("svm-linear", parts="[diff]"))
     with pytest.raises(ExplainError, match="only frame differences: score it with --no-cam"):
         Explainer(load_model_dir(model_dir), weights_cache_dir=tmp_path / "w")

@@ -8,6 +8,7 @@ on 4 of the tiny clips' 8 frames at 64x64.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ from smokewatch.explain.gradcam import Explainer, ExplainError
 from smokewatch.explain.heads import HeadsOnLite0
 from smokewatch.models import efficientnet_weights
 from smokewatch.models.efficientnet_tsm import EfficientNetLite0TSM
-from smokewatch.training.config import HeadKind, load_config
-from smokewatch.training.heads import HeadsModel, feature_matrices, train_heads
+from smokewatch.training.config import HeadKind
+from smokewatch.training.heads import HeadsModel, feature_matrices
 from smokewatch.training.nested import Candidate, Choice, fit_head
 from smokewatch.training.saved import load_model_dir
 from smokewatch.video import read_clip
@@ -57,15 +58,8 @@ def no_download(monkeypatch: pytest.MonkeyPatch, fake_imagenet: dict[str, torch.
     monkeypatch.setattr(efficientnet_weights, "load_imagenet", lambda *a, **k: fake_imagenet)
 
 
-def _train(tiny_clips: Path, tmp_path: Path, kind: str, candidates: str = FAST) -> Path:
-    preset = tmp_path / "p.yaml"
-    preset.write_text(PRESET.replace("KIND", kind).replace("CANDIDATES", candidates))
-    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
-    result = train_heads(
-        load_config(preset), items, tmp_path / "run", cache_dir=tmp_path / "c",
-        weights_cache_dir=tmp_path / "w",
-    )  # fmt: skip
-    return result.model_dir
+def _preset(kind: str, candidates: str = FAST) -> str:
+    return PRESET.replace("KIND", kind).replace("CANDIDATES", candidates)
 
 
 def _fuse_both(model_dir: Path, tiny_clips: Path, cache: Path, kind: HeadKind) -> None:
@@ -85,9 +79,9 @@ def _fuse_both(model_dir: Path, tiny_clips: Path, cache: Path, kind: HeadKind) -
 
 @pytest.mark.parametrize("kind", ["svm-rbf", "svm-linear"])
 def test_grad_cam_flows_through_lite0_and_keeps_the_fused_probability(
-    tiny_clips: Path, tmp_path: Path, kind: HeadKind
+    tiny_clips: Path, tmp_path: Path, kind: HeadKind, train_heads_preset: Callable[[str], Path]
 ) -> None:
-    model_dir = _train(tiny_clips, tmp_path, kind)
+    model_dir = train_heads_preset(_preset(kind))
     _fuse_both(model_dir, tiny_clips, tmp_path / "c", kind)
     trained = load_model_dir(model_dir)
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
@@ -123,7 +117,10 @@ def test_grad_cam_flows_through_lite0_and_keeps_the_fused_probability(
 
 
 def test_explain_and_detect_take_a_rise_fast_model(
-    tiny_clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_clips: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    train_heads_preset: Callable[[str], Path],
 ) -> None:
     """The commands give its maps (``explain``'s files, ``detect``'s --cam) and no longer
     ask for --no-cam."""
@@ -132,7 +129,7 @@ def test_explain_and_detect_take_a_rise_fast_model(
     from smokewatch.cli import app
     from smokewatch.detect.detector import load_detector
 
-    model_dir = _train(tiny_clips, tmp_path, "svm-linear")
+    model_dir = train_heads_preset(_preset("svm-linear"))
     _fuse_both(model_dir, tiny_clips, tmp_path / "c", "svm-linear")
     clip = tiny_clips / "clip-01.mp4"
     out = tmp_path / "out"
@@ -164,9 +161,9 @@ def test_explain_and_detect_take_a_rise_fast_model(
     ],
 )
 def test_heads_grad_cam_cannot_explain_ask_for_no_cam(
-    tiny_clips: Path, tmp_path: Path, candidates: str, message: str
+    tmp_path: Path, candidates: str, message: str, train_heads_preset: Callable[[str], Path]
 ) -> None:
-    model_dir = _train(tiny_clips, tmp_path, "svm-linear", candidates)
+    model_dir = train_heads_preset(_preset("svm-linear", candidates))
     with pytest.raises(ExplainError, match=f"{message}.*: score it with --no-cam"):
         Explainer(load_model_dir(model_dir), weights_cache_dir=tmp_path / "w")
 
