@@ -48,7 +48,6 @@ spread; 224² input is the one lever that gains in every row (rise-best now uses
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -56,6 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from smokewatch.core.atomic import atomic_path
 from smokewatch.dataset.torch_data import frame_indices, items_from_labels_csv
 from smokewatch.models import get_model
 from smokewatch.models.inference import prepare_for_inference
@@ -124,9 +124,8 @@ def extract(folder: Path, size: int) -> None:
                 summary[f"{ep}.g{g}"] = pooled.numpy().astype(np.float16)
             if ep == FULL:
                 summary[f"{ep}.full"] = m.numpy().astype(np.float16)
-        tmp = target.with_suffix(".part.npz")
-        np.savez(tmp, **summary)  # type: ignore[arg-type]
-        os.replace(tmp, target)
+        with atomic_path(target, suffix=".npz") as tmp, open(tmp, "wb") as f:
+            np.savez(f, **summary)  # type: ignore[arg-type]
         if n % 50 == 0 or n == len(items):
             print(f"{n}/{len(items)} clips, {time.perf_counter() - started:.0f} s", flush=True)
 
