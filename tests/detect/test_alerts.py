@@ -629,11 +629,17 @@ def _smtp_server(
         loop.create_server(factory, "127.0.0.1", 0, ssl=tls if implicit_tls else None), loop
     ).result(10)
     box = Mailbox(server.sockets[0].getsockname()[1], received)
+
+    async def shut() -> None:
+        # On the loop's own thread: asyncio.Server is not thread-safe, and closing it from
+        # here raced the loop detaching the last connection (both woke the same waiters).
+        server.close()
+        await server.wait_closed()
+
     try:
         yield box
     finally:
-        server.close()
-        asyncio.run_coroutine_threadsafe(server.wait_closed(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(shut(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
