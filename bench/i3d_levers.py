@@ -99,7 +99,7 @@ def cache_file(folder: Path, item: object) -> Path:
     return folder / f"{Path(item.path).stem}.npz"  # type: ignore[attr-defined]
 
 
-def extract(folder: Path, size: int) -> None:
+def extract(folder: Path, size: int, frames: int = 36, full: bool = True) -> None:
     items, _, _ = clips_and_groups()
     folder.mkdir(parents=True, exist_ok=True)
     model = get_model(
@@ -113,7 +113,7 @@ def extract(folder: Path, size: int) -> None:
         if target.is_file():
             continue
         clip = read_clip(item.path)
-        x = _to_input([clip[frame_indices(clip.shape[0], 36)]], size)
+        x = _to_input([clip[stretched_indices(clip.shape[0], frames)]], size)
         with torch.inference_mode():
             maps = model.endpoints(x.contiguous(memory_format=torch.channels_last_3d), ENDPOINTS)
         summary = {}
@@ -122,12 +122,23 @@ def extract(folder: Path, size: int) -> None:
             for g in GRIDS:
                 pooled = nn.functional.adaptive_avg_pool3d(m, (m.shape[1], g, g)).mean(1)
                 summary[f"{ep}.g{g}"] = pooled.numpy().astype(np.float16)
-            if ep == FULL:
+            if ep == FULL and full:
                 summary[f"{ep}.full"] = m.numpy().astype(np.float16)
         with atomic_path(target, suffix=".npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, **summary)  # type: ignore[arg-type]
         if n % 50 == 0 or n == len(items):
             print(f"{n}/{len(items)} clips, {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def stretched_indices(length: int, frames: int) -> np.ndarray:
+    """:func:`frame_indices`, and past ``length`` each frame repeated: a slowed-down clip.
+
+    RISE's clips are timelapse, so smoke moves far faster between frames than anything in
+    Kinetics; repeating frames halves the apparent speed I3D sees.
+    """
+    if frames <= length:
+        return frame_indices(length, frames)
+    return ((np.arange(frames) + 0.5) * length / frames).astype(np.int64)
 
 
 def layers(folder: Path) -> None:
@@ -269,15 +280,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=["extract", "layers", "mil", "top"])
     ap.add_argument("--size", type=int, default=180, help="I3D input size (frames resized)")
+    ap.add_argument(
+        "--frames", type=int, default=36, help="frames I3D reads; over 36 repeats frames"
+    )
+    ap.add_argument("--no-full", action="store_true", help="extract: skip the Mixed_4f maps")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", default=None, help="comma-separated epochs to score")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--mixup", type=float, default=0.0, help="top: mixup's Beta parameter")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    folder = REPO / "out" / "i3d-levers" / str(args.size)
+    name = str(args.size) if args.frames == 36 else f"{args.size}x{args.frames}"
+    folder = REPO / "out" / "i3d-levers" / name
     if args.what == "extract":
-        extract(folder, args.size)
+        extract(folder, args.size, args.frames, full=not args.no_full)
     elif args.what == "layers":
         layers(folder)
     else:
