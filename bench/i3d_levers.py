@@ -6,8 +6,9 @@ RISE clips, on the folds of ``make rise-cv`` (5 outer folds, stratified and grou
 
 ``extract``  one I3D pass per clip to Mixed_5c; per endpoint (Mixed_3c ... Mixed_5c) the
              time-averaged 1x1, 2x2, 3x3 and 4x4 grids, plus the whole Mixed_4f map (float16,
-             2 MB a clip: 1.5 GB for the 709). Cached in ``out/i3d-levers/<size>/``, one file
-             per clip, atomic and resumable.
+             2 MB a clip: 1.5 GB for the 709; ``--no-full`` skips it). Cached in
+             ``out/i3d-levers/<size>[x<frames>]/``, one file per clip, atomic and resumable.
+             ``--frames 72`` reads each frame twice (a slowed-down clip).
 ``layers``   nested CV (``smokewatch.training.nested``: kernel, C and threshold chosen inside,
              exactly as rise-best) of each layer and grid mix.
 ``mil``      an attention-MIL head (Ilse et al. 2018) on the 144 Mixed_4f cells: it learns
@@ -41,8 +42,15 @@ are high); rise-best (the first row of
             mil 0.765 / 0.746 / 0.711 / 0.712; top 0.757 / 0.754 / 0.766 / 0.766 after
             4 / 6 / 8 / 12 epochs (4 min a fold)
 
+    --size 288 --no-full (extract 1033 s, layers 215 s): most rows within 0.01 of 224²;
+            rise-best's features 0.721 / 0.775, Mixed_4f alone 0.731 / 0.785
+    --size 224 --frames 72 --no-full (extract 1239 s): every row's ROC-AUC 0.009-0.035
+            below 224² at 36 frames; rise-best's features 0.723 / 0.757
+
 At 180² every variant lands between 0.72 and 0.77 ROC-AUC, the range of rise-best's fold
-spread; 224² input is the one lever that gains in every row (rise-best now uses it).
+spread; 224² input is the one lever that gains in every row (rise-best now uses it). 288²
+gains under 0.01 at 1.65x the extraction time, slowing clips down to 72 frames loses: both
+dropped.
 """
 
 from __future__ import annotations
