@@ -58,3 +58,26 @@ def test_loading_something_else_names_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not a pickle")
     with pytest.raises(HeadsFileError, match="heads.joblib"):
         HeadsModel.load(bad)
+
+
+def test_feature_progress_counts_each_clip_once(tmp_path: Path) -> None:
+    """The bar of ``train`` and ``evaluate`` is over clips: with two feature sets, one of two
+    extractors, and a cache that already holds some of them, the calls still add up to N."""
+    from smokewatch.training.heads import feature_matrices
+    from smokewatch.video import write_clip
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"clip-{i}.mp4")
+        write_clip(rng.integers(0, 255, size=(8, 32, 32, 3), dtype=np.uint8), paths[-1])
+    specs = {"d": FeatureSpec(parts=("diff",)), "df": FeatureSpec(parts=("diff", "flow"))}
+    for cache, clips in (
+        (None, paths),
+        (tmp_path / "cache", paths[:2]),
+        (tmp_path / "cache", paths),
+    ):
+        calls: list[int] = []
+        x = feature_matrices(specs, clips, cache_dir=cache, batch_size=2, on_batch=calls.append)
+        assert sum(calls) == len(clips) and all(n > 0 for n in calls)
+        assert x["d"].shape[0] == x["df"].shape[0] == len(clips)

@@ -441,6 +441,8 @@ def cached_summaries(
 
     With ``cache_dir`` each extractor's output is read from, or written to, its cache (one
     file per clip, as it is made: resumable); without, everything is computed in memory.
+    ``on_batch(n)``: n more clips have one extractor's summary (cached or made), so the
+    calls add up to ``len(paths) * len(spec_extractors(spec))``.
     """
     from smokewatch.video import read_clip
 
@@ -462,6 +464,8 @@ def cached_summaries(
                 todo.append(i)
             else:
                 merged[i].update(got)
+        if on_batch is not None and len(todo) < len(paths):
+            on_batch(len(paths) - len(todo))  # read from the cache
         if not todo:
             continue
         run = make_extractor(name, spec, weights_cache_dir)

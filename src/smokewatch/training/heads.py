@@ -65,8 +65,22 @@ def feature_matrices(
     batch_size: int = 4,
     on_batch: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """One ``(N, D)`` matrix per named feature set, from cached summaries (extracted once)."""
-    from smokewatch.training.features import cached_summaries, vectorize
+    """One ``(N, D)`` matrix per named feature set, from cached summaries (extracted once).
+
+    ``on_batch`` counts clips: its calls add up to ``len(paths)`` however many feature sets
+    and extractors there are, so a progress bar over the clips ends at its total.
+    """
+    from smokewatch.training.features import cached_summaries, spec_extractors, vectorize
+
+    passes = max(1, sum(len(spec_extractors(s)) for s in specs.values()))
+    units = reported = 0
+
+    def per_clip(n: int) -> None:
+        nonlocal units, reported
+        units += n
+        if on_batch is not None and units // passes > reported:
+            on_batch(units // passes - reported)
+            reported = units // passes
 
     out = {}
     for name, spec in specs.items():
@@ -76,7 +90,7 @@ def feature_matrices(
             cache_dir=cache_dir,
             weights_cache_dir=weights_cache_dir,
             batch_size=batch_size,
-            on_batch=on_batch,
+            on_batch=per_clip,
         )
         out[name] = np.stack([vectorize(s, spec) for s in summaries])
     return out
@@ -203,7 +217,7 @@ def train_heads(
         )
     specs = dict(config.heads.candidates)
     extractors = {e for s in specs.values() for e in s.parts}
-    with Progress(progress, len(train_items) * len(specs), f"{config.name}: features") as bar:
+    with Progress(progress, len(train_items), f"{config.name}: features") as bar:
         features = feature_matrices(
             specs,
             [Path(it.path) for it in train_items],
