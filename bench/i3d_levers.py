@@ -144,9 +144,8 @@ def stretched_indices(length: int, frames: int) -> np.ndarray:
     RISE's clips are timelapse, so smoke moves far faster between frames than anything in
     Kinetics; repeating frames halves the apparent speed I3D sees.
     """
-    if frames <= length:
-        return frame_indices(length, frames)
-    return ((np.arange(frames) + 0.5) * length / frames).astype(np.int64)
+    repeats = -(-frames // length)  # each frame this many times, then sampled as usual
+    return frame_indices(length * repeats, frames) // repeats
 
 
 def layers(folder: Path) -> None:
