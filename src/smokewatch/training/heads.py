@@ -73,14 +73,13 @@ def feature_matrices(
     from smokewatch.training.features import cached_summaries, spec_extractors, vectorize
 
     passes = max(1, sum(len(spec_extractors(s)) for s in specs.values()))
-    units = reported = 0
+    units = 0
 
     def per_clip(n: int) -> None:
-        nonlocal units, reported
-        units += n
-        if on_batch is not None and units // passes > reported:
-            on_batch(units // passes - reported)
-            reported = units // passes
+        nonlocal units
+        before, units = units // passes, units + n
+        if on_batch is not None and units // passes > before:
+            on_batch(units // passes - before)
 
     out = {}
     for name, spec in specs.items():
