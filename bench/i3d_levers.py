@@ -9,8 +9,12 @@ RISE clips, on the folds of ``make rise-cv`` (5 outer folds, stratified and grou
              2 MB a clip: 1.5 GB for the 709; ``--no-full`` skips it). Cached in
              ``out/i3d-levers/<size>[x<frames>]/``, one file per clip, atomic and resumable.
              ``--frames 72`` reads each frame twice (a slowed-down clip).
+             ``--input diff`` / ``residual``: I3D reads frame differences or each frame minus
+             the clip's temporal median instead of the frames (``<size>-diff/``).
 ``layers``   nested CV (``smokewatch.training.nested``: kernel, C and threshold chosen inside,
              exactly as rise-best) of each layer and grid mix.
+``fuse``     nested CV of rise-best's features from this cache and ``--with`` others, each a
+             family, scores fused with weights chosen inside (as rise-best fuses streams).
 ``mil``      an attention-MIL head (Ilse et al. 2018) on the 144 Mixed_4f cells: it learns
              *where* to look instead of a fixed grid. Fixed settings, AUC per epoch.
 ``top``      Mixed_5b, Mixed_5c and a new head fine-tuned from Kinetics on the cached Mixed_4f
@@ -47,10 +51,15 @@ are high); rise-best (the first row of
     --size 224 --frames 72 --no-full (extract 1239 s): every row's ROC-AUC 0.009-0.035
             below 224² at 36 frames; rise-best's features 0.723 / 0.757
 
+    --size 224 --input diff (extract 578 s): rise-best's features alone 0.659 / 0.666,
+            fused with RGB (``fuse --size 224 --with 224-diff``) 0.723 / 0.769
+    --size 224 --input residual (extract 1010 s beside a layers run): alone 0.671 / 0.699,
+            fused with RGB 0.728 / 0.773
+
 At 180² every variant lands between 0.72 and 0.77 ROC-AUC, the range of rise-best's fold
 spread; 224² input is the one lever that gains in every row (rise-best now uses it). 288²
-gains under 0.01 at 1.65x the extraction time, slowing clips down to 72 frames loses: both
-dropped.
+gains under 0.01 at 1.65x the extraction time, slowing clips down to 72 frames loses,
+motion images through RGB I3D add under 0.01 fused: all dropped.
 """
 
 from __future__ import annotations
@@ -107,7 +116,32 @@ def cache_file(folder: Path, item: object) -> Path:
     return folder / f"{Path(item.path).stem}.npz"  # type: ignore[attr-defined]
 
 
-def extract(folder: Path, size: int, frames: int = 36, full: bool = True) -> None:
+def as_input(clip: np.ndarray, kind: str) -> np.ndarray:
+    """The uint8 clip I3D reads: the RGB frames, or a motion image made from them.
+
+    ``diff``: each frame minus the one before (the last difference repeated, so 36 stay);
+    ``residual``: each frame minus the clip's per-pixel temporal median, i.e. what is not
+    static background. Both are mapped to ``128 + 2 * delta`` (clipped to 0..255), the gain
+    fixed once from the shared clips' 99th percentile of ``|delta|`` (11-73), not tuned.
+    RGB I3D on such images is TSN's RGB-difference modality: the static plant and sky, which
+    let a head learn scenes instead of smoke, are gone.
+    """
+    if kind == "rgb":
+        return clip
+    c = clip.astype(np.int16)
+    if kind == "diff":
+        delta = np.diff(c, axis=0)
+        delta = np.concatenate([delta, delta[-1:]])
+    elif kind == "residual":
+        delta = c - np.median(c, axis=0).astype(np.int16)
+    else:
+        raise ValueError(f"unknown input {kind!r}")
+    return np.clip(128 + 2 * delta, 0, 255).astype(np.uint8)
+
+
+def extract(
+    folder: Path, size: int, frames: int = 36, full: bool = True, kind: str = "rgb"
+) -> None:
     items, _, _ = clips_and_groups()
     folder.mkdir(parents=True, exist_ok=True)
     model = get_model(
@@ -120,7 +154,7 @@ def extract(folder: Path, size: int, frames: int = 36, full: bool = True) -> Non
         target = cache_file(folder, item)
         if target.is_file():
             continue
-        clip = read_clip(item.path)
+        clip = as_input(read_clip(item.path), kind)
         x = _to_input([clip[stretched_indices(clip.shape[0], frames)]], size)
         with torch.inference_mode():
             maps = model.endpoints(x.contiguous(memory_format=torch.channels_last_3d), ENDPOINTS)
@@ -167,6 +201,45 @@ def layers(folder: Path) -> None:
         auc = [r.metrics["roc_auc"] for r in runs]
         per = " ".join(f"{a:.3f}" for a in auc)
         print(f"{name:36s} {x.shape[1]:6d}  {np.mean(f1):.3f}  {np.mean(auc):.3f}    ({per})")
+
+
+def rise_best_matrix(folder: Path, items: list) -> np.ndarray:
+    """rise-best's features (Mixed_4f + 5c, grids 1 + 2) of every clip, from a cache."""
+    eps, grids = LAYER_MIXES["rise-best: 4f + 5c, grids 1 + 2"]
+    rows = []
+    for item in items:
+        with np.load(cache_file(folder, item)) as d:
+            rows.append(
+                np.concatenate(
+                    [d[f"{e}.g{g}"].astype(np.float32).ravel() for e in eps for g in grids]
+                )
+            )
+    return np.stack(rows)
+
+
+def fuse(folders: list[Path]) -> None:
+    """Nested CV of rise-best's features from several caches, scores fused by inner CV.
+
+    Each cache is a family (its best kernel and C chosen inside), weights in steps of 0.25
+    and the threshold chosen inside too, exactly as rise-best and rise-fast fuse streams.
+    """
+    items, y, groups = clips_and_groups()
+    feats = {f.name: rise_best_matrix(f, items) for f in folders}
+    cands = [
+        Candidate(f"{name}/{k}", name, k, name) for name in feats for k in ("svm-linear", "svm-rbf")
+    ]
+    runs = nested_cv(feats, y, cands, outer_folds=5, inner_folds=4, groups=groups, fuse=True)
+    f1 = [r.metrics["f1"] for r in runs]
+    auc = [r.metrics["roc_auc"] for r in runs]
+    print(f"fused {' + '.join(feats)}: F1 {np.mean(f1):.3f}  ROC-AUC {np.mean(auc):.3f}")
+    print("  F1 per fold      " + " ".join(f"{v:.3f}" for v in f1))
+    print("  ROC-AUC per fold " + " ".join(f"{v:.3f}" for v in auc))
+    for r in runs:
+        chosen = ", ".join(
+            f"{m.name} C {c:g} w {w:.2f}"
+            for m, c, w in zip(r.choice.members, r.choice.cs, r.choice.weights, strict=True)
+        )
+        print(f"  fold {r.fold + 1}: {chosen}")
 
 
 def load_full(folder: Path, items: list) -> torch.Tensor:
@@ -285,7 +358,20 @@ def screen(what: str, folder: Path, epochs: list[int], lr: float, mixup: float) 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["extract", "layers", "mil", "top"])
+    ap.add_argument("what", choices=["extract", "layers", "fuse", "mil", "top"])
+    ap.add_argument(
+        "--input",
+        choices=["rgb", "diff", "residual"],
+        default="rgb",
+        help="what I3D reads: the frames, frame differences or frames minus the clip's median",
+    )
+    ap.add_argument(
+        "--with",
+        dest="others",
+        action="append",
+        default=[],
+        help="fuse: another cache folder name under out/i3d-levers (e.g. 224-diff)",
+    )
     ap.add_argument("--size", type=int, default=180, help="I3D input size (frames resized)")
     ap.add_argument(
         "--frames", type=int, default=36, help="frames I3D reads; over 36 repeats frames"
@@ -298,11 +384,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     name = str(args.size) if args.frames == 36 else f"{args.size}x{args.frames}"
+    name += "" if args.input == "rgb" else f"-{args.input}"
     folder = REPO / "out" / "i3d-levers" / name
     if args.what == "extract":
-        extract(folder, args.size, args.frames, full=not args.no_full)
+        extract(folder, args.size, args.frames, full=not args.no_full, kind=args.input)
     elif args.what == "layers":
         layers(folder)
+    elif args.what == "fuse":
+        fuse([folder] + [folder.parent / o for o in args.others])
     else:
         default = "5,10,20,40" if args.what == "mil" else "2,4,6,8,12"
         epochs = [int(e) for e in (args.epochs or default).split(",")]
