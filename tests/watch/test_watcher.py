@@ -26,12 +26,14 @@ def test_photos_dropped_in_a_watched_folder_become_an_event(
     drop = tmp_path / "drop"
     drop.mkdir()
     zone = ZoneInfo("US/Eastern")
-    old = time.time() - 60  # written a while ago: not "still being written"
+    # Half the photos come from an uploader whose clock runs 3 hours ahead: their mtimes are
+    # in the future, which must not hold them back.
+    old, ahead = time.time() - 60, time.time() + 3 * 3600
     for i in range(110):
         when = datetime.fromtimestamp(START + i * EVERY, zone)
         path = drop / when.strftime("IMG_%Y%m%d_%H%M%S.png")
         path.write_bytes(photo(i))
-        os.utime(path, (old, old))
+        os.utime(path, (ahead, ahead) if i % 2 else (old, old))
     (drop / "notes.png").write_bytes(b"not a photo")
     os.utime(drop / "notes.png", (old, old))
     data_dir = tmp_path / "data"

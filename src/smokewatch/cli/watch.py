@@ -11,10 +11,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from smokewatch.cli._common import console, err_console, tagged, user_errors
+
+if TYPE_CHECKING:
+    from smokewatch.watch.folder import FolderSettler
 
 __all__ = ["app"]
 
@@ -97,19 +101,18 @@ def sync(
         )
 
 
-def _take_folder(cfg, camera_id: int, folder: Path) -> int:  # type: ignore[no-untyped-def]
-    """Move photos dropped in a watched folder into the camera's inbox (checked, named)."""
+def _take_folder(  # type: ignore[no-untyped-def]
+    cfg, camera_id: int, folder: Path, settler: FolderSettler
+) -> int:
+    """Move photos dropped in a watched folder into the camera's inbox (checked, named),
+    each once it has stopped changing (:class:`FolderSettler`)."""
     from smokewatch.camera.photos import photo_time
     from smokewatch.errors import SmokewatchError
     from smokewatch.labeling.cameras import CameraError, store_photo
 
     source = cfg.camera(camera_id)
     taken = 0
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        if time.time() - path.stat().st_mtime < 1.0:
-            continue  # still being written
+    for path in settler.settled(folder, time.monotonic()):
         try:
             when = photo_time(path, time_pattern=source.time_pattern, tz=cfg.options.daylight.zone)
             store_photo(cfg.data_dir, camera_id, path.read_bytes(), taken=when, max_bytes=1 << 30)
@@ -139,6 +142,7 @@ def run(
     camera with new photos (and every camera every --sweep seconds, which redoes the work
     of a killed worker). Until SIGINT/SIGTERM."""
     from smokewatch.labeling.cameras import INBOX, camera_dir
+    from smokewatch.watch.folder import FolderSettler
     from smokewatch.watch.jobs import make_huey
 
     cfg = _load(config)
@@ -159,13 +163,14 @@ def run(
             ]
         )
     seen: dict[int, tuple[str, ...]] = {}
+    settlers = {cam.id: FolderSettler() for cam in cfg.cameras}
     last_sweep = 0.0
     try:
         while True:
             now = time.monotonic()
             for cam in cfg.cameras:
                 if cam.folder is not None:
-                    _take_folder(cfg, cam.id, cam.folder)
+                    _take_folder(cfg, cam.id, cam.folder, settlers[cam.id])
                 inbox = camera_dir(cfg.data_dir, cam.id) / INBOX
                 names = tuple(sorted(p.name for p in inbox.iterdir())) if inbox.is_dir() else ()
                 if (names and names != seen.get(cam.id)) or now - last_sweep >= sweep:
