@@ -21,6 +21,42 @@ for _key in [k for k in os.environ if k.startswith("SMOKEWATCH_")]:
 os.environ["SMOKEWATCH_ENV_FILE"] = ""
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-at",
+        metavar="WHEN",
+        default=None,
+        help=(
+            "run the suite with the wall clock starting at WHEN (ISO 8601 with an offset, e.g. "
+            "2026-12-06T23:59:30+00:00) and ticking on from there: the 'green at any hour' "
+            "check. time-machine moves time.time, datetime.now and the like in the pytest "
+            "process only; subprocesses, Chromium and the databases keep the real clock, and "
+            "monotonic clocks are untouched. (libfaketime 0.9.10 cannot run this suite: Python "
+            "threads hang under it, and with FAKETIME_DONT_FAKE_MONOTONIC=1 every time.sleep "
+            "fails with EINVAL.)"
+        ),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    when = config.getoption("--clock-at")
+    if when is None:
+        return
+    from datetime import datetime
+
+    import time_machine
+
+    try:
+        start = datetime.fromisoformat(when)
+    except ValueError as e:
+        raise pytest.UsageError(f"--clock-at {when!r}: not an ISO 8601 date and time") from e
+    if start.utcoffset() is None:
+        raise pytest.UsageError(f"--clock-at {when!r}: give an offset, e.g. +00:00")
+    traveller = time_machine.travel(start, tick=True)
+    traveller.start()
+    config.add_cleanup(traveller.stop)
+
+
 @pytest.fixture(scope="session")
 def rise_dir() -> Path:
     """The real RISE data; tests that use it skip cleanly on a user's fresh clone."""
