@@ -10,6 +10,7 @@ this process's monotonic clock, whatever its timestamps say.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class FolderSettler:
                 st = path.stat()
             except OSError:
                 continue  # gone between listing and stat
-            if not path.is_file():
+            if not stat.S_ISREG(st.st_mode):
                 continue
             state = (st.st_size, st.st_mtime_ns)
             before = self._since.get(path.name)
