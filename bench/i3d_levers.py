@@ -182,17 +182,34 @@ def stretched_indices(length: int, frames: int) -> np.ndarray:
     return frame_indices(length * repeats, frames) // repeats
 
 
-def layers(folder: Path) -> None:
-    items, y, groups = clips_and_groups()
+def load_grids(
+    folder: Path, items: list, keys: set[str] | None = None
+) -> list[dict[str, np.ndarray]]:
+    """Each clip's pooled grids (``<endpoint>.g<grid>``, float32) from a cache: all of them,
+    or only ``keys``."""
     rows = []
     for item in items:
         with np.load(cache_file(folder, item)) as d:
-            rows.append({k: d[k].astype(np.float32) for k in d.files if not k.endswith(".full")})
+            wanted = [k for k in d.files if not k.endswith(".full") and (keys is None or k in keys)]
+            rows.append({k: d[k].astype(np.float32) for k in wanted})
+    return rows
+
+
+def mix_matrix(
+    rows: list[dict[str, np.ndarray]], eps: tuple[str, ...], grids: tuple[int, ...]
+) -> np.ndarray:
+    """One row per clip: the grids of ``eps``, each endpoint's in ``grids`` order, flattened."""
+    return np.stack(
+        [np.concatenate([r[f"{e}.g{g}"].ravel() for e in eps for g in grids]) for r in rows]
+    )
+
+
+def layers(folder: Path) -> None:
+    items, y, groups = clips_and_groups()
+    rows = load_grids(folder, items)
     print(f"{'features':36s} {'dim':>6s}  F1     ROC-AUC  (per fold)")
     for name, (eps, grids) in LAYER_MIXES.items():
-        x = np.stack(
-            [np.concatenate([r[f"{e}.g{g}"].ravel() for e in eps for g in grids]) for r in rows]
-        )
+        x = mix_matrix(rows, eps, grids)
         cands = [Candidate(f"x/{k}", "x", k, "i3d") for k in ("svm-linear", "svm-rbf")]
         runs = nested_cv(
             {"x": x}, y, cands, outer_folds=5, inner_folds=4, groups=groups, fuse=False
@@ -206,15 +223,8 @@ def layers(folder: Path) -> None:
 def rise_best_matrix(folder: Path, items: list) -> np.ndarray:
     """rise-best's features (Mixed_4f + 5c, grids 1 + 2) of every clip, from a cache."""
     eps, grids = LAYER_MIXES["rise-best: 4f + 5c, grids 1 + 2"]
-    rows = []
-    for item in items:
-        with np.load(cache_file(folder, item)) as d:
-            rows.append(
-                np.concatenate(
-                    [d[f"{e}.g{g}"].astype(np.float32).ravel() for e in eps for g in grids]
-                )
-            )
-    return np.stack(rows)
+    keys = {f"{e}.g{g}" for e in eps for g in grids}
+    return mix_matrix(load_grids(folder, items, keys), eps, grids)
 
 
 def fuse(folders: list[Path]) -> None:
