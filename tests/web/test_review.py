@@ -4,6 +4,7 @@ see the change in the gallery and change a state inline there; the dashboard and
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from playwright.sync_api import expect
@@ -11,6 +12,7 @@ from service_helpers import answer_page
 from sqlalchemy import select
 from web.site_helpers import PAGE_WAIT, RESEARCHER, Site, sign_in
 
+from smokewatch.core.labels import State
 from smokewatch.labeling.tables import Label, User, Video
 
 PRIOR_SMOKE = {5, 15, 19, 23}
@@ -114,7 +116,16 @@ def test_the_dashboard_charts_and_changes_roles(page: Any, site: Site) -> None:
     token = site.api("/api/v1/login", {"client_id": "web.dashboard-test"}).json()["user_token"]
     batch = site.api("/api/v1/get_batch", {"user_token": token}).json()
     time.sleep(PAGE_WAIT + 0.1)
-    answers = answer_page(batch, site.seeded, gold_right=True, label=0)
+    # the gold standards as they are now: the review test above made one more, which a
+    # page may draw (answered by the seeded set alone, its gold check failed now and then)
+    ids = [item["id"] for item in batch["data"]]
+    admin = {vid: states[1] for vid, states in _states(site, ids).items()}
+    golds = replace(
+        site.seeded,
+        gold_pos=[v for v in ids if admin[v] == State.GOLD_POS],
+        gold_neg=[v for v in ids if admin[v] == State.GOLD_NEG],
+    )
+    answers = answer_page(batch, golds, gold_right=True, label=0)
     sent = site.api(
         "/api/v1/send_batch",
         {"user_token": token, "video_token": batch["video_token"], "data": answers},
