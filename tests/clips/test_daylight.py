@@ -96,3 +96,48 @@ def test_sunrise_rule_in_pittsburgh() -> None:
     # In December the sun rises after 7 am: a fixed 6:00 start would cut clips in the dark.
     assert not rule.contains(_epoch(2018, 12, 21, 7, 0))
     assert Daylight().contains(_epoch(2018, 12, 21, 7, 0))
+
+
+@pytest.mark.parametrize(
+    "zone, lat, lon",
+    [
+        ("Pacific/Kiritimati", 1.87, -157.4),  # UTC+14 at 157 W
+        ("Pacific/Apia", -13.83, -171.76),  # UTC+13
+        ("Pacific/Chatham", -43.95, -176.56),  # UTC+12:45
+        ("Asia/Kathmandu", 27.7, 85.3),  # UTC+5:45, a zone close to its longitude
+    ],
+)
+def test_sunrise_rule_where_the_zone_is_far_from_the_longitude(
+    zone: str, lat: float, lon: float
+) -> None:
+    # The local date's sun, not the next day's: local noon is day, local midnight is night,
+    # and the window of 15 June lies on 15 June on the camera's clock.
+    rule = Daylight(timezone=zone, latitude=lat, longitude=lon)
+    tz = ZoneInfo(zone)
+    assert rule.contains(_epoch(2026, 6, 15, 12, 30, tz=tz))
+    assert not rule.contains(_epoch(2026, 6, 15, 0, 30, tz=tz))
+    assert not rule.contains(_epoch(2026, 6, 15, 23, 30, tz=tz))
+    start, end = rule.window(date(2026, 6, 15))
+    assert datetime.fromtimestamp(start, tz).date() == date(2026, 6, 15)
+    assert datetime.fromtimestamp(end, tz).date() == date(2026, 6, 15)
+
+
+@pytest.mark.parametrize(
+    "zone, lat, lon, hour, minute",
+    [
+        ("America/Anchorage", 71.29, -156.79, 1, 30),  # Utqiagvik under the midnight sun
+        ("Europe/Oslo", 70.0, 19.0, 0, 20),  # latitude 70, midnight sun
+        ("America/Anchorage", 64.84, -147.72, 0, 30),  # Fairbanks: the sun sets about 00:47
+    ],
+)
+def test_sun_still_up_after_local_midnight_is_daytime(
+    zone: str, lat: float, lon: float, hour: int, minute: int
+) -> None:
+    rule = Daylight(timezone=zone, latitude=lat, longitude=lon)
+    t = _epoch(2026, 6, 21, hour, minute, tz=ZoneInfo(zone))
+    start, end = rule.window(date(2026, 6, 20))  # the sun of 20 June is still up at t
+    assert start <= t < end
+    assert rule.contains(t)
+    # ... while in Fairbanks the light of the 20th is gone by 02:00, and it is night.
+    if lat < 66:
+        assert not rule.contains(_epoch(2026, 6, 21, 2, 0, tz=ZoneInfo(zone)))

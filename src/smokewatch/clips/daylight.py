@@ -91,7 +91,7 @@ def sun_times(day: date, latitude: float, longitude: float) -> tuple[datetime, d
 def _window(rule: Daylight, day: date) -> tuple[float, float]:
     zone = _zone(rule.timezone)
     if rule.latitude is not None and rule.longitude is not None:
-        rise, set_ = sun_times(day, rule.latitude, rule.longitude)
+        rise, set_ = sun_times(_solar_day(day, zone, rule.longitude), rule.latitude, rule.longitude)
         return rise.timestamp(), set_.timestamp()
     # Wall-clock hours (6:00 means 6:00 on the camera's clock, also on a DST change day).
     start = datetime.combine(day, _hour(rule.start_hour), tzinfo=zone)
@@ -101,6 +101,18 @@ def _window(rule: Daylight, day: date) -> tuple[float, float]:
         else datetime.combine(day, _hour(rule.end_hour), tzinfo=zone)
     )
     return start.timestamp(), end.timestamp()
+
+
+def _solar_day(day: date, zone: ZoneInfo, longitude: float) -> date:
+    """The solar day (as :func:`sun_times` counts them) whose noon is nearest the local noon
+    of ``day``.
+
+    A zone can sit far from its longitude (Kiritimati: UTC+14 at 157 W), so the local date and
+    the UTC date of solar noon differ there; taking ``day`` itself would give the next day's sun.
+    """
+    local_noon = datetime.combine(day, time(12), tzinfo=zone).astimezone(UTC)
+    noon_guess = timedelta(minutes=720.0 - 4.0 * longitude)  # solar noon after UTC midnight
+    return (local_noon - noon_guess + timedelta(hours=12)).date()
 
 
 def _hour(hours: float) -> time:
@@ -142,6 +154,13 @@ class Daylight:
         return _window(self, day)
 
     def contains(self, epoch: float) -> bool:
-        """Whether a frame taken at ``epoch`` (seconds) is daytime."""
-        start, end = self.window(self.local_date(epoch))
-        return start <= epoch < end
+        """Whether a frame taken at ``epoch`` (seconds) is daytime.
+
+        The neighbouring dates' windows count too: under the midnight sun, or where the sun
+        sets after local midnight, a frame after midnight is still in the previous day's light.
+        """
+        day = self.local_date(epoch)
+        return any(
+            start <= epoch < end
+            for start, end in (self.window(day + timedelta(days=k)) for k in (0, -1, 1))
+        )
