@@ -64,10 +64,17 @@ def window(k: int, probability: float, file: str | None = None) -> Window:
 
 
 def write_run(
-    folder: Path, views: list[RunView], *, clips_mode: bool = False, evidence: bool = True
+    folder: Path,
+    views: list[RunView],
+    *,
+    clips_mode: bool = False,
+    evidence: bool = True,
+    zone: str | None = None,
 ) -> Run:
     """Write the run; ``clips_mode``: windows name their files (``detect --clips``), kept in
-    ``folder/scored/``, else the clips are ``folder/clips/<RISE name>.mp4``."""
+    ``folder/scored/``, else the clips are ``folder/clips/<RISE name>.mp4``. ``zone``: the
+    camera's zone, recorded as a timelapse run's daytime rule and naming the clips (local
+    dates); without it nothing is recorded and the names are in US/Eastern."""
     folder.mkdir(parents=True, exist_ok=True)
     sample = folder / ".sample.mp4"
     make_clip(sample, frames=36, size=32, seed=1)
@@ -78,7 +85,9 @@ def write_run(
         plain = ViewDetections(spec.camera, spec.view, box=BOX)
         windows = []
         for k, p in enumerate(spec.probabilities):
-            name = window_clip_name(plain, window(k, p), size=SIZE, timezone=TIMEZONE).format()
+            name = window_clip_name(
+                plain, window(k, p), size=SIZE, timezone=zone or TIMEZONE
+            ).format()
             names[(v, k)] = name
             where = Path("scored" if clips_mode else "clips") / f"{name}.mp4"
             files[(v, k)] = folder / where
@@ -117,7 +126,8 @@ def write_run(
             )
         )
     sample.unlink()
-    detections = Detections(model={"name": "tiny"}, views=tuple(out_views))
+    settings = {"daylight": {"timezone": zone}} if zone else {}
+    detections = Detections(model={"name": "tiny"}, views=tuple(out_views), settings=settings)
     path = folder / "detections.json"
     write_detections(detections, path)
     return Run(path, detections, names, files)

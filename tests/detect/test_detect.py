@@ -323,7 +323,8 @@ def test_the_cli_runs_a_day_and_skips_it_when_run_again(
     assert detections.model["preset"] == "motion"
 
 
-def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
+def _tiny_model(folder: Path) -> Path:
+    """An untrained tiny3d model folder (6 frames at 24 px): scores to compare, not to trust."""
     import torch
 
     from smokewatch.models import get_model
@@ -332,9 +333,13 @@ def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
 
     torch.manual_seed(0)
     config = TrainConfig(name="tiny", model="tiny3d", weights=None, frames=6, size=24)
-    model_dir = write_model_dir(
-        tmp_path / "model", config, state_dict=get_model("tiny3d", num_classes=1).state_dict()
+    return write_model_dir(
+        folder, config, state_dict=get_model("tiny3d", num_classes=1).state_dict()
     )
+
+
+def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
+    model_dir = _tiny_model(tmp_path / "model")
     clips = tmp_path / "clips"
     clips.mkdir()
     rows = []
@@ -370,6 +375,26 @@ def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
     assert (first.start_frame, first.end_frame) == (12, 23)
     assert (first.start_time, first.end_time) == (START + 60, START + 115)
     assert detections.source["skipped_files"] == ["junk.mp4: not a RISE clip name"]
+
+
+def test_detect_clips_records_the_zone_and_reports_in_it(tmp_path: Path) -> None:
+    model_dir = _tiny_model(tmp_path / "model")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    t0 = 1_781_503_200  # 2026-06-15 06:00 UTC: 11:45 in Kathmandu (UTC+5:45), 02:00 in New York
+    for k, first in enumerate((0, 12)):
+        s = t0 + 5 * first
+        name = f"0-0-2026-06-15-0-0-32-32-32-32-{first}-{s}-{s + 55}.mp4"
+        write_clip(synthetic_frames(12, 32, seed=k), clips / name)
+    detected = _smokewatch(
+        "detect", str(model_dir), "--clips", str(clips), "--out", str(tmp_path / "det"),
+        "--no-cam", "--quiet", "--timezone", "Asia/Kathmandu",
+    )  # fmt: skip
+    assert detected.exit_code == 0, detected.output
+    assert read_detections(tmp_path / "det" / "detections.json").time_zone == "Asia/Kathmandu"
+    page = (tmp_path / "det" / "report.html").read_text()
+    assert "Asia/Kathmandu" in page and "11:45" in page
+    assert "US/Eastern" not in page
 
 
 def test_the_report_is_written_when_its_module_is_installed(

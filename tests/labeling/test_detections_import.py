@@ -130,6 +130,20 @@ def test_a_clips_run_imports_the_files_its_windows_name(data: Path, tmp_path: Pa
     assert [len(names) for _, _, names in events()] == [3, 2]
 
 
+def test_clips_are_named_in_the_runs_zone_not_the_services(data: Path, tmp_path: Path) -> None:
+    # 14:00 UTC on 1 January 2019 is already 2 January in Kiritimati (UTC+14): the run named
+    # its clips with that date, and the service (US/Eastern, 1 January) must find them
+    run = write_run(tmp_path / "run", VIEWS, zone="Pacific/Kiritimati")
+    assert run.detections.time_zone == "Pacific/Kiritimati"
+    assert run.names[(0, 2)].startswith("0-1-2019-01-02-")
+    r = imported("--from-detections", str(run.path), "--uncertain", "0")
+    assert r.exit_code == 0, r.output
+    assert "missing" not in r.output
+    wanted = [run.names[(0, k)] for k in (2, 3, 4)] + [run.names[(1, k)] for k in (1, 2)]
+    assert clips() == {n: 1 for n in wanted}
+    assert (data / "videos" / "2019-01-02" / "0-1").is_dir()
+
+
 def test_missing_clip_files_are_listed_and_skipped(data: Path, tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", VIEWS, evidence=False)
     run.files[(0, 3)].unlink()  # a window of event e1

@@ -113,6 +113,20 @@ class Detections:
     source: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
+    @property
+    def time_zone(self) -> str | None:
+        """The camera's zone the run used (local dates in clip names, times in the report):
+        ``settings.timezone`` (a run over clips) or ``settings.daylight.timezone`` (a run over
+        timelapse, whose daytime rule is in that zone); None for a file that has neither."""
+        daylight = self.settings.get("daylight")
+        for zone in (
+            self.settings.get("timezone"),
+            daylight.get("timezone") if isinstance(daylight, dict) else None,
+        ):
+            if isinstance(zone, str) and zone:
+                return zone
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape: lists where the dataclasses hold tuples, ``schema`` first."""
         out = _lists(asdict(self))

@@ -132,6 +132,9 @@ def detect_clips(
         raise DetectError(f"{folder}: no clips with RISE names (cam-view-Y-M-D-...-end.mp4)")
     settings = {k: v for k, v in opts.as_dict().items() if k in ("fps", "cam", "rule")}
     settings |= {k: v for k, v in opts.as_dict().items() if k.startswith("cam_")}
+    # No daytime rule (the clips are cut already), but the camera's zone names window clips
+    # and times the report: recorded, so a rerun in another zone scores again.
+    settings["timezone"] = opts.daylight.timezone
     source = {"clips": str(folder), "files": sum(len(c) for c in views.values())}
     run = fingerprint(detector.model, detector.fingerprint, settings, str(folder.resolve()))
     report = DetectReport(detections=None, skipped_files=list(skipped))

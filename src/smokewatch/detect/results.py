@@ -132,9 +132,8 @@ def write_report(detections: Detections, out_dir: Path) -> bool:
         if exc.name != REPORT_MODULE:
             raise  # the report module is there but something it needs is not
         return False
-    daylight = detections.settings.get("daylight")
-    zone = daylight.get("timezone") if isinstance(daylight, dict) else None
-    if isinstance(zone, str) and zone:  # the report shows local times in the run's zone
+    zone = detections.time_zone
+    if zone:  # the report shows local times in the run's zone
         report.write_report(detections, out_dir, time_zone=zone)
     else:
         report.write_report(detections, out_dir)

@@ -374,7 +374,9 @@ def import_detection_run(
         folder,
         uncertain=uncertain,
         clip_size=settings.clip_size,
-        timezone=settings.timezone,
+        # the run named its window clips in its camera's zone; an older file without one,
+        # in the service's
+        timezone=detections.time_zone or settings.timezone,
     )
     check = functools.partial(read_clip, expected_frames=settings.clip_frames)
     placed = place_window_clips(plan, settings.videos_dir, check)
