@@ -6,6 +6,7 @@ makes the waits exact where a test compares them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -163,3 +164,25 @@ def test_retry_after_seconds_reads_an_http_date_against_the_clock() -> None:
     now = when.timestamp() - 30
     assert retry_after_seconds(header, clock=lambda: now) == 30.0
     assert retry_after_seconds(header, clock=lambda: now + 90) == 0.0  # already past
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Wed, 01 May 2024 12:00:30 GMT",  # IMF-fixdate
+        "Wed May  1 12:00:30 2024",  # asctime, which recipients must accept: GMT too
+        "Wed, 01 May 2024 12:00:30 -0000",  # RFC 5322's "UTC, offset unknown"
+    ],
+)
+def test_an_http_date_is_gmt_whatever_the_machines_zone(
+    header: str, zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC).timestamp()
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert retry_after_seconds(header, clock=lambda: now) == 30.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Literal, TypeVar
 
@@ -117,6 +118,9 @@ def retry_after_seconds(value: str | None, clock: Callable[[], float] = time.tim
     except ValueError:
         pass
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - clock())
+        when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime or "-0000": HTTP dates are GMT, never the machine's zone
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - clock())
