@@ -164,6 +164,40 @@ def test_scan_sorts_by_time_and_keeps_folders_apart(tmp_path: Path) -> None:
     assert [p.path for p in scan.photos] == [a[0], b[0], a[1], b[1], a[2], b[2]]
 
 
+def test_the_hour_a_dst_change_repeats_is_read_twice_in_photo_order(tmp_path: Path) -> None:
+    # New York, 1 November 2026: 01:00-02:00 happens twice (EDT, then EST). A camera naming
+    # its photos by its local clock every 10 minutes from 00:50 EDT to 02:10 EST: the second
+    # pass has the same local times as the first, and only the photo order tells them apart.
+    ny = ZoneInfo("America/New_York")
+    start = datetime(2026, 11, 1, 4, 50, tzinfo=UTC)  # 00:50 EDT
+    truth = {}
+    for k in range(15):
+        when = start.timestamp() + 600 * k
+        local = datetime.fromtimestamp(when, ny)
+        path = write_photo(tmp_path / f"cam_{k:02d}_{local:%Y%m%d-%H%M%S}.png", seed=k)
+        truth[path.name] = when
+    scan = scan_photos([tmp_path], time_pattern="%Y%m%d-%H%M%S", tz=ny)
+    assert scan.problems == []
+    assert {p.path.name: p.time for p in scan.photos} == truth
+    # one photo alone is read as the first pass; EXIF without an offset the same way
+    assert photo_time(
+        tmp_path / "cam_08_20261101-011000.png", time_pattern="%Y%m%d-%H%M%S", tz=ny
+    ) == epoch("2026-11-01T01:10:00-04:00")
+    a = write_photo(tmp_path / "exif" / "a.jpg", taken="2026:11:01 01:30:00", seed=20)
+    b = write_photo(tmp_path / "exif" / "b.jpg", taken="2026:11:01 01:20:00", seed=21)
+    c = write_photo(tmp_path / "exif" / "c.jpg", taken="2026:11:01 01:20:00", seed=22)
+    exif = scan_photos([tmp_path / "exif"], tz=ny)
+    # b's first pass would be before a (out of order): its second pass; c fits neither (its
+    # first pass is before b, its second the same time as b) and is reported, by its first
+    assert [(p.path, p.time) for p in exif.photos] == [
+        (a, epoch("2026-11-01T01:30:00-04:00")),
+        (b, epoch("2026-11-01T01:20:00-05:00")),
+    ]
+    assert [(p.path, p.reason.split(",")[0]) for p in exif.problems] == [
+        (c, "out of order: taken 2026-11-01T05:20:00+00:00")
+    ]
+
+
 def test_hostile_file_names_are_reported_not_crashed_on(tmp_path: Path) -> None:
     names = ["new\nline.jpg", "[bold red]x[\\].jpg", "-rf.jpg", "ünïcödé 空.jpg"]
     for name in names:

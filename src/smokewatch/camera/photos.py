@@ -37,6 +37,7 @@ __all__ = [
     "group_photos",
     "list_photos",
     "load_photo",
+    "photo_readings",
     "photo_time",
     "scan_photos",
     "show_path",
@@ -154,7 +155,15 @@ def _aware(naive: datetime, offset: str | None, tz: tzinfo) -> datetime:
     return naive.replace(tzinfo=tz)
 
 
-def _exif_time(path: Path, tz: tzinfo) -> float | None:
+def _readings(when: datetime) -> tuple[float, ...]:
+    """The instants a local time can be: two in the hour a DST change repeats (the first pass,
+    then the second), else one (a time in the skipped hour is read with the offset before)."""
+    first = when.replace(fold=0).timestamp()
+    second = when.replace(fold=1).timestamp()
+    return (first, second) if second > first else (first,)
+
+
+def _exif_time(path: Path, tz: tzinfo) -> tuple[float, ...] | None:
     """The EXIF shutter time, or None when the file has none (or none that parses)."""
     try:
         with Image.open(path) as image:
@@ -172,10 +181,10 @@ def _exif_time(path: Path, tz: tzinfo) -> float | None:
     if subsec.isdigit():
         naive += timedelta(seconds=float(f"0.{subsec}"))
     offset = exif.get(_OFFSET_TIME_ORIGINAL)
-    return _aware(naive, offset if isinstance(offset, str) else None, tz).timestamp()
+    return _readings(_aware(naive, offset if isinstance(offset, str) else None, tz))
 
 
-def _name_time(path: Path, pattern: str, tz: tzinfo) -> float:
+def _name_time(path: Path, pattern: str, tz: tzinfo) -> tuple[float, ...]:
     match = _pattern_regex(pattern).search(path.name)
     if match is None:
         raise PhotoTimeError(
@@ -188,15 +197,23 @@ def _name_time(path: Path, pattern: str, tz: tzinfo) -> float:
         raise PhotoTimeError(f"{show_path(path)}: bad time in the name ({exc})") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)
-    return when.timestamp()
+    return _readings(when)
 
 
 def photo_time(path: Path, *, time_pattern: str | None = None, tz: tzinfo = UTC) -> float:
     """Epoch seconds the photo was taken: EXIF first, then the file-name pattern, else error.
 
     A time without an offset (EXIF without ``OffsetTimeOriginal``, a name without ``%z``) is
-    the camera's local time in ``tz``.
+    the camera's local time in ``tz``; in the hour a DST change repeats, its first pass (a
+    whole folder is read in order by :func:`scan_photos`, which can tell the second pass).
     """
+    return photo_readings(path, time_pattern=time_pattern, tz=tz)[0]
+
+
+def photo_readings(
+    path: Path, *, time_pattern: str | None = None, tz: tzinfo = UTC
+) -> tuple[float, ...]:
+    """:func:`photo_time`'s instant, or both where the local time falls in a repeated hour."""
     path = Path(path)
     found = _exif_time(path, tz)
     if found is not None:
@@ -283,6 +300,10 @@ def scan_photos(
       make/model/serial) at the same time;
     * out of order: within a folder, in natural name order, a photo taken before one listed
       earlier (a clock that jumped back, a misfiled photo) — its time cannot be trusted.
+
+    A local time in the hour a DST change repeats is read as its first pass, unless that
+    would make the photo out of order or a duplicate and the second pass would not: a camera
+    that names or stamps its photos in local time goes through that hour twice.
     """
     scan = PhotoScan()
     by_hash: dict[str, Path] = {}
@@ -291,7 +312,7 @@ def scan_photos(
     for path in list_photos(paths):
         try:
             camera, _ = _check_image(path)
-            when = photo_time(path, time_pattern=time_pattern, tz=tz)
+            readings = photo_readings(path, time_pattern=time_pattern, tz=tz)
             digest = _digest(path)
         except PhotoTimeError as exc:
             scan.problems.append(PhotoProblem(path, str(exc).removeprefix(f"{show_path(path)}: ")))
@@ -303,6 +324,16 @@ def scan_photos(
             first = by_hash[digest]
             scan.problems.append(PhotoProblem(path, f"duplicate of {show_path(first)}"))
             continue
+        previous = latest.get(path.parent)
+        when = next(
+            (
+                t
+                for t in readings
+                if (previous is None or t >= previous[0])
+                and (path.parent, camera, t) not in by_camera_time
+            ),
+            readings[0],
+        )
         key = (path.parent, camera, when)
         if key in by_camera_time:
             first = by_camera_time[key]
@@ -310,7 +341,6 @@ def scan_photos(
                 PhotoProblem(path, f"duplicate: same camera and time as {show_path(first)}")
             )
             continue
-        previous = latest.get(path.parent)
         if previous is not None and when < previous[0]:
             stamp = datetime.fromtimestamp(when, UTC).isoformat()
             scan.problems.append(
