@@ -174,6 +174,7 @@ def test_gallery_filters_by_day_and_lists_facets(client: TestClient, database: D
     facets = client.get("/api/v1/get_clip_facets").json()
     assert facets["cameras"] == [{"camera_id": 0, "views": [0, 1, 2]}]
     assert (facets["first_day"], facets["last_day"]) == ("2018-12-31", "2019-01-02")  # gold: 1-104
+    assert facets["timezone"] == "US/Eastern"
 
 
 def test_tutorial_lessons_and_a_project_file(tmp_path: Path) -> None:

@@ -106,6 +106,9 @@ def test_the_gallery_filters_and_pages_for_everyone(page: Any, site: Site) -> No
     expect(metas.filter(has_not_text="view 1")).to_have_count(0)
     expect(metas.filter(has_text="view 1").first).to_be_visible()
     assert all("view 1" in v for v in metas.all_inner_texts())
+    # a card's time is the cameras' (US/Eastern): clip 1003 starts 2019-01-03 02:09 UTC
+    card = page.locator('.gallery-item[data-video-id="1003"] .meta')
+    expect(card).to_contain_text("2019-01-02 21:09 EST")
     page.get_by_label("Date").fill("2018-12-31")  # before any clip
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("#message")).to_contain_text("No clips here yet")

@@ -193,6 +193,7 @@ def clip_facets(session: Session, timezone: str) -> dict[str, Any]:
         "cameras": [{"camera_id": c, "views": v} for c, v in cameras.items()],
         "first_day": day(first),
         "last_day": day(last),
+        "timezone": timezone,
     }
 
 

@@ -179,6 +179,7 @@ class ClipFacets(BaseModel):
     cameras: list[CameraViews]
     first_day: str | None = Field(description="Earliest clip day (YYYY-MM-DD, camera time).")
     last_day: str | None
+    timezone: str = Field(description="The cameras' time zone (IANA name): clip days and times.")
 
 
 class EventsRequest(_Body):

@@ -89,10 +89,23 @@ function drawFilters() {
   if (facets.last_day) date.max = facets.last_day;
 }
 
+// The clip's start in the cameras' zone (the day of its file name and of the Date filter);
+// in UTC, date and time both, when the facets did not come or the zone is unknown here.
 function when(item) {
-  const d = item.file_name.split("-");
   const t = new Date(item.start_time * 1000);
-  return `${d[2]}-${d[3]}-${d[4]} ${t.toISOString().slice(11, 16)} UTC`;
+  if (facets.timezone) {
+    try {
+      const format = new Intl.DateTimeFormat("en-US", {
+        timeZone: facets.timezone, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short",
+      });
+      const p = Object.fromEntries(format.formatToParts(t).map((x) => [x.type, x.value]));
+      return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}`;
+    } catch {
+      /* a zone this browser does not know: UTC below */
+    }
+  }
+  return `${t.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
 function card(item) {
