@@ -64,6 +64,10 @@ def test_a_minimal_parquet_file_gets_the_csv_defaults(tmp_path: Path) -> None:
         (pd.DataFrame({"task": [1], "worker": [2], "label": [2]}), "other than 0 and 1"),
         (pd.DataFrame({"task": [1], "worker": [2], "label": [1], "group": ["boss"]}), "boss"),
         (pd.DataFrame({"task": [1], "worker": [None], "label": [1]}), "empty cells"),
+        # a cast alone would make 0.9 a 0 (no smoke) and task 1.5 task 1
+        (pd.DataFrame({"task": [1, 2], "worker": [2, 2], "label": [0.9, 1.0]}), "whole numbers"),
+        (pd.DataFrame({"task": [1.5], "worker": [2], "label": [1]}), "'task'.*whole numbers"),
+        (pd.DataFrame({"task": [1], "worker": [2], "label": [1], "gold_label": [0.5]}), "gold"),
     ],
 )
 def test_bad_parquet_files_are_clear_errors(

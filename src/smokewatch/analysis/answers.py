@@ -96,6 +96,7 @@ def _read_parquet(
     p: Path, dtypes: Mapping[str, str], required: Sequence[str], binary: Sequence[str]
 ) -> pd.DataFrame:
     """A Parquet file checked as the CSV readers check theirs (columns, empties, values)."""
+    import numpy as np
     import pandas as pd
 
     if not p.is_file():
@@ -116,6 +117,12 @@ def _read_parquet(
     for column, dtype in dtypes.items():  # the columns that have no "unknown"
         if dtype in ("int64", "bool") and frame[column].isna().any():
             raise AnswersError(f"{p}: column {column!r} has empty cells")
+    for column, dtype in dtypes.items():  # a cast to int64 would truncate 0.9 to 0
+        values = frame[column]
+        if dtype.lower() == "int64" and pd.api.types.is_float_dtype(values):
+            finite = values.dropna()
+            if not (np.isfinite(finite) & (finite == finite.round())).all():
+                raise AnswersError(f"{p}: column {column!r} has values that are not whole numbers")
     try:
         frame = frame.astype(dict(dtypes))
     except (TypeError, ValueError) as exc:
