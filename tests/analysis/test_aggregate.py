@@ -182,6 +182,31 @@ def test_score_counts_coverage_and_scores_the_decided() -> None:
     assert row["f1"] == pytest.approx(2 / 3)
 
 
+def test_a_clip_the_crowd_never_answered_is_not_scored() -> None:
+    rows = [Answer(c, f"c{c}", 100, "researcher", c % 2, c) for c in (1, 2, 3, 4)]
+    rows += [
+        Answer(c, f"c{c}", w, "citizen", c % 2, 10 * w + c) for c in (1, 2, 3) for w in (1, 2, 3)
+    ]
+    answers = answers_frame(rows)  # clip 4: a researcher's label only
+    labels = aggregate(crowd_answers(answers), ["majority", "dawid-skene"])
+    s = score(labels, researcher_truth(answers))
+    assert s["tasks"].eq(3).all() and s["coverage"].eq(1.0).all()
+
+
+def test_gold_aware_dawid_skene_with_gold_of_a_class_no_one_answered() -> None:
+    # every answer says "no smoke"; only the gold clip (2) is smoke. crowd-kit told that gold
+    # alone makes every clip smoke
+    rows = [
+        Answer(1, "c1", 1, "citizen", 0, 1),
+        Answer(1, "c1", 2, "citizen", 0, 2),
+        Answer(3, "c3", 2, "citizen", 0, 3),
+        Answer(3, "c3", 3, "citizen", 0, 4),
+        Answer(2, "c2", 1, "citizen", 0, 5, page=1, page_accepted=False, gold=True, gold_label=1),
+    ]
+    labels = dawid_skene_gold(answers_frame(rows))
+    assert labels.to_dict() == {1: 0, 2: 1, 3: 0}
+
+
 def test_unknown_methods_and_empty_answers_are_refused() -> None:
     answers = frame([(1, 1, 1)])
     with pytest.raises(AggregationError, match="unknown method"):

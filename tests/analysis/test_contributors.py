@@ -77,6 +77,15 @@ def test_pages_of_unknown_acceptance_are_left_out_and_said() -> None:
     assert "1 citizen pages of unknown acceptance are left out" in result.notes
 
 
+def test_no_accepted_page_makes_no_enthusiast() -> None:
+    # the mean accepted pages is 0, and 0 >= 0: without the rule everyone was an enthusiast
+    result = contributors(pages_frame(pages({1: [False] * 3, 2: [False]})))
+    rows = {g.name: g for g in result.groups}
+    assert rows["other volunteers"].users == 2
+    assert rows["reliable enthusiasts"].users == rows["other enthusiasts"].users == 0
+    assert result.skew["enthusiast_users_share"] == 0.0
+
+
 def test_nobody_gives_an_empty_table() -> None:
     result = contributors(pages_frame([]))
     assert result.total.users == 0 and result.mean_accepted is None

@@ -67,9 +67,21 @@ def test_reliability_is_accepted_over_submitted_pages() -> None:
     assert alone[1] == 1.0 and alone.drop(1).isna().all()
 
 
+def test_a_citizen_made_researcher_keeps_their_citizen_reliability() -> None:
+    # worker 3 passed 1 of 5 citizen pages, then reviewed 20 pages as a researcher (no gold,
+    # always accepted): over all pages 21/25, as a citizen still 0.2, below the cut
+    answers, pages = study()
+    promoted = [Page(100 + i, 3, "researcher", 100 + i, True, 16, 0) for i in range(20)]
+    pages = pd.concat([pages, pages_frame(promoted)], ignore_index=True)
+    assert worker_reliability(answers, pages)[3] == pytest.approx(21 / 25)
+    assert worker_reliability(answers, pages, group="citizen")[3] == pytest.approx(0.2)
+    result = label_quality(answers, repeats=2, seed=0, pages=pages)
+    assert row(result, "citizen (reliability > 0.3)")["workers"] == 3  # 1, 2 and 4; not 3
+
+
 def test_rows_are_the_papers_and_a_filter_needs_known_reliability() -> None:
     answers, pages = study()
-    rel = worker_reliability(answers, pages)
+    rel = {g: worker_reliability(answers, pages, group=g) for g in ("citizen", "crowd")}
     names = [p.name for p in populations(answers, 0.3, rel)]
     assert names == ["researcher", "citizen", "citizen (reliability > 0.3)", "crowd"]
     assert [p.name for p in populations(answers, None)] == ["researcher", "citizen", "crowd"]

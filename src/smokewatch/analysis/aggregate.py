@@ -155,9 +155,15 @@ def dawid_skene_gold(answers: pd.DataFrame, *, n_iter: int = 100) -> pd.Series:
 
     data = _tlw(answers)
     known = gold_labels(answers)
+    # crowd-kit adds a class no one answered as a column empty but for the gold rows; its
+    # prior then goes to 1 and every clip gets that class. Such gold labels are only set on
+    # their own clips, after the fit.
+    answered = known[known.isin(data["label"].unique())]
     with _quiet():
         model = DawidSkene(n_iter=n_iter)
-        result = model.fit_predict(data, true_labels=known if len(known) else None)
+        result = model.fit_predict(data, true_labels=answered if len(answered) else None)
+    result = result.copy()
+    result.loc[known.index.intersection(result.index)] = known
     return _labels(result.to_numpy(), result.index)
 
 
@@ -232,16 +238,18 @@ def aggregate(
 
 
 def score(labels: pd.DataFrame, truth: pd.Series, *, exclude: Iterable[int] = ()) -> pd.DataFrame:
-    """Each method's labels against ``truth`` on the tasks truth has (minus ``exclude``).
+    """Each method's labels against ``truth`` on the tasks both have (minus ``exclude``).
 
     Columns: tasks (scored), decided, coverage (decided / tasks), accuracy, precision,
-    recall, f1; the last four on the decided tasks, "smoke" (1) as the positive class.
+    recall, f1; the last four on the decided tasks, "smoke" (1) as the positive class. A
+    clip the aggregated answers do not hold (only researchers labeled it) is not scored: no
+    method had anything to decide it by.
     """
     import pandas as pd
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
     truth = truth.dropna()
-    truth = truth[~truth.index.isin(list(exclude))]
+    truth = truth[~truth.index.isin(list(exclude)) & truth.index.isin(labels.index)]
     rows = []
     for name in labels.columns:
         predicted = labels[name].reindex(truth.index)

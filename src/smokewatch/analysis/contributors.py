@@ -110,7 +110,7 @@ def pages_from_answers(answers: pd.DataFrame) -> pd.DataFrame:
 
 
 def _group_of(accepted: int, reliability: float, mean: float) -> str:
-    enthusiast = accepted >= mean
+    enthusiast = accepted >= mean and accepted > 0  # when no page passed, the mean is 0
     reliable = reliability >= RELIABLE
     if enthusiast:
         return GROUPS[0] if reliable else GROUPS[1]

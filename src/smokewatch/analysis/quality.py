@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,20 +45,26 @@ class QualityError(SmokewatchError, ValueError):
     """Answers that cannot be scored as asked (no researcher labels, an even draw size…)."""
 
 
-def worker_reliability(answers: pd.DataFrame, pages: pd.DataFrame | None = None) -> pd.Series:
+def worker_reliability(
+    answers: pd.DataFrame, pages: pd.DataFrame | None = None, group: str | None = None
+) -> pd.Series:
     """Accepted pages / submitted pages per worker of ``answers`` (NaN: no page with a known
-    outcome).
+    outcome); with ``group``, of that group's pages and the workers who answered in it.
 
-    From ``pages`` (the pages export: ``worker``, ``page``, ``accepted``) when given, which
-    counts the pages whose answers the service did not keep; otherwise from the answers'
-    pages (:func:`~smokewatch.analysis.contributors.pages_from_answers`), which only see pages
-    with a kept answer.
+    From ``pages`` (the pages export: ``worker``, ``page``, ``group``, ``accepted``) when
+    given, which counts the pages whose answers the service did not keep; otherwise from the
+    answers' pages (:func:`~smokewatch.analysis.contributors.pages_from_answers`), which only
+    see pages with a kept answer. A citizen made researcher keeps their citizen reliability:
+    researcher pages have no gold and always pass, so they must not be counted with it.
     """
     import pandas as pd
 
     from smokewatch.analysis.contributors import pages_from_answers
 
     source = pages if pages is not None else pages_from_answers(answers)
+    if group is not None:
+        source = source[(source["group"] == group).to_numpy(dtype=bool)]
+        answers = answers[(answers["group"] == group).to_numpy(dtype=bool)]
     known = source[source["accepted"].notna()].drop_duplicates(["worker", "page"])
     ok = known["accepted"].astype(bool).astype(float)
     ratio = ok.groupby(known["worker"].to_numpy()).mean()
@@ -78,11 +84,12 @@ class Population:
 def populations(
     answers: pd.DataFrame,
     min_reliability: float | None = DEFAULT_MIN_RELIABILITY,
-    reliability: pd.Series | None = None,
+    reliability: Mapping[str, pd.Series] | None = None,
 ) -> list[Population]:
     """The paper's rows: researchers; each other group, then its workers above
     ``min_reliability`` (None or 0: no filtered rows). Groups without answers are left out,
-    and so is a filtered row when ``reliability`` (by worker) knows none of the group's."""
+    and so is a filtered row when ``reliability`` (group -> by worker, as
+    :func:`worker_reliability` with ``group``) knows none of the group's."""
     present = set(answers["group"].astype(str))
     out = []
     for group in ("researcher", "citizen", "crowd"):
@@ -93,7 +100,8 @@ def populations(
             continue
         if reliability is not None:
             workers = answers.loc[(answers["group"] == group).to_numpy(dtype=bool), "worker"]
-            if reliability.reindex(workers.unique()).isna().all():
+            known = reliability.get(group)
+            if known is None or known.reindex(workers.unique()).isna().all():
                 continue
         out.append(
             Population(f"{group} (reliability > {min_reliability:g})", group, min_reliability)
@@ -241,7 +249,7 @@ def label_quality(
     ordinary = answers[~answers["gold"].to_numpy(dtype=bool)].reset_index(drop=True)
     if not (ordinary["group"] == "researcher").any():
         raise QualityError("no researcher answers: researchers' labels are the truth here")
-    reliability = worker_reliability(answers, pages)
+    reliability = {g: worker_reliability(answers, pages, group=g) for g in ("citizen", "crowd")}
     pops = populations(ordinary, min_reliability, reliability)
     notes = [
         f"{p.name}: no worker's page outcomes are known, so no reliability filter"
@@ -250,7 +258,10 @@ def label_quality(
     ]
     draws = _Draws(ordinary)
     group = ordinary["group"].astype(str).to_numpy()
-    rel = reliability.reindex(ordinary["worker"].to_numpy()).to_numpy(dtype=float)
+    rel = np.full(len(ordinary), np.nan)  # each answer's worker's reliability in its group
+    for name, by_worker in reliability.items():
+        mine = group == name
+        rel[mine] = by_worker.reindex(ordinary["worker"].to_numpy()[mine]).to_numpy(dtype=float)
     masks: dict[str, np.ndarray] = {}
     for pop in pops:
         mask = group == pop.group
