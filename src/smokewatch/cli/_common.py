@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import typer
@@ -16,7 +19,14 @@ from smokewatch.errors import SmokewatchError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-__all__ = ["console", "err_console", "tagged", "user_errors", "USER_ERROR_EXIT"]
+__all__ = [
+    "console",
+    "err_console",
+    "refuse_overwrite",
+    "tagged",
+    "user_errors",
+    "USER_ERROR_EXIT",
+]
 
 #: Results go to stdout; progress, warnings and errors to stderr so pipes stay clean.
 #: Neither reads markup: what they print holds names, paths and messages from users and files
@@ -33,8 +43,34 @@ def tagged(tag: str, style: str, message: object) -> Text:
     return Text.assemble((tag, style), " ", str(message))
 
 
+#: OS errors about the machine, not the program: a full disk, a read-only mount, a quota.
+_MACHINE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG}
+
+
+def _user_message(exc: SmokewatchError) -> str:
+    """The error's message; raised again by a torch DataLoader worker, the message carries the
+    worker's whole traceback, of which only its last line (our message) is for the user."""
+    text = str(exc)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    _, sep, message = last.partition(": ")
+    return message if sep else last
+
+
+def _os_message(exc: OSError) -> str:
+    """``No such file or directory: 'a/b'`` (and the second path of a rename)."""
+    where = " -> ".join(repr(os.fsdecode(f)) for f in (exc.filename, exc.filename2) if f)
+    what = exc.strerror or str(exc)
+    if isinstance(exc, FileExistsError) and exc.filename and not os.path.isdir(exc.filename):
+        what = "Not a directory (a file is where a folder must go)"  # from mkdir(exist_ok=True)
+    return f"{what}: {where}" if where else what
+
+
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Report :class:`SmokewatchError` as one red line and exit 2, with no traceback.
+    """Report :class:`SmokewatchError` as one red line and exit 2, with no traceback; so too
+    an OS error about a named path (an output folder under a file, a file where a folder
+    must go, no permission) or the machine (disk full, read-only).
 
     Any other exception is a bug and keeps its traceback.
     """
@@ -44,10 +80,37 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except SmokewatchError as exc:
-            err_console.print(tagged("error:", "bold red", exc), soft_wrap=True)
+            err_console.print(tagged("error:", "bold red", _user_message(exc)), soft_wrap=True)
+            raise typer.Exit(USER_ERROR_EXIT) from None
+        except OSError as exc:
+            if exc.filename is None and exc.errno not in _MACHINE_ERRNOS:
+                raise
+            err_console.print(tagged("error:", "bold red", _os_message(exc)), soft_wrap=True)
             raise typer.Exit(USER_ERROR_EXIT) from None
         except KeyboardInterrupt:
             err_console.print("interrupted", highlight=False)
             sys.exit(130)
 
     return wrapper
+
+
+def refuse_overwrite(out: Path | None, *inputs: Path | None, option: str = "--out") -> None:
+    """Stop before ``out`` replaces one of the command's ``inputs``.
+
+    Writes are atomic (a temporary file renamed over the target), so a mistyped ``--out``
+    would otherwise swap an input for the output without a word, links and all.
+    """
+    if out is None:
+        return
+    target = os.path.realpath(out)
+    for source in inputs:
+        if source is None:
+            continue
+        same = os.path.realpath(source) == target
+        if not same and os.path.exists(source) and os.path.exists(out):
+            same = os.path.samefile(source, out)
+        if same:
+            raise SmokewatchError(
+                f"{option} {out} is this command's input {source}: writing it would replace "
+                "that file; choose another path"
+            )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from smokewatch.cli._common import user_errors
+from smokewatch.cli._common import refuse_overwrite, user_errors
 
 app = typer.Typer(
     help="Who labels and how good the labels are: contributors, citizens vs crowd, "
@@ -104,6 +104,8 @@ def contributors_command(
         write_plot,
     )
 
+    refuse_overwrite(csv_out, answers, pages, option="--csv")
+    refuse_overwrite(plot, answers, pages, csv_out, option="--plot")
     frame = load_answers(answers)
     result = contributors(
         load_pages(pages) if pages is not None else pages_from_answers(frame), frame

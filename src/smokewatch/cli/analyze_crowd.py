@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from smokewatch.cli._common import console, err_console, user_errors
+from smokewatch.cli._common import console, err_console, refuse_overwrite, user_errors
 from smokewatch.cli.analyze import app
 from smokewatch.errors import SmokewatchError
 
@@ -146,6 +146,7 @@ def aggregate_command(
     from smokewatch.analysis.tables import aggregate_table
     from smokewatch.core.answers import GROUPS
 
+    refuse_overwrite(out, answers)
     frame, _ = _load(answers, None)
     bad = [g for g in groups or () if g not in GROUPS]
     if bad:

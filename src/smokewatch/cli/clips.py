@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from smokewatch.cli._common import console, err_console, tagged, user_errors
+from smokewatch.cli._common import console, err_console, refuse_overwrite, tagged, user_errors
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import load_settings
 
@@ -254,6 +254,7 @@ def views_command(
     from smokewatch.clips.views import dump_views, views_from_metadata
     from smokewatch.core.metadata import read_metadata
 
+    refuse_overwrite(out, metadata)
     clips = read_metadata(metadata)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

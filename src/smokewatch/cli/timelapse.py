@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from smokewatch.cli._common import console, err_console, tagged, user_errors
+from smokewatch.cli._common import console, err_console, refuse_overwrite, tagged, user_errors
 from smokewatch.errors import SmokewatchError
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def register_command(
 
     zone = _zone(timezone or load_settings().timezone)
     scan = scan_photos(photos, time_pattern=time_pattern, tz=zone)
+    refuse_overwrite(out, *photos, *(p.path for p in scan.photos), *(p.path for p in scan.problems))
     _report(list(scan.problems))
     groups = group_photos(scan.photos, tolerance_s=tolerance)
     if not groups:
