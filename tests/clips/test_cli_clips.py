@@ -249,3 +249,13 @@ def test_parse_start_time() -> None:
     assert parse_start_time("2018-06-11T10:15:15+00:00", "Asia/Tokyo") == 1528712115
     with pytest.raises(SmokewatchError):
         parse_start_time("noon", "UTC")
+    for bad, why in [
+        ("nan", "not a finite time"),
+        ("inf", "not a finite time"),
+        ("1e20", "between 1970 and 2100"),
+        ("1528712115000", "milliseconds?"),
+        ("-5", "between 1970 and 2100"),
+        ("2200-01-01T00:00:00", "between 1970 and 2100"),
+    ]:
+        with pytest.raises(SmokewatchError, match=why):
+            parse_start_time(bad, "UTC")

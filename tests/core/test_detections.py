@@ -80,6 +80,8 @@ def _broken(change: Any) -> dict[str, Any]:
         (lambda d: d["views"][0]["windows"][0].update(probability=True), "windows[0].probability"),
         (lambda d: d["views"][0]["windows"][0].update(end_frame=-1), "windows[0].end_frame"),
         (lambda d: d["views"][0]["windows"][1].update(start_time=2e9), "end_time"),
+        (lambda d: d["views"][0]["windows"][0].update(start_time=1.5e12), "milliseconds?"),
+        (lambda d: d["views"][0]["events"][0].update(end_time=-1), "events[0].end_time"),
         (lambda d: d["views"][0]["events"][0].update(windows=[7]), "window 7 does not exist"),
         (lambda d: d["views"][0]["events"][0].update(evidence_gif="../../secret.key"), "inside"),
         (lambda d: d["views"][0]["events"][0].update(evidence_clip="/etc/passwd"), "inside"),

@@ -30,20 +30,26 @@ def parse_start_time(text: str, timezone: str) -> float:
     An ISO time without an offset is the camera's local time in ``timezone``, because that is
     how people read a timelapse's clock.
     """
+    from smokewatch.core.epoch import epoch_problem
+
     value = text.strip()
     try:
-        return float(value)
+        epoch = float(value)
     except ValueError:
-        pass
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise SmokewatchError(
-            f"--start-time {text!r}: expected epoch seconds or ISO 8601, e.g. 2018-06-11T05:57:00"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=ZoneInfo(timezone))
-    return when.timestamp()
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise SmokewatchError(
+                f"--start-time {text!r}: expected epoch seconds or ISO 8601, "
+                "e.g. 2018-06-11T05:57:00"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(timezone))
+        epoch = when.timestamp()
+    problem = epoch_problem(epoch)
+    if problem is not None:
+        raise SmokewatchError(f"--start-time {text!r}: {problem}")
+    return epoch
 
 
 @app.command("extract")
@@ -72,6 +78,7 @@ def extract_command(
         None,
         "--seconds-per-frame",
         min=0.001,
+        max=86400.0,
         help="With --start-time: seconds between frames (default 5, RISE's timelapse).",
     ),
     frame_times: Path | None = typer.Option(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
+from smokewatch.core.epoch import epoch_problem
 from smokewatch.core.files import read_user_json
 from smokewatch.errors import SmokewatchError
 
@@ -181,6 +182,13 @@ class _Reader:
             raise self.fail(where, f"expected a finite number, got {value!r}")
         return float(value)
 
+    def time(self, value: Any, where: str) -> float:
+        number = self.number(value, where)
+        problem = epoch_problem(number)
+        if problem is not None:
+            raise self.fail(where, problem)
+        return number
+
     def unit(self, value: Any, where: str) -> float:
         number = self.number(value, where)
         if not 0.0 <= number <= 1.0:
@@ -211,8 +219,8 @@ def _window(r: _Reader, data: Any, where: str) -> Window:
     end = r.integer(r.get(d, "end_frame", where), f"{where}.end_frame")
     if end < start:
         raise r.fail(where, f"end_frame {end} is before start_frame {start}")
-    t0 = r.number(r.get(d, "start_time", where), f"{where}.start_time")
-    t1 = r.number(r.get(d, "end_time", where), f"{where}.end_time")
+    t0 = r.time(r.get(d, "start_time", where), f"{where}.start_time")
+    t1 = r.time(r.get(d, "end_time", where), f"{where}.end_time")
     if t1 < t0:
         raise r.fail(where, f"end_time {t1} is before start_time {t0}")
     ratio = d.get("activation_ratio")
@@ -234,8 +242,8 @@ def _event(r: _Reader, data: Any, where: str, n_windows: int) -> Event:
     for k, i in enumerate(windows):
         if i >= n_windows:
             raise r.fail(f"{where}.windows[{k}]", f"window {i} does not exist ({n_windows})")
-    t0 = r.number(r.get(d, "start_time", where), f"{where}.start_time")
-    t1 = r.number(r.get(d, "end_time", where), f"{where}.end_time")
+    t0 = r.time(r.get(d, "start_time", where), f"{where}.start_time")
+    t1 = r.time(r.get(d, "end_time", where), f"{where}.end_time")
     if t1 < t0:
         raise r.fail(where, f"end_time {t1} is before start_time {t0}")
     return Event(

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
+from smokewatch.core.epoch import epoch_problem
 from smokewatch.core.files import read_user_json
 from smokewatch.errors import SmokewatchError
 
@@ -162,8 +163,9 @@ def _problem(times: Iterable[Any], where: str = "frames") -> str | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{where}[{i}]: expected epoch seconds, got {value!r}"
         t = float(value)
-        if not math.isfinite(t):
-            return f"{where}[{i}]: expected a finite time, got {value!r}"
+        problem = epoch_problem(t)
+        if problem is not None:
+            return f"{where}[{i}]: {problem}"
         if before is not None and t <= before:
             return (
                 f"{where}[{i}]: {value!r} is not after the frame before it ({before!r}); "

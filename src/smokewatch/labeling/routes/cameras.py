@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, UploadFile
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
+from smokewatch.core.epoch import epoch_problem
 from smokewatch.labeling import cameras
 from smokewatch.labeling.context import ServiceContext, get_context
 from smokewatch.labeling.schemas import Message, PhotoReceipt
@@ -56,8 +56,9 @@ async def post_photo(
             cameras.check_key(session, camera_id, key)
 
     await run_in_threadpool(check)
-    if taken is not None and not (math.isfinite(taken) and 0 < taken < 4e9):
-        raise cameras.CameraError(f"taken: {taken} is not a time in epoch seconds", 400)
+    problem = None if taken is None else epoch_problem(taken)
+    if problem is not None:
+        raise cameras.CameraError(f"taken: {problem}", 400)
     limit = ctx.settings.max_photo_bytes
     data = await photo.read(limit + 1)
     stored = await run_in_threadpool(
