@@ -198,3 +198,31 @@ def test_service_must_be_a_boolean(tmp_path: Path, always_smoke: Path) -> None:
         load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC")
     path = write_config(tmp_path, tmp_path / "data", always_smoke, service="true")
     assert load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC").service
+
+
+def test_a_malformed_configuration_is_one_error_naming_the_key(
+    tmp_path: Path, always_smoke: Path
+) -> None:
+    from smokewatch.watch.config import WatchConfigError
+
+    def load(path: Path) -> WatchConfig:
+        return load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC")
+
+    for extra, named in [
+        ({"gap_seconds": "abc"}, "'gap_seconds' must be a number"),
+        ({"tolerance_s": ".nan"}, "'tolerance_s' must be a number"),
+    ]:
+        path = write_config(tmp_path, tmp_path / "data", always_smoke, **extra)
+        with pytest.raises(WatchConfigError, match=named):
+            load(path)
+    path = write_config(tmp_path, tmp_path / "data", always_smoke)
+    for camera in ("abc", "-1", "99999999999999999999", "²"):
+        path.write_text(
+            path.read_text().replace("cameras:\n  ", f"cameras:\n  '{camera}': {{}}\n  ", 1)
+        )
+        with pytest.raises(WatchConfigError, match="is not a number"):
+            load(path)
+        path = write_config(tmp_path, tmp_path / "data", always_smoke)
+    path.write_bytes(b"model: \xff\xfe\n")
+    with pytest.raises(WatchConfigError, match="watch.yaml"):
+        load(path)

@@ -7,6 +7,7 @@ their photo sources, the queue, the alert targets and the detection rule.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from smokewatch.clips.daylight import Daylight
+from smokewatch.core.files import read_user_text
 from smokewatch.detect.options import DetectOptions
 from smokewatch.detect.rule import EventRule
 from smokewatch.errors import SmokewatchError
@@ -81,6 +83,21 @@ def _flag(value: Any, key: str, source: Path) -> bool:
     return value
 
 
+def _number(raw: dict[str, Any], key: str, default: float, source: Path) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise WatchConfigError(f"{source}: '{key}' must be a number, not {value!r}")
+    return float(value)
+
+
+def _camera_id(value: Any, source: Path) -> int:
+    """A camera id as YAML gives it: 0, or "0"; never "abc", -1 or a huge number."""
+    text = str(value)
+    if not (text.isascii() and text.isdecimal() and int(text) < 2**31):
+        raise WatchConfigError(f"{source}: camera id {value!r} in 'cameras' is not a number")
+    return int(text)
+
+
 def load_watch_config(
     path: str | os.PathLike[str],
     *,
@@ -95,8 +112,10 @@ def load_watch_config(
     them in; a ``data_dir`` key in the file wins)."""
     source = Path(path)
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        raw = yaml.safe_load(
+            read_user_text(source, what="watch configuration", error=WatchConfigError)
+        )
+    except yaml.YAMLError as exc:
         raise WatchConfigError(f"{source}: cannot read the watch configuration ({exc})") from None
     if not isinstance(raw, dict):
         raise WatchConfigError(f"{source}: expected a mapping of keys")
@@ -114,7 +133,7 @@ def load_watch_config(
             raise WatchConfigError(f"{source}: cameras.{cid} must be a mapping")
         cameras.append(
             CameraSource(
-                id=int(cid),
+                id=_camera_id(cid, source),
                 folder=_path(base, spec["folder"], f"cameras.{cid}.folder", source)
                 if spec.get("folder")
                 else None,
@@ -157,8 +176,8 @@ def load_watch_config(
         cameras=tuple(cameras),
         queue=str(raw.get("queue", "sqlite")),
         options=options,
-        gap_seconds=float(raw.get("gap_seconds", 60.0)),
-        tolerance_s=float(raw.get("tolerance_s", 3.0)),
+        gap_seconds=_number(raw, "gap_seconds", 60.0, source),
+        tolerance_s=_number(raw, "tolerance_s", 3.0, source),
         notify=tuple(str(n) for n in notify),
         alert_secret=alert_secret,
         device=str(raw.get("device", "cpu")),
