@@ -17,10 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from platformdirs import user_cache_dir
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "load_settings"]
+from smokewatch.errors import SmokewatchError
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(SmokewatchError, ValueError):
+    """A setting (environment variable or ``.env`` line) that cannot be used; the message
+    names each bad one by its ``SMOKEWATCH_`` variable, a line each."""
 
 
 class Settings(BaseSettings):
@@ -130,7 +137,10 @@ class Settings(BaseSettings):
             return value
         text = value.strip()
         if text.startswith("["):
-            return json.loads(text)
+            try:
+                return json.loads(text)
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+                raise ValueError(f"not a JSON list of origins ({exc})") from None
         return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
 
     @property
@@ -152,7 +162,37 @@ class Settings(BaseSettings):
 ENV_FILE_VARIABLE = "SMOKEWATCH_ENV_FILE"
 
 
+#: Settings whose values are never printed in an error (keys; a URL may hold a password).
+_SECRET = frozenset({"secret_key", "alert_secret", "database_url"})
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as a line a user can act on: the variable, its value, what is wrong."""
+    loc = tuple(error.get("loc") or ())
+    name = str(loc[0]) if loc else "?"
+    where = f"{Settings.model_config.get('env_prefix', '')}{name}".upper()
+    where += "".join(f"[{part}]" for part in loc[1:])
+    value = error.get("input")
+    if name not in _SECRET and isinstance(value, (str, int, float)):
+        shown = repr(value)
+        where += "=" + (shown if len(shown) <= 80 else shown[:77] + "...")
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from overrides, the environment and the ``.env`` file."""
+    """Build the settings from overrides, the environment and the ``.env`` file.
+
+    A value that cannot be used raises :class:`SettingsError` naming its variable (every
+    command reads the settings first, so pydantic's report would otherwise be a traceback).
+    """
     env_file = os.environ.get(ENV_FILE_VARIABLE, ".env") or None
-    return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise SettingsError("\n".join(_problem(e) for e in exc.errors())) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{env_file}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            f"fix it, or name another file with {ENV_FILE_VARIABLE}"
+        ) from None

@@ -78,3 +78,30 @@ def test_a_pages_file_reads_back_the_same(tmp_path: Path) -> None:
         parse_pages_csv("page,worker,accepted\n1,2,no\n")
     with pytest.raises(AnswersError, match="missing column"):
         parse_pages_csv("page,worker\n1,2\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "task,worker,label\n1,99999999999999999999999,1\n",
+            "line 2, column 'worker': 99999999999999999999999 is outside the 64-bit range",
+        ),
+        ("task,worker,label\n9223372036854775808,2,1\n", "line 2, column 'task': "),
+        ("task,worker,label\n-9223372036854775809,2,1\n", "line 2, column 'task': "),
+        ("task,worker,label,page\n1,2,1,1\n1,2,1,1e30\n", "line 3, column 'page': "),
+        ("task,worker,label,time\n1,2,1,99999999999999999999\n", "line 2, column 'time': "),
+    ],
+)
+def test_numbers_beyond_int64_are_refused(text: str, message: str) -> None:
+    """analysis keeps ids and times in int64 columns: a bigger number is the file's fault."""
+    with pytest.raises(AnswersError, match=message):
+        parse_answers_csv(text, source="a.csv")
+
+
+def test_int64_limits_are_read_and_pages_are_bounded_too() -> None:
+    top, bottom = 2**63 - 1, -(2**63)
+    (answer,) = parse_answers_csv(f"task,worker,label\n{top},{bottom},1\n")
+    assert (answer.task, answer.worker) == (top, bottom)
+    with pytest.raises(AnswersError, match="line 2, column 'worker': "):
+        parse_pages_csv(f"page,worker,accepted\n1,{top + 1},true\n")

@@ -62,6 +62,26 @@ def test_import_is_idempotent_and_export_round_trips(env: Path, tmp_path: Path) 
     assert len(out_csv.read_text().splitlines()) == 3  # header + clips 3 and 7
 
 
+def test_an_export_never_replaces_the_database_or_the_key(env: Path, tmp_path: Path) -> None:
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps([record(3, 23, -1)]))
+    assert runner.invoke(app, ["clips", "import", str(meta)]).exit_code == 0
+    (env / "secret.key").write_bytes(b"k" * 32)
+    database = (env / "smokewatch.db").read_bytes()
+    for target, extra in [
+        (env / "smokewatch.db", []),
+        (env / "smokewatch.db", ["--answers"]),
+        (env / "secret.key", ["--pages"]),
+    ]:
+        result = runner.invoke(app, ["labels", "export", "--out", str(target), *extra])
+        assert result.exit_code == 2, result.output
+        assert "replace that file" in result.stderr and "Traceback" not in result.output
+    assert (env / "smokewatch.db").read_bytes() == database
+    assert (env / "secret.key").read_bytes() == b"k" * 32
+    listed = runner.invoke(app, ["users", "list"])
+    assert listed.exit_code == 0, listed.output
+
+
 def test_import_conflict_and_bad_metadata(env: Path, tmp_path: Path) -> None:
     meta = tmp_path / "meta.json"
     meta.write_text(json.dumps([record(3)]))

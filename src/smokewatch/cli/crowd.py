@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from smokewatch.cli._common import console, user_errors
+from smokewatch.core.files import read_user_text
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import Settings, load_settings
 
@@ -38,7 +39,7 @@ def _clip_refs(text: str, source: str) -> list[str]:
     if stripped.startswith("["):
         try:
             data = json.loads(stripped)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise SmokewatchError(f"{source}: invalid JSON: {exc}") from None
         refs = []
         for item in data:
@@ -64,14 +65,16 @@ def _resolve(session: Any, clips: str, seed: int | None) -> list[int]:
     path = Path(clips)
     if not path.is_file():
         raise SmokewatchError(f"--clips {clips!r}: no such file (or give random:N)")
-    refs = _clip_refs(path.read_text(encoding="utf-8"), str(path))
+    refs = _clip_refs(read_user_text(path, what="clips file"), str(path))
     return list(_service_errors(lambda: work.clip_ids(session, refs)))
 
 
 def _database(settings: Settings) -> Any:
-    from smokewatch.labeling.db import open_database
+    """The service's database, its errors one line as for every labeling verb (this module
+    may not import SQLAlchemy, whose errors they are)."""
+    from smokewatch.cli.labeling import open_service_database
 
-    return open_database(settings)
+    return open_service_database(settings)
 
 
 def _money(cents: int) -> str:

@@ -6,9 +6,11 @@ Nothing here imports torch; the web stack is imported only when one of these ver
 
 from __future__ import annotations
 
+import enum
 import functools
 import getpass
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -17,7 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from smokewatch.cli._common import console, err_console, tagged, user_errors
+from smokewatch.cli._common import console, err_console, refuse_overwrite, tagged, user_errors
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import Settings, load_settings
 
@@ -25,8 +27,16 @@ if TYPE_CHECKING:
     from smokewatch.core.answers import Answer, Page
     from smokewatch.core.clip import Clip
     from smokewatch.labeling.catalog import PlacedClip
+    from smokewatch.labeling.db import Database
 
-__all__ = ["serve_command", "users_app", "labels_app", "cameras_app", "import_command"]
+__all__ = [
+    "serve_command",
+    "users_app",
+    "labels_app",
+    "cameras_app",
+    "import_command",
+    "open_service_database",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,17 +45,65 @@ users_app = typer.Typer(help="Accounts and roles of the labeling service.", no_a
 labels_app = typer.Typer(help="Labels in the labeling service's database.", no_args_is_help=True)
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
-    from sqlalchemy.exc import OperationalError
+def _shown_url(url: str) -> str:
+    """The database URL as it may be printed: a password in it becomes ``***``."""
+    return re.sub(r"(://[^/@]*?:)[^/]*@", r"\1***@", url)
+
+
+def open_service_database(settings: Settings) -> Database:
+    """Open (and migrate) the service's database for a command.
+
+    What a user can fix is a :class:`SmokewatchError` naming the database, one line: a file
+    that is not a database, a URL that does not parse or names no installed driver, a server
+    that does not answer, a folder that cannot be made, a schema newer than this smokewatch.
+    """
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
     from smokewatch.labeling.db import open_database
 
+    url = settings.resolved_database_url
     try:
         return open_database(settings)
-    except OperationalError as exc:
-        raise SmokewatchError(
-            f"cannot open the database {settings.resolved_database_url!r}: {exc.orig}"
-        ) from None
+    except NoSuchModuleError:
+        kind = url.split("://", 1)[0] if "://" in url else url
+        problem = f"no database driver for {kind!r} (use sqlite:///FILE or postgresql+psycopg://…)"
+    except ArgumentError as exc:
+        problem = f"not a database URL ({exc})"
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("smokewatch"):
+            raise  # our own module missing: a bug, not the user's
+        problem = f"its driver {exc.name!r} is not installed"
+    except DBAPIError as exc:
+        problem = str(exc.orig)
+    except CommandError as exc:  # e.g. a revision this version does not know
+        problem = f"cannot migrate it: {exc}"
+    except OSError as exc:  # the SQLite file's folder cannot be made
+        problem = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    problem = " ".join(problem.split())  # a driver's message can span lines
+    raise SmokewatchError(f"cannot open the database {_shown_url(url)!r}: {problem}")
+
+
+def _service_files(settings: Settings) -> list[Path]:
+    """The files an export must never be written over: the SQLite database (and its
+    journals) and the token signing key."""
+    files = [settings.data_dir / "secret.key"]
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        db = url.removeprefix("sqlite:///")
+        files += [Path(db + end) for end in ("", "-wal", "-shm", "-journal")]
+    return files
+
+
+class LogLevel(enum.StrEnum):
+    """uvicorn's log levels (its ``LOG_LEVELS``): typer refuses any other name up front."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
 
 
 def _account_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -76,7 +134,9 @@ def serve_command(
         help="Worker processes. With PostgreSQL, one per CPU core served best "
         "(bench/labeling_load.py); SQLite writes one transaction at a time in any case.",
     ),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(
+        LogLevel.warning, "--log-level", case_sensitive=False, help="uvicorn log level."
+    ),
 ) -> None:
     """Run the labeling service (SQLite in SMOKEWATCH_DATA_DIR unless SMOKEWATCH_DATABASE_URL).
 
@@ -86,7 +146,7 @@ def serve_command(
     from smokewatch.labeling.server import serve
 
     settings = load_settings()
-    db = _database(settings)  # migrate once, before any worker starts
+    db = open_service_database(settings)  # migrate once, before any worker starts
     db.dispose()
     os.environ.setdefault("SMOKEWATCH_DATA_DIR", str(settings.data_dir))
     where = settings.resolved_database_url.split("@")[-1]
@@ -98,7 +158,7 @@ def serve_command(
         )
     )
     try:
-        serve(host, port, workers, log_level)
+        serve(host, port, workers, log_level.value)
     except OSError as exc:
         raise SmokewatchError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -169,7 +229,7 @@ def import_command(
         if url_root is not None:
             for clip in clips:
                 clip.url_root = url_root
-    db = _database(settings)
+    db = open_service_database(settings)
     try:
         with db.write() as session:
             if source.is_dir():
@@ -267,6 +327,7 @@ def export_command(
     """
     if answers and pages:
         raise SmokewatchError("give --answers or --pages, not both")
+    refuse_overwrite(out, *_service_files(load_settings()))
     if (answers or pages) and only_labeled:
         raise SmokewatchError("--only-labeled is for the metadata export only")
     if answers or pages:
@@ -275,7 +336,7 @@ def export_command(
     from smokewatch.core.metadata import write_metadata
     from smokewatch.labeling.catalog import export_clips
 
-    db = _database(load_settings())
+    db = open_service_database(load_settings())
     try:
         with db.read() as session:
             clips = list(export_clips(session, only_labeled=only_labeled))
@@ -294,7 +355,7 @@ def _export_rows(out: Path, kind: str) -> None:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise SmokewatchError(f"{out}: an {kind} export is .csv or .parquet")
-    db = _database(load_settings())
+    db = open_service_database(load_settings())
     try:
         with db.read() as session:
             if kind == "answers" and suffix == ".csv":
@@ -384,7 +445,7 @@ def users_add(
         secret = getpass.getpass(f"password for {name}: ")
         if secret != getpass.getpass("again: "):
             raise SmokewatchError("the two passwords differ")
-    db = _database(load_settings())
+    db = open_service_database(load_settings())
     try:
         with db.write() as session:
             user = add_account(session, name, secret, number)
@@ -409,7 +470,7 @@ def users_set_role(
     from smokewatch.labeling.tables import Role
     from smokewatch.labeling.users import set_role
 
-    db = _database(load_settings())
+    db = open_service_database(load_settings())
     try:
         with db.write() as session:
             user = set_role(session, who, role)
@@ -439,7 +500,7 @@ def users_list(
 
     from smokewatch.labeling.tables import Role, User
 
-    db = _database(load_settings())
+    db = open_service_database(load_settings())
     table = Table("id", "client id", "role", "score", "pages", "reliability")
     try:
         with db.read() as session:
@@ -487,7 +548,7 @@ def cameras_add(
     """Add a camera and print its API key once (only its SHA-256 digest is stored)."""
     from smokewatch.labeling.cameras import add_camera
 
-    db = _database(load_settings())
+    db = open_service_database(load_settings())
     try:
         with db.write() as session:
             camera, key = add_camera(session, name)
@@ -506,7 +567,7 @@ def cameras_rotate(
     """Give a camera a new API key (the old one is refused from now on); print it once."""
     from smokewatch.labeling.cameras import rotate_key
 
-    db = _database(load_settings())
+    db = open_service_database(load_settings())
     try:
         with db.write() as session:
             camera, key = rotate_key(session, who)
@@ -528,7 +589,7 @@ def cameras_list() -> None:
     from smokewatch.labeling.tables import Camera
 
     settings = load_settings()
-    db = _database(settings)
+    db = open_service_database(settings)
     table = Table("id", "name", "key made (UTC)", "active", "inbox")
     try:
         with db.read() as session:

@@ -144,6 +144,10 @@ def write_pages_csv(pages: Iterable[Page], path: str | os.PathLike[str]) -> int:
     return _write_csv(pages, PAGE_COLUMNS, path)
 
 
+#: What analysis keeps ids, times and counts in (int64 columns): a number beyond is refused.
+_INT64 = range(-(2**63), 2**63)
+
+
 class _Row:
     def __init__(self, source: str, line: int, row: dict[str, str]) -> None:
         self.source, self.line, self.row = source, line, row
@@ -161,9 +165,12 @@ class _Row:
                 return None
             raise self.fail(column, "empty")
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
             raise self.fail(column, f"{value!r} is not a whole number") from None
+        if number not in _INT64:
+            raise self.fail(column, f"{value} is outside the 64-bit range of ids and times")
+        return number
 
     def boolean(self, column: str, *, optional: bool = False) -> bool | None:
         value = self.text(column).lower()

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from smokewatch.core.atomic import atomic_path
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Camera
+from smokewatch.labeling.users import parse_row_id
 
 __all__ = [
     "CAMERAS_DIR",
@@ -101,7 +102,8 @@ def add_camera(session: Session, name: str) -> tuple[Camera, str]:
 
 def find_camera(session: Session, who: str) -> Camera:
     """A camera by id or name; 404 names what was asked."""
-    camera = session.get(Camera, int(who)) if who.isdigit() else None
+    number = parse_row_id(who)  # a name of digits beyond any id is looked up as a name
+    camera = session.get(Camera, number) if number is not None else None
     if camera is None:
         camera = session.scalar(select(Camera).where(Camera.name == who))
     if camera is None:

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from smokewatch.core.clip import MAX_INT
 from smokewatch.labeling.db import Database
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Connection, Role, User
@@ -34,6 +35,8 @@ __all__ = [
     "add_account",
     "connect",
     "get_or_create_volunteer",
+    "is_row_id",
+    "parse_row_id",
     "password_matches",
     "password_sign_in",
     "set_password",
@@ -50,6 +53,24 @@ _hasher = PasswordHasher()
 
 class AccountError(ServiceError):
     """A sign-in or user-management request that cannot be done."""
+
+
+def is_row_id(number: int) -> bool:
+    """Whether a row can have id ``number``: ids are 32-bit (PostgreSQL ``integer``), and
+    SQLite cannot even bind a number beyond 64 bits (OverflowError), so any other names none."""
+    return 0 <= number <= MAX_INT
+
+
+def parse_row_id(text: str) -> int | None:
+    """``text`` as a row id, or None when it is not one (then it is a name).
+
+    Only ASCII digits: ``'²'.isdigit()`` is true but ``int`` refuses it, and ``int`` reads
+    ``'١٢'`` as 12. A number no row can have is None too, as is one too long for ``int``.
+    """
+    if not (text.isascii() and text.isdecimal()) or len(text.lstrip("0")) > 10:
+        return None
+    number = int(text)
+    return number if is_row_id(number) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,9 +206,8 @@ def password_sign_in(db: Database, name: str, password: str) -> tuple[User, Conn
 
 def find_user(session: Session, who: str) -> User:
     """A user by account name, client id or numeric id."""
-    user = None
-    if who.isdigit():
-        user = session.get(User, int(who))
+    number = parse_row_id(who)
+    user = session.get(User, number) if number is not None else None
     if user is None:
         user = session.scalar(select(User).where(User.client_id.in_([who, ACCOUNT_PREFIX + who])))
     if user is None:

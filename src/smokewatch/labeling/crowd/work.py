@@ -48,7 +48,7 @@ from smokewatch.labeling.tables import (
     User,
     Video,
 )
-from smokewatch.labeling.users import CROWD_PREFIX, connect
+from smokewatch.labeling.users import CROWD_PREFIX, connect, is_row_id, parse_row_id
 
 __all__ = [
     "CROWD_PREFIX",
@@ -143,7 +143,11 @@ def create_study(
         raise CrowdError("at most 100000 clips per study")
     found = {
         r[0]: r[1]
-        for r in session.execute(select(Video.id, Video.label_state_admin).where(Video.id.in_(ids)))
+        for r in session.execute(
+            select(Video.id, Video.label_state_admin).where(
+                Video.id.in_([v for v in ids if is_row_id(v)])  # others cannot be bound
+            )
+        )
     }
     missing = [v for v in ids if v not in found]
     if missing:
@@ -197,8 +201,10 @@ def random_clips(session: Session, count: int, seed: int | None = None) -> list[
 
 
 def clip_ids(session: Session, refs: Sequence[str]) -> list[int]:
-    """Clip ids from references: RISE file names, or ids (digits), in the order given."""
-    names = [r for r in refs if not r.isdigit()]
+    """Clip ids from references: RISE file names, or ids (ASCII digits), in the order given.
+    Digits no clip id can be (beyond 32 bits) are looked up as a name, and so not found."""
+    numbers = {r: parse_row_id(r) for r in refs}
+    names = [r for r in refs if numbers[r] is None]
     by_name = {
         r[0]: r[1]
         for r in session.execute(
@@ -208,10 +214,12 @@ def clip_ids(session: Session, refs: Sequence[str]) -> list[int]:
     missing = [n for n in names if n not in by_name]
     if missing:
         raise CrowdError(f"no clip named {missing[0]!r}", 404)
-    return [int(r) if r.isdigit() else by_name[r] for r in refs]
+    return [by_name[r] if (number := numbers[r]) is None else number for r in refs]
 
 
 def _study(session: Session, study_id: int, *, lock: bool = False) -> CrowdStudy:
+    if not is_row_id(study_id):  # e.g. a command line's 99999999999999999999999
+        raise CrowdError(f"no crowd study {study_id}", 404)
     query = select(CrowdStudy).where(CrowdStudy.id == study_id)
     if lock:
         query = query.with_for_update()
