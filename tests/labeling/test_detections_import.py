@@ -200,6 +200,20 @@ def test_a_malformed_detections_file_is_one_line_and_exit_2(
     assert clips() == {}
 
 
+def test_a_database_that_is_not_one_is_one_line(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = write_run(tmp_path / "run", VIEWS)
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database")
+    monkeypatch.setenv("SMOKEWATCH_DATABASE_URL", f"sqlite:///{bad}")
+    r = imported("--from-detections", str(run.path))
+    assert r.exit_code == 2, r.output
+    assert "cannot open the database" in r.stderr and "bad.db" in r.stderr
+    assert "Traceback" not in r.output and r.stderr.count("\n") == 1
+    assert bad.read_text() == "not a database"
+
+
 def test_source_and_from_detections_are_one_or_the_other(data: Path, tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", VIEWS[:1], evidence=False)
     both = imported(str(tmp_path), "--from-detections", str(run.path))

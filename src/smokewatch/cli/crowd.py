@@ -72,7 +72,7 @@ def _resolve(session: Any, clips: str, seed: int | None) -> list[int]:
 def _database(settings: Settings) -> Any:
     """The service's database, its errors one line as for every labeling verb (this module
     may not import SQLAlchemy, whose errors they are)."""
-    from smokewatch.cli.labeling import open_service_database
+    from smokewatch.labeling.db import open_service_database
 
     return open_service_database(settings)
 

@@ -10,7 +10,6 @@ import enum
 import functools
 import getpass
 import os
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -29,14 +28,7 @@ if TYPE_CHECKING:
     from smokewatch.labeling.catalog import PlacedClip
     from smokewatch.labeling.db import Database
 
-__all__ = [
-    "serve_command",
-    "users_app",
-    "labels_app",
-    "cameras_app",
-    "import_command",
-    "open_service_database",
-]
+__all__ = ["serve_command", "users_app", "labels_app", "cameras_app", "import_command"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,43 +37,11 @@ users_app = typer.Typer(help="Accounts and roles of the labeling service.", no_a
 labels_app = typer.Typer(help="Labels in the labeling service's database.", no_args_is_help=True)
 
 
-def _shown_url(url: str) -> str:
-    """The database URL as it may be printed: a password in it becomes ``***``."""
-    return re.sub(r"(://[^/@]*?:)[^/]*@", r"\1***@", url)
+def _open(settings: Settings) -> Database:
+    """The service's database, its errors one line (imported late: ``--help`` stays fast)."""
+    from smokewatch.labeling.db import open_service_database
 
-
-def open_service_database(settings: Settings) -> Database:
-    """Open (and migrate) the service's database for a command.
-
-    What a user can fix is a :class:`SmokewatchError` naming the database, one line: a file
-    that is not a database, a URL that does not parse or names no installed driver, a server
-    that does not answer, a folder that cannot be made, a schema newer than this smokewatch.
-    """
-    from alembic.util.exc import CommandError
-    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-
-    from smokewatch.labeling.db import open_database
-
-    url = settings.resolved_database_url
-    try:
-        return open_database(settings)
-    except NoSuchModuleError:
-        kind = url.split("://", 1)[0] if "://" in url else url
-        problem = f"no database driver for {kind!r} (use sqlite:///FILE or postgresql+psycopg://…)"
-    except ArgumentError as exc:
-        problem = f"not a database URL ({exc})"
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith("smokewatch"):
-            raise  # our own module missing: a bug, not the user's
-        problem = f"its driver {exc.name!r} is not installed"
-    except DBAPIError as exc:
-        problem = str(exc.orig)
-    except CommandError as exc:  # e.g. a revision this version does not know
-        problem = f"cannot migrate it: {exc}"
-    except OSError as exc:  # the SQLite file's folder cannot be made
-        problem = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
-    problem = " ".join(problem.split())  # a driver's message can span lines
-    raise SmokewatchError(f"cannot open the database {_shown_url(url)!r}: {problem}")
+    return open_service_database(settings)
 
 
 def _service_files(settings: Settings) -> list[Path]:
@@ -146,7 +106,7 @@ def serve_command(
     from smokewatch.labeling.server import serve
 
     settings = load_settings()
-    db = open_service_database(settings)  # migrate once, before any worker starts
+    db = _open(settings)  # migrate once, before any worker starts
     db.dispose()
     os.environ.setdefault("SMOKEWATCH_DATA_DIR", str(settings.data_dir))
     where = settings.resolved_database_url.split("@")[-1]
@@ -229,7 +189,7 @@ def import_command(
         if url_root is not None:
             for clip in clips:
                 clip.url_root = url_root
-    db = open_service_database(settings)
+    db = _open(settings)
     try:
         with db.write() as session:
             if source.is_dir():
@@ -336,7 +296,7 @@ def export_command(
     from smokewatch.core.metadata import write_metadata
     from smokewatch.labeling.catalog import export_clips
 
-    db = open_service_database(load_settings())
+    db = _open(load_settings())
     try:
         with db.read() as session:
             clips = list(export_clips(session, only_labeled=only_labeled))
@@ -355,7 +315,7 @@ def _export_rows(out: Path, kind: str) -> None:
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise SmokewatchError(f"{out}: an {kind} export is .csv or .parquet")
-    db = open_service_database(load_settings())
+    db = _open(load_settings())
     try:
         with db.read() as session:
             if kind == "answers" and suffix == ".csv":
@@ -445,7 +405,7 @@ def users_add(
         secret = getpass.getpass(f"password for {name}: ")
         if secret != getpass.getpass("again: "):
             raise SmokewatchError("the two passwords differ")
-    db = open_service_database(load_settings())
+    db = _open(load_settings())
     try:
         with db.write() as session:
             user = add_account(session, name, secret, number)
@@ -470,7 +430,7 @@ def users_set_role(
     from smokewatch.labeling.tables import Role
     from smokewatch.labeling.users import set_role
 
-    db = open_service_database(load_settings())
+    db = _open(load_settings())
     try:
         with db.write() as session:
             user = set_role(session, who, role)
@@ -500,7 +460,7 @@ def users_list(
 
     from smokewatch.labeling.tables import Role, User
 
-    db = open_service_database(load_settings())
+    db = _open(load_settings())
     table = Table("id", "client id", "role", "score", "pages", "reliability")
     try:
         with db.read() as session:
@@ -548,7 +508,7 @@ def cameras_add(
     """Add a camera and print its API key once (only its SHA-256 digest is stored)."""
     from smokewatch.labeling.cameras import add_camera
 
-    db = open_service_database(load_settings())
+    db = _open(load_settings())
     try:
         with db.write() as session:
             camera, key = add_camera(session, name)
@@ -567,7 +527,7 @@ def cameras_rotate(
     """Give a camera a new API key (the old one is refused from now on); print it once."""
     from smokewatch.labeling.cameras import rotate_key
 
-    db = open_service_database(load_settings())
+    db = _open(load_settings())
     try:
         with db.write() as session:
             camera, key = rotate_key(session, who)
@@ -589,7 +549,7 @@ def cameras_list() -> None:
     from smokewatch.labeling.tables import Camera
 
     settings = load_settings()
-    db = open_service_database(settings)
+    db = _open(settings)
     table = Table("id", "name", "key made (UTC)", "active", "inbox")
     try:
         with db.read() as session:

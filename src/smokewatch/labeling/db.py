@@ -13,6 +13,7 @@ already saved answers 409 the second time.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import sys
 from collections.abc import Generator, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from smokewatch.errors import SmokewatchError
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.settings import Settings
 
@@ -39,6 +41,7 @@ __all__ = [
     "drive",
     "migrate",
     "open_database",
+    "open_service_database",
     "compiled_for",
     "driver_calls",
     "run_together",
@@ -170,6 +173,41 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> Databas
         _reader=sessionmaker(engine, expire_on_commit=False),
         _writer=sessionmaker(writer_engine, expire_on_commit=False),
     )
+
+
+def _shown_url(url: str) -> str:
+    """The database URL as it may be printed: a password in it becomes ``***``."""
+    return re.sub(r"(://[^/@]*?:)[^/]*@", r"\1***@", url)
+
+
+def open_service_database(settings: Settings) -> Database:
+    """:func:`open_database` for a command a person runs: what they can fix is a
+    :class:`SmokewatchError` naming the database, one line (a file that is not a database, a
+    URL that does not parse or names no installed driver, a server that does not answer, a
+    folder that cannot be made, a schema newer than this smokewatch)."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = settings.resolved_database_url
+    try:
+        return open_database(settings)
+    except NoSuchModuleError:
+        kind = url.split("://", 1)[0] if "://" in url else url
+        problem = f"no database driver for {kind!r} (use sqlite:///FILE or postgresql+psycopg://…)"
+    except ArgumentError as exc:
+        problem = f"not a database URL ({exc})"
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("smokewatch"):
+            raise  # our own module missing: a bug, not the user's
+        problem = f"its driver {exc.name!r} is not installed"
+    except DBAPIError as exc:
+        problem = str(exc.orig)
+    except CommandError as exc:  # e.g. a revision this version does not know
+        problem = f"cannot migrate it: {exc}"
+    except OSError as exc:  # the SQLite file's folder cannot be made
+        problem = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    problem = " ".join(problem.split())  # a driver's message can span lines
+    raise SmokewatchError(f"cannot open the database {_shown_url(url)!r}: {problem}")
 
 
 #: One statement and its parameters (a list of parameter sets: run once per set).

@@ -362,10 +362,8 @@ def import_detection_run(
     caller's decoder (``smokewatch.video.read_clip``): this package reads no video."""
     import functools
 
-    from sqlalchemy.exc import OperationalError
-
     from smokewatch.core.detections import read_detections
-    from smokewatch.labeling.db import open_database
+    from smokewatch.labeling.db import open_service_database
 
     detections = read_detections(path)
     folder = path.parent
@@ -389,12 +387,7 @@ def import_detection_run(
                 )
             except SmokewatchError as exc:
                 plan.skipped.append(str(exc))
-    try:
-        db = open_database(settings)
-    except OperationalError as exc:
-        raise SmokewatchError(
-            f"cannot open the database {settings.resolved_database_url!r}: {exc.orig}"
-        ) from None
+    db = open_service_database(settings)
     try:
         with db.write() as session:
             stored = store_detections(
