@@ -74,6 +74,20 @@ def test_links_and_other_non_files_in_the_folder_are_skipped(data: Path, tmp_pat
     assert strict.exit_code == 1 and "added 0 clips, 1 already there" in strict.stdout
 
 
+def test_hidden_files_a_killed_writer_left_are_passed_over(data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "clips"
+    make_clip(folder / f"{clip_name(1)}.mp4", size=32)
+    # what clips extract killed mid-write leaves (core.atomic's temporary name), and a
+    # hidden folder (a sync tool's)
+    make_clip(folder / f".{clip_name(2)}.mp4.k3j9x.part.mp4", size=32, seed=2)
+    truncate(folder / f".{clip_name(2)}.mp4.k3j9x.part.mp4")
+    make_clip(folder / ".sync" / f"{clip_name(3)}.mp4", size=32, seed=3)
+    r = runner.invoke(app, ["clips", "import", str(folder), "--strict"])
+    assert r.exit_code == 0, r.output
+    assert "added 1 clips" in r.stdout and "skipped" not in r.output
+    assert clip_count() == 1
+
+
 def test_files_that_are_not_whole_clips_are_skipped_and_listed(data: Path, tmp_path: Path) -> None:
     folder = tmp_path / "clips"
     make_clip(folder / f"{clip_name(1)}.mp4", size=32)

@@ -151,7 +151,8 @@ def _folder_files(folder: Path, skipped: list[str]) -> list[tuple[Path, os.stat_
 
     Links are never followed, neither to files nor to folders (see :func:`_refused`). Links and
     other non-regular entries named like clips, and links to folders, are reported in
-    ``skipped``.
+    ``skipped``. Hidden files and folders are passed over: a writer killed mid-clip leaves
+    its partial file hidden (``.NAME.mp4.XXXX.part.mp4``, ``core.atomic``), and that is no clip.
     """
     found: list[tuple[Path, os.stat_result]] = []
     pending = [folder]
@@ -164,6 +165,8 @@ def _folder_files(folder: Path, skipped: list[str]) -> list[tuple[Path, os.stat_
             skipped.append(f"{here}: cannot read folder ({exc.strerror or exc})")
             continue
         for entry in listed:
+            if entry.name.startswith("."):
+                continue
             path = Path(entry.path)
             try:
                 info = entry.stat(follow_symlinks=False)
