@@ -146,12 +146,37 @@ def test_user_errors_are_one_line_and_exit_2(
         ([str(tiny_model), str(tmp_path)], "no .mp4 clips"),
         ([str(tiny_model), clip, "--labels", str(tiny_clips / "labels.csv")], "give one folder"),
         ([str(tiny_model), clip, "--target-layer", "body.7"], "no layer 'body.7'"),
+        ([str(tiny_model), clip, "--device", "banana"], "--device banana: not a device"),
+        ([str(tiny_model), clip, "--device", "cuda:99"], "--device cuda:99: this machine has"),
     ]
     for args, message in cases:
         result = _smokewatch("explain", *args, "--out", str(tmp_path / "out"))
         assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+
+
+def test_a_model_that_outputs_nan_stops_explain_in_one_line(
+    tiny_model_dir: Callable[..., Path], tiny_clips: Path, tmp_path: Path
+) -> None:
+    """Not a clip to skip, nor a NaN probability in index.json: the model is broken."""
+    import torch
+
+    model = tiny_model_dir(tmp_path / "model")
+    trained = load_model_dir(model)
+    with torch.no_grad():
+        for p in trained.model.parameters():
+            p.mul_(1e30)  # finite weights, an overflowing logit: NaN
+    torch.save(trained.model.state_dict(), model / "model.pt")
+    clip = str(tiny_clips / "clip-00.mp4")
+    for args in ([clip], [str(tiny_clips), "--labels", str(tiny_clips / "labels.csv")]):
+        out = tmp_path / f"out-{len(args)}"
+        result = _smokewatch("explain", str(model), *args, "--out", str(out), "--quiet")
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), lines
+        assert "NaN" in lines[0] and "broken" in lines[0], lines
+        assert not (out / "index.json").exists()
 
 
 def test_help_explains_the_command() -> None:

@@ -74,6 +74,12 @@ def test_overrides_parse_yaml_values() -> None:
         (["batch_size=41"], "not divisible by accumulate"),
         (["milestones=[20, 10]"], "increasing"),
         (["loss=focal"], "loss"),
+        (["lr=inf"], "lr: Input should be a finite number"),
+        (["lr=.nan"], "lr: Input should be a finite number"),
+        (["momentum=.inf"], "momentum: Input should be a finite number"),
+        (["weight_decay=.inf"], "weight_decay: Input should be a finite number"),
+        (["val_fraction=.nan"], "val_fraction: Input should be a finite number"),
+        (["size=99999"], "size: Input should be less than or equal to 1024"),
     ],
 )
 def test_bad_overrides(overrides: list[str], message: str) -> None:
@@ -95,6 +101,28 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="learning_rate"):
         load_config(typo)
     assert load_config(_ok(tmp_path)).name == "ok"
+
+
+def test_a_preset_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    binary = tmp_path / "f.yaml"
+    binary.write_bytes(b"\xff\xfesteps: 3\n")
+    with pytest.raises(ConfigError, match=r"f\.yaml: not UTF-8 text"):
+        load_config(binary)
+    folder = tmp_path / "dir.yaml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(folder)
+
+
+def test_heads_and_feature_sizes_are_finite_and_bounded() -> None:
+    from pydantic import ValidationError
+
+    from smokewatch.training.config import FeatureSpec, HeadsConfig
+
+    with pytest.raises(ValidationError, match="less than or equal to 1024"):
+        FeatureSpec(size=4096)
+    with pytest.raises(ValidationError, match="finite number"):
+        HeadsConfig(candidates={"a": FeatureSpec()}, c_grid=(1.0, float("inf")))
 
 
 def _ok(tmp_path: Path) -> Path:

@@ -131,6 +131,66 @@ def test_evaluate_errors_are_clear(trained: Path, tiny_clips: Path, tmp_path: Pa
     assert broken.returncode == 2 and "unreadable" in broken.stderr
 
 
+def _tiny_model_dir(out: Path, poison: str | None = None) -> Path:
+    """An untrained tiny3d model folder; ``poison``: that weight tensor filled with NaN."""
+    import torch
+
+    from smokewatch.models import get_model
+    from smokewatch.training.config import TrainConfig
+    from smokewatch.training.saved import write_model_dir
+
+    torch.manual_seed(0)
+    state = get_model("tiny3d", num_classes=1).state_dict()
+    if poison is not None:
+        state[poison] = torch.full_like(state[poison], float("nan"))
+    config = TrainConfig(name="tiny", model="tiny3d", weights=None, frames=6, size=24, workers=0)
+    return write_model_dir(out, config, state_dict=state)
+
+
+def test_a_model_with_nan_weights_is_refused_in_one_line(tiny_clips: Path, tmp_path: Path) -> None:
+    from smokewatch.models import get_model
+
+    last = [
+        k
+        for k, v in get_model("tiny3d", num_classes=1).state_dict().items()
+        if v.is_floating_point()
+    ][-1]
+    model = _tiny_model_dir(tmp_path / "model", poison=last)
+    proc = _smokewatch(
+        "evaluate", str(model), "--clips", str(tiny_clips), "--labels",
+        str(tiny_clips / "labels.csv"), "--out", str(tmp_path / "eval"), "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.output
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "model.pt" in lines[0] and "NaN" in lines[0] and last in lines[0]
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_a_model_that_outputs_nan_is_refused(tiny_clips: Path, tmp_path: Path) -> None:
+    """Finite weights can still overflow to NaN: scoring says the model is broken, whichever
+    way the clips arrive (files for evaluate, arrays for detection)."""
+    import torch
+
+    from smokewatch.training.evaluate import evaluate_model
+    from smokewatch.training.saved import BrokenModelError, load_model_dir
+
+    model = _tiny_model_dir(tmp_path / "model")
+    trained = load_model_dir(model)
+    with torch.no_grad():
+        for p in trained.model.parameters():
+            p.mul_(1e30)  # every layer x1e30: the logit overflows, inf - inf is NaN
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    with pytest.raises(BrokenModelError, match=r"NaN\) for 12 of 12 clips: it is broken"):
+        trained.predict(items)
+    clips = np.stack([read_clip(item.path) for item in items[:2]])
+    with pytest.raises(BrokenModelError, match="for 2 of 2 clips"):
+        trained.predict_arrays(clips)
+    torch.save(trained.model.state_dict(), model / "model.pt")  # finite, and broken
+    with pytest.raises(BrokenModelError, match="it is broken"):
+        evaluate_model(model, items, tmp_path / "eval", progress=False, grids=False)
+
+
 def test_folds_and_holdout_are_stratified_and_disjoint(tiny_clips: Path) -> None:
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     folds = fold_items(items, 3, seed=0)

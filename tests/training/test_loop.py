@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -94,6 +95,63 @@ def test_no_validation_keeps_the_final_weights(
     assert state["step"] == 10
     for key, value in state["model"].items():
         assert torch.equal(value, _weights(result.model_dir)[key])
+
+
+def test_a_diverging_run_stops_at_the_step_and_saves_no_model(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    """A learning rate so large the weights overflow: a clear error, never a NaN model."""
+    from smokewatch.training.build import TrainingError
+
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    config = apply_overrides(load_config(tiny_preset), ["lr=1e30", "val_every=0"])
+    with pytest.raises(TrainingError, match=r"diverged at step 2 \(epoch 1\): the loss is not"):
+        train(config, items, [], tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "model").exists()
+    # validated after the step that broke it: the validation says so, not binary_metrics
+    config = apply_overrides(load_config(tiny_preset), ["lr=1e30", "val_every=1"])
+    with pytest.raises(TrainingError, match="diverged by step 1: the model gives NaN"):
+        train(config, items, items[:4], tmp_path / "run-val", progress=False)
+    assert not (tmp_path / "run-val" / "model").exists()
+
+
+def test_a_last_step_that_breaks_the_weights_saves_no_model(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loss of the last step was finite, its update was not: no later loss to catch it."""
+    from smokewatch.training.build import TrainingError
+
+    step = torch.optim.SGD.step
+
+    def overflowing(self: torch.optim.SGD, *args: Any, **kwargs: Any) -> Any:
+        out = step(self, *args, **kwargs)
+        with torch.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(torch.optim.SGD, "step", overflowing)
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    config = apply_overrides(load_config(tiny_preset), ["steps=1", "val_every=0"])
+    with pytest.raises(TrainingError, match="diverged at step 1: the weights are not finite"):
+        train(config, items, [], tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "model").exists()
+
+
+def test_an_infinite_learning_rate_is_refused_in_one_line(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    proc = _cli(
+        "train", "--preset", str(tiny_preset), "--labels", str(tiny_clips / "labels.csv"),
+        "--clips", str(tiny_clips), "--out", str(tmp_path / "run"), "--device", "cpu",
+        "--quiet", "--set", "lr=inf", check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: overrides: lr: Input should be a finite number"
+    ]
+    assert not (tmp_path / "run" / "model").exists()
 
 
 def test_rise_loss_uses_per_frame_logits_and_the_clip_max(

@@ -400,6 +400,11 @@ def detect_command(
         )
     if engine is Engine.local and (ray_address is not None or ray_actors):
         raise SmokewatchError("--ray-address and --ray-actors go with --engine ray")
+    if device is not None:
+        from smokewatch.training.device import resolve_device
+
+        # on Ray only the spelling: the actors' nodes have the GPUs, not necessarily this one
+        resolve_device(device, check_available=engine is Engine.local)
     days: list[CameraDay] = []
     if timelapse:
         if views_file is None:

@@ -62,6 +62,14 @@ def _threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def _check_device(device: str | None) -> None:
+    """A bad --device stops before any clip is read (not at the first forward pass)."""
+    if device is not None:
+        from smokewatch.training.device import resolve_device
+
+        resolve_device(device)
+
+
 def load_items(
     metadata: Path | None,
     videos: Path | None,
@@ -147,6 +155,7 @@ def train_command(
     from smokewatch.training.experiments import holdout
 
     _threads(threads)
+    _check_device(device)
     config = _config(preset, overrides)
     items = load_items(metadata, videos, labels, clips, what="training clips")
     if val_metadata is not None or val_labels is not None:
@@ -254,6 +263,7 @@ def evaluate_command(
     from smokewatch.training.evaluate import evaluate_model
 
     _threads(threads)
+    _check_device(device)
     items = load_items(metadata, videos, labels, clips)
     m = evaluate_model(
         model,
@@ -366,6 +376,7 @@ def run_command(
     from smokewatch.training.experiments import run_splits
 
     _threads(threads)
+    _check_device(device)
     configs = [_config(p, overrides) for p in presets]
     names = _split_names(splits)
     run_splits(
@@ -425,6 +436,7 @@ def cv_command(
     from smokewatch.training.experiments import cross_validate
 
     _threads(threads)
+    _check_device(device)
     configs = [_config(p, overrides) for p in presets]
     items = items_from_labels_csv(labels, clips)
     given = {name: _score_column(labels, clips, name) for name in score_columns}

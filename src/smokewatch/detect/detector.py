@@ -99,8 +99,10 @@ def load_detector(
     from the frame selection on; Grad-CAM comes from
     :class:`smokewatch.explain.gradcam.Explainer` when ``cam``.
     """
+    from smokewatch.training.device import resolve_device
     from smokewatch.training.saved import load_model_dir
 
+    resolve_device(device)  # a bad --device fails now, not at the first full batch of windows
     trained = load_model_dir(model_dir)
 
     def scorer(clips: np.ndarray) -> np.ndarray:

@@ -13,7 +13,11 @@ from typing import Any
 from smokewatch.clips.daylight import Daylight
 from smokewatch.detect.rule import EventRule, RuleError
 
-__all__ = ["DetectOptions"]
+__all__ = ["MAX_CROP", "DetectOptions"]
+
+#: the largest crop: every window holds ``window_frames`` crops, batches and each view's
+#: decode buffer hold many windows, so memory grows with its square (10^5 px asked for 21 GB)
+MAX_CROP = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,11 @@ class DetectOptions:
             )
         if self.size < 2 or self.size % 2:
             raise RuleError(f"the crop size must be even for H.264 evidence, got {self.size}")
+        if self.size > MAX_CROP:
+            raise RuleError(
+                f"the crop size must be at most {MAX_CROP} pixels (RISE clips are 180), "
+                f"got {self.size}"
+            )
         if self.fps < 1:
             raise RuleError(f"fps must be positive, got {self.fps}")
         for name in ("cam_probability", "cam_threshold"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smokewatch.core.detections import Window
-from smokewatch.detect.detector import Detector
+from smokewatch.detect.detector import DetectError, Detector
 from smokewatch.detect.evidence import WindowStore
 from smokewatch.detect.options import DetectOptions
 from smokewatch.explain.gradcam import activation_ratio
@@ -83,6 +83,16 @@ class WindowScan:
         clips = np.stack([frames for _, _, frames in self.pending])
         probs = np.asarray(self.detector.scorer(clips), dtype=np.float64)
         self.model_calls += 1
+        if not np.isfinite(probs).all():
+            # clamped, NaN would read as probability 0: smoke reported as "no events"
+            k = int(np.flatnonzero(~np.isfinite(probs))[0])
+            view, slot, _ = self.pending[k]
+            raise DetectError(
+                f"the model gave P(smoke) {probs[k]} for frames {slot.start_frame}-"
+                f"{slot.end_frame} of view {self.stores[view].folder.name}"
+                f"{f' ({slot.file})' if slot.file else ''}: "
+                "a model whose output is not a number is broken; retrain it"
+            )
         volumes = self._cam(clips, probs)
         rule = self.options.rule
         for k, (view, slot, frames) in enumerate(self.pending):

@@ -27,6 +27,7 @@ from smokewatch.core.atomic import atomic_path, atomic_write_text
 from smokewatch.errors import SmokewatchError
 from smokewatch.explain.gradcam import Explainer, ExplainError, activation_ratio, normalise_cam
 from smokewatch.explain.render import write_overlay_gif, write_stacked_png
+from smokewatch.training.saved import BrokenModelError
 
 __all__ = [
     "CELLS",
@@ -149,6 +150,8 @@ def explain_files(
         for clip in clips:
             try:
                 entry = explain_clip(explainer, clip, out, _unique(clip.stem, used))
+            except BrokenModelError:  # every clip would fail: not a clip to skip
+                raise
             except SmokewatchError as exc:
                 report.skipped.append(_skip_line(clip, exc))
             else:
@@ -169,10 +172,14 @@ def _score(
         try:
             probs = trained.predict(chunk, **predict)
             scores.update({start + i: float(p) for i, p in enumerate(probs)})
+        except BrokenModelError:  # every clip would fail: not a clip to skip
+            raise
         except SmokewatchError:
             for i, item in enumerate(chunk):
                 try:
                     scores[start + i] = float(trained.predict([item], **predict)[0])
+                except BrokenModelError:  # every clip would fail: not a clip to skip
+                    raise
                 except SmokewatchError as exc:
                     skipped.append(_skip_line(Path(item.path), exc))
         bar.update(start + len(chunk))
@@ -235,6 +242,8 @@ def explain_labeled(
                 path = Path(item.path)
                 try:
                     entry = explain_clip(explainer, path, out / cell, _unique(path.stem, used))
+                except BrokenModelError:  # every clip would fail: not a clip to skip
+                    raise
                 except SmokewatchError as exc:
                     report.skipped.append(_skip_line(path, exc))
                 else:

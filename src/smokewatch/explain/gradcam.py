@@ -280,10 +280,12 @@ class Explainer:
         weights_cache_dir: Path | None = None,
         batch_size: int = 4,
     ) -> None:
+        from smokewatch.training.device import resolve_device
         from smokewatch.training.predict import eval_transform
 
         self.config = trained.config
-        self.device = torch.device(device)
+        self.path = Path(trained.path)
+        self.device = resolve_device(device)
         self.batch_size = max(1, batch_size)
         default_target: str | None = None
         model: nn.Module
@@ -363,8 +365,16 @@ class Explainer:
                     )
                 probs.append(p)
                 volumes.append(picked.numpy().astype(np.float32))
-        both = np.concatenate(volumes)
-        return np.concatenate(probs), both if raw else normalise_cam(both)
+        both, scores = np.concatenate(volumes), np.concatenate(probs)
+        if not np.isfinite(scores).all():  # a map of a NaN score means nothing either
+            from smokewatch.training.saved import BrokenModelError
+
+            raise BrokenModelError(
+                f"{self.path}: the model gives no probability (NaN) for "
+                f"{int(np.count_nonzero(~np.isfinite(scores)))} of {len(scores)} clips: it is "
+                "broken (diverged in training?); retrain it"
+            )
+        return scores, both if raw else normalise_cam(both)
 
     def _model_input(self, arr: np.ndarray) -> torch.Tensor:
         """uint8 ``[B, C, frames, H, W]``: the frames (or flow) ClipDataset would give."""

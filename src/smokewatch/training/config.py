@@ -15,9 +15,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from smokewatch.core.files import read_user_text
 from smokewatch.errors import SmokewatchError
 
 __all__ = [
+    "MAX_SIZE",
     "ConfigError",
     "FeatureSpec",
     "HeadsConfig",
@@ -26,6 +28,11 @@ __all__ = [
     "list_presets",
     "load_config",
 ]
+
+
+#: the largest frame size a model trains or infers at: the paper uses 224, RISE clips are 180;
+#: beyond this a batch of 36-frame clips no longer fits in memory (10^5 px asked for 21 GB)
+MAX_SIZE = 1024
 
 
 class ConfigError(SmokewatchError, ValueError):
@@ -47,7 +54,7 @@ class FeatureSpec(BaseModel):
     huge activations of pooled CNN features before the head standardises them).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     parts: tuple[Literal["i3d", "lite0", "diff", "flow"], ...] = ("i3d",)
     endpoints: tuple[str, ...] = ("Mixed_5c",)
@@ -56,9 +63,9 @@ class FeatureSpec(BaseModel):
     spatial_max: bool = False
     flip: bool = False
     frames: int = Field(default=36, ge=1)
-    size: int = Field(default=180, ge=32)
+    size: int = Field(default=180, ge=32, le=MAX_SIZE)
     lite_frames: int = Field(default=8, ge=1)
-    lite_size: int = Field(default=180, ge=32)
+    lite_size: int = Field(default=180, ge=32, le=MAX_SIZE)
     temporal: int = Field(default=1, ge=1)
     power: bool = False
 
@@ -78,7 +85,7 @@ class HeadsConfig(BaseModel):
     chosen inside too); ``inner_folds``: the inner cross-validation that chooses.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     candidates: dict[str, FeatureSpec]
     kinds: tuple[HeadKind, ...] = ("svm-linear", "svm-rbf")
@@ -90,7 +97,7 @@ class HeadsConfig(BaseModel):
 class TrainConfig(BaseModel):
     """Everything that decides a training run (and nothing about where its data lives)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     description: str = ""
@@ -109,7 +116,7 @@ class TrainConfig(BaseModel):
     modality: Literal["rgb", "flow"] = "rgb"
     flow_method: str = "dis"
     frames: int = Field(36, ge=1)
-    size: int = Field(224, ge=8)
+    size: int = Field(224, ge=8, le=MAX_SIZE)
     augment: bool = True
     perturb_frames: bool = False
     #: ``bce``: BCE on the clip logit; ``rise``: BCE on per-frame logits, clip score = max
@@ -218,9 +225,8 @@ def load_config(preset_or_path: str | os.PathLike[str]) -> TrainConfig:
     spec = str(preset_or_path)
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") or path.is_file():
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such configuration file")
-        data = _parse(path.read_text(encoding="utf-8"), str(path))
+        text = read_user_text(path, what="configuration file", error=ConfigError)
+        data = _parse(text, str(path))
         data.setdefault("name", path.stem)
         return _validate(data, str(path))
     resource = _preset_dir() / f"{spec}.yaml"

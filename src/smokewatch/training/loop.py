@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from smokewatch.training.build import (
+    TrainingError,
     TrainModule,
     apply_frozen_eval,
     build_model,
@@ -45,6 +47,7 @@ from smokewatch.training.checkpoint import (
     save_checkpoint,
 )
 from smokewatch.training.config import TrainConfig
+from smokewatch.training.device import resolve_device
 from smokewatch.training.metrics import binary_metrics
 from smokewatch.training.progress import Progress
 from smokewatch.training.sampling import StreamBatchSampler
@@ -85,20 +88,29 @@ class TrainResult:
 
 def _device(requested: str | None, ddp: Distributed) -> torch.device:
     if requested:
-        dev = torch.device(requested)
+        dev = resolve_device(requested)
         if dev.type == "cuda" and ddp.world > 1:
             if dev.index is not None:
-                from smokewatch.training.build import TrainingError
-
                 raise TrainingError(
                     f"--device {requested} under torchrun: give --device cuda, each process "
                     "takes the GPU of its LOCAL_RANK"
                 )
-            return torch.device("cuda", ddp.local_rank)
+            return resolve_device(torch.device("cuda", ddp.local_rank))
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda", ddp.local_rank)
     return torch.device("cpu")
+
+
+def _diverged(loss: float, ddp: Distributed, dev: torch.device) -> bool:
+    """Whether this step's loss is NaN or infinite on any process (all of them agree, so all
+    stop together instead of waiting for each other at the next gradient sync)."""
+    bad = not math.isfinite(loss)
+    if ddp.world == 1:
+        return bad
+    flag = torch.tensor([float(bad)], device=dev)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _better(candidate: dict[str, Any], best: dict[str, Any] | None) -> bool:
@@ -285,8 +297,6 @@ def train(
             said = [repr(failure) if failure is not None else ""]
             dist.broadcast_object_list(said, src=0)
             if said[0] and not ddp.main:
-                from smokewatch.training.build import TrainingError
-
                 raise TrainingError(f"process 0 failed during validation: {said[0]}")
         if failure is not None:
             raise failure
@@ -302,6 +312,11 @@ def train(
             workers=config.workers,
             cache_dir=cache_dir,
         )
+        if not np.isfinite(probs).all():
+            raise TrainingError(
+                f"training diverged by step {step}: the model gives NaN for validation "
+                f"clips; no model was saved (lower lr, now {config.lr:g})"
+            )
         labels = [item.label for item in val_items]
         scores = binary_metrics(labels, probs, threshold=config.threshold).as_dict()
         record = {"step": step, "loss": loss, **scores}
@@ -340,6 +355,13 @@ def train(
                 # torch.autograd.backward is Tensor.backward, with type hints
                 torch.autograd.backward(scaler.scale(loss))
                 running += float(loss.detach())
+            if _diverged(running, ddp, dev):  # before the update: a NaN step is never taken
+                raise TrainingError(
+                    f"training diverged at step {step + 1} (epoch "
+                    f"{step * config.batch_size // len(train_items) + 1}): the loss is not "
+                    f"finite ({running}); no model was saved (lower lr, now "
+                    f"{optimizer.param_groups[0]['lr']:g})"
+                )
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -381,6 +403,12 @@ def train(
         chosen_step = int(best["step"])
     else:
         chosen, chosen_step = unwrap(model).state_dict(), step
+    if not all(t.isfinite().all() for t in chosen.values() if t.is_floating_point()):
+        # the last update can overflow with a loss that was still finite
+        raise TrainingError(
+            f"training diverged at step {chosen_step}: the weights are not finite (NaN); "
+            f"no model was saved (lower lr, now {config.lr:g})"
+        )
     if ddp.main:
         write_model_dir(
             result_dir,

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from smokewatch.training.build import TrainModule, clip_scores, loss_fn
 from smokewatch.training.config import TrainConfig
+from smokewatch.training.device import resolve_device
 
 __all__ = [
     "array_batch",
@@ -162,7 +163,7 @@ def predict_torch(
     prepared: bool = False,
 ) -> tuple[np.ndarray, float]:
     """(P(smoke) per clip, mean BCE loss) in eval mode; the training flag is restored after."""
-    dev = torch.device(device)
+    dev = resolve_device(device)
     probs: list[torch.Tensor] = []
     total, count = 0.0, 0
     with scoring(model, config, dev, prepared=prepared) as outputs:
@@ -194,7 +195,7 @@ def predict_torch_arrays(
 ) -> np.ndarray:
     """P(smoke) of in-memory uint8 clips ``[B, T, H, W, 3]``, as :func:`predict_torch` scores
     the same clips read from files."""
-    dev = torch.device(device)
+    dev = resolve_device(device)
     probs: list[torch.Tensor] = []
     with scoring(model, config, dev, prepared=prepared) as outputs:
         for start in range(0, len(clips), batch_size):
@@ -285,7 +286,7 @@ def extract_clip_features(
     """
     from smokewatch.core.atomic import atomic_path
 
-    dev = torch.device(device)
+    dev = resolve_device(device)
     feats: list[np.ndarray | None] = [None] * len(items)
     store = cache_dir / "features" if cache_dir is not None else None
     # each clip's cache file, keyed once (the key stats the video)

@@ -27,8 +27,9 @@ import torch
 from smokewatch.core.atomic import atomic_path, atomic_write_text
 from smokewatch.errors import SmokewatchError
 from smokewatch.training.config import TrainConfig
+from smokewatch.training.device import resolve_device
 
-__all__ = ["ModelDirError", "TrainedModel", "load_model_dir", "write_model_dir"]
+__all__ = ["BrokenModelError", "ModelDirError", "TrainedModel", "load_model_dir", "write_model_dir"]
 
 FORMAT = "smokewatch.model"
 VERSION = 1
@@ -36,6 +37,10 @@ VERSION = 1
 
 class ModelDirError(SmokewatchError, ValueError):
     """A model directory that is missing, incomplete or not a smokewatch model."""
+
+
+class BrokenModelError(ModelDirError):
+    """A model whose weights or outputs are NaN: whatever it scores would be meaningless."""
 
 
 def _clean(value: Any) -> Any:
@@ -115,13 +120,15 @@ class TrainedModel:
         if self.config.kind == "heads":
             from smokewatch.training.heads import predict_heads
 
-            return predict_heads(
-                self.model,
-                items,
-                cache_dir=cache_dir,
-                weights_cache_dir=weights_cache_dir,
-                batch_size=batch_size,
-                on_batch=on_batch,
+            return self._finite(
+                predict_heads(
+                    self.model,
+                    items,
+                    cache_dir=cache_dir,
+                    weights_cache_dir=weights_cache_dir,
+                    batch_size=batch_size,
+                    on_batch=on_batch,
+                )
             )
         options: dict[str, Any] = {
             "device": device,
@@ -131,16 +138,20 @@ class TrainedModel:
             "on_batch": on_batch,
         }
         if self.config.kind == "svm":
-            return predict_svm(
-                self.model, self.config, items, weights_cache_dir=weights_cache_dir, **options
+            return self._finite(
+                predict_svm(
+                    self.model, self.config, items, weights_cache_dir=weights_cache_dir, **options
+                )
             )
         from smokewatch.training.predict import prepare_on_cpu
 
-        dev = torch.device(device)
+        dev = resolve_device(device)
         self.model.to(dev)
         if not self.prepared:  # a loaded model only infers: make it fast once, in place
             self.prepared = prepare_on_cpu(self.model, dev)
-        return predict_torch(self.model, self.config, items, prepared=self.prepared, **options)[0]
+        return self._finite(
+            predict_torch(self.model, self.config, items, prepared=self.prepared, **options)[0]
+        )
 
     def predict_arrays(
         self,
@@ -160,11 +171,13 @@ class TrainedModel:
             svm_probabilities,
         )
 
-        dev = torch.device(device)
+        dev = resolve_device(device)
         if self.config.kind == "heads":
-            return np.asarray(
-                self.model.predict_arrays(
-                    clips, batch_size=batch_size, weights_cache_dir=weights_cache_dir
+            return self._finite(
+                np.asarray(
+                    self.model.predict_arrays(
+                        clips, batch_size=batch_size, weights_cache_dir=weights_cache_dir
+                    )
                 )
             )
         if self.config.kind == "svm":
@@ -173,18 +186,31 @@ class TrainedModel:
             features = clip_features_arrays(
                 self._features, self.config, clips, batch_size=batch_size
             )
-            return svm_probabilities(self.model, features)
+            return self._finite(svm_probabilities(self.model, features))
         self.model.to(dev)
         if not self.prepared:
             self.prepared = prepare_on_cpu(self.model, dev)
-        return predict_torch_arrays(
-            self.model,
-            self.config,
-            clips,
-            device=dev,
-            batch_size=batch_size,
-            prepared=self.prepared,
+        return self._finite(
+            predict_torch_arrays(
+                self.model,
+                self.config,
+                clips,
+                device=dev,
+                batch_size=batch_size,
+                prepared=self.prepared,
+            )
         )
+
+    def _finite(self, probs: np.ndarray) -> np.ndarray:
+        """``probs``, unless the network gave NaN: a broken model, never "no smoke" (a NaN
+        compares false with every threshold, and metrics refuse it)."""
+        bad = int(np.count_nonzero(~np.isfinite(probs)))
+        if bad:
+            raise BrokenModelError(
+                f"{self.path}: the model gives no probability (NaN) for {bad} of "
+                f"{len(probs)} clips: it is broken (diverged in training?); retrain it"
+            )
+        return probs
 
 
 def load_model_dir(path: Path) -> TrainedModel:
@@ -229,6 +255,16 @@ def load_model_dir(path: Path) -> TrainedModel:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelDirError(f"{weights}: unreadable weights ({exc})") from None
+    broken = [
+        name
+        for name, t in (state.items() if isinstance(state, dict) else ())
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not t.isfinite().all()
+    ]
+    if broken:
+        raise BrokenModelError(
+            f"{weights}: {len(broken)} weight tensors hold NaN or infinite values (e.g. "
+            f"{broken[0]}): the model is broken (diverged in training?); retrain it"
+        )
     model = get_model(config.model, weights=None, num_classes=1, **config.model_kwargs)
     try:
         model.load_state_dict(state, strict=True)
