@@ -135,3 +135,18 @@ def test_a_registration_never_replaces_a_photo(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--time-pattern", "%Y%m%d-%H%M%S"])
     _one_line_error(result, "cam1_20260601-100000.png", "input")
     assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze", "simulate", "--target", "nan"],
+        ["analyze", "simulate", "--target", "1.5"],
+        ["timelapse", "build", "p", "--camera", "c.yaml", "--date", "2026-01-01", "--out", "o",
+         "--fps", "1e308"],
+    ],
+)  # fmt: skip
+def test_numbers_out_of_range_are_usage_errors(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "Invalid value" in result.output
+    assert "Traceback" not in result.output

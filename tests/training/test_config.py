@@ -147,3 +147,5 @@ def test_split_names_accept_lists_and_ranges() -> None:
     assert _split_names("S0..S1,S5") == ["S0", "S1", "S5"]
     with pytest.raises(SmokewatchError, match="not a range"):
         _split_names("S0..Sx")
+    with pytest.raises(SmokewatchError, match="backwards"):  # was an empty table, exit 0
+        _split_names("S3..S1")

@@ -220,7 +220,7 @@ def simulate_command(
         9, "--max-answers", "-k", help="Curves from 1 to this many answers per clip.", min=1
     ),
     repeats: int = typer.Option(3, "--repeats", "-r", help="Crowds drawn per point.", min=1),
-    target: float = typer.Option(0.9, "--target", help="The F1 to reach."),
+    target: float = typer.Option(0.9, "--target", min=0.0, max=1.0, help="The F1 to reach."),
     plot: Path = typer.Option(
         Path("simulate.png"), "--plot", help="Where to draw the curves (PNG)."
     ),

@@ -165,7 +165,9 @@ def build_command(
     check_every: int = typer.Option(
         100, "--check-every", min=1, help="Check the registration for drift every N frames."
     ),
-    fps: float = typer.Option(12.0, "--fps", min=1.0, help="Timelapse frame rate (RISE: 12)."),
+    fps: float = typer.Option(
+        12.0, "--fps", min=1.0, max=240.0, help="Timelapse frame rate (RISE: 12)."
+    ),
     gap_seconds: float = typer.Option(
         60.0, "--gap-seconds", min=1.0, help="Steps longer than this are listed as gaps."
     ),

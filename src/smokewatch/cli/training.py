@@ -336,6 +336,8 @@ def _split_names(spec: str) -> list[str]:
                 lo, hi = int(first.lstrip("S")), int(last.lstrip("S"))
             except ValueError:
                 raise SmokewatchError(f"--splits: {part!r} is not a range like S0..S5") from None
+            if lo > hi:
+                raise SmokewatchError(f"--splits: {part!r} is backwards (S{hi}..S{lo}?)")
             names += [f"S{i}" for i in range(lo, hi + 1)]
         else:
             names.append(part)
