@@ -147,3 +147,13 @@ def test_setup_site_is_idempotent_and_renews_the_password(tmp_path: Path) -> Non
         db.dispose()
     assert sum(1 for s, a in states if a == -1 and s == -1) == 24 - 6 - 6  # left to label
     assert sum(1 for s, _ in states if s in (16, 23)) == 6  # as if two volunteers agreed
+
+
+def test_a_bad_setting_in_the_environment_is_a_settings_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smokewatch.settings import SettingsError
+
+    monkeypatch.setenv("SMOKEWATCH_DOWNLOAD_WORKERS", "abc")  # was pydantic's traceback
+    with pytest.raises(SettingsError, match="SMOKEWATCH_DOWNLOAD_WORKERS"):
+        site_settings(tmp_path / "site")

@@ -221,10 +221,14 @@ class SiteSetup:
 
 def site_settings(data_dir: Path) -> Settings:
     """The demo site's settings: SQLite in ``data_dir`` whatever the environment says."""
-    from smokewatch.settings import Settings
+    from smokewatch.settings import load_settings
 
     data_dir = data_dir.resolve()
-    return Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'smokewatch.db'}")
+    return load_settings(
+        read_env_file=False,
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'smokewatch.db'}",
+    )
 
 
 def _place(source: Path, target: Path) -> None:

@@ -180,13 +180,14 @@ def _problem(error: Any) -> str:
     return f"{where}: {message}"
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build the settings from overrides, the environment and the ``.env`` file.
+def load_settings(*, read_env_file: bool = True, **overrides: Any) -> Settings:
+    """Build the settings from overrides, the environment and (unless ``read_env_file`` is
+    False) the ``.env`` file.
 
     A value that cannot be used raises :class:`SettingsError` naming its variable (every
     command reads the settings first, so pydantic's report would otherwise be a traceback).
     """
-    env_file = os.environ.get(ENV_FILE_VARIABLE, ".env") or None
+    env_file = (os.environ.get(ENV_FILE_VARIABLE, ".env") or None) if read_env_file else None
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
