@@ -82,6 +82,11 @@ _CONFIGS: dict[tuple[str, int], WatchConfig] = {}
 _DETECTORS: dict[tuple[str, str, bool], Detector] = {}
 
 
+def _overrides(env: dict[str, str]) -> dict[str, Any]:
+    """The settings a job was given by the process that queued it (its data folder)."""
+    return {"data_dir": env["data_dir"]} if "data_dir" in env else {}
+
+
 def _config(path: str, env: dict[str, str]) -> WatchConfig:
     """The configuration a job names, read again when the file changes."""
     from smokewatch.settings import load_settings
@@ -89,9 +94,7 @@ def _config(path: str, env: dict[str, str]) -> WatchConfig:
     mtime = os.stat(path).st_mtime_ns
     found = _CONFIGS.get((path, mtime))
     if found is None:
-        settings: Settings = load_settings(
-            **({"data_dir": env["data_dir"]} if "data_dir" in env else {})
-        )
+        settings: Settings = load_settings(**_overrides(env))
         secret = settings.alert_secret.get_secret_value() if settings.alert_secret else None
         found = load_watch_config(
             path,
@@ -114,7 +117,7 @@ def _publisher(config: WatchConfig, env: dict[str, str]) -> Callable[[Path], Non
     from smokewatch.settings import load_settings
     from smokewatch.video import read_clip
 
-    settings = load_settings(**({"data_dir": env["data_dir"]} if "data_dir" in env else {}))
+    settings = load_settings(**_overrides(env))
 
     def publish(detections: Path) -> None:
         plan, stored = import_detection_run(detections, settings, read_clip)
