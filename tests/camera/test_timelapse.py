@@ -135,3 +135,42 @@ def test_a_rerun_replaces_both_files(tmp_path: Path) -> None:
             raise RuntimeError("interrupted")
     assert probe(video).frames == 8  # the finished day is untouched by a failed rewrite
     assert _leftovers(tmp_path) == ["day.frames.json", "day.mp4"]
+
+
+_KILLED_REBUILD = """
+import os, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import smokewatch.core.atomic as atomic
+from test_timelapse import _day
+from smokewatch.camera.timelapse import build_timelapse
+
+real = os.replace
+def replace(src, dst):  # SIGKILL right after the new video is in place
+    real(src, dst)
+    if str(dst).endswith(".mp4"):
+        os._exit(9)
+atomic.os.replace = replace
+build_timelapse(_day(8), Path({video!r}))
+"""
+
+
+def test_a_rebuild_killed_between_its_renames_leaves_no_mismatched_pair(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    video = tmp_path / "day.mp4"
+    build_timelapse(_day(5), video)
+    script = _KILLED_REBUILD.format(tests=str(Path(__file__).parent), video=str(video))
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert killed.returncode == 9, killed.stderr.decode()
+    # the new 8-frame video is in place and its sidecar was never written: the old 5-frame
+    # sidecar must be gone with it, or a later build would skip the pair as done
+    assert probe(video).frames == 8
+    assert not (tmp_path / "day.frames.json").exists()
+    assert any(n.endswith(".part.json") for n in _leftovers(tmp_path))  # the kill's leftover
+    build_timelapse(_day(8), video)  # a plain rebuild; its start sweeps the leftover
+    assert len(read_frame_times(tmp_path / "day.frames.json")) == probe(video).frames == 8
+    assert _leftovers(tmp_path) == ["day.frames.json", "day.mp4"]

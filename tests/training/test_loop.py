@@ -394,3 +394,13 @@ def test_a_validation_failure_under_torchrun_stops_every_process(
     assert proc.returncode != 0
     assert "broken.mp4" in proc.stderr
     assert "process 0 failed during validation" in proc.stderr
+
+
+def test_a_checkpoint_save_sweeps_a_killed_runs_partial_copy(tmp_path: Path) -> None:
+    from smokewatch.training.checkpoint import load_checkpoint, save_checkpoint
+
+    left = tmp_path / ".last.pt.k3j9x_1a.part.pt"  # what a SIGKILL mid-save leaves
+    left.write_bytes(b"half a checkpoint")
+    save_checkpoint(tmp_path / "last.pt", {"step": 3})
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]

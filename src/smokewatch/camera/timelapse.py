@@ -25,7 +25,7 @@ from typing import Self
 
 import numpy as np
 
-from smokewatch.core.atomic import atomic_path
+from smokewatch.core.atomic import atomic_path, remove_partials
 from smokewatch.core.frame_times import (
     DEFAULT_GAP_SECONDS,
     FrameTimes,
@@ -81,6 +81,7 @@ class TimelapseWriter:
         return tuple(self._times)
 
     def __enter__(self) -> Self:
+        remove_partials(self.video_path.parent, {self.video_path.name, self.sidecar_path.name})
         self._video.open()
         return self
 
@@ -118,6 +119,10 @@ class TimelapseWriter:
                 if not self._times:
                     raise VideoError(f"{self.video_path}: no frames to write")
                 write_frame_times(tmp, self._times, gap_seconds=self.gap_seconds)
+                # A rebuild's old sidecar goes first: killed between the two renames, the new
+                # video must not be left paired with the old times (a later build would skip
+                # the pair as done); a video without a sidecar is built again.
+                self.sidecar_path.unlink(missing_ok=True)
                 self._video.close()  # the video's rename; the sidecar's follows
                 placed = True
         except BaseException:

@@ -43,7 +43,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from smokewatch.core.atomic import atomic_path
+from smokewatch.core.atomic import atomic_path, remove_partials
 from smokewatch.core.clip import Clip
 from smokewatch.core.retry import Backoff, GaveUp, Retryable, retry, retry_after_seconds
 from smokewatch.errors import DownloadError
@@ -300,21 +300,6 @@ class _Downloader:
         return nbytes
 
 
-def _remove_stale_temps(out_dir: Path, names: set[str]) -> None:
-    """Delete temp files a killed run left (``.<name>.mp4.XXXX.part.mp4``) for our clips.
-
-    :func:`atomic_path` removes its temp file on any exception, including Ctrl-C, but not on
-    SIGKILL or power loss; without this, such leftovers would pile up across resumed runs.
-    """
-    for p in out_dir.iterdir():
-        n = p.name
-        if n.startswith(".") and n.endswith(".part.mp4"):
-            target = n[1:].split(".mp4.", 1)[0] + ".mp4"
-            if target in names:
-                with contextlib.suppress(OSError):
-                    p.unlink()
-
-
 @contextlib.contextmanager
 def _progress(console: Console | None, total: int) -> Iterator[tuple[Progress | None, TaskID]]:
     if console is None:
@@ -383,7 +368,7 @@ def download_clips(
     jobs: dict[Path, Clip] = {}
     for clip in clips:
         jobs.setdefault(clip_path(out, clip), clip)
-    _remove_stale_temps(out, {p.name for p in jobs})
+    remove_partials(out, {p.name for p in jobs})  # a killed run's half-written clips
 
     own_client = client is None
     if client is None:

@@ -29,6 +29,7 @@ from PIL import Image
 from smokewatch.clips.daylight import Daylight
 from smokewatch.clips.views import split_view_key
 from smokewatch.clips.windows import GapReport, Window, WindowCutter, check_boxes
+from smokewatch.core.atomic import remove_partials
 from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, Clip, ClipName, url_part_for
 from smokewatch.core.frame_times import (
     DEFAULT_GAP_SECONDS,
@@ -302,6 +303,7 @@ def extract_clips(
         gaps=gaps,
     )
     out.mkdir(parents=True, exist_ok=True)
+    remove_partials(out)  # clips and metadata a killed run left half-written
     try:
         for i, frame in enumerate(iter_timelapse(source)):
             report.frames_read += 1

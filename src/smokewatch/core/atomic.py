@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_partials"]
 
 
 @contextlib.contextmanager
@@ -49,3 +49,35 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_partials(folder: str | os.PathLike[str], names: Iterable[str] | None = None) -> int:
+    """Delete the temporary files of :func:`atomic_path` that a killed writer left in
+    ``folder`` (``.<name>.XXXX.part<suffix>``): of the targets ``names``, or of any target.
+
+    :func:`atomic_path` removes its temporary file on any exception, Ctrl-C included, but not
+    on SIGKILL or power loss; a resumable job calls this when it starts, so leftovers (a
+    half-encoded video, a partial checkpoint) do not pile up run after run. Only for a
+    folder whose targets no other process is writing right now. Returns how many went.
+    """
+    wanted = None if names is None else set(names)
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        if (
+            not name.startswith(".")
+            or ".part" not in name
+            or not entry.is_file(follow_symlinks=False)
+        ):
+            continue
+        target, _, _ = name[1:].rpartition(".part")
+        target = target.rsplit(".", 1)[0]  # drop mkstemp's random part
+        if wanted is None or target in wanted:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 
 from smokewatch import __version__
-from smokewatch.core.atomic import atomic_write_text
+from smokewatch.core.atomic import atomic_write_text, remove_partials
 from smokewatch.core.detections import Detections, Event, ViewDetections
 from smokewatch.core.files import read_user_json
 from smokewatch.core.retry import Backoff, GaveUp, Retryable, retry, retry_after_seconds
@@ -257,6 +257,7 @@ class _Ledger:
         self.path = path
         self._lock = threading.Lock()
         self._targets: dict[str, dict[str, Any]] = {}
+        remove_partials(path.parent, {path.name})  # a rewrite a kill cut short
         if path.exists():
             self._load()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from smokewatch.core.atomic import atomic_path
+from smokewatch.core.atomic import atomic_path, remove_partials
 from smokewatch.errors import SmokewatchError
 
 __all__ = ["CheckpointError", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
@@ -43,6 +43,8 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write a checkpoint atomically (a killed run's partial copy is removed first)."""
+    remove_partials(path.parent, {path.name})
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
 

@@ -1,0 +1,53 @@
+"""core.atomic: what a killed writer leaves is swept by the next run, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from smokewatch.core.atomic import atomic_path, remove_partials
+
+
+def _partial(folder: Path, target: str) -> Path:
+    """A temporary file exactly as :func:`atomic_path` names it, left behind."""
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target}.", suffix=f".part{Path(target).suffix}", dir=folder
+    )
+    os.close(fd)
+    return Path(name)
+
+
+def test_the_partials_of_the_named_targets_go_and_nothing_else(tmp_path: Path) -> None:
+    video, sidecar, other = (
+        _partial(tmp_path, n) for n in ("day.mp4", "day.frames.json", "last.pt")
+    )
+    keep = [tmp_path / "day.mp4", tmp_path / ".hidden", tmp_path / ".day.mp4.notes"]
+    for path in keep:
+        path.write_text("x")
+    assert remove_partials(tmp_path, {"day.mp4", "day.frames.json"}) == 2
+    assert not video.exists() and not sidecar.exists() and other.exists()
+    assert remove_partials(tmp_path) == 1 and not other.exists()
+    assert all(path.read_text() == "x" for path in keep)
+    assert remove_partials(tmp_path / "missing") == 0
+
+
+def test_a_link_named_like_a_partial_is_not_followed(tmp_path: Path) -> None:
+    precious = tmp_path / "precious.mp4"
+    precious.write_text("x")
+    (tmp_path / ".day.mp4.abcd1234.part.mp4").symlink_to(precious)
+    assert remove_partials(tmp_path) == 0
+    assert precious.read_text() == "x"
+
+
+def test_the_sweep_knows_atomic_paths_names(tmp_path: Path) -> None:
+    # what atomic_path writes is what the sweep takes: so it is only for a folder whose
+    # targets nobody is writing (the writer below loses its file and its rename fails)
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "clip.mp4") as tmp:
+            tmp.write_text("half")
+            assert remove_partials(tmp_path, {"other.mp4"}) == 0
+            assert remove_partials(tmp_path, {"clip.mp4"}) == 1
+    assert not list(tmp_path.iterdir())
