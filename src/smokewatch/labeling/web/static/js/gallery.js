@@ -125,7 +125,8 @@ function card(item) {
   meta.className = "meta";
   const title = document.createElement("div");
   title.append(strong(`Clip ${item.id}`), ` · camera ${item.camera_id} view ${item.view_id}`);
-  meta.append(title, textEl("div", when(item), "muted"));
+  // the clip's name (RISE's: camera, view, day, box, frames, times) is how people cite it
+  meta.append(title, textEl("div", when(item), "muted"), textEl("div", item.file_name, "name muted"));
   if (token && "label_state" in item) {
     const states = document.createElement("div");
     states.className = "states";
