@@ -486,6 +486,8 @@ def test_notify_sends_each_event_once_signed(
         first = _smokewatch(*args)
         assert first.exit_code == 0, first.output
         assert len(received) == 1  # the day has one event (view 0-1)
+        assert "alerts: 1 sent, 0 already sent, 0 failed" in first.stdout
+        assert "alerts: alerts:" not in first.stdout
         body, headers = received[0]
         assert json.loads(body)["event"]["view_id"] == 1
         assert verify_signature(

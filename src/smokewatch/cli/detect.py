@@ -507,7 +507,7 @@ def detect_command(
 
             def alerts(detections: Detections, folder: Path = folder) -> None:
                 sent = notifier_for(folder).notify(detections, timeout=120.0)
-                console.print(f"alerts: {sent.summary()}", highlight=False)
+                console.print(sent.summary(), highlight=False)
                 for failure in sent.failed:
                     err_console.print(
                         tagged("alert failed:", "yellow", failure.describe()), soft_wrap=True
