@@ -105,12 +105,13 @@ def test_researcher_answers(answer: int, expected: int) -> None:
     assert researcher_state(answer) == expected
 
 
-@pytest.mark.parametrize("direct", [23, 16, 19, 20, 47, 32, -2, -1])
+@pytest.mark.parametrize("direct", [23, 16, 47, 32, -2, -1])
 def test_researcher_sets_states_directly(direct: int) -> None:
     assert researcher_state(direct) == direct
 
 
-@pytest.mark.parametrize("bad", [3, 4, 5, 12, 15, 2, 99])
+# 19/20 too: the final label ignores a researcher's weak state, so it could not win
+@pytest.mark.parametrize("bad", [3, 4, 5, 12, 15, 19, 20, 2, 99])
 def test_researcher_rejects_other_codes(bad: int) -> None:
     with pytest.raises(ValueError, match="researcher answer"):
         researcher_state(bad)

@@ -125,6 +125,8 @@ def test_set_label_state(client: TestClient, database: Database) -> None:
     assert got == {1001: (23, 16), 1002: (-1, 47), 1003: (-1, -2)}
     for bad in (
         [{"video_id": 1001, "label": 5}],
+        [{"video_id": 1001, "label": 19}],  # weak states: a researcher's would not win
+        [{"video_id": 1001, "label": 20}],
         [{"video_id": 999999, "label": 1}],
         [{"video_id": "1001", "label": 1}],
     ):
@@ -217,6 +219,19 @@ def test_gallery_by_user(client: TestClient, database: Database) -> None:
     gold_pos_in_batch = {i["id"] for i in batch["data"]} & set(seeded.gold_pos)
     assert {i["id"] for i in r["data"]} == set(seeded.plain)  # gold positives are left out
     assert not gold_pos_in_batch & {i["id"] for i in r["data"]}
+    # clips a researcher makes gold or bad later leave the public list (which clips check
+    # volunteers is never public); a researcher still sees them (gold positives excepted)
+    gold, bad = seeded.plain[:2]
+    rita = researcher(client, database)
+    data = [{"video_id": gold, "label": 32}, {"video_id": bad, "label": -2}]
+    r = client.post("/api/v1/set_label_state", json={"user_token": rita, "data": data})
+    assert r.status_code == 204, r.text
+    public = {i["id"] for i in client.post(f"/api/v1/get_pos_labels?user_id={uid}").json()["data"]}
+    assert public == set(seeded.plain) - {gold, bad}
+    admin = client.post(f"/api/v1/get_pos_labels?user_id={uid}", data={"user_token": rita}).json()[
+        "data"
+    ]
+    assert {i["id"] for i in admin} == set(seeded.plain)
 
 
 def test_label_statistics(client: TestClient, database: Database) -> None:

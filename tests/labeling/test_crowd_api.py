@@ -272,3 +272,40 @@ def test_a_study_that_moves_states(client: TestClient, database: Database) -> No
         rows = list(export_answers(s))
     assert set(states.values()) != {-1}  # one citizen vote each: partly labeled
     assert len(rows) == 16 and {a.group for a in rows} == {"crowd"}  # not counted twice
+
+
+def test_a_worker_in_two_studies_over_the_same_clips_votes_once(
+    client: TestClient, database: Database
+) -> None:
+    from sqlalchemy import func, select
+
+    from smokewatch.labeling.tables import Label
+
+    seeded = seed(database, plain=12)
+    boss = researcher(client, database)
+    studies = [
+        client.post(
+            f"{API}/create_study",
+            json={
+                "user_token": boss,
+                "name": f"moves {k}",
+                "video_ids": seeded.plain,
+                "moves_states": True,
+            },
+        ).json()["id"]
+        for k in range(2)
+    ]
+    for k, sid in enumerate(studies):  # the same worker, both studies, "smoke" on every clip
+        w = join(client, sid, "W1")
+        pass_tutorial(client, w["user_token"])
+        task = get_task(client, w["user_token"], sid, "W1", f"a{k}").json()
+        data = [
+            dict(a, label=1) if a["video_id"] in seeded.plain else a for a in answers(task, seeded)
+        ]
+        assert submit(client, w["user_token"], task, data).status_code == 200
+    with database.read() as s:
+        votes = dict(s.execute(select(Label.video_id, func.count()).group_by(Label.video_id)).all())
+        states = {v.id: v.label_state for v in s.query(Video).filter(Video.id.in_(seeded.plain))}
+    voted = [vid for vid in seeded.plain if vid in votes]
+    assert voted and all(votes[vid] == 1 for vid in voted)  # was 2 each: settled by one person
+    assert {states[vid] for vid in voted} == {5}  # one "smoke" so far, not 23 (-1 -> 5 -> 23)

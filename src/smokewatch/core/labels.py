@@ -69,8 +69,6 @@ _RESEARCHER_DIRECT = frozenset(
     {
         State.STRONG_POS,
         State.STRONG_NEG,
-        State.WEAK_POS,
-        State.WEAK_NEG,
         State.GOLD_POS,
         State.GOLD_NEG,
         State.BAD,
@@ -185,7 +183,9 @@ def citizen_replay(answers: Iterable[int | bool], start: int = State.NO_DATA) ->
 def researcher_state(answer: int) -> State:
     """The admin state a researcher's answer sets: 1 -> strong pos, 0 -> strong neg.
 
-    Researchers may also set a state directly (gold, weak, bad, or back to no data).
+    Researchers may also set a state directly (gold, bad, or back to no data). Not the weak
+    states 19/20: the final label counts a researcher's strong and gold states only (RISE's
+    rule, checked against its published labels), so a researcher's 19 would not win.
     """
     if isinstance(answer, bool):
         answer = int(answer)

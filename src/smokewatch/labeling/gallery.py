@@ -167,7 +167,10 @@ def user_gallery_page(
     labeled = (
         select(Label.video_id).where(Label.user_id == user_id, Label.label.in_(positive)).distinct()
     )
-    where = [Video.id.in_(labeled), Video.label_state_admin != State.GOLD_POS]
+    # others never see which clips check volunteers or are unusable (a clip labeled before a
+    # researcher made it gold or bad); researchers see all but the gold positives, as RISE
+    hidden = (State.GOLD_POS,) if admin_view else tuple(RESEARCHER_ONLY_STATES)
+    where = [Video.id.in_(labeled), Video.label_state_admin.not_in(hidden)]
     return _page(session, where, page, size, _ADMIN_FIELDS if admin_view else _PUBLIC_FIELDS)
 
 

@@ -44,6 +44,7 @@ from smokewatch.labeling.tables import (
     CrowdAssignment,
     CrowdStudy,
     CrowdTask,
+    Label,
     Role,
     User,
     Video,
@@ -413,13 +414,27 @@ def submit_task(
         # as a volunteer's accepted page: the citizens' states move (gold standards never),
         # and the answers join the label history (where the answers export leaves them out:
         # it has them from the crowd's own table)
-        plain = [(v, labels[v]) for v in task.video_ids if states[v][1] not in GOLD_STATES]
-        new_states = {vid: int(citizen_next(states[vid][0], label)) for vid, label in plain}
-        steps: list[Step] = [
-            set_states_step(postgres, "label_state", new_states, now),
-            record_answers_step(postgres, plain, user_id, Role.LAYPERSON, None, now),
+        # one vote per person and clip, as on volunteer pages: a clip this worker already
+        # moved (as a volunteer, or in another study) keeps that one vote
+        voted = set(
+            session.scalars(
+                select(Label.video_id).where(
+                    Label.user_id == user_id, Label.video_id.in_(task.video_ids)
+                )
+            )
+        )
+        plain = [
+            (v, labels[v])
+            for v in task.video_ids
+            if states[v][1] not in GOLD_STATES and v not in voted
         ]
-        run_together(session, steps)
+        new_states = {vid: int(citizen_next(states[vid][0], label)) for vid, label in plain}
+        if plain:
+            steps: list[Step] = [
+                set_states_step(postgres, "label_state", new_states, now),
+                record_answers_step(postgres, plain, user_id, Role.LAYPERSON, None, now),
+            ]
+            run_together(session, steps)
     session.flush()
     return Completion(
         study=study.id,
