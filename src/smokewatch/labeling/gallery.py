@@ -170,7 +170,10 @@ def user_gallery_page(
     # others never see which clips check volunteers or are unusable (a clip labeled before a
     # researcher made it gold or bad); researchers see all but the gold positives, as RISE
     hidden = (State.GOLD_POS,) if admin_view else tuple(RESEARCHER_ONLY_STATES)
-    where = [Video.id.in_(labeled), Video.label_state_admin.not_in(hidden)]
+    where: list[ColumnElement[bool]] = [
+        Video.id.in_(labeled),
+        Video.label_state_admin.not_in(hidden),
+    ]
     return _page(session, where, page, size, _ADMIN_FIELDS if admin_view else _PUBLIC_FIELDS)
 
 
