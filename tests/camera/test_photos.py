@@ -244,6 +244,24 @@ def test_group_photos_within_a_tolerance_anchored_on_the_first() -> None:
         group_photos(photos, tolerance_s=-1)
 
 
+def test_a_camera_clock_a_second_off_keeps_its_slot() -> None:
+    # three cameras, each in its own folder; at the second instant camera 0's clock runs a
+    # second late: by time it would take camera 1's slot (and be warped with its pose)
+    photos = [
+        Photo(Path(f"rig/cam{c}/img{i}.jpg"), 100.0 * i + (1.0 if (c, i) == (0, 1) else 0.0))
+        for i in range(3)
+        for c in range(3)
+    ]
+    groups = group_photos(photos, tolerance_s=3.0)
+    assert len(groups) == 3
+    for g in groups:
+        assert [p.path.parent.name for p in g.photos] == ["cam0", "cam1", "cam2"]
+    assert groups[1].time == 100.0  # the instant is still at its first photo's time
+    # cam10 after cam9 (natural order), as the registration was made
+    many = [Photo(Path(f"rig/cam{c}/a.jpg"), 5.0 - c / 10) for c in (10, 9, 2)]
+    assert [p.path.parent.name for p in group_photos(many)[0].photos] == ["cam2", "cam9", "cam10"]
+
+
 def test_load_photo(tmp_path: Path) -> None:
     p = write_photo(tmp_path / "a.png", size=(40, 20))
     rgb = load_photo(p)

@@ -362,8 +362,10 @@ def group_photos(photos: Sequence[Photo], *, tolerance_s: float = 3.0) -> list[P
     """Photos within ``tolerance_s`` of a group's first photo form one panorama instant.
 
     Anchoring on the first photo (not the previous one) keeps a slow chain of photos from
-    merging into one endless group; within a group photos keep time (then name) order,
-    which is the order the registration's cameras were made in.
+    merging into one endless group. Within a group photos are in natural path order (folder,
+    then name), which is the order the registration's cameras are made in: a camera's place
+    is where its photos are, not when its clock says it shot, so a clock a second off
+    cannot swap two cameras' slots.
     """
     if tolerance_s < 0:
         raise ValueError(f"tolerance_s must be >= 0, got {tolerance_s}")
@@ -372,12 +374,17 @@ def group_photos(photos: Sequence[Photo], *, tolerance_s: float = 3.0) -> list[P
     current: list[Photo] = []
     for photo in ordered:
         if current and photo.time - current[0].time > tolerance_s:
-            groups.append(PhotoGroup(current[0].time, tuple(current)))
+            groups.append(_group(current))
             current = []
         current.append(photo)
     if current:
-        groups.append(PhotoGroup(current[0].time, tuple(current)))
+        groups.append(_group(current))
     return groups
+
+
+def _group(photos: list[Photo]) -> PhotoGroup:
+    """An instant at its first photo's time, its photos in camera (path) order."""
+    return PhotoGroup(photos[0].time, tuple(sorted(photos, key=lambda p: _natural_key(p.path))))
 
 
 def load_photo(path: Path) -> np.ndarray:
