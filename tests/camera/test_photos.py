@@ -262,6 +262,31 @@ def test_a_camera_clock_a_second_off_keeps_its_slot() -> None:
     assert [p.path.parent.name for p in group_photos(many)[0].photos] == ["cam2", "cam9", "cam10"]
 
 
+def test_a_photo_too_large_to_decode_is_listed_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_photo(tmp_path / "20260601-100000.png", size=(48, 32))
+    write_photo(tmp_path / "20260601-100010.png", size=(400, 300), seed=1)
+    # Pillow refuses images over twice this many pixels as decompression bombs (a header
+    # claiming 20000 x 20000 px does it at the default limit): it crashed scan and build
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)
+    scan = scan_photos([tmp_path], time_pattern="%Y%m%d-%H%M%S")
+    assert [p.path.name for p in scan.photos] == ["20260601-100000.png"]
+    assert [p.path.name for p in scan.problems] == ["20260601-100010.png"]
+    assert "too large" in scan.problems[0].reason
+    with pytest.raises(PhotoError, match="too large"):
+        load_photo(tmp_path / "20260601-100010.png")
+
+
+def test_a_16_bit_grey_photo_keeps_its_tones(tmp_path: Path) -> None:
+    values = (np.arange(32 * 48).reshape(32, 48) * 40).astype(np.uint16)  # 0 ... 61400
+    Image.fromarray(values).save(tmp_path / "grey16.png")
+    rgb = load_photo(tmp_path / "grey16.png")  # Pillow's own RGB: all 255 but the darkest
+    assert rgb.shape == (32, 48, 3) and rgb.dtype == np.uint8
+    assert np.array_equal(rgb[..., 0], (values >> 8).astype(np.uint8))
+    assert np.array_equal(rgb[..., 0], rgb[..., 2])
+
+
 def test_load_photo(tmp_path: Path) -> None:
     p = write_photo(tmp_path / "a.png", size=(40, 20))
     rgb = load_photo(p)

@@ -26,6 +26,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from smokewatch.errors import SmokewatchError
 
+#: Pillow's refusal of an image whose header claims more pixels than it will decode (a
+#: "decompression bomb", or a corrupt header): a bad photo like any other, never a crash.
+_TooLarge = Image.DecompressionBombError
+
 __all__ = [
     "PHOTO_SUFFIXES",
     "Photo",
@@ -168,7 +172,7 @@ def _exif_time(path: Path, tz: tzinfo) -> tuple[float, ...] | None:
     try:
         with Image.open(path) as image:
             exif = image.getexif().get_ifd(_EXIF_IFD)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, _TooLarge):
         return None
     raw = exif.get(_DATETIME_ORIGINAL)
     if not isinstance(raw, str):
@@ -268,6 +272,8 @@ def _check_image(path: Path) -> tuple[str, tuple[int, int]]:
             camera += "/" + str(exif.get_ifd(_EXIF_IFD).get(_BODY_SERIAL, "")).strip("\x00 ")
         with Image.open(path) as image:  # verify() must come right after open()
             image.verify()
+    except _TooLarge as exc:
+        raise PhotoError(f"image too large to decode ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise PhotoError(f"not a readable image ({exc})") from None
     with open(path, "rb") as f:
@@ -393,8 +399,21 @@ def load_photo(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             upright = ImageOps.exif_transpose(image)
+            if upright.mode.startswith("I"):  # 16-bit grey: Pillow's RGB would clip it at 255
+                return _grey_to_rgb(np.asarray(upright), upright.mode)
             return np.asarray(upright.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise PhotoError(f"{show_path(path)}: no such file") from None
+    except _TooLarge as exc:
+        raise PhotoError(f"{show_path(path)}: image too large to decode ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise PhotoError(f"{show_path(path)}: cannot decode image ({exc})") from None
+
+
+def _grey_to_rgb(values: np.ndarray, mode: str) -> np.ndarray:
+    """A 16-bit (or 32-bit integer) grey image as 8-bit RGB: its top 8 bits."""
+    wide = values.astype(np.int64)
+    if mode.startswith("I;16") or wide.max(initial=0) > 255:
+        wide = wide >> 8
+    grey = np.clip(wide, 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
