@@ -170,6 +170,17 @@ def test_clear_errors(tmp_path: Path, photos: Path) -> None:
     runner.invoke(app, ["timelapse", "register", str(photos), "--out", str(camera)])
     other_day = runner.invoke(app, [*base, "--camera", str(camera), "--date", "2026-06-02"])
     assert other_day.exit_code == 2 and "no daytime photos on 2026-06-02" in other_day.stderr
+    # every instant fails (one camera's photos for a two-camera registration): the error
+    # comes with each instant's reason, which used to be lost with the build
+    one_camera = tmp_path / "one-camera"
+    one_camera.mkdir()
+    for photo in sorted(photos.glob("img0[12]?-0.jpg")):
+        (one_camera / photo.name).write_bytes(photo.read_bytes())
+    args = ["timelapse", "build", str(one_camera), "--out", str(tmp_path / "o1")]
+    none_made = runner.invoke(app, [*args, "--camera", str(camera), "--date", "2026-06-01"])
+    assert none_made.exit_code == 2 and "no frames to write" in none_made.stderr
+    skipped = [line for line in none_made.stderr.splitlines() if "skipped instant:" in line]
+    assert skipped and all("1 photos" in line or "registration" in line for line in skipped)
 
 
 def test_build_re_registers_a_camera_bumped_during_the_day(tmp_path: Path) -> None:
@@ -204,3 +215,23 @@ def test_build_re_registers_a_camera_bumped_during_the_day(tmp_path: Path) -> No
     assert "registration drift at" in result.stderr and "re-registering" in result.stderr
     assert "6 frames written" in result.stdout and "1 re-registrations" in result.stdout
     assert camera.read_text() != before
+    # a re-registration that fails (fog, say) is not counted as one: it is said apart
+    import smokewatch.camera.panorama as panorama
+    from smokewatch.camera.reg_model import RegistrationError
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise RegistrationError("too few features")
+
+    camera.write_text(before)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(panorama, "register", fails)
+        again = runner.invoke(
+            app,
+            [
+                "timelapse", "build", str(folder), "--camera", str(camera), "--date",
+                "2026-06-01", "--out", str(tmp_path / "out2"), "--check-every", "1",
+            ],
+        )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "0 re-registrations, 3 failed" in again.stdout
+    assert camera.read_text() == before

@@ -254,12 +254,17 @@ def build_command(
                     progress.advance(task)
                 yield group.time, frame
 
-        summary = build_timelapse(frames(), video_path, fps=fps, gap_seconds=gap_seconds)
-    _report(list(failed), "skipped instant:")
+        try:
+            summary = build_timelapse(frames(), video_path, fps=fps, gap_seconds=gap_seconds)
+        finally:  # also when no instant made a frame: the reasons are what the user needs
+            _report(list(failed), "skipped instant:")
+    redone = sum(r.registered for r in maker.reregistrations)
+    tried = len(maker.reregistrations) - redone
     console.print(
         f"{summary.frames_written} frames written ({len(groups) - len(daytime)} night "
-        f"instants left out, {len(failed)} instants skipped, {len(maker.reregistrations)} "
-        f"re-registrations), {len(summary.gaps)} gaps over {gap_seconds:g} s; "
+        f"instants left out, {len(failed)} instants skipped, {redone} re-registrations"
+        f"{f', {tried} failed' if tried else ''}), {len(summary.gaps)} gaps over "
+        f"{gap_seconds:g} s; "
         f"video: {summary.video_path}; frame times: {summary.sidecar_path}",
         highlight=False,
         soft_wrap=True,
