@@ -245,3 +245,41 @@ def test_maker_re_registers_a_moved_single_camera(pano: np.ndarray, tmp_path: Pa
     assert len(maker.reregistrations) == 1
     with pytest.raises(RegistrationError, match="2 photos at this instant"):
         maker.make(save_group(tmp_path / "c", photos_of(pano, LAYOUT[:2]), 20.0))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("warper", "cylinder", "unknown warper 'cylinder'"),
+        ("output_size", [-10, 265], "output_size -10x265"),
+        ("output_size", [99999, 99999], "output_size 99999x99999"),
+        ("output_size", [0, 0], "output_size 0x0"),
+        ("scale", 0, "scale 0"),
+        ("scale", float("inf"), "scale inf"),
+        ("blend_width", float("nan"), "blend_width nan"),
+        ("mode", "identity", "identity is one camera"),
+        ("camera size", [-400, 265], "cameras[1].size -400x265"),
+    ],
+)
+def test_hand_edited_values_are_refused_by_name(
+    tmp_path: Path, key: str, value: object, named: str
+) -> None:
+    import yaml
+
+    from smokewatch.camera.reg_model import CameraPose, Registration
+
+    eye = np.eye(3, dtype=np.float32)
+    pose = CameraPose(size=(120, 80), K=eye, R=eye, corner=(0, 0))
+    reg = Registration("scans", "affine", 1.0, (pose, pose), (0, 0), (200, 80))
+    path = tmp_path / "cam.yaml"
+    save_registration(reg, path)
+    assert load_registration(path).output_size == (200, 80)
+    doc = yaml.safe_load(path.read_text())
+    if key == "camera size":
+        doc["cameras"][1]["size"] = value
+    else:
+        doc[key] = value
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(RegistrationError, match="cam.yaml: ") as caught:
+        load_registration(path)
+    assert named in str(caught.value)

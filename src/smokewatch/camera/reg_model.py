@@ -14,6 +14,7 @@ self-contained, diffable document.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ __all__ = [
 #: ``panorama``: photos from one point turned (a pan/tilt head, several cameras side by side);
 #: ``scans``: flat, shifted views (affine); ``identity``: one photo, used as it is.
 MODES = ("panorama", "scans", "identity")
+#: The warpers a registration can name: OpenCV's rotation warpers, or none (identity).
+WARPERS = ("spherical", "cylindrical", "plane", "affine", "none")
+#: The largest side of a photo or a panorama a registration may ask for (OpenCV's remap
+#: works below 32767; a hand-edited 99999 would otherwise try to allocate tens of GiB).
+MAX_SIDE = 32_000
 _SCHEMA = 1
 
 
@@ -73,6 +79,26 @@ class Registration:
             raise RegistrationError(f"unknown registration mode {self.mode!r} (one of {MODES})")
         if not self.cameras:
             raise RegistrationError("a registration needs at least one camera")
+        if (self.mode == "identity") != (self.warper == "none") or (
+            self.mode == "identity" and len(self.cameras) != 1
+        ):
+            raise RegistrationError(
+                f"mode {self.mode!r} with warper {self.warper!r} and {len(self.cameras)} "
+                "cameras: identity is one camera and no warper, the others warp"
+            )
+        if self.warper not in WARPERS:
+            raise RegistrationError(f"unknown warper {self.warper!r} (one of {WARPERS})")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise RegistrationError(f"scale {self.scale!r}: expected a positive number")
+        if not (math.isfinite(self.blend_width) and self.blend_width >= 0):
+            raise RegistrationError(f"blend_width {self.blend_width!r}: expected 0 or more")
+        for what, (w, h) in [("output_size", self.output_size)] + [
+            (f"cameras[{i}].size", c.size) for i, c in enumerate(self.cameras)
+        ]:
+            if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+                raise RegistrationError(
+                    f"{what} {w}x{h}: expected 1 to {MAX_SIDE} pixels on each side"
+                )
 
 
 def _png(mask: np.ndarray | None) -> str | None:
