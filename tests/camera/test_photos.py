@@ -164,6 +164,28 @@ def test_scan_sorts_by_time_and_keeps_folders_apart(tmp_path: Path) -> None:
     assert [p.path for p in scan.photos] == [a[0], b[0], a[1], b[1], a[2], b[2]]
 
 
+def test_cameras_sharing_a_folder_keep_their_own_order(tmp_path: Path) -> None:
+    # one folder, two cameras that say who they are (EXIF model): all of cam0's photos are
+    # listed before cam1's first, which is earlier than cam0's last, and is not out of order
+    rig = tmp_path / "rig"
+    for c in range(2):
+        for i in range(3):
+            write_photo(
+                rig / f"cam{c}_img{i}.jpg",
+                taken=f"2026:06:01 10:0{i}:0{c}",
+                model=f"rig-{c}",
+                seed=10 * c + i,
+            )
+    scan = scan_photos([rig])
+    assert scan.problems == [] and len(scan.photos) == 6
+    # the same camera going back in time still is
+    write_photo(rig / "cam1_img9.jpg", taken="2026:06:01 09:00:00", model="rig-1", seed=99)
+    again = scan_photos([rig])
+    assert [(p.path.name, p.reason.split(":")[0]) for p in again.problems] == [
+        ("cam1_img9.jpg", "out of order")
+    ]
+
+
 def test_the_hour_a_dst_change_repeats_is_read_twice_in_photo_order(tmp_path: Path) -> None:
     # New York, 1 November 2026: 01:00-02:00 happens twice (EDT, then EST). A camera naming
     # its photos by its local clock every 10 minutes from 00:50 EDT to 02:10 EST: the second

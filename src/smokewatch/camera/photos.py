@@ -305,7 +305,9 @@ def scan_photos(
     * duplicate: the same bytes as an earlier file, or the same camera (folder + EXIF
       make/model/serial) at the same time;
     * out of order: within a folder, in natural name order, a photo taken before one listed
-      earlier (a clock that jumped back, a misfiled photo) — its time cannot be trusted.
+      earlier by the same camera (a clock that jumped back, a misfiled photo) — its time
+      cannot be trusted. Cameras that share a folder are told apart by their EXIF
+      make/model/serial, as for duplicates.
 
     A local time in the hour a DST change repeats is read as its first pass, unless that
     would make the photo out of order or a duplicate and the second pass would not: a camera
@@ -314,7 +316,7 @@ def scan_photos(
     scan = PhotoScan()
     by_hash: dict[str, Path] = {}
     by_camera_time: dict[tuple[Path, str, float], Path] = {}
-    latest: dict[Path, tuple[float, Path]] = {}
+    latest: dict[tuple[Path, str], tuple[float, Path]] = {}
     for path in list_photos(paths):
         try:
             camera, _ = _check_image(path)
@@ -330,7 +332,7 @@ def scan_photos(
             first = by_hash[digest]
             scan.problems.append(PhotoProblem(path, f"duplicate of {show_path(first)}"))
             continue
-        previous = latest.get(path.parent)
+        previous = latest.get((path.parent, camera))
         when = next(
             (
                 t
@@ -358,7 +360,7 @@ def scan_photos(
             continue
         by_hash[digest] = path
         by_camera_time[key] = path
-        latest[path.parent] = (when, path)
+        latest[(path.parent, camera)] = (when, path)
         scan.photos.append(Photo(path, when))
     scan.photos.sort(key=lambda p: (p.time, _natural_key(p.path)))
     return scan
