@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from cli_helpers import one_line_error
 from typer.testing import CliRunner
 
 from smokewatch.cli import app
@@ -33,21 +34,11 @@ def _metadata(path: Path) -> Path:
     return path
 
 
-def _one_line_error(result: object, *expected: str) -> str:
-    assert result.exit_code == 2, result.output  # type: ignore[attr-defined]
-    err = result.stderr  # type: ignore[attr-defined]
-    assert "Traceback" not in result.output  # type: ignore[attr-defined]
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for text in expected:
-        assert text in err
-    return str(err)
-
-
 def test_an_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path: Path) -> None:
     meta = _metadata(tmp_path / "meta.json")
     before = meta.read_bytes()
     result = runner.invoke(app, ["clips", "views", str(meta), "--out", str(meta)])
-    _one_line_error(result, "--out", "input", "meta.json")
+    one_line_error(result, "--out", "input", "meta.json")
     assert meta.read_bytes() == before
     # the same file by another name: a link, or a path through ".."
     link = tmp_path / "link.json"
@@ -55,7 +46,7 @@ def test_an_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path: Pat
     for other in (link, tmp_path / "sub" / ".." / "meta.json"):
         (tmp_path / "sub").mkdir(exist_ok=True)
         result = runner.invoke(app, ["clips", "views", str(meta), "--out", str(other)])
-        _one_line_error(result, "replace that file")
+        one_line_error(result, "replace that file")
     assert meta.read_bytes() == before and link.is_symlink()
 
 
@@ -69,7 +60,7 @@ def test_analysis_outputs_never_replace_the_answers(tmp_path: Path) -> None:
         ["analyze", "contributors", str(answers), "--csv", str(answers)],
         ["analyze", "contributors", str(answers), "--plot", str(answers)],
     ):
-        _one_line_error(runner.invoke(app, args), str(answers))
+        one_line_error(runner.invoke(app, args), str(answers))
         assert answers.read_bytes() == before, args
 
 
@@ -78,16 +69,16 @@ def test_an_unusable_output_path_is_one_line(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("x")
     under_a_file = runner.invoke(app, ["clips", "views", str(meta), "--out", f"{afile}/v.yaml"])
-    _one_line_error(under_a_file, "Not a directory", "afile")
+    one_line_error(under_a_file, "Not a directory", "afile")
     (tmp_path / "folder.yaml").mkdir()
     a_folder = runner.invoke(
         app, ["clips", "views", str(meta), "--out", str(tmp_path / "folder.yaml")]
     )
-    _one_line_error(a_folder, "folder.yaml")
+    one_line_error(a_folder, "folder.yaml")
     answers = tmp_path / "answers.csv"
     write_answers_csv([Answer(1, "c1", 1, "citizen", 1, 1)], answers)
     labels = runner.invoke(app, ["analyze", "aggregate", str(answers), "--out", f"{afile}/l.csv"])
-    _one_line_error(labels, "Not a directory", "afile")
+    one_line_error(labels, "Not a directory", "afile")
     assert afile.read_text() == "x"
 
 
@@ -109,7 +100,7 @@ def test_an_error_in_a_dataloader_worker_is_its_own_message() -> None:
     command = typer.Typer()
     command.command()(read_all)
     result = runner.invoke(command, [])
-    err = _one_line_error(result)
+    err = one_line_error(result)
     assert err == "error: clips/c0.mp4: cannot open video\n"
 
 
@@ -133,7 +124,7 @@ def test_a_registration_never_replaces_a_photo(tmp_path: Path) -> None:
     before = target.read_bytes()
     args = ["timelapse", "register", str(photos), "--out", str(target)]
     result = runner.invoke(app, [*args, "--time-pattern", "%Y%m%d-%H%M%S"])
-    _one_line_error(result, "cam1_20260601-100000.png", "input")
+    one_line_error(result, "cam1_20260601-100000.png", "input")
     assert target.read_bytes() == before
 
 

@@ -5,11 +5,11 @@ crop size no memory holds, a device this machine lacks; the CLI says each in one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import one_line_error, run_cli
 from detect_helpers import SIZE, START, Motion3D
 from videos import synthetic_frames
 
@@ -21,22 +21,6 @@ from smokewatch.training.device import DeviceError
 from smokewatch.video import write_clip
 
 torch.set_num_threads(1)
-
-
-def _smokewatch(*args: str) -> Any:
-    from typer.testing import CliRunner
-
-    from smokewatch.cli import app
-
-    return CliRunner().invoke(app, list(args))
-
-
-def _one_line(result: Any, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def _rise_clips(folder: Path) -> Path:
@@ -89,11 +73,11 @@ def test_the_cli_refuses_a_model_with_nan_weights(motion_model: Path, tmp_path: 
     config = TrainConfig(name="motion", model="motion3d", weights=None, frames=12, size=SIZE)
     model = write_model_dir(tmp_path / "model", config, state_dict=state)
     clips = _rise_clips(tmp_path / "clips")
-    result = _smokewatch(
+    result = run_cli(
         "detect", str(model), "--clips", str(clips), "--out", str(tmp_path / "o"), "--no-cam",
         "--quiet",
     )  # fmt: skip
-    _one_line(result, "model.pt", "NaN", "head.bias")
+    one_line_error(result, "model.pt", "NaN", "head.bias")
     assert not (tmp_path / "o" / "detections.json").exists()
 
 
@@ -107,19 +91,19 @@ def test_the_cli_refuses_a_huge_crop_before_reading_anything(
     motion_model: Path, tmp_path: Path
 ) -> None:
     clips = _rise_clips(tmp_path / "clips")
-    result = _smokewatch(
+    result = run_cli(
         "detect", str(motion_model), "--clips", str(clips), "--out", str(tmp_path / "o"),
         "--no-cam", "--quiet", "--size", "100000",
     )  # fmt: skip
-    _one_line(result, "at most 1024 pixels", "100000")
+    one_line_error(result, "at most 1024 pixels", "100000")
 
 
 @pytest.mark.parametrize("device", ["banana", "cuda:99"])
 def test_a_bad_device_is_one_line(device: str, motion_model: Path, tmp_path: Path) -> None:
     clips = _rise_clips(tmp_path / "clips")
     base = ["detect", str(motion_model), "--clips", str(clips), "--out", str(tmp_path / "o")]
-    _one_line(_smokewatch(*base, "--no-cam", "--quiet", "--device", device), f"--device {device}")
-    _one_line(_smokewatch(*base, "--quiet", "--device", device), f"--device {device}")
+    one_line_error(run_cli(*base, "--no-cam", "--quiet", "--device", device), f"--device {device}")
+    one_line_error(run_cli(*base, "--quiet", "--device", device), f"--device {device}")
     from smokewatch.detect import load_detector
 
     with pytest.raises(DeviceError, match=f"--device {device}"):
@@ -127,9 +111,9 @@ def test_a_bad_device_is_one_line(device: str, motion_model: Path, tmp_path: Pat
 
 
 def test_ray_checks_the_spelling_of_the_device(motion_model: Path, tmp_path: Path) -> None:
-    result = _smokewatch(
+    result = run_cli(
         "detect", str(motion_model), "--timelapse", str(tmp_path / "day.mp4"), "--views",
         str(tmp_path / "views.yaml"), "--out", str(tmp_path / "o"), "--engine", "ray",
         "--device", "banana",
     )  # fmt: skip
-    _one_line(result, "--device banana: not a device")
+    one_line_error(result, "--device banana: not a device")

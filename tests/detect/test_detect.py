@@ -15,6 +15,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from cli_helpers import one_line_error, run_cli
 from detect_helpers import (
     BOXES,
     FRAMES,
@@ -38,15 +39,6 @@ from smokewatch.detect.results import view_file
 from smokewatch.video import read_clip, write_clip
 
 STEP = 18
-
-
-def _smokewatch(*args: str) -> Any:
-    """The CLI in this process, as a user runs it (exit code, stdout, stderr)."""
-    from typer.testing import CliRunner
-
-    from smokewatch.cli import app
-
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +164,7 @@ def test_a_corrupt_segment_is_reported_and_the_rest_of_the_day_scored(
     timelapse.write_bytes(day[0].read_bytes())
     _corrupt_frames(timelapse, 40, 45)
     out = tmp_path / "out"
-    proc = _smokewatch(
+    proc = run_cli(
         "detect", str(motion_model), "--timelapse", str(timelapse), "--views", str(day[1]),
         "--out", str(out), "--start-time", str(START), "--size", str(SIZE), "--no-cam",
         "--quiet",
@@ -211,7 +203,7 @@ def test_frame_times_file_gives_each_frame_its_time_and_night_is_skipped(
     results = []
     for name, path in (("a", sidecar), ("b", plain)):
         out = tmp_path / name
-        proc = _smokewatch(
+        proc = run_cli(
             "detect", str(motion_model), "--timelapse", str(day[0]), "--views", str(day[1]),
             "--out", str(out), "--frame-times", str(path), "--size", str(SIZE), "--no-cam",
             "--quiet",
@@ -243,60 +235,52 @@ def test_image_folder_with_an_unreadable_frame(motion_model: Path, tmp_path: Pat
     assert [w.start_frame for w in view.windows] == [0, 41]  # windows restart after it
 
 
-def _one_line_error(proc: Any, *words: str) -> None:
-    assert proc.exit_code == 2, proc.output
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-
-
 def test_cli_errors_are_one_line(
     day: tuple[Path, Path], motion_model: Path, tmp_path: Path
 ) -> None:
     timelapse, views = day
     base = ["detect", str(motion_model), "--out", str(tmp_path / "o"), "--no-cam", "--quiet"]
     tl = ["--timelapse", str(timelapse), "--views", str(views), "--start-time", str(START)]
-    _one_line_error(_smokewatch(*base, *tl, "--view", "0-9"), "no view 0-9", "0-0, 0-1, 0-2")
+    one_line_error(run_cli(*base, *tl, "--view", "0-9"), "no view 0-9", "0-0, 0-1, 0-2")
     bad_views = tmp_path / "bad.yaml"
     bad_views.write_text("cameras:\n  0:\n    views:\n      0: [10, 10, 5]\n")
-    _one_line_error(
-        _smokewatch(*base, "--timelapse", str(timelapse), "--views", str(bad_views),
+    one_line_error(
+        run_cli(*base, "--timelapse", str(timelapse), "--views", str(bad_views),
                     "--start-time", str(START)),
         str(bad_views), "view 0-0",
     )  # fmt: skip
     outside = tmp_path / "outside.yaml"
     outside.write_text("cameras:\n  0:\n    views:\n      0: [100, 0, 200, 48]\n")
-    _one_line_error(
-        _smokewatch(*base, "--timelapse", str(timelapse), "--views", str(outside),
+    one_line_error(
+        run_cli(*base, "--timelapse", str(timelapse), "--views", str(outside),
                     "--start-time", str(START), "--size", str(SIZE)),
         "outside",
     )  # fmt: skip
     not_model = ["detect", str(tmp_path), "--out", str(tmp_path / "o"), "--no-cam"]
-    _one_line_error(_smokewatch(*not_model, *tl), "not a model directory")
+    one_line_error(run_cli(*not_model, *tl), "not a model directory")
     short = tmp_path / "short.json"
     short.write_text(json.dumps(list(range(FRAMES - 1))))
-    _one_line_error(
-        _smokewatch(*base, "--timelapse", str(timelapse), "--views", str(views),
+    one_line_error(
+        run_cli(*base, "--timelapse", str(timelapse), "--views", str(views),
                     "--frame-times", str(short)),
         f"{FRAMES - 1} frame times", f"{FRAMES} frames",
     )  # fmt: skip
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    _one_line_error(
-        _smokewatch(*base, "--timelapse", str(empty), "--views", str(views),
+    one_line_error(
+        run_cli(*base, "--timelapse", str(empty), "--views", str(views),
                     "--start-time", str(START)),
         "empty",
     )  # fmt: skip
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(np.random.default_rng(1).bytes(5000))
-    _one_line_error(
-        _smokewatch(*base, "--timelapse", str(garbage), "--views", str(views),
+    one_line_error(
+        run_cli(*base, "--timelapse", str(garbage), "--views", str(views),
                     "--start-time", str(START)),
         str(garbage),
     )  # fmt: skip
-    _one_line_error(_smokewatch(*base), "--timelapse", "--clips")
-    _one_line_error(_smokewatch(*base, "--timelapse", str(timelapse), "--views", str(views)),
+    one_line_error(run_cli(*base), "--timelapse", "--clips")
+    one_line_error(run_cli(*base, "--timelapse", str(timelapse), "--views", str(views)),
                     "--start-time", "--frame-times")  # fmt: skip
 
 
@@ -309,12 +293,12 @@ def test_the_cli_runs_a_day_and_skips_it_when_run_again(
         "--out", str(out), "--start-time", "2024-06-11T08:00:00", "--size", str(SIZE),
         "--no-cam", "--quiet",
     ]  # fmt: skip
-    proc = _smokewatch(*args)
+    proc = run_cli(*args)
     assert proc.exit_code == 0, proc.output
     assert "0-1: 7 windows, 1 event" in proc.stdout
     assert proc.stdout.count("scored") == 3
     stamp = (out / "views" / "0-1.json").stat().st_mtime_ns
-    again = _smokewatch(*args)
+    again = run_cli(*args)
     assert again.exit_code == 0, again.output
     assert again.stdout.count("already done") == 3
     assert (out / "views" / "0-1.json").stat().st_mtime_ns == stamp
@@ -352,14 +336,14 @@ def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
     labels = clips / "labels.csv"
     with open(labels, "w", newline="") as f:
         csv.writer(f).writerows([("file", "label"), *rows])
-    evaluated = _smokewatch(
+    evaluated = run_cli(
         "evaluate", str(model_dir), "--labels", str(labels), "--clips", str(clips),
         "--out", str(tmp_path / "eval"), "--no-grids", "--quiet",
     )  # fmt: skip
     assert evaluated.exit_code == 0, evaluated.output
     with open(tmp_path / "eval" / "predictions.csv", newline="") as f:
         expected = {r["file"]: float(r["probability"]) for r in csv.DictReader(f)}
-    detected = _smokewatch(
+    detected = run_cli(
         "detect", str(model_dir), "--clips", str(clips), "--out", str(tmp_path / "det"),
         "--no-cam", "--quiet",
     )  # fmt: skip
@@ -386,7 +370,7 @@ def test_detect_clips_records_the_zone_and_reports_in_it(tmp_path: Path) -> None
         s = t0 + 5 * first
         name = f"0-0-2026-06-15-0-0-32-32-32-32-{first}-{s}-{s + 55}.mp4"
         write_clip(synthetic_frames(12, 32, seed=k), clips / name)
-    detected = _smokewatch(
+    detected = run_cli(
         "detect", str(model_dir), "--clips", str(clips), "--out", str(tmp_path / "det"),
         "--no-cam", "--quiet", "--timezone", "Asia/Kathmandu",
     )  # fmt: skip
@@ -440,7 +424,7 @@ def test_a_worker_scores_views_from_plain_arguments_and_the_merge_finds_them(
 
 
 def test_a_night_only_day_warns(day: tuple[Path, Path], motion_model: Path, tmp_path: Path) -> None:
-    proc = _smokewatch(
+    proc = run_cli(
         "detect", str(motion_model), "--timelapse", str(day[0]), "--views", str(day[1]),
         "--out", str(tmp_path / "o"), "--start-time", "2024-06-11T23:00:00", "--size",
         str(SIZE), "--no-cam", "--quiet",
@@ -483,7 +467,7 @@ def test_notify_sends_each_event_once_signed(
         "--size", str(SIZE), "--no-cam", "--quiet", "--notify", url,
     ]  # fmt: skip
     try:
-        first = _smokewatch(*args)
+        first = run_cli(*args)
         assert first.exit_code == 0, first.output
         assert len(received) == 1  # the day has one event (view 0-1)
         assert "alerts: 1 sent, 0 already sent, 0 failed" in first.stdout
@@ -497,13 +481,13 @@ def test_notify_sends_each_event_once_signed(
             "s3cret",
             now=float(headers["X-Smokewatch-Timestamp"]),
         )
-        again = _smokewatch(*args)
+        again = run_cli(*args)
         assert again.exit_code == 0, again.output
         assert len(received) == 1  # sent once: a re-run sends nothing
     finally:
         server.shutdown()
     monkeypatch.delenv("SMOKEWATCH_ALERT_SECRET")
-    unsigned = _smokewatch(*args)  # no secret now: unsigned alerts are refused before scoring
+    unsigned = run_cli(*args)  # no secret now: unsigned alerts are refused before scoring
     assert unsigned.exit_code == 2
     assert "secret" in unsigned.output.lower()
 

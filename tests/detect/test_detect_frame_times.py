@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from camera_day import photo_times, write_day
+from cli_helpers import run_cli
 from detect_helpers import FRAMES, SIZE, START, panorama, write_views
 
 from smokewatch.core.clip import ClipName
@@ -21,14 +22,6 @@ from smokewatch.core.detections import read_detections
 from smokewatch.core.frame_times import read_frame_times, sidecar_for
 
 GAP_AFTER = 79
-
-
-def _smokewatch(*args: str) -> Any:
-    from typer.testing import CliRunner
-
-    from smokewatch.cli import app
-
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +33,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[floa
 
 
 def _detect(model: Path, video: Path, views: Path, out: Path, *extra: str) -> Any:
-    return _smokewatch(
+    return run_cli(
         "detect", str(model), "--timelapse", str(video), "--views", str(views), "--out",
         str(out), "--size", str(SIZE), "--no-cam", "--quiet", *extra,
     )  # fmt: skip

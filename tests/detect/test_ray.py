@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import run_cli
 from detect_helpers import (
     BOXES,
     SECONDS_PER_FRAME,
@@ -46,14 +47,6 @@ TESTS = Path(__file__).resolve().parent.parent
 DAY = 86400.0
 #: (name, plume frames, start): the second day a day later, its plume earlier
 DAYS = [("a", (60, 110), START), ("b", (20, 70), START + DAY)]
-
-
-def _smokewatch(*args: str) -> Any:
-    from typer.testing import CliRunner
-
-    from smokewatch.cli import app
-
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture(scope="module")
@@ -179,15 +172,15 @@ def test_the_cli_scores_two_days_on_ray_as_in_process(
     ]  # fmt: skip
     for path, (_, _, start) in zip(timelapses, DAYS, strict=True):
         args += ["--timelapse", str(path), "--start-time", str(start)]
-    local = _smokewatch(*args, "--out", str(tmp_path / "local"))
+    local = run_cli(*args, "--out", str(tmp_path / "local"))
     assert local.exit_code == 0, local.output
-    ray = _smokewatch(*args, "--out", str(tmp_path / "ray"), "--engine", "ray")
+    ray = run_cli(*args, "--out", str(tmp_path / "ray"), "--engine", "ray")
     assert ray.exit_code == 0, ray.output
     lines = [line for line in ray.stdout.splitlines() if line.startswith("0-")]
     assert lines == [line for line in local.stdout.splitlines() if line.startswith("0-")]
     assert len(lines) == 6 and all(line.endswith("scored") for line in lines)
     assert sum("1 event" in line for line in lines) == 2
-    resumed = _smokewatch(*args, "--out", str(tmp_path / "ray"))  # in-process, into Ray's
+    resumed = run_cli(*args, "--out", str(tmp_path / "ray"))  # in-process, into Ray's
     assert resumed.exit_code == 0, resumed.output
     assert resumed.stdout.count("already done") == 6
     for name, _, _ in DAYS:
@@ -205,7 +198,7 @@ def test_without_ray_the_engine_says_how_to_install_it(
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
     timelapses, views = days
-    proc = _smokewatch(
+    proc = run_cli(
         "detect", str(motion_model), "--timelapse", str(timelapses[0]), "--views", str(views),
         "--start-time", str(START), "--out", str(tmp_path / "o"), "--engine", "ray", "--quiet",
     )  # fmt: skip
@@ -219,14 +212,12 @@ def test_ray_cli_errors_are_one_line(
 ) -> None:
     timelapses, views = days
     base = ["detect", str(motion_model), "--out", str(tmp_path / "o"), "--quiet"]
-    clips = _smokewatch(*base, "--clips", str(tmp_path), "--engine", "ray")
+    clips = run_cli(*base, "--clips", str(tmp_path), "--engine", "ray")
     assert clips.exit_code == 2 and "--engine local" in clips.stderr
     tl = ["--timelapse", str(timelapses[0]), "--views", str(views), "--start-time", str(START)]
-    address = _smokewatch(*base, *tl, "--ray-address", "auto")
+    address = run_cli(*base, *tl, "--ray-address", "auto")
     assert address.exit_code == 2 and "go with --engine ray" in address.stderr
-    two = _smokewatch(*base, *tl, "--timelapse", str(timelapses[1]))
+    two = run_cli(*base, *tl, "--timelapse", str(timelapses[1]))
     assert two.exit_code == 2 and "2 --timelapse need 2 --start-time" in two.stderr
-    same = _smokewatch(
-        *base, *tl, "--timelapse", str(timelapses[0]), "--start-time", str(START + DAY)
-    )
+    same = run_cli(*base, *tl, "--timelapse", str(timelapses[0]), "--start-time", str(START + DAY))
     assert same.exit_code == 2 and "its own name" in same.stderr

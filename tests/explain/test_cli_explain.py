@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from PIL import Image
 from videos import garbage_file, truncate
 
@@ -18,15 +19,6 @@ from smokewatch.dataset.torch_data import items_from_labels_csv
 from smokewatch.explain.gradcam import Explainer, activation_ratio, normalise_cam
 from smokewatch.training.saved import load_model_dir
 from smokewatch.video import read_clip
-
-
-def _smokewatch(*args: str) -> Any:
-    """The CLI in this process, as a user would run it (exit code and output)."""
-    from typer.testing import CliRunner
-
-    from smokewatch.cli import app
-
-    return CliRunner().invoke(app, list(args))
 
 
 def test_clips_and_folders_get_a_png_a_gif_and_a_volume_each(
@@ -43,7 +35,7 @@ def test_clips_and_folders_get_a_png_a_gif_and_a_volume_each(
     single = shutil.copy(tiny_clips / "clip-05.mp4", tmp_path / "clip-05.mp4")
     out = tmp_path / "out"
 
-    result = _smokewatch("explain", str(tiny_model), str(folder), str(single), "--out", str(out))
+    result = run_cli("explain", str(tiny_model), str(folder), str(single), "--out", str(out))
     assert result.exit_code == 0, result.output
     index = json.loads((out / "index.json").read_text())
     names = [Path(c["file"]).name for c in index["clips"]]
@@ -71,7 +63,7 @@ def test_clips_and_folders_get_a_png_a_gif_and_a_volume_each(
         assert entry["activation_ratio"] == pytest.approx(activation_ratio(raw[0]), abs=1e-6)
         assert np.allclose(normalise_cam(raw)[0], volume, atol=1e-6)
 
-    strict = _smokewatch("explain", str(tiny_model), str(folder), "--out", str(out), "--strict")
+    strict = run_cli("explain", str(tiny_model), str(folder), "--out", str(out), "--strict")
     assert strict.exit_code == 1
 
 
@@ -106,7 +98,7 @@ def test_labels_explain_a_seeded_sample_of_each_confusion_cell(
     assert max(len(c) for c in cells.values()) > 2  # some cell is sampled, not taken whole
 
     def run(out: Path, seed: int) -> dict[str, Any]:
-        result = _smokewatch(
+        result = run_cli(
             "explain", str(model), str(clips), "--labels", str(clips / "labels.csv"),
             "--out", str(out), "--per-cell", "2", "--seed", str(seed), "--quiet",
         )  # fmt: skip
@@ -150,7 +142,7 @@ def test_user_errors_are_one_line_and_exit_2(
         ([str(tiny_model), clip, "--device", "cuda:99"], "--device cuda:99: this machine has"),
     ]
     for args, message in cases:
-        result = _smokewatch("explain", *args, "--out", str(tmp_path / "out"))
+        result = run_cli("explain", *args, "--out", str(tmp_path / "out"))
         assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
@@ -171,7 +163,7 @@ def test_a_model_that_outputs_nan_stops_explain_in_one_line(
     clip = str(tiny_clips / "clip-00.mp4")
     for args in ([clip], [str(tiny_clips), "--labels", str(tiny_clips / "labels.csv")]):
         out = tmp_path / f"out-{len(args)}"
-        result = _smokewatch("explain", str(model), *args, "--out", str(out), "--quiet")
+        result = run_cli("explain", str(model), *args, "--out", str(out), "--quiet")
         assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:"), lines
@@ -180,7 +172,7 @@ def test_a_model_that_outputs_nan_stops_explain_in_one_line(
 
 
 def test_help_explains_the_command() -> None:
-    result = _smokewatch("explain", "--help")
+    result = run_cli("explain", "--help")
     assert result.exit_code == 0
     for words in ("Grad-CAM", "--labels", "confusion", "--per-cell", "index.json", "--strict"):
         assert words in result.output

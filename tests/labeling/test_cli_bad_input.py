@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from cli_helpers import one_line_error
 from service_helpers import make_settings, seed
 from typer.testing import CliRunner
 
@@ -40,16 +40,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
-def _one_line_error(result: Result, *needles: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    err = result.stderr
-    assert "Traceback" not in result.output and err.startswith("error: "), err
-    assert len(err.strip().splitlines()) == 1, err
-    for needle in needles:
-        assert needle in err, err
-
-
 # --- 1. the database ------------------------------------------------------------------------
 
 
@@ -65,7 +55,7 @@ def test_a_corrupt_database_file_is_one_line(
     monkeypatch.setenv("SMOKEWATCH_DATA_DIR", str(data))
     monkeypatch.delenv("SMOKEWATCH_DATABASE_URL", raising=False)
     r = runner.invoke(app, argv)
-    _one_line_error(r, "cannot open the database", "smokewatch.db", "file is not a database")
+    one_line_error(r, "cannot open the database", "smokewatch.db", "file is not a database")
 
 
 @pytest.mark.parametrize(
@@ -82,7 +72,7 @@ def test_a_bad_database_url_is_one_line(
 ) -> None:
     monkeypatch.setenv("SMOKEWATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SMOKEWATCH_DATABASE_URL", url)
-    _one_line_error(runner.invoke(app, argv), "cannot open the database", says)
+    one_line_error(runner.invoke(app, argv), "cannot open the database", says)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +84,7 @@ def test_the_database_password_is_never_printed(
     monkeypatch.setenv("SMOKEWATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SMOKEWATCH_DATABASE_URL", url)
     r = runner.invoke(app, ["users", "list"])
-    _one_line_error(r, "cannot open the database", "'postgresql+nosuchdriver://u:***@h/db'")
+    one_line_error(r, "cannot open the database", "'postgresql+nosuchdriver://u:***@h/db'")
     assert "s3c" not in r.output and "ret@" not in r.output
 
 
@@ -103,13 +93,13 @@ def test_the_database_password_is_never_printed(
 
 @pytest.mark.parametrize("who", [HUGE, str(INT64_MAX + 1), "²", "١٢"])
 def test_ids_beyond_int64_or_not_ascii_match_nothing(site: Path, who: str) -> None:
-    _one_line_error(runner.invoke(app, ["cameras", "rotate", who]), f"no camera {who!r}")
-    _one_line_error(runner.invoke(app, ["users", "ban", who]), f"no user {who!r}")
-    _one_line_error(runner.invoke(app, ["users", "set-role", who, "expert"]), f"no user {who!r}")
+    one_line_error(runner.invoke(app, ["cameras", "rotate", who]), f"no camera {who!r}")
+    one_line_error(runner.invoke(app, ["users", "ban", who]), f"no user {who!r}")
+    one_line_error(runner.invoke(app, ["users", "set-role", who, "expert"]), f"no user {who!r}")
 
 
 def test_a_huge_study_id_is_no_such_study(site: Path) -> None:
-    _one_line_error(runner.invoke(app, ["crowd", "report", HUGE]), f"no crowd study {HUGE}")
+    one_line_error(runner.invoke(app, ["crowd", "report", HUGE]), f"no crowd study {HUGE}")
 
 
 @pytest.mark.parametrize(
@@ -126,7 +116,7 @@ def test_huge_or_unicode_clip_ids_in_a_clips_file(
     clips = tmp_path / "clips.txt"
     clips.write_text(text, encoding="utf-8")
     r = runner.invoke(app, ["crowd", "create", "--name", "s", "--clips", str(clips)])
-    _one_line_error(r, says)
+    one_line_error(r, says)
 
 
 def test_ids_are_bounded_in_the_service_functions(site: Path, tmp_path: Path) -> None:
@@ -162,7 +152,7 @@ def test_a_binary_clips_file_is_one_line(site: Path, tmp_path: Path) -> None:
     clips = tmp_path / "clips.bin"
     clips.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
     r = runner.invoke(app, ["crowd", "create", "--name", "s", "--clips", str(clips)])
-    _one_line_error(r, str(clips), "not UTF-8 text")
+    one_line_error(r, str(clips), "not UTF-8 text")
 
 
 # --- 6. the log level -----------------------------------------------------------------------

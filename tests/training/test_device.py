@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import one_line_error, run_cli
 
 from smokewatch.training.device import DeviceError, resolve_device
 
@@ -19,22 +19,6 @@ MISSING_GPU = (
     if not torch.cuda.is_available()
     else (f"cuda:{torch.cuda.device_count()}", "CUDA GPU")
 )
-
-
-def _smokewatch(*args: str) -> Any:
-    from typer.testing import CliRunner
-
-    from smokewatch.cli import app
-
-    return CliRunner().invoke(app, list(args))
-
-
-def _one_line(result: Any, *words: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -86,17 +70,17 @@ def test_train_and_evaluate_refuse_a_bad_device_in_one_line(
     device: str, tiny_model: Path, tiny_clips: Path, tiny_preset: Path, tmp_path: Path
 ) -> None:
     clips = ["--labels", str(tiny_clips / "labels.csv"), "--clips", str(tiny_clips)]
-    trained = _smokewatch(
+    trained = run_cli(
         "train", "--preset", str(tiny_preset), *clips, "--out", str(tmp_path / "run"),
         "--quiet", "--device", device,
     )  # fmt: skip
-    _one_line(trained, f"--device {device}")
+    one_line_error(trained, f"--device {device}")
     assert not (tmp_path / "run" / "model").exists()
-    evaluated = _smokewatch(
+    evaluated = run_cli(
         "evaluate", str(tiny_model), *clips, "--out", str(tmp_path / "eval"), "--quiet",
         "--device", device,
     )  # fmt: skip
-    _one_line(evaluated, f"--device {device}")
+    one_line_error(evaluated, f"--device {device}")
 
 
 def test_the_training_loop_refuses_a_bad_device(
