@@ -29,6 +29,7 @@ from detect_helpers import (
     write_timelapse,
     write_views,
 )
+from model_dirs import tiny3d_model_dir
 from PIL import Image
 from videos import synthetic_frames
 
@@ -307,23 +308,8 @@ def test_the_cli_runs_a_day_and_skips_it_when_run_again(
     assert detections.model["preset"] == "motion"
 
 
-def _tiny_model(folder: Path) -> Path:
-    """An untrained tiny3d model folder (6 frames at 24 px): scores to compare, not to trust."""
-    import torch
-
-    from smokewatch.models import get_model
-    from smokewatch.training.config import TrainConfig
-    from smokewatch.training.saved import write_model_dir
-
-    torch.manual_seed(0)
-    config = TrainConfig(name="tiny", model="tiny3d", weights=None, frames=6, size=24)
-    return write_model_dir(
-        folder, config, state_dict=get_model("tiny3d", num_classes=1).state_dict()
-    )
-
-
 def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
-    model_dir = _tiny_model(tmp_path / "model")
+    model_dir = tiny3d_model_dir(tmp_path / "model")
     clips = tmp_path / "clips"
     clips.mkdir()
     rows = []
@@ -362,7 +348,7 @@ def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
 
 
 def test_detect_clips_records_the_zone_and_reports_in_it(tmp_path: Path) -> None:
-    model_dir = _tiny_model(tmp_path / "model")
+    model_dir = tiny3d_model_dir(tmp_path / "model")
     clips = tmp_path / "clips"
     clips.mkdir()
     t0 = 1_781_503_200  # 2026-06-15 06:00 UTC: 11:45 in Kathmandu (UTC+5:45), 02:00 in New York

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from model_dirs import tiny3d_model_dir
 from videos import write_labeled_clips
 
 torch.set_num_threads(1)
-
-#: A tiny3d model directory's settings: 6 of the clips' 8 frames, resized to 24x24.
-TINY = {"name": "tiny", "model": "tiny3d", "weights": None, "frames": 6, "size": 24, "workers": 0}
 
 
 @pytest.fixture(scope="session")
@@ -24,26 +21,16 @@ def tiny_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _tiny_model_dir(out: Path, init: int = 0, **settings: Any) -> Path:
-    from smokewatch.models import get_model
-    from smokewatch.training.config import TrainConfig
-    from smokewatch.training.saved import write_model_dir
-
-    torch.manual_seed(init)
-    model = get_model("tiny3d", weights=None, num_classes=1)
-    return write_model_dir(out, TrainConfig(**{**TINY, **settings}), state_dict=model.state_dict())
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Callable[..., Path]:
     """``tiny_model_dir(out, init=0, **settings)``: a random tiny3d (torch seed ``init``) as a
-    model directory (no training needed); ``settings`` override :data:`TINY`."""
-    return _tiny_model_dir
+    model directory (no training needed); ``settings`` override ``model_dirs.TINY``."""
+    return tiny3d_model_dir
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tiny_model_dir(tmp_path_factory.mktemp("explain-model") / "model")
+    return tiny3d_model_dir(tmp_path_factory.mktemp("explain-model") / "model")
 
 
 @pytest.fixture

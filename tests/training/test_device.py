@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import one_line_error, run_cli
+from model_dirs import tiny3d_model_dir
 
 from smokewatch.training.device import DeviceError, resolve_device
 
@@ -24,17 +25,7 @@ MISSING_GPU = (
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained tiny3d model folder: devices are refused before any weights matter."""
-    from smokewatch.models import get_model
-    from smokewatch.training.config import TrainConfig
-    from smokewatch.training.saved import write_model_dir
-
-    torch.manual_seed(0)
-    config = TrainConfig(name="tiny", model="tiny3d", weights=None, frames=6, size=24, workers=0)
-    return write_model_dir(
-        tmp_path_factory.mktemp("device") / "model",
-        config,
-        state_dict=get_model("tiny3d", num_classes=1).state_dict(),
-    )
+    return tiny3d_model_dir(tmp_path_factory.mktemp("device") / "model")
 
 
 def test_resolve_device_accepts_the_cpu_and_refuses_the_rest() -> None:

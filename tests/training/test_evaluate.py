@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from model_dirs import tiny3d_model_dir
 from sklearn import metrics as skm
 
 from smokewatch.dataset.torch_data import items_from_labels_csv
@@ -131,22 +132,6 @@ def test_evaluate_errors_are_clear(trained: Path, tiny_clips: Path, tmp_path: Pa
     assert broken.returncode == 2 and "unreadable" in broken.stderr
 
 
-def _tiny_model_dir(out: Path, poison: str | None = None) -> Path:
-    """An untrained tiny3d model folder; ``poison``: that weight tensor filled with NaN."""
-    import torch
-
-    from smokewatch.models import get_model
-    from smokewatch.training.config import TrainConfig
-    from smokewatch.training.saved import write_model_dir
-
-    torch.manual_seed(0)
-    state = get_model("tiny3d", num_classes=1).state_dict()
-    if poison is not None:
-        state[poison] = torch.full_like(state[poison], float("nan"))
-    config = TrainConfig(name="tiny", model="tiny3d", weights=None, frames=6, size=24, workers=0)
-    return write_model_dir(out, config, state_dict=state)
-
-
 def test_a_model_with_nan_weights_is_refused_in_one_line(tiny_clips: Path, tmp_path: Path) -> None:
     from smokewatch.models import get_model
 
@@ -155,7 +140,7 @@ def test_a_model_with_nan_weights_is_refused_in_one_line(tiny_clips: Path, tmp_p
         for k, v in get_model("tiny3d", num_classes=1).state_dict().items()
         if v.is_floating_point()
     ][-1]
-    model = _tiny_model_dir(tmp_path / "model", poison=last)
+    model = tiny3d_model_dir(tmp_path / "model", poison=last)
     proc = _smokewatch(
         "evaluate", str(model), "--clips", str(tiny_clips), "--labels",
         str(tiny_clips / "labels.csv"), "--out", str(tmp_path / "eval"), "--quiet",
@@ -175,7 +160,7 @@ def test_a_model_that_outputs_nan_is_refused(tiny_clips: Path, tmp_path: Path) -
     from smokewatch.training.evaluate import evaluate_model
     from smokewatch.training.saved import BrokenModelError, load_model_dir
 
-    model = _tiny_model_dir(tmp_path / "model")
+    model = tiny3d_model_dir(tmp_path / "model")
     trained = load_model_dir(model)
     with torch.no_grad():
         for p in trained.model.parameters():
