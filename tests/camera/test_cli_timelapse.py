@@ -235,3 +235,27 @@ def test_build_re_registers_a_camera_bumped_during_the_day(tmp_path: Path) -> No
     assert again.exit_code == 0, again.output
     assert "0 re-registrations, 3 failed" in again.stdout
     assert camera.read_text() == before
+
+
+def test_build_refuses_another_rigs_registration_and_keeps_it(tmp_path: Path) -> None:
+    """Same camera count, photos of another shape: not re-registered over, each instant
+    skipped with the reason (the file is another rig's, not a drifted one)."""
+    rig_a, rig_b = tmp_path / "a", tmp_path / "b"
+    rig_a.mkdir()
+    rig_b.mkdir()
+    start = datetime(2026, 6, 1, 12, 0, 0)
+    for i in range(3):
+        shoot(rig_a, start + timedelta(seconds=10 * i), CROPS, f"img{i:03d}")
+        shoot(rig_b, start + timedelta(seconds=10 * i), [(0, 160), (120, 280)], f"img{i:03d}")
+    camera = tmp_path / "camera.yaml"
+    first = sorted(rig_a.glob("img000-*.jpg"))
+    register = ["timelapse", "register", *map(str, first), "--out", str(camera), "--mode", "scans"]
+    assert runner.invoke(app, register).exit_code == 0
+    before = camera.read_bytes()
+    args = ["timelapse", "build", str(rig_b), "--camera", str(camera), "--date", "2026-06-01"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "out"), "--check-every", "1"])
+    assert result.exit_code != 0
+    assert "160x160 px, but camera 1 of the registration takes 220x160 photos" in result.stderr
+    assert "is the registration file this rig's?" in result.stderr
+    assert "re-register" not in result.stderr
+    assert camera.read_bytes() == before

@@ -171,13 +171,32 @@ class Compositor:
                 f"{len(images)} photos for a registration of {len(self.reg.cameras)} cameras"
             )
         out = []
-        for image, cam in zip(images, self.reg.cameras, strict=True):
+        for k, (image, cam) in enumerate(zip(images, self.reg.cameras, strict=True)):
             if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
                 raise RegistrationError(f"expected H x W x 3 uint8 RGB, got {image.shape}")
+            problem = self.size_problem(k, image)
+            if problem is not None:
+                raise RegistrationError(f"photo {k + 1}: {problem}")
             if (image.shape[1], image.shape[0]) != cam.size:
                 image = cv2.resize(image, cam.size, interpolation=cv2.INTER_AREA)
             out.append(image)
         return out
+
+    def size_problem(self, index: int, image: np.ndarray) -> str | None:
+        """Why photo ``index`` cannot be warped with its camera's pose, or None.
+
+        A photo is resized to its camera's registered size (a registration may be at half
+        size), which is only right when the two have one shape: another shape means another
+        camera (or another rig's registration file), whose pose this is not."""
+        width, height = self.reg.cameras[index].size
+        w, h = image.shape[1], image.shape[0]
+        if abs(h * width / w - height) <= max(2.0, 0.01 * height):
+            return None
+        return (
+            f"{w}x{h} px, but camera {index + 1} of the registration takes {width}x{height} "
+            "photos (another shape): is the registration file this rig's? "
+            "`smokewatch timelapse register` makes one from these photos"
+        )
 
     def warp(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Each photo warped onto its (clipped) rectangle of the output."""

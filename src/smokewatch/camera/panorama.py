@@ -77,6 +77,10 @@ class PanoramaMaker:
                 f"{len(images)} photos at this instant ({names}) for a registration of "
                 f"{len(self.registration.cameras)}"
             )
+        for index, (photo, image) in enumerate(zip(group.photos, images, strict=True)):
+            problem = self.compositor.size_problem(index, image)
+            if problem is not None:
+                raise RegistrationError(f"{show_path(photo.path)}: {problem}")
         warped = self.compositor.warp(images)
         frame = self.compositor.blend(warped, exposure=self.exposure)
         if self.frames % self.check_every == 0:
