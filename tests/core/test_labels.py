@@ -15,6 +15,7 @@ from smokewatch.core.labels import (
     PARTIAL_STATES,
     State,
     citizen_next,
+    expert_next,
     citizen_replay,
     final_label,
     gold_answer_right,
@@ -118,14 +119,18 @@ def test_researcher_rejects_other_codes(bad: int) -> None:
 
 
 def _expected_label(citizen: int, admin: int) -> int | None:
-    """The rule as the issue states it, written independently of the implementation."""
+    """The rule as the issue states it, written independently of the implementation; a bad
+    clip (-2 in either column) has no label, and an expert's medium states count (RISE's
+    ``pos_labels``/``neg_labels`` hold 15 and 12)."""
+    if -2 in (citizen, admin):
+        return None
     if admin in (47, 23):
         return 1
     if admin in (32, 16):
         return 0
-    if citizen in (23, 19):
+    if citizen in (23, 19, 15):
         return 1
-    if citizen in (16, 20):
+    if citizen in (16, 20, 12):
         return 0
     return None
 
@@ -151,12 +156,42 @@ def test_weights(pair: tuple[int, int], weight: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("citizen", "admin"), [(-1, -1), (3, -1), (4, -1), (5, -1), (-2, -1), (23, -2)]
+    ("citizen", "admin"),
+    [(-1, -1), (3, -1), (4, -1), (5, -1), (-2, -1), (23, -2), (16, -2), (-2, 23), (-2, 47)],
 )
 def test_no_label_no_weight(citizen: int, admin: int) -> None:
-    assert final_label(citizen, admin) is None or admin == -2
-    if final_label(citizen, admin) is None:
-        assert label_weight(citizen, admin) is None
+    """Undecided, or bad: two volunteers' "smoke" on a clip a researcher marked unusable is
+    no label to train on, count or score."""
+    assert final_label(citizen, admin) is None
+    assert label_weight(citizen, admin) is None
+
+
+# RISE's expert transitions (``label_state_machine``, client_type 1)
+@pytest.mark.parametrize(
+    ("state", "answer", "expected"),
+    [
+        (-1, 1, 23), (-1, 0, 16),
+        (5, 1, 23), (5, 0, 20),
+        (4, 1, 19), (4, 0, 16),
+        (3, 1, 15), (3, 0, 12),
+    ],
+)  # fmt: skip
+def test_expert_transitions(state: int, answer: int, expected: int) -> None:
+    assert expert_next(state, answer) == expected
+    assert expert_next(state, bool(answer)) == expected
+
+
+@pytest.mark.parametrize("state", [23, 16, 19, 20, 15, 12, 47, 32, -2])
+def test_expert_leaves_settled_states(state: int) -> None:
+    assert expert_next(state, 1) == state and expert_next(state, 0) == state
+
+
+def test_medium_states_weigh_as_the_weak_ones() -> None:
+    """An expert settled a discord: a label, weighted as a third volunteer's settling."""
+    assert (final_label(15, -1), label_weight(15, -1)) == (1, 0.66)
+    assert (final_label(12, -1), label_weight(12, -1)) == (0, 0.66)
+    assert label_weight(15, 23) == label_weight(19, 23) == 0.83
+    assert label_weight(12, 23) == label_weight(20, 23) == 0.66
 
 
 def test_weight_exists_exactly_when_label_does() -> None:

@@ -711,3 +711,32 @@ def test_the_priority_draw_reads_the_priority_index(db_url: str) -> None:
                    for p in reads), priority  # fmt: skip
         assert not any(p.startswith(("Sort", "->  Sort")) for p in priority), priority
         assert not any("Seq Scan on video" in p or "Seq Scan on label" in p for p in draw), draw
+
+
+def test_an_experts_answers_follow_rises_expert_transitions(
+    client: TestClient, database: Database
+) -> None:
+    """Finding: experts' pages went through the volunteers' transitions, so one expert's
+    "smoke" on a fresh clip was a first vote (5), where RISE makes it settled (23), and an
+    expert settling a discord gave 19/20, where RISE gives its medium states 15/12."""
+    partial = {1001: (5, -1), 1002: (4, -1), 1003: (3, -1), 1004: (3, -1)}
+    seeded = seed(database, plain=12, states=partial)
+    token = _account_token(client, database, "erin", "expert")
+    batch = get_batch(client, token)
+    assert set(partial) <= {i["id"] for i in batch["data"]}
+    answers = answer_page(batch, seeded, label=1)
+    chosen = {1001: 0, 1002: 1, 1003: 1, 1004: 0}
+    for item in answers:
+        item["label"] = chosen.get(item["video_id"], item["label"])
+    r = client.post(
+        "/api/v1/send_batch",
+        json={"user_token": token, "video_token": batch["video_token"], "data": answers},
+    )
+    assert r.status_code == 200, r.text
+    after = states(database)
+    assert {vid: after[vid] for vid in partial} == {
+        1001: (20, -1), 1002: (19, -1), 1003: (15, -1), 1004: (12, -1)
+    }
+    fresh = [vid for vid in seeded.plain if vid not in partial and after[vid][0] != -1]
+    assert fresh and all(after[vid] == (23, -1) for vid in fresh)
+    assert [final_label(*after[vid]) for vid in sorted(partial)] == [0, 1, 1, 0]

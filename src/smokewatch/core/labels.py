@@ -27,6 +27,7 @@ __all__ = [
     "RESEARCHER_ONLY_STATES",
     "citizen_next",
     "citizen_replay",
+    "expert_next",
     "researcher_state",
     "final_label",
     "label_weight",
@@ -42,8 +43,8 @@ class State(IntEnum):
     DISCORD = 3  #: two volunteers disagreed; a third answer is needed
     ONE_NO = 4  #: one volunteer said no smoke
     ONE_YES = 5  #: one volunteer said smoke
-    MEDIUM_NEG = 12  #: reserved by RISE, unused
-    MEDIUM_POS = 15  #: reserved by RISE, unused
+    MEDIUM_NEG = 12  #: discord settled by an expert's "no smoke"
+    MEDIUM_POS = 15  #: discord settled by an expert's "smoke"
     STRONG_NEG = 16  #: two volunteers (or a researcher) said no smoke
     WEAK_POS = 19  #: discord settled by a third "smoke"
     WEAK_NEG = 20  #: discord settled by a third "no smoke"
@@ -62,6 +63,20 @@ _CITIZEN_NEXT: dict[tuple[State, int], State] = {
     (State.ONE_NO, 0): State.STRONG_NEG,
     (State.DISCORD, 1): State.WEAK_POS,
     (State.DISCORD, 0): State.WEAK_NEG,
+}
+
+#: Expert transitions (RISE's ``client_type`` 1): one expert answer weighs as much as two
+#: volunteers' on a fresh clip; after one volunteer it agrees (strong) or settles (weak); on a
+#: discord it settles it (medium).
+_EXPERT_NEXT: dict[tuple[State, int], State] = {
+    (State.NO_DATA, 1): State.STRONG_POS,
+    (State.NO_DATA, 0): State.STRONG_NEG,
+    (State.ONE_YES, 1): State.STRONG_POS,
+    (State.ONE_YES, 0): State.WEAK_NEG,
+    (State.ONE_NO, 1): State.WEAK_POS,
+    (State.ONE_NO, 0): State.STRONG_NEG,
+    (State.DISCORD, 1): State.MEDIUM_POS,
+    (State.DISCORD, 0): State.MEDIUM_NEG,
 }
 
 #: States a researcher may set directly (besides the answers 1 and 0).
@@ -122,21 +137,27 @@ RESEARCHER_ONLY_STATES = frozenset({State.GOLD_POS, State.GOLD_NEG, State.BAD})
 
 _POSITIVE_ADMIN = frozenset({State.GOLD_POS, State.STRONG_POS})
 _NEGATIVE_ADMIN = frozenset({State.GOLD_NEG, State.STRONG_NEG})
-_POSITIVE_CITIZEN = frozenset({State.STRONG_POS, State.WEAK_POS})
-_NEGATIVE_CITIZEN = frozenset({State.STRONG_NEG, State.WEAK_NEG})
+_POSITIVE_CITIZEN = frozenset({State.STRONG_POS, State.WEAK_POS, State.MEDIUM_POS})
+_NEGATIVE_CITIZEN = frozenset({State.STRONG_NEG, State.WEAK_NEG, State.MEDIUM_NEG})
 
 #: Weight of a researcher's label given the citizens' state: how far the crowd agreed.
+#: RISE's data holds no medium state (an expert settled a discord), so RISE's weights for
+#: them are unknown; here they weigh as the weak states (a discord settled by a third answer).
 _RESEARCHER_WEIGHT: dict[State, dict[State, float]] = {
     State.STRONG_POS: {
         State.STRONG_POS: 1.0,
         State.WEAK_POS: 0.83,
+        State.MEDIUM_POS: 0.83,
         State.WEAK_NEG: 0.66,
+        State.MEDIUM_NEG: 0.66,
         State.STRONG_NEG: 0.5,
     },
     State.STRONG_NEG: {
         State.STRONG_NEG: 1.0,
         State.WEAK_NEG: 0.83,
+        State.MEDIUM_NEG: 0.83,
         State.WEAK_POS: 0.66,
+        State.MEDIUM_POS: 0.66,
         State.STRONG_POS: 0.5,
     },
 }
@@ -146,6 +167,8 @@ _CITIZEN_WEIGHT: dict[State, float] = {
     State.STRONG_NEG: 1.0,
     State.WEAK_POS: 0.66,
     State.WEAK_NEG: 0.66,
+    State.MEDIUM_POS: 0.66,
+    State.MEDIUM_NEG: 0.66,
 }
 
 
@@ -170,6 +193,15 @@ def citizen_next(state: int, answer: int | bool) -> State:
     """
     current = State(state)
     return _CITIZEN_NEXT.get((current, _answer(answer)), current)
+
+
+def expert_next(state: int, answer: int | bool) -> State:
+    """The citizen state after one expert's answer (RISE's expert transitions): alone it
+    settles a fresh clip, agrees with or overrules one volunteer, or settles a discord.
+
+    Like :func:`citizen_next`, states off the voting path are returned unchanged."""
+    current = State(state)
+    return _EXPERT_NEXT.get((current, _answer(answer)), current)
 
 
 def citizen_replay(answers: Iterable[int | bool], start: int = State.NO_DATA) -> State:
@@ -200,7 +232,12 @@ def researcher_state(answer: int) -> State:
 
 
 def final_label(citizen: int, admin: int) -> int | None:
-    """The clip's label (1 smoke, 0 no smoke) or None when undecided; researchers win."""
+    """The clip's label (1 smoke, 0 no smoke) or None when undecided or bad; researchers win.
+
+    A clip marked bad (either state -2) has no label whatever else was said of it: it is
+    unusable, so it must not be trained on, counted or scored."""
+    if State.BAD in (citizen, admin):
+        return None
     if admin in _POSITIVE_ADMIN:
         return 1
     if admin in _NEGATIVE_ADMIN:
@@ -217,14 +254,14 @@ def label_weight(citizen: int, admin: int) -> float | None:
 
     A researcher's strong label is weighted by how far the citizens agreed with it
     (0.75 when the citizens had not decided); a citizen-only label weighs 1 when two
-    volunteers agreed and 0.66 when a third settled a discord. None when there is no label;
-    gold standards weigh 1.
+    volunteers agreed and 0.66 when a third (or an expert) settled a discord. None when there
+    is no label (undecided or bad); gold standards weigh 1.
     """
+    if final_label(citizen, admin) is None:
+        return None
     if admin in (State.GOLD_POS, State.GOLD_NEG):
         return 1.0
     if admin in _RESEARCHER_WEIGHT:
         by_citizen = _RESEARCHER_WEIGHT[State(admin)]
         return by_citizen.get(State(citizen), _RESEARCHER_UNDETERMINED_WEIGHT)
-    if final_label(citizen, admin) is None:
-        return None
     return _CITIZEN_WEIGHT[State(citizen)]

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smokewatch.core.labels import GOLD_STATES, citizen_next, gold_answer_right
+from smokewatch.core.labels import GOLD_STATES, citizen_next, expert_next, gold_answer_right
 from smokewatch.labeling.batches.answers import (
     BatchError,
     record_answers_step,
@@ -144,8 +144,9 @@ def submit_batch_plan(
         # Gold standards are shown to one user again and again, so their answers are not
         # votes: they are kept in the history (for scoring and reliability) but never move
         # the citizens' state, which one person could otherwise settle alone.
+        step = expert_next if kind == Role.EXPERT else citizen_next
         new_states = {
-            vid: int(citizen_next(states[vid][0], label))
+            vid: int(step(states[vid][0], label))
             for vid, label in answers
             if states[vid][1] not in GOLD_STATES
         }
