@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from smokewatch.core.clip import DEFAULT_URL_ROOT, ClipName, url_part_for
 from smokewatch.core.metadata import (
     METADATA_FIELDS,
     SPLIT_FIELDS,
@@ -50,8 +51,61 @@ def test_csv_round_trip(tmp_path: Path) -> None:
     assert csv_path.read_text().splitlines()[0] == ",".join(METADATA_FIELDS)
     again = read_metadata(csv_path)
     assert [c.id for c in again] == [22392, 2]
-    assert again[0].url_part == clips[0].url_part and again[1].url_root is None
+    assert again[0].url_part == clips[0].url_part
+    # a record read without a url is written with RISE's derived one, never null
+    assert again[1].url_root == DEFAULT_URL_ROOT
+    assert again[1].url_part == url_part_for(again[1].name)
     assert again[0].label_state == 23
+
+
+def test_split_records_written_as_metadata_get_rises_urls(tmp_path: Path) -> None:
+    """Finding: a split-file record (no url fields) written in the dataset layout got
+    ``"url_root": null``; RISE always writes both strings."""
+    src = write_json(tmp_path, [record()])
+    data = json.loads(src.read_text())
+    for key in ("url_root", "url_part"):
+        del data[0][key]
+    src.write_text(json.dumps(data))
+    out = tmp_path / "out.json"
+    write_metadata(read_metadata(src), out)
+    written = json.loads(out.read_text())[0]
+    assert written["url_root"] == DEFAULT_URL_ROOT
+    assert written["url_part"] == url_part_for(ClipName.from_file_name(written["file_name"]))
+
+
+@pytest.mark.parametrize("cell", ["--23", "²", "２３", "2 3", "+-1"])
+def test_csv_integers_are_ascii_digits_or_one_line(tmp_path: Path, cell: str) -> None:
+    """Finding: ``--23`` and ``²`` passed an isdigit check and crashed ``int``; full-width
+    ``２３`` was read as 23."""
+    path = tmp_path / "meta.csv"
+    write_metadata(read_metadata(write_json(tmp_path, [record()])), path)
+    header, row = path.read_text(encoding="utf-8").splitlines()
+    cells = row.split(",")
+    cells[header.split(",").index("label_state")] = cell
+    path.write_text(header + "\n" + ",".join(cells) + "\n", encoding="utf-8")
+    with pytest.raises(MetadataError, match="field 'label_state': expected an integer"):
+        read_metadata(path)
+
+
+def test_csv_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
+    """What spreadsheet programs write: the BOM is not part of the first column's name."""
+    path = tmp_path / "meta.csv"
+    write_metadata(read_metadata(write_json(tmp_path, [record()])), path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert [c.id for c in read_metadata(path)] == [22392]
+
+
+@pytest.mark.parametrize(
+    ("field", "state"),
+    [("label_state", 47), ("label_state", 32), ("label_state_admin", 19),
+     ("label_state_admin", 5), ("label_state_admin", 15), ("label_state_admin", 3)],
+)  # fmt: skip
+def test_a_state_in_the_wrong_column_is_refused(tmp_path: Path, field: str, state: int) -> None:
+    """Finding: a researcher's 20 over citizens' 23 was taken, and the clip silently lost its
+    label (the final label ignores a researcher's weak state)."""
+    src = write_json(tmp_path, [record(**{field: state})])
+    with pytest.raises(MetadataError, match=rf"field '{field}': {state} is not a state of the"):
+        read_metadata(src)
 
 
 def test_split_layout_keeps_whole_weights_as_ints(tmp_path: Path) -> None:

@@ -735,7 +735,10 @@ def test_an_experts_answers_follow_rises_expert_transitions(
     assert r.status_code == 200, r.text
     after = states(database)
     assert {vid: after[vid] for vid in partial} == {
-        1001: (20, -1), 1002: (19, -1), 1003: (15, -1), 1004: (12, -1)
+        1001: (20, -1),
+        1002: (19, -1),
+        1003: (15, -1),
+        1004: (12, -1),
     }
     fresh = [vid for vid in seeded.plain if vid not in partial and after[vid][0] != -1]
     assert fresh and all(after[vid] == (23, -1) for vid in fresh)

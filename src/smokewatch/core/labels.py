@@ -19,6 +19,8 @@ from enum import IntEnum
 __all__ = [
     "State",
     "ADMIN_FINAL_STATES",
+    "ADMIN_STATES",
+    "CITIZEN_STATES",
     "PARTIAL_STATES",
     "GOLD_STATES",
     "gold_answer_right",
@@ -90,6 +92,15 @@ _RESEARCHER_DIRECT = frozenset(
         State.NO_DATA,
     }
 )
+
+#: The states each column can hold: volunteers' and experts' answers move the citizens'
+#: column (bad may be set there too); researchers set theirs directly, never a weak or medium
+#: state (see :func:`researcher_state`).
+CITIZEN_STATES = frozenset(set(_CITIZEN_NEXT.values()) | set(_EXPERT_NEXT.values())) | {
+    State.NO_DATA,
+    State.BAD,
+}
+ADMIN_STATES = _RESEARCHER_DIRECT
 
 #: Researcher states that take a clip out of the volunteers' pages.
 ADMIN_FINAL_STATES = frozenset(

@@ -18,14 +18,15 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
-from smokewatch.core.clip import MAX_INT, Clip, ClipName
+from smokewatch.core.clip import DEFAULT_URL_ROOT, MAX_INT, Clip, ClipName, url_part_for
 from smokewatch.core.files import read_user_json, read_user_text
-from smokewatch.core.labels import is_valid_state
+from smokewatch.core.labels import ADMIN_STATES, CITIZEN_STATES, is_valid_state
 from smokewatch.errors import ClipNameError, MetadataError
 
 __all__ = [
@@ -86,12 +87,17 @@ def _fail(index: int, field: str | None, message: str, source: str) -> MetadataE
     return MetadataError(f"{prefix}{where}: {message}")
 
 
+#: An integer as a CSV cell may hold it: ASCII digits only (``str.isdigit`` also takes ``²``
+#: and full-width digits, which ``int`` then refuses or reads as another number).
+_INTEGER_TEXT = re.compile(r"-?[0-9]+", re.ASCII)
+
+
 def _as_int(value: Any, *, from_text: bool) -> int:
     if isinstance(value, bool):
         raise TypeError
     if isinstance(value, int):
         return value
-    if from_text and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if from_text and isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
         return int(value)
     raise TypeError
 
@@ -118,9 +124,18 @@ def clip_from_record(
         low = 0 if key == "id" else -MAX_INT - 1
         if not low <= value <= MAX_INT:
             raise _fail(index, key, f"{value} is outside {low}..{MAX_INT}", source)
-    for key in ("label_state", "label_state_admin"):
+    for key, allowed in (("label_state", CITIZEN_STATES), ("label_state_admin", ADMIN_STATES)):
         if not is_valid_state(values[key]):
             raise _fail(index, key, f"{values[key]} is not a RISE label state", source)
+        if values[key] not in allowed:
+            whose = "citizens'" if key == "label_state" else "researchers'"
+            states = ", ".join(map(str, sorted(allowed)))
+            raise _fail(
+                index,
+                key,
+                f"{values[key]} is not a state of the {whose} column (one of {states})",
+                source,
+            )
     file_name = record["file_name"]
     if not isinstance(file_name, str):
         raise _fail(index, "file_name", f"expected a string, got {file_name!r}", source)
@@ -180,10 +195,11 @@ def clip_to_record(clip: Clip, fields: Sequence[str] = METADATA_FIELDS) -> dict[
     for key in fields:
         if key not in _KNOWN:
             raise ValueError(f"unknown metadata field {key!r}")
+        # a record read without them (split files have none) gets RISE's derived ones
         if key == "url_root":
-            value: Any = clip.url_root
+            value: Any = clip.url_root if clip.url_root is not None else DEFAULT_URL_ROOT
         elif key == "url_part":
-            value = clip.url_part
+            value = clip.url_part if clip.url_part is not None else url_part_for(clip.name)
         else:
             value = getattr(clip, key)
         if key == "weight" and value is not None:
@@ -216,7 +232,8 @@ def read_metadata(path: str | os.PathLike[str]) -> list[Clip]:
     """Read a RISE metadata file (``.json``, or ``.csv`` with a header row) into clips."""
     p = Path(path)
     if p.suffix.lower() == ".csv":
-        return _loads_csv(read_user_text(p, what=_WHAT, error=MetadataError), source=str(p))
+        text = read_user_text(p, what=_WHAT, error=MetadataError, encoding="utf-8-sig")
+        return _loads_csv(text, source=str(p))
     return load_records(read_user_json(p, what=_WHAT, error=MetadataError), source=str(p))
 
 
