@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from smokewatch.cli import app
 from smokewatch.core.clip import Clip
+from smokewatch.core.metadata import write_metadata
 from smokewatch.dataset.splits import (
     ALWAYS_TEST_VIEWS,
     PARTS,
@@ -64,6 +65,48 @@ def test_unlabeled_and_bad_clips_are_left_out() -> None:
     split = make_split(clips, RISE_SPLITS["S0"])
     kept = [c for p in PARTS for c in split.part(p)]
     assert [(c.id, c.label, c.weight) for c in kept] == [(3, 0, 0.75)]
+
+
+def test_gold_standards_are_left_out() -> None:
+    """Finding: gold clips (researcher 47/32) went into train and test; RISE's dataset never
+    held them (its service's label lists leave them out: they check volunteers' pages)."""
+    clips = [fake_clip(1, "0-0", "2019-01-01", admin=47),
+             fake_clip(2, "0-1", "2019-01-01", admin=32),
+             fake_clip(3, "0-2", "2019-01-01")]  # fmt: skip
+    for name in ("S0", "S2"):
+        split = make_split(clips, RISE_SPLITS[name])
+        assert [c.id for p in PARTS for c in split.part(p)] == [3], name
+
+
+def test_views_no_camera_split_names_are_in_no_part() -> None:
+    """Finding: a clip of a view RISE never had (another camera, 3-0, or 0-15) was trained
+    on; RISE's split script lists each part's views, so such clips were in no part."""
+    clips = [fake_clip(1, "3-0", "2019-01-01"), fake_clip(2, "0-15", "2019-01-01"),
+             fake_clip(3, "0-0", "2019-01-01"), fake_clip(4, "1-0", "2019-01-01")]  # fmt: skip
+    split = make_split(clips, RISE_SPLITS["S0"])
+    assert [c.id for c in split.train] == [3] and [c.id for c in split.test] == [4]
+    assert [c.id for c in split.left_out] == [1, 2]
+    # a date split takes every view
+    days = [f"2019-01-{d:02d}" for d in range(1, 14)]
+    by_date = make_split([fake_clip(i, "3-0", d) for i, d in enumerate(days)], RISE_SPLITS["S3"])
+    assert sum(by_date.sizes().values()) == 13 and not by_date.left_out
+
+
+def test_split_cli_writes_what_it_can_and_says_what_not(tmp_path: Path) -> None:
+    """Finding: with 12 days or fewer the default run failed on S3 and wrote nothing, not
+    even the five camera splits. Asked for by name, S3 is still an error."""
+    clips = [fake_clip(1, "0-0", "2019-01-01"), fake_clip(2, "0-1", "2019-01-02"),
+             fake_clip(3, "3-0", "2019-01-02")]  # fmt: skip
+    meta = tmp_path / "m.json"
+    write_metadata(clips, meta)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["dataset", "split", str(meta), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.iterdir())) == 15  # five camera splits, three parts each
+    assert "not written: S3: 2 days cannot give 10 test" in result.stderr
+    assert "left out: S0: 1 labeled clips of views 3-0" in result.stderr
+    named = CliRunner().invoke(app, ["dataset", "split", str(meta), "-o", str(out), "-s", "S3"])
+    assert named.exit_code == 2 and "S3: 2 days cannot give" in named.stderr
 
 
 def test_unknown_split_name() -> None:

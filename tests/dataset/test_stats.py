@@ -90,3 +90,21 @@ def test_bad_metadata_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "invalid JSON at line 1" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_bad_and_gold_clips_are_counted_apart() -> None:
+    """Finding: a clip two volunteers called smoke and a researcher marked bad counted as
+    smoke, and gold standards as labeled clips; neither is in the splits."""
+
+    def clip(i: int, state: int, admin: int) -> Clip:
+        start = 1_560_000_000 + i
+        name = f"0-0-2019-06-08-0-0-10-10-180-180-0-{start}-{start + 5}"
+        return Clip(id=i, camera_id=0, view_id=0, label_state=state, label_state_admin=admin,
+                    start_time=start, file_name=name)  # fmt: skip
+
+    stats = compute_stats([clip(1, 23, -1), clip(2, 23, -2), clip(3, -1, 47), clip(4, -1, 32),
+                           clip(5, 16, -1), clip(6, 5, -1)])  # fmt: skip
+    counts = (stats.smoke, stats.no_smoke, stats.unlabeled, stats.gold, stats.bad)
+    assert counts == (1, 1, 1, 2, 1)
+    assert sum(counts) == stats.clips == 6
+    assert sum(stats.splits["S0"].values()) == 2

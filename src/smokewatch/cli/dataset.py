@@ -8,11 +8,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from smokewatch.cli._common import console, user_errors
+from smokewatch.cli._common import console, err_console, tagged, user_errors
 from smokewatch.cli.clips import cache_command
 from smokewatch.cli.download import download_command
 from smokewatch.core.metadata import read_metadata
-from smokewatch.dataset.splits import PARTS, RISE_SPLITS, make_splits, write_splits
+from smokewatch.dataset.splits import PARTS, make_splits, write_splits
 from smokewatch.dataset.stats import DatasetStats, compute_stats
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import load_settings
@@ -35,7 +35,11 @@ def split_command(
     metadata: Path = _METADATA,
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the split files (created)."),
     splits: list[str] = typer.Option(
-        list(RISE_SPLITS), "--split", "-s", help="Which splits to write (repeat); default all six."
+        None,
+        "--split",
+        "-s",
+        metavar="S0..S5",
+        help="Which split to write (repeat); default all six, less any the clips cannot give.",
     ),
 ) -> None:
     """Write RISE's train/validation/test split files (S0-S5) for a metadata file.
@@ -43,18 +47,41 @@ def split_command(
     S0, S1, S2, S4, S5 hold camera views out (views 1-0, 2-0, 2-1, 2-2 are always test); S3 holds
     days out (10 newest days test, 2 validation, the rest train). Files are named as RISE's
     (metadata_train_split_0_by_camera.json, ...) and carry each clip's label and weight.
+    Unlabeled, bad and gold-standard clips are left out, as RISE's dataset left them out, and
+    so are clips of views RISE's camera splits do not name (another camera's).
     """
     clips = read_metadata(metadata)
-    try:
-        made = make_splits(clips, splits)
+    problems: list[str] = []
+    try:  # splits asked for by name must all be made; of the default six, those that can
+        made = make_splits(clips, splits or None, errors=None if splits else problems)
     except ValueError as exc:
         raise SmokewatchError(str(exc)) from None
+    if not made:
+        raise SmokewatchError("; ".join(problems) or "no split to write")
     paths = write_splits(made.values(), out)
     table = Table("split", "file key", *PARTS, title=f"{len(paths)} files in {out}")
     for name, split in made.items():
         sizes = split.sizes()
         table.add_row(name, split.spec.file_key, *(f"{sizes[p]:,}" for p in PARTS))
     console.print(table)
+    for problem in problems:
+        err_console.print(tagged("not written:", "yellow", problem), soft_wrap=True)
+    for name, split in made.items():
+        if split.left_out:
+            views = ", ".join(sorted({c.view for c in split.left_out}, key=_view_order))
+            err_console.print(
+                tagged(
+                    "left out:",
+                    "yellow",
+                    f"{name}: {len(split.left_out):,} labeled clips of views {views}, which "
+                    "RISE's camera splits do not name",
+                ),
+                soft_wrap=True,
+            )
+
+
+def _view_order(view: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in view.split("-"))
 
 
 @app.command("stats")
@@ -97,6 +124,10 @@ def print_stats(stats: DatasetStats) -> None:
     summary.add_row("no smoke", f"{stats.no_smoke:,} ({_pct(stats.no_smoke, labeled)})")
     if stats.unlabeled:
         summary.add_row("unlabeled", f"{stats.unlabeled:,}")
+    if stats.gold:
+        summary.add_row("gold standards", f"{stats.gold:,} (not in the splits)")
+    if stats.bad:
+        summary.add_row("bad", f"{stats.bad:,} (not in the splits)")
     console.print(summary)
 
     views = Table("view", "clips", title="Clips per camera view")

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from smokewatch.core.labels import State, final_label, label_weight
+from smokewatch.core.labels import GOLD_STATES, State, final_label, label_weight
 from smokewatch.errors import ClipNameError
 
 __all__ = ["Box", "ClipName", "Clip", "DEFAULT_URL_ROOT", "MAX_INT", "url_part_for"]
@@ -201,6 +201,11 @@ class Clip:
     @property
     def is_bad(self) -> bool:
         return State.BAD in (self.label_state, self.label_state_admin)
+
+    @property
+    def is_gold(self) -> bool:
+        """A gold standard: its researcher state is a known answer that checks pages."""
+        return self.label_state_admin in GOLD_STATES
 
     def with_label(self) -> Clip:
         """A copy with ``label`` and ``weight`` set by the RISE rules."""

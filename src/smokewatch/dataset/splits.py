@@ -1,9 +1,15 @@
-"""RISE's train/validation/test splits S0–S5, made exactly as the published files were.
+"""RISE's train/validation/test splits S0–S5, by RISE's rules (``split_metadata.py``).
+
+Made from RISE's metadata they hold the published files' records, labels and weights; the
+order of records within a file differs (RISE's follow its database's query order, which the
+metadata does not keep), so the files are equal as sets, not byte for byte.
 
 Five splits hold camera views out (S0, S1, S2, S4, S5): a model is tested on views it never
 saw in training. The views of cameras 1 and 2 are always in the test set, since they are the
-only views of their sites. One split (S3) holds days out: the 30 labeled days newest first,
-the 10 newest for testing, the next 2 for validation, the 18 oldest for training.
+only views of their sites. Each part lists its views, as RISE's did, so a clip of a view RISE
+did not have (another camera) is in no part of a camera split: :attr:`Split.left_out`. One
+split (S3) holds days out: the 30 labeled days newest first, the 10 newest for testing, the
+next 2 for validation, the 18 oldest for training.
 
 Paper names and file names differ (S3 is ``split_by_date``, S4 is ``split_3``...); both live in
 :data:`RISE_SPLITS` so nothing else needs to know.
@@ -39,6 +45,10 @@ PARTS = ("train", "validation", "test")
 #: Views that are the only ones of their site: always tested on, never trained on.
 ALWAYS_TEST_VIEWS: tuple[str, ...] = ("1-0", "2-0", "2-1", "2-2")
 
+#: The views of camera 0 (the plant seen from across the river) that camera splits train,
+#: validate and test on: every one of them not tested or validated on is trained on.
+CAMERA_0_VIEWS: tuple[str, ...] = tuple(f"0-{i}" for i in range(15))
+
 
 @dataclass(frozen=True, slots=True)
 class SplitSpec:
@@ -51,6 +61,12 @@ class SplitSpec:
     validation_views: tuple[str, ...] = ()
     test_days: int = 10
     validation_days: int = 2
+
+    @property
+    def train_views(self) -> tuple[str, ...]:
+        """A camera split's training views: camera 0's, less its test and validation views."""
+        held = set(self.test_views) | set(self.validation_views)
+        return tuple(v for v in CAMERA_0_VIEWS if v not in held)
 
 
 RISE_SPLITS: dict[str, SplitSpec] = {
@@ -74,6 +90,8 @@ class Split:
     train: list[Clip] = field(default_factory=list)
     validation: list[Clip] = field(default_factory=list)
     test: list[Clip] = field(default_factory=list)
+    #: labeled clips of views no part of a camera split names (written nowhere)
+    left_out: list[Clip] = field(default_factory=list)
 
     def part(self, name: str) -> list[Clip]:
         if name not in PARTS:
@@ -92,12 +110,14 @@ class Split:
 def labeled_clips(clips: Iterable[Clip]) -> list[Clip]:
     """Clips that have a final label, each with ``label`` and ``weight`` filled in.
 
-    Unlabeled and bad clips are left out, as RISE left them out of its split files.
+    Unlabeled and bad clips are left out, and so are the gold standards: RISE's dataset came
+    from its service's ``get_pos_labels``/``get_neg_labels``, which never list them (they
+    check volunteers' pages, so their answers stay unpublished).
     """
     out = []
     for clip in clips:
         labeled = clip.with_label()
-        if labeled.label is not None and not labeled.is_bad:
+        if labeled.label is not None and not labeled.is_bad and not labeled.is_gold:
             out.append(labeled)
     return out
 
@@ -108,14 +128,16 @@ def split_by_views(
     *,
     always_test: Sequence[str] = ALWAYS_TEST_VIEWS,
 ) -> Split:
-    """Hold out views: test views plus ``always_test``, validation views, the rest train."""
+    """Hold out views: test views plus ``always_test``, validation views, and the training
+    views; a clip of any other view is left out."""
     test = set(spec.test_views) | set(always_test)
     validation = set(spec.validation_views)
     if test & validation:
         raise ValueError(
             f"{spec.name}: views {sorted(test & validation)} are both test and validation"
         )
-    return _assign(clips, spec, lambda clip: clip.view, test, validation)
+    train = set(spec.train_views) - test
+    return _assign(clips, spec, lambda clip: clip.view, test, validation, train)
 
 
 def _assign(
@@ -124,13 +146,21 @@ def _assign(
     key: Callable[[Clip], Hashable],
     test: set[Any],
     validation: set[Any],
+    train: set[Any] | None = None,
 ) -> Split:
-    """Put each clip in test or validation by its key (a view or a day), else in train."""
+    """Put each clip in test, validation or train by its key (a view or a day); with
+    ``train`` given, a clip whose key is in none of the three is left out."""
     split = Split(spec)
     for clip in clips:
         k = key(clip)
-        part = split.test if k in test else split.validation if k in validation else split.train
-        part.append(clip)
+        if k in test:
+            split.test.append(clip)
+        elif k in validation:
+            split.validation.append(clip)
+        elif train is None or k in train:
+            split.train.append(clip)
+        else:
+            split.left_out.append(clip)
     return split
 
 
@@ -156,8 +186,16 @@ def _split_labeled(labeled: Sequence[Clip], spec: SplitSpec) -> Split:
     return split_by_date(labeled, spec) if spec.kind == "date" else split_by_views(labeled, spec)
 
 
-def make_splits(clips: Sequence[Clip], names: Iterable[str] | None = None) -> dict[str, Split]:
-    """The RISE splits (all six, or ``names`` among S0–S5) of ``clips``."""
+def make_splits(
+    clips: Sequence[Clip],
+    names: Iterable[str] | None = None,
+    *,
+    errors: list[str] | None = None,
+) -> dict[str, Split]:
+    """The RISE splits (all six, or ``names`` among S0–S5) of ``clips``.
+
+    A split the clips cannot give (S3 with too few days) raises ValueError; with ``errors``
+    it is left out and the reason appended there instead."""
     chosen = list(names) if names is not None else list(RISE_SPLITS)
     unknown = [n for n in chosen if n not in RISE_SPLITS]
     if unknown:
@@ -165,7 +203,15 @@ def make_splits(clips: Sequence[Clip], names: Iterable[str] | None = None) -> di
             f"unknown split {', '.join(unknown)}; expected some of {', '.join(RISE_SPLITS)}"
         )
     labeled = labeled_clips(clips)
-    return {name: _split_labeled(labeled, RISE_SPLITS[name]) for name in chosen}
+    made = {}
+    for name in chosen:
+        try:
+            made[name] = _split_labeled(labeled, RISE_SPLITS[name])
+        except ValueError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+    return made
 
 
 def write_splits(splits: Iterable[Split], out_dir: str | os.PathLike[str]) -> list[Path]:

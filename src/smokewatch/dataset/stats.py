@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smokewatch.core.clip import Clip
-from smokewatch.dataset.splits import PARTS, RISE_SPLITS, labeled_clips, make_split
+from smokewatch.dataset.splits import PARTS, labeled_clips, make_splits
 
 __all__ = ["DatasetStats", "HOUR_BINS", "SEASONS", "compute_stats", "season_of", "hour_bin_of"]
 
@@ -59,6 +59,8 @@ class DatasetStats:
     seasons: dict[str, int]
     hours: dict[str, int]
     splits: dict[str, dict[str, int]] = field(default_factory=dict)
+    gold: int = 0  #: gold standards: labeled, but never in RISE's dataset (nor here)
+    bad: int = 0  #: marked unusable
 
     @property
     def smoke_ratio(self) -> float:
@@ -98,19 +100,17 @@ def compute_stats(
     views = Counter(c.view for c in clips)
     seasons = Counter({s: 0 for s in SEASONS})
     hours = Counter({h: 0 for h in HOUR_BINS})
-    labels: Counter[int | None] = Counter()
+    labels: Counter[int | str | None] = Counter()
     for clip in clips:
         moment = datetime.fromtimestamp(clip.start_time, tz)
         seasons[season_of(moment)] += 1
         hours[hour_bin_of(moment)] += 1
-        labels[clip.derived_label] += 1
+        labels["bad" if clip.is_bad else "gold" if clip.is_gold else clip.derived_label] += 1
     splits = {}
     if labeled_clips(clips):
-        for name, spec in RISE_SPLITS.items():
-            try:
-                splits[name] = make_split(clips, spec).sizes()
-            except ValueError:  # too few days for a date split: that split does not exist
-                continue
+        # too few days for a date split: that split does not exist (left out, not an error)
+        made = make_splits(clips, errors=[])
+        splits = {name: split.sizes() for name, split in made.items()}
     return DatasetStats(
         clips=len(clips),
         frames=len(clips) * frames_per_clip,
@@ -122,4 +122,6 @@ def compute_stats(
         seasons=dict(seasons),
         hours=dict(hours),
         splits=splits,
+        gold=labels["gold"],
+        bad=labels["bad"],
     )
