@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -243,3 +244,57 @@ def test_the_real_dataset_round_trips(rise_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "export.json"
     write_metadata(clips, out)
     assert out.read_bytes() == src.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("url_root", "javascript:alert(document.cookie)//"),
+        ("url_root", "=cmd|' /C calc'!A0"),
+        ("url_root", "//evil.example/"),
+        ("url_root", "https://x.example/a b/"),
+        ("url_part", "x'><img src=x onerror=alert(1)>.mp4"),
+        ("url_part", "../outside.mp4"),
+        ("url_part", "-2+3.mp4"),
+        ("url_part", '2019/"a".mp4'),
+    ],
+)
+def test_hostile_clip_addresses_are_refused(tmp_path: Path, field: str, value: str) -> None:
+    """Finding: a url with a javascript: scheme or markup was imported as given, and RISE's
+    own gallery builds links from it by string concatenation (its script then ran)."""
+    src = write_json(tmp_path, [record(**{field: value})])
+    with pytest.raises(MetadataError, match=rf"record 0, field '{field}': expected"):
+        read_metadata(src)
+
+
+@pytest.mark.parametrize(
+    ("root", "part"),
+    [
+        ("https://smoke.createlab.org/videos/180/", f"2019-02-03/0-3/{NAME}.mp4"),
+        ("/videos/", f"{NAME}.mp4"),
+        ("http://127.0.0.1:8000", f"/{NAME}.mp4"[1:]),
+        # RISE's older thumbnail-server form: the part is a query
+        (
+            "https://thumbnails-v2.createlab.org/thumbnail",
+            "?root=https://tiles.cmucreatelab.org/ecam/timemachines/clairton1/"
+            "2019-02-03.timemachine/&boundsLTRB=3544,899,4026,1381&width=180&height=180"
+            "&startFrame=9722&format=mp4&fps=12&tileFormat=mp4&nframes=36",
+        ),
+    ],
+)
+def test_real_clip_addresses_are_taken(tmp_path: Path, root: str, part: str) -> None:
+    clips = read_metadata(write_json(tmp_path, [record(url_root=root, url_part=part)]))
+    assert clips[0].url == root + part
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted(tmp_path: Path) -> None:
+    """An address stored before addresses were checked still cannot become a formula."""
+    clip = read_metadata(write_json(tmp_path, [record()]))[0]
+    clip.url_root = "=cmd|' /C calc'!A0"
+    clip.url_part = "@SUM(1+1)"
+    path = tmp_path / "out.csv"
+    write_metadata([clip], path)
+    header, row = path.read_text().splitlines()
+    cells = dict(zip(header.split(","), next(csv.reader([row])), strict=True))
+    assert cells["url_root"] == "'=cmd|' /C calc'!A0" and cells["url_part"] == "'@SUM(1+1)"
+    assert cells["label_state"] == "23" and cells["label_state_admin"] == "-1"  # numbers stay

@@ -376,8 +376,11 @@ def test_items_from_metadata_finds_clips_in_the_services_store(tmp_path: Path) -
     (videos / "2018-06-11/0-0/b.mp4").touch()
     (videos / f"{flat['file_name']}.mp4").touch()  # the flat file wins
     (tmp_path / "outside.mp4").touch()
-    items = items_from_metadata([stored, flat, hostile, query], videos, missing="skip")
+    items = items_from_metadata([stored, flat, query], videos, missing="skip")
     assert [it.path for it in items] == [
         videos / "2018-06-11/0-0/a.mp4",
         videos / f"{flat['file_name']}.mp4",
     ]
+    # a part leading out of the store is refused with the records, by name
+    with pytest.raises(MetadataError, match="record 3, field 'url_part'"):
+        items_from_metadata([stored, flat, query, hostile], videos, missing="skip")

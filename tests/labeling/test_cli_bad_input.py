@@ -163,3 +163,14 @@ def test_serve_refuses_an_unknown_log_level(site: Path) -> None:
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "'nope' is not one of" in r.output and "trace" in r.output
     assert "smokewatch labeling service" not in r.output  # refused before anything started
+
+
+def test_a_hostile_url_root_is_one_line(site: Path, tmp_path: Path) -> None:
+    """``--url-root`` is checked as a metadata file's url_root is: a javascript: address
+    would become every imported clip's link."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    result = runner.invoke(
+        app, ["clips", "import", str(folder), "--url-root", "javascript:alert(1)//"]
+    )
+    one_line_error(result, "--url-root 'javascript:alert(1)//': expected an http(s) address")

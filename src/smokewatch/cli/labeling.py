@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smokewatch.cli._common import console, err_console, refuse_overwrite, tagged, user_errors
+from smokewatch.core.clip import url_problem
 from smokewatch.errors import SmokewatchError
 from smokewatch.settings import Settings, load_settings
 
@@ -172,6 +173,8 @@ def import_command(
     """
     if (source is None) == (from_detections is None):
         raise SmokewatchError("give either SOURCE or --from-detections FILE (one of them)")
+    if url_root is not None and (problem := url_problem("url_root", url_root)) is not None:
+        raise SmokewatchError(f"--url-root {url_root!r}: {problem}")
     if from_detections is not None:
         _import_detections(from_detections, uncertain, priority, url_root, strict)
         return

@@ -20,7 +20,7 @@ from datetime import date
 from smokewatch.core.labels import GOLD_STATES, State, final_label, label_weight
 from smokewatch.errors import ClipNameError
 
-__all__ = ["Box", "ClipName", "Clip", "DEFAULT_URL_ROOT", "MAX_INT", "url_part_for"]
+__all__ = ["Box", "ClipName", "Clip", "DEFAULT_URL_ROOT", "MAX_INT", "url_part_for", "url_problem"]
 
 #: Where RISE's service published its 180x180 clips (offline now; kept for compatibility).
 DEFAULT_URL_ROOT = "https://smoke.createlab.org/videos/180/"
@@ -144,6 +144,34 @@ class ClipName:
 def url_part_for(name: ClipName) -> str:
     """The path under ``url_root`` where RISE's service serves a clip."""
     return f"{name.day:%Y-%m-%d}/{name.view}/{name.format()}.mp4"
+
+
+#: A clip's address ends up in pages (RISE's own front end builds links from it with string
+#: concatenation) and in spreadsheets: only plain web addresses and paths are taken, never a
+#: scheme like ``javascript:``, quotes, markup, spaces, or a leading formula character.
+_URL_ROOT = re.compile(
+    r"(?:https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%/+\-]*)?"
+    r"|/(?!/)[A-Za-z0-9._~%/+\-]*)",
+    re.ASCII,
+)
+#: RISE's older clips were served by a thumbnail server: their part is a query string
+#: (``?root=https://...&width=180&nframes=36``), so a part may hold one.
+_URL_PART = re.compile(r"[A-Za-z0-9_.~%?][A-Za-z0-9._~%/+\-?&=:;,@!$*]*", re.ASCII)
+
+
+def url_problem(key: str, value: str) -> str | None:
+    """Why ``value`` cannot be a clip's ``url_root`` or ``url_part`` (``key``), or None.
+
+    A root is an http(s) address or an absolute path ("/videos/"); a part is a relative path
+    (or a query) under it, without ``..``: so ``url_root + url_part`` is always a web address
+    on the root's host."""
+    if key == "url_root":
+        if not _URL_ROOT.fullmatch(value):
+            return "expected an http(s) address or a path starting with /"
+        return None
+    if not _URL_PART.fullmatch(value) or ".." in value.partition("?")[0].split("/"):
+        return "expected a relative path (or query) without quotes, spaces, markup or .."
+    return None
 
 
 @dataclass(slots=True)

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
-from smokewatch.core.clip import DEFAULT_URL_ROOT, MAX_INT, Clip, ClipName, url_part_for
+from smokewatch.core.clip import (
+    DEFAULT_URL_ROOT,
+    MAX_INT,
+    Clip,
+    ClipName,
+    url_part_for,
+    url_problem,
+)
 from smokewatch.core.files import read_user_json, read_user_text
 from smokewatch.core.labels import ADMIN_STATES, CITIZEN_STATES, is_valid_state
 from smokewatch.errors import ClipNameError, MetadataError
@@ -157,6 +164,8 @@ def clip_from_record(
             setattr(clip, key, None)
         elif not isinstance(value, str):
             raise _fail(index, key, f"expected a string, got {value!r}", source)
+        elif (problem := url_problem(key, value)) is not None:
+            raise _fail(index, key, f"{problem}, got {value[:80]!r}", source)
         else:
             setattr(clip, key, value)
     if record.get("label") not in (None, ""):
@@ -262,10 +271,19 @@ def dumps_csv(clips: Iterable[Clip], fields: Sequence[str] = METADATA_FIELDS) ->
     writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
     for clip in clips:
-        writer.writerow(
-            {k: ("" if v is None else v) for k, v in clip_to_record(clip, fields).items()}
-        )
+        writer.writerow({k: _cell(v) for k, v in clip_to_record(clip, fields).items()})
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell; text a spreadsheet would run as a formula is quoted with ``'``. Addresses
+    read here never start so (:func:`url_problem`); a database filled before that check may
+    still hold one."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def write_metadata(
