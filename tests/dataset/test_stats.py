@@ -63,6 +63,17 @@ def test_the_papers_numbers(rise_dir: Path) -> None:
     assert s["splits"]["S0"] == {"train": 7765, "validation": 1620, "test": 3182}
     assert s["splits"]["S3"] == {"train": 7611, "validation": 1796, "test": 3160}
     assert all(abs(sum(r.values()) - 1) < 1e-9 for r in s["split_ratios"].values())
+    # smoke per view, against the labels RISE published in its S0 files (every clip once)
+    published: dict[str, list[int]] = {}
+    for part in ("train", "validation", "test"):
+        path = rise_dir / "split" / f"metadata_{part}_split_0_by_camera.json"
+        for r in json.loads(path.read_text()):
+            published.setdefault(f"{r['camera_id']}-{r['view_id']}", []).append(r["label"])
+    assert s["view_labels"] == {
+        v: {"smoke": sum(labels), "no_smoke": len(labels) - sum(labels)}
+        for v, labels in published.items()
+    }
+    assert sum(v["smoke"] for v in s["view_labels"].values()) == 5090
 
 
 @pytest.mark.rise

@@ -130,9 +130,10 @@ def print_stats(stats: DatasetStats) -> None:
         summary.add_row("bad", f"{stats.bad:,} (not in the splits)")
     console.print(summary)
 
-    views = Table("view", "clips", title="Clips per camera view")
+    views = Table("view", "clips", "smoke", "no smoke", title="Clips per camera view")
     for view, count in stats.views.items():
-        views.add_row(view, f"{count:,}")
+        labels = stats.view_labels.get(view, {"smoke": 0, "no_smoke": 0})
+        views.add_row(view, f"{count:,}", f"{labels['smoke']:,}", f"{labels['no_smoke']:,}")
     console.print(views)
 
     when = Table("season", "clips", "", "hours (local)", "clips", title="When the clips were taken")

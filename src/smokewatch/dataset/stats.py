@@ -61,6 +61,8 @@ class DatasetStats:
     splits: dict[str, dict[str, int]] = field(default_factory=dict)
     gold: int = 0  #: gold standards: labeled, but never in RISE's dataset (nor here)
     bad: int = 0  #: marked unusable
+    #: per view, the clips labeled smoke and no smoke (gold and bad clips left out)
+    view_labels: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def smoke_ratio(self) -> float:
@@ -101,11 +103,15 @@ def compute_stats(
     seasons = Counter({s: 0 for s in SEASONS})
     hours = Counter({h: 0 for h in HOUR_BINS})
     labels: Counter[int | str | None] = Counter()
+    by_view: dict[str, Counter[int | None]] = {}
     for clip in clips:
         moment = datetime.fromtimestamp(clip.start_time, tz)
         seasons[season_of(moment)] += 1
         hours[hour_bin_of(moment)] += 1
-        labels["bad" if clip.is_bad else "gold" if clip.is_gold else clip.derived_label] += 1
+        kind = "bad" if clip.is_bad else "gold" if clip.is_gold else clip.derived_label
+        labels[kind] += 1
+        if kind in (0, 1):
+            by_view.setdefault(clip.view, Counter())[kind] += 1
     splits = {}
     if labeled_clips(clips):
         # too few days for a date split: that split does not exist (left out, not an error)
@@ -124,4 +130,8 @@ def compute_stats(
         splits=splits,
         gold=labels["gold"],
         bad=labels["bad"],
+        view_labels={
+            v: {"smoke": by_view[v][1], "no_smoke": by_view[v][0]}
+            for v in sorted(by_view, key=_view_key)
+        },
     )
