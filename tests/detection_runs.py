@@ -70,11 +70,14 @@ def write_run(
     clips_mode: bool = False,
     evidence: bool = True,
     zone: str | None = None,
+    size: int | None = None,
 ) -> Run:
     """Write the run; ``clips_mode``: windows name their files (``detect --clips``), kept in
     ``folder/scored/``, else the clips are ``folder/clips/<RISE name>.mp4``. ``zone``: the
     camera's zone, recorded as a timelapse run's daytime rule and naming the clips (local
-    dates); without it nothing is recorded and the names are in US/Eastern."""
+    dates); without it nothing is recorded and the names are in US/Eastern. ``size``: the
+    run's crop size (``detect --size``), recorded and naming the clips; without it nothing is
+    recorded and the names say ``SIZE``, the service's default."""
     folder.mkdir(parents=True, exist_ok=True)
     sample = folder / ".sample.mp4"
     make_clip(sample, frames=36, size=32, seed=1)
@@ -86,7 +89,7 @@ def write_run(
         windows = []
         for k, p in enumerate(spec.probabilities):
             name = window_clip_name(
-                plain, window(k, p), size=SIZE, timezone=zone or TIMEZONE
+                plain, window(k, p), size=size or SIZE, timezone=zone or TIMEZONE
             ).format()
             names[(v, k)] = name
             where = Path("scored" if clips_mode else "clips") / f"{name}.mp4"
@@ -126,7 +129,9 @@ def write_run(
             )
         )
     sample.unlink()
-    settings = {"daylight": {"timezone": zone}} if zone else {}
+    settings: dict[str, object] = {"daylight": {"timezone": zone}} if zone else {}
+    if size is not None:
+        settings["size"] = size
     detections = Detections(model={"name": "tiny"}, views=tuple(out_views), settings=settings)
     path = folder / "detections.json"
     write_detections(detections, path)

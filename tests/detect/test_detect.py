@@ -70,11 +70,12 @@ def test_the_plume_is_found_in_its_view_at_its_time(
     detections = read_detections(out / "detections.json")
     assert detections == report.detections
     assert [v.key for v in detections.views] == list(BOXES)
-    assert counted.windows == 3 * 7  # windows at 0, 18, ..., 108 in each view
+    # windows at 0, 18, ..., 108 in each view, and the tail window ending on the last frame
+    assert counted.windows == 3 * 8
     by_view = {v.key: v for v in detections.views}
     for key, view in by_view.items():
         assert view.box == BOXES[key]
-        assert [w.start_frame for w in view.windows] == list(range(0, 109, STEP))
+        assert [w.start_frame for w in view.windows] == [*range(0, 109, STEP), FRAMES - 36]
         for w in view.windows:
             assert w.end_frame == w.start_frame + 35
             assert w.start_time == START + SECONDS_PER_FRAME * w.start_frame
@@ -115,14 +116,14 @@ def test_a_view_already_done_is_not_scored_again(
     first = detect_timelapse(
         timelapse, {"0-0": views["0-0"]}, out, detector=detector, clock=clock, options=options
     )
-    assert first.scored == ["0-0"] and counted.windows == 7
+    assert first.scored == ["0-0"] and counted.windows == 8
     stamp = view_file(out, "0-0").stat().st_mtime_ns
     # every view now: only the two new ones are scored
     second = detect_timelapse(
         timelapse, views, out, detector=detector, clock=clock, options=options
     )
     assert second.reused == ["0-0"] and second.scored == ["0-1", "0-2"]
-    assert counted.windows == 7 + 14
+    assert counted.windows == 8 + 16
     assert view_file(out, "0-0").stat().st_mtime_ns == stamp
     # all done: nothing decoded or scored, the same file written again
     calls = counted.calls
@@ -217,7 +218,8 @@ def test_frame_times_file_gives_each_frame_its_time_and_night_is_skipped(
     assert [(s.start_frame, s.end_frame, s.reason) for s in view.skipped] == [
         (night_from, FRAMES - 1, "night (outside daytime)")
     ]
-    assert [w.start_frame for w in view.windows] == [0, 18]  # 36..71 would reach the night
+    # 36..71 would reach the night: the tail window 24..59 ends on the last daytime frame
+    assert [w.start_frame for w in view.windows] == [0, 18, night_from - 36]
     for w in view.windows:
         assert (w.start_time, w.end_time) == (times[w.start_frame], times[w.end_frame])
     assert results[0].source["frames"] == FRAMES
@@ -233,7 +235,8 @@ def test_image_folder_with_an_unreadable_frame(motion_model: Path, tmp_path: Pat
     view = report.detections.views[0]
     (lost,) = view.skipped
     assert (lost.start_frame, lost.end_frame) == (40, 40) and "0040.png" in lost.reason
-    assert [w.start_frame for w in view.windows] == [0, 41]  # windows restart after it
+    # windows restart after it; each stretch ends with a window on its last frame
+    assert [w.start_frame for w in view.windows] == [0, 4, 41, 44]
 
 
 def test_cli_errors_are_one_line(
@@ -296,7 +299,7 @@ def test_the_cli_runs_a_day_and_skips_it_when_run_again(
     ]  # fmt: skip
     proc = run_cli(*args)
     assert proc.exit_code == 0, proc.output
-    assert "0-1: 7 windows, 1 event" in proc.stdout
+    assert "0-1: 8 windows, 1 event" in proc.stdout
     assert proc.stdout.count("scored") == 3
     stamp = (out / "views" / "0-1.json").stat().st_mtime_ns
     again = run_cli(*args)
@@ -337,7 +340,11 @@ def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
     assert "junk.mp4: not a RISE clip name" in detected.stderr
     detections = read_detections(tmp_path / "det" / "detections.json")
     assert [(v.key, len(v.windows)) for v in detections.views] == [("0-0", 3), ("0-1", 2)]
-    got = {w.file: w.probability for v in detections.views for w in v.windows}
+    # each window names its clip relative to the output folder
+    assert {Path(w.file).parent for v in detections.views for w in v.windows} == {
+        Path("..") / "clips"
+    }
+    got = {Path(w.file).name: w.probability for v in detections.views for w in v.windows}
     assert got.keys() == expected.keys()
     for name, p in expected.items():
         assert got[name] == pytest.approx(p, abs=1e-4)
@@ -476,6 +483,48 @@ def test_notify_sends_each_event_once_signed(
     unsigned = run_cli(*args)  # no secret now: unsigned alerts are refused before scoring
     assert unsigned.exit_code == 2
     assert "secret" in unsigned.output.lower()
+
+
+def test_notify_sends_each_days_alerts_before_the_next_day_is_scored(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two days, one event each: day 1's alert is out while day 2 is still to be scored."""
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    out = tmp_path / "out"
+    day2_done: list[bool] = []  # per alert: was day 2's result there when it arrived
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            day2_done.append((out / "2024-06-12" / "detections.json").exists())
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    days = [tmp_path / "2024-06-11.mp4", tmp_path / "2024-06-12.mp4"]
+    for path in days:
+        shutil.copyfile(day[0], path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SMOKEWATCH_ALERT_SECRET", "s3cret")
+    try:
+        proc = run_cli(
+            "detect", str(motion_model), "--views", str(day[1]), "--out", str(out),
+            "--timelapse", str(days[0]), "--start-time", "2024-06-11T08:00:00",
+            "--timelapse", str(days[1]), "--start-time", "2024-06-12T08:00:00",
+            "--size", str(SIZE), "--no-cam", "--quiet",
+            "--notify", f"http://127.0.0.1:{server.server_address[1]}/hook",
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    assert proc.exit_code == 0, proc.output
+    assert day2_done == [False, True]
+    assert proc.stdout.count("alerts: 1 sent") == 2
 
 
 def test_a_timelapse_run_writes_the_clips_the_labeling_import_takes(

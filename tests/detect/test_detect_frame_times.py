@@ -46,20 +46,18 @@ def test_windows_are_timed_by_the_photos_and_none_spans_the_gap(
     out = tmp_path / "out"
     proc = _detect(motion_model, video, views, out)  # no --start-time: the sidecar
     assert proc.exit_code == 0, proc.output
-    assert "1 gap over 60 s" in proc.stderr and "8 frames before it in no window" in (proc.stderr)
+    assert "1 gap over 60 s" in proc.stderr and "in no window" not in proc.stderr
     detections = read_detections(out / "detections.json")
     sidecar = read_frame_times(sidecar_for(video))
     for view in detections.views:
-        # 0, 18, 36 before the gap (54-89 would span it); 80, 98 after it (116-151 too long)
-        assert [w.start_frame for w in view.windows] == [0, 18, 36, 80, 98]
+        # 0, 18, 36 before the gap (54-89 would span it), and 44-79 ending on its last frame;
+        # 80, 98 after it (116-151 too long), and 114-149 ending on the day's last frame
+        assert [w.start_frame for w in view.windows] == [0, 18, 36, 44, 80, 98, 114]
         for w in view.windows:
             assert (w.start_time, w.end_time) == (times[w.start_frame], times[w.end_frame])
             assert not sidecar.spans_gap(w.start_frame, w.end_frame)
-        # the frames before the gap that no window covers are reported with the reason
-        assert [(s.start_frame, s.end_frame) for s in view.skipped] == [(72, 79)]
-        assert view.skipped[0].reason.startswith("gap: 12") and "after frame 79" in (
-            view.skipped[0].reason
-        )
+        # every frame is in a window: none skipped
+        assert view.skipped == ()
     # the gaps in the source, with the limit
     source = detections.source
     assert source["frame_times"] == str(sidecar_for(video)) and source["max_frame_gap"] == 60
@@ -88,13 +86,13 @@ def test_explicit_start_time_wins_with_a_warning_and_counts_must_match(
     assert "warning:" in proc.stderr and "is not used" in proc.stderr
     detections = read_detections(tmp_path / "a" / "detections.json")
     assert detections.source["start_time"] == START and "gaps" not in detections.source
-    assert len(detections.views[0].windows) == 7  # evenly spaced: no gap seen
+    assert len(detections.views[0].windows) == 8  # evenly spaced: no gap seen
 
     # a wider limit: windows run across the gap again
     proc = _detect(motion_model, video, views, tmp_path / "b", "--max-frame-gap", "1300")
     assert proc.exit_code == 0, proc.output
     wide = read_detections(tmp_path / "b" / "detections.json")
-    assert len(wide.views[0].windows) == 7 and wide.source["gaps"] == []
+    assert len(wide.views[0].windows) == 8 and wide.source["gaps"] == []
 
     # a sidecar whose count differs from the video's: one line naming it
     short = tmp_path / "copy"

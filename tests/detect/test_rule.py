@@ -97,3 +97,18 @@ def test_runs_break_where_windows_are_not_contiguous() -> None:
 def test_bad_rules_are_errors(kwargs: dict[str, float]) -> None:
     with pytest.raises(RuleError):
         EventRule(**kwargs)  # type: ignore[arg-type]
+
+
+def test_windows_that_share_frames_join_whatever_the_gap() -> None:
+    """Step 9, windows of 36: windows 0 and 3 share frames 27-35, with two windows between."""
+    ws = windows(SMOKE, CLEAR, CLEAR, SMOKE, CLEAR, CLEAR, CLEAR, CLEAR, SMOKE, step=9)
+    assert spans(ws) == [(0, 62, (0, 1, 2, 3)), (72, 107, (8,))]
+    assert spans(windows(SMOKE, CLEAR, SMOKE, step=9), EventRule(max_gap=0)) == [(0, 53, (0, 1, 2))]
+    # whatever the pattern, no two events of a view share a frame
+    for pattern in range(1 << 8):
+        scores = [SMOKE if pattern >> k & 1 else CLEAR for k in range(8)]
+        for step in (4, 9, 12, 18):
+            for rule in (EventRule(), EventRule(max_gap=0)):
+                events = spans(windows(*scores, step=step), rule)
+                for (_, end, _), (start, _, _) in zip(events, events[1:], strict=False):
+                    assert end < start, (pattern, step, rule.max_gap, events)

@@ -55,6 +55,26 @@ def test_an_event_is_raised_once_settled_and_a_rerun_changes_nothing(
     assert sorted(p.relative_to(day(config)) for p in day(config).rglob("*")) == snapshot
 
 
+def test_a_day_is_over_once_a_photo_comes_after_its_daylight(
+    tmp_path: Path, always_smoke: Path
+) -> None:
+    """Smoke until daytime ends (08:15 here): the last event is raised by the first night
+    photo of the same date, not only when the next day's folder appears."""
+    path = write_config(tmp_path, tmp_path / "data", always_smoke, day_start="6", day_end="8.25")
+    config = load_watch_config(path, data_dir=tmp_path / "data", timezone="US/Eastern")
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(90)])  # 08:00-08:14:50, all smoke
+    daytime = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert daytime.windows_scored == 4 and daytime.events == []  # could still grow
+    post(config, [START + 90 * EVERY + 5])  # 08:15:05: night, the same date
+    night = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert night.photos_dropped == 1
+    assert night.events == ["1-0-1718107200-1718108090"]
+    assert (day(config) / "over").is_file()
+    again = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert again.events == [] and not again.changed
+
+
 def test_late_duplicate_and_night_photos_are_dropped(
     config: WatchConfig, always_smoke: Path
 ) -> None:
@@ -107,6 +127,10 @@ def test_detect_reads_the_same_frame_folder_in_batch(
     )
     batch = report.views["1-0"].windows
     watched = windows_of(config)
+    # the batch run also scores the folder's last 36 frames (24-59), the end of its stretch;
+    # the watched day is still open, its grid waiting for more frames
+    assert (batch[-1].start_frame, batch[-1].end_frame) == (24, 59)
+    batch = batch[:-1]
     assert [w.start_frame for w in batch] == [w["start_frame"] for w in watched]
     assert [w.start_time for w in batch] == [w["start_time"] for w in watched]
     assert [round(w.probability, 4) for w in batch] == [

@@ -149,8 +149,12 @@ def _print_gaps(detections: Detections, source: Path | None) -> None:
             "yellow",
             f"{_count(len(gaps), 'gap')} over {limit:g} s in the frame times of {source} "
             f"(longest {_minutes(longest)}): no window spans {'it' if len(gaps) == 1 else 'one'}"
-            f"; {_count(frames, 'frame')} before {'it' if len(gaps) == 1 else 'them'} in no "
-            "window",
+            + (
+                f"; {_count(frames, 'frame')} before {'it' if len(gaps) == 1 else 'them'} in no "
+                "window"
+                if frames
+                else ""
+            ),
         ),
         soft_wrap=True,
     )
@@ -433,9 +437,25 @@ def detect_command(
             return notifiers[folder]
 
         notifier_for(days[0].out_dir if days else out)
-    reports: list[DetectReport]
+
+    def finish(report: DetectReport, folder: Path, source: Path | None) -> None:
+        """A day is scored: its lines, and its alerts sent now, before the next day is scored
+        (docs/alerts.md: alerts go out as soon as a day's events are known)."""
+        alerts = None
+        if notify:
+
+            def alerts(detections: Detections) -> None:
+                sent = notifier_for(folder).notify(detections, timeout=120.0)
+                console.print(sent.summary(), highlight=False)
+                for failure in sent.failed:
+                    err_console.print(
+                        tagged("alert failed:", "yellow", failure.describe()), soft_wrap=True
+                    )
+
+        _print_report(report, folder, source, window_frames, alerts)
+
     if engine is Engine.ray:
-        reports = _detect_on_ray(
+        _detect_on_ray(
             days,
             model,
             options=options,
@@ -448,6 +468,7 @@ def detect_command(
             address=ray_address,
             actors=ray_actors,
             quiet=quiet,
+            on_day=lambda d, report: finish(report, days[d].out_dir, days[d].timelapse),
         )
     else:
         from smokewatch.detect import load_detector
@@ -466,54 +487,36 @@ def detect_command(
         from smokewatch.clips.extract import count_frames
         from smokewatch.detect import detect_timelapse
 
-        reports = []
         for day in days:
             total = count_frames(day.timelapse)
             with Progress(not quiet, total, f"detect {day.timelapse.name}") as bar:
-                reports.append(
-                    detect_timelapse(
-                        day.timelapse,
-                        day.views,
-                        day.out_dir,
-                        detector=detector,
-                        clock=day.clock,
-                        options=options,
-                        batch_size=batch_size,
-                        label_clips=label_clips,
-                        on_frame=bar.update,
-                    )
+                report = detect_timelapse(
+                    day.timelapse,
+                    day.views,
+                    day.out_dir,
+                    detector=detector,
+                    clock=day.clock,
+                    options=options,
+                    batch_size=batch_size,
+                    label_clips=label_clips,
+                    on_frame=bar.update,
                 )
+            finish(report, day.out_dir, day.timelapse)
         if clips is not None:
             from smokewatch.detect import detect_clips
             from smokewatch.detect.clipsdir import find_rise_clips
 
             found, _ = find_rise_clips(clips)
             with Progress(not quiet, sum(map(len, found.values())), f"detect {clips}") as bar:
-                reports.append(
-                    detect_clips(
-                        clips,
-                        out,
-                        detector=detector,
-                        options=options,
-                        batch_size=batch_size,
-                        on_clip=bar.advance,
-                    )
+                report = detect_clips(
+                    clips,
+                    out,
+                    detector=detector,
+                    options=options,
+                    batch_size=batch_size,
+                    on_clip=bar.advance,
                 )
-    folders = [d.out_dir for d in days] if days else [out]
-    sources: list[Path | None] = [d.timelapse for d in days] if days else [None]
-    for report, folder, source in zip(reports, folders, sources, strict=True):
-        alerts = None
-        if notify:
-
-            def alerts(detections: Detections, folder: Path = folder) -> None:
-                sent = notifier_for(folder).notify(detections, timeout=120.0)
-                console.print(sent.summary(), highlight=False)
-                for failure in sent.failed:
-                    err_console.print(
-                        tagged("alert failed:", "yellow", failure.describe()), soft_wrap=True
-                    )
-
-        _print_report(report, folder, source, window_frames, alerts)
+            finish(report, out, None)
 
 
 def _detect_on_ray(
@@ -530,8 +533,10 @@ def _detect_on_ray(
     address: str | None,
     actors: int,
     quiet: bool,
+    on_day: Callable[[int, DetectReport], None],
 ) -> list[DetectReport]:
-    """The days as Ray tasks, the model held by actors; progress per view finished."""
+    """The days as Ray tasks, the model held by actors; progress per view finished;
+    ``on_day(index, report)`` as soon as each day is merged."""
     from smokewatch.detect import RayEngine, model_loader
     from smokewatch.training.progress import Progress
 
@@ -562,4 +567,5 @@ def _detect_on_ray(
                 batch_size=batch_size,
                 label_clips=label_clips,
                 on_views=bar.advance,
+                on_day=on_day,
             )

@@ -10,11 +10,18 @@ learnt from. The rules live here, once, so the two cannot drift apart:
   every ``step`` frames (``step < length`` overlaps them);
 * a window never spans the night, local midnight, a gap in the frame times (a step longer
   than the caller's limit, :mod:`smokewatch.core.frame_times`) or frames that could not be
-  decoded: the buffer starts again after each.
+  decoded: the buffer starts again after each. The frames between two such breaks are a
+  *stretch*, numbered from 0; each window says which one it is from.
+* with ``tails`` (``smokewatch detect``), a stretch whose last frames no window reached
+  (windows begin every ``step`` frames, so up to ``step - 1`` frames are left at its end)
+  gets one more window: its last ``length`` frames, so a plume at the end of the day is
+  scored. ``clips extract`` cuts clips on the step grid only.
 
 Only the crops of the last ``length`` daytime frames are kept, never a panorama. What the
 rules cost is recorded for the callers' reports: for each gap the windows it cut and the
-frames before it that are in no window (:class:`GapReport`), and the night frames.
+frames before it that are in no window (:class:`GapReport`), the night frames, and the
+daytime frames that ended a stretch in no window (``uncovered``: a stretch shorter than a
+window, or without ``tails`` its last frames).
 """
 
 from __future__ import annotations
@@ -61,13 +68,15 @@ class GapReport:
 @dataclass(frozen=True, slots=True)
 class Window:
     """Frames ``first..last`` (inclusive), taken from ``start`` to ``end`` (epoch seconds);
-    ``crops[k]`` holds frame ``first + k``'s crop of every view, in the views' order."""
+    ``crops[k]`` holds frame ``first + k``'s crop of every view, in the views' order.
+    ``stretch``: the number of the unbroken stretch of daytime frames it is cut from."""
 
     first: int
     last: int
     start: float
     end: float
     crops: tuple[Sequence[np.ndarray], ...]
+    stretch: int = 0
 
     def view(self, v: int) -> np.ndarray:
         """View ``v``'s frames as one array: (frames, height, width, channels)."""
@@ -79,13 +88,19 @@ class WindowCutter:
 
     ``feed(frame)`` for each decoded frame returns the :class:`Window` that frame completes,
     if any; ``lose(count)`` stands for frames that could not be decoded. Frame numbers count
-    both. ``time_of(i)`` is frame ``i``'s epoch time, ``gaps`` the steps in the frame times
-    over the caller's limit (none for evenly spaced frames), ``crop(frame)`` the crops of
-    every view a daytime frame is kept as. ``views`` and ``source`` are for checking the
-    boxes against the first frame and for error messages.
+    both. With ``tails``, a frame that ends a stretch (and ``lose``, and ``finish()`` after
+    the last frame) may also complete the stretch's tail window, which ``take_tail()`` hands
+    over (call it after each ``feed``/``lose`` and after ``finish``: it comes before the
+    window ``feed`` returned). ``time_of(i)`` is frame ``i``'s epoch time, ``gaps`` the
+    steps in the frame times over the caller's limit (none for evenly spaced frames),
+    ``crop(frame)`` the crops of every view a daytime frame is kept as. ``views`` and
+    ``source`` are for checking the boxes against the first frame and for error messages.
 
     After (or during) the run: ``frames`` (fed so far), ``gaps`` (a :class:`GapReport` per
-    gap met) and ``night`` (inclusive ranges of frames outside daytime).
+    gap met), ``night`` (inclusive ranges of frames outside daytime) and ``uncovered``
+    ((first, last, why) of the daytime frames at the end of a stretch ended by night,
+    midnight, lost frames or the end that no window covers; before a gap the
+    :class:`GapReport` counts them).
     """
 
     def __init__(
@@ -99,6 +114,7 @@ class WindowCutter:
         time_of: Callable[[int], float],
         crop: Callable[[np.ndarray], Sequence[np.ndarray]],
         gaps: Iterable[Gap] = (),
+        tails: bool = False,
     ) -> None:
         if length < 1 or step < 1:
             raise ValueError(f"window length and step must be positive, got {length}, {step}")
@@ -113,6 +129,10 @@ class WindowCutter:
         self.frames = 0
         self.gaps: list[GapReport] = []
         self.night: list[tuple[int, int]] = []
+        self.uncovered: list[tuple[int, int, str]] = []
+        self.tails = tails
+        self._tail: Window | None = None  # a tail window not taken yet
+        self._stretch = -1  # the number of the stretch being buffered
         self._buffer: deque[tuple[int, float, Sequence[np.ndarray]]] = deque(maxlen=length)
         self._next_start: int | None = None  # the first frame of the next window
         self._day: date | None = None  # the local date of the buffered frames
@@ -123,10 +143,39 @@ class WindowCutter:
         self._buffer.clear()
         self._next_start = None
 
+    def _window(self) -> Window:
+        (first, start, _), (last, end, _) = self._buffer[0], self._buffer[-1]
+        crops = tuple(crops for _, _, crops in self._buffer)
+        return Window(first, last, start, end, crops, self._stretch)
+
+    def _close(self, why: str | None) -> None:
+        """The stretch ends: its tail window (with ``tails``, when the step grid left its last
+        frames out and it holds a window's frames), or (``why``: what ended it, None for a
+        gap, whose report counts them) its frames in no window recorded."""
+        if not self._buffer or self._buffer[-1][0] <= self._covered:
+            return
+        if self.tails and len(self._buffer) == self.length:
+            self._tail = self._window()
+            self._covered = self._tail.last
+        elif why is not None:
+            first = max(self._covered + 1, self._buffer[0][0])
+            self.uncovered.append((first, self._buffer[-1][0], why))
+
+    def take_tail(self) -> Window | None:
+        """The tail window the last ``feed``/``lose``/``finish`` completed, once."""
+        tail, self._tail = self._tail, None
+        return tail
+
+    def finish(self) -> None:
+        """After the last frame: the last stretch ends (its tail, if any, to ``take_tail``)."""
+        self._close("the end of the video")
+        self._reset()
+
     def lose(self, count: int) -> tuple[int, int]:
         """``count`` frames that could not be decoded: no window spans them. Returns their
         numbers (first, last)."""
         first = self.frames
+        self._close("frames that could not be decoded")
         self._reset()
         self.frames += count
         return first, self.frames - 1
@@ -153,10 +202,12 @@ class WindowCutter:
         if gap is not None:  # a window never spans a gap in the photos
             nxt, buffer = self._next_start, self._buffer
             begun = 0 if nxt is None else len(range(nxt, i, self.step))
+            self._close(None)
             unused = 0 if not buffer else i - max(self._covered + 1, buffer[0][0])
             self.gaps.append(GapReport(gap, begun, unused))
             self._reset()
         if not daytime or day != self._day:  # a window never spans night or midnight
+            self._close("night" if not daytime else "midnight")
             self._reset()
             self._day = day
         self.frames = i + 1
@@ -168,10 +219,10 @@ class WindowCutter:
             return None
         if self._next_start is None:
             self._next_start = i
+            self._stretch += 1
         self._buffer.append((i, t, self.crop(frame)))
         if i - self.length + 1 != self._next_start:
             return None
         self._next_start += self.step
         self._covered = i
-        first, start, _ = self._buffer[0]
-        return Window(first, i, start, t, tuple(crops for _, _, crops in self._buffer))
+        return self._window()

@@ -1,10 +1,13 @@
 """``detect --clips``: a folder of RISE clips scored as windows, grouped into their views.
 
-Each clip is one window: its RISE name gives the camera view, its first frame in the day's
-timelapse and the times of its first and last frame. Clips are scored exactly as
+Each clip is one window: its RISE name gives the camera view, its day, its first frame in
+that day's timelapse and the times of its first and last frame. Clips are scored exactly as
 ``evaluate`` scores them (same frame selection and transform), view by view in time order,
-and the event rule runs over each view's clips as over a timelapse's windows. Files whose
-names are not RISE names, and clips that do not decode, are skipped and listed.
+and the event rule runs over each view's clips as over a timelapse's windows, each day a
+stretch of its own. Frame numbers start again at 0 every day, so an event is timed from its
+own windows only. Files whose names are not RISE names, and clips that do not decode, are
+skipped and listed. Each window records its clip's path relative to the output folder (as
+``clips import --from-detections`` reads it), or absolute where no relative path leads there.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from smokewatch.detect.options import DetectOptions
 from smokewatch.detect.results import done_view, fingerprint, merge_views, write_view
 from smokewatch.detect.rule import find_events
 from smokewatch.detect.scan import Slot, WindowScan
-from smokewatch.detect.timelapse import WORK_DIR, DetectReport
+from smokewatch.detect.timelapse import WINDOWS_VERSION, WORK_DIR, DetectReport
 from smokewatch.errors import ClipNameError, VideoError
 
-__all__ = ["detect_clips", "find_rise_clips", "interpolated_time"]
+__all__ = ["detect_clips", "find_rise_clips", "interpolated_time", "recorded_path"]
 
 
 def find_rise_clips(folder: Path) -> tuple[dict[str, list[tuple[ClipName, Path]]], list[str]]:
@@ -54,7 +57,8 @@ def find_rise_clips(folder: Path) -> tuple[dict[str, list[tuple[ClipName, Path]]
 
 def interpolated_time(windows: Sequence[Window]) -> Callable[[int], float]:
     """Frame -> time, linear within the first window holding the frame (clips carry only
-    their first and last frame's time)."""
+    their first and last frame's time). ``windows`` must be of one day (frame numbers start
+    again every day): give an event's own windows."""
 
     def time_of(frame: int) -> float:
         for w in windows:
@@ -67,6 +71,16 @@ def interpolated_time(windows: Sequence[Window]) -> Callable[[int], float]:
     return time_of
 
 
+def recorded_path(path: Path, out: Path) -> str:
+    """How a window records its clip: relative to the output folder, where
+    ``clips import --from-detections`` resolves it (so the two folders can move together),
+    or absolute when they are on different drives."""
+    try:
+        return os.path.relpath(path.resolve(), out.resolve())
+    except ValueError:  # Windows: another drive has no relative path
+        return str(path.resolve())
+
+
 def _listing(clips: Sequence[tuple[ClipName, Path]]) -> list[tuple[str, int, int]]:
     return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for _, p in clips]
 
@@ -77,6 +91,7 @@ def _score_view(
     skipped: list[str],
     on_clip: Callable[[int], None] | None,
     min_frames: int,
+    out: Path,
 ) -> None:
     from smokewatch.video import read_clip
 
@@ -100,7 +115,8 @@ def _score_view(
                 name.start_frame + len(frames) - 1,
                 float(name.start_time),
                 float(name.end_time),
-                file=path.name,
+                file=recorded_path(path, out),
+                stretch=name.day.toordinal(),  # a day of its own: frames start again at 0
             )
             scan.add(0, slot, np.ascontiguousarray(frames))
         if on_clip is not None:
@@ -136,7 +152,14 @@ def detect_clips(
     # and times the report: recorded, so a rerun in another zone scores again.
     settings["timezone"] = opts.daylight.timezone
     source = {"clips": str(folder), "files": sum(len(c) for c in views.values())}
-    run = fingerprint(detector.model, detector.fingerprint, settings, str(folder.resolve()))
+    run = fingerprint(
+        detector.model,
+        detector.fingerprint,
+        settings,
+        str(folder.resolve()),
+        str(out.resolve()),  # the windows' clip paths are relative to it
+        WINDOWS_VERSION,
+    )
     report = DetectReport(detections=None, skipped_files=list(skipped))
     min_frames = int(detector.model.get("frames") or 1)
     for key, clips in views.items():
@@ -148,21 +171,26 @@ def detect_clips(
             continue
         store = WindowStore(out / WORK_DIR / key)
         scan = WindowScan(1, detector=detector, options=opts, stores=[store], batch_size=batch_size)
-        _score_view(clips, scan, report.skipped_files, on_clip, min_frames)
+        _score_view(clips, scan, report.skipped_files, on_clip, min_frames, out)
         report.model_calls += scan.model_calls
         windows = scan.windows[0]
         first = clips[0][0]
-        events = write_events(
-            find_events(windows, opts.rule),
-            windows,
-            camera_id=first.camera_id,
-            view_id=first.view_id,
-            time_of=interpolated_time(windows),
-            store=store,
-            out_dir=out,
-            rule=opts.rule,
-            fps=opts.fps,
-            write_gif=detector.write_gif,
+        events = tuple(
+            event
+            for span in find_events(windows, opts.rule, scan.stretches[0])
+            for event in write_events(
+                [span],
+                windows,
+                camera_id=first.camera_id,
+                view_id=first.view_id,
+                # its own windows: another day's clips hold the same frame numbers
+                time_of=interpolated_time([windows[j] for j in span.windows]),
+                store=store,
+                out_dir=out,
+                rule=opts.rule,
+                fps=opts.fps,
+                write_gif=detector.write_gif,
+            )
         )
         view = ViewDetections(
             camera_id=first.camera_id,

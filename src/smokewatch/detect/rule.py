@@ -9,7 +9,7 @@ rule in words; this module is pure (no I/O), so the rule is tested on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,7 +78,12 @@ class EventSpan:
 
 def contiguous(before: Window, after: Window) -> bool:
     """Whether ``after`` continues ``before``: it starts inside or right after it, in frames
-    and in time (so a lost frame, the night or another day breaks a run)."""
+    and in time (so a lost frame, the night or another day breaks a run).
+
+    Frames and times alone cannot see local midnight when daytime is all day (the next
+    frame is 5 s later either way): :func:`find_events` also takes the windows' stretches,
+    and a window of another stretch never continues a run.
+    """
     if not before.start_frame < after.start_frame <= before.end_frame + 1:
         return False
     frames = before.end_frame - before.start_frame
@@ -107,12 +112,23 @@ def split_run(start: int, end: int, rule: EventRule) -> list[tuple[int, int]]:
     return pieces
 
 
-def _runs(windows: Sequence[Window], rule: EventRule) -> list[list[int]]:
-    """Maximal runs of smoke windows (gaps filled), as lists of window indices."""
+def _runs(
+    windows: Sequence[Window], rule: EventRule, stretches: Sequence[Hashable] | None
+) -> list[list[int]]:
+    """Maximal runs of smoke windows (gaps filled), as lists of window indices.
+
+    A smoke window whose frames overlap the run's last window joins it whatever the number
+    of windows between (with a step under half a window, three windows on can still share
+    frames): two events of one view never share a frame.
+    """
     runs: list[list[int]] = []
     chain_start = 0
     for i in range(1, len(windows) + 1):
-        if i < len(windows) and contiguous(windows[i - 1], windows[i]):
+        if (
+            i < len(windows)
+            and contiguous(windows[i - 1], windows[i])
+            and (stretches is None or stretches[i - 1] == stretches[i])
+        ):
             continue
         smoke = [
             j
@@ -120,18 +136,31 @@ def _runs(windows: Sequence[Window], rule: EventRule) -> list[list[int]]:
             if rule.is_smoke(windows[j].probability, windows[j].activation_ratio)
         ]
         for j in smoke:
-            if runs and runs[-1][0] >= chain_start and j - runs[-1][-1] - 1 <= rule.max_gap:
-                runs[-1].extend(range(runs[-1][-1] + 1, j + 1))
+            last = runs[-1][-1] if runs and runs[-1][0] >= chain_start else None
+            if last is not None and (
+                j - last - 1 <= rule.max_gap or windows[j].start_frame <= windows[last].end_frame
+            ):
+                runs[-1].extend(range(last + 1, j + 1))
             else:
                 runs.append([j])
         chain_start = i
     return runs
 
 
-def find_events(windows: Sequence[Window], rule: EventRule) -> list[EventSpan]:
-    """The events of one view's windows (in time order), by ``rule``."""
+def find_events(
+    windows: Sequence[Window], rule: EventRule, stretches: Sequence[Hashable] | None = None
+) -> list[EventSpan]:
+    """The events of one view's windows (in time order), by ``rule``.
+
+    ``stretches`` (one per window, optional): the unbroken stretch of frames each window
+    was cut from (a day, or a part of one between night, lost frames and gaps); a run never
+    joins windows of two stretches, even when their frames and times follow each other (a
+    day watched around the clock, across local midnight).
+    """
+    if stretches is not None and len(stretches) != len(windows):
+        raise ValueError(f"{len(stretches)} stretches for {len(windows)} windows")
     events = []
-    for run in _runs(windows, rule):
+    for run in _runs(windows, rule, stretches):
         start, end = windows[run[0]].start_frame, windows[run[-1]].end_frame
         for first, last in split_run(start, end, rule):
             covered = tuple(

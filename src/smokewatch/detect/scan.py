@@ -2,8 +2,9 @@
 smoke windows kept for evidence.
 
 Windows arrive in time order per view (views interleaved); :class:`WindowScan` batches them
-across views, and after each batch decides what to keep: a smoke window, and the last
-``max_gap`` windows of its view before it, which a filled gap may make part of an event; and,
+across views, and after each batch decides what to keep: a smoke window, and the windows of
+its view before it that a filled gap may make part of an event (the last ``max_gap``, or, when
+windows overlap more than half, as many as may lie between two overlapping windows); and,
 for labeling (``label_clips``), the view's windows whose probability is nearest 0.5 so far.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import numpy as np
 
@@ -26,17 +28,20 @@ __all__ = ["Slot", "WindowScan"]
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """Where a window lies, before it is scored."""
+    """Where a window lies, before it is scored. ``stretch``: the unbroken stretch of frames
+    it was cut from (windows of two stretches never join into one event)."""
 
     start_frame: int
     end_frame: int
     start_time: float
     end_time: float
     file: str | None = None
+    stretch: int = 0
 
 
 class WindowScan:
-    """``add(view, slot, frames)`` windows, ``flush()`` at the end; then ``windows[view]``."""
+    """``add(view, slot, frames)`` windows, ``flush()`` at the end; then ``windows[view]``
+    and ``stretches[view]`` (each window's ``Slot.stretch``, for :func:`find_events`)."""
 
     def __init__(
         self,
@@ -56,8 +61,11 @@ class WindowScan:
         self.stores = stores
         self.batch_size = max(1, batch_size)
         self.windows: list[list[Window]] = [[] for _ in range(views)]
+        self.stretches: list[list[int]] = [[] for _ in range(views)]
+        # a run fills up to max_gap windows, or any between two windows sharing frames
+        between = max(options.rule.max_gap, (options.window_frames - 1) // options.window_step)
         self.recent: list[deque[tuple[int, np.ndarray]]] = [
-            deque(maxlen=options.rule.max_gap) for _ in range(views)
+            deque(maxlen=between) for _ in range(views)
         ]
         self.pending: list[tuple[int, Slot, np.ndarray]] = []
         self.model_calls = 0
@@ -90,7 +98,7 @@ class WindowScan:
             raise DetectError(
                 f"the model gave P(smoke) {probs[k]} for frames {slot.start_frame}-"
                 f"{slot.end_frame} of view {self.stores[view].folder.name}"
-                f"{f' ({slot.file})' if slot.file else ''}: "
+                f"{f' ({PurePath(slot.file).name})' if slot.file else ''}: "
                 "a model whose output is not a number is broken; retrain it"
             )
         volumes = self._cam(clips, probs)
@@ -109,6 +117,7 @@ class WindowScan:
             )
             index = len(self.windows[view])
             self.windows[view].append(window)
+            self.stretches[view].append(slot.stretch)
             if rule.is_smoke(window.probability, window.activation_ratio):
                 store = self.stores[view]
                 for before, kept in self.recent[view]:
@@ -116,7 +125,7 @@ class WindowScan:
                 self.recent[view].clear()
                 store.keep(index, frames, volume)
             else:
-                if rule.max_gap:
+                if self.recent[view].maxlen:
                     self.recent[view].append((index, frames))
                 self._candidate(view, index, window.probability, frames)
         self.pending.clear()

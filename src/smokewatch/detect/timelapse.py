@@ -3,10 +3,12 @@
 The timelapse (a video, or a folder of frame images) is decoded once, front to back, and never
 re-encoded: each daytime frame is cropped for every view still to do (the same crop as
 ``clips extract``), the last ``window_frames`` crops per view are buffered, and each window
-(every ``window_step`` frames) goes to the model in batches. A damaged stretch of the video is
-recorded as lost frames and skipped; windows never span a lost frame, the night, midnight or
-a gap in the frame times longer than the clock's ``max_gap`` (the frames before such a gap that
-no window covers are recorded as skipped, and the gaps are in ``source``).
+(every ``window_step`` frames, and one more ending on the last frame of each unbroken stretch
+of daytime frames, so its last frames are scored too) goes to the model in batches. A damaged
+stretch of the video is recorded as lost frames and skipped; windows never span a lost frame,
+the night, midnight or a gap in the frame times longer than the clock's ``max_gap`` (the
+frames before such a gap that no window covers, and a stretch too short for a window, are
+recorded as skipped, and the gaps are in ``source``); events never join two stretches.
 Only windows an event may need are kept (on disk) until the view's evidence is written.
 """
 
@@ -22,7 +24,7 @@ import numpy as np
 
 from smokewatch.clips.extract import count_frames, crop_views, iter_timelapse_tolerant
 from smokewatch.clips.views import split_view_key
-from smokewatch.clips.windows import WindowCutter
+from smokewatch.clips.windows import Window, WindowCutter
 from smokewatch.core.clip import Box
 from smokewatch.core.detections import Detections, Skipped, ViewDetections
 from smokewatch.core.frame_times import DEFAULT_GAP_SECONDS
@@ -40,6 +42,10 @@ __all__ = ["DetectReport", "detect_timelapse", "detect_view_day", "source_finger
 
 #: The work folder (inside the output folder) where kept windows wait for their evidence.
 WORK_DIR = ".work"
+#: In every run's fingerprint: bumped when the same settings cut or join windows otherwise
+#: (2: a tail window ends each stretch, events never join two stretches), so a result file
+#: of an older version is scored again rather than reused.
+WINDOWS_VERSION = 2
 
 
 @dataclass
@@ -106,9 +112,18 @@ def _scan_timelapse(
         time_of=clock,
         crop=lambda frame: crop(frame, boxes, size),
         gaps=clock.gaps(),
+        tails=True,
     )
     skipped: list[Skipped] = []
+
+    def score(window: Window | None) -> None:
+        if window is not None:
+            slot = Slot(window.first, window.last, window.start, window.end, stretch=window.stretch)
+            for v in range(len(boxes)):
+                scan.add(v, slot, window.view(v))
+
     for item in read(timelapse):
+        window = None
         if not isinstance(item, np.ndarray):  # frames that could not be decoded
             first, last = cutter.lose(item.count)
             skipped.append(Skipped(first, last, f"corrupt segment: {item.reason}"))
@@ -118,12 +133,12 @@ def _scan_timelapse(
                     f"{timelapse}: has more frames than the {clock.frames} times in {clock.source}"
                 )
             window = cutter.feed(item)
-            if window is not None:
-                slot = Slot(window.first, window.last, window.start, window.end)
-                for v in range(len(boxes)):
-                    scan.add(v, slot, window.view(v))
+        score(cutter.take_tail())  # the last window of a stretch this frame ended comes first
+        score(window)
         if on_frame is not None:
             on_frame(cutter.frames)
+    cutter.finish()
+    score(cutter.take_tail())
     scan.flush()
     if cutter.frames == 0:
         raise VideoError(f"{timelapse}: no frames")
@@ -135,6 +150,10 @@ def _scan_timelapse(
             )
             skipped.append(Skipped(gap.after_frame + 1 - cut.frames, gap.after_frame, reason))
     skipped.extend(Skipped(first, last, "night (outside daytime)") for first, last in cutter.night)
+    skipped.extend(
+        Skipped(first, last, f"fewer than {options.window_frames} daytime frames before {why}")
+        for first, last, why in cutter.uncovered
+    )
     return scan, sorted(skipped, key=lambda s: s.start_frame), cutter.frames
 
 
@@ -186,7 +205,12 @@ def detect_timelapse(
     source = {"timelapse": str(source_path), "frames": frames, **clock.as_dict()}
     settings = opts.as_dict()
     run = fingerprint(
-        detector.model, detector.fingerprint, settings, source, source_fingerprint(source_path)
+        detector.model,
+        detector.fingerprint,
+        settings,
+        source,
+        source_fingerprint(source_path),
+        WINDOWS_VERSION,
     )
     keys = list(views)
     fps = {k: fingerprint(run, k, list(views[k].ltrb)) for k in keys}
@@ -220,7 +244,7 @@ def detect_timelapse(
             camera_id, view_id = split_view_key(key)
             windows = scan.windows[v]
             events = write_events(
-                find_events(windows, opts.rule),
+                find_events(windows, opts.rule, scan.stretches[v]),
                 windows,
                 camera_id=camera_id,
                 view_id=view_id,

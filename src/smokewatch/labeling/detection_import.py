@@ -10,8 +10,10 @@ stored with its evidence, copied into the evidence store, for researchers to con
 
 Which file is a window's clip: ``detect --clips`` records it (``Window.file``: absolute, or
 relative to the detections file's folder); a timelapse run writes the clips of the windows
-the service will ask for as ``DIR/clips/<RISE name>.mp4`` (``core.window_clips``). A clip
-that is not there is listed and skipped; the rest is imported.
+the service will ask for as ``DIR/clips/<RISE name>.mp4`` (``core.window_clips``), named at
+the run's crop size (``settings.size``: the size its clips have, whatever the service's). A
+clip that is not there is listed and skipped; the rest is imported. An event none of whose
+clips is there is still stored (with its evidence), and said so: volunteers get no clip of it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "evidence_name",
     "place_window_clips",
     "plan_import",
+    "run_clip_size",
     "store_detections",
     "store_evidence",
 ]
@@ -119,6 +122,18 @@ def _clip_file(
         return name, path
     name = window_clip_name(view, window, size=size, timezone=timezone)
     return name, folder / CLIPS_FOLDER / f"{name.format()}.mp4"
+
+
+def run_clip_size(detections: Detections, default: int) -> int:
+    """The size a run's window clips are named (and made) at: its ``settings.size``, or
+    ``default`` (the service's) for a file that does not record one. A recorded size that is
+    not a positive whole number is refused in one line."""
+    size = detections.settings.get("size")
+    if size is None:
+        return default
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise SmokewatchError(f"settings.size: {size!r} is not a clip size in pixels")
+    return size
 
 
 def _check_fits(where: str, event: Event, view: ViewDetections) -> None:
@@ -191,9 +206,13 @@ def plan_import(
                     evidence[kind] = path
                 else:
                     plan.skipped.append(f"{path}: missing ({where}.{kind} of event {event.id})")
-            plan.events.append(
-                EventToStore(view, event, where, tuple(n for n in names if n), evidence)
-            )
+            found = tuple(n for n in names if n)
+            if event.windows and not found:
+                plan.skipped.append(
+                    f"{where}: none of the {len(event.windows)} clips of event {event.id} "
+                    "was found; the event is stored without clips"
+                )
+            plan.events.append(EventToStore(view, event, where, found, evidence))
     for v, i in _most_uncertain(detections, uncertain):
         want(v, i, f"uncertain, probability {detections.views[v].windows[i].probability:.3f}")
     return plan
@@ -371,7 +390,9 @@ def import_detection_run(
         detections,
         folder,
         uncertain=uncertain,
-        clip_size=settings.clip_size,
+        # the run named its window clips at its own crop size (``detect --size``); an older
+        # file without one, at the service's
+        clip_size=run_clip_size(detections, settings.clip_size),
         # the run named its window clips in its camera's zone; an older file without one,
         # in the service's
         timezone=detections.time_zone or settings.timezone,

@@ -28,6 +28,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from smokewatch.camera.photos import Photo, PhotoGroup, group_photos, load_photo, photo_time
+from smokewatch.clips.daylight import Daylight
 from smokewatch.clips.extract import crop_views
 from smokewatch.clips.views import load_views, select_camera, split_view_key
 from smokewatch.core.atomic import atomic_path, atomic_write_text
@@ -60,6 +62,9 @@ DAYS = "days"
 FRAMES = "frames"
 DETECT = "detect"
 SCAN = "scan.json"
+#: ``<day>/over``: a photo was taken after the day's daylight ended (its time inside), so the
+#: day can get no more frames and its events are raised whole
+OVER = "over"
 #: Grad-CAM volumes of smoke windows, kept for the events' GIFs
 VOLUMES = ".volumes"
 
@@ -155,8 +160,23 @@ def _ingest(
             report.frames_added += 1
         else:
             report.photos_dropped += len(group.photos)  # night, or already a frame
+            if not daylight.contains(group.time):
+                _mark_over(root / DAYS, group.time, daylight)
         for photo in group.photos:
             photo.path.unlink(missing_ok=True)
+
+
+def _mark_over(days: Path, when: float, daylight: Daylight) -> None:
+    """A night photo taken at ``when``: the days whose daylight had ended by then (its own
+    local date's, after sunset; the day before's, after midnight) get no more frames, so they
+    are marked over (durably, before the photo goes: a job is level-triggered), and their
+    last events are raised now rather than when a later day's first frame arrives."""
+    today = daylight.local_date(when)
+    for day in (today - timedelta(days=1), today):
+        folder = days / day.isoformat()
+        if daylight.window(day)[1] <= when and (folder / FRAMES / "frames.json").is_file():
+            if not (folder / OVER).is_file():
+                atomic_write_text(folder / OVER, f"{when}\n")
 
 
 def _identity(group: PhotoGroup) -> np.ndarray:
@@ -286,7 +306,7 @@ def settled_spans(windows: Sequence[Window], config: WatchConfig, closed: bool) 
     An event is settled when it comes out the same (frames and windows) whatever follows: no
     more windows, or 1..N more contiguous smoke windows after 0..max_gap non-smoke ones (N
     enough to cover the longest event and the piece that may join it). A closed day (a later
-    day has frames) settles everything.
+    day has begun, or a photo came after its daylight ended) settles everything.
     """
     rule = config.options.rule
     spans = find_events(windows, rule)
@@ -459,7 +479,8 @@ def sync_camera(
         if not (frames / "frames.json").is_file():
             continue
         state = _load_state(day / DETECT / SCAN, list(views))
-        closed = n < len(days) - 1
+        # over: a later day has begun, or a photo came after the day's daylight ended
+        closed = n < len(days) - 1 or (day / OVER).is_file()
         scored = len(next(iter(state["windows"].values()), []))
         pending = state["next_start"] + config.options.window_frames <= len(_frame_times(frames))
         # events are raised once per (scored windows, closed): "raised" records it, last
