@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
+from service_helpers import seed
 from sqlalchemy import func, select
-from web.site_helpers import Site
+from web.site_helpers import PAGE_WAIT, Site, place_clips, serve
 
 from smokewatch.core.labels import citizen_next
+from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tables import Label, User, Video
+from smokewatch.settings import Settings
 
 
 def _states(site: Site, ids: list[int]) -> dict[int, tuple[int, int]]:
@@ -156,4 +162,136 @@ def test_home_shows_live_statistics_and_old_addresses_redirect(page: Any, site: 
     expect(page.locator("#stat-full")).to_have_text(f"{stats['num_fully_labeled']:,}")
     page.get_by_role("link", name="Start labeling").click()
     expect(page).to_have_url(f"{site.url}/label")
+    expect(page.locator("#grid .tile")).to_have_count(16)
+
+
+@pytest.fixture(scope="module")
+def short_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A site whose page tokens live a minute (the least allowed), with so many gold standards
+    that a page fetched ahead seldom shares one with the page shown (and so is kept)."""
+    tmp = tmp_path_factory.mktemp("short")
+    data = tmp / "data"
+    settings = Settings(
+        data_dir=data,
+        database_url=f"sqlite:///{data / 'smokewatch.db'}",
+        page_min_seconds=PAGE_WAIT,
+        page_token_ttl=60,
+    )
+    db = open_database(settings)
+    seeded = seed(db, plain=96, gold_pos=99, gold_neg=400)  # ids 1-99, 101-500
+    place_clips(settings, db, tmp)
+    env = {"SMOKEWATCH_PAGE_MIN_SECONDS": str(PAGE_WAIT), "SMOKEWATCH_PAGE_TOKEN_TTL": "60"}
+    try:
+        with serve(settings, tmp, env) as url:
+            yield Site(url, settings, db, seeded)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def short_page(browser: Any, short_site: Site) -> Iterator[Any]:
+    """A page on ``short_site`` whose clock the test moves on (``page.clock``)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=short_site.url)
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    p.clock.install()
+    yield p
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@dataclass
+class Batch:
+    token: str
+    ids: set[int]
+
+
+def _batches(page: Any) -> list[Batch]:
+    """The pages ``get_batch`` gives this browser page, in order (filled in as they come)."""
+    batches: list[Batch] = []
+
+    def seen(response: Any) -> None:
+        if response.url.endswith("/api/v1/get_batch") and response.status == 200:
+            body = response.json()
+            batches.append(Batch(body["video_token"], {item["id"] for item in body["data"]}))
+
+    page.on("response", seen)
+    return batches
+
+
+def _wait_for(page: Any, batches: list[Batch], n: int) -> None:
+    for _ in range(100):
+        if len(batches) >= n:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{len(batches)} pages fetched, not {n}")
+
+
+def _open_with_a_page_ahead(page: Any, batches: list[Batch]) -> None:
+    """Open /label until the page fetched ahead is kept (one sharing a clip is not)."""
+    for _ in range(4):
+        start = len(batches)
+        page.goto("/label")
+        _wait_for(page, batches, start + 2)
+        shown, ahead = batches[start], batches[start + 1]
+        expect(page.locator("#grid")).to_have_attribute("data-page", shown.token[-16:])
+        if not shown.ids & ahead.ids:
+            return
+    raise AssertionError("every page fetched ahead shared a clip with the page shown")
+
+
+def _submit_gold(page: Any, site: Site) -> None:
+    _mark(page, [i for i in _current_ids(page) if i in site.seeded.gold_pos])
+    expect(page.get_by_role("button", name="Submit")).to_be_enabled(timeout=5000)
+    page.get_by_role("button", name="Submit").click()
+
+
+def test_a_page_about_to_expire_is_replaced_with_new_clips(
+    short_page: Any, short_site: Site
+) -> None:
+    page = short_page
+    batches = _batches(page)
+    _open_with_a_page_ahead(page, batches)
+    first = len(batches) - 2
+    page.clock.fast_forward(40_000)  # 20 s left: the volunteer may still use it
+    page.wait_for_timeout(300)
+    expect(page.locator("#grid")).to_have_attribute("data-page", batches[first].token[-16:])
+    expect(page.locator("#result")).to_be_hidden()
+    # 10 s left (under a quarter of its life): new clips, not the page fetched ahead with it
+    page.clock.fast_forward(10_000)
+    expect(page.locator("#result")).to_contain_text("This page expired; here are new clips.")
+    expect(page.locator("#result")).to_contain_text("kept for you for a minute")
+    _wait_for(page, batches, first + 3)
+    expect(page.locator("#grid")).to_have_attribute("data-page", batches[first + 2].token[-16:])
+    _submit_gold(page, short_site)
+    expect(page.locator("#result")).to_contain_text("Page accepted")
+
+
+def test_a_page_fetched_ahead_long_ago_is_not_shown(short_page: Any, short_site: Site) -> None:
+    page = short_page
+    batches = _batches(page)
+    _open_with_a_page_ahead(page, batches)
+    first = len(batches) - 2
+    page.clock.fast_forward(40_000)  # the page ahead has 20 s left, too little to be shown
+    _submit_gold(page, short_site)
+    expect(page.locator("#result")).to_contain_text("Page accepted")  # in time: taken
+    _wait_for(page, batches, first + 3)
+    expect(page.locator("#grid")).to_have_attribute("data-page", batches[first + 2].token[-16:])
+
+
+def test_answers_to_an_expired_page_are_explained_to_the_volunteer(page: Any, site: Site) -> None:
+    ids = _open_page(page)
+    shown = page.locator("#grid").get_attribute("data-page") or ""
+    _mark(page, [i for i in ids if i in site.seeded.gold_pos])
+    expired = {"message": "The batch token has expired; ask for a new one"}  # the server's 401
+    page.route("**/api/v1/send_batch", lambda route: route.fulfill(status=401, json=expired))
+    expect(page.get_by_role("button", name="Submit")).to_be_enabled(timeout=5000)
+    page.get_by_role("button", name="Submit").click()
+    result = page.locator("#result")
+    expect(result).to_contain_text("This page had expired, so its answers could not be recorded.")
+    expect(result).to_contain_text("Here are new clips.")
+    expect(result).not_to_contain_text("token")
+    expect(page.locator("#grid")).not_to_have_attribute("data-page", shown)
     expect(page.locator("#grid .tile")).to_have_count(16)

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 from service_helpers import answer_page
 from sqlalchemy import select
-from web.site_helpers import PAGE_WAIT, RESEARCHER, Site, sign_in
+from web.site_helpers import PAGE_WAIT, RESEARCHER, SCREENSHOTS, Site, sign_in
 
 from smokewatch.core.labels import State
 from smokewatch.labeling.tables import Label, User, Video
@@ -114,9 +114,9 @@ def test_the_gallery_filters_and_pages_for_everyone(page: Any, site: Site) -> No
     expect(page.locator("#message")).to_contain_text("No clips here yet")
 
 
-def test_the_dashboard_charts_and_changes_roles(page: Any, site: Site) -> None:
-    # a volunteer with one accepted page, through the API
-    token = site.api("/api/v1/login", {"client_id": "web.dashboard-test"}).json()["user_token"]
+def _an_accepted_page(site: Site, client_id: str) -> None:
+    """A volunteer with one accepted page, through the API."""
+    token = site.api("/api/v1/login", {"client_id": client_id}).json()["user_token"]
     batch = site.api("/api/v1/get_batch", {"user_token": token}).json()
     time.sleep(PAGE_WAIT + 0.1)
     # the gold standards as they are now: the review test above made one more, which a
@@ -134,6 +134,10 @@ def test_the_dashboard_charts_and_changes_roles(page: Any, site: Site) -> None:
         {"user_token": token, "video_token": batch["video_token"], "data": answers},
     )
     assert sent.json()["data"]["score"]["batch"] == 12, sent.text
+
+
+def test_the_dashboard_charts_and_changes_roles(page: Any, site: Site) -> None:
+    _an_accepted_page(site, "web.dashboard-test")
     page.goto("/dashboard")
     expect(page.locator("#signin")).to_be_visible()  # not signed in: nothing shown
     expect(page.locator("#content")).to_be_hidden()
@@ -162,3 +166,33 @@ def test_the_dashboard_charts_and_changes_roles(page: Any, site: Site) -> None:
     assert download.value.suggested_filename == "metadata.csv"
     lines = open(download.value.path(), encoding="utf-8").read().splitlines()
     assert "file_name" in lines[0] and len(lines) == 1 + 4 + 4 + 48  # header + every clip
+
+
+_CHART_TEXT = """() => [...document.querySelectorAll('svg.chart text')].map(t => {
+  const r = t.getBoundingClientRect(), s = t.ownerSVGElement.getBoundingClientRect();
+  const inside = r.left >= s.left - 1 && r.right <= s.right + 1;
+  return {text: t.textContent, height: r.height, inside};
+})"""
+
+
+def test_the_dashboard_charts_are_readable_on_a_phone(page: Any, site: Site) -> None:
+    _an_accepted_page(site, "web.dashboard-phone")
+    page.set_viewport_size({"width": 360, "height": 740})
+    sign_in(page, "/dashboard")
+    expect(page.locator("#content")).to_be_visible()
+    expect(page.locator("#progress-chart text").first).to_be_attached()
+    texts = page.evaluate(_CHART_TEXT)
+    assert len(texts) > 4
+    assert [t for t in texts if t["height"] < 13] == []  # 14 px text, not shrunk with the chart
+    assert [t for t in texts if not t["inside"]] == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#content").screenshot(path=SCREENSHOTS / "dashboard-360.png")
+    # wider: drawn again for the new width (one unit, one pixel)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('svg.chart')].every(s =>"
+        " Math.abs(s.viewBox.baseVal.width - s.getBoundingClientRect().width) <= 1)"
+    )
+    texts = page.evaluate(_CHART_TEXT)
+    assert [t for t in texts if not (13 <= t["height"] <= 24 and t["inside"])] == []

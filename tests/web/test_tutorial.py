@@ -74,6 +74,39 @@ def _complete_with_a_retry(page: Any, site: Site) -> None:
     assert user.best_tutorial_action == 3
 
 
+def _focused(page: Any) -> str:
+    return str(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+
+
+def test_by_keyboard_the_focus_goes_to_the_lesson_after_a_retry(page: Any, site: Site) -> None:
+    lessons = site.api("/api/v1/get_tutorial").json()["lessons"]
+    page.goto("/tutorial")
+    title = page.locator("#lesson-title")
+    expect(title).to_contain_text(lessons[0]["title"])
+    first = page.locator("#grid .tile").first
+    for retry in ("Try again", "Try again with hints"):
+        first.focus()
+        if not lessons[0]["clips"][0]["smoke"]:
+            page.keyboard.press("Space")  # a clip without smoke marked smoke: wrong
+        page.get_by_role("button", name="Check my answers").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#feedback")).to_contain_text("right.")
+        assert _focused(page) == "retry"
+        if retry != "Try again":
+            page.keyboard.press("Tab")
+            assert _focused(page) == "retry-hints"
+        page.keyboard.press("Enter")  # the button is hidden: the focus is on the lesson again
+        expect(page.locator("#grid .tile.wrong")).to_have_count(0)
+        assert _focused(page) == "lesson-title"
+        page.keyboard.press("Tab")  # and the clips come next
+        assert page.evaluate("document.activeElement === document.querySelector('#grid .tile')")
+    _answer(page, lessons[0]["clips"])
+    page.get_by_role("button", name="Next lesson").focus()
+    page.keyboard.press("Enter")
+    expect(title).to_contain_text(lessons[1]["title"])
+    assert _focused(page) == "lesson-title"
+
+
 @pytest.fixture(scope="module")
 def rise_site(tmp_path_factory: pytest.TempPathFactory, rise_dir: Path) -> Iterator[Site]:
     """A site set up as ``smokewatch demo`` does with the RISE clips: the real-clip lessons."""

@@ -14,6 +14,13 @@ function el(name, attrs = {}, text) {
   return node;
 }
 
+/** The chart's drawing width: the width it is shown at, so that one unit is one CSS pixel and
+ *  its 14 px text stays 14 px on a phone (not a wide canvas scaled down). */
+function canvasWidth(svg) {
+  const shown = Math.round(svg.getBoundingClientRect().width);
+  return shown > 0 ? Math.max(280, shown) : 900;
+}
+
 /** The top of an axis with four equal, round steps (1, 2 or 5 times a power of ten). */
 function niceMax(value) {
   const raw = Math.max(value, 4) / 4;
@@ -25,7 +32,9 @@ function niceMax(value) {
 function progressChart(days) {
   const svg = document.getElementById("progress-chart");
   const shown = days.slice(-60);
-  const W = 900, H = 260, L = 44, R = 12, T = 12, B = 36;
+  const W = canvasWidth(svg), L = 44, R = 12, T = 12;
+  const narrow = W < 520; // the caption below takes two lines
+  const B = narrow ? 54 : 36, H = 224 + B;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.querySelectorAll(":scope > :not(desc)").forEach((n) => n.remove());
   if (!shown.length) {
@@ -40,6 +49,7 @@ function progressChart(days) {
     svg.append(el("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, Math.round(v)));
   }
   const step = (W - L - R) / shown.length;
+  const every = Math.ceil(shown.length / Math.max(2, Math.floor((W - L - R) / 60))); // "MM-DD" fits
   const bw = Math.max(2, Math.min(40, step * 0.7));
   const points = [];
   shown.forEach((d, i) => {
@@ -51,7 +61,7 @@ function progressChart(days) {
     svg.append(bar);
     svg.append(el("rect", { x, width: bw, y: y(c + r), height: y(c) - y(c + r), fill: "#b93c05" }));
     points.push([x + bw / 2, y(Math.min(max, d.pages_accepted * 12))]);
-    if (shown.length <= 12 || i % Math.ceil(shown.length / 8) === 0) {
+    if (i % every === 0) {
       svg.append(el("text", { x: x + bw / 2, y: H - B + 16, "text-anchor": "middle" }, day.slice(5)));
     }
   });
@@ -59,17 +69,30 @@ function progressChart(days) {
     svg.append(el("polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#146c2e", "stroke-width": 2 }));
   }
   for (const [px, py] of points) svg.append(el("circle", { cx: px, cy: py, r: 3.5, fill: "#146c2e" }));
-  svg.append(el("text", { x: L, y: H - 4 }, "UTC day · green: labels on accepted pages (12 per page)"));
+  const caption = narrow
+    ? ["UTC day · green: labels on", "accepted pages (12 per page)"]
+    : ["UTC day · green: labels on accepted pages (12 per page)"];
+  caption.forEach((line, i) => svg.append(el("text", { x: L, y: H - 4 - 18 * (caption.length - 1 - i) }, line)));
 }
 
 function who(u) {
   return u.name ? u.name : `Volunteer #${u.user_id}`;
 }
 
+/** Shorten an SVG text (already drawn) with "…" until it is at most ``width`` wide. */
+function fit(node, width) {
+  const full = node.textContent;
+  for (let n = full.length - 1; n > 1 && node.getComputedTextLength() > width; n--) {
+    node.textContent = `${full.slice(0, n)}…`;
+  }
+  return node;
+}
+
 function usersChart(users) {
   const svg = document.getElementById("users-chart");
   const top = users.filter((u) => (u.labels || 0) > 0 || u.pages_submitted > 0).slice(0, 12);
-  const row = 30, L = 150, R = 60, W = 900, H = Math.max(60, top.length * row + 30);
+  const W = canvasWidth(svg), L = Math.min(150, Math.round(W * 0.3)), R = 48;
+  const row = 30, H = Math.max(60, top.length * row + 30);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.querySelectorAll(":scope > :not(desc)").forEach((n) => n.remove());
   if (!top.length) {
@@ -82,7 +105,9 @@ function usersChart(users) {
   svg.append(el("text", { x: relX, y: 14 }, "reliability"));
   top.forEach((u, i) => {
     const yy = 24 + i * row;
-    svg.append(el("text", { x: L - 8, y: yy + 15, "text-anchor": "end" }, who(u).slice(0, 20)));
+    const name = el("text", { x: L - 8, y: yy + 15, "text-anchor": "end" }, who(u).slice(0, 20));
+    svg.append(name);
+    fit(name, L - 10);
     const w = (width * (u.labels || 0)) / max;
     svg.append(el("rect", { x: L, y: yy + 3, width: Math.max(1, w), height: 16, fill: "#0a58b8", rx: 2 }));
     svg.append(el("text", { x: L + w + 4, y: yy + 15 }, u.labels || 0));
@@ -163,6 +188,22 @@ async function download(format) {
   }
 }
 
+/** Draw the charts again when their width changes (a phone turned, a window resized). */
+function redrawOnResize(data) {
+  const svg = document.getElementById("progress-chart");
+  let drawnAt = canvasWidth(svg);
+  let pending = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => {
+      if (canvasWidth(svg) === drawnAt) return;
+      drawnAt = canvasWidth(svg);
+      progressChart(data.progress);
+      usersChart(data.users);
+    }, 150);
+  });
+}
+
 async function start() {
   try {
     token = await researcherToken();
@@ -182,10 +223,11 @@ async function start() {
     document.getElementById("stat-full").textContent = s.num_fully_labeled.toLocaleString();
     document.getElementById("stat-partial").textContent = s.num_partially_labeled.toLocaleString();
     document.getElementById("stat-users").textContent = data.users.filter((u) => u.pages_submitted > 0).length.toLocaleString();
+    document.getElementById("content").hidden = false; // first: the charts take its width
     progressChart(data.progress);
     usersChart(data.users);
     usersTable(data.users);
-    document.getElementById("content").hidden = false;
+    redrawOnResize(data);
     for (const f of ["json", "csv"]) {
       const b = document.getElementById(`export-${f}`);
       b.disabled = false;

@@ -28,8 +28,8 @@ const CHOICES = [
 
 const params = new URLSearchParams(window.location.search);
 const state = {
-  tab: params.get("tab") || "smoke",
-  page: Math.max(1, Number(params.get("page")) || 1),
+  tab: TABS.some((t) => t.key === params.get("tab")) ? params.get("tab") : "smoke", // unknown: Smoke
+  page: Math.max(1, Math.floor(Number(params.get("page"))) || 1),
   camera: params.get("camera") || "",
   view: params.get("view") || "",
   date: params.get("date") || "",
@@ -159,7 +159,8 @@ function card(item) {
   return el;
 }
 
-async function load() {
+/** Show the clips of ``state``; ``asked``: the page asked for, past the last one. */
+async function load(asked = null) {
   sync();
   const tab = TABS.find((t) => t.key === state.tab) || TABS[0];
   summary.textContent = "Loading…";
@@ -180,16 +181,31 @@ async function load() {
     const { status, data } = token
       ? await api(path, undefined, { form: { user_token: token }, query })
       : await api(path, undefined, { method: "GET", query });
+    if (status === 204 && state.page > 1 && asked === null) {
+      // nothing on this page: past the last one (an address edited by hand, or clips gone
+      // since)? Page 1 tells how many there are, then the last page is shown instead
+      asked = state.page;
+      state.page = 1;
+      return load(asked);
+    }
     const items = status === 204 ? [] : data.data;
     const total = status === 204 ? 0 : data.total ?? items.length;
-    grid.replaceChildren(...items.map(card));
     const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    if (asked !== null && state.page < pages && asked > pages) {
+      state.page = pages;
+      return load(asked);
+    }
+    grid.replaceChildren(...items.map(card));
     summary.textContent = total ? `${total} clips · page ${state.page} of ${pages}` : "";
     if (!total) {
       message.className = "notice";
       message.textContent = tab.mine
         ? "You have not marked any clip as smoke yet (or those pages were not counted)."
         : "No clips here yet.";
+      message.hidden = false;
+    } else if (asked !== null && asked > pages) {
+      message.className = "notice";
+      message.textContent = `There is no page ${asked}: this is the last page, ${pages}.`;
       message.hidden = false;
     }
     document.getElementById("page-no").textContent = total ? `Page ${state.page} of ${pages}` : "";

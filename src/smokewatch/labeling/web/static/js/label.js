@@ -1,6 +1,9 @@
 // The label page: a page of 16 looping clips; tap the ones with smoke, submit after the page's
 // minimum viewing time. Answers are kept in localStorage until the service has them, so a
 // failed submission is retried (and reported on screen), never silently dropped.
+// A page's token expires (its exp - iat, an hour by default): a page about to expire is swapped
+// for a fresh one before the volunteer spends work on it, and so is one fetched ahead that has
+// grown old in the meantime.
 import { api, ApiError, claims, describe, sleep, volunteerToken } from "./api.js";
 import { arrowKeys, clipUrl, countdown, preload, tile } from "./clipgrid.js";
 import { rich, strong } from "./dom.js";
@@ -19,10 +22,11 @@ const empty = document.getElementById("empty");
 const scoreLine = document.getElementById("user-score");
 
 let token = null;
-let page = null; // {items, video_token, answers: Map(id -> 0/1), readyAt}
+let page = null; // {items, video_token, wait, life, expiresAt, answers: Map(id -> 0/1), readyAt}
 let nextPage = null; // a page fetched ahead, its clips already loading
 let stopCountdown = () => {};
 let sending = false;
+let expiryTimer = null;
 
 // --- answers kept until the service has them --------------------------------------------
 function pendingPages() {
@@ -62,11 +66,33 @@ async function fetchPage() {
   const c = claims(data.video_token);
   // the wait is counted from when the page is shown (the token's nbf - iat), whatever the clocks say
   const wait = Math.max(0, (c.nbf || 0) - (c.iat || 0));
-  return { items: data.data, video_token: data.video_token, wait, answers: new Map() };
+  // and so is its lifetime, from when it arrived (exp - iat; none known: it never expires)
+  const life = c.exp && c.iat ? Math.max(0, c.exp - c.iat) : null;
+  const expiresAt = life === null ? Infinity : Date.now() + life * 1000;
+  return { items: data.data, video_token: data.video_token, wait, life, expiresAt, answers: new Map() };
+}
+
+/** Milliseconds before its expiry at which a page is replaced: 2 minutes (less for short lives). */
+function margin(p) {
+  return Math.min(120_000, (p.life || 0) * 250);
+}
+
+/** Too close to its expiry to be worth a volunteer's time (``spare``: and to last that much more). */
+function stale(p, spare = 0) {
+  return p.expiresAt - Date.now() <= margin(p) + spare;
+}
+
+/** "an hour", "20 minutes": how long a page is kept, for the notices. */
+function lifetime(p) {
+  const minutes = Math.max(1, Math.round((p.life || 3600) / 60));
+  if (minutes === 60) return "an hour";
+  if (minutes % 60 === 0) return `${minutes / 60} hours`;
+  return minutes === 1 ? "a minute" : `${minutes} minutes`;
 }
 
 function show(newPage) {
   stopCountdown();
+  clearTimeout(expiryTimer);
   page = newPage;
   grid.replaceChildren();
   empty.hidden = page !== null;
@@ -105,7 +131,33 @@ function show(newPage) {
     },
   );
   setTimeout(prefetch, 1500);
+  if (Number.isFinite(page.expiresAt)) {
+    expiryTimer = setTimeout(expire, Math.max(0, page.expiresAt - margin(page) - Date.now()));
+  }
 }
+
+/** Replace the shown page, about to expire, with a fresh one (timers wait in a background tab,
+ *  so this is also checked when the tab is shown again and on submitting). */
+async function expire() {
+  if (!page || sending || !stale(page)) return;
+  const old = page;
+  sending = true; // no submission while the page is replaced
+  submitButton.disabled = true;
+  try {
+    await loadNext();
+  } finally {
+    sending = false;
+  }
+  if (!page) return; // none left: "All caught up" says so
+  report(
+    "warn",
+    "This page expired; here are new clips.",
+    ` A page is kept for you for ${lifetime(old)}; the old one's clips go back to the other volunteers.`,
+  );
+}
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) expire();
+});
 
 async function prefetch() {
   if (!page || nextPage) return;
@@ -124,7 +176,8 @@ async function prefetch() {
 }
 
 async function loadNext() {
-  const ready = nextPage;
+  // a page fetched ahead, if not so long ago that it would soon be replaced in its turn
+  const ready = nextPage && !stale(nextPage, margin(nextPage)) ? nextPage : null;
   nextPage = null;
   if (ready) {
     show(ready);
@@ -213,6 +266,14 @@ async function send(entry) {
     drop(entry);
     if (error.status === 409) {
       report("ok", "These answers had already been received.", " They were counted once.");
+    } else if (error.status === 401) {
+      // the page's token has expired (or is no longer valid): the server will never take it
+      report(
+        "bad",
+        "This page had expired, so its answers could not be recorded.",
+        ` A page is kept for you for ${lifetime(entry)}; please submit each page within that time.` +
+          " Here are new clips.",
+      );
     } else {
       report("bad", "These answers could not be recorded:", ` ${error.message}`);
     }
@@ -239,6 +300,10 @@ window.addEventListener("online", () => flushPending());
 
 async function submit() {
   if (!page || sending || submitButton.disabled) return;
+  if (page.expiresAt <= Date.now()) {
+    expire(); // too late to be taken: new clips instead of a refusal
+    return;
+  }
   sending = true;
   submitButton.disabled = true;
   statusLine.textContent = "Sending your answers…";
@@ -247,6 +312,7 @@ async function submit() {
     video_token: page.video_token,
     data: page.items.map((item) => ({ video_id: item.id, label: page.answers.get(item.id) })),
     at: Date.now(),
+    life: page.life,
   };
   keep(entry); // on this device first: a failure below loses nothing
   const settled = await send(entry);

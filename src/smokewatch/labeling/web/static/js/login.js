@@ -4,9 +4,20 @@ import { describe, signIn } from "./api.js";
 const form = document.getElementById("login-form");
 const error = document.getElementById("error");
 
+/** Where to go after signing in: ``?next=`` when it resolves to this site (the browser's own
+ *  URL parser decides, so "/\\host", "/\thost" and the like cannot lead elsewhere); else the
+ *  review page. */
 function target() {
   const next = new URLSearchParams(window.location.search).get("next") || "";
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/review";
+  if (!next.startsWith("/")) return "/review";
+  let url;
+  try {
+    url = new URL(next, window.location.origin);
+  } catch {
+    return "/review";
+  }
+  if (url.origin !== window.location.origin) return "/review";
+  return url.pathname + url.search + url.hash;
 }
 
 form.addEventListener("submit", async (event) => {

@@ -69,7 +69,9 @@ function setButtons(visible) {
   for (const [name, button] of Object.entries(buttons)) button.hidden = !visible.includes(name);
 }
 
-function showLesson(withHints = false) {
+/** Show the current lesson; ``focus``: move the focus to its title, as the button pressed to
+ *  get here (Try again, Next lesson, Start over) is hidden now. */
+function showLesson(withHints = false, { focus = false } = {}) {
   const lesson = lessons[current];
   title.textContent = `Lesson ${current + 1} of ${lessons.length}: ${lesson.title}`;
   intro.textContent = lesson.intro;
@@ -95,6 +97,10 @@ function showLesson(withHints = false) {
   setButtons(["check"]);
   buttons.check.disabled = false;
   statusLine.textContent = "Mark the clips with smoke, then check your answers.";
+  if (focus) {
+    title.focus({ preventScroll: true });
+    title.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
 }
 
 function explain(t, text) {
@@ -148,8 +154,7 @@ async function check() {
 async function next() {
   if (current < lessons.length - 1) {
     current += 1;
-    showLesson(false);
-    title.scrollIntoView({ behavior: "smooth", block: "start" });
+    showLesson(false, { focus: true });
     return;
   }
   const tries = finalFailures + 1;
@@ -175,15 +180,15 @@ async function next() {
 
 buttons.check.addEventListener("click", check);
 buttons.next.addEventListener("click", next);
-buttons.retry.addEventListener("click", () => showLesson(false));
-buttons.retryHints.addEventListener("click", () => showLesson(true));
+buttons.retry.addEventListener("click", () => showLesson(false, { focus: true }));
+buttons.retryHints.addEventListener("click", () => showLesson(true, { focus: true }));
 document.getElementById("restart").addEventListener("click", () => {
   current = 0;
   mistakes = false;
   finalFailures = 0;
   done.hidden = true;
   record(0);
-  showLesson(false);
+  showLesson(false, { focus: true });
 });
 arrowKeys(grid, ".tile");
 
