@@ -98,8 +98,10 @@ def test_no_window_spans_a_gap_and_the_grid_restarts_after_it(
     after = [before[-1] + 1200 + i * EVERY for i in range(40)]  # a 20-minute gap
     post(config, before + after)
     sync_camera(config, CAMERA, detector=lambda: detector)
+    # the grid's window 0-35, then (as detect does) one ending on the last frame before the
+    # gap, 4-39; after it the grid starts again at 40 (the day is open: no tail yet)
     starts = [w["start_frame"] for w in windows_of(config)]
-    assert starts == [0, 40]
+    assert starts == [0, 4, 40]
     sidecar = json.loads((day(config) / "frames" / "frames.json").read_text())
     assert sidecar["gaps"][0]["after_frame"] == 39
     for w in windows_of(config):
@@ -126,12 +128,16 @@ def test_detect_reads_the_same_frame_folder_in_batch(
         label_clips=0,
     )
     batch = report.views["1-0"].windows
-    watched = windows_of(config)
     # the batch run also scores the folder's last 36 frames (24-59), the end of its stretch;
-    # the watched day is still open, its grid waiting for more frames
+    # the watched day, still open, waits for more frames on its grid
     assert (batch[-1].start_frame, batch[-1].end_frame) == (24, 59)
-    batch = batch[:-1]
+    assert [w["start_frame"] for w in windows_of(config)] == [w.start_frame for w in batch[:-1]]
+    # once the day is over (a photo after its daylight), watch scores that window too
+    post(config, [START + 14 * 3600])
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    watched = windows_of(config)
     assert [w.start_frame for w in batch] == [w["start_frame"] for w in watched]
+    assert [w.end_frame for w in batch] == [w["end_frame"] for w in watched]
     assert [w.start_time for w in batch] == [w["start_time"] for w in watched]
     assert [round(w.probability, 4) for w in batch] == [
         round(float(w["probability"]), 4)  # type: ignore[arg-type]

@@ -235,21 +235,30 @@ def _score(
     detector: Detector,
     report: SyncReport,
     hook: Hook,
+    closed: bool = False,
 ) -> dict[str, list[Window]]:
+    """Score the day's windows not scored yet: on the step grid, and, as ``detect`` does, one
+    more ending on the last frame before a gap and (once the day is ``closed``) on the day's
+    last frame, when the grid left those frames out."""
     opts = config.options
     frames_dir, out = day / FRAMES, day / DETECT
     times = FrameTimes(_frame_times(frames_dir), config.gap_seconds)
     state = _load_state(out / SCAN, list(views))
     length, step = opts.window_frames, opts.window_step
     keys, boxes = list(views), list(views.values())
-    while state["next_start"] + length <= len(times):
-        first = int(state["next_start"])
-        last = first + length - 1
-        if times.spans_gap(first, last):
-            after = [g.after_frame for g in times.gaps() if first <= g.after_frame < last]
-            state["next_start"] = max(after) + 1  # the grid starts again after the gap
-            atomic_write_text(out / SCAN, json.dumps(state))
-            continue
+
+    def covered() -> int:
+        """The last frame a scored window ends on (-1: none yet)."""
+        scored = next(iter(state["windows"].values()), [])
+        return int(scored[-1]["end_frame"]) if scored else -1
+
+    def tail(end: int) -> None:
+        """The window ending on ``end`` (a stretch's last frame), if the grid left it out."""
+        first = end - length + 1
+        if first >= 0 and end > covered() and not times.spans_gap(first, end):
+            window(first, end)
+
+    def window(first: int, last: int) -> None:
         crops = [
             crop_views(f, boxes, opts.size) for f in _read_window_frames(frames_dir, first, last)
         ]
@@ -289,10 +298,23 @@ def _score(
                     np.save(tmp, np.asarray(volume, dtype=np.float16))
             state["windows"][key].append(dataclasses.asdict(window))
         hook("scored")
-        state["next_start"] = first + step
+        state["next_start"] = max(int(state["next_start"]), first + step)
         atomic_write_text(out / SCAN, json.dumps(state))
         report.windows_scored += 1
         report.raised_at["_last_window_time"] = times.times[last]
+
+    while state["next_start"] + length <= len(times):
+        first = int(state["next_start"])
+        last = first + length - 1
+        if times.spans_gap(first, last):
+            after = [g.after_frame for g in times.gaps() if first <= g.after_frame < last]
+            tail(max(after))
+            state["next_start"] = max(after) + 1  # the grid starts again after the gap
+            atomic_write_text(out / SCAN, json.dumps(state))
+            continue
+        window(first, last)
+    if closed:
+        tail(len(times) - 1)
     return {k: [Window(**w) for w in state["windows"][k]] for k in keys}
 
 
@@ -487,7 +509,7 @@ def sync_camera(
         if not pending and state.get("raised") == [scored, closed]:
             continue
         model = detector()
-        windows = _score(config, day, dict(views), model, report, hook)
+        windows = _score(config, day, dict(views), model, report, hook, closed)
         alerted = _raise_events(
             config, camera_id, day, dict(views), windows, model, closed, report, hook
         )
