@@ -249,7 +249,7 @@ def _score(
 
     def covered() -> int:
         """The last frame a scored window ends on (-1: none yet)."""
-        scored = next(iter(state["windows"].values()), [])
+        scored: list[dict[str, Any]] = next(iter(state["windows"].values()), [])
         return int(scored[-1]["end_frame"]) if scored else -1
 
     def tail(end: int) -> None:
