@@ -269,6 +269,39 @@ def test_a_page_about_to_expire_is_replaced_with_new_clips(
     expect(page.locator("#result")).to_contain_text("Page accepted")
 
 
+def test_a_marked_page_about_to_expire_asks_to_be_submitted_first(
+    short_page: Any, short_site: Site
+) -> None:
+    """Marks are the volunteer's work: the page stays, with a warning, until it has all but
+    run out, and is taken if submitted in that time."""
+    page = short_page
+    batches = _batches(page)
+    _open_with_a_page_ahead(page, batches)
+    first = len(batches) - 2
+    _mark(page, [i for i in _current_ids(page) if i in short_site.seeded.gold_pos])
+    page.clock.fast_forward(50_000)  # 10 s left: an unmarked page would be replaced now
+    result = page.locator("#result")
+    expect(result).to_contain_text("This page expires soon.")
+    expect(result).to_contain_text("to keep your marks")
+    expect(page.locator("#grid")).to_have_attribute("data-page", batches[first].token[-16:])
+    page.clock.fast_forward(6_000)  # 4 s left: too late to send, new clips
+    expect(result).to_contain_text("This page expired; here are new clips.")
+    expect(page.locator("#grid")).not_to_have_attribute("data-page", batches[first].token[-16:])
+
+
+def test_a_marked_page_submitted_after_the_warning_is_taken(
+    short_page: Any, short_site: Site
+) -> None:
+    page = short_page
+    batches = _batches(page)
+    _open_with_a_page_ahead(page, batches)
+    _mark(page, [i for i in _current_ids(page) if i in short_site.seeded.gold_pos])
+    page.clock.fast_forward(50_000)
+    expect(page.locator("#result")).to_contain_text("This page expires soon.")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#result")).to_contain_text("Page accepted")
+
+
 def test_a_page_fetched_ahead_long_ago_is_not_shown(short_page: Any, short_site: Site) -> None:
     page = short_page
     batches = _batches(page)

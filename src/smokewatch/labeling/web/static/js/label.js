@@ -72,6 +72,9 @@ async function fetchPage() {
   return { items: data.data, video_token: data.video_token, wait, life, expiresAt, answers: new Map() };
 }
 
+/** A marked page is replaced this long before it expires (a submission needs the time). */
+const LAST_CALL_MS = 5_000;
+
 /** Milliseconds before its expiry at which a page is replaced: 2 minutes (less for short lives). */
 function margin(p) {
   return Math.min(120_000, (p.life || 0) * 250);
@@ -137,9 +140,25 @@ function show(newPage) {
 }
 
 /** Replace the shown page, about to expire, with a fresh one (timers wait in a background tab,
- *  so this is also checked when the tab is shown again and on submitting). */
+ *  so this is also checked when the tab is shown again and on submitting). A page the
+ *  volunteer has marked is not taken away at once: they are told to submit, and it is
+ *  replaced only when it has nearly run out (it could not be taken after that). */
 async function expire() {
   if (!page || sending || !stale(page)) return;
+  const left = page.expiresAt - Date.now();
+  const marked = [...page.answers.values()].some((v) => v === 1);
+  if (marked && !page.warned && left > LAST_CALL_MS) {
+    page.warned = true;
+    report(
+      "warn",
+      "This page expires soon.",
+      ` Submit it within ${Math.max(1, Math.floor(left / 60_000))} minute(s) to keep your marks;` +
+        " after that it is replaced with new clips.",
+    );
+    clearTimeout(expiryTimer);
+    expiryTimer = setTimeout(expire, left - LAST_CALL_MS);
+    return;
+  }
   const old = page;
   sending = true; // no submission while the page is replaced
   submitButton.disabled = true;
