@@ -205,10 +205,16 @@ def test_random_erasing_zeroes_a_box_in_some_clips() -> None:
     assert area < 0.03  # 0.3%–1% of the frame per box
 
 
+def _frame_order(y: torch.Tensor, i: int) -> tuple[int, ...]:
+    """Clip ``i``'s frame order, for clips whose frame t is all ``40 t``."""
+    return tuple(((y[i, 0, :, 0, 0] + 1) * 127.5 / 40).round().long().tolist())
+
+
 def test_perturb_frames_permutes_each_clip() -> None:
+    """Training: every clip its own draw from the global generator."""
     x = torch.arange(T, dtype=torch.float32).view(1, 1, T, 1, 1).expand(8, 3, T, H, W) * 40
     torch.manual_seed(0)
-    y = VideoAugment(H, train=False, perturb_frames=True)(x)
+    y = VideoAugment(H, augment=False, perturb_frames=True)(x)
     orders = []
     for i in range(8):
         frame_values = ((y[i, 0, :, 0, 0] + 1) * 127.5 / 40).round().long()
@@ -218,6 +224,24 @@ def test_perturb_frames_permutes_each_clip() -> None:
         orders.append(tuple(frame_values.tolist()))
     assert len(set(orders)) > 4, "each clip gets its own permutation"
     assert sum(o != tuple(range(T)) for o in orders) >= 6
+
+
+def test_evaluation_frame_order_belongs_to_the_clip() -> None:
+    """Evaluation: a clip's order comes from the seed and the clip, not its batch or slot."""
+    frames = torch.arange(T, dtype=torch.float32).view(1, 1, T, 1, 1) * 40
+    x = frames.expand(6, 3, T, H, W).clone()
+    x[3:, 1] += 1.0  # clips 3-5 differ from clips 0-2 in one channel
+    aug = VideoAugment(H, train=False, perturb_frames=True, seed=7)
+    before = torch.get_rng_state()
+    y = aug(x)
+    assert torch.equal(torch.get_rng_state(), before), "no draw from the global generator"
+    orders = [_frame_order(y, i) for i in range(6)]
+    assert orders[0] == orders[1] == orders[2] and orders[3] == orders[4] == orders[5]
+    assert orders[0] != orders[3] and orders[0] != tuple(range(T))
+    alone = aug(x[4:5])  # another batch, another slot: the same order
+    assert _frame_order(alone, 0) == orders[4]
+    other_seed = VideoAugment(H, train=False, perturb_frames=True, seed=8)(x[:1])
+    assert _frame_order(other_seed, 0) != orders[0]
 
 
 def test_permute_frames_moves_whole_frames() -> None:
@@ -271,6 +295,41 @@ def test_hue_rotates_about_the_grey_axis() -> None:
     assert torch.allclose(A[0] @ red, torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64), atol=1e-6)
     grey = torch.full((3,), 0.4, dtype=torch.float64)
     assert torch.allclose(A[1] @ grey, grey) and torch.allclose(a, torch.zeros_like(a))
+
+
+def test_gamma_is_drawn_per_clip_in_rises_range_and_shuffled_with_the_others() -> None:
+    torch.manual_seed(0)
+    factors, order = VideoAugment(H)._draw_colour(2000)
+    gamma = factors[:, 4]
+    assert gamma.min() >= 0.7 and gamma.max() <= 1.3
+    assert gamma.min() < 0.72 and gamma.max() > 1.28
+    assert all(sorted(row) == [0, 1, 2, 3, 4] for row in order.tolist())
+    assert len({row.index(4) for row in order.tolist()}) == 5  # gamma anywhere in the order
+
+
+def test_gamma_step_and_a_contrast_after_it_use_the_image_gamma_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clip 0: gamma 0.7 alone; clip 1: gamma 1.3, then contrast 0.5 with the grey mean of the
+    image as gamma left it; clip 2: contrast 0.5, then gamma 0.8 (torchvision's formulas)."""
+    aug = VideoAugment(H, steps={"jitter"})
+    factors = torch.tensor(
+        [[1.0, 1.0, 1.0, 0.0, 0.7], [1.0, 0.5, 1.0, 0.0, 1.3], [1.0, 0.5, 1.0, 0.0, 0.8]]
+    )
+    order = torch.tensor([[4, 0, 1, 2, 3], [4, 1, 0, 2, 3], [1, 4, 0, 2, 3]])
+    monkeypatch.setattr(aug, "_draw_colour", lambda b: (factors, order))
+    x = _still_clips(3)
+    y = aug(x).double()
+    img = x.double() / 255.0
+    expected = [
+        img[0:1] ** 0.7,
+        0.5 * img[1:2] ** 1.3 + 0.5 * _grey(img[1:2] ** 1.3).mean(),
+        (0.5 * img[2:3] + 0.5 * _grey(img[2:3]).mean()).clamp(0, 1) ** 0.8,
+    ]
+    for i, want in enumerate(expected):
+        assert torch.allclose(y[i], want[0] * 2 - 1, atol=1e-4), i
+    # one gamma for every frame of a clip: still clips stay still
+    assert torch.equal(y[:, :, :1].expand_as(y), y)
 
 
 def test_perspective_fills_with_black() -> None:

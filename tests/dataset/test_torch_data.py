@@ -21,6 +21,7 @@ from smokewatch.dataset.torch_data import (
     frame_indices,
     items_from_labels_csv,
     items_from_metadata,
+    readable_items,
     worker_init_fn,
 )
 from smokewatch.errors import MetadataError, SmokewatchError, VideoError
@@ -227,6 +228,37 @@ def test_short_and_corrupt_videos_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(VideoError, match=r"junk\.mp4"):
         ClipDataset([ClipItem(junk, 0)], frames=8, cache_dir=tmp_path / "c")[0]
     assert not list((tmp_path / "c").glob("*")) if (tmp_path / "c").exists() else True
+
+
+def test_readable_items_leaves_out_and_names_what_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_clip(tmp_path / "good.mp4", frames=8, size=32)
+    good = ClipItem(tmp_path / "good.mp4", 1)
+    short = tmp_path / "short.mp4"
+    make_clip(short, frames=4, size=32)
+    junk = garbage_file(tmp_path / "junk.mp4")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    cut = tmp_path / "cut.mp4"  # an interrupted download: its header lists frames it lacks
+    make_clip(cut, frames=8, size=32)
+    truncate(cut, 0.6)
+    items = [ClipItem(short, 0), good, ClipItem(junk, 0), ClipItem(empty, 1), ClipItem(cut, 1)]
+    kept, bad = readable_items(items, frames=8)
+    assert kept == [good]
+    assert len(bad) == 4
+    assert "short.mp4: has 4 frames, fewer than the 8" in bad[0]
+    assert "junk.mp4" in bad[1] and "empty.mp4" in bad[2]
+    assert "cut.mp4: truncated video" in bad[3]
+    # a clip with a fresh cache entry was decoded before: it is not opened again
+    cache = tmp_path / "cache"
+    ClipDataset([good], frames=8, cache_dir=cache)[0]
+    opened: list[Path] = []
+    real = video.probe
+    monkeypatch.setattr(video, "probe", lambda path: opened.append(Path(path)) or real(path))
+    assert readable_items([good], frames=8, cache_dir=cache) == ([good], [])
+    assert opened == []
+    assert readable_items([good], frames=8) == ([good], []) and opened == [good.path]
 
 
 def test_flow_items(tmp_path: Path) -> None:

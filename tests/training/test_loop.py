@@ -20,6 +20,7 @@ from smokewatch.training.checkpoint import CheckpointError, load_checkpoint
 from smokewatch.training.config import apply_overrides, load_config
 from smokewatch.training.loop import train
 from smokewatch.training.saved import load_model_dir
+from smokewatch.video import read_clip
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,7 +110,8 @@ def test_a_diverging_run_stops_at_the_step_and_saves_no_model(
         train(config, items, [], tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "model").exists()
     # validated after the step that broke it: the validation says so, not binary_metrics
-    config = apply_overrides(load_config(tiny_preset), ["lr=1e30", "val_every=1"])
+    # (no augmentation: whether step 1's overflow gives NaN or only infinities depends on it)
+    config = apply_overrides(load_config(tiny_preset), ["lr=1e30", "val_every=1", "augment=false"])
     with pytest.raises(TrainingError, match="diverged by step 1: the model gives NaN"):
         train(config, items, items[:4], tmp_path / "run-val", progress=False)
     assert not (tmp_path / "run-val" / "model").exists()
@@ -166,12 +168,47 @@ def test_rise_loss_uses_per_frame_logits_and_the_clip_max(
     assert frames.shape == (2, 6)
     assert torch.equal(clip_scores(frames), frames.amax(dim=1))
     y = torch.tensor([1.0, 0.0])
-    expected = torch.nn.functional.binary_cross_entropy_with_logits(frames, y[:, None].expand(2, 6))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    # RISE's loss: half per-frame BCE, half BCE of the clip's max over time
+    expected = 0.5 * bce(frames, y[:, None].expand(2, 6)) + 0.5 * bce(frames.amax(dim=1), y)
     assert torch.allclose(loss_fn(frames, y), expected)
+    # logits that vary over time, where the two halves differ (RISE's value, by hand)
+    varied = torch.tensor([[0.0, 3.0, -2.0], [1.0, -1.0, 0.5]])
+    per_frame = bce(varied, torch.tensor([[1.0] * 3, [0.0] * 3]))
+    clip = bce(torch.tensor([3.0, 1.0]), y)
+    assert torch.allclose(loss_fn(varied, y), 0.5 * per_frame + 0.5 * clip)
+    assert not torch.allclose(per_frame, clip)
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     config = apply_overrides(load_config(tiny_preset), ["loss=rise", "steps=4"])
     result = train(config, items[:8], items[8:], tmp_path / "run", progress=False)
-    assert load_model_dir(result.model_dir).predict(items[8:]).shape == (4,)
+    trained = load_model_dir(result.model_dir)
+    probs = trained.predict(items[8:])
+    # evaluation scores a RISE-loss model by the max over time, as RISE tested
+    from smokewatch.training.predict import array_batch, eval_transform
+
+    clips = [read_clip(it.path) for it in items[8:]]
+    x = eval_transform(config, torch.device("cpu"))(array_batch(config, clips))
+    with torch.no_grad():
+        by_max = torch.sigmoid(TrainModule(trained.model, "rise")(x).amax(dim=1))
+        by_mean = torch.sigmoid(trained.model(x).flatten())
+    np.testing.assert_allclose(probs, by_max.double().numpy(), atol=1e-6)
+    assert not np.allclose(probs, by_mean.double().numpy(), atol=1e-6)
+
+
+def test_rise_loss_stretches_time_steps_to_the_frames_as_rise_did() -> None:
+    """A model with fewer time steps than frames (I3D: T/8): its logits are stretched linearly
+    (``align_corners=True``) to one per frame; the clip score is their max."""
+    from smokewatch.training.build import TrainModule, clip_scores
+
+    class TwoSteps(torch.nn.Module):
+        def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.tensor([[0.0, 3.0], [-1.0, -4.0]])
+
+    frames = TrainModule(TwoSteps(), "rise")(torch.zeros(2, 3, 7, 8, 8))
+    assert frames.shape == (2, 7)
+    assert torch.allclose(frames[0], torch.linspace(0.0, 3.0, 7))
+    assert torch.allclose(frames[1], torch.linspace(-1.0, -4.0, 7))
+    assert torch.equal(clip_scores(frames), torch.tensor([3.0, -1.0]))
 
 
 def test_resume_after_kill_9_ends_with_the_same_weights(
@@ -363,14 +400,18 @@ def test_frame_perturbed_evaluation_repeats_and_leaves_the_random_stream_alone(
 def test_a_validation_failure_under_torchrun_stops_every_process(
     tiny_clips: Path, tiny_preset: Path, tmp_path: Path
 ) -> None:
-    """Process 0 hits a corrupt validation clip: all processes stop with an error, none hangs."""
-    from videos import garbage_file
+    """Process 0 hits a corrupt validation clip: all processes stop with an error, none hangs.
 
+    The clip's container and packets are sound (so the check before training keeps it) but
+    its coded bytes are noise, so it fails only when validation decodes it."""
     clips = tmp_path / "clips"
     clips.mkdir()
     for mp4 in tiny_clips.glob("*.mp4"):
         (clips / mp4.name).symlink_to(mp4)
-    garbage_file(clips / "broken.mp4")
+    data = bytearray((tiny_clips / "clip-01.mp4").read_bytes())
+    start = data.find(b"mdat") + 12
+    data[start:-8] = np.random.default_rng(0).bytes(len(data) - 8 - start)
+    (clips / "broken.mp4").write_bytes(bytes(data))
     (tmp_path / "val.csv").write_text("file,label\nbroken.mp4,1\nclip-00.mp4,0\n")
     proc = _torchrun(
         "train",

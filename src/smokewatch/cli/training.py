@@ -105,6 +105,39 @@ def _config(preset: str, overrides: list[str]) -> Any:
     return apply_overrides(load_config(preset), overrides or [])
 
 
+def _readable(
+    items: list[Any], config: Any, cache_dir: Path | None, *, what: str
+) -> tuple[list[Any], list[str]]:
+    """``items`` without the clips that cannot be read (probed before any step), and why.
+
+    A batch command leaves a corrupt clip out and lists it rather than stopping at it.
+    """
+    from smokewatch.dataset.torch_data import readable_items
+
+    good, bad = readable_items(
+        items,
+        frames=_frames_read(config),
+        modality=config.modality,
+        flow_method=config.flow_method,
+        cache_dir=cache_dir,
+    )
+    if not good:
+        raise SmokewatchError(f"none of the {len(items)} {what} can be read (first: {bad[0]})")
+    return good, bad
+
+
+def _frames_read(config: Any) -> int:
+    """How many frames a clip needs for ``config``: heads presets take what there is."""
+    return 1 if config.kind == "heads" else int(config.frames)
+
+
+def _list_skipped(skipped: list[str]) -> None:
+    from smokewatch.cli._common import tagged
+
+    for message in skipped:
+        err_console.print(tagged("skipped:", "yellow", message), soft_wrap=True)
+
+
 def train_command(
     preset: str = typer.Option(
         ..., "--preset", "-p", help="A preset name (smokewatch experiments presets) or a YAML file."
@@ -132,8 +165,14 @@ def train_command(
     resume: bool = typer.Option(
         False,
         "--resume",
-        help="Continue the run in OUT from its "
-        "last checkpoint (exactly: same batches, same random draws).",
+        help="Continue the run in OUT from its last checkpoint (exactly: same batches, same "
+        "random draws; the same clips are required). Without a checkpoint yet: a fresh run.",
+    ),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Exit with status 1, before training, if any clip could not be read "
+        "(without it such clips are left out and listed).",
     ),
     device: str | None = _DEVICE,
     threads: int = _THREADS,
@@ -151,6 +190,8 @@ def train_command(
     Without validation clips, a preset's val_fraction holds out a stratified share of the
     training clips; with neither, the final weights are the model. Several processes:
     torchrun --nproc_per_node N -m smokewatch train ... (DDP; NCCL on GPUs, gloo on CPUs).
+    Every clip is checked before the first step: one that cannot be read is left out and
+    listed (with --strict, the command stops there with status 1).
     """
     from smokewatch.training.experiments import holdout
 
@@ -158,12 +199,28 @@ def train_command(
     _check_device(device)
     config = _config(preset, overrides)
     items = load_items(metadata, videos, labels, clips, what="training clips")
+    items, skipped = _readable(items, config, cache_dir, what="training clips")
     if val_metadata is not None or val_labels is not None:
         val = load_items(val_metadata, videos, val_labels, clips, what="validation clips")
+        val, bad_val = _readable(val, config, cache_dir, what="validation clips")
+        skipped += bad_val
     else:
         items, val = holdout(items, config.val_fraction, config.seed)
+    _list_skipped(skipped)
+    if strict and skipped:
+        err_console.print(
+            f"{len(skipped)} clips cannot be read; --strict: not training", highlight=False
+        )
+        raise typer.Exit(1)
+    if resume and not (out / "last.pt").is_file():
+        err_console.print(
+            f"--resume: {out} holds no checkpoint (last.pt) yet; starting a fresh run",
+            highlight=False,
+        )
+        resume = False
     err_console.print(
-        f"{config.summary()}\n{len(items)} training clips, {len(val)} validation clips",
+        f"{config.summary()}\n{len(items)} training clips, {len(val)} validation clips"
+        + (f" ({len(skipped)} unreadable left out)" if skipped else ""),
         highlight=False,
     )
     if scene_groups_column is not None and (config.kind != "heads" or labels is None):
@@ -248,7 +305,8 @@ def evaluate_command(
     threshold: float | None = typer.Option(
         None,
         "--threshold",
-        help="P(smoke) at or above which a clip is smoke (default: the model's, 0.5).",
+        help="P(smoke) at or above which a clip is smoke, between 0 and 1 "
+        "(default: the model's, 0.5).",
     ),
     grids: bool = typer.Option(
         True, "--grids/--no-grids", help="Write a grid video of clips per confusion cell."
@@ -258,31 +316,45 @@ def evaluate_command(
     threads: int = _THREADS,
     cache_dir: Path | None = _CACHE,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit with status 1 if any clip could not be read."
+    ),
 ) -> None:
-    """Score a trained model on labeled clips: precision, recall, F1, ROC-AUC, accuracy."""
-    from smokewatch.training.evaluate import evaluate_model
+    """Score a trained model on labeled clips: precision, recall, F1, ROC-AUC, accuracy.
 
+    Clips that cannot be read are left out, listed at the end and in metrics.json ("skipped");
+    with --strict the command still scores the others, then exits 1.
+    """
+    from smokewatch.training.evaluate import check_threshold, evaluate_model
+
+    if threshold is not None:
+        check_threshold(threshold)
     _threads(threads)
     _check_device(device)
     items = load_items(metadata, videos, labels, clips)
+    skipped: list[str] = []
     m = evaluate_model(
         model,
         items,
         out,
-        device=device or "cpu",
+        device=device,
         batch_size=batch_size,
         threshold=threshold,
         cache_dir=cache_dir,
         weights_cache_dir=_weights_cache_dir(),
         grids=grids,
         progress=not quiet,
+        on_skip=skipped.append,
     )
+    _list_skipped(skipped)
     console.print(
         f"{m.n} clips: precision {m.precision:.3f} recall {m.recall:.3f} F1 {m.f1:.3f} "
         f"ROC-AUC {m.roc_auc:.3f} accuracy {m.accuracy:.3f} (tp {m.tp} fp {m.fp} fn {m.fn} "
         f"tn {m.tn}) -> {out}",
         highlight=False,
     )
+    if strict and skipped:
+        raise typer.Exit(1)
 
 
 @experiments_app.command("presets")

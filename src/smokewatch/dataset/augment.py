@@ -1,12 +1,14 @@
 """The paper's training augmentation, on a whole batch of clips, on the model's device.
 
-RISE (``i3d_learner.get_transform``) augments every training clip with ONE random draw applied
+RISE (``base_learner.get_transform``) augments every training clip with ONE random draw applied
 to all of its frames — a frame-by-frame draw would turn camera jitter into fake motion, which
 is exactly what a smoke model must not learn. In its order:
 
-1. colour jitter: brightness, contrast, saturation 0.3, hue ±0.1 of a turn (RGB only), the four
-   in a random order per clip;
-2. random resized crop to ``size`` (area 0.9–1, aspect 3/4–4/3);
+1. colour jitter (RGB only): brightness, contrast, saturation 0.3, hue ±0.1 of a turn and
+   gamma, an exponent in 0.7–1.3; the five in a random order per clip;
+2. random resized crop to ``size`` (area 0.9–1, aspect 3/4–4/3), resampled bilinearly (RISE's
+   transforms resized bicubically; bilinear stays within the input's range, needs no clamp,
+   and is what ``grid_sample`` fuses with the other warps);
 3. a small random perspective (RISE: 3D rotations of ±3° about each axis and ±3° shear, which
    moves the corners by up to ~5% of the side; here kornia's area-preserving corner jitter,
    ``distortion_scale=0.1``: each corner ±5% of the side), filled with black / no motion;
@@ -18,7 +20,9 @@ is exactly what a smoke model must not learn. In its order:
 
 Evaluation (``train=False``) and ``-ND`` (``augment=False``) only resize to ``size`` and
 normalise. ``-FP`` (``perturb_frames=True``) shuffles each clip's frame order with its own
-random permutation, in training *and* evaluation (RISE perturbed its cached clips on disk).
+random permutation, in training *and* evaluation (RISE perturbed its cached clips on disk); in
+evaluation the permutation is drawn from ``seed`` and the clip's pixels (:func:`clip_seeds`),
+so a clip scores the same in any batch and any listing order.
 
 How, and why this way: the parameters are kornia's (its ``ResizedCropGenerator``,
 ``PerspectiveGenerator`` and ``RectangleEraseGenerator``, one draw per clip), but they are
@@ -26,29 +30,34 @@ applied fused, because on a CPU the straightforward kornia pipeline (``ColorJitt
 ``RandomResizedCrop``, ``RandomPerspective``, ``RandomErasing`` on ``[B, C*T, H, W]``) made
 ~40 passes over every pixel and was 4x *slower* than RISE's per-frame PIL loop:
 
-* the four colour steps are linear in RGB, so per clip they compose into ONE 3x3 matrix and
-  offset (with ``/ 255`` folded in), applied by one batched matrix product and one clamp.
-  Brightness, contrast (blend with the clip's grey mean, which a linear step maps exactly, so
-  it is computed once from the input's mean colour) and saturation (blend with grey) are
-  torchvision's formulas; hue is a rotation about the grey axis (the linear form of an HSV hue
-  shift; grey stays grey). Unlike torchvision nothing is clamped between the steps, only after
-  the last one;
+* four of the five colour steps are linear in RGB, so per clip those before gamma compose into
+  ONE 3x3 matrix and offset (with ``/ 255`` folded in) and those after it into a second one,
+  each applied by one batched matrix product; gamma (``x ** g`` on [0, 1], torchvision's
+  ``adjust_gamma``) is one elementwise power in between. Brightness, contrast and saturation
+  (blend with grey) are torchvision's formulas, except that contrast blends with the grey mean
+  of the whole clip where RISE's per-frame transforms used each frame's own mean (one value
+  per clip keeps the draw identical for every frame). Before gamma that mean is carried
+  through the linear steps from the input's mean colour; after gamma it is measured, since
+  gamma is not linear. Hue is a rotation about the grey axis (the linear form of an HSV hue
+  shift; grey stays grey). Unlike torchvision the values are clamped to [0, 1] only before
+  gamma and after the last step, not between the linear steps;
 * crop-and-resize, perspective and flip are all homographies: per clip they compose into ONE
   matrix and every frame and channel is resampled in one ``kornia.geometry.warp_perspective``
   (one sampling grid per clip, bilinear, zeros outside = black / no motion);
 * erasing writes two small boxes per clip instead of blending whole tensors.
 
-Randomness: every draw (kornia's generators, the colour factors and order, the flip coin, the
-erase coins, the frame permutation) comes from torch's global **CPU** generator, whatever
-device the batch is on — :meth:`VideoAugment._apply` keeps kornia's samplers on the CPU after
-``.to(device)`` — so ``torch.manual_seed`` reproduces a run and ``torch.get_rng_state`` is all
-a checkpoint needs.
+Randomness: every training draw (kornia's generators, the colour factors and order, the
+flip coin, the erase coins, the frame permutation) comes from torch's global **CPU**
+generator, whatever device the batch is on — :meth:`VideoAugment._apply` keeps kornia's
+samplers on the CPU after ``.to(device)`` — so ``torch.manual_seed`` reproduces a run and
+``torch.get_rng_state`` is all a checkpoint needs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
 import torch
@@ -57,16 +66,28 @@ from kornia.augmentation import random_generator as rg
 from kornia.geometry.transform import get_perspective_transform
 from torch import Tensor
 
-__all__ = ["STEPS", "VideoAugment", "colour_matrices", "normalize", "permute_frames", "resize"]
+__all__ = [
+    "STEPS",
+    "VideoAugment",
+    "clip_seeds",
+    "colour_matrices",
+    "normalize",
+    "permute_frames",
+    "resize",
+]
 
 Modality = Literal["rgb", "flow"]
 
 #: The training steps, in the order they apply; ``VideoAugment(steps=...)`` picks a subset.
 STEPS: tuple[str, ...] = ("jitter", "crop", "perspective", "flip", "erase")
 
-#: RISE's parameters (``i3d_learner.get_transform``): factors in [1 - x, 1 + x], hue ±x turns.
+#: RISE's parameters (``base_learner.get_transform``): factors in [1 - x, 1 + x], hue ±x turns,
+#: gamma exponent in [1 - x, 1 + x].
 BRIGHTNESS = CONTRAST = SATURATION = 0.3
 HUE = 0.1
+GAMMA = 0.3
+#: The colour steps, as ``order`` indices: 0-3 are affine in RGB, 4 (gamma) is not.
+_GAMMA_STEP = 4
 CROP_SCALE = (0.9, 1.0)
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 PERSPECTIVE = 0.1
@@ -104,11 +125,43 @@ def resize(video: Tensor, size: int) -> Tensor:
     return out.view(b, c, t, size, size)
 
 
-def permute_frames(video: Tensor) -> Tensor:
-    """Each clip of ``[B, C, T, H, W]`` with its frames in its own random order (``-FP``)."""
+def clip_seeds(video: Tensor, seed: int) -> list[int]:
+    """One seed per clip of a ``[B, ...]`` batch in [0, 255]: a hash of ``seed`` and its pixels.
+
+    What makes ``-FP``'s evaluation-time shuffle a property of the clip alone: the same clip
+    gets the same frame order whatever batch, position or listing order it comes in, and
+    whether it was read from a file or cropped in memory (detection). The pixels are the
+    clip's identity here because in-memory clips have no name.
+    """
+    data = video.detach().to("cpu")
+    if data.is_floating_point():
+        data = data.round().clamp(0, 255)
+    raw = data.to(torch.uint8).contiguous().numpy()
+    key = str(int(seed)).encode()
+    return [
+        int.from_bytes(hashlib.blake2b(clip.tobytes(), digest_size=8, key=key).digest(), "little")
+        >> 1
+        for clip in raw
+    ]
+
+
+def permute_frames(video: Tensor, seeds: Sequence[int] | None = None) -> Tensor:
+    """Each clip of ``[B, C, T, H, W]`` with its frames in its own random order (``-FP``).
+
+    ``seeds`` (one per clip, e.g. :func:`clip_seeds`): each clip's order from its own
+    generator, so it does not depend on the batch; None: from the global CPU generator
+    (training, whose draws a checkpoint restores; see the module doc).
+    """
     b, c, t, h, w = video.shape
-    order = torch.argsort(torch.rand(b, t), dim=1).to(video.device)  # CPU RNG, see module doc
-    index = order.view(b, 1, t, 1, 1).expand(b, c, t, h, w)
+    if seeds is None:
+        order = torch.argsort(torch.rand(b, t), dim=1)  # CPU RNG, see module doc
+    else:
+        if len(seeds) != b:
+            raise ValueError(f"{len(seeds)} seeds for a batch of {b} clips")
+        order = torch.stack(
+            [torch.randperm(t, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+        )
+    index = order.to(video.device).view(b, 1, t, 1, 1).expand(b, c, t, h, w)
     return torch.gather(video, 2, index)
 
 
@@ -116,14 +169,18 @@ def permute_frames(video: Tensor) -> Tensor:
 _GREY = (0.299, 0.587, 0.114)
 
 
-def colour_matrices(factors: Tensor, order: Tensor, mean_rgb: Tensor) -> tuple[Tensor, Tensor]:
+def colour_matrices(
+    factors: Tensor, order: Tensor | Sequence[Sequence[int]], mean_rgb: Tensor
+) -> tuple[Tensor, Tensor]:
     """Compose per-clip colour jitter into one affine map: ``rgb' = A @ rgb + a``.
 
-    ``factors`` ``[B, 4]``: brightness, contrast, saturation (multipliers, 1 = unchanged) and
-    hue (turns, 0 = unchanged); ``order`` ``[B, 4]``: the order to apply them in (indices into
-    those four); ``mean_rgb`` ``[B, 3]``: each clip's mean colour, which the contrast step
-    needs (it blends with the grey mean of the image *as it is at that step*; every step is
-    affine, so that mean is the running affine map of the input's mean). Values in [0, 1].
+    ``factors`` ``[B, 4+]``: brightness, contrast, saturation (multipliers, 1 = unchanged) and
+    hue (turns, 0 = unchanged); ``order`` ``[B, 4]`` or one list per clip (of any length):
+    the steps to apply, in order (indices into those four; gamma, index 4, is not affine and
+    is applied between two such maps by :class:`VideoAugment`); ``mean_rgb`` ``[B, 3]``: each
+    clip's mean colour, which the contrast step needs (it blends with the grey mean of the
+    image *as it is at that step*; every step is affine, so that mean is the running affine
+    map of the input's mean). Values in [0, 1].
     Returns ``A`` ``[B, 3, 3]`` and ``a`` ``[B, 3]``; all in float64 for exact composition.
     """
     b = factors.shape[0]
@@ -139,7 +196,10 @@ def colour_matrices(factors: Tensor, order: Tensor, mean_rgb: Tensor) -> tuple[T
     a = torch.zeros(b, 3, dtype=torch.float64)
     mu = mean_rgb.to(torch.float64).clone()
     for i in range(b):
-        for step in order[i].tolist():
+        steps = order[i].tolist() if isinstance(order, Tensor) else list(order[i])
+        if _GAMMA_STEP in steps:
+            raise ValueError("gamma is not affine: split the order at it (VideoAugment does)")
+        for step in steps:
             v = torch.zeros(3, dtype=torch.float64)
             if step == 0:  # brightness: x * f
                 m = f[i, 0] * eye
@@ -181,6 +241,7 @@ class VideoAugment(torch.nn.Module):
         perturb_frames: bool = False,
         modality: Modality = "rgb",
         steps: Collection[str] | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if modality not in ("rgb", "flow"):
@@ -198,6 +259,7 @@ class VideoAugment(torch.nn.Module):
         self.perturb_frames = perturb_frames
         self.modality: Modality = modality
         self.steps = frozenset(chosen)
+        self.seed = seed
         self.crop = rg.ResizedCropGenerator((size, size), CROP_SCALE, CROP_RATIO)
         self.perspective = rg.PerspectiveGenerator(PERSPECTIVE, sampling_method="area_preserving")
         self.erase = rg.RectangleEraseGenerator(ERASE_SCALE, ERASE_RATIO, 0.0)
@@ -234,19 +296,55 @@ class VideoAugment(torch.nn.Module):
         self._check(video)
         x = video.to(torch.float32)
         if self.perturb_frames:
-            x = permute_frames(x)
+            # evaluation: each clip's own order (clip_seeds); training: the global generator
+            seeds = None if self.training else clip_seeds(video, self.seed)
+            x = permute_frames(x, seeds)
         if not (self.training and self.augment):
             return resize(normalize(x), self.size)
         return self._augment(x)
 
     def _draw_colour(self, b: int) -> tuple[Tensor, Tensor]:
-        """Per clip: factors [B, 4] (b, c, s multipliers; hue in turns) and a random order."""
+        """Per clip: factors [B, 5] (b, c, s multipliers; hue in turns; gamma exponent) and a
+        random order of the five steps (RISE's ColorJitter shuffles them per clip)."""
+        base = torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0])
         if "jitter" not in self.steps:
-            return torch.tensor([[1.0, 1.0, 1.0, 0.0]]).repeat(b, 1), torch.arange(4).repeat(b, 1)
-        u = torch.rand(b, 4) * 2 - 1
-        spread = torch.tensor([BRIGHTNESS, CONTRAST, SATURATION, HUE])
-        base = torch.tensor([1.0, 1.0, 1.0, 0.0])
-        return base + u * spread, torch.argsort(torch.rand(b, 4), dim=1)
+            return base.repeat(b, 1), torch.arange(5).repeat(b, 1)
+        u = torch.rand(b, 5) * 2 - 1
+        spread = torch.tensor([BRIGHTNESS, CONTRAST, SATURATION, HUE, GAMMA])
+        return base + u * spread, torch.argsort(torch.rand(b, 5), dim=1)
+
+    def _colour(self, src: Tensor, work: Tensor, factors: Tensor, order: Tensor) -> Tensor:
+        """RGB jitter of ``src`` [B, 3, N] in [0, 255] into [0, 2] (0 = black); returns the
+        buffer holding it (``work`` or ``src``, whose contents are then spent).
+
+        The affine steps before gamma compose into one map (contrast's grey mean from the
+        input's mean), the result is clamped to [0, 1] and raised to the clip's gamma, and the
+        steps after gamma compose into a second map whose contrast uses the mean of the image
+        as gamma left it (measured: gamma is not affine, so it cannot be carried through).
+        """
+        b = src.shape[0]
+        device = src.device
+        rows = order.tolist()
+        gamma = factors[:, _GAMMA_STEP]
+        mean = src.mean(dim=2).to("cpu", torch.float64) / 255.0
+        if bool((gamma == 1).all()):  # no jitter (or no gamma to apply): one map, one pass
+            affine = [[k for k in row if k != _GAMMA_STEP] for row in rows]
+            A, a = colour_matrices(factors, affine, mean)
+            A = (A * (2.0 / 255.0)).to(device=device, dtype=torch.float32)
+            a = (a * 2.0).to(device=device, dtype=torch.float32)
+            return torch.baddbmm(a.unsqueeze(2), A, src, out=work).clamp_(0.0, 2.0)
+        cut = [row.index(_GAMMA_STEP) for row in rows]
+        A, a = colour_matrices(factors, [row[:k] for row, k in zip(rows, cut, strict=True)], mean)
+        A = (A / 255.0).to(device=device, dtype=torch.float32)
+        a = a.to(device=device, dtype=torch.float32)
+        torch.baddbmm(a.unsqueeze(2), A, src, out=work).clamp_(0.0, 1.0)
+        work.pow_(gamma.to(device=device, dtype=torch.float32).view(b, 1, 1))
+        mean = work.mean(dim=2).to("cpu", torch.float64)
+        after = [row[k + 1 :] for row, k in zip(rows, cut, strict=True)]
+        A, a = colour_matrices(factors, after, mean)
+        A = (A * 2.0).to(device=device, dtype=torch.float32)
+        a = (a * 2.0).to(device=device, dtype=torch.float32)
+        return torch.baddbmm(a.unsqueeze(2), A, work, out=src).clamp_(0.0, 2.0)
 
     def _geometry(self, b: int, h: int, w: int) -> tuple[Tensor, Tensor]:
         """Per clip: the input->output pixel homography [B, 3, 3] and the flip coin [B]."""
@@ -313,13 +411,9 @@ class VideoAugment(torch.nn.Module):
         src.copy_(x.reshape(shape))  # float32 [0, 255]
         work = self._scratch(1, shape, device)
         if self.modality == "rgb":
-            # One affine colour map per clip, [0, 255] -> [0, 2] (0 = black, so the warp's zero
-            # fill is black and one subtraction after it normalises): one batched matmul.
-            mean = src.mean(dim=2).to("cpu", torch.float64) / 255.0
-            A, a = colour_matrices(factors, order, mean)
-            A = (A * (2.0 / 255.0)).to(device=device, dtype=torch.float32)
-            a = (a * 2.0).to(device=device, dtype=torch.float32)
-            torch.baddbmm(a.unsqueeze(2), A, src, out=work).clamp_(0.0, 2.0)
+            # Colour jitter per clip, [0, 255] -> [0, 2] (0 = black, so the warp's zero fill
+            # is black and one subtraction after it normalises): batched matmuls (_colour).
+            work = self._colour(src, work, factors, order)
         else:
             # Flow to [-1, 1] (0 = still), x negated for mirrored clips.
             sign = torch.ones(b, c)

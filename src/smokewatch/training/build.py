@@ -27,6 +27,7 @@ __all__ = [
     "freeze_until",
     "load_init",
     "loss_fn",
+    "stretch_to_frames",
 ]
 
 
@@ -120,7 +121,7 @@ def pretrained_from(config: TrainConfig, weights_cache_dir: Path | None) -> dict
 
 
 def frame_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``(batch, T')`` logits per time step (RISE's loss: each step labeled as its clip)."""
+    """``(batch, T')`` logits per time step of the model (T' = T / 8 for I3D)."""
     own = getattr(model, "frame_logits", None)
     if callable(own):
         out: torch.Tensor = own(x)
@@ -136,8 +137,25 @@ def frame_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     )
 
 
+def stretch_to_frames(logits: torch.Tensor, frames: int) -> torch.Tensor:
+    """``(batch, T')`` per-time-step logits linearly stretched to ``(batch, frames)``.
+
+    RISE's ``make_pred``: ``F.interpolate(..., frames, mode="linear", align_corners=True)``,
+    so that every input frame has a logit (the first and last steps land on the first and
+    last frames).
+    """
+    if logits.shape[1] == frames:
+        return logits
+    out = F.interpolate(logits[:, None, :], size=frames, mode="linear", align_corners=True)
+    return out[:, 0]
+
+
 class TrainModule(nn.Module):
-    """What DDP wraps: the model's output as the loss needs it (so gradients sync either way)."""
+    """What DDP wraps: the model's output as the loss needs it (so gradients sync either way).
+
+    ``loss="bce"``: the clip logit ``(B,)``; ``loss="rise"``: per-frame logits ``(B, T)``, the
+    model's per-time-step logits stretched to the input's ``T`` frames as RISE did.
+    """
 
     def __init__(self, model: nn.Module, loss: str) -> None:
         super().__init__()
@@ -146,21 +164,29 @@ class TrainModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.loss == "rise":
-            return frame_logits(self.model, x)
+            return stretch_to_frames(frame_logits(self.model, x), x.shape[2])
         out: torch.Tensor = self.model(x)
         return out.flatten(1)[:, 0]
 
 
 def loss_fn(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """BCE with logits; per-frame outputs ``(B, T)`` each carry the clip's label."""
+    """BCE with logits of the clip logit ``(B,)``, or RISE's loss of per-frame logits ``(B, T)``.
+
+    RISE (``i3d_learner.fit``, after pytorch-i3d): half a localisation loss -- BCE of every
+    frame's logit against its clip's label -- and half a classification loss -- BCE of the
+    clip's max logit over time, the score it is tested by (:func:`clip_scores`).
+    """
     target = labels.to(out.dtype)
-    if out.dim() == 2:
-        target = target[:, None].expand_as(out)
-    return F.binary_cross_entropy_with_logits(out, target)
+    if out.dim() == 1:
+        return F.binary_cross_entropy_with_logits(out, target)
+    per_frame = F.binary_cross_entropy_with_logits(out, target[:, None].expand_as(out))
+    clip = F.binary_cross_entropy_with_logits(clip_scores(out), target)
+    return 0.5 * per_frame + 0.5 * clip
 
 
 def clip_scores(out: torch.Tensor) -> torch.Tensor:
-    """Clip logits: the output itself, or the max over time of per-frame logits (RISE)."""
+    """Clip logits: the output itself, or the max over time of per-frame logits (RISE tested
+    a clip by the max over its frames of the stretched logits)."""
     return out.amax(dim=1) if out.dim() == 2 else out
 
 

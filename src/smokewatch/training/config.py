@@ -119,7 +119,8 @@ class TrainConfig(BaseModel):
     size: int = Field(224, ge=8, le=MAX_SIZE)
     augment: bool = True
     perturb_frames: bool = False
-    #: ``bce``: BCE on the clip logit; ``rise``: BCE on per-frame logits, clip score = max
+    #: ``bce``: BCE on the clip logit; ``rise``: RISE's loss, 0.5 x BCE of the per-time-step
+    #: logits stretched to the frames + 0.5 x BCE of their max over time (the clip score)
     loss: Literal["bce", "rise"] = "bce"
     lr: float = Field(0.1, gt=0)
     momentum: float = Field(0.9, ge=0)

@@ -3,7 +3,8 @@
 Every place that runs a model resolves its device here, so ``--device banana``, ``--device
 cuda`` on a machine (or a torch build) without CUDA and ``--device cuda:7`` on a two-GPU
 machine are one line naming the option, not torch's RuntimeError or AssertionError traceback
-from deep inside the first forward pass.
+from deep inside the first forward pass. No ``--device`` (``None``) means the same everywhere:
+CUDA when this machine has it, else the CPU -- so ``evaluate`` scores where ``train`` trained.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ class DeviceError(SmokewatchError, ValueError):
     """A device that is not one, or one this machine does not have."""
 
 
-def resolve_device(name: str | torch.device, *, check_available: bool = True) -> torch.device:
+def resolve_device(
+    name: str | torch.device | None, *, check_available: bool = True
+) -> torch.device:
     """``name`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``) as a device this machine has.
 
+    ``None`` (no ``--device`` given): ``cuda`` if this machine has a CUDA GPU, else ``cpu``.
     ``check_available`` False checks the spelling only: for a device that exists elsewhere
     (a Ray actor on a GPU node, scheduled from a machine without one).
     """
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(name, torch.device):
         dev = name
     else:

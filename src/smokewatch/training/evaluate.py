@@ -13,7 +13,7 @@ import csv
 import io
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,30 @@ import numpy as np
 from smokewatch.core.atomic import atomic_path, atomic_write_text
 from smokewatch.training.metrics import BinaryMetrics, binary_metrics, roc_curve
 
-__all__ = ["evaluate_model", "render_roc", "write_confusion_grids", "write_predictions"]
+__all__ = [
+    "check_threshold",
+    "evaluate_model",
+    "render_roc",
+    "write_confusion_grids",
+    "write_predictions",
+]
+
+
+def check_threshold(threshold: float) -> float:
+    """``threshold`` if it is a probability strictly between 0 and 1, else one clear error.
+
+    0 or 1 would call every clip (or none) smoke, and NaN would end up in ``metrics.json`` as
+    ``NaN``, which is not JSON; both are mistakes to stop on, not results to write.
+    """
+    import math
+
+    from smokewatch.errors import SmokewatchError
+
+    if not (math.isfinite(threshold) and 0.0 < threshold < 1.0):
+        raise SmokewatchError(
+            f"--threshold {threshold}: give a probability between 0 and 1 (exclusive), e.g. 0.5"
+        )
+    return threshold
 
 
 def write_predictions(
@@ -123,7 +146,7 @@ def evaluate_model(
     items: Sequence[Any],
     out_dir: Path,
     *,
-    device: str = "cpu",
+    device: str | None = None,
     batch_size: int = 4,
     workers: int = 1,
     threshold: float | None = None,
@@ -131,20 +154,48 @@ def evaluate_model(
     weights_cache_dir: Path | None = None,
     grids: bool = True,
     progress: bool = True,
+    on_skip: Callable[[str], None] | None = None,
 ) -> BinaryMetrics:
+    """Score ``items`` with the model in ``model_dir`` and write ``out_dir`` (module doc).
+
+    ``device`` None: CUDA if this machine has it, else the CPU (as ``train`` chooses).
+    Clips that cannot be read (:func:`~smokewatch.dataset.torch_data.readable_items`, checked
+    before any is scored) are left out, so one corrupt file does not cost the whole run:
+    ``on_skip`` hears why for each, and ``metrics.json`` lists them under ``skipped``, so a
+    score on fewer clips than were asked for says so.
+    """
+    from smokewatch.dataset.torch_data import readable_items
+    from smokewatch.errors import SmokewatchError
+    from smokewatch.training.device import resolve_device
     from smokewatch.training.progress import Progress
     from smokewatch.training.saved import load_model_dir
 
     if not items:
-        from smokewatch.errors import SmokewatchError
-
         raise SmokewatchError("no clips to evaluate")
+    if threshold is not None:
+        check_threshold(threshold)
+    dev = resolve_device(device)
     trained = load_model_dir(model_dir)
     cut = trained.config.threshold if threshold is None else threshold
+    asked = len(items)
+    items, skipped = readable_items(
+        items,
+        frames=1 if trained.config.kind == "heads" else trained.config.frames,
+        modality=trained.config.modality,
+        flow_method=trained.config.flow_method,
+        cache_dir=cache_dir,
+    )
+    for message in skipped:
+        if on_skip is not None:
+            on_skip(message)
+    if not items:
+        raise SmokewatchError(
+            f"none of the {asked} clips to evaluate can be read (first: {skipped[0]})"
+        )
     with Progress(progress, len(items), f"evaluate {model_dir}") as bar:
         probs = trained.predict(
             items,
-            device=device,
+            device=dev,
             batch_size=batch_size,
             workers=workers,
             cache_dir=cache_dir,
@@ -161,6 +212,7 @@ def evaluate_model(
         "threshold": cut,
         "model": str(model_dir),
         "preset": trained.config.name,
+        "skipped": list(skipped),
     }
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=2) + "\n")
     render_roc(out_dir / "roc.png", labels, probs, trained.config.name)

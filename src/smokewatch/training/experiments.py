@@ -57,7 +57,14 @@ def split_items(made: Split, video_dir: Path) -> dict[str, list[Any]]:
 
 
 def holdout(items: Sequence[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
-    """A stratified, seeded validation slice of ``items``: (train, validation)."""
+    """A stratified, seeded validation slice of ``items``: (train, validation).
+
+    Each class present gives ``max(1, round(n * fraction))`` of its ``n`` clips. A fraction
+    that would leave a class with no training clip (a large ``val_fraction``, or a class of
+    one clip) is a :class:`~smokewatch.training.build.TrainingError` naming the counts: a
+    model that never saw one class is not worth the hours, and an empty training set would
+    otherwise fail deep in the sampler.
+    """
     if fraction <= 0:
         return list(items), []
     rng = np.random.default_rng(seed)
@@ -66,6 +73,15 @@ def holdout(items: Sequence[Any], fraction: float, seed: int) -> tuple[list[Any]
         members = [it for it in items if it.label == label]
         order = rng.permutation(len(members))
         k = max(1, round(len(members) * fraction)) if members else 0
+        if members and k >= len(members):
+            from smokewatch.training.build import TrainingError
+
+            name = "smoke" if label else "no-smoke"
+            raise TrainingError(
+                f"val_fraction {fraction:g} holds out {k} of the {len(members)} {name} clips, "
+                f"leaving none to train on ({len(items)} clips in all): lower val_fraction "
+                "or give validation clips (--val-labels / --val-metadata)"
+            )
         val += [members[i] for i in order[:k]]
         train += [members[i] for i in order[k:]]
     return train, val
@@ -162,7 +178,7 @@ def run_one(
         run_dir / "model",
         test_items,
         run_dir / "test",
-        device=device or "cpu",
+        device=device,
         cache_dir=cache_dir,
         weights_cache_dir=weights_cache_dir,
         grids=grids,

@@ -6,10 +6,13 @@
   sees its own slice of the same global batch (:mod:`~smokewatch.training.sampling`).
 * Validation every ``val_every`` steps (on process 0). The chosen weights are those of the best
   validation F1 at or after ``select_after`` (ties: the lowest validation loss) -- chosen by the
-  loop, where the original picked them by hand.
+  loop, where the original picked them by hand. With ``select_after`` past ``steps`` no
+  validation can choose: the run warns before its first step and the final weights are the
+  model (:func:`selection_warning`).
 * ``last.pt`` (atomic) holds everything a resume needs: weights, optimizer, scheduler, step, the
-  validation history and every process's random state. ``--resume`` after ``kill -9`` ends with
-  the same weights as a run that was never interrupted (tested).
+  validation history, every process's random state and a fingerprint of the training and
+  validation clips (:func:`data_fingerprint`; a resume on other clips is refused). ``--resume``
+  after ``kill -9`` ends with the same weights as a run that was never interrupted (tested).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from smokewatch.training.metrics import binary_metrics
 from smokewatch.training.progress import Progress
 from smokewatch.training.sampling import StreamBatchSampler
 
-__all__ = ["Distributed", "TrainResult", "train"]
+__all__ = ["Distributed", "TrainResult", "data_fingerprint", "selection_warning", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,47 @@ def _diverged(loss: float, ddp: Distributed, dev: torch.device) -> bool:
     flag = torch.tensor([float(bad)], device=dev)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return bool(flag.item())
+
+
+def data_fingerprint(train_items: Sequence[Any], val_items: Sequence[Any]) -> dict[str, Any]:
+    """What a checkpoint remembers of its clips: counts and a hash of each ordered list.
+
+    The sampler draws clips by position, so resuming on other clips -- or the same ones in
+    another order -- would silently continue a different run; ``--resume`` compares this.
+    Each clip counts by its name (``key``), label and weight, not its path, so a run can be
+    resumed with its clips moved to another folder.
+    """
+    import hashlib
+
+    def digest(items: Sequence[Any]) -> str:
+        h = hashlib.sha256()
+        for it in items:
+            h.update(f"{it.key}\0{int(it.label)}\0{float(it.weight)!r}\n".encode())
+        return h.hexdigest()
+
+    return {
+        "train": digest(train_items),
+        "validation": digest(val_items),
+        "train_clips": len(train_items),
+        "validation_clips": len(val_items),
+    }
+
+
+def selection_warning(config: TrainConfig, validation_clips: int) -> str | None:
+    """Why no validation of this run can choose its weights, or None when one can.
+
+    Validations at or after ``select_after`` choose; the last one is at ``steps``. With
+    ``select_after`` past it, the validation clips are scored but never used and the final
+    weights become the model: a warning (not an error, so a short trial run such as
+    ``--set steps=5`` of a preset still runs), said before the first step.
+    """
+    if validation_clips and config.val_every and config.select_after > config.steps:
+        return (
+            f"select_after {config.select_after} is past the last step ({config.steps}): no "
+            f"validation can choose the weights, so the final weights (step {config.steps}) "
+            f"become the model; set select_after <= steps to choose by validation F1"
+        )
+    return None
 
 
 def _better(candidate: dict[str, Any], best: dict[str, Any] | None) -> bool:
@@ -183,6 +227,9 @@ def train(
         # a generous timeout: the other processes wait at a barrier while process 0 validates
         dist.init_process_group(backend, timeout=datetime.timedelta(hours=2))
     per_device = config.per_device_batch(ddp.world)
+    warning = selection_warning(config, len(val_items))
+    if warning is not None and ddp.main:
+        log.warning("warning: %s", warning)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
 
@@ -199,12 +246,21 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     step, history, best = 0, [], None
+    data = data_fingerprint(train_items, val_items)
     if resume:
         state = load_checkpoint(last_path)
         from smokewatch.training.checkpoint import CheckpointError
 
         if state["config"] != config.model_dump():
             raise CheckpointError(f"{last_path}: written by a run with another configuration")
+        then = state.get("data")  # absent in checkpoints written before it was kept
+        if then is not None and then != data:
+            raise CheckpointError(
+                f"{last_path}: written by a run on other clips ({then['train_clips']} training, "
+                f"{then['validation_clips']} validation; now {data['train_clips']} and "
+                f"{data['validation_clips']}, or the same counts of other or reordered clips); "
+                "resume with the clips it began with, or use another output folder"
+            )
         if len(state["rng"]) != ddp.world:
             raise CheckpointError(
                 f"{last_path}: written by a run of {len(state['rng'])} process(es); resume it "
@@ -273,6 +329,7 @@ def train(
                 last_path,
                 {
                     "config": config.model_dump(),
+                    "data": data,
                     "step": step,
                     "model": unwrap(model).state_dict(),
                     "optimizer": optimizer.state_dict(),

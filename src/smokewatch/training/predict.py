@@ -93,7 +93,11 @@ def eval_transform(config: TrainConfig, device: torch.device) -> torch.nn.Module
     from smokewatch.dataset.augment import VideoAugment
 
     return VideoAugment(
-        config.size, train=False, perturb_frames=config.perturb_frames, modality=config.modality
+        config.size,
+        train=False,
+        perturb_frames=config.perturb_frames,
+        modality=config.modality,
+        seed=config.seed,
     ).to(device)
 
 
@@ -125,15 +129,16 @@ def scoring(
     """Inside: ``outputs(video)`` maps a uint8 ``[B, C, T, H, W]`` batch to the model's
     outputs as the loss sees them (clip logits, or per-frame logits for the RISE loss).
 
-    The model is in eval mode (its training flag restored after), and -FP's evaluation-time
-    frame shuffle draws from a forked random state seeded with ``config.seed``, so
-    predictions repeat and a training run's random stream is untouched by validation.
+    The model is in eval mode (its training flag restored after). -FP's evaluation-time frame
+    shuffle gives each clip the order drawn from ``config.seed`` and the clip itself
+    (:func:`smokewatch.dataset.augment.clip_seeds`), never from the global random state: a
+    clip scores the same in any batch, position or listing order, and a training run's random
+    stream is untouched by validation.
     """
     transform = eval_transform(config, device)
     head = TrainModule(model, config.loss)
     was_training = model.training
     model.eval()
-    rng = torch.random.fork_rng(devices=[]) if config.perturb_frames else contextlib.nullcontext()
 
     def outputs(video: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -141,10 +146,7 @@ def scoring(
         return out.float()
 
     try:
-        with rng:
-            if config.perturb_frames:
-                torch.manual_seed(config.seed)
-            yield outputs
+        yield outputs
     finally:
         model.train(was_training)
 
