@@ -145,6 +145,24 @@ def test_train_leaves_out_an_unreadable_clip_before_the_first_step(
     assert not (tmp_path / "strict" / "model").exists()
 
 
+def test_cross_validation_leaves_out_an_unreadable_clip_from_every_fold(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    """The same for ``experiments cv``: listed once, in no fold, instead of stopping the fold
+    whose training first draws it."""
+    clips = _with_a_corrupt_clip(tiny_clips, tmp_path / "clips")
+    proc = _smokewatch(
+        "experiments", "cv", str(tiny_preset), "--labels", str(clips / "labels.csv"),
+        "--clips", str(clips), "--folds", "2", "--out", str(tmp_path / "cv"),
+        "--set", "steps=2", "--quiet", "--threads", "1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.output
+    assert proc.stderr.count("skipped:") == 1 and "clip-03.mp4" in proc.stderr
+    results = json.loads((tmp_path / "cv" / "results.json").read_text())
+    tested = sum(fold["n"] for fold in results["tiny"].values())
+    assert tested == 11
+
+
 # -- --threshold is a probability ---------------------------------------------------------------
 
 

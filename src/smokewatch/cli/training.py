@@ -464,6 +464,7 @@ def run_command(
         weights_cache_dir=_weights_cache_dir(),
         progress=not quiet,
         on_result=_report,
+        on_skipped=lambda message: _list_skipped([message]),
     )
     _print_table(out)
 
@@ -507,12 +508,15 @@ def cv_command(
 ) -> None:
     """Stratified k-fold cross-validation of presets on labeled clips; per-fold tables."""
     from smokewatch.dataset.torch_data import items_from_labels_csv
-    from smokewatch.training.experiments import cross_validate
+    from smokewatch.training.experiments import cross_validate, readable_for
 
     _threads(threads)
     _check_device(device)
     configs = [_config(p, overrides) for p in presets]
-    items = items_from_labels_csv(labels, clips)
+    # a clip that cannot be read is left out of every fold (listed), not met hours in
+    skipped: list[str] = []
+    items = readable_for(configs, items_from_labels_csv(labels, clips), cache_dir, skipped.append)
+    _list_skipped(skipped)
     given = {name: _score_column(labels, clips, name) for name in score_columns}
     if nested:
         from smokewatch.training.experiments import nested_cross_validate

@@ -205,6 +205,31 @@ def _init_dir(config: TrainConfig, out: Path, column: str) -> Path | None:
     return candidate
 
 
+def readable_for(
+    configs: Sequence[TrainConfig],
+    items: Sequence[Any],
+    cache_dir: Path | None,
+    on_skipped: Callable[[str], None] | None,
+) -> list[Any]:
+    """``items`` less the clips that cannot be read (each said to ``on_skipped``), checked
+    once before hours of training rather than met at the first batch that draws them."""
+    from smokewatch.dataset.torch_data import readable_items
+
+    frames = max((1 if c.kind == "heads" else int(c.frames) for c in configs), default=1)
+    first = configs[0] if configs else None
+    good, bad = readable_items(
+        items,
+        frames=frames,
+        modality=first.modality if first is not None else "rgb",
+        flow_method=first.flow_method if first is not None else "dis",
+        cache_dir=cache_dir,
+    )
+    for message in bad:
+        if on_skipped is not None:
+            on_skipped(message)
+    return good
+
+
 def _record(out: Path, preset: str, column: str, metrics: dict[str, Any]) -> dict[str, Any]:
     path = out / "results.json"
     results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -225,8 +250,12 @@ def run_splits(
     weights_cache_dir: Path | None = None,
     progress: bool = True,
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
+    on_skipped: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Each preset on each RISE split; the tables of Tables 7-11 from the test sets."""
+    """Each preset on each RISE split; the tables of Tables 7-11 from the test sets.
+
+    Training and validation clips that cannot be read are left out (``on_skipped`` hears of
+    each); the test sets' are skipped and listed by the evaluation."""
     from smokewatch.dataset.splits import RISE_SPLITS
     from smokewatch.training.build import TrainingError
 
@@ -242,11 +271,13 @@ def run_splits(
     results: dict[str, Any] = {}
     for split in splits:
         parts = split_items(made[split], video_dir)
+        fit = readable_for(configs, parts["train"], cache_dir, on_skipped)
+        val = readable_for(configs, parts["validation"], cache_dir, on_skipped)
         for config in configs:
             metrics = run_one(
                 config,
-                parts["train"],
-                parts["validation"],
+                fit,
+                val,
                 parts["test"],
                 out / config.name / split,
                 init_dir=_init_dir(config, out, split),
