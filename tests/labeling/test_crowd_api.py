@@ -157,9 +157,11 @@ def test_a_crowd_study_end_to_end(
             assert done.status_code == 200, done.text
             code = done.json()["completion_code"]
             codes.append((w, assignment, code))
-            # one submission per assignment; the same platform assignment is not given again
-            assert submit(client, token, task, data).status_code == 409
-            assert get_task(client, token, sid, w, assignment).status_code == 409
+            # one submission per assignment: sent again, or the page reloaded, the same code
+            # (a lost response must not cost the pay), and nothing changes
+            assert submit(client, token, task, data).json()["completion_code"] == code
+            reloaded = get_task(client, token, sid, w, assignment)
+            assert reloaded.status_code == 200 and reloaded.json()["completion_code"] == code
     # two tasks, each wanted from 2 workers: A1 and B2 take both, C3 finds none left
     assert tasks_by_worker == {"A1": [0, 1], "B2": [0, 1]}
     assert "C3" not in tasks_by_worker
@@ -309,3 +311,194 @@ def test_a_worker_in_two_studies_over_the_same_clips_votes_once(
     voted = [vid for vid in seeded.plain if vid in votes]
     assert voted and all(votes[vid] == 1 for vid in voted)  # was 2 each: settled by one person
     assert {states[vid] for vid in voted} == {5}  # one "smoke" so far, not 23 (-1 -> 5 -> 23)
+
+
+def _study(client: TestClient, boss: str, clips: list[int], **options: Any) -> int:
+    r = client.post(
+        f"{API}/create_study",
+        json={"user_token": boss, "name": "s", "video_ids": clips, "seed": 1, **options},
+    )
+    assert r.status_code == 200, r.text
+    return int(r.json()["id"])
+
+
+def _worker(client: TestClient, sid: int, worker: str) -> str:
+    token = str(join(client, sid, worker)["user_token"])
+    pass_tutorial(client, token)
+    return token
+
+
+def _stored(database: Database) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """Every row a submit could change: assignments, answers, clip states, label history."""
+    from sqlalchemy import select
+
+    from smokewatch.labeling.tables import CrowdAnswer, CrowdAssignment, Label
+
+    with database.read() as s:
+        return (
+            [tuple(r) for r in s.execute(select(CrowdAssignment.__table__)).all()],
+            [tuple(r) for r in s.execute(select(CrowdAnswer.__table__)).all()],
+            [tuple(r) for r in s.execute(select(Video.id, Video.label_state)).all()],
+            [tuple(r) for r in s.execute(select(Label.__table__)).all()],
+        )
+
+
+@pytest.mark.parametrize("gold_right", [True, False])
+def test_a_lost_completion_code_can_be_had_again(
+    client: TestClient, database: Database, gold_right: bool
+) -> None:
+    """The code existed in one response only: a worker whose response was lost (a closed tab,
+    a dropped connection) gets the same code from a resend or a reload, and nothing stored
+    changes, whatever the resend's answers."""
+    seeded = seed(database, plain=12)
+    sid = _study(client, researcher(client, database), seeded.plain, moves_states=True)
+    token = _worker(client, sid, "W1")
+    task = get_task(client, token, sid, "W1", "a1").json()
+    first = submit(client, token, task, answers(task, seeded, gold_right=gold_right))
+    assert first.status_code == 200, first.text
+    code = first.json()["completion_code"]
+    before = _stored(database)
+    flipped = [dict(a, label=1 - a["label"]) for a in answers(task, seeded)]
+    again = submit(client, token, task, flipped)
+    assert again.status_code == 200, again.text
+    assert again.json()["completion_code"] == code
+    reload = get_task(client, token, sid, "W1", "a1")
+    assert reload.status_code == 200, reload.text
+    assert reload.json()["completion_code"] == code and "data" not in reload.json()
+    assert _stored(database) == before
+    # another worker's token gets neither the code nor the task
+    other = _worker(client, sid, "W2")
+    assert submit(client, other, task, flipped).status_code == 404
+    assert get_task(client, other, sid, "W2", "a1").status_code == 409
+
+
+def test_crowd_workers_cannot_use_volunteer_pages(client: TestClient, database: Database) -> None:
+    """A crowd worker's answers on volunteer pages would be exported as a citizen's."""
+    seed(database, plain=24)
+    sid = _study(client, researcher(client, database), list(range(1001, 1013)))
+    token = _worker(client, sid, "W1")
+    r = client.post("/api/v1/get_batch", json={"user_token": token})
+    assert r.status_code == 403 and "crowd" in r.json()["message"].lower(), r.text
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    uid = ctx.tokens.check_user(token).user_id
+    clips = list(range(1001, 1017))
+    video_token = ctx.tokens.batch_token(batch_id=1, user_id=uid, video_ids=clips, jti="x")
+    r = client.post(
+        "/api/v1/send_batch",
+        json={
+            "user_token": token,
+            "video_token": video_token,
+            "data": [{"video_id": v, "label": 1} for v in clips],
+        },
+    )
+    assert r.status_code == 403 and "crowd" in r.json()["message"].lower(), r.text
+    assert client.post("/api/v1/get_batch", json={"user_token": login(client)}).status_code == 200
+
+
+def test_a_gold_standard_relabeled_after_the_study_was_made_is_not_held_against_workers(
+    client: TestClient, database: Database
+) -> None:
+    """A task's gold standards are fixed when the study is made; one a researcher marks bad
+    later has no right answer: it is left out of the check and of ``gold_total``."""
+    seeded = seed(database, plain=12)
+    boss = researcher(client, database)
+    sid = _study(client, boss, seeded.plain, assignments=2)
+    token = _worker(client, sid, "W1")
+    task = get_task(client, token, sid, "W1", "a1").json()
+    gold = [item["id"] for item in task["data"] if item["id"] not in seeded.plain]
+    r = client.post(
+        "/api/v1/set_label_state",
+        json={"user_token": boss, "data": [{"video_id": gold[0], "label": -2}]},
+    )
+    assert r.status_code == 204, r.text
+    done = submit(client, token, task, answers(task, seeded))
+    assert done.status_code == 200, done.text
+    found = verify_code(load_signing_key_of(client), done.json()["completion_code"])
+    assert (found.gold_right, found.gold_total, found.accepted) == (3, 3, True)
+    report = client.post(f"{API}/get_study", json={"user_token": boss, "study_id": sid}).json()
+    (row,) = report["workers"]
+    assert (row["gold_right"], row["gold_total"], row["reliability"]) == (3, 3, 1.0)
+    assert row["accepted"] == 1
+
+
+def load_signing_key_of(client: TestClient) -> bytes:
+    return bytes(client.app.state.ctx.site_key)  # type: ignore[attr-defined]
+
+
+def _age(database: Database, seconds: int) -> None:
+    """Every open assignment given ``seconds`` earlier (its hold running out, without waiting)."""
+    from sqlalchemy import update
+
+    from smokewatch.labeling.tables import CrowdAssignment
+
+    with database.write() as s:
+        s.execute(
+            update(CrowdAssignment)
+            .where(CrowdAssignment.submit_time.is_(None))
+            .values(given_time=CrowdAssignment.given_time - seconds)
+        )
+
+
+def test_answers_sent_after_the_hold_ran_out_are_refused(
+    client: TestClient, database: Database
+) -> None:
+    """K=1, a 60 s hold: B1 idles past it, B2 takes the freed slot and submits; B1's late
+    answers would put the task over quota, so they are refused (410), as is B1's reload."""
+    seeded = seed(database, plain=12)
+    boss = researcher(client, database)
+    sid = _study(client, boss, seeded.plain, assignments=1, hold_seconds=60)
+    b1, b2 = _worker(client, sid, "B1"), _worker(client, sid, "B2")
+    late = get_task(client, b1, sid, "B1", "b1").json()
+    assert 55 <= late["seconds_left"] <= 60
+    study = client.post(f"{API}/get_study", json={"user_token": boss, "study_id": sid}).json()
+    assert study["study"]["assignments_open"] == 1
+    _age(database, 62)
+    study = client.post(f"{API}/get_study", json={"user_token": boss, "study_id": sid}).json()
+    assert study["study"]["assignments_open"] == 0
+    assert study["workers"][0]["assignments_open"] == 0
+    task = get_task(client, b2, sid, "B2", "b2").json()
+    assert submit(client, b2, task, answers(task, seeded)).status_code == 200
+    r = submit(client, b1, late, answers(late, seeded))
+    assert r.status_code == 410 and "ran out" in r.json()["message"], r.text
+    r = get_task(client, b1, sid, "B1", "b1")
+    assert r.status_code == 410 and "ran out" in r.json()["message"], r.text
+    report = client.post(f"{API}/get_study", json={"user_token": boss, "study_id": sid}).json()
+    assert report["study"]["assignments_done"] == 1
+
+
+def test_mturk_preview_is_not_an_assignment(client: TestClient, database: Database) -> None:
+    seeded = seed(database, plain=12)
+    sid = _study(client, researcher(client, database), seeded.plain)
+    token = _worker(client, sid, "W1")
+    r = get_task(client, token, sid, "W1", "ASSIGNMENT_ID_NOT_AVAILABLE")
+    assert r.status_code == 400 and "preview" in r.json()["message"], r.text
+
+
+def test_a_worker_holds_one_open_assignment_per_study(
+    client: TestClient, database: Database
+) -> None:
+    """New assignment ids must not let one worker hold every slot of a study."""
+    seeded = seed(database, plain=36)  # three tasks
+    sid = _study(client, researcher(client, database), seeded.plain, assignments=1)
+    token = _worker(client, sid, "W1")
+    first = get_task(client, token, sid, "W1", "a1").json()
+    r = get_task(client, token, sid, "W1", "a2")
+    assert r.status_code == 409 and "'a1'" in r.json()["message"], r.text
+    assert get_task(client, token, sid, "W1", "a1").json() == first  # a reload still works
+    assert submit(client, token, first, answers(first, seeded)).status_code == 200
+    assert get_task(client, token, sid, "W1", "a2").status_code == 200
+    _age(database, 3601)  # a hold that ran out holds nothing
+    assert get_task(client, token, sid, "W1", "a3").status_code == 200
+
+
+@pytest.mark.parametrize("bad", ["A1\u200b", "\u202eA1", "\ufeffA1", "A\u2066B", "A\x85B"])
+def test_invisible_characters_in_worker_ids_are_refused(
+    client: TestClient, database: Database, bad: str
+) -> None:
+    """Zero-width and bidirectional format characters make ids that look like another's."""
+    seeded = seed(database, plain=12)
+    sid = _study(client, researcher(client, database), seeded.plain)
+    r = client.post(f"{API}/join", json={"study_id": sid, "platform": "mturk", "worker_id": bad})
+    assert r.status_code == 400 and "invisible" in r.json()["message"], r.text
+    token = _worker(client, sid, "W1")
+    assert get_task(client, token, sid, "W1", bad).status_code == 400

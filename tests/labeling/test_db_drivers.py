@@ -436,3 +436,37 @@ def test_a_sqlite_database_locked_too_long_is_a_503(tmp_path: Path) -> None:
         assert client.post("/api/v1/login", json={"client_id": "uuid.locked"}).status_code == 200
     blocker.close()
     db.dispose()
+
+
+def test_a_pool_that_cannot_connect_answers_503_at_once(pg_url: str, tmp_path: Path) -> None:
+    """A database that is down (here: gone) is not a busy pool: waiting 30 s for a connection
+    that cannot be made helps nobody, so the hot routes answer at once with the other routes'
+    503 (the connection was lost; send again), not ``Busy`` after the wait."""
+    from smokewatch.labeling.db import DatabaseUnavailable
+
+    db = open_database(make_settings(tmp_path, pg_url))
+    seed(db, plain=2)
+    dialect = db.engine.dialect
+    db.dispose()
+
+    def counting() -> Any:
+        rows = yield Together([(select(func.count()).select_from(Video), {})])
+        return rows[0][0][0]
+
+    async def scenario() -> None:
+        hot = AsyncPostgres(pg_url, dialect, max_size=2, wait=30)
+        await hot.open()
+        try:
+            assert await hot.drive(counting) == 10
+            base, name = pg_url.replace("+psycopg", "").rsplit("/", 1)
+            with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            started = time.monotonic()
+            with pytest.raises(DatabaseUnavailable) as lost:
+                await hot.drive(counting)
+            assert time.monotonic() - started < 5
+            assert lost.value.status == 503 and "send the request again" in lost.value.message
+        finally:
+            await hot.close()
+
+    asyncio.run(scenario())

@@ -10,6 +10,7 @@ SQLite has no such driver: there the plans run in a thread with ``db.drive``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import select
 from collections.abc import Callable, Sequence
@@ -29,6 +30,10 @@ class Busy(ServiceError):
     """Every pooled connection stayed in use for longer than a request may wait (503)."""
 
 
+#: how often a request waiting for a connection looks whether the pool is failing to connect
+_LOOK_EVERY = 0.25
+
+
 class AsyncPostgres:
     """A pool of psycopg ``AsyncConnection``s and a driver for plans; open it in the loop."""
 
@@ -39,6 +44,10 @@ class AsyncPostgres:
         self._max_size = max_size
         self._wait = wait
         self._pool: Any = None
+        #: connections this driver has taken from the pool and not put back
+        self._out = 0
+        #: the pool's count of failed connection attempts when a connection was last had
+        self._errors_seen = 0
 
     async def open(self) -> None:
         from psycopg_pool import AsyncConnectionPool
@@ -96,20 +105,59 @@ class AsyncPostgres:
                         with contextlib.suppress(psycopg.Error):
                             await conn.rollback()
                 finally:
-                    await self._pool.putconn(conn)  # a broken one is replaced by the pool
+                    await self._putconn(conn)
         raise AssertionError("unreachable")
 
     async def _getconn(self) -> Any:
+        """A pooled connection, waiting up to ``wait`` seconds for one to come free (503
+        ``Busy`` after that). A pool that is *failing to connect* is not busy: with none of
+        its connections in use and an attempt to connect failed since one was last had (the
+        database is down or gone), waiting cannot help, so the request fails at once with
+        the other routes' 503 for a lost database (send again).
+
+        One wait in the pool's queue, looked at every ``_LOOK_EVERY`` s (not a new wait each
+        time, which would send a request back to the end of the queue of a busy pool)."""
+        import psycopg
         from psycopg_pool import PoolTimeout
 
+        waiter = asyncio.ensure_future(self._pool.getconn(timeout=self._wait))
         try:
-            return await self._pool.getconn(timeout=self._wait)
-        except PoolTimeout:
-            raise Busy(
-                f"The service is busy: no database connection came free in {self._wait:g} s; "
-                "try again",
-                503,
-            ) from None
+            while not waiter.done():
+                await asyncio.wait({waiter}, timeout=_LOOK_EVERY)
+                if waiter.done() or self._out or self._connect_errors() <= self._errors_seen:
+                    continue
+                waiter.cancel()  # the pool hands back a connection it had just given
+                try:
+                    conn = await waiter
+                except (asyncio.CancelledError, PoolTimeout):
+                    error = psycopg.OperationalError("the pool cannot connect to the database")
+                    raise (unavailable(error) or error) from None
+                return self._took(conn)
+            try:
+                return self._took(waiter.result())
+            except PoolTimeout:
+                raise Busy(
+                    f"The service is busy: no database connection came free in "
+                    f"{self._wait:g} s; try again",
+                    503,
+                ) from None
+        except BaseException:
+            if not waiter.done():
+                waiter.cancel()
+            raise
+
+    def _took(self, conn: Any) -> Any:
+        self._out += 1
+        self._errors_seen = self._connect_errors()
+        return conn
+
+    async def _putconn(self, conn: Any) -> None:
+        self._out -= 1
+        await self._pool.putconn(conn)  # a broken one is replaced by the pool
+
+    def _connect_errors(self) -> int:
+        """The pool's count of failed connection attempts so far (psycopg_pool's stats)."""
+        return int(self._pool.get_stats().get("connections_errors", 0))
 
     async def _together(self, conn: Any, steps: Sequence[Step], commit: bool) -> list[list[Any]]:
         from psycopg import AsyncRawCursor

@@ -41,6 +41,7 @@ __all__ = [
     "password_sign_in",
     "set_password",
     "set_role",
+    "volunteer_caller",
 ]
 
 ACCOUNT_PREFIX = "account."
@@ -81,13 +82,16 @@ class Caller:
     client_type: int
     score: int
     raw_score: int
+    #: a paid crowd worker (client id in ``CROWD_PREFIX``): never a volunteer, so the
+    #: volunteers' pages refuse it (its answers would be exported as a citizen's)
+    is_crowd: bool = False
 
 
 _USER = User.__table__
 #: The caller's row (``p_uid``), read on every request; ``active_caller`` checks it.
-CALLER_STATEMENT = select(_USER.c.id, _USER.c.client_type, _USER.c.score, _USER.c.raw_score).where(
-    _USER.c.id == bindparam("p_uid")
-)
+CALLER_STATEMENT = select(
+    _USER.c.id, _USER.c.client_type, _USER.c.score, _USER.c.raw_score, _USER.c.client_id
+).where(_USER.c.id == bindparam("p_uid"))
 
 
 def active_caller(rows: Sequence[Any]) -> Caller:
@@ -96,9 +100,23 @@ def active_caller(rows: Sequence[Any]) -> Caller:
     if not rows:
         raise AccountError("Invalid user token: no such user", 401)
     row = rows[0]
-    caller = Caller(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    crowd = isinstance(row[4], str) and row[4].startswith(CROWD_PREFIX)
+    caller = Caller(int(row[0]), int(row[1]), int(row[2]), int(row[3]), crowd)
     if caller.client_type == Role.BANNED:
         raise AccountError("Permission denied", 403)
+    return caller
+
+
+def volunteer_caller(rows: Sequence[Any]) -> Caller:
+    """``active_caller`` for the volunteers' pages (``get_batch``, ``send_batch``): a crowd
+    worker's token is refused (403), or its paid answers would count as a citizen's."""
+    caller = active_caller(rows)
+    if caller.is_crowd:
+        raise AccountError(
+            "Crowd workers label through their study's task page (/crowd), not volunteer "
+            "pages: their answers are kept apart from the citizens'",
+            403,
+        )
     return caller
 
 

@@ -20,7 +20,7 @@ from smokewatch.labeling.batches.policy import BatchPolicy
 from smokewatch.labeling.batches.statements import NEW_BATCH, OPEN_BATCH_CLIPS
 from smokewatch.labeling.db import Plan, Step, Together
 from smokewatch.labeling.tables import Role
-from smokewatch.labeling.users import CALLER_STATEMENT, Caller, active_caller
+from smokewatch.labeling.users import CALLER_STATEMENT, Caller, volunteer_caller
 
 __all__ = ["GivenBatch", "give_batch_plan", "new_batch_steps"]
 
@@ -63,7 +63,7 @@ def give_batch_plan(
             (OPEN_BATCH_CLIPS, {"p_uid": user_id, "p_since": now - hold_seconds}),
         ]
     )
-    user = active_caller(caller_rows)
+    user = volunteer_caller(caller_rows)
     if user.client_type == Role.RESEARCHER:
         batch = yield from draw_batch_plan(user, policy, rng)
     else:

@@ -44,7 +44,7 @@ from smokewatch.labeling.batches.statements import (
 )
 from smokewatch.labeling.db import Plan, Step, Together
 from smokewatch.labeling.tables import Role
-from smokewatch.labeling.users import CALLER_STATEMENT, active_caller
+from smokewatch.labeling.users import CALLER_STATEMENT, volunteer_caller
 
 __all__ = ["Score", "submit_batch_plan"]
 
@@ -93,7 +93,7 @@ def submit_batch_plan(
             (LOCK_BATCH, {"p_bid": batch_id}),
         ]
     )
-    user = active_caller(caller_rows)
+    user = volunteer_caller(caller_rows)
     if token_user_id is not None and token_user_id != user.id:
         raise BatchError("Signature of the video batch is not valid", 401)
     if Counter(token_video_ids) != Counter(vid for vid, _ in answers):

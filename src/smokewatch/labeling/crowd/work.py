@@ -9,8 +9,14 @@ write transaction already holds its one lock) so two workers cannot both take a 
 wanted slot.
 
 Worker ids come from URLs: they are data, stored as given (up to 255 characters, no control
-characters) and never part of a query's text; the user's ``client_id`` uses them only when
-they are plain (letters, digits, ``_`` and ``-``), else a hash of them.
+or format characters) and never part of a query's text; the user's ``client_id`` uses them
+only when they are plain (letters, digits, ``_`` and ``-``), else a hash of them.
+
+A worker holds at most one open assignment per study (given, not submitted, its hold time not
+over), and a hold that ran out is over: its slot may be someone else's, so its answers are
+refused (410). A submitted assignment's code can be had again (``submit_task`` or
+``give_task`` by its owner) without changing anything stored: the code existed only in one
+response, and a worker who lost it must still be paid.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import random
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +81,8 @@ TASK_CLIPS = 12
 TASK_GOLD = 4
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: MTurk's assignment id while a worker only previews a HIT: not an assignment
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 
 
 class CrowdError(ServiceError):
@@ -89,6 +98,22 @@ def checked_text(value: str, what: str) -> str:
         raise CrowdError(f"{what} is longer than 255 characters")
     if _CONTROL.search(value):
         raise CrowdError(f"{what} holds control characters")
+    return value
+
+
+def checked_id(value: str, what: str) -> str:
+    """An id from a platform's URL: as ``checked_text``, and no control or format characters
+    of any script (Unicode categories Cc, Cf: C1 controls, zero-width spaces and joiners, the
+    bidirectional overrides such as U+202E). Those make ids that look alike, or look like
+    nothing, so one worker could pass for another on the dashboard; platforms' ids never hold
+    them. (A study's name may: scripts such as Persian need the zero-width non-joiner.)"""
+    value = checked_text(value, what)
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf"):
+            raise CrowdError(
+                f"{what} holds an invisible character (U+{ord(char):04X}: a control or "
+                "format character)"
+            )
     return value
 
 
@@ -234,7 +259,7 @@ def join_study(
     session: Session, study_id: int, platform: str, worker_ref: str
 ) -> tuple[User, Connection, CrowdStudy]:
     """The worker's user (made on first sight) and a new session for it."""
-    worker_ref = checked_text(worker_ref, "the worker id")
+    worker_ref = checked_id(worker_ref, "the worker id")
     study = _study(session, study_id)
     client_id = crowd_client_id(platform, worker_ref)
     user = session.scalar(select(User).where(User.client_id == client_id))
@@ -262,12 +287,60 @@ class Given:
     task_number: int
     video_ids: list[int]
     given_time: int
+    #: when its hold runs out: answers sent later are refused (the page shows the time left)
+    expire_time: int
 
 
 def _shuffled(assignment_id: int, task: CrowdTask) -> list[int]:
     clips = [*task.video_ids, *task.gold_ids]
     random.Random(assignment_id).shuffle(clips)  # the same order on every reload
     return clips
+
+
+def _expired(assignment: CrowdAssignment, study: CrowdStudy, now: int) -> bool:
+    """Whether an unsubmitted assignment's hold is over (``give_task``'s "live" is the
+    opposite): its slot may have gone to another worker."""
+    return assignment.given_time <= now - study.hold_seconds
+
+
+def _still_gold(session: Session, gold_ids: Sequence[int]) -> set[int]:
+    """Those of a task's gold standards that are gold standards now: a researcher may relabel
+    one after the study was made (mark it bad, say), and a clip that no longer has a right
+    answer cannot be held against a worker."""
+    return set(
+        session.scalars(
+            select(Video.id).where(
+                Video.id.in_(list(gold_ids)), Video.label_state_admin.in_(list(GOLD_STATES))
+            )
+        )
+    )
+
+
+def _gold_total(accepted: bool | None, gold_right: int, still_gold: int) -> int:
+    """How many gold standards a submitted assignment was scored on. Not stored: an accepted
+    one was scored on exactly those it got right; a failed one on more than it got right, and
+    (unless a gold standard changed since) on those still gold now."""
+    if accepted:
+        return gold_right
+    return max(gold_right + 1, still_gold)
+
+
+def _completion(session: Session, assignment: CrowdAssignment, task: CrowdTask) -> Completion:
+    """A submitted assignment's completion, rebuilt from its row: the same code as the one
+    its submit answered with (codes hold no token id or expiry), for a worker who lost it."""
+    assert assignment.submit_time is not None
+    gold_right = assignment.gold_right or 0
+    still = len(_still_gold(session, task.gold_ids))
+    return Completion(
+        study=assignment.study_id,
+        platform=assignment.platform,
+        worker=assignment.worker_ref,
+        assignment=assignment.assignment_ref,
+        task=task.number,
+        gold_right=gold_right,
+        gold_total=_gold_total(assignment.accepted, gold_right, still),
+        time=assignment.submit_time,
+    )
 
 
 def give_task(
@@ -280,15 +353,23 @@ def give_task(
     assignment_ref: str,
     hit_ref: str | None = None,
     now: int | None = None,
-) -> Given | None:
+) -> Given | Completion | None:
     """The worker's task for this platform assignment: the one it was given already (a
-    reload), else a task it has never had that still wants workers (fewest taken first, then
-    in order). None: no task is left for this worker. 403 before the qualification."""
+    reload; its completion if it was submitted, so a lost code can be had again; 410 if its
+    hold ran out), else a task it has never had that still wants workers (fewest taken first,
+    then in order). None: no task is left for this worker. 403 before the qualification;
+    409 while the worker holds another open assignment in this study (one at a time, so one
+    worker id cannot hold every slot)."""
     now = int(time.time()) if now is None else now
-    worker_ref = checked_text(worker_ref, "the worker id")
-    assignment_ref = checked_text(assignment_ref, "the assignment id")
+    worker_ref = checked_id(worker_ref, "the worker id")
+    assignment_ref = checked_id(assignment_ref, "the assignment id")
+    if assignment_ref == MTURK_PREVIEW:
+        raise CrowdError(
+            f"{MTURK_PREVIEW} is MTurk's preview, not an assignment: accept the HIT on MTurk "
+            "to start the task"
+        )
     if hit_ref is not None:
-        hit_ref = checked_text(hit_ref, "the HIT or session id")
+        hit_ref = checked_id(hit_ref, "the HIT or session id")
     study = _study(session, study_id, lock=True)
     user = session.get(User, user_id)
     if user is None or user.client_id != crowd_client_id(platform, worker_ref):
@@ -305,13 +386,38 @@ def give_task(
     if same is not None:
         if same.user_id != user_id:
             raise CrowdError("this assignment id belongs to another worker", 409)
-        if same.submit_time is not None:
-            raise CrowdError("this assignment was submitted already", 409)
         task = session.get(CrowdTask, same.task_id)
         assert task is not None
-        return Given(same.id, study.id, task.number, _shuffled(same.id, task), same.given_time)
+        if same.submit_time is not None:
+            return _completion(session, same, task)
+        if _expired(same, study, now):
+            raise CrowdError(_TIME_UP.format(minutes=_minutes(study.hold_seconds)), 410)
+        return Given(
+            same.id,
+            study.id,
+            task.number,
+            _shuffled(same.id, task),
+            same.given_time,
+            same.given_time + study.hold_seconds,
+        )
     if not study.is_open:
         raise CrowdError("this study is closed", 410)
+    held = session.scalar(
+        select(CrowdAssignment.assignment_ref)
+        .where(
+            CrowdAssignment.study_id == study.id,
+            CrowdAssignment.user_id == user_id,
+            CrowdAssignment.submit_time.is_(None),
+            CrowdAssignment.given_time > now - study.hold_seconds,
+        )
+        .limit(1)
+    )
+    if held is not None:
+        raise CrowdError(
+            f"you have an open assignment in this study ({held!r}): submit it (or let its "
+            f"{_minutes(study.hold_seconds)} min run out) before taking another",
+            409,
+        )
     live = (CrowdAssignment.submit_time.is_not(None)) | (
         CrowdAssignment.given_time > now - study.hold_seconds
     )
@@ -350,7 +456,25 @@ def give_task(
     )
     session.add(assignment)
     session.flush()
-    return Given(assignment.id, study.id, task.number, _shuffled(assignment.id, task), now)
+    return Given(
+        assignment.id,
+        study.id,
+        task.number,
+        _shuffled(assignment.id, task),
+        now,
+        now + study.hold_seconds,
+    )
+
+
+_TIME_UP = (
+    "the time for this assignment ran out ({minutes} min after it was given): its task may "
+    "be another worker's now, so these answers cannot be taken; return the assignment on the "
+    "platform"
+)
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, round(seconds / 60))
 
 
 def submit_task(
@@ -362,22 +486,28 @@ def submit_task(
     min_seconds: int = 0,
     now: int | None = None,
 ) -> Completion:
-    """Take an assignment's answers once (409 the second time) and say what its completion
-    code must record. Answers on every clip of the task, 0 or 1 each."""
+    """Take an assignment's answers once and say what its completion code must record.
+    Answers on every clip of the task, 0 or 1 each, before its hold runs out (410).
+
+    Sent again (a lost response, a closed tab): the same completion, rebuilt from the stored
+    row; nothing stored changes, whatever the answers. Gold standards a researcher relabeled
+    since the study was made are left out of the check (and of ``gold_total``)."""
     now = int(time.time()) if now is None else now
     assignment = session.scalar(
         select(CrowdAssignment).where(CrowdAssignment.id == assignment_id).with_for_update()
     )
     if assignment is None or assignment.user_id != user_id:
         raise CrowdError("no such assignment for this worker", 404)
-    if assignment.submit_time is not None:
-        raise CrowdError("this assignment was submitted already", 409)
-    wait = assignment.given_time + min_seconds - now
-    if wait > 0:
-        raise CrowdError(f"Too early: look at the clips a little longer (submit in {wait} s)", 425)
     task = session.get(CrowdTask, assignment.task_id)
     study = session.get(CrowdStudy, assignment.study_id)
     assert task is not None and study is not None
+    if assignment.submit_time is not None:
+        return _completion(session, assignment, task)
+    if _expired(assignment, study, now):
+        raise CrowdError(_TIME_UP.format(minutes=_minutes(study.hold_seconds)), 410)
+    wait = assignment.given_time + min_seconds - now
+    if wait > 0:
+        raise CrowdError(f"Too early: look at the clips a little longer (submit in {wait} s)", 425)
     given = set(task.video_ids) | set(task.gold_ids)
     labels: dict[int, int] = {}
     for vid, label in answers:
@@ -395,10 +525,9 @@ def submit_task(
         session.connection().execute(LOCK_VIDEOS[postgres], {"p_ids": sorted(given)}).all(),
         sorted(given),
     )
-    gold_right = sum(
-        gold_answer_right(states[vid][1], labels[vid]) is True for vid in task.gold_ids
-    )
-    accepted = gold_right >= len(task.gold_ids)
+    gold = [vid for vid in task.gold_ids if states[vid][1] in GOLD_STATES]  # still gold
+    gold_right = sum(gold_answer_right(states[vid][1], labels[vid]) is True for vid in gold)
+    accepted = gold_right >= len(gold)
     claimed = session.execute(
         update(CrowdAssignment)
         .where(CrowdAssignment.id == assignment.id, CrowdAssignment.submit_time.is_(None))
@@ -443,13 +572,23 @@ def submit_task(
         assignment=assignment.assignment_ref,
         task=task.number,
         gold_right=gold_right,
-        gold_total=len(task.gold_ids),
+        gold_total=len(gold),
         time=now,
     )
 
 
-def study_row(session: Session, study: CrowdStudy) -> dict[str, Any]:
-    """A study with its progress: tasks, assignments wanted, done and open, pay so far."""
+def _open(study: CrowdStudy, now: int) -> Any:
+    """Assignments given and not submitted whose hold has not run out: those still holding a
+    slot (an expired one holds nothing, and its answers would be refused)."""
+    return CrowdAssignment.submit_time.is_(None) & (
+        CrowdAssignment.given_time > now - study.hold_seconds
+    )
+
+
+def study_row(session: Session, study: CrowdStudy, now: int | None = None) -> dict[str, Any]:
+    """A study with its progress: tasks, assignments wanted, done and open (holds not run
+    out), pay so far (every submitted assignment, failed ones too: see docs/crowd.md)."""
+    now = int(time.time()) if now is None else now
     tasks = session.scalar(select(func.count()).where(CrowdTask.study_id == study.id)) or 0
     done = (
         session.scalar(
@@ -459,7 +598,12 @@ def study_row(session: Session, study: CrowdStudy) -> dict[str, Any]:
         )
         or 0
     )
-    given = session.scalar(select(func.count()).where(CrowdAssignment.study_id == study.id)) or 0
+    held = (
+        session.scalar(
+            select(func.count()).where(CrowdAssignment.study_id == study.id, _open(study, now))
+        )
+        or 0
+    )
     clips = sum(
         len(v) for v in session.scalars(select(CrowdTask.video_ids).where(
             CrowdTask.study_id == study.id))
@@ -474,7 +618,7 @@ def study_row(session: Session, study: CrowdStudy) -> dict[str, Any]:
         "assignments_per_task": study.assignments_wanted,
         "assignments_wanted": wanted,
         "assignments_done": done,
-        "assignments_open": given - done,
+        "assignments_open": held,
         "reward_cents": study.reward_cents,
         "paid_cents": done * study.reward_cents,
         "budget_cents": wanted * study.reward_cents,
@@ -489,17 +633,20 @@ def list_studies(session: Session) -> list[dict[str, Any]]:
     return [study_row(session, s) for s in studies]
 
 
-def study_report(session: Session, study_id: int) -> dict[str, Any]:
+def study_report(session: Session, study_id: int, now: int | None = None) -> dict[str, Any]:
     """The study's progress and its workers: assignments done, gold standards right of those
-    answered (their reliability), pages accepted, and their pay at the study's reward."""
+    they were scored on (their reliability), pages accepted, and their pay at the study's
+    reward."""
+    now = int(time.time()) if now is None else now
     study = _study(session, study_id)
+    gold_totals = _gold_totals(session, study)
     rows = session.execute(
         select(
             CrowdAssignment.user_id,
             CrowdAssignment.platform,
             CrowdAssignment.worker_ref,
             func.count(CrowdAssignment.submit_time).label("done"),
-            func.count().label("given"),
+            func.count(CrowdAssignment.id).filter(_open(study, now)).label("open"),
             func.coalesce(func.sum(CrowdAssignment.gold_right), 0).label("gold_right"),
             func.count(CrowdAssignment.accepted)
             .filter(CrowdAssignment.accepted.is_(True))
@@ -512,14 +659,14 @@ def study_report(session: Session, study_id: int) -> dict[str, Any]:
     ).all()
     workers = []
     for r in rows:
-        gold_total = int(r.done) * TASK_GOLD
+        gold_total = gold_totals.get(r.user_id, 0)
         workers.append(
             {
                 "user_id": r.user_id,
                 "platform": r.platform,
                 "worker": r.worker_ref,
                 "assignments_done": int(r.done),
-                "assignments_open": int(r.given) - int(r.done),
+                "assignments_open": int(r.open),
                 "gold_right": int(r.gold_right),
                 "gold_total": gold_total,
                 "reliability": (int(r.gold_right) / gold_total) if gold_total else None,
@@ -528,7 +675,32 @@ def study_report(session: Session, study_id: int) -> dict[str, Any]:
                 "last_submit_time": r.last,
             }
         )
-    return {"study": study_row(session, study), "workers": workers}
+    return {"study": study_row(session, study, now), "workers": workers}
+
+
+def _gold_totals(session: Session, study: CrowdStudy) -> dict[int, int]:
+    """Per worker, the gold standards their submitted assignments were scored on (4 each,
+    less any a researcher relabeled: see ``_gold_total``)."""
+    gold_of = {
+        t.id: t.gold_ids
+        for t in session.execute(
+            select(CrowdTask.id, CrowdTask.gold_ids).where(CrowdTask.study_id == study.id)
+        )
+    }
+    still = _still_gold(session, sorted({v for ids in gold_of.values() for v in ids}))
+    totals: dict[int, int] = {}
+    for a in session.execute(
+        select(
+            CrowdAssignment.user_id,
+            CrowdAssignment.task_id,
+            CrowdAssignment.gold_right,
+            CrowdAssignment.accepted,
+        ).where(CrowdAssignment.study_id == study.id, CrowdAssignment.submit_time.is_not(None))
+    ):
+        now_gold = sum(v in still for v in gold_of[a.task_id])
+        total = _gold_total(a.accepted, a.gold_right or 0, now_gold)
+        totals[a.user_id] = totals.get(a.user_id, 0) + total
+    return totals
 
 
 def close_study(session: Session, study_id: int, is_open: bool = False) -> CrowdStudy:

@@ -121,13 +121,18 @@ def join(body: JoinRequest, ctx: ServiceContext = Depends(get_context)) -> dict[
     responses={
         **_ERRORS,
         204: {"description": "No task left for this worker"},
-        409: {"model": Message, "description": "Assignment submitted already, or another's"},
-        410: {"model": Message, "description": "The study is closed"},
+        409: {
+            "model": Message,
+            "description": "Another worker's assignment id, or the worker holds another open one",
+        },
+        410: {"model": Message, "description": "The study is closed, or the hold ran out"},
     },
 )
 def get_task(body: TaskRequest, ctx: ServiceContext = Depends(get_context)) -> Response:
     """The worker's task for this assignment (the same one on a reload): 16 clips, 4 of them
-    hidden gold standards; 403 until the tutorial is passed."""
+    hidden gold standards, and ``seconds_left`` before answers are refused; 403 until the
+    tutorial is passed. An assignment submitted already answers with its completion code
+    again (``completion_code``, no clips): the code is not lost with a closed tab."""
     with ctx.db.write() as session:
         caller, _ = ctx.user(session, body.user_token)
         given = work.give_task(
@@ -141,6 +146,8 @@ def get_task(body: TaskRequest, ctx: ServiceContext = Depends(get_context)) -> R
         )
         if given is None:
             return Response(status_code=204)
+        if isinstance(given, codes.Completion):
+            return JSONResponse(_done(ctx, given))
         rows = {
             r.id: r
             for r in session.execute(
@@ -158,28 +165,41 @@ def get_task(body: TaskRequest, ctx: ServiceContext = Depends(get_context)) -> R
         }
         for vid in given.video_ids
     ]
-    wait = max(0, given.given_time + ctx.settings.page_min_seconds - int(time.time()))
+    now = int(time.time())
+    wait = max(0, given.given_time + ctx.settings.page_min_seconds - now)
     return JSONResponse(
         {
             "assignment_id": given.assignment_id,
             "task": given.task_number,
             "wait_seconds": wait,
+            "seconds_left": max(0, given.expire_time - now),
             "data": items,
         }
     )
+
+
+def _done(ctx: ServiceContext, completion: codes.Completion) -> dict[str, Any]:
+    """A submitted assignment's answer: its completion code (the same each time)."""
+    return {
+        "task": completion.task,
+        "submitted": True,
+        "completion_code": codes.issue_code(ctx.site_key, completion),
+    }
 
 
 @router.post(
     "/submit_task",
     responses={
         **_ERRORS,
-        409: {"model": Message, "description": "This assignment was submitted already"},
+        409: {"model": Message, "description": "Sent at the same moment by another request"},
+        410: {"model": Message, "description": "The assignment's hold ran out"},
         425: {"model": Message, "description": "Submitted too soon after it was given"},
     },
 )
 def submit_task(body: SubmitRequest, ctx: ServiceContext = Depends(get_context)) -> dict[str, Any]:
     """Answers for every clip of the task, once; the answer is the completion code to paste
-    into the platform (signed: the requester verifies it offline)."""
+    into the platform (signed: the requester verifies it offline). Sent again, the same code
+    and nothing changed (the first answers stay): a lost response must not cost the pay."""
     with ctx.db.write() as session:
         caller, _ = ctx.user(session, body.user_token)
         done = work.submit_task(
@@ -189,7 +209,7 @@ def submit_task(body: SubmitRequest, ctx: ServiceContext = Depends(get_context))
             answers=[(a.video_id, a.label) for a in body.data],
             min_seconds=ctx.settings.page_min_seconds,
         )
-    return {"completion_code": codes.issue_code(ctx.site_key, done)}
+    return _done(ctx, done)
 
 
 @router.post("/create_study", responses=_ERRORS)

@@ -30,17 +30,39 @@ function worker() {
            assignment: params.get("assignment"), hit: params.get("hit") };
 }
 
-function say(text, kind = "") {
+function note(text, kind = "") {
   message.className = `notice ${kind}`.trim();
   message.replaceChildren(typeof text === "string" ? document.createTextNode(text) : text);
   message.hidden = false;
+}
+
+function say(text, kind = "") {
+  note(text, kind);
   message.focus();
 }
 
 const me = worker();
 let token = null;
 let task = null;
+let deadline = null;
 const answers = new Map();
+
+// The assignment's hold: answers sent after it are refused (410), as its task may be another
+// worker's by then; the worker is told before starting, and again on each status line.
+function timeLeft() {
+  const minutes = Math.max(0, Math.ceil((deadline - Date.now()) / 60000));
+  return `You have ${minutes} min left to submit this task; after that it goes to another worker.`;
+}
+
+// A submitted assignment: its completion code (the same on a resend or a reload).
+function finish(code) {
+  grid.replaceChildren();
+  toolbar.hidden = true;
+  document.getElementById("code").textContent = code;
+  done.hidden = false;
+  setCrowdSession(null);
+  done.querySelector("h2").focus?.();
+}
 
 function updateCounts() {
   const smoke = [...answers.values()].filter((v) => v === 1).length;
@@ -61,6 +83,8 @@ function show(found) {
   });
   arrowKeys(grid, ".tile");
   updateCounts();
+  deadline = Date.now() + task.seconds_left * 1000;
+  note(timeLeft(), "warn");
   countdown(Date.now() + task.wait_seconds * 1000, (left) => {
     statusLine.textContent = `Look at every clip; you can submit in ${left} s.`;
   }, () => {
@@ -78,6 +102,10 @@ async function fetchTask() {
     const { status, data } = await api("/api/v1/crowd/get_task", body);
     if (status === 204) {
       say("There is no task left for you in this study. Thank you! Please return the assignment.");
+      return;
+    }
+    if (data.completion_code) {  // submitted already (a lost code): the same code again
+      finish(data.completion_code);
       return;
     }
     show(data);
@@ -125,12 +153,8 @@ submitButton.addEventListener("click", async () => {
       assignment_id: task.assignment_id,
       data: [...answers].map(([video_id, label]) => ({ video_id, label })),
     });
-    grid.replaceChildren();
-    toolbar.hidden = true;
-    document.getElementById("code").textContent = data.completion_code;
-    done.hidden = false;
-    setCrowdSession(null);
-    done.querySelector("h2").focus?.();
+    message.hidden = true;
+    finish(data.completion_code);
   } catch (error) {
     submitButton.disabled = false;
     statusLine.textContent = "";
