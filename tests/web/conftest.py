@@ -8,6 +8,8 @@ The browser is the root conftest's ``browser`` (Debian's Chromium).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +22,8 @@ from smokewatch.labeling.users import add_account
 from smokewatch.settings import Settings
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("site")
+@contextmanager
+def _running_site(tmp: Path) -> Iterator[Site]:
     data = tmp / "data"
     url_db = f"sqlite:///{data / 'smokewatch.db'}"
     settings = Settings(data_dir=data, database_url=url_db, page_min_seconds=PAGE_WAIT)
@@ -36,6 +37,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(url, settings, db, seeded)
         finally:
             db.dispose()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with _running_site(tmp_path_factory.mktemp("site")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def own_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The same site, for one module alone: each new volunteer's visit to /label holds 12 plain
+    clips for an hour (24 with the page fetched ahead), so by the end of the session the shared
+    site may have none left to give, depending on how many pages were fetched ahead."""
+    with _running_site(tmp_path_factory.mktemp("own-site")) as running:
+        yield running
 
 
 @pytest.fixture
