@@ -407,8 +407,7 @@ def give_task(
         .where(
             CrowdAssignment.study_id == study.id,
             CrowdAssignment.user_id == user_id,
-            CrowdAssignment.submit_time.is_(None),
-            CrowdAssignment.given_time > now - study.hold_seconds,
+            _open(study, now),
         )
         .limit(1)
     )
@@ -418,9 +417,7 @@ def give_task(
             f"{_minutes(study.hold_seconds)} min run out) before taking another",
             409,
         )
-    live = (CrowdAssignment.submit_time.is_not(None)) | (
-        CrowdAssignment.given_time > now - study.hold_seconds
-    )
+    live = CrowdAssignment.submit_time.is_not(None) | _open(study, now)
     taken = (
         select(CrowdAssignment.task_id, func.count().label("n"))
         .where(CrowdAssignment.study_id == study.id, live)
