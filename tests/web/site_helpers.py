@@ -16,11 +16,13 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-from service_helpers import Seeded
+from service_helpers import Seeded, seed
 from videos import make_clip
 
-from smokewatch.labeling.db import Database
+from smokewatch.labeling.db import Database, open_database
+from smokewatch.labeling.tables import Role
 from smokewatch.labeling.tutorial import PACKAGED, read_lessons
+from smokewatch.labeling.users import add_account
 from smokewatch.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,3 +124,54 @@ def place_clips(settings: Settings, db: Database, tmp: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.link(sample, path)
+
+
+@contextmanager
+def running_site(tmp: Path, *, page_token_ttl: int | None = None, **seeding: int) -> Iterator[Site]:
+    """A served site on SQLite in ``tmp``: clips seeded (``service_helpers.seed``, 48 plain
+    unless ``seeding`` says otherwise) and placed, the researcher account, and the page wait
+    (and ``page_token_ttl``, if given) set for the server as for the tests' ``settings``."""
+    data = tmp / "data"
+    extra: dict[str, Any] = {} if page_token_ttl is None else {"page_token_ttl": page_token_ttl}
+    settings = Settings(
+        data_dir=data,
+        database_url=f"sqlite:///{data / 'smokewatch.db'}",
+        page_min_seconds=PAGE_WAIT,
+        **extra,
+    )
+    db = open_database(settings)
+    seeded = seed(db, **{"plain": 48, **seeding})
+    with db.write() as session:
+        add_account(session, RESEARCHER[0], RESEARCHER[1], Role.RESEARCHER)
+    place_clips(settings, db, tmp)
+    env = {"SMOKEWATCH_PAGE_MIN_SECONDS": str(PAGE_WAIT)}
+    if page_token_ttl is not None:
+        env["SMOKEWATCH_PAGE_TOKEN_TTL"] = str(page_token_ttl)
+    try:
+        with serve(settings, tmp, env) as url:
+            yield Site(url, settings, db, seeded)
+    finally:
+        db.dispose()
+
+
+@contextmanager
+def browser_page(browser: Any, url: str, *, clock: bool = False) -> Iterator[Any]:
+    """A desktop-sized page on ``url``; JavaScript errors, or the site's pages stepping
+    outside their Content Security Policy, fail the test. ``clock``: the page's clock is the
+    test's to move (``page.clock``)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=url)
+    context.set_default_timeout(15_000)
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def refused(message: Any) -> None:  # the site's own pages stay within their policy
+        if "Content Security Policy" in message.text:
+            errors.append(message.text)
+
+    p.on("console", refused)
+    if clock:
+        p.clock.install()
+    yield p
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

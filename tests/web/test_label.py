@@ -8,14 +8,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
-from service_helpers import seed
 from sqlalchemy import func, select
-from web.site_helpers import PAGE_WAIT, Site, place_clips, serve
+from web.site_helpers import Site, browser_page, running_site
 
 from smokewatch.core.labels import citizen_next
-from smokewatch.labeling.db import open_database
 from smokewatch.labeling.tables import Label, User, Video
-from smokewatch.settings import Settings
 
 
 def _states(site: Site, ids: list[int]) -> dict[int, tuple[int, int]]:
@@ -169,37 +166,17 @@ def test_home_shows_live_statistics_and_old_addresses_redirect(page: Any, site: 
 def short_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A site whose page tokens live a minute (the least allowed), with so many gold standards
     that a page fetched ahead seldom shares one with the page shown (and so is kept)."""
-    tmp = tmp_path_factory.mktemp("short")
-    data = tmp / "data"
-    settings = Settings(
-        data_dir=data,
-        database_url=f"sqlite:///{data / 'smokewatch.db'}",
-        page_min_seconds=PAGE_WAIT,
-        page_token_ttl=60,
-    )
-    db = open_database(settings)
-    seeded = seed(db, plain=96, gold_pos=99, gold_neg=400)  # ids 1-99, 101-500
-    place_clips(settings, db, tmp)
-    env = {"SMOKEWATCH_PAGE_MIN_SECONDS": str(PAGE_WAIT), "SMOKEWATCH_PAGE_TOKEN_TTL": "60"}
-    try:
-        with serve(settings, tmp, env) as url:
-            yield Site(url, settings, db, seeded)
-    finally:
-        db.dispose()
+    # ids 1-99, 101-500
+    seeding = {"plain": 96, "gold_pos": 99, "gold_neg": 400}
+    with running_site(tmp_path_factory.mktemp("short"), page_token_ttl=60, **seeding) as running:
+        yield running
 
 
 @pytest.fixture
 def short_page(browser: Any, short_site: Site) -> Iterator[Any]:
     """A page on ``short_site`` whose clock the test moves on (``page.clock``)."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=short_site.url)
-    context.set_default_timeout(15_000)
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    p.clock.install()
-    yield p
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with browser_page(browser, short_site.url, clock=True) as p:
+        yield p
 
 
 @dataclass
@@ -229,8 +206,10 @@ def _wait_for(page: Any, batches: list[Batch], n: int) -> None:
     raise AssertionError(f"{len(batches)} pages fetched, not {n}")
 
 
-def _open_with_a_page_ahead(page: Any, batches: list[Batch]) -> None:
-    """Open /label until the page fetched ahead is kept (one sharing a clip is not)."""
+def _open_with_a_page_ahead(page: Any) -> list[Batch]:
+    """Open /label until the page fetched ahead is kept (one sharing a clip is not); the
+    pages given to this browser page (``_batches``), the last two the shown and the ahead."""
+    batches = _batches(page)
     for _ in range(4):
         start = len(batches)
         page.goto("/label")
@@ -238,7 +217,7 @@ def _open_with_a_page_ahead(page: Any, batches: list[Batch]) -> None:
         shown, ahead = batches[start], batches[start + 1]
         expect(page.locator("#grid")).to_have_attribute("data-page", shown.token[-16:])
         if not shown.ids & ahead.ids:
-            return
+            return batches
     raise AssertionError("every page fetched ahead shared a clip with the page shown")
 
 
@@ -252,8 +231,7 @@ def test_a_page_about_to_expire_is_replaced_with_new_clips(
     short_page: Any, short_site: Site
 ) -> None:
     page = short_page
-    batches = _batches(page)
-    _open_with_a_page_ahead(page, batches)
+    batches = _open_with_a_page_ahead(page)
     first = len(batches) - 2
     page.clock.fast_forward(40_000)  # 20 s left: the volunteer may still use it
     page.wait_for_timeout(300)
@@ -275,8 +253,7 @@ def test_a_marked_page_about_to_expire_asks_to_be_submitted_first(
     """Marks are the volunteer's work: the page stays, with a warning, until it has all but
     run out, and is taken if submitted in that time."""
     page = short_page
-    batches = _batches(page)
-    _open_with_a_page_ahead(page, batches)
+    batches = _open_with_a_page_ahead(page)
     first = len(batches) - 2
     _mark(page, [i for i in _current_ids(page) if i in short_site.seeded.gold_pos])
     page.clock.fast_forward(50_000)  # 10 s left: an unmarked page would be replaced now
@@ -293,8 +270,7 @@ def test_a_marked_page_submitted_after_the_warning_is_taken(
     short_page: Any, short_site: Site
 ) -> None:
     page = short_page
-    batches = _batches(page)
-    _open_with_a_page_ahead(page, batches)
+    _open_with_a_page_ahead(page)
     _mark(page, [i for i in _current_ids(page) if i in short_site.seeded.gold_pos])
     page.clock.fast_forward(50_000)
     expect(page.locator("#result")).to_contain_text("This page expires soon.")
@@ -304,8 +280,7 @@ def test_a_marked_page_submitted_after_the_warning_is_taken(
 
 def test_a_page_fetched_ahead_long_ago_is_not_shown(short_page: Any, short_site: Site) -> None:
     page = short_page
-    batches = _batches(page)
-    _open_with_a_page_ahead(page, batches)
+    batches = _open_with_a_page_ahead(page)
     first = len(batches) - 2
     page.clock.fast_forward(40_000)  # the page ahead has 20 s left, too little to be shown
     _submit_gold(page, short_site)
