@@ -11,6 +11,7 @@ from rich.table import Table
 from smokewatch.cli._common import console, err_console, tagged, user_errors
 from smokewatch.cli.clips import cache_command
 from smokewatch.cli.download import download_command
+from smokewatch.clips.views import split_view_key
 from smokewatch.core.metadata import read_metadata
 from smokewatch.dataset.splits import PARTS, make_splits, write_splits
 from smokewatch.dataset.stats import DatasetStats, compute_stats
@@ -68,7 +69,7 @@ def split_command(
         err_console.print(tagged("not written:", "yellow", problem), soft_wrap=True)
     for name, split in made.items():
         if split.left_out:
-            views = ", ".join(sorted({c.view for c in split.left_out}, key=_view_order))
+            views = ", ".join(sorted({c.view for c in split.left_out}, key=split_view_key))
             err_console.print(
                 tagged(
                     "left out:",
@@ -78,10 +79,6 @@ def split_command(
                 ),
                 soft_wrap=True,
             )
-
-
-def _view_order(view: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in view.split("-"))
 
 
 @app.command("stats")
