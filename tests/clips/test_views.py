@@ -143,3 +143,12 @@ def test_views_from_real_rise_metadata(tmp_path: Path) -> None:
     assert all(b.width > 400 and abs(b.width - b.height) <= 1 for b in views.values())
     dump_views(views, tmp_path / "rise.yaml")
     assert load_views(tmp_path / "rise.yaml") == views
+
+
+@pytest.mark.parametrize("cam", ["²", "١٢", "２"])
+def test_ids_in_digits_that_are_not_ascii_are_one_error(cam: str) -> None:
+    """``'²'.isdigit()`` is true but ``int`` refuses it (a traceback), and ``int`` reads
+    ``'١٢'`` as 12: ids are ASCII digits, as in metadata files."""
+    data = {"cameras": {cam: {"views": {0: [0, 0, 10, 10]}}}}
+    with pytest.raises(ViewsError, match="camera id .* is not a non-negative integer"):
+        parse_views(data)

@@ -75,7 +75,7 @@ def _as_id(value: Any, what: str, where: str) -> int:
         raise ViewsError(f"{where}: {what} {value!r} is not a non-negative integer")
     if isinstance(value, int) and value >= 0:
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdecimal():  # not '²' or '١٢'
         return int(value)
     raise ViewsError(f"{where}: {what} {value!r} is not a non-negative integer")
 
