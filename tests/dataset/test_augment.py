@@ -121,6 +121,34 @@ def test_same_seed_same_output_and_rng_state_restores() -> None:
     assert not torch.equal(a, b)
 
 
+def test_a_keyed_clip_is_augmented_alike_in_any_batch() -> None:
+    """What makes two torchrun processes train on one process's augmented clips: a clip's draw
+    depends on its key alone, not on the batch, its place in it or the global generator."""
+    x = _still_clips()
+    aug = VideoAugment(24, perturb_frames=True)
+    keys = [11, 12, 13, 14]
+    before = torch.get_rng_state()
+    whole = aug(x, keys=keys)
+    assert torch.equal(torch.get_rng_state(), before)  # the global stream is left alone
+    torch.manual_seed(99)  # another global state changes nothing
+    halves = torch.cat([aug(x[2:], keys=keys[2:]), aug(x[:2], keys=keys[:2])])
+    assert torch.allclose(whole, torch.cat([halves[2:], halves[:2]]), atol=1e-6)
+    for i in range(B):
+        alone = aug(x[i : i + 1], keys=keys[i : i + 1])
+        assert torch.allclose(alone[0], whole[i], atol=1e-6)
+
+
+def test_keys_decide_the_draw() -> None:
+    x = _still_clips(b=1).expand(2, 3, T, H, W).contiguous()  # one clip twice
+    aug = VideoAugment(24)
+    same = aug(x, keys=[5, 5])
+    assert torch.equal(same[0], same[1])
+    other = aug(x, keys=[5, 6])
+    assert (other[0] - other[1]).abs().max() > 0.05
+    with pytest.raises(ValueError, match="2 keys for a batch of 4"):
+        aug(_still_clips(), keys=[1, 2])
+
+
 def test_draws_stay_on_the_cpu_generator_after_to() -> None:
     aug = VideoAugment(24).to(torch.float64).to("cpu")
     for generator in (aug.crop, aug.perspective, aug.erase):

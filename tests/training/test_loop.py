@@ -320,6 +320,8 @@ def _free_port() -> int:
 def test_torchrun_two_processes_gloo_equals_one_process(
     tiny_clips: Path, tiny_preset: Path, tmp_path: Path
 ) -> None:
+    """With the paper's augmentation on: each clip is augmented from its place in the stream,
+    so the two processes' halves of a batch are the one process's batch, augmented alike."""
     labels = str(tiny_clips / "labels.csv")
     args = [
         "train",
@@ -333,7 +335,9 @@ def test_torchrun_two_processes_gloo_equals_one_process(
         "--threads",
         "1",
         "--set",
-        "augment=false",
+        "augment=true",
+        "--set",
+        "perturb_frames=true",
         "--set",
         "val_every=3",  # process 0 validates while process 1 waits for its word
         "--set",

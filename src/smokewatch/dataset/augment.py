@@ -47,10 +47,14 @@ applied fused, because on a CPU the straightforward kornia pipeline (``ColorJitt
 * erasing writes two small boxes per clip instead of blending whole tensors.
 
 Randomness: every training draw (kornia's generators, the colour factors and order, the
-flip coin, the erase coins, the frame permutation) comes from torch's global **CPU**
-generator, whatever device the batch is on — :meth:`VideoAugment._apply` keeps kornia's
-samplers on the CPU after ``.to(device)`` — so ``torch.manual_seed`` reproduces a run and
-``torch.get_rng_state`` is all a checkpoint needs.
+flip coin, the erase coins, the frame permutation) comes from torch's **CPU** generator,
+whatever device the batch is on — :meth:`VideoAugment._apply` keeps kornia's samplers on the
+CPU after ``.to(device)``. Called with ``keys`` (one integer per clip; training passes each
+clip's place in the sampling stream, :func:`smokewatch.training.sampling.draw_key`), each clip
+draws from its own generator seeded by its key, so a clip is augmented the same way whatever
+batch it is in and whichever process of a ``torchrun`` job takes it: one process with batch
+``B`` and two with ``B/2`` train on the same augmented clips. Without ``keys`` the draws come
+from the global generator in one batched pass (``torch.manual_seed`` reproduces them).
 """
 
 from __future__ import annotations
@@ -221,6 +225,10 @@ def colour_matrices(
     return A, a
 
 
+#: One batch's random choices: colour factors, colour order, homographies, flips, erase boxes.
+_Draws = tuple[Tensor, Tensor, Tensor, Tensor, list[tuple[int, int, int, int, int]]]
+
+
 class VideoAugment(torch.nn.Module):
     """Clips ``[B, C, T, H, W]`` in [0, 255] -> float32 ``[B, C, T, size, size]`` in [-1, 1].
 
@@ -292,16 +300,23 @@ class VideoAugment(torch.nn.Module):
                 f"{tuple(video.shape)} (a [B, T, H, W, C] batch needs permute(0, 4, 1, 2, 3))"
             )
 
-    def forward(self, video: Tensor) -> Tensor:
+    def forward(self, video: Tensor, keys: Sequence[int] | None = None) -> Tensor:
+        """The batch ready for a model; ``keys`` (training): one draw key per clip (module doc)."""
         self._check(video)
+        if keys is not None and len(keys) != video.shape[0]:
+            raise ValueError(f"{len(keys)} keys for a batch of {video.shape[0]} clips")
         x = video.to(torch.float32)
         if self.perturb_frames:
-            # evaluation: each clip's own order (clip_seeds); training: the global generator
-            seeds = None if self.training else clip_seeds(video, self.seed)
+            # evaluation: each clip's own order (clip_seeds); training: the clip's key, or the
+            # global generator
+            if not self.training:
+                seeds: Sequence[int] | None = clip_seeds(video, self.seed)
+            else:
+                seeds = None if keys is None else [_salted(k, "frames") for k in keys]
             x = permute_frames(x, seeds)
         if not (self.training and self.augment):
             return resize(normalize(x), self.size)
-        return self._augment(x)
+        return self._augment(x, keys)
 
     def _draw_colour(self, b: int) -> tuple[Tensor, Tensor]:
         """Per clip: factors [B, 5] (b, c, s multipliers; hue in turns; gamma exponent) and a
@@ -397,14 +412,33 @@ class VideoAugment(torch.nn.Module):
             buf = self._work[slot] = torch.empty(shape)
         return buf
 
-    def _augment(self, x: Tensor) -> Tensor:
+    def _draw(self, b: int, h: int, w: int) -> _Draws:
+        """Every random choice for ``b`` clips, from the global CPU generator, in a fixed order."""
+        factors, order = self._draw_colour(b)
+        m, flip = self._geometry(b, h, w)
+        return factors, order, m, flip, self._draw_erase(b)
+
+    def _draw_keyed(self, keys: Sequence[int], h: int, w: int) -> _Draws:
+        """:meth:`_draw` clip by clip, each from a generator seeded by its key (module doc)."""
+        parts = []
+        for k in keys:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(_salted(k, "augment"))
+                parts.append(self._draw(1, h, w))
+        factors = torch.cat([p[0] for p in parts])
+        order = torch.cat([p[1] for p in parts])
+        m = torch.cat([p[2] for p in parts])
+        flip = torch.cat([p[3] for p in parts])
+        boxes = [(i, *box[1:]) for i, p in enumerate(parts) for box in p[4]]
+        return factors, order, m, flip, boxes
+
+    def _augment(self, x: Tensor, keys: Sequence[int] | None = None) -> Tensor:
         b, c, t, h, w = x.shape
         s = self.size
         device = x.device
-        # All draws first, on the CPU generator, in a fixed order.
-        factors, order = self._draw_colour(b)
-        m, flip = self._geometry(b, h, w)
-        boxes = self._draw_erase(b)
+        # All draws first, on the CPU, in a fixed order.
+        draws = self._draw(b, h, w) if keys is None else self._draw_keyed(keys, h, w)
+        factors, order, m, flip, boxes = draws
 
         shape = (b, c, t * h * w)
         src = self._scratch(0, shape, device)
@@ -433,6 +467,13 @@ class VideoAugment(torch.nn.Module):
         for i, y0, x0, eh, ew in boxes:
             out[i, :, y0 : y0 + eh, x0 : x0 + ew] = 0.0
         return out.view(b, c, t, s, s)
+
+
+def _salted(key: int, purpose: str) -> int:
+    """A 63-bit seed for one use of a clip's draw key (its frame order, its augmentation), so
+    the uses do not share a random stream."""
+    digest = hashlib.blake2b(f"{int(key)}:{purpose}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def _sampling_grid(m: Tensor, in_hw: tuple[int, int], size: int) -> Tensor:

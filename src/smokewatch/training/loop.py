@@ -3,7 +3,10 @@
 * SGD (momentum, weight decay), learning rate x0.1 at each milestone, gradient accumulation,
   AMP on CUDA; the global batch is per-device batch x processes x ``accumulate``.
 * ``torchrun`` starts several processes: DDP over NCCL on GPUs, gloo on CPUs. Each process
-  sees its own slice of the same global batch (:mod:`~smokewatch.training.sampling`).
+  sees its own slice of the same global batch (:mod:`~smokewatch.training.sampling`), each
+  clip augmented from its place in the stream, so N processes train on one process's clips,
+  augmented alike (tested). What stays per process: batch-norm statistics (each process
+  normalises its own slice, as RISE's per-GPU batches did) and dropout masks (seeded by rank).
 * Validation every ``val_every`` steps (on process 0). The chosen weights are those of the best
   validation F1 at or after ``select_after`` (ties: the lowest validation loss) -- chosen by the
   loop, where the original picked them by hand. With ``select_after`` past ``steps`` no
@@ -398,8 +401,8 @@ def train(
                 batch = next(batches)
                 x = batch["video"].to(dev, non_blocking=True)
                 y = batch["label"].to(dev, non_blocking=True)
-                with torch.no_grad():
-                    x = augment(x)
+                with torch.no_grad():  # each clip augmented from its place in the stream
+                    x = augment(x, keys=sampler.keys_at(step * config.accumulate + micro))
                 sync = ddp.world == 1 or micro == config.accumulate - 1
                 # gradients sync on the last micro-batch only
                 ctx = (
