@@ -49,6 +49,18 @@ def test_local_time_is_used_not_utc() -> None:
         compute_stats([clip], timezone="Mars/Olympus")
 
 
+def test_views_are_listed_in_number_order() -> None:
+    start = int(datetime(2019, 1, 1, 10, 30, tzinfo=ET).timestamp())
+    clips = [
+        Clip(id=i, camera_id=camera, view_id=view, label_state=23, label_state_admin=-1,
+             start_time=start,
+             file_name=f"{camera}-{view}-2019-01-01-0-0-10-10-180-180-0-{start}-{start}")
+        for i, (camera, view) in enumerate([(1, 0), (0, 10), (0, 2), (0, 1)])
+    ]  # fmt: skip
+    stats = compute_stats(clips)
+    assert list(stats.views) == list(stats.view_labels) == ["0-1", "0-2", "0-10", "1-0"]
+
+
 @pytest.mark.rise
 def test_the_papers_numbers(rise_dir: Path) -> None:
     result = CliRunner().invoke(

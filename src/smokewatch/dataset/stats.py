@@ -84,11 +84,6 @@ class DatasetStats:
         return data
 
 
-def _view_key(view: str) -> tuple[int, int]:
-    camera, _, index = view.partition("-")
-    return (int(camera), int(index))
-
-
 def compute_stats(
     clips: Sequence[Clip], *, timezone: str = "US/Eastern", frames_per_clip: int = 36
 ) -> DatasetStats:
@@ -100,6 +95,7 @@ def compute_stats(
             f"unknown time zone {timezone!r} (use an IANA name like US/Eastern)"
         ) from None
     views = Counter(c.view for c in clips)
+    order = {c.view: (c.camera_id, c.view_id) for c in clips}  # "0-2" before "0-10"
     seasons = Counter({s: 0 for s in SEASONS})
     hours = Counter({h: 0 for h in HOUR_BINS})
     labels: Counter[int | str | None] = Counter()
@@ -120,7 +116,7 @@ def compute_stats(
     return DatasetStats(
         clips=len(clips),
         frames=len(clips) * frames_per_clip,
-        views={v: views[v] for v in sorted(views, key=_view_key)},
+        views={v: views[v] for v in sorted(views, key=order.__getitem__)},
         days=len({c.day for c in clips}),
         smoke=labels[1],
         no_smoke=labels[0],
@@ -132,6 +128,6 @@ def compute_stats(
         bad=labels["bad"],
         view_labels={
             v: {"smoke": by_view[v][1], "no_smoke": by_view[v][0]}
-            for v in sorted(by_view, key=_view_key)
+            for v in sorted(by_view, key=order.__getitem__)
         },
     )
