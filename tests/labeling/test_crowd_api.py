@@ -419,6 +419,9 @@ def test_a_gold_standard_relabeled_after_the_study_was_made_is_not_held_against_
     (row,) = report["workers"]
     assert (row["gold_right"], row["gold_total"], row["reliability"]) == (3, 3, 1.0)
     assert row["accepted"] == 1
+    with database.read() as s:  # the pages export counts the gold standards it was checked on
+        (page,) = [p for p in export_pages(s) if p.group == "crowd"]
+    assert (page.clips, page.gold, page.accepted) == (16, 3, True)
 
 
 def load_signing_key_of(client: TestClient) -> bytes:

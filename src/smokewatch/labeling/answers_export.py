@@ -8,7 +8,10 @@ What the rows say, and what they cannot:
 * ``group`` is the role the answer was given in (``label.client_type``, kept with each
   answer): researcher for 0, citizen otherwise, whatever the user's role is now.
 * ``gold`` and ``gold_label`` are the clip's researcher state *now* (gold positive or gold
-  negative): the service does not keep when a clip was made a gold standard.
+  negative): the service does not keep when a clip was made a gold standard. A crowd
+  assignment's page counts the same way (its clips that are gold standards now: a study's
+  check leaves out a gold standard relabeled since); a volunteer page's count is its batch's,
+  from when it was issued.
 * A researcher may set a state rather than answer: the gold and weak states count as the
   answer they imply (smoke or no smoke); "bad clip" and "back to no data" are no answer about
   smoke and are left out.
@@ -26,12 +29,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import and_, func, not_, select
+from sqlalchemy import and_, case, func, not_, select
 from sqlalchemy.orm import Session
 
 from smokewatch.core.answers import Answer, Page
-from smokewatch.core.labels import NEGATIVE_STATES, POSITIVE_STATES, State
-from smokewatch.labeling.crowd.work import TASK_GOLD
+from smokewatch.core.labels import GOLD_STATES, NEGATIVE_STATES, POSITIVE_STATES, State
 from smokewatch.labeling.tables import (
     Batch,
     CrowdAnswer,
@@ -178,8 +180,12 @@ def export_pages(session: Session, *, chunk: int = 5000) -> Iterator[Page]:
             CrowdAssignment.submit_time,
             CrowdAssignment.accepted,
             func.count(CrowdAnswer.id).label("clips"),
+            func.sum(case((Video.label_state_admin.in_(list(GOLD_STATES)), 1), else_=0)).label(
+                "gold"
+            ),
         )
         .join(CrowdAnswer, CrowdAnswer.assignment_id == CrowdAssignment.id)
+        .join(Video, Video.id == CrowdAnswer.video_id)
         .where(CrowdAssignment.submit_time.is_not(None))
         .group_by(CrowdAssignment.id)
         .order_by(CrowdAssignment.id)
@@ -193,5 +199,5 @@ def export_pages(session: Session, *, chunk: int = 5000) -> Iterator[Page]:
             time=done.submit_time,
             accepted=done.accepted,
             clips=done.clips,
-            gold=TASK_GOLD,
+            gold=int(done.gold or 0),
         )
