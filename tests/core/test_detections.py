@@ -25,7 +25,7 @@ from smokewatch.core.detections import (
 def _sample() -> Detections:
     windows = (
         Window(0, 35, 1_528_712_115.0, 1_528_712_290.0, 0.91, 0.55),
-        Window(18, 53, 1_528_712_205.0, 1_528_712_380.0, 0.42, None),
+        Window(18, 53, 1_528_712_205.0, 1_528_712_380.0, 0.42, None, stretch=3),
     )
     event = Event(
         id="0-1-1528712115-1528712290",
@@ -61,6 +61,7 @@ def test_written_detections_read_back_equal(tmp_path: Path) -> None:
     assert data["schema"] == SCHEMA
     assert data["views"][0]["events"][0]["windows"] == [0]
     assert data["views"][0]["windows"][1]["activation_ratio"] is None
+    assert [w["stretch"] for w in data["views"][0]["windows"]] == [None, 3]
     assert read_detections(path) == _sample()
     assert _sample().views[0].key == "0-1"
 
@@ -79,6 +80,8 @@ def _broken(change: Any) -> dict[str, Any]:
         (lambda d: d["views"][0]["windows"][0].update(probability=1.5), "windows[0].probability"),
         (lambda d: d["views"][0]["windows"][0].update(probability=True), "windows[0].probability"),
         (lambda d: d["views"][0]["windows"][0].update(end_frame=-1), "windows[0].end_frame"),
+        (lambda d: d["views"][0]["windows"][1].update(stretch=-1), "windows[1].stretch"),
+        (lambda d: d["views"][0]["windows"][1].update(stretch="3"), "windows[1].stretch"),
         (lambda d: d["views"][0]["windows"][1].update(start_time=2e9), "end_time"),
         (lambda d: d["views"][0]["windows"][0].update(start_time=1.5e12), "milliseconds?"),
         (lambda d: d["views"][0]["events"][0].update(end_time=-1), "events[0].end_time"),

@@ -9,6 +9,7 @@ stand-in scorer that calls a bright clip smoke.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -167,6 +168,9 @@ def test_windows_of_two_stretches_never_join_even_when_they_follow_each_other() 
     ]
     with pytest.raises(ValueError, match="3 stretches for 4 windows"):
         find_events(smoke, EventRule(), [0, 0, 1])
+    # the windows' own stretches (as detections.json keeps them) by default
+    kept = [dataclasses.replace(w, stretch=k // 2) for k, w in enumerate(smoke)]
+    assert find_events(kept, EventRule()) == events
 
 
 def _bright_is_smoke(clips: np.ndarray) -> np.ndarray:

@@ -91,8 +91,11 @@ def test_late_duplicate_and_night_photos_are_dropped(
 
 
 def test_no_window_spans_a_gap_and_the_grid_restarts_after_it(
-    config: WatchConfig, always_smoke: Path
+    config: WatchConfig, always_smoke: Path, tmp_path: Path
 ) -> None:
+    from smokewatch.core.clip import Box
+    from smokewatch.detect import detect_timelapse, read_frame_times
+
     detector = load_detector(always_smoke, cam=False)
     before = [START + i * EVERY for i in range(40)]
     after = [before[-1] + 1200 + i * EVERY for i in range(40)]  # a 20-minute gap
@@ -106,6 +109,23 @@ def test_no_window_spans_a_gap_and_the_grid_restarts_after_it(
     assert sidecar["gaps"][0]["after_frame"] == 39
     for w in windows_of(config):
         assert float(w["end_time"]) - float(w["start_time"]) == 35 * EVERY  # type: ignore[arg-type]
+    # each window knows its stretch (the gap begins the next), numbered as detect numbers them
+    assert [w["stretch"] for w in windows_of(config)] == [0, 0, 1]
+    frames = day(config) / "frames"
+    batch = (
+        detect_timelapse(
+            frames,
+            {"1-0": Box(0, 0, 48, 48)},
+            tmp_path / "batch",
+            detector=detector,
+            clock=read_frame_times(frames / "frames.json"),
+            options=dataclasses.replace(config.options),
+            label_clips=0,
+        )
+        .views["1-0"]
+        .windows
+    )
+    assert [(w.start_frame, w.stretch) for w in batch][:3] == [(0, 0), (4, 0), (40, 1)]
 
 
 def test_detect_reads_the_same_frame_folder_in_batch(
@@ -139,6 +159,7 @@ def test_detect_reads_the_same_frame_folder_in_batch(
     assert [w.start_frame for w in batch] == [w["start_frame"] for w in watched]
     assert [w.end_frame for w in batch] == [w["end_frame"] for w in watched]
     assert [w.start_time for w in batch] == [w["start_time"] for w in watched]
+    assert [w.stretch for w in batch] == [w["stretch"] for w in watched]
     assert [round(w.probability, 4) for w in batch] == [
         round(float(w["probability"]), 4)  # type: ignore[arg-type]
         for w in watched

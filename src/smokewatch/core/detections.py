@@ -49,6 +49,9 @@ class Window:
     ``activation_ratio`` is the share of Grad-CAM pixels over the CAM threshold, computed only
     when the probability passed the CAM gate (``None`` otherwise, or for a model without one).
     ``file`` is the clip file a window came from (``detect --clips``), else ``None``.
+    ``stretch`` numbers the unbroken stretch of frames the window was cut from: windows of two
+    stretches never join into one event, even when their frames and times follow each other
+    (local midnight with daytime 0-24 h); ``None`` in files written before it was kept.
     """
 
     start_frame: int
@@ -58,6 +61,7 @@ class Window:
     probability: float
     activation_ratio: float | None = None
     file: str | None = None
+    stretch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,7 @@ def _window(r: _Reader, data: Any, where: str) -> Window:
         probability=r.unit(r.get(d, "probability", where), f"{where}.probability"),
         activation_ratio=None if ratio is None else r.unit(ratio, f"{where}.activation_ratio"),
         file=r.text(d.get("file"), f"{where}.file", optional=True),
+        stretch=None if d.get("stretch") is None else r.integer(d["stretch"], f"{where}.stretch"),
     )
 
 

@@ -177,7 +177,7 @@ def detect_clips(
         first = clips[0][0]
         events = tuple(
             event
-            for span in find_events(windows, opts.rule, scan.stretches[0])
+            for span in find_events(windows, opts.rule)
             for event in write_events(
                 [span],
                 windows,

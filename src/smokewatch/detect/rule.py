@@ -81,8 +81,8 @@ def contiguous(before: Window, after: Window) -> bool:
     and in time (so a lost frame, the night or another day breaks a run).
 
     Frames and times alone cannot see local midnight when daytime is all day (the next
-    frame is 5 s later either way): :func:`find_events` also takes the windows' stretches,
-    and a window of another stretch never continues a run.
+    frame is 5 s later either way): :func:`find_events` also compares the windows'
+    stretches, and a window of another stretch never continues a run.
     """
     if not before.start_frame < after.start_frame <= before.end_frame + 1:
         return False
@@ -152,11 +152,15 @@ def find_events(
 ) -> list[EventSpan]:
     """The events of one view's windows (in time order), by ``rule``.
 
-    ``stretches`` (one per window, optional): the unbroken stretch of frames each window
-    was cut from (a day, or a part of one between night, lost frames and gaps); a run never
-    joins windows of two stretches, even when their frames and times follow each other (a
-    day watched around the clock, across local midnight).
+    ``stretches`` (one per window; by default each window's own ``stretch``): the unbroken
+    stretch of frames each window was cut from (a day, or a part of one between night, lost
+    frames and gaps); a run never joins windows of two stretches, even when their frames and
+    times follow each other (a day watched around the clock, across local midnight).
+    Windows that do not know theirs (``None``: a file written before it was kept) are joined
+    by frames and times alone.
     """
+    if stretches is None and any(w.stretch is not None for w in windows):
+        stretches = [w.stretch for w in windows]
     if stretches is not None and len(stretches) != len(windows):
         raise ValueError(f"{len(stretches)} stretches for {len(windows)} windows")
     events = []

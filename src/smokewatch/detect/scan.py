@@ -41,7 +41,7 @@ class Slot:
 
 class WindowScan:
     """``add(view, slot, frames)`` windows, ``flush()`` at the end; then ``windows[view]``
-    and ``stretches[view]`` (each window's ``Slot.stretch``, for :func:`find_events`)."""
+    (each with its ``Slot.stretch``, which :func:`find_events` reads)."""
 
     def __init__(
         self,
@@ -61,7 +61,6 @@ class WindowScan:
         self.stores = stores
         self.batch_size = max(1, batch_size)
         self.windows: list[list[Window]] = [[] for _ in range(views)]
-        self.stretches: list[list[int]] = [[] for _ in range(views)]
         # a run fills up to max_gap windows, or any between two windows sharing frames
         between = max(options.rule.max_gap, (options.window_frames - 1) // options.window_step)
         self.recent: list[deque[tuple[int, np.ndarray]]] = [
@@ -114,10 +113,10 @@ class WindowScan:
                 probability=min(1.0, max(0.0, float(probs[k]))),
                 activation_ratio=ratio,
                 file=slot.file,
+                stretch=slot.stretch,
             )
             index = len(self.windows[view])
             self.windows[view].append(window)
-            self.stretches[view].append(slot.stretch)
             if rule.is_smoke(window.probability, window.activation_ratio):
                 store = self.stores[view]
                 for before, kept in self.recent[view]:

@@ -244,7 +244,7 @@ def detect_timelapse(
             camera_id, view_id = split_view_key(key)
             windows = scan.windows[v]
             events = write_events(
-                find_events(windows, opts.rule, scan.stretches[v]),
+                find_events(windows, opts.rule),
                 windows,
                 camera_id=camera_id,
                 view_id=view_id,

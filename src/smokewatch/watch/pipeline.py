@@ -23,6 +23,7 @@ at a time; different cameras run in parallel.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import logging
@@ -246,6 +247,7 @@ def _score(
     state = _load_state(out / SCAN, list(views))
     length, step = opts.window_frames, opts.window_step
     keys, boxes = list(views), list(views.values())
+    breaks = [g.after_frame for g in times.gaps()]  # stretch k begins after the k-th gap
 
     def covered() -> int:
         """The last frame a scored window ends on (-1: none yet)."""
@@ -285,6 +287,7 @@ def _score(
                 activation_ratio=None
                 if volume is None
                 else activation_ratio(volume, opts.cam_threshold),
+                stretch=bisect.bisect_left(breaks, first),  # numbered as detect numbers them
             )
             index = len(state["windows"][key])
             name = window_clip_name(
