@@ -86,6 +86,60 @@ def test_trains_validates_and_chooses_the_best_step(
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
 
 
+def test_select_by_roc_auc_and_a_threshold_chosen_on_validation(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    """``select_by: roc_auc`` picks the validation with the best ROC-AUC; with
+    ``choose_threshold`` each validation is scored at its own best-F1 threshold, and the
+    chosen one's threshold is the model's: ``evaluate`` cuts there."""
+    from smokewatch.training.evaluate import evaluate_model
+    from smokewatch.training.loop import validation_threshold
+    from smokewatch.training.metrics import binary_metrics
+
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    config = apply_overrides(
+        load_config(tiny_preset), ["select_by=roc_auc", "choose_threshold=true", "val_every=2"]
+    )
+    result = train(config, items[:8], items[8:], tmp_path / "run", progress=False)
+    best = max(result.history, key=lambda h: (h["roc_auc"], -h["loss"]))
+    assert result.chosen_step == best["step"]
+    trained = load_model_dir(result.model_dir)
+    assert trained.threshold == trained.meta["probability_threshold"] == best["threshold"]
+    probs = trained.predict(items[8:])
+    labels = [it.label for it in items[8:]]
+    assert best["threshold"] == validation_threshold(labels, probs, 0.5)
+    assert best["f1"] == pytest.approx(
+        binary_metrics(labels, probs, threshold=best["threshold"]).f1
+    )
+    evaluate_model(result.model_dir, items[8:], tmp_path / "eval", grids=False, progress=False)
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["threshold"] == best["threshold"]
+
+
+def test_selection_rules_and_the_validation_threshold() -> None:
+    from smokewatch.training.loop import _better, validation_threshold
+
+    a = {"f1": 0.8, "roc_auc": 0.70, "loss": 0.50}
+    b = {"f1": 0.6, "roc_auc": 0.90, "loss": 0.40}
+    c = {"f1": 0.6, "roc_auc": float("nan"), "loss": 0.30}  # one class: no ROC-AUC
+    assert _better(a, b, "f1") and not _better(a, b, "roc_auc") and not _better(a, b, "loss")
+    assert _better(b, c, "roc_auc") and not _better(c, b, "roc_auc") and _better(c, b, "loss")
+    assert _better({**a, "loss": 0.4}, a, "f1")  # a tie goes to the lower loss
+    # F1 is best cutting between 0.3 and 0.6 (both positives in, the 0.2 negative out)
+    y, p = [0, 0, 1, 1], np.array([0.2, 0.7, 0.6, 0.9])
+    cut = validation_threshold(y, p, 0.5)
+    assert 0.2 < cut < 0.6
+    assert binary_metrics_f1(y, p, cut) == pytest.approx(0.8)
+    assert validation_threshold([1, 1], np.array([0.2, 0.3]), 0.5) == 0.5
+    assert 0 < validation_threshold([0, 1], np.array([0.0, 1.0]), 0.5) < 1
+
+
+def binary_metrics_f1(y: list[int], p: np.ndarray, cut: float) -> float:
+    from smokewatch.training.metrics import binary_metrics
+
+    return binary_metrics(y, p, threshold=cut).f1
+
+
 def test_no_validation_keeps_the_final_weights(
     tiny_clips: Path, tiny_preset: Path, tmp_path: Path
 ) -> None:

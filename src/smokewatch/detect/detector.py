@@ -120,7 +120,7 @@ def load_detector(
             "model": config.model,
             "frames": config.frames,
             "size": config.size,
-            "threshold": config.threshold,
+            "threshold": trained.threshold,
         },
         fingerprint=model_fingerprint(trained.path),
     )

@@ -203,7 +203,7 @@ def explain_labeled(
     """Score labeled clips, then explain up to ``per_cell`` of each confusion cell (seeded).
 
     ``items``: :class:`~smokewatch.dataset.torch_data.ClipItem`; the cut is the model's own
-    threshold (``config.threshold``, as ``evaluate`` uses it) and a clip is positive at or
+    threshold (:attr:`TrainedModel.threshold`, as ``evaluate`` uses it) and a clip is positive at or
     above it. Create ``explainer`` before this scores anything: scoring prepares
     ``trained.model`` for fast inference in place.
     """
@@ -222,7 +222,7 @@ def explain_labeled(
             batch_size=batch_size,
             weights_cache_dir=weights_cache_dir,
         )
-    threshold = float(trained.config.threshold)
+    threshold = trained.threshold
     cells: dict[str, list[int]] = {cell: [] for cell in CELLS}
     for i, p in scores.items():
         predicted = p >= threshold

@@ -142,6 +142,12 @@ class TrainConfig(BaseModel):
     seed: int = 0
     amp: bool = True
     threshold: float = Field(0.5, gt=0, lt=1)
+    #: which validation chooses the weights: the best F1 (ties: lower loss), the best ROC-AUC
+    #: (ties: lower loss; steadier than F1 on a few hundred clips) or the lowest loss
+    select_by: Literal["f1", "roc_auc", "loss"] = "f1"
+    #: choose the decision threshold on the validation clips (the one with the best F1 there,
+    #: at each validation; the chosen validation's goes into the model) instead of ``threshold``
+    choose_threshold: bool = False
     #: SVM parameters (``kind: svm``): scikit-learn SVC arguments, RISE's C=4, gamma='scale'
     svm: dict[str, Any] = Field(default_factory=lambda: {"C": 4.0, "gamma": "scale"})
     #: ``kind: heads``: the feature sets and heads the inner CV chooses among

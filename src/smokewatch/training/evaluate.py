@@ -176,7 +176,7 @@ def evaluate_model(
         check_threshold(threshold)
     dev = resolve_device(device)
     trained = load_model_dir(model_dir)
-    cut = trained.config.threshold if threshold is None else threshold
+    cut = trained.threshold if threshold is None else threshold
     asked = len(items)
     items, skipped = readable_items(
         items,

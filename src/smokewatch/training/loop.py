@@ -8,10 +8,12 @@
   augmented alike (tested). What stays per process: batch-norm statistics (each process
   normalises its own slice, as RISE's per-GPU batches did) and dropout masks (seeded by rank).
 * Validation every ``val_every`` steps (on process 0). The chosen weights are those of the best
-  validation F1 at or after ``select_after`` (ties: the lowest validation loss) -- chosen by the
-  loop, where the original picked them by hand. With ``select_after`` past ``steps`` no
-  validation can choose: the run warns before its first step and the final weights are the
-  model (:func:`selection_warning`).
+  validation at or after ``select_after`` by ``select_by`` (F1 by default; ties: the lowest
+  validation loss) -- chosen by the loop, where the original picked them by hand. With
+  ``choose_threshold`` each validation's scores are at the threshold with the best F1 on its
+  clips, and the chosen one's threshold goes into the model (``probability_threshold``). With
+  ``select_after`` past ``steps`` no validation can choose: the run warns before its first
+  step and the final weights are the model (:func:`selection_warning`).
 * ``last.pt`` (atomic) holds everything a resume needs: weights, optimizer, scheduler, step, the
   validation history, every process's random state and a fingerprint of the training and
   validation clips (:func:`data_fingerprint`; a resume on other clips is refused). ``--resume``
@@ -58,7 +60,14 @@ from smokewatch.training.metrics import binary_metrics
 from smokewatch.training.progress import Progress
 from smokewatch.training.sampling import StreamBatchSampler
 
-__all__ = ["Distributed", "TrainResult", "data_fingerprint", "selection_warning", "train"]
+__all__ = [
+    "Distributed",
+    "TrainResult",
+    "data_fingerprint",
+    "selection_warning",
+    "train",
+    "validation_threshold",
+]
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +169,28 @@ def selection_warning(config: TrainConfig, validation_clips: int) -> str | None:
     return None
 
 
-def _better(candidate: dict[str, Any], best: dict[str, Any] | None) -> bool:
+def _better(candidate: dict[str, Any], best: dict[str, Any] | None, by: str = "f1") -> bool:
+    """Whether validation ``candidate`` beats ``best`` by ``by`` (``select_by``); ties, and an
+    ROC-AUC that does not exist (one class), go to the lower loss."""
     if best is None:
         return True
-    if candidate["f1"] != best["f1"]:
-        return bool(candidate["f1"] > best["f1"])
+    if by != "loss":
+        a, b = float(candidate[by]), float(best[by])
+        a, b = (-math.inf if math.isnan(a) else a), (-math.inf if math.isnan(b) else b)
+        if a != b:
+            return a > b
     return bool(candidate["loss"] < best["loss"])
+
+
+def validation_threshold(labels: Sequence[int], probs: np.ndarray, fixed: float) -> float:
+    """The threshold with the best F1 on validation clips (``choose_threshold``), kept
+    strictly inside (0, 1); ``fixed`` when the clips hold one class only (no F1 to trade)."""
+    from smokewatch.training.nested import choose_threshold
+
+    y = np.asarray(labels)
+    if len(np.unique(y)) < 2:
+        return fixed
+    return float(min(max(choose_threshold(y, probs), 1e-6), 1.0 - 1e-6))
 
 
 class _Board:
@@ -378,14 +403,17 @@ def train(
                 f"clips; no model was saved (lower lr, now {config.lr:g})"
             )
         labels = [item.label for item in val_items]
-        scores = binary_metrics(labels, probs, threshold=config.threshold).as_dict()
-        record = {"step": step, "loss": loss, **scores}
+        cut = config.threshold
+        if config.choose_threshold:
+            cut = validation_threshold(labels, probs, config.threshold)
+        scores = binary_metrics(labels, probs, threshold=cut).as_dict()
+        record = {"step": step, "loss": loss, "threshold": cut, **scores}
         history.append(record)
         board.scalars(
             step,
             **{f"val/{k}": record[k] for k in ("loss", "precision", "recall", "f1", "roc_auc")},
         )
-        if step >= config.select_after and _better(record, best):
+        if step >= config.select_after and _better(record, best, config.select_by):
             best = record
             from smokewatch.core.atomic import atomic_path
 
@@ -477,6 +505,11 @@ def train(
             info={
                 "chosen_step": chosen_step,
                 "validation": best,
+                # the threshold predictions are cut at (evaluate, explain): the preset's, or
+                # with choose_threshold the chosen validation's
+                "probability_threshold": (
+                    float(best["threshold"]) if best is not None else config.threshold
+                ),
                 "history": history,
                 "train_clips": len(train_items),
                 "validation_clips": len(val_items),

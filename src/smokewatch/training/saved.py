@@ -99,6 +99,12 @@ class TrainedModel:
     prepared: bool = False
     _features: Callable[[torch.Tensor], np.ndarray] | None = field(default=None, repr=False)
 
+    @property
+    def threshold(self) -> float:
+        """The probability at or over which a clip is called smoke: the one training chose
+        (``choose_threshold``), else the preset's."""
+        return float(self.meta.get("probability_threshold", self.config.threshold))
+
     def predict(
         self,
         items: Sequence[Any],
