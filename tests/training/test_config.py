@@ -165,3 +165,19 @@ def test_split_names_accept_lists_and_ranges() -> None:
         _split_names("S0..Sx")
     with pytest.raises(SmokewatchError, match="backwards"):  # was an empty table, exit 0
         _split_names("S3..S1")
+
+
+def test_presets_lists_every_name_whole_on_a_narrow_terminal() -> None:
+    """The names are what ``--preset`` takes: never cut to 'rgb-i3d…' at 60 columns."""
+    from typer.testing import CliRunner
+
+    from smokewatch.cli import app
+
+    result = CliRunner().invoke(app, ["experiments", "presets"], env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.output
+    named = {line.split()[0] for line in result.output.splitlines() if not line.startswith(" ")}
+    assert named == set(list_presets())
+    assert "…" not in result.output
+    svm = next(line for line in result.output.splitlines() if line.startswith("rgb-svm "))
+    assert "no fine-tuning" in svm and "steps" not in svm
+    assert all(len(line) <= 60 for line in result.output.splitlines() if line.startswith("    "))

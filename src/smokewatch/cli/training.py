@@ -360,28 +360,31 @@ def evaluate_command(
 @experiments_app.command("presets")
 @user_errors
 def presets_command() -> None:
-    """List the built-in presets (the paper's Table 10 and cpu-small)."""
-    from rich.table import Table
+    """List the built-in presets: the paper's Table 10, cpu-small, and the nested-CV winners
+    rise-best and rise-fast. One line of names and settings each (whole, at any terminal
+    width: they are what ``--preset`` takes), then the description, wrapped."""
+    import shutil
+    import textwrap
 
     from smokewatch.training.config import list_presets, load_config
 
-    table = Table(
-        "preset", "model", "frames x size", "batch (acc.)", "lr", "wd", "steps", "description"
-    )
+    rows = []
     for name in list_presets():
         c = load_config(name)
-        steps = "-" if c.kind == "svm" else str(c.steps)
-        table.add_row(
-            name,
-            c.model,
-            f"{c.frames}x{c.size}",
-            f"{c.batch_size} ({c.accumulate})",
-            f"{c.lr:g}",
-            f"{c.weight_decay:g}",
-            steps,
-            c.description,
+        settings = (
+            f"batch {c.batch_size} (acc. {c.accumulate}), lr {c.lr:g}, wd {c.weight_decay:g}, "
+            f"{c.steps} steps"
+            if c.kind == "torch"
+            else "no fine-tuning"
         )
-    console.print(table)
+        rows.append((name, c.kind, c.model, f"{c.frames}x{c.size}", settings, c.description))
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    width = max(40, shutil.get_terminal_size((100, 24)).columns)
+    for *names, settings, description in rows:
+        head = "  ".join(text.ljust(w) for text, w in zip(names, widths, strict=True))
+        typer.echo(f"{head}  {settings}")
+        for line in textwrap.wrap(description, width - 4):
+            typer.echo(f"    {line}")
 
 
 def _report(preset: str, column: str, metrics: dict[str, Any]) -> None:
