@@ -11,7 +11,7 @@ import pytest
 
 from smokewatch.dataset.torch_data import items_from_labels_csv
 from smokewatch.training.build import TrainingError
-from smokewatch.training.config import load_config
+from smokewatch.training.config import apply_overrides, load_config
 from smokewatch.training.experiments import nested_cross_validate
 from smokewatch.training.heads import train_heads
 from smokewatch.training.saved import load_model_dir
@@ -69,10 +69,33 @@ def test_nested_table_with_given_scores(tiny_clips: Path, preset: Path, tmp_path
     assert set(choices["tiny-heads"]) == {"fold-1", "fold-2"}
 
 
-def test_nested_refuses_fine_tuning(tiny_clips: Path, tiny_preset: Path, tmp_path: Path) -> None:
+def test_nested_fine_tunes_once_per_outer_fold_choosing_on_a_hold_out(
+    tiny_clips: Path, preset: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    """A fine-tuned preset beside a heads preset on the same outer folds: trained once per
+    fold, its checkpoint and threshold chosen on a hold-out of that fold's training clips;
+    without a hold-out it would choose nothing inside, and is refused."""
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
-    with pytest.raises(TrainingError, match="without --nested"):
-        nested_cross_validate([load_config(tiny_preset)], items, 2, tmp_path / "cv")
+    with pytest.raises(TrainingError, match="val_fraction"):
+        nested_cross_validate([load_config(tiny_preset)], items, 2, tmp_path / "refused")
+    tuned = apply_overrides(
+        load_config(tiny_preset),
+        ["val_fraction=0.34", "steps=4", "val_every=2", "choose_threshold=true", "augment=false"],
+    )
+    out = tmp_path / "cv"
+    results = nested_cross_validate(
+        [load_config(preset), tuned], items, 2, out, cache_dir=tmp_path / "cache", progress=False
+    )
+    for fold in ("fold-1", "fold-2"):  # the same test clips for both presets
+        assert results["tiny"][fold]["n"] == results["tiny-heads"][fold]["n"]
+    assert sum(results["tiny"][f]["n"] for f in ("fold-1", "fold-2")) == len(items)
+    choices = json.loads((out / "choices.json").read_text())["tiny"]
+    for fold in ("fold-1", "fold-2"):
+        made = json.loads((out / "tiny" / fold / "model" / "model.json").read_text())
+        assert made["train_clips"] + made["validation_clips"] == len(items) // 2
+        assert made["validation_clips"] >= 2
+        assert choices[fold]["step"] == made["chosen_step"] in (2, 4)
+        assert choices[fold]["threshold"] == results["tiny"][fold]["threshold"]
 
 
 def test_detection_scores_a_heads_model_without_grad_cam(

@@ -499,8 +499,10 @@ def cv_command(
     nested: bool = typer.Option(
         False,
         "--nested",
-        help="Nested CV of heads presets on cached frozen features: every choice (features, "
-        "head, C, fusion, threshold) made by inner CV of each outer training fold.",
+        help="Nested CV: every choice made inside each outer training fold. Heads presets: "
+        "features, head, C, fusion and threshold by inner CV on cached frozen features; "
+        "fine-tuned presets (need val_fraction): checkpoint and threshold on a hold-out of "
+        "the training fold (one fine-tuning per fold: a GPU's work).",
     ),
     scene_groups_column: str | None = typer.Option(
         None,
@@ -540,6 +542,8 @@ def cv_command(
             weights_cache_dir=_weights_cache_dir(),
             given=given,
             on_result=_report,
+            device=device,
+            progress=not quiet,
         )
         _print_table(out)
         return

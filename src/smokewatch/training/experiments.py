@@ -429,12 +429,17 @@ def nested_cross_validate(
     weights_cache_dir: Path | None = None,
     given: dict[str, dict[str, float]] | None = None,
     on_result: Callable[[str, str, dict[str, Any]], None] | None = None,
+    device: str | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Nested CV on cached frozen features: per outer fold, every choice made inside.
+    """Nested CV: per outer fold, every choice made inside its training clips.
 
     ``kind: heads`` presets run their whole selection in each outer training fold
     (:func:`smokewatch.training.nested.nested_cv`); ``kind: svm`` presets on RGB I3D (RISE's
-    RGB-SVM: nothing to choose) are fitted as they are on the same folds; ``given`` scores
+    RGB-SVM: nothing to choose) are fitted as they are on the same folds; ``kind: torch``
+    presets are fine-tuned once per outer fold, choosing their checkpoint (and, with
+    ``choose_threshold``, their threshold) on a ``val_fraction`` hold-out of its training
+    clips (a GPU's work: one fine-tuning per fold, not per inner fold); ``given`` scores
     (RGB-TC's predictions) are scored on the same test folds. Writes ``results.json``, the
     tables and ``choices.json`` (what each fold chose).
     """
@@ -444,11 +449,11 @@ def nested_cross_validate(
     from smokewatch.training.metrics import binary_metrics
     from smokewatch.training.nested import nested_cv, stratified_folds
 
-    torch_presets = [c.name for c in configs if c.kind == "torch"]
-    if torch_presets:
+    unchosen = [c.name for c in configs if c.kind == "torch" and not c.val_fraction]
+    if unchosen:
         raise TrainingError(
-            f"--nested runs heads on cached features; {', '.join(torch_presets)} would be "
-            "fine-tuned in every inner fold (days on a CPU): cross-validate it without --nested"
+            f"--nested: {', '.join(unchosen)} would choose nothing inside the training folds; "
+            "give it a validation hold-out (--set val_fraction=0.2)"
         )
     out.mkdir(parents=True, exist_ok=True)
     y = np.array([it.label for it in items])
@@ -469,6 +474,30 @@ def nested_cross_validate(
             m = binary_metrics(y[test], [scores[str(paths[i])] for i in test])
             record(name, k, {**m.as_dict(), "n": m.n})
     for config in configs:
+        if config.kind == "torch":
+            for k, (train, test) in enumerate(splits):
+                fit, val = holdout([items[i] for i in train], config.val_fraction, config.seed + k)
+                run_dir = out / config.name / columns[k]
+                metrics = run_one(
+                    config,
+                    fit,
+                    val,
+                    [items[i] for i in test],
+                    run_dir,
+                    device=device,
+                    cache_dir=cache_dir,
+                    weights_cache_dir=weights_cache_dir,
+                    progress=progress,
+                    grids=False,
+                )
+                record(config.name, k, metrics)
+                made = json.loads((run_dir / "model" / "model.json").read_text(encoding="utf-8"))
+                choices.setdefault(config.name, {})[columns[k]] = {
+                    "step": made.get("chosen_step"),
+                    "threshold": made.get("probability_threshold", config.threshold),
+                    "validation": made.get("validation"),
+                }
+            continue
         if config.kind == "svm":
             from smokewatch.models.svm import FeatureSVM
 
