@@ -259,3 +259,64 @@ def test_build_refuses_another_rigs_registration_and_keeps_it(tmp_path: Path) ->
     assert "is the registration file this rig's?" in result.stderr
     assert "re-register" not in result.stderr
     assert camera.read_bytes() == before
+
+
+def test_no_photos_at_all_says_so_and_names_the_folder(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["timelapse", "register", str(empty), "--out", "c.yaml"])
+    assert result.exit_code == 2 and f"no photos found in {empty}" in result.stderr
+    one = tmp_path / "one"
+    one.mkdir()
+    shoot(one, datetime(2026, 6, 1, 12), CROPS[:1], "img")
+    camera = tmp_path / "camera.yaml"
+    done = runner.invoke(app, ["timelapse", "register", str(one), "--out", str(camera)])
+    assert done.exit_code == 0, done.output
+    build = ["timelapse", "build", str(empty), "--camera", str(camera), "--date", "2026-06-01"]
+    result = runner.invoke(app, [*build, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert f"no photos found in {empty}" in result.stderr
+    assert "no daytime photos" not in result.stderr
+
+
+def test_a_clock_never_set_is_skipped_not_a_crash(tmp_path: Path) -> None:
+    # a camera named by time; one photo's EXIF says 9999-12-31 23:59:59: its local date in
+    # US/Eastern would be in year 10000, which crashed the build
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    world = scene(size=(64, 48))
+    for i in range(3):
+        frame = world.copy()
+        frame[0, 0] = i
+        Image.fromarray(frame).save(folder / f"cam0_20260601-1200{10 * i:02d}.jpg", quality=95)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = "9999:12:31 23:59:59"
+    Image.fromarray(world).save(folder / "cam0_20260601-120030.jpg", exif=exif, quality=95)
+    camera = tmp_path / "camera.yaml"
+    pattern = ["--time-pattern", "%Y%m%d-%H%M%S", "--timezone", "US/Eastern"]
+    done = runner.invoke(
+        app,
+        ["timelapse", "register", str(folder / "cam0_20260601-120000.jpg"), "-o", str(camera)]
+        + pattern,
+    )
+    assert done.exit_code == 0, done.output
+    args = ["timelapse", "build", str(folder), "--camera", str(camera), "--date", "2026-06-01"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o"), *pattern])
+    assert result.exit_code == 0, result.output
+    assert "cam0_20260601-120030.jpg: EXIF time '9999:12:31 23:59:59' is not between" in (
+        result.stderr
+    )
+    assert "3 frames written" in result.stdout
+
+
+def test_a_photo_that_cannot_be_registered_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "rig"
+    folder.mkdir()
+    shoot(folder, datetime(2026, 6, 1, 12), CROPS[:1], "textured")
+    blank = np.full((160, 220, 3), 90, np.uint8)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = "2026:06:01 12:00:01"
+    Image.fromarray(blank).save(folder / "zz-blank.jpg", exif=exif, quality=95)
+    result = runner.invoke(app, ["timelapse", "register", str(folder), "--out", "c.yaml"])
+    assert result.exit_code == 2
+    assert f"{folder / 'zz-blank.jpg'}: too few features to register" in result.stderr

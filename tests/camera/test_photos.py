@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -321,3 +321,124 @@ def test_load_photo(tmp_path: Path) -> None:
         load_photo(tmp_path / "bad.jpg")
     with pytest.raises(PhotoError, match="missing.jpg: no such file"):
         load_photo(tmp_path / "missing.jpg")
+
+
+# --- the order of a camera's photos ------------------------------------------------------
+
+
+def _series(folder: Path, names: list[str], seconds: list[int]) -> list[Path]:
+    """A camera's photos: ``names[i]`` taken ``seconds[i]`` after 2026-06-01 10:00 (EXIF)."""
+    start = datetime(2026, 6, 1, 10)
+    return [
+        write_photo(
+            folder / name, taken=f"{start + timedelta(seconds=s):%Y:%m:%d %H:%M:%S}", seed=i
+        )
+        for i, (name, s) in enumerate(zip(names, seconds, strict=True))
+    ]
+
+
+def test_a_clock_that_jumps_forward_loses_that_photo_not_the_rest(tmp_path: Path) -> None:
+    seconds = [10 * i for i in range(8)]
+    seconds[3] = 9 * 3600  # one photo's clock jumped to 19:00; the photos after it are right
+    paths = _series(tmp_path, [f"img-{i}.jpg" for i in range(8)], seconds)
+    scan = scan_photos([tmp_path])
+    assert [p.path for p in scan.photos] == paths[:3] + paths[4:]
+    assert [(p.path, p.reason) for p in scan.problems] == [
+        (paths[3], f"out of order: taken 2026-06-01T19:00:00+00:00, after {paths[4]} listed later")
+    ]
+
+
+def test_a_name_that_sorts_first_loses_only_itself(tmp_path: Path) -> None:
+    names = ["0-copy.jpg"] + [f"img-{i}.jpg" for i in range(6)]
+    paths = _series(tmp_path, names, [2 * 3600] + [10 * i for i in range(6)])
+    scan = scan_photos([tmp_path])
+    assert [p.path for p in scan.photos] == paths[1:]
+    assert [p.path for p in scan.problems] == paths[:1]
+    assert scan.problems[0].reason.startswith("out of order: taken 2026-06-01T12:00:00")
+
+
+def test_a_counter_that_wraps_keeps_the_photos_on_both_sides(tmp_path: Path) -> None:
+    # IMG_9996 ... IMG_9999, then the counter starts again at IMG_0000: name order lists the
+    # later photos first; their times go on from the others', 10 s apart across the wrap
+    names = [f"IMG_{n:04d}.JPG" for n in (9996, 9997, 9998, 9999, 0, 1, 2, 3)]
+    paths = _series(tmp_path / "wrap", names, [10 * i for i in range(8)])
+    scan = scan_photos([tmp_path / "wrap"])
+    assert scan.problems == []
+    assert [p.path for p in scan.photos] == paths
+    # no wrap: the IMG_99xx photos are an hour before the others, not the step before them
+    early = _series(tmp_path / "early", names, [10 * i - 3600 * (i < 4) for i in range(8)])
+    again = scan_photos([tmp_path / "early"])
+    assert [p.path for p in again.photos] == early[4:]
+    assert [p.path for p in again.problems] == early[:4]
+    assert all(p.reason.endswith(f"before {early[7]} listed earlier") for p in again.problems)
+
+
+# --- times no clock can have, files the scan used to drop or refuse ----------------------
+
+
+@pytest.mark.parametrize("offset", ["+99:00", "+24:00", "-15:00", "+02:60"])
+def test_an_impossible_exif_offset_skips_the_photo_with_its_reason(
+    tmp_path: Path, offset: str
+) -> None:
+    good = write_photo(tmp_path / "a.jpg", taken="2026:06:01 10:00:00", offset="+14:00")
+    bad = write_photo(tmp_path / "b.jpg", taken="2026:06:01 10:00:10", offset=offset, seed=1)
+    scan = scan_photos([tmp_path])
+    assert [p.path for p in scan.photos] == [good]
+    assert [(p.path, p.reason) for p in scan.problems] == [
+        (bad, f"EXIF OffsetTimeOriginal '{offset}' is not a UTC offset (-14:00 to +14:00)")
+    ]
+    with pytest.raises(PhotoTimeError, match=r"b\.jpg: EXIF OffsetTimeOriginal"):
+        photo_time(bad)
+
+
+def test_a_clock_never_set_skips_the_photo_with_its_reason(tmp_path: Path) -> None:
+    # years a build cannot make a date of (9999 + 1 h is year 10000): they crashed it
+    good = write_photo(tmp_path / "a.jpg", taken="2026:06:01 10:00:00")
+    late = write_photo(tmp_path / "b.jpg", taken="9999:12:31 23:59:59", offset="-01:00", seed=1)
+    early = write_photo(tmp_path / "c.jpg", taken="0001:01:01 00:00:00", offset="+01:00", seed=2)
+    named = write_photo(tmp_path / "d_00010101-000000.png", seed=3)
+    scan = scan_photos([tmp_path], time_pattern="%Y%m%d-%H%M%S", tz=EASTERN)
+    assert [p.path for p in scan.photos] == [good]
+    assert [(p.path, p.reason) for p in scan.problems] == [
+        (late, "EXIF time '9999:12:31 23:59:59' is not between 1970 and 2100 (a clock never set?)"),
+        (
+            early,
+            "EXIF time '0001:01:01 00:00:00' is not between 1970 and 2100 (a clock never set?)",
+        ),
+        (
+            named,
+            "the time in the name ('00010101-000000') is not between 1970 and 2100 "
+            "(a clock never set?)",
+        ),
+    ]
+
+
+def test_hidden_photos_are_listed_as_skipped(tmp_path: Path) -> None:
+    good = write_photo(tmp_path / "img-1.jpg", taken="2026:06:01 10:00:00")
+    hidden = [
+        write_photo(tmp_path / name, taken="2026:06:01 10:00:10", seed=i)
+        for i, name in enumerate(["..img-45.jpg", ".img.jpg", ".thumbs/t.jpg"])
+    ]
+    scan = scan_photos([tmp_path])
+    assert [p.path for p in scan.photos] == [good]
+    assert sorted(p.path for p in scan.problems) == sorted(hidden)
+    assert all(p.reason.startswith("hidden") for p in scan.problems)
+    # named on the command line, a hidden photo is read like any other
+    assert [p.path for p in scan_photos([hidden[1]]).photos] == [hidden[1]]
+
+
+def test_a_jpeg_with_bytes_after_its_end_is_read_and_a_cut_one_is_not(tmp_path: Path) -> None:
+    whole = write_photo(tmp_path / "a.jpg", taken="2026:06:01 10:00:00")
+    trailer = write_photo(tmp_path / "b.jpg", taken="2026:06:01 10:00:10", seed=1)
+    trailer.write_bytes(trailer.read_bytes() + b"TRAILER\x00" * 1000)  # after the end marker
+    # an end-of-image marker inside a segment (as in an EXIF thumbnail) is not the end
+    cut = tmp_path / "c.jpg"
+    rng = np.random.default_rng(2)
+    noise = Image.fromarray(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    noise.save(cut, comment=b"\xff\xd9" * 8)
+    cut.write_bytes(cut.read_bytes()[:-100])
+    scan = scan_photos([whole, trailer, cut])
+    assert [p.path for p in scan.photos] == [whole, trailer]
+    assert [(p.path, p.reason) for p in scan.problems] == [
+        (cut, "truncated JPEG (no end-of-image marker)")
+    ]

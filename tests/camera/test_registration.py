@@ -153,7 +153,7 @@ def test_compositor_refuses_a_wrong_photo_count(pano: np.ndarray) -> None:
 
 def test_photos_that_do_not_overlap_are_refused(pano: np.ndarray) -> None:
     apart = [(0, 300, 0.0, 1.0), (650, 1000, 0.0, 1.0)]
-    with pytest.raises(RegistrationError, match=r"do not overlap"):
+    with pytest.raises(RegistrationError, match=r"^photo [01] does not overlap"):
         register(photos_of(pano, apart), mode="scans")
 
 

@@ -141,3 +141,14 @@ def test_sun_still_up_after_local_midnight_is_daytime(
     # ... while in Fairbanks the light of the 20th is gone by 02:00, and it is night.
     if lat < 66:
         assert not rule.contains(_epoch(2026, 6, 21, 2, 0, tz=ZoneInfo(zone)))
+
+
+def test_an_hour_that_rounds_to_the_end_of_the_day_is_the_end_of_the_day() -> None:
+    # 23.9999 h is 86399.64 s: it rounded to 24:00:00, no clock time, and crashed extraction
+    rule = Daylight(timezone="UTC", start_hour=6, end_hour=23.9999)
+    start, end = rule.window(date(2020, 1, 1))
+    assert end == _epoch(2020, 1, 2, 0, 0, tz=ZoneInfo("UTC"))
+    assert rule.contains(end - 1) and not rule.contains(end)
+    # a start that rounds to the same second as the end leaves no daytime: refused
+    with pytest.raises(DaylightError, match=r"23\.9999-24: need 0 <= start < end <= 24"):
+        Daylight(start_hour=23.9999, end_hour=24)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from smokewatch.core.atomic import atomic_path, remove_partials
+from smokewatch.core.atomic import atomic_path, atomic_write_text, remove_partials
 
 
 def _partial(folder: Path, target: str) -> Path:
@@ -51,3 +53,32 @@ def test_the_sweep_knows_atomic_paths_names(tmp_path: Path) -> None:
             assert remove_partials(tmp_path, {"other.mp4"}) == 0
             assert remove_partials(tmp_path, {"clip.mp4"}) == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    """Set the process umask for a test; the old one comes back after it."""
+    old = os.umask(0o022)
+    try:
+        yield os.umask
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_written_file_has_the_mode_open_would_give(
+    tmp_path: Path, umask: Callable[[int], None], mask: int, mode: int
+) -> None:
+    # mkstemp's 0600 survived the rename: no one else could read a clip or metadata.json
+    umask(mask)
+    atomic_write_text(tmp_path / "metadata.json", "[]")
+    with atomic_path(tmp_path / "clip.mp4") as tmp:
+        tmp.write_bytes(b"x")
+    with open(tmp_path / "plain.txt", "w") as f:
+        f.write("x")
+    for name in ("metadata.json", "clip.mp4", "plain.txt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+    # and a rewrite still replaces the file whole, leaving nothing beside it
+    atomic_write_text(tmp_path / "metadata.json", "[1]")
+    assert (tmp_path / "metadata.json").read_text() == "[1]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "metadata.json", "plain.txt"]

@@ -13,7 +13,10 @@ day is never lost to one bad photo.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from smokewatch.core.epoch import epoch_problem
 from smokewatch.errors import SmokewatchError
 
 #: Pillow's refusal of an image whose header claims more pixels than it will decode (a
@@ -114,7 +118,7 @@ class PhotoProblem:
 
 @dataclass(slots=True)
 class PhotoScan:
-    """The usable photos, sorted by time, and every skipped file with its reason."""
+    """The usable photos, sorted by time, and every skipped file with its reason (name order)."""
 
     photos: list[Photo] = field(default_factory=list)
     problems: list[PhotoProblem] = field(default_factory=list)
@@ -148,13 +152,26 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
+#: The farthest a clock is set from UTC (the world's zones run from -12:00 to +14:00).
+_MAX_OFFSET = timedelta(hours=14)
+
+
 def _aware(naive: datetime, offset: str | None, tz: tzinfo) -> datetime:
-    """A naive camera-clock time made aware: by the camera's offset if written, else ``tz``."""
+    """A naive camera-clock time made aware: by the camera's offset if written, else ``tz``.
+
+    An offset written as one but that no clock can have (``+99:00``, ``+24:00``) is a
+    ValueError: the camera's time is garbage, and guessing its zone would hide that.
+    """
     if offset:
         match = re.fullmatch(r"\s*([+-])(\d{2}):?(\d{2})\s*", offset)
         if match:
             sign = 1 if match[1] == "+" else -1
             delta = timedelta(hours=int(match[2]), minutes=int(match[3]))
+            if int(match[3]) >= 60 or delta > _MAX_OFFSET:
+                raise ValueError(
+                    f"EXIF OffsetTimeOriginal {offset.strip()!r} is not a UTC offset "
+                    "(-14:00 to +14:00)"
+                )
             return naive.replace(tzinfo=timezone(sign * delta))
     return naive.replace(tzinfo=tz)
 
@@ -167,8 +184,23 @@ def _readings(when: datetime) -> tuple[float, ...]:
     return (first, second) if second > first else (first,)
 
 
+def _frame_times(path: Path, when: datetime, source: str) -> tuple[float, ...]:
+    """:func:`_readings`, refused (naming the file) when one is no frame time (core.epoch).
+
+    A clock never set (year 1, 9999) passes for a time here but crashes every date made
+    from it later (a build's day, clip names): so the photo is skipped, with the reason.
+    """
+    readings = _readings(when)
+    if any(epoch_problem(t) is not None for t in readings):
+        raise PhotoTimeError(
+            f"{show_path(path)}: {source} is not between 1970 and 2100 (a clock never set?)"
+        )
+    return readings
+
+
 def _exif_time(path: Path, tz: tzinfo) -> tuple[float, ...] | None:
-    """The EXIF shutter time, or None when the file has none (or none that parses)."""
+    """The EXIF shutter time, or None when the file has none (or none that parses); an
+    error when it has one no clock can have (an impossible offset, a year out of range)."""
     try:
         with Image.open(path) as image:
             exif = image.getexif().get_ifd(_EXIF_IFD)
@@ -177,15 +209,19 @@ def _exif_time(path: Path, tz: tzinfo) -> tuple[float, ...] | None:
     raw = exif.get(_DATETIME_ORIGINAL)
     if not isinstance(raw, str):
         return None
+    text = raw.strip().rstrip("\x00")
     try:
-        naive = datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S")
+        naive = datetime.strptime(text, "%Y:%m:%d %H:%M:%S")
     except ValueError:
         return None
     subsec = str(exif.get(_SUBSEC_TIME_ORIGINAL) or "").strip().rstrip("\x00")
-    if subsec.isdigit():
-        naive += timedelta(seconds=float(f"0.{subsec}"))
+    fraction = float(f"0.{subsec}") if subsec.isdigit() else 0.0
     offset = exif.get(_OFFSET_TIME_ORIGINAL)
-    return _readings(_aware(naive, offset if isinstance(offset, str) else None, tz))
+    try:
+        when = _aware(naive, offset if isinstance(offset, str) else None, tz)
+    except ValueError as exc:
+        raise PhotoTimeError(f"{show_path(path)}: {exc}") from None
+    return tuple(t + fraction for t in _frame_times(path, when, f"EXIF time {text!r}"))
 
 
 def _name_time(path: Path, pattern: str, tz: tzinfo) -> tuple[float, ...]:
@@ -201,7 +237,7 @@ def _name_time(path: Path, pattern: str, tz: tzinfo) -> tuple[float, ...]:
         raise PhotoTimeError(f"{show_path(path)}: bad time in the name ({exc})") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)
-    return _readings(when)
+    return _frame_times(path, when, f"the time in the name ({match[0]!r})")
 
 
 def photo_time(path: Path, *, time_pattern: str | None = None, tz: tzinfo = UTC) -> float:
@@ -232,24 +268,73 @@ def photo_readings(
 
 def _natural_key(path: Path) -> list[object]:
     """Sort key that puts ``img-9`` before ``img-10`` (cameras do not zero-pad)."""
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", os.fsdecode(path))]
+    return [int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", os.fsdecode(path))]
+
+
+#: Why a hidden photo under a folder given is not read.
+_HIDDEN = "hidden (its name or a folder's starts with '.'): not read"
+
+
+def _listing(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """(photos, hidden photos) of the files and folders given, each in natural name order.
+
+    A hidden file (``.img.jpg``, an uploader's partial file, a ``.thumbs`` folder) is not
+    read, but it is returned, so that the scan can list it with every other skipped file.
+    """
+    found: list[Path] = []
+    hidden: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            found.append(path)
+            continue
+        for p in path.rglob("*"):
+            if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES:
+                secret = any(part.startswith(".") for part in p.relative_to(path).parts)
+                (hidden if secret else found).append(p)
+    named = set(found)  # a hidden file given by name, or also under another folder given
+    return (
+        sorted(named, key=_natural_key),
+        sorted(set(hidden) - named, key=_natural_key),
+    )
 
 
 def list_photos(paths: Iterable[Path]) -> list[Path]:
     """Files given, plus every photo under folders given (hidden files skipped), name order."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found.extend(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in PHOTO_SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        else:
-            found.append(path)
-    return sorted(dict.fromkeys(found), key=_natural_key)
+    return _listing(paths)[0]
+
+
+#: In a JPEG's entropy-coded data: 0xFF starting a marker (0xFF00 is a stuffed byte, 0xFFD0-D7
+#: a restart marker; both belong to the data).
+_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """Whether a JPEG's segments run to its end-of-image marker.
+
+    Walked segment by segment, not searched for: an EXIF thumbnail holds an end marker of
+    its own, so a truncated photo can contain one. Bytes after the end marker (a camera's
+    trailer, padding) are allowed, as every decoder ignores them.
+    """
+    i = 2  # after the start-of-image marker
+    while i + 2 <= len(data):
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xD9:
+            return True
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length field
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker == 0xDA:  # start of scan: the coded data runs to the next marker
+            found = _JPEG_MARKER.search(data, i)
+            if found is None:
+                return False
+            i = found.start()
+    return False
 
 
 def _check_image(path: Path) -> tuple[str, tuple[int, int]]:
@@ -276,11 +361,11 @@ def _check_image(path: Path) -> tuple[str, tuple[int, int]]:
         raise PhotoError(f"image too large to decode ({exc})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise PhotoError(f"not a readable image ({exc})") from None
+    if kind == "JPEG" and not _jpeg_complete(path.read_bytes()):
+        raise PhotoError("truncated JPEG (no end-of-image marker)")
     with open(path, "rb") as f:
         f.seek(max(0, path.stat().st_size - 4096))
         tail = f.read().rstrip(b"\x00")
-    if kind == "JPEG" and not tail.endswith(b"\xff\xd9"):
-        raise PhotoError("truncated JPEG (no end-of-image marker)")
     if kind == "PNG" and b"IEND" not in tail[-12:]:
         raise PhotoError("truncated PNG (no IEND chunk)")
     if kind not in ("JPEG", "PNG", "MPO"):
@@ -296,28 +381,37 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A readable photo and the instants its time can be (two in a repeated DST hour)."""
+
+    path: Path
+    readings: tuple[float, ...]
+
+
 def scan_photos(
     paths: Iterable[Path], *, time_pattern: str | None = None, tz: tzinfo = UTC
 ) -> PhotoScan:
     """Read every photo's time; report and skip bad, duplicate and out-of-order files.
 
-    * unreadable: missing, empty, not an image, truncated, no time;
+    * unreadable: missing, empty, not an image, truncated, no time, a time no clock can
+      have (an impossible UTC offset, a year outside 1970-2100); hidden files, not read;
     * duplicate: the same bytes as an earlier file, or the same camera (folder + EXIF
       make/model/serial) at the same time;
-    * out of order: within a folder, in natural name order, a photo taken before one listed
-      earlier by the same camera (a clock that jumped back, a misfiled photo) — its time
-      cannot be trusted. Cameras that share a folder are told apart by their EXIF
-      make/model/serial, as for duplicates.
+    * out of order: see :func:`_in_order`; each camera (folder + EXIF make/model/serial)
+      keeps the most photos whose times follow their name order, and the others, whose
+      times cannot be trusted (a clock that jumped, a misfiled photo), are skipped.
 
     A local time in the hour a DST change repeats is read as its first pass, unless that
-    would make the photo out of order or a duplicate and the second pass would not: a camera
-    that names or stamps its photos in local time goes through that hour twice.
+    would put the photo before the one listed before it, or at another photo's time, and
+    the second pass would not: a camera that names or stamps its photos in local time goes
+    through that hour twice.
     """
-    scan = PhotoScan()
+    photos, hidden = _listing(paths)
+    scan = PhotoScan(problems=[PhotoProblem(path, _HIDDEN) for path in hidden])
     by_hash: dict[str, Path] = {}
-    by_camera_time: dict[tuple[Path, str, float], Path] = {}
-    latest: dict[tuple[Path, str], tuple[float, Path]] = {}
-    for path in list_photos(paths):
+    cameras: dict[tuple[Path, str], list[_Taken]] = {}
+    for path in photos:
         try:
             camera, _ = _check_image(path)
             readings = photo_readings(path, time_pattern=time_pattern, tz=tz)
@@ -329,41 +423,131 @@ def scan_photos(
             scan.problems.append(PhotoProblem(path, str(exc)))
             continue
         if digest in by_hash:
-            first = by_hash[digest]
-            scan.problems.append(PhotoProblem(path, f"duplicate of {show_path(first)}"))
-            continue
-        previous = latest.get((path.parent, camera))
-        when = next(
-            (
-                t
-                for t in readings
-                if (previous is None or t >= previous[0])
-                and (path.parent, camera, t) not in by_camera_time
-            ),
-            readings[0],
-        )
-        key = (path.parent, camera, when)
-        if key in by_camera_time:
-            first = by_camera_time[key]
-            scan.problems.append(
-                PhotoProblem(path, f"duplicate: same camera and time as {show_path(first)}")
-            )
-            continue
-        if previous is not None and when < previous[0]:
-            stamp = datetime.fromtimestamp(when, UTC).isoformat()
-            scan.problems.append(
-                PhotoProblem(
-                    path,
-                    f"out of order: taken {stamp}, before {show_path(previous[1])} listed earlier",
-                )
-            )
+            scan.problems.append(PhotoProblem(path, f"duplicate of {show_path(by_hash[digest])}"))
             continue
         by_hash[digest] = path
-        by_camera_time[key] = path
-        latest[(path.parent, camera)] = (when, path)
-        scan.photos.append(Photo(path, when))
+        cameras.setdefault((path.parent, camera), []).append(_Taken(path, readings))
+    for taken in cameras.values():
+        kept, problems = _in_order(taken)
+        scan.photos.extend(kept)
+        scan.problems.extend(problems)
     scan.photos.sort(key=lambda p: (p.time, _natural_key(p.path)))
+    scan.problems.sort(key=lambda p: _natural_key(p.path))
     return scan
+
+
+def _in_order(taken: list[_Taken]) -> tuple[list[Photo], list[PhotoProblem]]:
+    """One camera's photos (in name order) whose times agree with their order, and the rest.
+
+    A camera numbers its photos as it takes them, so name order is shooting order, and a
+    photo whose time disagrees has a clock that cannot be trusted. Which photo is the odd
+    one out is decided by all of them, not by the first one listed: the most photos whose
+    times never go back in name order (gaps allowed) are kept; of equal sets, the one that
+    keeps the photos listed first. So a clock that jumps forward or back for one photo, or
+    a stray name that sorts first, loses that photo, not every photo after it.
+
+    A counter that wraps (``IMG_9999``, then ``IMG_0000``, which sorts first) is read from
+    the wrap on and round to the start, when that keeps more photos, with two or more on
+    each side of the wrap and a step across it no longer than the longest step between the
+    others kept: a counter wraps between two shots like any others, while a photo whose
+    clock went back an hour, listed last, would otherwise pass for the first of a wrap.
+    Photos kept at the same time as the one kept before them are duplicates.
+    """
+    times = _chosen_times(taken)
+    order, kept = _counter_order(times)
+    kept_set = set(kept)
+    problems: list[PhotoProblem] = []
+    photos: list[Photo] = []
+    for rank, index in enumerate(order):
+        path, when = taken[index].path, times[index]
+        if rank not in kept_set:
+            problems.append(PhotoProblem(path, _out_of_order(rank, order, kept, taken, times)))
+        elif photos and when == photos[-1].time:
+            reason = f"duplicate: same camera and time as {show_path(photos[-1].path)}"
+            problems.append(PhotoProblem(path, reason))
+        else:
+            photos.append(Photo(path, when))
+    return photos, problems
+
+
+def _chosen_times(taken: list[_Taken]) -> list[float]:
+    """Each photo's instant, in name order: its first reading that is not before the photo
+    listed before it nor another photo's time, else its first reading."""
+    times: list[float] = []
+    seen: set[float] = set()
+    for item in taken:
+        after = times[-1] if times else -math.inf
+        when = next((t for t in item.readings if t >= after and t not in seen), item.readings[0])
+        times.append(when)
+        seen.add(when)
+    return times
+
+
+def _counter_order(times: list[float]) -> tuple[list[int], list[int]]:
+    """(order, kept): the photos' indices in the camera's order, and the ranks in it of the
+    photos kept (:func:`_in_order`): name order, or name order started again at a counter
+    wrap, tried at the three biggest steps back in time."""
+    plain = list(range(len(times)))
+    best = (plain, _longest_in_time([times[i] for i in plain]))
+    drops = sorted(
+        (k for k in range(1, len(times)) if times[k] < times[k - 1]),
+        key=lambda k: times[k] - times[k - 1],
+    )
+    for k in drops[:3]:
+        order = [*range(k, len(times)), *range(k)]
+        kept = _longest_in_time([times[i] for i in order])
+        if len(kept) > len(best[1]) and _wraps_in_step(order, kept, times, len(times) - k):
+            best = (order, kept)
+    return best
+
+
+def _longest_in_time(times: Sequence[float]) -> list[int]:
+    """Indices of the longest subsequence of ``times`` that never goes back; of several, the
+    one that keeps the earliest indices (so without an odd photo out, all are kept)."""
+    longest_from = [0] * len(times)  # the longest such run starting at each index
+    tails: list[float] = []  # patience sorting, right to left, on negated times
+    for i in range(len(times) - 1, -1, -1):
+        k = bisect.bisect_right(tails, -times[i])
+        tails[k : k + 1] = [-times[i]]
+        longest_from[i] = k + 1
+    kept: list[int] = []
+    need, last = len(tails), -math.inf
+    for i, t in enumerate(times):
+        if need and longest_from[i] >= need and t >= last:
+            kept.append(i)
+            need, last = need - 1, t
+    return kept
+
+
+def _wraps_in_step(order: list[int], kept: list[int], times: list[float], wrap: int) -> bool:
+    """Whether the kept photos go across the wrap (at rank ``wrap``) as a counter does: two
+    or more on each side, and a step across no longer than the longest of the others (a
+    counter wraps between two shots like any others; a lone photo whose clock went back
+    is no wrap)."""
+    cut = bisect.bisect_left(kept, wrap)
+    if cut < 2 or len(kept) - cut < 2:
+        return False
+    steps = [times[order[b]] - times[order[a]] for a, b in itertools.pairwise(kept)]
+    return steps[cut - 1] <= max(steps[: cut - 1] + steps[cut:])
+
+
+def _out_of_order(
+    rank: int, order: list[int], kept: list[int], taken: list[_Taken], times: list[float]
+) -> str:
+    """Why the photo at ``rank`` is not kept: taken before a photo kept before it, or after
+    one kept after it."""
+    when = times[order[rank]]
+    stamp = datetime.fromtimestamp(when, UTC).isoformat()
+    at = bisect.bisect_left(kept, rank)
+    before = order[kept[at - 1]] if at > 0 else None
+    after = order[kept[at]] if at < len(kept) else None
+    if before is not None and when < times[before]:
+        neighbour = f"before {show_path(taken[before].path)} listed earlier"
+    elif after is not None:
+        neighbour = f"after {show_path(taken[after].path)} listed later"
+    else:
+        neighbour = "against the camera's other photos"
+    return f"out of order: taken {stamp}, {neighbour}"
 
 
 def group_photos(photos: Sequence[Photo], *, tolerance_s: float = 3.0) -> list[PhotoGroup]:

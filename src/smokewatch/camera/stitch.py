@@ -44,16 +44,25 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
-def _check_images(images: Sequence[np.ndarray]) -> None:
+def _labels(images: Sequence[np.ndarray], names: Sequence[str] | None) -> list[str]:
+    """What an error calls each photo: its name (a file) when given, else ``photo i``."""
+    if names is None:
+        return [f"photo {i}" for i in range(len(images))]
+    if len(names) != len(images):
+        raise ValueError(f"{len(names)} names for {len(images)} photos")
+    return list(names)
+
+
+def _check_images(images: Sequence[np.ndarray], labels: list[str]) -> None:
     if not images:
         raise RegistrationError("no photos to register")
-    for i, image in enumerate(images):
+    for label, image in zip(labels, images, strict=True):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise RegistrationError(
-                f"photo {i}: expected H x W x 3 uint8 RGB, got {image.dtype} {image.shape}"
+                f"{label}: expected H x W x 3 uint8 RGB, got {image.dtype} {image.shape}"
             )
         if min(image.shape[:2]) < 16:
-            raise RegistrationError(f"photo {i}: {image.shape[1]}x{image.shape[0]} is too small")
+            raise RegistrationError(f"{label}: {image.shape[1]}x{image.shape[0]} is too small")
 
 
 def _identity(image: np.ndarray, compose_scale: float) -> Registration:
@@ -71,13 +80,13 @@ def _identity(image: np.ndarray, compose_scale: float) -> Registration:
     )
 
 
-def _cameras(mode: str, work: list[np.ndarray]) -> list[Any]:
+def _cameras(mode: str, work: list[np.ndarray], labels: list[str]) -> list[Any]:
     """Estimate and bundle-adjust the cameras of the working-scale photos."""
     finder = cv2.SIFT.create(nfeatures=4000)
     features = [cv2.detail.computeImageFeatures2(finder, image) for image in work]
-    for i, feature in enumerate(features):
+    for label, feature in zip(labels, features, strict=True):
         if len(feature.getKeypoints()) < 20:
-            raise RegistrationError(f"photo {i}: too few features to register (blank or dark?)")
+            raise RegistrationError(f"{label}: too few features to register (blank or dark?)")
     matcher: cv2.detail.FeaturesMatcher
     estimator: cv2.detail.Estimator
     adjuster: cv2.detail.BundleAdjusterBase
@@ -94,10 +103,11 @@ def _cameras(mode: str, work: list[np.ndarray]) -> list[Any]:
     kept = cv2.detail.leaveBiggestComponent(features, matches, _CONF_THRESH)
     kept = [int(i) for i in np.asarray(kept).ravel()]
     if len(kept) < len(work):
-        lost = sorted(set(range(len(work))) - set(kept))
+        lost = [label for i, label in enumerate(labels) if i not in kept]
         raise RegistrationError(
-            f"photos {lost} do not overlap the others enough to register "
-            "(every photo must share a textured part of the scene with a neighbour)"
+            f"{', '.join(lost)} {'does' if len(lost) == 1 else 'do'} not overlap the others "
+            "enough to register (every photo must share a textured part of the scene with a "
+            "neighbour)"
         )
     ok, cameras = estimator.apply(features, matches, [])
     if not ok:
@@ -155,16 +165,20 @@ def register(
     work_megapix: float = 0.6,
     seam_megapix: float = 0.1,
     compose_scale: float = 1.0,
+    names: Sequence[str] | None = None,
 ) -> Registration:
     """Register one instant's photos (RGB uint8, in the order later frames will come).
 
     ``compose_scale`` scales every later frame (0.5: half-size panoramas); features are found
     at about ``work_megapix`` megapixels whatever the photo size. Photos that do not overlap
     a neighbour are an error naming them: a registration must cover every position.
+    ``names`` (the photos' files, one per image) are what errors call them, since a person
+    has to find the photo; without them, ``photo 0``, ``photo 1``...
     """
     from smokewatch.camera.compose import Compositor, thumbnail
 
-    _check_images(images)
+    labels = _labels(images, names)
+    _check_images(images, labels)
     if mode not in MODES or mode == "identity":
         raise RegistrationError(f"unknown mode {mode!r}: panorama or scans")
     if not 0 < compose_scale <= 4:
@@ -177,7 +191,7 @@ def register(
     work_scale = _scale(largest, work_megapix)
     seam_scale = _scale(largest, seam_megapix)
     work = [_resize(image, work_scale) for image in images]
-    cameras = _cameras(mode, work)
+    cameras = _cameras(mode, work, labels)
 
     focals = sorted(c.focal for c in cameras)
     warper_type = "affine" if mode == "scans" else "spherical"

@@ -57,7 +57,8 @@ def parse_start_time(text: str, timezone: str) -> float:
 def extract_command(
     timelapse: Path = typer.Argument(
         ...,
-        help="Panorama timelapse: a video file, or a folder of frame images sorted by name.",
+        help="Panorama timelapse: a video file, or a folder of frame images (natural name "
+        "order: frame-9 before frame-10).",
         show_default=False,
     ),
     views_file: Path = typer.Option(
@@ -126,7 +127,8 @@ def extract_command(
     convention
     (cam-view-Y-M-D-L-T-R-B-h-w-startFrame-startEpoch-endEpoch.mp4), plus a RISE
     metadata.json (unlabeled: label states -1). Existing clips are kept, so an interrupted
-    run can simply be started again.
+    run can simply be started again; one run at a time writes into an --out folder (a
+    second one is refused). View boxes must be square, as clips are.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 

@@ -24,6 +24,8 @@ from smokewatch.errors import SmokewatchError
 if TYPE_CHECKING:
     import numpy as np
 
+    from smokewatch.camera.photos import PhotoScan
+
 __all__ = ["app", "build_command", "register_command"]
 
 app = typer.Typer(
@@ -51,6 +53,21 @@ def _report(problems: list[object], what: str = "skipped:") -> None:
         err_console.print(
             tagged(what, "yellow", f"... and {len(problems) - _MAX_LISTED} more"), soft_wrap=True
         )
+
+
+def _require_photos(paths: list[Path], scan: PhotoScan, purpose: str) -> None:
+    """Stop when no photo is usable, saying whether none was found or all were skipped
+    (the reasons were listed above); "no daytime photos among 0" explained nothing."""
+    from smokewatch.camera.photos import show_path
+
+    if scan.photos:
+        return
+    if not scan.problems:
+        where = ", ".join(show_path(p) for p in paths)
+        raise SmokewatchError(f"no photos found in {where} (.jpg, .jpeg, .png)")
+    raise SmokewatchError(
+        f"no usable photos {purpose}: {len(scan.problems)} skipped (listed above)"
+    )
 
 
 class _ConsoleHandler(logging.Handler):
@@ -133,19 +150,18 @@ def register_command(
     scan = scan_photos(photos, time_pattern=time_pattern, tz=zone)
     refuse_overwrite(out, *photos, *(p.path for p in scan.photos), *(p.path for p in scan.problems))
     _report(list(scan.problems))
+    _require_photos(photos, scan, "to register")
     groups = group_photos(scan.photos, tolerance_s=tolerance)
-    if not groups:
-        raise SmokewatchError("no usable photos to register")
     most = max(len(g.photos) for g in groups)
     full = [g for g in groups if len(g.photos) == most]
     group = full[len(full) // 2]
     images = [load_photo(p.path) for p in group.photos]
-    reg = register(images, mode=mode, compose_scale=scale)
+    names = [show_path(p.path) for p in group.photos]
+    reg = register(images, mode=mode, compose_scale=scale, names=names)
     save_registration(reg, out)
     width, height = reg.output_size
-    names = ", ".join(show_path(p.path) for p in group.photos)
     console.print(
-        f"registered {len(images)} photos ({names}) as a {width}x{height} {reg.mode} "
+        f"registered {len(images)} photos ({', '.join(names)}) as a {width}x{height} {reg.mode} "
         f"panorama: {out}",
         highlight=False,
         soft_wrap=True,
@@ -221,6 +237,7 @@ def build_command(
     with err_console.status("reading photo times"):
         scan = scan_photos(photos, time_pattern=time_pattern, tz=zone)
     _report(list(scan.problems))
+    _require_photos(photos, scan, "to build from")
     on_day = [p for p in scan.photos if rule.local_date(p.time) == wanted]
     groups = group_photos(on_day, tolerance_s=tolerance)
     daytime = [g for g in groups if rule.contains(g.time)]

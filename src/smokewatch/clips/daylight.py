@@ -93,13 +93,11 @@ def _window(rule: Daylight, day: date) -> tuple[float, float]:
     if rule.latitude is not None and rule.longitude is not None:
         rise, set_ = sun_times(_solar_day(day, zone, rule.longitude), rule.latitude, rule.longitude)
         return rise.timestamp(), set_.timestamp()
-    # Wall-clock hours (6:00 means 6:00 on the camera's clock, also on a DST change day).
-    start = datetime.combine(day, _hour(rule.start_hour), tzinfo=zone)
-    end = (
-        datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-        if rule.end_hour >= 24
-        else datetime.combine(day, _hour(rule.end_hour), tzinfo=zone)
-    )
+    # Wall-clock hours (6:00 means 6:00 on the camera's clock, also on a DST change day):
+    # an aware datetime plus a timedelta moves its wall clock, not its instant.
+    midnight = datetime.combine(day, time(0), tzinfo=zone)
+    start = midnight + timedelta(seconds=_seconds(rule.start_hour))
+    end = midnight + timedelta(seconds=_seconds(rule.end_hour))
     return start.timestamp(), end.timestamp()
 
 
@@ -115,9 +113,10 @@ def _solar_day(day: date, zone: ZoneInfo, longitude: float) -> date:
     return (local_noon - noon_guess + timedelta(hours=12)).date()
 
 
-def _hour(hours: float) -> time:
-    seconds = round(hours * 3600)
-    return time(seconds // 3600, seconds % 3600 // 60, seconds % 60)
+def _seconds(hours: float) -> int:
+    """A local hour in whole seconds after midnight: 23.9999 is 86400, the day's end (it
+    used to become the clock time 24:00:00, which does not exist, and crash)."""
+    return round(hours * 3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +131,13 @@ class Daylight:
 
     def __post_init__(self) -> None:
         _zone(self.timezone)
-        if not 0 <= self.start_hour < self.end_hour <= 24:
+        if not (
+            0 <= self.start_hour < self.end_hour <= 24
+            and _seconds(self.start_hour) < _seconds(self.end_hour)
+        ):
             raise DaylightError(
-                f"daytime hours {self.start_hour}-{self.end_hour}: need 0 <= start < end <= 24"
+                f"daytime hours {self.start_hour}-{self.end_hour}: need 0 <= start < end <= 24 "
+                "(at least a second apart)"
             )
         if (self.latitude is None) != (self.longitude is None):
             raise DaylightError("give both latitude and longitude for sunrise/sunset, or neither")

@@ -1,9 +1,9 @@
 """Cut a panorama timelapse into RISE clips: 36 frames, 180x180, one per camera view per window.
 
-The timelapse (a video, or a folder of frame images sorted by name) is decoded exactly once,
-front to back: each frame is cropped for every view as it arrives and only the small crops
-are buffered (36 x views x 180 x 180 x 3 bytes, ~50 MB for RISE's 15 views), never the
-panorama itself, which can be 7000 pixels wide. The windows are cut by
+The timelapse (a video, or a folder of frame images in natural name order) is decoded
+exactly once, front to back: each frame is cropped for every view as it arrives and only the
+small crops are buffered (36 x views x 180 x 180 x 3 bytes, ~50 MB for RISE's 15 views),
+never the panorama itself, which can be 7000 pixels wide. The windows are cut by
 :class:`~smokewatch.clips.windows.WindowCutter` (``smokewatch detect`` cuts the same ones): a
 window is ``frames_per_clip`` consecutive daytime frames of one date, with no gap between them.
 
@@ -16,9 +16,13 @@ and is written even when extraction stops on an error, for the clips that were m
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import math
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +43,7 @@ from smokewatch.core.frame_times import (
     read_frame_times,
 )
 from smokewatch.core.metadata import read_metadata, write_metadata
-from smokewatch.errors import VideoError, ViewsError
+from smokewatch.errors import SmokewatchError, VideoError, ViewsError
 
 if TYPE_CHECKING:
     from smokewatch.video import LostFrames
@@ -49,6 +53,7 @@ __all__ = [
     "ExtractReport",
     "GapReport",
     "check_boxes",
+    "check_square",
     "crop_views",
     "count_frames",
     "extract_clips",
@@ -56,7 +61,7 @@ __all__ = [
     "iter_timelapse_tolerant",
 ]
 
-#: Frame images accepted in a timelapse folder (sorted by file name).
+#: Frame images accepted in a timelapse folder (in natural name order: frame-9, frame-10).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 
@@ -80,8 +85,24 @@ class ExtractReport:
         return sum(g.windows for g in self.gaps)
 
 
+def _natural_key(name: str) -> list[object]:
+    """Sort key that puts ``frame-9`` before ``frame-10``: the order of ``camera.photos``
+    (which ``clips`` may not import: docs/architecture.md), as frame writers do not zero-pad."""
+    return [int(p) if p.isdecimal() else p for p in re.split(r"(\d+)", name)]
+
+
 def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """A folder's frame images in natural name order; two names that order the same way
+    (``frame-1.png``, ``frame-01.png``, ``frame-1.jpg``) are an error, as no order is right."""
+    found = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    found.sort(key=lambda p: (_natural_key(p.stem), p.name))
+    for a, b in itertools.pairwise(found):
+        if _natural_key(a.stem) == _natural_key(b.stem):
+            raise VideoError(
+                f"{folder}: frames {a.name} and {b.name} have the same number, so their "
+                "order is ambiguous; rename one (frames are read in natural name order)"
+            )
+    return found
 
 
 def count_frames(timelapse: str | os.PathLike[str]) -> int:
@@ -107,7 +128,7 @@ def _iter_images(folder: Path) -> Iterator[np.ndarray]:
 
 
 def iter_timelapse(timelapse: str | os.PathLike[str]) -> Iterator[np.ndarray]:
-    """RGB uint8 frames of a timelapse video, or of a folder of images sorted by name."""
+    """RGB uint8 frames of a timelapse video, or of a folder of images in natural name order."""
     p = Path(timelapse)
     if p.is_dir():
         return _iter_images(p)
@@ -164,6 +185,50 @@ def _existing(path: Path) -> list[Clip]:
     return read_metadata(path) if path.exists() else []
 
 
+#: How far a view's box may be from square, as a share of its longer side: RISE's boxes are
+#: square to a pixel, and a clip is square, so anything more would be stretched.
+SQUARE_TOLERANCE = 0.02
+
+
+def check_square(views: Mapping[str, Box]) -> None:
+    """Refuse a view whose box is not square (within a pixel or :data:`SQUARE_TOLERANCE`):
+    its clips would be stretched to ``size`` x ``size`` without a word."""
+    for key, box in views.items():
+        if not isinstance(box, Box):
+            continue  # no box at all: check_boxes names that
+        width, height = box.width, box.height
+        if abs(width - height) > max(1.0, SQUARE_TOLERANCE * max(width, height)):
+            raise ViewsError(
+                f"view {key}: box {list(box.ltrb)} is {width}x{height} px, not square; clips "
+                "are square, so it would be stretched (make its width and height equal)"
+            )
+
+
+@contextmanager
+def _only_writer(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder ``out`` while extracting into it, or refuse.
+
+    Two runs into one folder both number their clips from the same metadata and each
+    sweeps the other's half-written files as a killed run's. The lock is ``flock`` on the
+    folder itself (no lock file to leave behind); the kernel drops it when the process ends,
+    however it ends. A filesystem that cannot lock a folder (some NFS mounts) gets none.
+    """
+    fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SmokewatchError(
+                f"{out}: another `clips extract` is writing there; wait for it to finish, or "
+                "give another --out"
+            ) from None
+        except OSError:
+            pass  # no locks on this filesystem: as before, one run at a time is up to you
+        yield
+    finally:
+        os.close(fd)
+
+
 def extract_clips(
     timelapse: str | os.PathLike[str],
     views: Mapping[str, Box],
@@ -199,9 +264,10 @@ def extract_clips(
     ``daylight`` (default 6:00-20:00 US/Eastern) also gives the time zone of the date in clip
     names. ``on_frame(i)`` is called after each decoded frame (progress bars).
 
-    Bad views (a box outside the panorama) raise :class:`ViewsError` before anything is
-    written; a corrupt timelapse raises :class:`VideoError` (clips made so far are kept and
-    listed in the metadata).
+    Bad views (a box outside the panorama, or not square) raise :class:`ViewsError` before
+    anything is written; a corrupt timelapse raises :class:`VideoError` (clips made so far
+    are kept and listed in the metadata). One run at a time writes into ``out_dir``: another
+    run's lock on it is a :class:`~smokewatch.errors.SmokewatchError`.
     """
     if not views:
         raise ViewsError("no camera views to extract")
@@ -218,6 +284,7 @@ def extract_clips(
         raise ValueError(f"stride must be positive, got {step}")
     if size % 2:
         raise ValueError(f"clip size must be even for H.264, got {size}")
+    check_square(views)
     from smokewatch.video import write_clip
 
     rule = daylight if daylight is not None else Daylight()
@@ -241,90 +308,92 @@ def extract_clips(
     keys = list(views)
     ids = [split_view_key(k) for k in keys]
     boxes = [views[k] for k in keys]
-    metadata_path = out / metadata_name
-    previous = _existing(metadata_path)
-    by_name = {c.file_name: c for c in previous}
-    next_id = max((c.id for c in previous), default=0) + 1
-    new_records: list[Clip] = []
-    report = ExtractReport(metadata_path=metadata_path)
-
-    def frame_time(i: int) -> float:
-        if times is not None:
-            if i >= len(times):
-                raise FrameTimesError(
-                    f"{times_name}: {len(times)} frame times, but {source} has more frames"
-                )
-            return times[i]
-        assert start_time is not None
-        return start_time + i * seconds_per_frame
-
-    def emit(window: Window) -> None:
-        nonlocal next_id
-        first = window.first
-        t0 = round(window.start)
-        t1 = round(window.end)
-        day = rule.local_date(window.start)
-        for v, ((cam, view), box) in enumerate(zip(ids, boxes, strict=True)):
-            name = ClipName(cam, view, day, box, size, size, first, t0, t1)
-            file_name = name.format()
-            path = out / f"{file_name}.mp4"
-            if path.exists():
-                report.skipped.append(path)
-            else:
-                write_clip(window.view(v), path, fps=fps, crf=crf)
-                report.written.append(path)
-            clip = by_name.get(file_name)
-            if clip is None:
-                clip = Clip(
-                    id=next_id,
-                    camera_id=cam,
-                    view_id=view,
-                    label_state=-1,
-                    label_state_admin=-1,
-                    start_time=t0,
-                    file_name=file_name,
-                    url_root=url_root,
-                    url_part=url_part_for(name),
-                )
-                next_id += 1
-                by_name[file_name] = clip
-                new_records.append(clip)
-            report.clips.append(clip)
-        report.windows += 1
-
-    cutter = WindowCutter(
-        source,
-        views,
-        length=frames_per_clip,
-        step=step,
-        daylight=rule,
-        time_of=frame_time,
-        crop=lambda frame: crop_views(frame, boxes, size),
-        gaps=gaps,
-    )
     out.mkdir(parents=True, exist_ok=True)
-    remove_partials(out)  # clips and metadata a killed run left half-written
-    try:
-        for i, frame in enumerate(iter_timelapse(source)):
-            report.frames_read += 1
-            window = cutter.feed(frame)
-            if window is not None:
-                emit(window)
-            if on_frame is not None:
-                on_frame(i)
-    except BaseException:
-        if new_records:  # keep the clips made so far findable
-            write_metadata([*previous, *new_records], metadata_path)
-        raise
-    report.gaps = cutter.gaps
-    if report.frames_read == 0:
-        raise VideoError(f"{source}: no frames")
-    if times is not None and report.frames_read != len(times):
-        if new_records:
-            write_metadata([*previous, *new_records], metadata_path)
-        raise FrameTimesError(
-            f"{times_name}: {len(times)} frame times, but {source} has {report.frames_read} frames"
+    with _only_writer(out):  # until the metadata is written
+        metadata_path = out / metadata_name
+        previous = _existing(metadata_path)
+        by_name = {c.file_name: c for c in previous}
+        next_id = max((c.id for c in previous), default=0) + 1
+        new_records: list[Clip] = []
+        report = ExtractReport(metadata_path=metadata_path)
+
+        def frame_time(i: int) -> float:
+            if times is not None:
+                if i >= len(times):
+                    raise FrameTimesError(
+                        f"{times_name}: {len(times)} frame times, but {source} has more frames"
+                    )
+                return times[i]
+            assert start_time is not None
+            return start_time + i * seconds_per_frame
+
+        def emit(window: Window) -> None:
+            nonlocal next_id
+            first = window.first
+            t0 = round(window.start)
+            t1 = round(window.end)
+            day = rule.local_date(window.start)
+            for v, ((cam, view), box) in enumerate(zip(ids, boxes, strict=True)):
+                name = ClipName(cam, view, day, box, size, size, first, t0, t1)
+                file_name = name.format()
+                path = out / f"{file_name}.mp4"
+                if path.exists():
+                    report.skipped.append(path)
+                else:
+                    write_clip(window.view(v), path, fps=fps, crf=crf)
+                    report.written.append(path)
+                clip = by_name.get(file_name)
+                if clip is None:
+                    clip = Clip(
+                        id=next_id,
+                        camera_id=cam,
+                        view_id=view,
+                        label_state=-1,
+                        label_state_admin=-1,
+                        start_time=t0,
+                        file_name=file_name,
+                        url_root=url_root,
+                        url_part=url_part_for(name),
+                    )
+                    next_id += 1
+                    by_name[file_name] = clip
+                    new_records.append(clip)
+                report.clips.append(clip)
+            report.windows += 1
+
+        cutter = WindowCutter(
+            source,
+            views,
+            length=frames_per_clip,
+            step=step,
+            daylight=rule,
+            time_of=frame_time,
+            crop=lambda frame: crop_views(frame, boxes, size),
+            gaps=gaps,
         )
-    if new_records or not metadata_path.exists():
-        write_metadata([*previous, *new_records], metadata_path)
-    return report
+        remove_partials(out)  # clips and metadata a killed run left half-written
+        try:
+            for i, frame in enumerate(iter_timelapse(source)):
+                report.frames_read += 1
+                window = cutter.feed(frame)
+                if window is not None:
+                    emit(window)
+                if on_frame is not None:
+                    on_frame(i)
+        except BaseException:
+            if new_records:  # keep the clips made so far findable
+                write_metadata([*previous, *new_records], metadata_path)
+            raise
+        report.gaps = cutter.gaps
+        if report.frames_read == 0:
+            raise VideoError(f"{source}: no frames")
+        if times is not None and report.frames_read != len(times):
+            if new_records:
+                write_metadata([*previous, *new_records], metadata_path)
+            raise FrameTimesError(
+                f"{times_name}: {len(times)} frame times, but {source} has "
+                f"{report.frames_read} frames"
+            )
+        if new_records or not metadata_path.exists():
+            write_metadata([*previous, *new_records], metadata_path)
+        return report

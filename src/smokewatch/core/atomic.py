@@ -8,11 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_partials"]
+
+
+def _new_file(folder: Path, prefix: str, suffix: str) -> Path:
+    """Create a new, empty file ``<prefix><random><suffix>`` in ``folder``, as ``open()``
+    would: mode 0666 less the umask (and the folder's default ACL).
+
+    Not :func:`tempfile.mkstemp`: its files are 0600, the rename keeps that, and every
+    output was unreadable to the rest of a team. The kernel applies the umask here, so it
+    is never read (``os.umask`` can only be read by setting it, which races other threads).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(path, flags, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"{folder}: no free temporary name for {prefix}*{suffix}")
 
 
 @contextlib.contextmanager
@@ -20,15 +39,12 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     The temporary file keeps ``path``'s suffix (or ``suffix``) so that tools choosing a format
-    by extension (FFmpeg, numpy) still do; it is removed if the block raises.
+    by extension (FFmpeg, numpy) still do; it is removed if the block raises. It is created
+    with the mode a plain ``open()`` gives, so the file renamed into place has it too.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".part{suffix or target.suffix}", dir=target.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_file(target.parent, f".{target.name}.", f".part{suffix or target.suffix}")
     try:
         yield tmp
         os.replace(tmp, target)
@@ -75,7 +91,7 @@ def remove_partials(folder: str | os.PathLike[str], names: Iterable[str] | None 
         ):
             continue
         target, _, _ = name[1:].rpartition(".part")
-        target = target.rsplit(".", 1)[0]  # drop mkstemp's random part
+        target = target.rsplit(".", 1)[0]  # drop the random part
         if wanted is None or target in wanted:
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
