@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from smokewatch.clips.daylight import Daylight
-from smokewatch.clips.views import split_view_key
+from smokewatch.clips.views import split_view_key, square_problem
 from smokewatch.clips.windows import GapReport, Window, WindowCutter, check_boxes
 from smokewatch.core.atomic import remove_partials
 from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, Clip, ClipName, url_part_for
@@ -185,23 +185,15 @@ def _existing(path: Path) -> list[Clip]:
     return read_metadata(path) if path.exists() else []
 
 
-#: How far a view's box may be from square, as a share of its longer side: RISE's boxes are
-#: square to a pixel, and a clip is square, so anything more would be stretched.
-SQUARE_TOLERANCE = 0.02
-
-
 def check_square(views: Mapping[str, Box]) -> None:
-    """Refuse a view whose box is not square (within a pixel or :data:`SQUARE_TOLERANCE`):
-    its clips would be stretched to ``size`` x ``size`` without a word."""
+    """Refuse a view whose box is not square (:func:`~smokewatch.clips.views.square_problem`):
+    its clips would be stretched to ``size`` x ``size`` without a word. Views read from a
+    file are checked there; this catches boxes built in code."""
     for key, box in views.items():
         if not isinstance(box, Box):
             continue  # no box at all: check_boxes names that
-        width, height = box.width, box.height
-        if abs(width - height) > max(1.0, SQUARE_TOLERANCE * max(width, height)):
-            raise ViewsError(
-                f"view {key}: box {list(box.ltrb)} is {width}x{height} px, not square; clips "
-                "are square, so it would be stretched (make its width and height equal)"
-            )
+        if (problem := square_problem(box)) is not None:
+            raise ViewsError(f"view {key}: {problem}")
 
 
 @contextmanager

@@ -80,6 +80,23 @@ def _as_id(value: Any, what: str, where: str) -> int:
     raise ViewsError(f"{where}: {what} {value!r} is not a non-negative integer")
 
 
+#: How far a view's box may be from square, as a share of its longer side: RISE's boxes are
+#: square to a pixel, and a clip is square, so anything more would be stretched.
+SQUARE_TOLERANCE = 0.02
+
+
+def square_problem(box: Box) -> str | None:
+    """Why ``box`` cannot be cut into square clips unstretched (None: it is square within a
+    pixel or :data:`SQUARE_TOLERANCE`)."""
+    width, height = box.width, box.height
+    if abs(width - height) > max(1.0, SQUARE_TOLERANCE * max(width, height)):
+        return (
+            f"box {list(box.ltrb)} is {width}x{height} px, not square; clips are square, so it "
+            "would be stretched (make its width and height equal)"
+        )
+    return None
+
+
 def _as_box(value: Any, where: str) -> Box:
     if value is None:
         raise ViewsError(f"{where}: no box (expected [left, top, right, bottom])")
@@ -93,9 +110,12 @@ def _as_box(value: Any, where: str) -> Box:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise ViewsError(f"{where}: box {list(value)!r} must hold 4 integers (pixels)")
     try:
-        return Box(*value)
+        box = Box(*value)
     except ValueError as exc:
         raise ViewsError(f"{where}: {exc}") from None
+    if (problem := square_problem(box)) is not None:
+        raise ViewsError(f"{where}: {problem}")
+    return box
 
 
 def parse_views(data: Any, *, source: str = "views") -> dict[str, Box]:
