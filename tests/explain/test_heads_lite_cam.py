@@ -65,7 +65,7 @@ def _preset(kind: str, candidates: str = FAST) -> str:
 def _fuse_both(model_dir: Path, tiny_clips: Path, cache: Path, kind: HeadKind) -> None:
     """Rewrite the model's heads as rise-fast's usual choice, Lite0 and diff fused: on 12
     clips the inner CV may keep one, and the test needs both."""
-    heads = HeadsModel.load(model_dir / "heads.joblib")
+    heads = HeadsModel.load(model_dir / "heads.skops")
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     features = feature_matrices(heads.specs, [Path(it.path) for it in items], cache_dir=cache)
     y = np.array([it.label for it in items])
@@ -74,7 +74,7 @@ def _fuse_both(model_dir: Path, tiny_clips: Path, cache: Path, kind: HeadKind) -
     scores = [h.decision(features[h.candidate.features]) for h in fitted]
     scale = [(float(s.mean()), float(s.std())) for s in scores]
     choice = Choice(members, [1.0, 1.0], [0.75, 0.25], scale, 0.1, 0.5, slope=1.7)
-    HeadsModel(heads.specs, choice, fitted).save(model_dir / "heads.joblib")
+    HeadsModel(heads.specs, choice, fitted).save(model_dir / "heads.skops")
 
 
 @pytest.mark.parametrize("kind", ["svm-rbf", "svm-linear"])

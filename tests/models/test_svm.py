@@ -7,6 +7,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+import skops.io as skops_io
 import torch
 from torch import nn
 
@@ -140,10 +141,10 @@ def test_save_load_round_trip_gives_identical_decisions(
     data: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
     svm = FeatureSVM(C=2.0).fit(torch.from_numpy(data["x_train"]), data["y_train"])
-    path = tmp_path / "models" / "svm.joblib"
+    path = tmp_path / "models" / "svm.skops"
     svm.save(path)
     assert path.is_file()
-    assert [p.name for p in path.parent.iterdir()] == ["svm.joblib"]  # no temp files left
+    assert [p.name for p in path.parent.iterdir()] == ["svm.skops"]  # no temp files left
     loaded = FeatureSVM.load(path)
     assert loaded.get_params() == svm.get_params()
     np.testing.assert_array_equal(
@@ -164,13 +165,54 @@ def test_loading_something_else_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SVMFileError, match="notes.joblib"):
         FeatureSVM.load(text)
 
-    other = tmp_path / "other.joblib"
-    joblib.dump({"weights": [1, 2, 3]}, other)
+    other = tmp_path / "other.skops"
+    skops_io.dump({"weights": [1, 2, 3]}, other)
     with pytest.raises(SVMFileError, match="not a smokewatch FeatureSVM"):
         FeatureSVM.load(other)
 
+    pickled = tmp_path / "old.joblib"  # the format before skops: refused, with the way out
+    joblib.dump({"weights": [1, 2, 3]}, pickled)
+    with pytest.raises(SVMFileError, match="a pickle .*smokewatch models convert"):
+        FeatureSVM.load(pickled)
+
     with pytest.raises(SVMFileError, match="no such file"):
-        FeatureSVM.load(tmp_path / "missing.joblib")
+        FeatureSVM.load(tmp_path / "missing.skops")
+
+
+class _Planted:
+    """What a hostile model file holds: unpickling (or building) it runs a command."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_hostile_model_file_runs_no_code(data: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """A model folder from a stranger: its SVM file is read without running anything in it,
+    whether it is a pickle (the old format) or a skops file naming an untrusted type."""
+    marker = tmp_path / "PLANTED"
+    payload = {"format": "smokewatch.models.svm.FeatureSVM", "version": 1, "params": {}}
+    pickled = tmp_path / "svm.joblib"
+    joblib.dump({**payload, "estimator": _Planted(str(marker))}, pickled)
+    with pytest.raises(SVMFileError, match="pickle"):
+        FeatureSVM.load(pickled)
+    assert not marker.exists()
+    hostile = tmp_path / "svm.skops"
+    skops_io.dump({**payload, "estimator": _Planted(str(marker))}, hostile)
+    with pytest.raises(SVMFileError, match="never holds .*_Planted"):
+        FeatureSVM.load(hostile)
+    assert not marker.exists()
+    # a real one, with its probability calibration, loads: those types are trusted
+    svm = FeatureSVM(probability=True).fit(data["x_train"], data["y_train"])
+    svm.save(tmp_path / "real.skops")
+    again = FeatureSVM.load(tmp_path / "real.skops")
+    np.testing.assert_allclose(
+        again.predict_proba(data["x_test"]), svm.predict_proba(data["x_test"])
+    )
 
 
 def test_misuse_is_a_clear_error(data: dict[str, np.ndarray], tmp_path: Path) -> None:

@@ -47,16 +47,16 @@ def test_saved_model_scores_like_the_fitted_one(tmp_path: Path) -> None:
     model = HeadsModel(specs, choice, refit(x, y, np.arange(60), choice))
     prob = model.probabilities(x)
     assert ((prob >= 0.5) == (y == 1)).mean() > 0.8  # 0.5 is the chosen threshold
-    model.save(tmp_path / "heads.joblib")
-    again = HeadsModel.load(tmp_path / "heads.joblib")
+    model.save(tmp_path / "heads.skops")
+    again = HeadsModel.load(tmp_path / "heads.skops")
     assert np.allclose(again.probabilities(x), prob)
     assert set(again.used_specs()) <= {"a", "b"}
 
 
 def test_loading_something_else_names_the_file(tmp_path: Path) -> None:
-    bad = tmp_path / "heads.joblib"
+    bad = tmp_path / "heads.skops"
     bad.write_bytes(b"not a pickle")
-    with pytest.raises(HeadsFileError, match="heads.joblib"):
+    with pytest.raises(HeadsFileError, match="heads.skops"):
         HeadsModel.load(bad)
 
 

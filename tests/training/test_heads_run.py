@@ -117,7 +117,7 @@ def test_detection_scores_a_heads_model_without_grad_cam(
     assert probs.shape == (2,) and ((probs >= 0) & (probs <= 1)).all()
     # the heads file is part of the fingerprint: new heads mean new results
     before = model_fingerprint(result.model_dir)
-    heads = result.model_dir / "heads.joblib"
+    heads = result.model_dir / "heads.skops"
     heads.write_bytes(heads.read_bytes() + b"\0")
     assert model_fingerprint(result.model_dir) != before
 

@@ -60,7 +60,7 @@ class Detector:
 def model_fingerprint(model_dir: Path) -> str:
     """A digest of a model directory's description and the size and time of its weights."""
     h = hashlib.sha256()
-    for name in ("model.json", "model.pt", "svm.joblib", "heads.joblib"):
+    for name in ("model.json", "model.pt", "svm.skops", "heads.skops"):
         path = model_dir / name
         if not path.is_file():
             continue

@@ -1,18 +1,19 @@
 """The paper's SVM baseline: features from a frozen backbone, pooled, then a scikit-learn SVC.
 
 RISE's ``svm_learner.py`` fitted ``SVC(C=4, gamma="scale")`` (RBF kernel, no feature scaling)
-on I3D features extracted once per clip, and stored the fitted model with ``joblib``. Here:
+on I3D features extracted once per clip, and stored the fitted model with ``joblib``
+(a pickle). Here:
 
 * :func:`extract_features` runs any frozen backbone over clips under ``torch.inference_mode``
   and returns one pooled vector per clip: a module with a ``features(x)`` method (the I3D
   of :mod:`smokewatch.models`: pooled ``Mixed_5c``, 1024-d) or any callable returning
   ``(N, D)`` tensors; larger outputs ``(N, C, ...)`` are average-pooled to ``(N, C)``.
 * :class:`FeatureSVM` wraps the SVC with RISE's defaults, exposes ``decision_function`` (for
-  ROC-AUC without Platt scaling), and saves/loads itself atomically with ``joblib``.
+  ROC-AUC without Platt scaling), and saves/loads itself atomically as a skops file
+  (:mod:`smokewatch.models.safe_store`): loading one never runs code from it, so a model
+  folder from someone else is safe to open.
 
-``joblib`` files are pickles: :meth:`FeatureSVM.load` runs code from the file, so load only
-files you made yourself or trust. A file that is not a smokewatch SVM raises
-:class:`SVMFileError` naming the path.
+A file that is not a smokewatch SVM raises :class:`SVMFileError` naming the path.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any, Self
 import numpy as np
 import torch
 
-from smokewatch.core.atomic import atomic_path
 from smokewatch.errors import SmokewatchError
 from smokewatch.models.registry import register_model
 
@@ -34,6 +34,12 @@ __all__ = ["FeatureSVM", "SVMFileError", "extract_features"]
 #: Marker stored in every saved file, checked on load.
 _FORMAT = "smokewatch.models.svm.FeatureSVM"
 _VERSION = 1
+#: The types a saved FeatureSVM holds beyond skops's default trusted set (the probability
+#: calibration); a file naming any other is refused unread.
+TRUSTED = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+)
 
 ClipLike = torch.Tensor | np.ndarray
 
@@ -267,12 +273,15 @@ class FeatureSVM:
     # ----------------------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the fitted SVM to ``path`` with joblib, atomically (temp file + rename)."""
+        """Write the fitted SVM to ``path`` as a skops file, atomically (temp file + rename)."""
         if self.estimator_ is None:
             raise RuntimeError("FeatureSVM is not fitted yet; nothing to save")
-        import joblib
+        from smokewatch.models import safe_store
 
-        payload = {
+        safe_store.dump(self._payload(), path)
+
+    def _payload(self) -> dict[str, Any]:
+        return {
             "format": _FORMAT,
             "version": _VERSION,
             "params": self.get_params(),
@@ -281,26 +290,29 @@ class FeatureSVM:
             "classes": self.classes_,
             "n_features_in": self.n_features_in_,
         }
-        with atomic_path(path) as tmp:
-            joblib.dump(payload, tmp)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FeatureSVM:
-        """Read an SVM written by :meth:`save`. Only load files you trust (joblib unpickles).
+        """Read an SVM written by :meth:`save`; no code from the file runs.
 
-        Raises :class:`SVMFileError` naming ``path`` when it is missing, unreadable, or holds
-        something other than a smokewatch FeatureSVM.
+        Raises :class:`SVMFileError` naming ``path`` when it is missing, unreadable, a pickle
+        of the older format, or holds something other than a smokewatch FeatureSVM.
         """
-        p = Path(path)
-        if not p.is_file():
-            raise SVMFileError(f"{p}: no such file")
-        import joblib
+        from smokewatch.models import safe_store
 
-        try:
-            payload = joblib.load(p)
-        except Exception as exc:  # unpickling garbage raises almost anything
-            reason = str(exc) or type(exc).__name__
-            raise SVMFileError(f"{p}: not a readable joblib file ({reason})") from None
+        payload = safe_store.load(path, TRUSTED, error=SVMFileError, what="FeatureSVM")
+        return cls._from_payload(Path(path), payload)
+
+    @classmethod
+    def load_pickle(cls, path: str | os.PathLike[str]) -> FeatureSVM:
+        """Read the older pickled (``joblib``) form, trusting it: for ``models convert`` only."""
+        from smokewatch.models import safe_store
+
+        payload = safe_store.load_pickle(path, error=SVMFileError, what="FeatureSVM")
+        return cls._from_payload(Path(path), payload)
+
+    @classmethod
+    def _from_payload(cls, p: Path, payload: Any) -> FeatureSVM:
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise SVMFileError(f"{p}: not a smokewatch FeatureSVM file")
         if payload.get("version") != _VERSION:
@@ -325,7 +337,7 @@ class FeatureSVM:
 def svm(*, weights: str | os.PathLike[str] | None = None, **kwargs: Any) -> FeatureSVM:
     """RISE's SVM baseline: SVC(C=4, gamma='scale') on pooled frozen-backbone features.
 
-    ``weights`` is a saved ``.joblib`` file (see :meth:`FeatureSVM.save`); without it, a new,
+    ``weights`` is a saved ``.skops`` file (see :meth:`FeatureSVM.save`); without it, a new,
     unfitted SVM with ``kwargs`` as its parameters.
     """
     return FeatureSVM.load(weights) if weights is not None else FeatureSVM(**kwargs)

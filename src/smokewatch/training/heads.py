@@ -6,10 +6,11 @@ the feature sets, head kinds and ``C`` of the preset's ``heads:`` section are tr
 cross-validation, the best of each family fused with weights chosen there, the threshold set
 where inner out-of-fold F1 is best; then the chosen heads are refitted on every clip.
 
-The model directory holds ``heads.joblib`` (:class:`HeadsModel`). Its probability is
-``sigmoid(slope * (fused score - threshold))``: 0.5 exactly at the chosen threshold, so every
-consumer that cuts at 0.5 (``evaluate``, ``detect``) uses the threshold the inner CV chose,
-and the slope is fitted (Platt) on the inner out-of-fold scores.
+The model directory holds ``heads.skops`` (:class:`HeadsModel`, a skops file: no code runs
+when it is loaded). Its probability is ``sigmoid(slope * (fused score - threshold))``: 0.5
+exactly at the chosen threshold, so every consumer that cuts at 0.5 (``evaluate``,
+``detect``) uses the threshold the inner CV chose, and the slope is fitted (Platt) on the
+inner out-of-fold scores.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from smokewatch.core.atomic import atomic_path
 from smokewatch.errors import SmokewatchError
 from smokewatch.training.config import FeatureSpec, TrainConfig
 from smokewatch.training.nested import Candidate, Choice, FittedHead
@@ -39,10 +39,16 @@ __all__ = [
 
 _FORMAT = "smokewatch.training.heads.HeadsModel"
 _VERSION = 1
+#: The types a saved heads model holds beyond skops's default trusted set.
+TRUSTED = (
+    "smokewatch.training.nested.Candidate",
+    "smokewatch.training.nested.Choice",
+    "smokewatch.training.nested.FittedHead",
+)
 
 
 class HeadsFileError(SmokewatchError, ValueError):
-    """A ``heads.joblib`` that is missing, unreadable or not a smokewatch heads model."""
+    """A ``heads.skops`` that is missing, unreadable or not a smokewatch heads model."""
 
 
 def candidates_of(config: TrainConfig) -> list[Candidate]:
@@ -146,7 +152,8 @@ class HeadsModel:
         return self.probabilities(features)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        import joblib
+        """Write the heads as a skops file (:mod:`smokewatch.models.safe_store`), atomically."""
+        from smokewatch.models import safe_store
 
         payload = {
             "format": _FORMAT,
@@ -155,27 +162,41 @@ class HeadsModel:
             "choice": self.choice,
             "heads": self.heads,
         }
-        with atomic_path(path) as tmp:
-            joblib.dump(payload, tmp)
+        safe_store.dump(payload, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HeadsModel:
-        """Read a model written by :meth:`save` (joblib unpickles: only files you trust)."""
-        p = Path(path)
-        if not p.is_file():
-            raise HeadsFileError(f"{p}: no such file")
-        import joblib
+        """Read a model written by :meth:`save`; no code from the file runs."""
+        from smokewatch.models import safe_store
 
-        try:
-            payload = joblib.load(p)
-        except Exception as exc:  # unpickling garbage raises almost anything
-            raise HeadsFileError(f"{p}: not a readable joblib file ({exc})") from None
+        payload = safe_store.load(path, TRUSTED, error=HeadsFileError, what="heads model")
+        return cls._from_payload(Path(path), payload)
+
+    @classmethod
+    def load_pickle(cls, path: str | os.PathLike[str]) -> HeadsModel:
+        """Read the older pickled (``joblib``) form, trusting it: for ``models convert`` only."""
+        from smokewatch.models import safe_store
+
+        payload = safe_store.load_pickle(path, error=HeadsFileError, what="heads model")
+        return cls._from_payload(Path(path), payload)
+
+    @classmethod
+    def _from_payload(cls, p: Path, payload: Any) -> HeadsModel:
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
             raise HeadsFileError(f"{p}: not a smokewatch heads model")
         if payload.get("version") != _VERSION:
             raise HeadsFileError(f"{p}: heads model version {payload.get('version')!r} unsupported")
-        specs = {k: FeatureSpec(**v) for k, v in payload["specs"].items()}
-        return cls(specs, payload["choice"], payload["heads"])
+        try:
+            specs = {str(k): FeatureSpec(**v) for k, v in payload["specs"].items()}
+            choice, heads = payload["choice"], list(payload["heads"])
+        except Exception as exc:  # missing keys, wrong shapes, invalid specs
+            raise HeadsFileError(f"{p}: incomplete heads model ({exc})") from None
+        if not isinstance(choice, Choice) or not all(isinstance(h, FittedHead) for h in heads):
+            raise HeadsFileError(f"{p}: incomplete heads model (its choice or heads are missing)")
+        unknown = [h.candidate.features for h in heads if h.candidate.features not in specs]
+        if not heads or unknown:
+            raise HeadsFileError(f"{p}: incomplete heads model (heads without features)")
+        return cls(specs, choice, heads)
 
 
 def train_heads(

@@ -230,16 +230,24 @@ def feature_backbone(
     config: TrainConfig, device: torch.device, weights_cache_dir: Path | None
 ) -> Callable[[torch.Tensor], np.ndarray]:
     """``features(video)``: pooled float32 features ``(B, D)`` of a uint8 ``[B, C, T, H, W]``
-    batch, from the frozen backbone ``config.model`` (``config.weights``), built once."""
+    batch, from the frozen backbone ``config.model`` (``config.weights``), built once.
+
+    Without weights the backbone is random, and its draw must be the same when the SVM is
+    fitted and each time its folder is loaded, or the SVM scores features of another
+    network: it is drawn from ``config.seed`` (in a forked generator, the global one left
+    alone).
+    """
     from smokewatch.models import get_model
     from smokewatch.training.build import pretrained_from
 
-    backbone = get_model(
-        config.model,
-        weights=config.weights,
-        num_classes=1,
-        **pretrained_from(config, weights_cache_dir),
-    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        backbone = get_model(
+            config.model,
+            weights=config.weights,
+            num_classes=1,
+            **pretrained_from(config, weights_cache_dir),
+        )
     backbone = backbone.to(device).eval()
     prepared = prepare_on_cpu(backbone, device)
     transform = eval_transform(config, device)

@@ -3,8 +3,8 @@
     model.json   what it is: format, kind (torch | svm | heads), the training config, the
                  chosen step and its validation scores (heads: what the inner CV chose)
     model.pt     the chosen weights (kind torch: a state dict, loaded with weights_only)
-    svm.joblib   the fitted SVM (kind svm; the backbone comes from ``config.weights``)
-    heads.joblib the chosen heads, fusion and threshold (kind heads; the frozen backbones come
+    svm.skops    the fitted SVM (kind svm; the backbone comes from ``config.weights``)
+    heads.skops  the chosen heads, fusion and threshold (kind heads; the frozen backbones come
                  from their released weights, see ``training/heads.py``)
 
 Everything is written atomically, ``model.json`` last, so a directory with a ``model.json`` is
@@ -29,10 +29,21 @@ from smokewatch.errors import SmokewatchError
 from smokewatch.training.config import TrainConfig
 from smokewatch.training.device import resolve_device
 
-__all__ = ["BrokenModelError", "ModelDirError", "TrainedModel", "load_model_dir", "write_model_dir"]
+__all__ = [
+    "BrokenModelError",
+    "ModelDirError",
+    "TrainedModel",
+    "convert_pickled_model_dir",
+    "load_model_dir",
+    "write_model_dir",
+]
 
 FORMAT = "smokewatch.model"
 VERSION = 1
+#: The fitted heads / SVM of a ``kind: heads`` / ``kind: svm`` folder (skops files), and the
+#: pickles that held them before (read only by :func:`convert_pickled_model_dir`).
+HEADS_FILE, SVM_FILE = "heads.skops", "svm.skops"
+PICKLED = {HEADS_FILE: "heads.joblib", SVM_FILE: "svm.joblib"}
 
 
 class ModelDirError(SmokewatchError, ValueError):
@@ -66,7 +77,7 @@ def write_model_dir(
     if config.kind == "heads":
         if heads is None:
             raise ValueError("a heads model directory needs the fitted heads")
-        heads.save(out / "heads.joblib")
+        heads.save(out / HEADS_FILE)
     elif config.kind == "torch":
         if state_dict is None:
             raise ValueError("a torch model directory needs its state dict")
@@ -75,7 +86,7 @@ def write_model_dir(
     else:
         if svm is None:
             raise ValueError("an SVM model directory needs the fitted SVM")
-        svm.save(out / "svm.joblib")
+        svm.save(out / SVM_FILE)
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -240,18 +251,30 @@ def load_model_dir(path: Path) -> TrainedModel:
         config = TrainConfig(**meta["config"])
     except Exception as exc:
         raise ModelDirError(f"{meta_path}: invalid config ({exc})") from None
+    if config.kind in ("heads", "svm"):
+        fitted = HEADS_FILE if config.kind == "heads" else SVM_FILE
+        if not (path / fitted).exists() and (path / PICKLED[fitted]).is_file():
+            raise ModelDirError(
+                f"{path}: saved by an older smokewatch as {PICKLED[fitted]}, a pickle, which "
+                "could run code when loaded, so it is not read; if you made it yourself or "
+                f"trust its author, convert it once: smokewatch models convert {path}"
+            )
     if config.kind == "heads":
         from smokewatch.training.heads import HeadsFileError, HeadsModel
 
         try:
-            heads = HeadsModel.load(path / "heads.joblib")
+            heads = HeadsModel.load(path / HEADS_FILE)
         except HeadsFileError as exc:
             raise ModelDirError(str(exc)) from None
         return TrainedModel(path, config, meta, heads)
     if config.kind == "svm":
-        from smokewatch.models.svm import FeatureSVM
+        from smokewatch.models.svm import FeatureSVM, SVMFileError
 
-        return TrainedModel(path, config, meta, FeatureSVM.load(path / "svm.joblib"))
+        try:
+            svm = FeatureSVM.load(path / SVM_FILE)
+        except SVMFileError as exc:
+            raise ModelDirError(str(exc)) from None
+        return TrainedModel(path, config, meta, svm)
     from smokewatch.models import get_model
 
     weights = path / "model.pt"
@@ -278,3 +301,36 @@ def load_model_dir(path: Path) -> TrainedModel:
         raise ModelDirError(f"{weights}: weights do not fit {config.model} ({exc})") from None
     model.eval()
     return TrainedModel(path, config, meta, model)
+
+
+def convert_pickled_model_dir(path: Path) -> Path:
+    """Rewrite a folder's pickled heads or SVM (``*.joblib``, before skops) as a skops file.
+
+    Unpickling runs whatever code the file holds: this is for folders their owner made or
+    trusts, on request (``smokewatch models convert``), never part of a load. The skops file
+    is written first and the pickle removed after, so a crash leaves a loadable folder.
+    Returns the new file.
+    """
+    from smokewatch.training.heads import HeadsFileError, HeadsModel
+
+    meta_path = path / "model.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        kind = meta["kind"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelDirError(f"{meta_path}: not a readable model description ({exc})") from None
+    if kind not in ("heads", "svm"):
+        raise ModelDirError(f"{path}: a {kind!r} model holds no pickle; nothing to convert")
+    fitted = HEADS_FILE if kind == "heads" else SVM_FILE
+    old = path / PICKLED[fitted]
+    if not old.is_file():
+        raise ModelDirError(f"{path}: no {old.name} to convert")
+    from smokewatch.models.svm import FeatureSVM, SVMFileError
+
+    try:
+        model: Any = HeadsModel.load_pickle(old) if kind == "heads" else FeatureSVM.load_pickle(old)
+    except (HeadsFileError, SVMFileError) as exc:
+        raise ModelDirError(str(exc)) from None
+    model.save(path / fitted)
+    old.unlink()
+    return path / fitted

@@ -1,0 +1,95 @@
+"""Fitted scikit-learn models on disk without pickle: skops files, read against an allowlist.
+
+Model folders are shared (a community passes its trained model to another), and a pickle --
+what ``joblib`` writes -- runs whatever code its author put in it the moment it is loaded.
+skops stores the same objects as a zip of JSON and arrays and rebuilds only the types it is
+told to trust: scikit-learn's and numpy's safe types by default, plus each caller's own list
+(its dataclasses, the calibration classes). A file naming any other type is refused before
+anything in it is built, so loading a folder from a stranger cannot run their code.
+
+Files written before skops (``svm.joblib``, ``heads.joblib``) are pickles: :func:`load` refuses
+them with the way out, and :func:`load_pickle` reads one only when its owner asks for it
+(``smokewatch models convert``), trusting it explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from smokewatch.core.atomic import atomic_path
+from smokewatch.errors import SmokewatchError
+
+__all__ = ["dump", "is_pickle", "load", "load_pickle"]
+
+
+def dump(payload: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``payload`` as a skops file at ``path``, atomically."""
+    import skops.io as sio
+
+    with atomic_path(path) as tmp:
+        sio.dump(payload, tmp)
+
+
+def is_pickle(path: Path) -> bool:
+    """Whether ``path`` looks like a pickle (joblib's format) rather than a skops zip."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return bool(head) and head[:1] == b"\x80"
+
+
+def load(
+    path: str | os.PathLike[str],
+    trusted: Sequence[str],
+    *,
+    error: type[SmokewatchError],
+    what: str,
+) -> Any:
+    """The object in skops file ``path``, built only if every type in it is skops's default
+    trusted set or in ``trusted``; else ``error`` naming the file and the untrusted types.
+
+    Nothing of the file is built before that check, and a file of another format (a pickle,
+    garbage, a truncated zip) is one ``error``, never a traceback.
+    """
+    import skops.io as sio
+
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{p}: no such file")
+    if is_pickle(p):
+        raise error(
+            f"{p}: a pickle ({what} files were pickles before smokewatch used skops), which "
+            "could run code when loaded, so it is not read; if you made it yourself or trust "
+            f"its author, convert its folder once: smokewatch models convert {p.parent}"
+        )
+    try:
+        found = set(sio.get_untrusted_types(file=p))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise error(f"{p}: not a readable {what} file ({exc or type(exc).__name__})") from None
+    unknown = sorted(found - set(trusted))
+    if unknown:
+        raise error(f"{p}: holds types a {what} never holds ({', '.join(unknown)}); refused unread")
+    try:
+        return sio.load(p, trusted=sorted(found))
+    except Exception as exc:  # a file that passed the check can still be malformed inside
+        raise error(f"{p}: not a readable {what} file ({exc or type(exc).__name__})") from None
+
+
+def load_pickle(path: str | os.PathLike[str], *, error: type[SmokewatchError], what: str) -> Any:
+    """Unpickle a ``.joblib`` file its owner trusts (``smokewatch models convert``): this runs
+    any code the file holds, so it is never called on a folder's load."""
+    import joblib
+
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{p}: no such file")
+    try:
+        return joblib.load(p)
+    except Exception as exc:  # unpickling garbage raises almost anything
+        raise error(f"{p}: not a readable {what} pickle ({exc or type(exc).__name__})") from None
