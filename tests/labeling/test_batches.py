@@ -6,6 +6,8 @@ Every test runs on SQLite and on PostgreSQL (``db_url`` is parametrized).
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 import re
 from collections import Counter
@@ -743,3 +745,140 @@ def test_an_experts_answers_follow_rises_expert_transitions(
     fresh = [vid for vid in seeded.plain if vid not in partial and after[vid][0] != -1]
     assert fresh and all(after[vid] == (23, -1) for vid in fresh)
     assert [final_label(*after[vid]) for vid in sorted(partial)] == [0, 1, 1, 0]
+
+
+def _relabel(client: TestClient, researcher: str, states: dict[int, int]) -> None:
+    data = [{"video_id": vid, "label": label} for vid, label in states.items()]
+    r = client.post("/api/v1/set_label_state", json={"user_token": researcher, "data": data})
+    assert r.status_code == 204, r.text
+
+
+def _claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def test_a_batch_records_its_gold_standards_and_its_token_does_not(
+    client: TestClient, database: Database
+) -> None:
+    """The batch row says which clips were given as gold; the token, whose claims the client
+    reads, holds the 16 ids in the page's order and nothing that tells gold from the rest."""
+    seeded = seed(database, plain=24)
+    batch = get_batch(client, login(client))
+    gold = {*seeded.gold_pos, *seeded.gold_neg} & {i["id"] for i in batch["data"]}
+    with database.read() as s:
+        row = s.scalar(select(Batch))
+        assert row is not None and row.gold_ids == sorted(gold) and len(gold) == 4
+    claims = _claims(batch["video_token"])
+    assert claims["video_id_list"] == [i["id"] for i in batch["data"]]
+    assert set(claims) == {"typ", "iat", "nbf", "exp", "jti", "video_id_list", "batch_id",
+                           "user_id"}  # fmt: skip
+    researcher = _account_token(client, database, "rosa", "researcher")
+    with database.read() as s:
+        assert s.scalar(select(Batch.gold_ids).where(Batch.id == row.id)) == sorted(gold)
+    review = get_batch(client, researcher)
+    with database.read() as s:
+        assert s.scalar(select(Batch.gold_ids).where(Batch.id != row.id)) == []
+    assert len(review["data"]) == 16
+
+
+def test_a_clip_made_gold_after_the_batch_was_given_is_not_checked(
+    client: TestClient, database: Database
+) -> None:
+    """Finding: the gold check counted right answers on the clips gold when the batch was
+    *sent*, so a researcher making one of its other clips gold let a wrong answer on a real
+    gold standard through (3 right + 1 on the new one = 4). The batch's own are checked."""
+    seeded = seed(database, plain=24, gold_pos=3, gold_neg=1)  # every batch holds all four
+    token = login(client)
+    first, second = get_batch(client, token), get_batch(client, token)
+    made_gold = [
+        next(i["id"] for i in b["data"] if i["id"] in seeded.plain) for b in (first, second)
+    ]
+    _relabel(client, _account_token(client, database, "rita", "researcher"),
+             dict.fromkeys(made_gold, 47))  # fmt: skip
+    wrong = answer_page(first, seeded)
+    for item in wrong:
+        if item["video_id"] == seeded.gold_pos[0]:
+            item["label"] = 0  # wrong on a gold standard of the batch
+        if item["video_id"] == made_gold[0]:
+            item["label"] = 1  # "right" on the clip made gold since
+    r = _send(client, token, first, wrong)
+    assert r.json()["data"]["score"] == {"batch": 0, "user": 0, "raw": 12}, r.text
+    right = answer_page(second, seeded)
+    for item in right:
+        if item["video_id"] == made_gold[1]:
+            item["label"] = 0  # "wrong" on the clip made gold since: not one of the batch's
+    r = _send(client, token, second, right)
+    assert r.json()["data"]["score"] == {"batch": 12, "user": 12, "raw": 24}, r.text
+    assert states(database)[made_gold[1]] == (-1, 47)  # an answer on a gold clip moves nothing
+
+
+def test_a_gold_standard_relabeled_after_the_batch_was_given_is_left_out_of_the_check(
+    client: TestClient, database: Database
+) -> None:
+    """Finding: un-golding one of a batch's gold standards made the batch fail (3 right of
+    the 4 it was given with), however it was answered. As in a crowd task, a gold standard
+    un-golded or marked bad since is left out of the check; the others still count."""
+    seeded = seed(database, plain=36, gold_pos=3, gold_neg=1)
+    token = login(client)
+    pages = [get_batch(client, token) for _ in range(3)]
+    rita = _account_token(client, database, "rita", "researcher")
+    ungolded, marked_bad = seeded.gold_pos[0], seeded.gold_neg[0]
+    _relabel(client, rita, {ungolded: 23, marked_bad: -2})
+
+    def answered(page: dict[str, Any], wrong: set[int]) -> list[dict[str, int]]:
+        data: list[dict[str, int]] = answer_page(page, seeded)
+        for item in data:
+            if item["video_id"] in wrong:
+                item["label"] = 1 - item["label"]
+        return data
+
+    r = _send(client, token, pages[0], answered(pages[0], {ungolded, marked_bad}))
+    assert r.json()["data"]["score"]["batch"] == 12, r.text
+    assert states(database)[ungolded] == (-1, 23)  # given as gold: its answer is no vote
+    r = _send(client, token, pages[1], answered(pages[1], {seeded.gold_pos[1]}))
+    assert r.json()["data"]["score"]["batch"] == 0, r.text  # a gold standard still gold
+    # every gold standard of a batch relabeled: nothing left to check, as a crowd task
+    _relabel(client, rita, {seeded.gold_pos[1]: -1, seeded.gold_pos[2]: 16})
+    r = _send(client, token, pages[2], answered(pages[2], {seeded.gold_pos[1]}))
+    assert r.json()["data"]["score"]["batch"] == 12, r.text
+
+
+def test_a_gold_standard_ungolded_is_no_earlier_vote_on_a_batch_that_gave_it_as_gold(
+    client: TestClient, database: Database
+) -> None:
+    """Finding: un-golding a gold standard made every open batch holding it answer 409 ("a
+    clip you have answered already") to each volunteer who had answered it as gold before:
+    it was given as gold on the batch, so its answer is no second vote."""
+    seeded = seed(database, plain=24, gold_pos=3, gold_neg=1)
+    token = login(client)
+    first = get_batch(client, token)
+    assert _send(client, token, first, answer_page(first, seeded)).status_code == 200
+    second = get_batch(client, token)
+    ungolded = seeded.gold_pos[0]
+    _relabel(client, _account_token(client, database, "rita", "researcher"), {ungolded: -1})
+    r = _send(client, token, second, answer_page(second, seeded))
+    assert r.status_code == 200 and r.json()["data"]["score"]["batch"] == 12, r.text
+    assert states(database)[ungolded] == (-1, -1)  # two answers as gold: no vote
+    uid = client.post("/api/v1/get_user_info", json={"user_token": token}).json()["user_id"]
+    assert _votes_by_user_and_clip(database, [ungolded])[(uid, ungolded)] == 2
+
+
+def test_batches_given_before_gold_was_recorded_are_checked_as_before(
+    client: TestClient, database: Database
+) -> None:
+    """A batch row from before migration 0006 has no ``gold_ids``: it is checked on its
+    clips that are gold when sent, against how many gold standards it had."""
+    seeded = seed(database, plain=24, gold_pos=3, gold_neg=1)
+    token = login(client)
+    first, second = get_batch(client, token), get_batch(client, token)
+    with database.write() as s:
+        s.execute(update(Batch).values(gold_ids=None))
+    _relabel(client, _account_token(client, database, "rita", "researcher"),
+             {seeded.gold_pos[0]: 23})  # fmt: skip
+    r = _send(client, token, first, answer_page(first, seeded))
+    assert r.json()["data"]["score"]["batch"] == 0, r.text  # 3 gold now, 4 given
+    _relabel(client, _account_token(client, database, "rosa", "researcher"),
+             {seeded.gold_pos[0]: 47})  # fmt: skip
+    r = _send(client, token, second, answer_page(second, seeded))
+    assert r.json()["data"]["score"]["batch"] == 12, r.text

@@ -119,6 +119,7 @@ def test_statements_run_together_in_order_and_commit(database: Database) -> None
         "num_gold_standard": 0,
         "num_unlabeled": 3,
         "client_type": 3,
+        "gold_ids": [],
     }
     step = (NEW_BATCH, row)
     with database.write() as s:

@@ -222,3 +222,60 @@ def test_priority_clips_and_events_go_down_to_0002_and_up_again(db_url: str) -> 
     where = _index_names(engine, "video")["ix_video_priority"]
     assert where.startswith("priority > 0") and "label_state_admin" in where
     engine.dispose()
+
+
+def test_batches_made_before_their_gold_was_recorded_keep_none_and_go_down_and_up(
+    db_url: str,
+) -> None:
+    """0006 adds ``batch.gold_ids``: NULL for the batches already there (checked as before:
+    see test_batches), a list for new ones; its downgrade drops it while labels point at
+    batches (a rebuilt batch table would have failed on SQLite), keeping every other row."""
+    engine = make_engine(db_url)
+    _migrate(engine, command.upgrade, "0005")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                'INSERT INTO "user" (id, client_id, client_type, register_time, score, '
+                "raw_score, pages_submitted, pages_accepted, best_tutorial_action) "
+                "VALUES (1, 'uuid.vol', 3, 0, 0, 0, 0, 0, -1)"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO video (id, file_name, camera_id, view_id, start_time, end_time, "
+                '"left", top, "right", bottom, width, height, start_frame, label_state, '
+                "label_state_admin, sort_key) VALUES (1, 'c1.mp4', 0, 0, 0, 1, 0, 0, 180, "
+                "180, 180, 180, 0, -1, 47, 0.5)"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO batch (id, jti, user_id, request_time, video_ids, num_unlabeled, "
+                "num_gold_standard, client_type) VALUES (1, 'j1', 1, 0, '[1]', 0, 1, 3)"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO label (id, video_id, label, time, user_id, batch_id, client_type) "
+                "VALUES (1, 1, 1, 9, 1, 1, 3)"
+            )
+        )
+    migrate(engine)
+    with engine.begin() as c:
+        assert c.scalar(select(Batch.gold_ids).where(Batch.id == 1)) is None
+        c.execute(
+            insert(Batch).values(
+                id=2, jti="j2", user_id=1, request_time=0, video_ids=[1], gold_ids=[1]
+            )
+        )
+        assert c.scalar(select(Batch.gold_ids).where(Batch.id == 2)) == [1]
+        c.execute(text("DELETE FROM batch WHERE id = 2"))
+    before = _rows(engine)
+
+    _migrate(engine, command.downgrade, "0005")
+    with engine.connect() as c:
+        assert "gold_ids" not in {col["name"] for col in inspect(c).get_columns("batch")}
+        assert c.scalar(text("SELECT count(*) FROM label")) == 1
+    migrate(engine)
+    assert _rows(engine) == before
+    engine.dispose()

@@ -133,6 +133,41 @@ def test_progress_counts_whole_utc_days(client: TestClient, database: Database) 
     ]
 
 
+def test_a_demoted_researchers_review_pages_are_no_volunteer_pages_in_the_progress(
+    client: TestClient, database: Database
+) -> None:
+    """Finding: the progress counted pages by their owner's role *now*, so demoting a
+    researcher turned their sent review pages into volunteer pages (submitted and accepted)
+    and promoting a volunteer hid theirs. A page counts as the kind it was given as."""
+    seeded = seed(database, plain=32)
+    boss = _researcher(client, database, "boss")
+    rosa = _researcher(client, database, "rosa")
+    review = client.post("/api/v1/get_batch", json={"user_token": rosa}).json()
+    data = [{"video_id": i["id"], "label": 1} for i in review["data"]]
+    body = {"user_token": rosa, "video_token": review["video_token"], "data": data}
+    assert client.post("/api/v1/send_batch", json=body).status_code == 200
+    with database.write() as session:
+        add_account(session, "vera", "password-123", Role.LAYPERSON)
+    r = client.post("/api/v1/login_password", json={"name": "vera", "password": "password-123"})
+    vera = str(r.json()["user_token"])
+    assert _submit(client, vera, seeded, gold_right=True)["batch"] == 12
+
+    def pages() -> tuple[int, int]:
+        board = client.post("/api/v1/get_dashboard", json={"user_token": boss}).json()
+        return (
+            sum(d["pages_submitted"] for d in board["progress"]),
+            sum(d["pages_accepted"] for d in board["progress"]),
+        )
+
+    assert pages() == (1, 1)
+    board = client.post("/api/v1/get_dashboard", json={"user_token": boss}).json()
+    users = {u["name"]: u["user_id"] for u in board["users"] if u["name"]}
+    for name, role in (("rosa", Role.EXPERT), ("vera", Role.RESEARCHER)):
+        body = {"user_token": boss, "user_id": users[name], "client_type": role}
+        assert client.post("/api/v1/set_user_role", json=body).status_code == 200
+        assert pages() == (1, 1), name
+
+
 def test_researchers_change_roles_but_not_their_own(client: TestClient, database: Database) -> None:
     token = _researcher(client, database)
     volunteer = login(client, "web.carol")

@@ -63,7 +63,8 @@ def user_rows(session: Session, limit: int = 100) -> list[dict[str, Any]]:
 
 
 def progress_by_day(session: Session) -> list[dict[str, int]]:
-    """Per UTC day: answers by citizens and by researchers, pages submitted and accepted."""
+    """Per UTC day: answers by citizens and by researchers, volunteer pages submitted and
+    accepted (by the kind each page was given as, as the label history counts answers)."""
     # ``//`` on integer columns is integer division on both databases. (``/`` is true
     # division in SQLAlchemy 2: NUMERIC on PostgreSQL, and a cast to INTEGER then *rounds*,
     # which dated every answer after 12:00 UTC on the next day.)
@@ -98,8 +99,9 @@ def progress_by_day(session: Session) -> list[dict[str, int]]:
             func.count(),
             func.count(case((Batch.accepted.is_(True), 1))),
         )
-        .join(User, User.id == Batch.user_id)
-        .where(Batch.return_time.is_not(None), User.client_type != Role.RESEARCHER)
+        # the page's kind (the role it was given to), not its owner's role now: a demoted
+        # researcher's review pages stay review pages
+        .where(Batch.return_time.is_not(None), Batch.client_type != Role.RESEARCHER)
         .group_by(batch_day)
     ):
         assert returned is not None  # only returned pages are counted

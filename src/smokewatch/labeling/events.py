@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from smokewatch.core.labels import GOLD_STATES, State, final_label
 from smokewatch.labeling.batches import set_researcher_states
+from smokewatch.labeling.catalog import clip_address
 from smokewatch.labeling.errors import ServiceError
 from smokewatch.labeling.tables import Event, EventClip, EventStatus, User, Video
 from smokewatch.labeling.users import ACCOUNT_PREFIX, Caller
@@ -95,7 +96,7 @@ def _clips(session: Session, event_ids: list[int]) -> dict[int, list[dict[str, A
                 "id": r.id,
                 "file_name": r.file_name,
                 "start_time": r.start_time,
-                "url": (r.url_root or "") + (r.url_part or ""),
+                "url": "".join(clip_address(r.file_name, r.url_root, r.url_part)),
                 "label_state": r.label_state,
                 "label_state_admin": r.label_state_admin,
                 "label": final_label(r.label_state, r.label_state_admin),

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from smokewatch.core.clip import DEFAULT_URL_ROOT
 from smokewatch.core.labels import (
     NEGATIVE_STATES,
     PARTIAL_STATES,
@@ -20,6 +19,7 @@ from smokewatch.core.labels import (
     RESEARCHER_ONLY_STATES,
     State,
 )
+from smokewatch.labeling.catalog import clip_address
 from smokewatch.labeling.tables import Label, Video
 
 __all__ = [
@@ -93,12 +93,9 @@ _ADMIN_FIELDS = (
 
 def _item(video: Video, fields: tuple[str, ...]) -> dict[str, Any]:
     item = {f: getattr(video, f) for f in fields}
-    item["url_root"] = video.url_root if video.url_root is not None else DEFAULT_URL_ROOT
-    if video.url_part is not None:
-        item["url_part"] = video.url_part
-    else:
-        d = video.file_name.split("-")
-        item["url_part"] = f"{d[2]}-{d[3]}-{d[4]}/{d[0]}-{d[1]}/{video.file_name}.mp4"
+    item["url_root"], item["url_part"] = clip_address(
+        video.file_name, video.url_root, video.url_part
+    )
     return item
 
 
@@ -204,9 +201,16 @@ def clip_facets(session: Session, timezone: str) -> dict[str, Any]:
 
 
 def label_statistics(session: Session) -> dict[str, int]:
-    """RISE's counts: all clips (no gold/bad), fully labeled, partially labeled."""
+    """RISE's counts: all clips, fully labeled, partially labeled, each without gold standards
+    and bad clips (RISE's API documentation). Partially labeled: some volunteer answers but
+    no label yet, so a clip a researcher labeled is fully labeled, never both."""
     full = POS + NEG
     counted = Video.label_state_admin.not_in(_HIDDEN)
+    partial = and_(
+        counted,
+        Video.label_state_admin.not_in(full),
+        Video.label_state.in_(_codes(PARTIAL_STATES)),
+    )
     row = session.execute(
         select(
             func.count(case((counted, 1))),
@@ -221,7 +225,7 @@ def label_statistics(session: Session) -> dict[str, int]:
                     )
                 )
             ),
-            func.count(case((Video.label_state.in_(_codes(PARTIAL_STATES)), 1))),
+            func.count(case((partial, 1))),
         )
     ).one()
     return {

@@ -9,6 +9,9 @@ Differences from the original, each for a reason:
 * ``batch.client_type`` — the role the batch was made for, so that a batch is taken as what
   it was given as (a researcher's without gold, a volunteer's with), whatever the owner's
   role has become since;
+* ``batch.gold_ids`` — the clips a volunteer's batch was given with as gold standards, so that
+  its answers are checked on those, whatever a researcher has made gold or not since (kept
+  here only: the batch token's claims are readable by the client);
 * ``ix_batch_open_user`` — a partial index of the open batches by user, so that a draw
   finds the clips of the user's open batches (to keep them off the new one: one user, one
   vote) by reading those few rows, never the user's sent ones;
@@ -212,6 +215,9 @@ class Batch(Base):
     client_type: Mapped[int] = mapped_column(
         Integer, default=Role.LAYPERSON, server_default=str(Role.LAYPERSON)
     )
+    #: the clips given as gold standards (video ids); None: a batch made before 0006, whose
+    #: gold standards are the clips of it that are gold when it is sent
+    gold_ids: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     accepted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     user_score: Mapped[int | None] = mapped_column(Integer, nullable=True)

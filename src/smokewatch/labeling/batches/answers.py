@@ -82,7 +82,11 @@ def researcher_steps(
     now: int,
     postgres: bool,
 ) -> list[Step]:
-    """The writes of researchers' answers: their state (never the citizens'), and history."""
+    """The writes of researchers' answers: their state (never the citizens'), and history.
+    One answer per clip: two (perhaps contradictory) would leave the state to the last and
+    the history holding both, so they are refused (400), as ``send_batch`` refuses them."""
+    if len({vid for vid, _ in answers}) != len(answers):
+        raise BatchError("A clip is answered twice", 400)
     states = {}
     for vid, label in answers:
         try:

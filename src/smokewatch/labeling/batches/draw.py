@@ -266,14 +266,18 @@ def _pool(
 @dataclass(frozen=True, slots=True)
 class DrawnBatch:
     """A new batch: its clips in display order (id, file_name, url_root, url_part,
-    label_state)."""
+    label_state), and which of them are its gold standards (none on a researcher's)."""
 
     clips: list[Any]  #: result rows
-    gold: int
+    gold_ids: tuple[int, ...] = ()
 
     @property
     def ids(self) -> list[int]:
         return [int(r.id) for r in self.clips]
+
+    @property
+    def gold(self) -> int:
+        return len(self.gold_ids)
 
 
 @functools.lru_cache(maxsize=16)
@@ -301,7 +305,7 @@ def batch_parts(policy: BatchPolicy, researcher: bool) -> tuple[_Part, ...]:
 
 def _volunteer_batch(
     drawn: dict[str, list[Any]], policy: BatchPolicy, rng: random.Random
-) -> tuple[list[Any], int] | None:
+) -> tuple[list[Any], tuple[int, ...]] | None:
     """Gold standards (1-3 positives, as RISE, within what exists) and clips to label: the
     priority clips first, then the others (a priority clip that the scans of its state met
     too is taken once)."""
@@ -324,17 +328,18 @@ def _volunteer_batch(
     take_fresh = fresh[: rest - len(take_partial)]
     short = rest - len(take_partial) - len(take_fresh)
     take_partial += partial[quota : quota + short]
-    return gold_rows + first + take_partial + take_fresh, len(gold_rows)
+    gold_ids = tuple(sorted(int(r.id) for r in gold_rows))
+    return gold_rows + first + take_partial + take_fresh, gold_ids
 
 
 def _shuffled(
-    made: tuple[list[Any], int] | None, policy: BatchPolicy, rng: random.Random
+    made: tuple[list[Any], tuple[int, ...]] | None, policy: BatchPolicy, rng: random.Random
 ) -> DrawnBatch | None:
     if made is None or len(made[0]) < policy.size:
         return None
-    rows, gold = made
+    rows, gold_ids = made
     rng.shuffle(rows)
-    return DrawnBatch(rows, gold)
+    return DrawnBatch(rows, gold_ids)
 
 
 def made_batch(
@@ -347,7 +352,7 @@ def made_batch(
     """The batch made of a draw's rows, shuffled; None when there are too few clips."""
     drawn = _pool(parts, rows, rng)
     if user.client_type == Role.RESEARCHER:
-        return _shuffled((drawn["review"], 0), policy, rng)
+        return _shuffled((drawn["review"], ()), policy, rng)
     return _shuffled(_volunteer_batch(drawn, policy, rng), policy, rng)
 
 

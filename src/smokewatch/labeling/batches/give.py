@@ -86,7 +86,8 @@ def _held(open_rows: Sequence[Any]) -> frozenset[int]:
 def new_batch_steps(
     user: Caller, batch: DrawnBatch, connection_id: int | None, *, now: int
 ) -> tuple[list[Step], str]:
-    """The batch row (made for the user's role now) and the batch's token id."""
+    """The batch row (made for the user's role now) and the batch's token id. The row records
+    which clips are the gold standards (the token, which the client can read, must not)."""
     video_ids = batch.ids
     if len(set(video_ids)) != len(video_ids):
         raise ValueError(f"a batch must not hold a clip twice: {sorted(video_ids)}")
@@ -100,5 +101,6 @@ def new_batch_steps(
         "num_gold_standard": batch.gold,
         "num_unlabeled": len(video_ids) - batch.gold,
         "client_type": user.client_type,
+        "gold_ids": list(batch.gold_ids),
     }
     return [(NEW_BATCH, row)], jti

@@ -43,6 +43,7 @@ NEW_BATCH = (
                 "num_gold_standard",
                 "num_unlabeled",
                 "client_type",
+                "gold_ids",
             )
         }
     )
@@ -59,7 +60,7 @@ OPEN_BATCH_CLIPS = select(BATCH.c.video_ids).where(
     BATCH.c.client_type != literal_column(str(Role.RESEARCHER)),
 )
 
-#: The batch row, locked: is it this user's, unclaimed, what kind, how many gold standards.
+#: The batch row, locked: is it this user's, unclaimed, what kind, which gold standards.
 LOCK_BATCH = (
     select(
         BATCH.c.jti,
@@ -68,6 +69,7 @@ LOCK_BATCH = (
         BATCH.c.num_gold_standard,
         BATCH.c.num_unlabeled,
         BATCH.c.client_type,
+        BATCH.c.gold_ids,
     )
     .where(BATCH.c.id == bindparam("p_bid"))
     .with_for_update()

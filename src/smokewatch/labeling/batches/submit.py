@@ -9,8 +9,15 @@ has no gold standards, is refused once its owner is no longer a researcher (it w
 otherwise be taken unchecked); a volunteer's batch is scored as one (gold check, citizens'
 state) even if its owner has been made a researcher since.
 
-One user, one vote per clip: a volunteer's batch holding a clip (other than a gold standard,
-which is shown again and again) that the user has answered before is refused whole (409),
+A volunteer's batch is checked on the gold standards it was given with (``batch.gold_ids``,
+recorded when it is made, never in its token): accepted when every one of them that is still
+gold is answered right. A researcher's relabeling between then and now moves nothing else: a
+gold standard un-golded (or marked bad) is left out of the check, as a crowd task's is
+(``crowd.work``), and a clip made gold since is not checked.
+
+One user, one vote per clip: a volunteer's batch holding a clip (other than one given as a
+gold standard, or gold now: those are shown again and again, and their answers are not
+votes) that the user has answered before is refused whole (409),
 changing nothing. The draw never puts such a clip on a batch (it skips the user's labeled
 clips and the clips of their open batches); only two draws for one user at the same moment
 can (neither sees the other's batch), and then the first batch sent counts and the other is
@@ -128,27 +135,27 @@ def submit_batch_plan(
         _check_claimed(results[-1], batch_id)
         return Score(None, None, None, None)
 
-    voted = sorted(int(r[0]) for r in voted_rows if states[int(r[0])][1] not in GOLD_STATES)
+    # Gold standards are shown to one user again and again, so their answers are not votes:
+    # a clip given as gold on this batch, or gold now, is no earlier vote's second one, and
+    # its answer is kept in the history (for scoring and reliability) but never moves the
+    # citizens' state, which one person could otherwise settle alone.
+    given_gold = _given_gold(row.gold_ids, states)
+    not_votes = given_gold | {vid for vid in wanted if states[vid][1] in GOLD_STATES}
+    voted = sorted(int(r[0]) for r in voted_rows if int(r[0]) not in not_votes)
     if voted:
         raise BatchError(
             f"This batch holds a clip you have answered already (video {voted[0]}): "
             "it cannot be taken; ask for a new one",
             409,
         )
-    gold_right = sum(gold_answer_right(states[vid][1], label) is True for vid, label in answers)
-    accepted = gold_right >= row.num_gold_standard
+    accepted = _gold_passed(row, given_gold, states, answers)
     batch_score = int(row.num_unlabeled) if accepted else 0
     # claimed, the batch is no longer open: its clips are held no more
     steps: list[Step] = [(CLAIM, {**claim, "p_acc": accepted, "p_score": batch_score})]
     if accepted:
-        # Gold standards are shown to one user again and again, so their answers are not
-        # votes: they are kept in the history (for scoring and reliability) but never move
-        # the citizens' state, which one person could otherwise settle alone.
         step = expert_next if kind == Role.EXPERT else citizen_next
         new_states = {
-            vid: int(step(states[vid][0], label))
-            for vid, label in answers
-            if states[vid][1] not in GOLD_STATES
+            vid: int(step(states[vid][0], label)) for vid, label in answers if vid not in not_votes
         }
         if new_states:
             steps.append(set_states_step(postgres, "label_state", new_states, now))
@@ -164,6 +171,32 @@ def submit_batch_plan(
     _check_claimed(results[0], batch_id)
     new_score, new_raw = results[-1][0]
     return Score(batch_score, int(new_score), int(new_raw), accepted)
+
+
+def _given_gold(recorded: Sequence[int] | None, states: dict[int, tuple[int, int]]) -> set[int]:
+    """The clips the batch was given with as gold standards: as its row records them; for a
+    batch made before they were recorded (0006), those of its clips that are gold now."""
+    if recorded is None:
+        return {vid for vid, (_, admin) in states.items() if admin in GOLD_STATES}
+    return {int(vid) for vid in recorded}
+
+
+def _gold_passed(
+    row: Any,
+    given_gold: set[int],
+    states: dict[int, tuple[int, int]],
+    answers: Sequence[tuple[int, int]],
+) -> bool:
+    """RISE's check: every gold standard answered right. The batch's own gold standards are
+    checked, those of them that are still gold (a researcher may relabel one, as a crowd
+    task's: it is left out, as ``crowd.work`` does), each against its gold state now; a clip
+    made gold since it was given is not one of them. A batch made before they were recorded
+    (0006) is checked as then: right answers on its clips gold now, against how many it had."""
+    right = {vid for vid, label in answers if gold_answer_right(states[vid][1], label) is True}
+    if row.gold_ids is None:
+        return len(right) >= int(row.num_gold_standard)
+    checked = {vid for vid in given_gold if states[vid][1] in GOLD_STATES}
+    return checked <= right
 
 
 def _check_claimed(rows: Sequence[Any], batch_id: int) -> None:

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy import select
 
+from smokewatch.labeling import catalog
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
 from smokewatch.labeling.crowd import codes, work
 from smokewatch.labeling.schemas import (
@@ -156,15 +157,13 @@ def get_task(body: TaskRequest, ctx: ServiceContext = Depends(get_context)) -> R
                 )
             )
         }
-    items = [
-        {
-            "id": vid,
-            "file_name": rows[vid].file_name,
-            "url_root": rows[vid].url_root or "",
-            "url_part": rows[vid].url_part or "",
-        }
-        for vid in given.video_ids
-    ]
+    items = []
+    for vid in given.video_ids:
+        row = rows[vid]
+        url_root, url_part = catalog.clip_address(row.file_name, row.url_root, row.url_part)
+        items.append(
+            {"id": vid, "file_name": row.file_name, "url_root": url_root, "url_part": url_part}
+        )
     now = int(time.time())
     wait = max(0, given.given_time + ctx.settings.page_min_seconds - now)
     return JSONResponse(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator, Field
 from sqlalchemy import insert
 
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
@@ -59,12 +60,46 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in form.items() if v}
 
 
+def _digits(value: object) -> object:
+    """A number as RISE's pages send one: ASCII digits only, for the query string and the
+    body alike. (``int()`` also takes "5_0", " 5", "+5" and other scripts' digits such as
+    "５"; pydantic's integers take "5.0" too.) Other values are left to the type's check."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError(f"expected digits 0-9, got {value[:40]!r}")
+        return int(value)
+    return value
+
+
+#: A query-string integer, parsed by :func:`_digits` (documented as an integer); an id.
+Digits = Annotated[int, BeforeValidator(_digits)]
+DigitsId = Annotated[int, Field(ge=0, le=MAX_ID), BeforeValidator(_digits)]
+
+
+def _user_id(
+    user_id: Annotated[
+        DigitsId | None, Query(description="Clips this user said have smoke.")
+    ] = None,
+) -> int | None:
+    """``?user_id=`` of ``get_pos_labels``. (A dependency: a handler's annotations cannot
+    name its factory's variables, so the two ways of documenting it are two functions.)"""
+    return user_id
+
+
+def _ignored_user_id(
+    user_id: Annotated[DigitsId | None, Query(include_in_schema=False)] = None,
+) -> int | None:
+    """``?user_id=`` of the other queries: checked, not documented, not used."""
+    return user_id
+
+
 def _int(value: str | int, name: str, low: int, high: int) -> int:
+    """A body field (text) or a query value (already parsed) as an integer in [low, high]."""
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ApiError(f"{name} must be an integer, got {value!r}") from None
-    if not low <= number <= high:
+        number = _digits(value)
+    except ValueError as exc:  # not digits, or more digits than int() converts
+        raise ApiError(f"{name}: {exc}") from None
+    if not isinstance(number, int) or not low <= number <= high:
         raise ApiError(f"{name} must be between {low} and {high}, got {number}")
     return number
 
@@ -94,23 +129,19 @@ def _handler(name: str) -> Callable[..., Awaitable[Response]]:
 
     async def handler(
         request: Request,
-        pageNumber: int = Query(1, description="Page, from 1."),  # noqa: N803 (RISE's names)
-        pageSize: int = Query(16, description=f"Clips per page, at most {MAX_PAGE_SIZE}."),  # noqa: N803
-        camera_id: int | None = Query(None, ge=0, le=MAX_ID, description="Only this camera."),
-        view_id: int | None = Query(
-            None, ge=0, le=MAX_ID, description="Only this view of the camera."
-        ),
+        pageNumber: Annotated[Digits, Query(description="Page, from 1.")] = 1,  # noqa: N803 (RISE's names)
+        pageSize: Annotated[  # noqa: N803
+            Digits, Query(description=f"Clips per page, at most {MAX_PAGE_SIZE}.")
+        ] = 16,
+        camera_id: Annotated[DigitsId | None, Query(description="Only this camera.")] = None,
+        view_id: Annotated[
+            DigitsId | None, Query(description="Only this view of the camera.")
+        ] = None,
         date: str | None = Query(
             None,
             description="Only clips of this day (YYYY-MM-DD, the cameras' time zone).",
         ),
-        user_id: int | None = Query(
-            None,
-            ge=0,
-            le=MAX_ID,
-            include_in_schema=by_user,
-            description="Clips this user said have smoke.",
-        ),
+        user_id: int | None = Depends(_user_id if by_user else _ignored_user_id),
         ctx: ServiceContext = Depends(get_context),
     ) -> Response:
         form = await _form(request)

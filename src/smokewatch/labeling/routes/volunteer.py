@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
 
-from smokewatch.labeling import batches, dashboard, tutorial, users
+from smokewatch.labeling import batches, catalog, dashboard, tutorial, users
 from smokewatch.labeling.context import ApiError, ServiceContext, get_context
 from smokewatch.labeling.schemas import (
     BatchResponse,
@@ -112,11 +112,12 @@ async def get_batch(body: TokenRequest, ctx: ServiceContext = Depends(get_contex
     researcher = user.client_type == Role.RESEARCHER
     items = []
     for row in given.batch.clips:
+        url_root, url_part = catalog.clip_address(row.file_name, row.url_root, row.url_part)
         item = {
             "id": row.id,
             "file_name": row.file_name,
-            "url_root": row.url_root or "",
-            "url_part": row.url_part or "",
+            "url_root": url_root,
+            "url_part": url_part,
         }
         if researcher:
             item["label_state"] = row.label_state

@@ -103,15 +103,19 @@ export async function volunteerToken({ fresh = false } = {}) {
   return data.user_token;
 }
 
-/** The signed-in researcher ({token, name, role, user_id}) or null. */
+/** The signed-in researcher ({token, name, role, user_id}) or null. An expired (or unreadable)
+ *  sign-in is signed out, RISE's copy in `user_data` too: else RISE's pages on this origin
+ *  would keep sending the expired token. */
 export function researcher() {
+  const kept = localStorage.getItem(RESEARCHER_KEY);
+  if (kept === null) return null;
   try {
-    const r = JSON.parse(localStorage.getItem(RESEARCHER_KEY) || "null");
+    const r = JSON.parse(kept);
     if (r && r.token && claims(r.token).exp * 1000 > Date.now()) return r;
   } catch {
     /* fall through */
   }
-  localStorage.removeItem(RESEARCHER_KEY);
+  setResearcher(null);
   return null;
 }
 
