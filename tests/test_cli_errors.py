@@ -141,3 +141,12 @@ def test_numbers_out_of_range_are_usage_errors(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "Invalid value" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_metadata_export_to_another_suffix_is_refused(tmp_path: Path) -> None:
+    """``labels export --out exp.txt`` would have written JSON under a name that says text,
+    where ``--answers`` and ``--pages`` refuse a suffix they do not write."""
+    for name in ("exp.txt", "exp.parquet", "exp"):
+        result = runner.invoke(app, ["labels", "export", "--out", str(tmp_path / name)])
+        one_line_error(result, name, "a metadata export is .json or .csv")
+        assert not (tmp_path / name).exists()

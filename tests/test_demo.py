@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import one_line_error
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
@@ -47,13 +48,18 @@ def test_smoke_clips_change_where_the_plume_is() -> None:
     )
 
 
-def test_demo_without_rise_data_uses_synthetic_clips(tmp_path: Path) -> None:
+def test_demo_without_rise_data_uses_synthetic_clips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh clone with no ``../shared/rise``: ``make demo`` names that default folder, and
+    the demo says on stderr that it uses synthetic clips instead."""
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         app,
         [
             "demo",
             "--rise-dir",
-            str(tmp_path / "absent"),
+            "../shared/rise",  # as the Makefile passes it
             "--out",
             str(tmp_path / "o"),
             "--samples",
@@ -64,6 +70,9 @@ def test_demo_without_rise_data_uses_synthetic_clips(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        "note: no RISE data in ../shared/rise (no such folder): using synthetic clips\n"
+    )
     assert "8 of 8 decoded" in result.stdout and "Synthetic dataset" in result.stdout
     sheet = Image.open(tmp_path / "o" / "contact_sheet.png")
     assert sheet.size[1] >= 4 * 120  # four clip rows
@@ -90,6 +99,21 @@ def test_demo_without_rise_data_uses_synthetic_clips(tmp_path: Path) -> None:
                 assert client.get(c["url"]).status_code == 200, c["url"]
         review = client.post("/api/v1/get_batch", json={"user_token": researcher})
         assert review.status_code == 200 and "label_state" in review.json()["data"][0]
+
+
+def test_a_rise_folder_named_but_absent_is_an_error(tmp_path: Path) -> None:
+    """``demo --rise-dir typo`` stops (exit 2) instead of quietly showing synthetic clips."""
+    (tmp_path / "empty").mkdir()
+    for folder, problem in [
+        (tmp_path / "nonexistent", "no such folder"),
+        (tmp_path / "empty", "it has no clips.csv and no clips/"),
+    ]:
+        out = tmp_path / "o"
+        result = CliRunner().invoke(
+            app, ["demo", "--rise-dir", str(folder), "--out", str(out), "--no-serve"]
+        )
+        one_line_error(result, f"--rise-dir {folder}: {problem}", "leave --rise-dir out")
+        assert not out.exists()
 
 
 def _fake_rise(tmp_path: Path) -> Path:

@@ -41,7 +41,14 @@ __all__ = [
     "run_demo",
     "setup_site",
     "DEMO_ACCOUNT",
+    "DEFAULT_RISE_DIR",
+    "rise_data_problem",
 ]
+
+#: Where the demo looks for the RISE data folder unless told (``make demo`` passes it too):
+#: beside the clone, as this project's machines have it. A fresh clone elsewhere has none,
+#: and the demo then uses synthetic clips.
+DEFAULT_RISE_DIR = Path("../shared/rise")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,24 @@ def _rise_videos(rise_dir: Path) -> list[LabeledVideo]:
     if not rows or "file" not in rows[0] or "label" not in rows[0]:
         raise SmokewatchError(f"{table}: expected columns file,label")
     return [LabeledVideo(rise_dir / "clips" / r["file"], int(r["label"])) for r in rows]
+
+
+def rise_data_problem(rise_dir: Path) -> str | None:
+    """Why ``rise_dir`` is not a RISE data folder (None: it is one), as :func:`find_videos`
+    decides it: a ``clips.csv`` and a ``clips/`` folder."""
+    if not rise_dir.exists():
+        return "no such folder"
+    if not rise_dir.is_dir():
+        return "not a folder"
+    missing = [
+        name
+        for name, present in (
+            ("clips.csv", (rise_dir / "clips.csv").is_file()),
+            ("clips/", (rise_dir / "clips").is_dir()),
+        )
+        if not present
+    ]
+    return f"it has no {' and no '.join(missing)}" if missing else None
 
 
 def find_videos(

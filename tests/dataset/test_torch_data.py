@@ -151,7 +151,6 @@ def test_items_from_labels_csv(tmp_path: Path) -> None:
         ("file,label\na.mp4,1\nb.mp4,yes\n", r"line 3: label of b.mp4 must be 0 or 1, got 'yes'"),
         ("file,label\na.mp4,2\n", r"line 2: label of a.mp4 must be 0 or 1"),
         ("file,label\na.mp4,\n", r"line 2: .*got ''"),
-        ("file,label\na.mp4,1\nmissing.mp4,0\n", r"line 3: .*missing.mp4 does not exist"),
         ("file,label\na.mp4,1\na.mp4,0\n", r"line 3: a.mp4 is listed again \(line 2\)"),
         ("", "empty CSV"),
         ("file,label\n", "no clips listed"),
@@ -164,6 +163,41 @@ def test_labels_csv_errors_name_the_line(tmp_path: Path, text: str, match: str) 
     csv_path.write_text(text)
     with pytest.raises(MetadataError, match=match):
         items_from_labels_csv(csv_path, tmp_path)
+
+
+def test_a_listed_clip_that_is_missing_is_left_out_and_listed_like_a_corrupt_one(
+    tmp_path: Path,
+) -> None:
+    """A clip of the CSV not in the folder does not stop the run at the CSV: like a clip
+    that cannot be decoded, ``readable_items`` leaves it out and says why."""
+    make_clip(tmp_path / "a.mp4", frames=4, size=16)
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("file,label\na.mp4,1\nmissing.mp4,0\n")
+    items = items_from_labels_csv(csv_path, tmp_path)
+    assert [it.key for it in items] == ["a", "missing"]
+    for cache in (None, tmp_path / "cache"):
+        kept, bad = readable_items(items, frames=4, cache_dir=cache)
+        assert kept == items[:1] and bad == [f"{tmp_path / 'missing.mp4'}: no such file"]
+
+
+def test_evaluate_lists_a_missing_clip_and_exits_1_with_strict(tmp_path: Path) -> None:
+    """The command line as the README says: left out and listed; ``--strict`` exits 1."""
+    from cli_helpers import run_cli
+    from model_dirs import tiny3d_model_dir
+
+    make_clips(tmp_path, ["a", "b"], frames=8, size=32)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\na.mp4,1\ngone.mp4,0\nb.mp4,0\n")
+    model = tiny3d_model_dir(tmp_path / "model")
+    args = ["evaluate", str(model), "--labels", str(labels), "--clips", str(tmp_path)]
+    args += ["--device", "cpu", "--quiet", "--no-grids", "--out"]
+    result = run_cli(*args, str(tmp_path / "eval"))
+    assert result.exit_code == 0, result.output
+    assert "skipped:" in result.stderr and "gone.mp4: no such file" in result.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["n"] == 2 and len(metrics["skipped"]) == 1
+    strict = run_cli(*args, str(tmp_path / "strict"), "--strict")
+    assert strict.exit_code == 1, strict.output
 
 
 def test_labels_csv_missing_file(tmp_path: Path) -> None:

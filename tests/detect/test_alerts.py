@@ -470,8 +470,11 @@ def test_a_stalled_receiver_blocks_neither_submit_nor_the_other_targets(
 def test_unsigned_alerts_are_refused_unless_allowed(
     out: Path, detections: Detections, receiver: Receiver
 ) -> None:
-    with pytest.raises(AlertsError, match="no signing secret: unsigned alerts can be forged"):
+    with pytest.raises(AlertsError, match="no signing secret: unsigned alerts can be forged") as no:
         notifier([receiver.url], out, secret=None)
+    # what a user can do, and only that: the command line has no way to allow unsigned alerts
+    assert "set SMOKEWATCH_ALERT_SECRET (in the environment or smokewatch's .env)" in str(no.value)
+    assert "docs/alerts.md" in str(no.value) and "allow" not in str(no.value)
     with pytest.raises(AlertsError, match="secret is empty"):
         notifier([receiver.url], out, secret="")
     one = Detections(detections.model, detections.views[1:])

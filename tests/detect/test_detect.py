@@ -354,6 +354,25 @@ def test_detect_clips_scores_equal_evaluate(tmp_path: Path) -> None:
     assert detections.source["skipped_files"] == ["junk.mp4: not a RISE clip name"]
 
 
+def test_a_folder_with_no_rise_clips_says_what_it_skipped_and_why(tmp_path: Path) -> None:
+    """Not "no clips" alone: .mp4 files with other names, and links that lead to no file (a
+    link to a clip is followed), are counted with their reason."""
+    model_dir = tiny3d_model_dir(tmp_path / "model")
+    clips = tmp_path / "rc"
+    clips.mkdir()
+    write_clip(synthetic_frames(12, 32, seed=1), clips / "rise-hard-0001.mp4")
+    write_clip(synthetic_frames(12, 32, seed=2), clips / "rise-hard-0002.mp4")
+    name = f"0-0-2024-06-11-0-0-32-32-32-32-0-{int(START)}-{int(START) + 55}.mp4"
+    (clips / name).symlink_to(tmp_path / "gone.mp4")
+    result = run_cli("detect", str(model_dir), "--clips", str(clips), "--out", str(tmp_path / "d"))
+    one_line_error(
+        result,
+        f"{clips}: no clips with RISE names (cam-view-Y-M-D-...-end.mp4); skipped 3 .mp4 files: "
+        f"1 a symbolic link to no file (e.g. {name}); 2 not a RISE clip name (e.g. "
+        "rise-hard-0001.mp4)",
+    )
+
+
 def test_detect_clips_records_the_zone_and_reports_in_it(tmp_path: Path) -> None:
     model_dir = tiny3d_model_dir(tmp_path / "model")
     clips = tmp_path / "clips"
@@ -585,3 +604,16 @@ def test_no_label_clips_writes_only_event_clips(
     detections = read_detections(out / "detections.json")
     event_windows = sum(len(e.windows) for v in detections.views for e in v.events)
     assert len(list((out / "clips").iterdir())) == event_windows
+
+
+def test_the_help_gives_the_units_of_sizes_and_places() -> None:
+    """``--size 180`` is pixels and ``--latitude 40.4`` degrees: the help says so."""
+    import inspect
+
+    from smokewatch.cli.detect import detect_command
+
+    options = inspect.signature(detect_command).parameters
+    helps = {name: str(options[name].default.help) for name in ("size", "latitude", "longitude")}
+    assert helps["size"].startswith("Pixels:")
+    assert helps["latitude"].startswith("Degrees north")
+    assert helps["longitude"].startswith("Degrees east")

@@ -284,6 +284,49 @@ def test_the_machines_time_zone_changes_nothing(day: tuple[Detections, Path]) ->
     assert "<h4>10:15:00 – 10:26:50 <span" in pages[0]
 
 
+def _gap_day() -> Detections:
+    """The audit's camera day: frames every 10 s from 10:00 UTC, a 1210-s gap after frame 44
+    (frame 45 at 10:27:30), two windows before it and frames 45-79 too few for a window."""
+    t = DAY_START
+
+    def at(frame: int) -> float:
+        return t + 10 * frame + (1210 - 10 if frame > 44 else 0)
+
+    windows = tuple(Window(a, a + 35, at(a), at(a + 35), 0.1) for a in (0, 9))
+    skipped = (Skipped(45, 79, "fewer than 36 daytime frames before the end of the video"),)
+    gap = {"after_frame": 44, "start": at(44), "end": at(45), "seconds": 1210.0}
+    source = {"timelapse": "day.mp4", "frames": 80, "max_frame_gap": 60.0, "gaps": [gap]}
+    view = ViewDetections(0, 0, windows=windows, skipped=skipped)
+    return Detections(model={"name": "m"}, views=(view,), source=source)
+
+
+def test_a_part_not_scored_after_a_gap_is_timed_from_the_gap(tmp_path: Path) -> None:
+    """The frames after a gap were taken 20 minutes later than the windows before it imply:
+    their times come from ``source.gaps``, never from the windows' rhythm carried across."""
+    text = render_report(_gap_day(), tmp_path, time_zone="UTC")
+    assert "frames 45–79, about 10:27–10:33: fewer than 36" in text
+    band = re.search(r'<rect x="([\d.]+)%"[^>]*class="tl-skipped"><title>([^<]*)</title>', text)
+    assert band is not None and band[2].startswith("Not scored 10:27–10:33")
+    assert float(band[1]) == pytest.approx(100 * 1650 / 3600, abs=0.01)  # 10:27:30 on 10-11
+
+
+def test_a_time_nothing_records_is_said_to_be_unknown(tmp_path: Path) -> None:
+    """With no camera rhythm to go on (a one-frame window), a part with no recorded time in
+    its stretch of frames, or one end of it, is said to be unknown: never an invented time."""
+    one_frame = Window(50, 50, DAY_START, DAY_START, 0.1)  # no seconds per frame from it
+    view = ViewDetections(
+        0, 0, windows=(one_frame,), skipped=(Skipped(10, 20, "corrupt segment: x"),)
+    )
+    text = render_report(Detections(model={}, views=(view,)), tmp_path, time_zone="UTC")
+    assert "frames 10–20, time not known: corrupt segment" in text
+    assert 'class="tl-skipped"' not in text
+    gap = {"after_frame": 30, "start": DAY_START - 900, "end": DAY_START - 600}
+    view = dataclasses.replace(view, skipped=(Skipped(10, 30, "gap: 300 s after frame 30"),))
+    detections = Detections(model={}, views=(view,), source={"gaps": [gap]})
+    text = render_report(detections, tmp_path, time_zone="UTC")
+    assert "frames 10–30, until about 09:45, start time not known: gap" in text
+
+
 def test_text_from_the_data_is_escaped_never_markup(tmp_path: Path) -> None:
     detections = make_detections(tmp_path, hostile=True)
     text = write_report(detections, tmp_path).read_text()

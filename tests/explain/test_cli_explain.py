@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import one_line_error, run_cli
 from PIL import Image
 from videos import garbage_file, truncate
 
@@ -146,6 +146,31 @@ def test_user_errors_are_one_line_and_exit_2(
         assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+
+
+def test_a_folder_of_links_says_the_links_were_skipped_and_why(
+    tiny_model: Path, tiny_clips: Path, tmp_path: Path
+) -> None:
+    """Links are not followed when a folder is walked: "no .mp4 clips" alone would read as
+    an empty folder."""
+    folder = tmp_path / "tc"
+    folder.mkdir()
+    for name in ("clip-00.mp4", "clip-01.mp4"):
+        (folder / name).symlink_to(tiny_clips / name)
+    result = run_cli("explain", str(tiny_model), str(folder), "--out", str(tmp_path / "out"))
+    one_line_error(
+        result,
+        f"no .mp4 clips in {folder}; 2 symbolic links skipped (a folder is walked without "
+        "following links, so only regular files in it count: name the clips themselves",
+    )
+    named = run_cli(
+        "explain",
+        str(tiny_model),
+        *map(str, sorted(folder.iterdir())),
+        "--out",
+        str(tmp_path / "o"),
+    )  # the way out the message gives
+    assert named.exit_code == 0 and "2 clips explained, 0 skipped" in named.stdout, named.output
 
 
 def test_a_model_that_outputs_nan_stops_explain_in_one_line(

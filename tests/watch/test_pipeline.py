@@ -277,3 +277,74 @@ def test_a_malformed_configuration_is_one_error_naming_the_key(
     path.write_bytes(b"model: \xff\xfe\n")
     with pytest.raises(WatchConfigError, match="watch.yaml"):
         load(path)
+
+
+def _load(tmp_path: Path, model: Path, camera: str = "{}", **extra: str) -> WatchConfig:
+    """The test camera's configuration with ``extra`` keys and ``camera`` as its mapping."""
+    path = write_config(tmp_path, tmp_path / "data", model, **extra)
+    path.write_text(path.read_text().replace(f"  {CAMERA}: {{}}", f"  {CAMERA}: {camera}"))
+    return load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC")
+
+
+@pytest.mark.parametrize(
+    ("camera", "extra", "named"),
+    [
+        ("{}", {"foo": "1"}, r"'foo' at the top level; known keys: cam, cameras, data_dir, "),
+        ("{}", {"notfy": "[https://x.org/h]"}, r"'notfy' at the top level \(did you mean 'notify'"),
+        ("{foldr: drop}", {}, r"'foldr' in cameras.1 \(did you mean 'folder'\?\); known keys: "
+         "folder, registration, time_pattern$"),
+        ("{}", {"rule": "{smoke_probabilty: 0.9}"}, r"'smoke_probabilty' in rule \(did you mean "
+         "'smoke_probability'"),
+    ],
+)  # fmt: skip
+def test_a_key_the_configuration_does_not_know_is_an_error_naming_it(
+    tmp_path: Path, always_smoke: Path, camera: str, extra: dict[str, str], named: str
+) -> None:
+    """A typo is never ignored: ``notfy:`` would send no alerts, ``foldr:`` watch no folder."""
+    from smokewatch.watch.config import WatchConfigError
+
+    with pytest.raises(WatchConfigError, match="watch.yaml: unknown key " + named) as caught:
+        _load(tmp_path, always_smoke, camera, **extra)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("camera", "extra", "named"),
+    [
+        ("{}", {"cam": '"false"'}, r"'cam' must be true or false, not 'false' \(write it witho"),
+        ("{}", {"service": "'no'"}, r"'service' must be true or false, not 'no'$"),
+        ("{}", {"window_frames": "36.5"}, r"'window_frames' must be a whole number, not 36.5"),
+        ("{}", {"size": '"48"'}, r"'size' must be a whole number, not '48'"),
+        ("{}", {"window_step": "true"}, r"'window_step' must be a whole number, not True"),
+        ("{}", {"day_start": "six"}, r"'day_start' must be a number, not 'six'"),
+        ("{}", {"timezone": "5"}, r"'timezone' must be a non-empty string, not 5"),
+        ("{}", {"queue": "[redis]"}, r"'queue' must be a non-empty string"),
+        ("{}", {"notify": "5"}, r"'notify' must be a URL or a list of URLs"),
+        ("{}", {"rule": "{use_ratio: 'false'}"}, r"'rule.use_ratio' must be true or false"),
+        ("{}", {"rule": "{max_gap: 1.5}"}, r"'rule.max_gap' must be a whole number"),
+        ("{}", {"rule": "{smoke_probability: '0.9'}"}, r"'rule.smoke_probability' must be a nu"),
+        ("{time_pattern: 5}", {}, r"'cameras.1.time_pattern' must be a non-empty string"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_is_an_error_never_taken_for_another(
+    tmp_path: Path, always_smoke: Path, camera: str, extra: dict[str, str], named: str
+) -> None:
+    """``cam: "false"`` is a string, which ``bool`` would have taken as true."""
+    from smokewatch.watch.config import WatchConfigError
+
+    with pytest.raises(WatchConfigError, match=named):
+        _load(tmp_path, always_smoke, camera, **extra)
+
+
+def test_every_documented_key_is_read(tmp_path: Path, always_smoke: Path) -> None:
+    """The keys docs/watch.md shows, with their types, load as written."""
+    config = _load(
+        tmp_path, always_smoke, "{folder: drop, time_pattern: 'IMG_%Y%m%d'}",
+        queue="sqlite", notify="[https://alerts.example.org/smoke]", cam="true",
+        timezone="US/Eastern", day_start="6", day_end="20", gap_seconds="60", service="false",
+        tolerance_s="3", rule="{smoke_probability: 0.85, max_gap: 1, max_frames: 72, "
+        "min_frames: 36, use_ratio: true}", window_frames="36", window_step="18", device="cpu",
+    )  # fmt: skip
+    assert config.options.cam and config.options.rule.use_ratio and not config.service
+    assert config.notify == ("https://alerts.example.org/smoke",)
+    assert config.camera(CAMERA).folder == tmp_path / "drop"

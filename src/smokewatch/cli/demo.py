@@ -28,13 +28,41 @@ def _free_port(host: str, port: int, tries: int = 20) -> int:
     raise SmokewatchError(f"no free port on {host} from {port} to {port + tries - 1}")
 
 
+def _rise_data(given: Path | None) -> Path | None:
+    """The RISE data folder to use, or None for synthetic clips.
+
+    A folder named on the command line must hold the data: a typo (``make demo RISE=typo``)
+    is an error, not a quiet switch to synthetic clips. The default folder, named or not
+    (``make demo`` passes it), may be absent on a fresh clone: a one-line note says so.
+    """
+    from smokewatch.demo import DEFAULT_RISE_DIR, rise_data_problem
+
+    folder = DEFAULT_RISE_DIR if given is None else given
+    problem = rise_data_problem(folder)
+    if problem is None:
+        return folder
+    if folder != DEFAULT_RISE_DIR:
+        raise SmokewatchError(
+            f"--rise-dir {folder}: {problem} (RISE data is clips.csv and clips/; "
+            "leave --rise-dir out for synthetic clips)"
+        )
+    err_console.print(
+        f"note: no RISE data in {folder} ({problem}): using synthetic clips",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return None
+
+
 @user_errors
 def demo(
-    rise_dir: Path = typer.Option(
-        Path("../shared/rise"),
+    rise_dir: Path | None = typer.Option(
+        None,
         "--rise-dir",
-        help="Real RISE data (clips/, clips.csv, metadata); "
-        "when absent, synthetic clips are generated instead.",
+        help="Real RISE data (clips/, clips.csv, metadata). Default ../shared/rise, and "
+        "synthetic clips (said on stderr) where that is absent; a folder named here must hold "
+        "the data.",
+        show_default=False,
     ),
     out: Path = typer.Option(
         Path("out/demo"), "--out", "-o", help="Contact sheet, and the site's data (OUT/site)."
@@ -54,6 +82,7 @@ def demo(
     sheet; then set up the labeling site with those clips and serve it."""
     from smokewatch.demo import run_demo, setup_site
 
+    rise_dir = _rise_data(rise_dir)
     result = run_demo(rise_dir, out, samples=samples)
     if result.stats is not None:
         console.rule(

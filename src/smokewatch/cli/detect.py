@@ -281,7 +281,10 @@ def detect_command(
     window_frames: int = typer.Option(36, "--window-frames", min=1, help="Frames per window."),
     window_step: int = typer.Option(18, "--window-step", min=1, help="Frames between windows."),
     size: int | None = typer.Option(
-        None, "--size", help="Crop size of each view (default: settings, 180)."
+        None,
+        "--size",
+        help="Pixels: each view is cropped and resized to a square this many pixels on a "
+        "side (default: settings, 180).",
     ),
     smoke_probability: float = typer.Option(
         0.85, "--smoke-probability", help="A smoke window's probability is over this."
@@ -310,9 +313,13 @@ def detect_command(
     day_start: float = typer.Option(6.0, "--day-start", help="Local hour daytime starts."),
     day_end: float = typer.Option(20.0, "--day-end", help="Local hour daytime ends."),
     latitude: float | None = typer.Option(
-        None, "--latitude", help="With --longitude: daytime from sunrise to sunset."
+        None,
+        "--latitude",
+        help="Degrees north (south negative); with --longitude, daytime is sunrise to sunset.",
     ),
-    longitude: float | None = typer.Option(None, "--longitude", help="East-positive degrees."),
+    longitude: float | None = typer.Option(
+        None, "--longitude", help="Degrees east (west negative), with --latitude."
+    ),
     timezone: str | None = typer.Option(
         None, "--timezone", help="Camera time zone (default: settings, US/Eastern)."
     ),

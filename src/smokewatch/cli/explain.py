@@ -94,8 +94,7 @@ def explain_command(
     else:
         found, passed_over = find_clips(clips)
         if not found:
-            where = ", ".join(str(c) for c in clips)
-            raise SmokewatchError(f"no .mp4 clips in {where}")
+            raise SmokewatchError(_no_clips(clips, passed_over))
         report = explain_files(
             explainer, found, out, model=model, skipped=passed_over, progress=not quiet
         )
@@ -107,6 +106,24 @@ def explain_command(
     )
     if strict and report.skipped:
         raise typer.Exit(1)
+
+
+def _no_clips(paths: list[Path], passed_over: list[str]) -> str:
+    """Why nothing was found, with what was passed over: a folder of links is not empty."""
+    message = "no .mp4 clips in " + ", ".join(str(p) for p in paths)
+    links = sum("symbolic link" in line for line in passed_over)
+    others = [line for line in passed_over if "symbolic link" not in line]
+    notes = []
+    if links:
+        notes.append(
+            f"{links} symbolic link{'s' if links != 1 else ''} skipped (a folder is walked "
+            "without following links, so only regular files in it count: name the clips "
+            "themselves, or copy them in)"
+        )
+    if others:
+        entries = "entry" if len(others) == 1 else "entries"
+        notes.append(f"{len(others)} other {entries} skipped (first: {others[0]})")
+    return "; ".join([message, *notes])
 
 
 def _weights_cache_dir() -> Path:

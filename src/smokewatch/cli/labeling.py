@@ -296,6 +296,8 @@ def export_command(
     if answers or pages:
         _export_rows(out, "answers" if answers else "pages")
         return
+    if out.suffix.lower() not in (".json", ".csv"):  # any other would be written as JSON
+        raise SmokewatchError(f"{out}: a metadata export is .json or .csv")
     from smokewatch.core.metadata import write_metadata
     from smokewatch.labeling.catalog import export_clips
 

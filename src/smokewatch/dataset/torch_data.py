@@ -170,7 +170,10 @@ def items_from_labels_csv(csv_path: Path | str, clips_dir: Path | str) -> list[C
     ``file`` is a path relative to ``clips_dir`` (e.g. ``rise-hard-0001.mp4``), ``label`` is 0
     or 1; weights are 1. This is the format of ``evaluate --labels`` and of the shared
     ``clips.csv``. Errors (:class:`MetadataError`) name the CSV line: a missing column, an empty
-    or non-binary label, a duplicate file, a file not in ``clips_dir``.
+    or non-binary label, a duplicate file. A listed file that is not in ``clips_dir`` is kept:
+    it is a clip that cannot be read, which :func:`readable_items` leaves out and lists as it
+    does a corrupt one (so one missing clip of 709 does not stop ``train`` or ``evaluate``,
+    and ``--strict`` still makes it exit 1).
     """
     path = Path(csv_path)
     folder = Path(clips_dir)
@@ -199,8 +202,6 @@ def items_from_labels_csv(csv_path: Path | str, clips_dir: Path | str) -> list[C
             raise MetadataError(f"{path}, line {line}: {name} is listed again (line {seen[name]})")
         seen[name] = line
         clip = folder / name
-        if not clip.is_file():
-            raise MetadataError(f"{path}, line {line}: {clip} does not exist")
         items.append(ClipItem(path=clip, label=int(raw), weight=1.0, key=Path(name).stem))
     if not items:
         raise MetadataError(f"{path}: no clips listed")

@@ -777,7 +777,8 @@ class Notifier:
                 raise _fail_url(
                     url,
                     "no signing secret: unsigned alerts can be forged by anyone who knows the "
-                    "URL; set SMOKEWATCH_ALERT_SECRET (or allow unsigned alerts explicitly)",
+                    "URL; set SMOKEWATCH_ALERT_SECRET (in the environment or smokewatch's .env) "
+                    "to a secret the receiver also holds (docs/alerts.md shows how to make one)",
                 )
             if scheme == "http" and not _is_loopback(parts.hostname):
                 warnings.warn(

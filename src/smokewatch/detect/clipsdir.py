@@ -33,13 +33,18 @@ __all__ = ["detect_clips", "find_rise_clips", "interpolated_time", "recorded_pat
 
 
 def find_rise_clips(folder: Path) -> tuple[dict[str, list[tuple[ClipName, Path]]], list[str]]:
-    """The ``.mp4`` clips of ``folder`` by view (in time order), and the names skipped."""
+    """The ``.mp4`` clips of ``folder`` by view (in time order), and the names skipped, each
+    with why: not a RISE name, or not a file (a link to nothing, a folder)."""
     if not folder.is_dir():
         raise DetectError(f"{folder}: no such folder of clips")
     views: dict[str, list[tuple[ClipName, Path]]] = {}
     skipped: list[str] = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() != ".mp4" or not path.is_file():
+        if path.name.startswith(".") or path.suffix.lower() != ".mp4":
+            continue
+        if not path.is_file():  # a link is followed: only one that leads to no file is skipped
+            why = "a symbolic link to no file" if path.is_symlink() else "not a file"
+            skipped.append(f"{path.name}: {why}")
             continue
         try:
             name = ClipName.parse(path.name)
@@ -53,6 +58,21 @@ def find_rise_clips(folder: Path) -> tuple[dict[str, list[tuple[ClipName, Path]]
         sorted(views.items(), key=lambda kv: (kv[1][0][0].camera_id, kv[1][0][0].view_id))
     )
     return ordered, skipped
+
+
+def _no_clips(folder: Path, skipped: Sequence[str]) -> str:
+    """Why a folder gave no clip, saying what was passed over: a folder of .mp4 files with
+    other names (or of links to nothing) is not an empty folder."""
+    message = f"{folder}: no clips with RISE names (cam-view-Y-M-D-...-end.mp4)"
+    if not skipped:
+        return message
+    reasons: dict[str, list[str]] = {}
+    for line in skipped:
+        name, why = line.split(": ", 1)
+        reasons.setdefault(why, []).append(name)
+    what = "; ".join(f"{len(names)} {why} (e.g. {names[0]})" for why, names in reasons.items())
+    files = "file" if len(skipped) == 1 else "files"
+    return f"{message}; skipped {len(skipped)} .mp4 {files}: {what}"
 
 
 def interpolated_time(windows: Sequence[Window]) -> Callable[[int], float]:
@@ -145,7 +165,7 @@ def detect_clips(
     opts = options if options is not None else DetectOptions()
     views, skipped = find_rise_clips(folder)
     if not views:
-        raise DetectError(f"{folder}: no clips with RISE names (cam-view-Y-M-D-...-end.mp4)")
+        raise DetectError(_no_clips(folder, skipped))
     settings = {k: v for k, v in opts.as_dict().items() if k in ("fps", "cam", "rule")}
     settings |= {k: v for k, v in opts.as_dict().items() if k.startswith("cam_")}
     # No daytime rule (the clips are cut already), but the camera's zone names window clips

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smokewatch import __version__
@@ -131,7 +131,12 @@ def render_report(
     evidence = _Evidence(Path(out_dir), max_embed_bytes, views)
     axis = _Axis.covering(views, clock)
     single_day = len(_days(views, clock)) <= 1
-    sections = [_view_section(v, clock, axis, threshold, evidence, single_day) for v in views]
+    sections = [
+        _view_section(
+            v, clock, axis, threshold, evidence, single_day, _frame_times(v, detections.source)
+        )
+        for v in views
+    ]
     title = title or _default_title(views, clock)
     body = [
         _header(detections, views, clock, title),
@@ -345,11 +350,51 @@ def _pct(x: float) -> str:
     return f"{x:.3f}".rstrip("0").rstrip(".") + "%"
 
 
-def _frame_clock(view: ViewDetections) -> tuple[list[int], list[float]] | None:
-    """The view's frame -> time pairs known from its windows (skipped segments have frames)."""
+@dataclass(frozen=True, slots=True)
+class _FrameTimes:
+    """When a view's frames were taken, as far as the detections file says.
+
+    Skipped parts carry frame numbers only. Their times come from the frames whose times are
+    recorded: the windows' first and last frames and, on both sides of each gap detect found
+    in the frame times (``source.gaps``), the frames before and after it. A time is
+    interpolated between two of those, or carried on at the camera's ``rate`` from the nearest
+    one, but never across a gap: the steps there are minutes, not the camera's seconds. A
+    frame with no recorded time in its stretch has no time: the report says so.
+    """
+
+    frames: tuple[int, ...]  #: frames whose time is recorded, in order
+    times: tuple[float, ...]
+    breaks: tuple[int, ...]  #: the frame before each gap, in order
+    rate: float | None  #: the camera's seconds per frame, when known
+
+    def at(self, frame: int) -> float | None:
+        """``frame``'s time, or None where nothing recorded tells it."""
+        i = bisect.bisect_left(self.breaks, frame)  # the stretch: (breaks[i-1], breaks[i]]
+        first = self.breaks[i - 1] + 1 if i else -math.inf
+        last = self.breaks[i] if i < len(self.breaks) else math.inf
+        lo, hi = bisect.bisect_left(self.frames, first), bisect.bisect_right(self.frames, last)
+        if lo == hi:
+            return None
+        j = bisect.bisect_left(self.frames, frame, lo, hi)
+        if j < hi and self.frames[j] == frame:
+            return self.times[j]
+        if lo < j < hi:
+            f0, f1, t0, t1 = self.frames[j - 1], self.frames[j], self.times[j - 1], self.times[j]
+            return t0 + (frame - f0) * (t1 - t0) / (f1 - f0)
+        if self.rate is None:
+            return None
+        k = lo if j == lo else hi - 1  # the nearest recorded frame of the stretch
+        return self.times[k] + (frame - self.frames[k]) * self.rate
+
+
+def _frame_times(view: ViewDetections, source: dict[str, Any]) -> _FrameTimes:
+    """The frame times the detections record for ``view`` (see :class:`_FrameTimes`)."""
+    gaps = _gaps(source)
     pairs = sorted(
         {(w.start_frame, w.start_time) for w in view.windows}
         | {(w.end_frame, w.end_time) for w in view.windows}
+        | {(after, start) for after, start, _ in gaps}
+        | {(after + 1, end) for after, _, end in gaps}
     )
     frames: list[int] = []
     times: list[float] = []
@@ -358,14 +403,43 @@ def _frame_clock(view: ViewDetections) -> tuple[list[int], list[float]] | None:
             continue
         frames.append(f)
         times.append(t)
-    return (frames, times) if len(frames) >= 2 else None
+    breaks = tuple(sorted({after for after, _, _ in gaps}))
+    return _FrameTimes(tuple(frames), tuple(times), breaks, _seconds_per_frame(view, source))
 
 
-def _frame_time(known: tuple[list[int], list[float]], frame: int) -> float:
-    frames, times = known
-    i = min(max(bisect.bisect_left(frames, frame), 1), len(frames) - 1)
-    f0, f1, t0, t1 = frames[i - 1], frames[i], times[i - 1], times[i]
-    return t0 + (frame - f0) * (t1 - t0) / (f1 - f0)
+def _gaps(source: dict[str, Any]) -> list[tuple[int, float, float]]:
+    """``source.gaps`` as detect writes them (the frame before each gap, and the times of the
+    frames on both sides); entries that are not that shape are passed over."""
+    out = []
+    gaps = source.get("gaps")
+    for gap in gaps if isinstance(gaps, list) else ():
+        if not isinstance(gap, dict):
+            continue
+        after, start, end = gap.get("after_frame"), gap.get("start"), gap.get("end")
+        if _is_int(after) and after >= 0 and _is_number(start) and _is_number(end) and start < end:
+            out.append((after, float(start), float(end)))
+    return out
+
+
+def _seconds_per_frame(view: ViewDetections, source: dict[str, Any]) -> float | None:
+    """The run's fixed interval (``source.seconds_per_frame``), else the windows' median."""
+    given = source.get("seconds_per_frame")
+    if _is_number(given) and given > 0:
+        return float(given)
+    rates = [
+        (w.end_time - w.start_time) / (w.end_frame - w.start_frame)
+        for w in view.windows
+        if w.end_frame > w.start_frame
+    ]
+    return statistics.median(rates) if rates else None
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _probability_paths(view: ViewDetections, axis: _Axis) -> tuple[str, str]:
@@ -398,6 +472,7 @@ def _timeline(
     axis: _Axis,
     threshold: float | None,
     anchors: dict[int, str],
+    times: _FrameTimes,
 ) -> str:
     pid = f"hatch-{view.camera_id}-{view.view_id}"
     bottom = _PLOT_TOP + _PLOT_HEIGHT
@@ -431,10 +506,10 @@ def _timeline(
             f'<text class="tl-tick{minor}" x="{x}" y="{_TICK_Y}" text-anchor="{anchor}">'
             f"{_e(text or clock.hm(t))}</text>"
         )
-    known = _frame_clock(view)
-    for s in view.skipped if known else ():
-        assert known is not None
-        a, b = _frame_time(known, s.start_frame), _frame_time(known, s.end_frame)
+    for s in view.skipped:
+        a, b = times.at(s.start_frame), times.at(s.end_frame)
+        if a is None or b is None:  # the list below says the time is not known
+            continue
         x0, x1 = max(axis.x(a), 0.0), min(axis.x(b), 100.0)
         if x1 <= x0:
             continue
@@ -732,6 +807,7 @@ def _view_section(
     threshold: float | None,
     evidence: _Evidence,
     single_day: bool,
+    times: _FrameTimes,
 ) -> str:
     key = view.key
     anchors = _anchors(view)
@@ -754,13 +830,13 @@ def _view_section(
     ]
     if axis is not None and view.windows:
         parts.append(
-            f'<figure class="timeline">{_timeline(view, clock, axis, threshold, anchors)}'
+            f'<figure class="timeline">{_timeline(view, clock, axis, threshold, anchors, times)}'
             f"{_legend(threshold, bool(view.events), bool(view.skipped))}</figure>"
         )
     else:
         parts.append('<p class="muted">No windows of this view were scored.</p>')
     if view.skipped:
-        parts.append(_skipped_list(view, clock))
+        parts.append(_skipped_list(view, clock, times))
     if view.events:
         cards = [
             _event_card(view, view.events[i], anchors[i], clock, evidence, single_day)
@@ -773,19 +849,26 @@ def _view_section(
     return "\n".join(parts)
 
 
-def _skipped_list(view: ViewDetections, clock: _Clock) -> str:
-    known = _frame_clock(view)
+def _skipped_list(view: ViewDetections, clock: _Clock, times: _FrameTimes) -> str:
     items = []
     for s in view.skipped:
-        when = ""
-        if known is not None:
-            a, b = _frame_time(known, s.start_frame), _frame_time(known, s.end_frame)
-            when = f", about {clock.hm(a)}–{clock.hm(b)}"
-        items.append(f"<li>frames {s.start_frame}–{s.end_frame}{_e(when)}: {_e(s.reason)}</li>")
+        when = _skipped_when(times.at(s.start_frame), times.at(s.end_frame), clock)
+        items.append(f"<li>frames {s.start_frame}–{s.end_frame}, {_e(when)}: {_e(s.reason)}</li>")
     return (
         '<p class="small muted">Parts of the video not scored:</p>'
         f'<ul class="skipped-list">{"".join(items)}</ul>'
     )
+
+
+def _skipped_when(start: float | None, end: float | None, clock: _Clock) -> str:
+    """A skipped part's local times, saying which the detections file does not tell."""
+    if start is not None and end is not None:
+        return f"about {clock.hm(start)}–{clock.hm(end)}"
+    if start is not None:
+        return f"from about {clock.hm(start)}, end time not known"
+    if end is not None:
+        return f"until about {clock.hm(end)}, start time not known"
+    return "time not known"
 
 
 def _media_html(media: _Media, what: str, path: str | None, *, video: bool) -> str:

@@ -7,8 +7,11 @@ their photo sources, the queue, the alert targets and the detection rule.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +73,30 @@ class WatchConfig:
         raise WatchConfigError(f"{self.path}: no camera {camera_id} in 'cameras'")
 
 
+#: Every key of the file (docs/watch.md), and of a camera's mapping: any other is a typo
+#: that would otherwise be ignored without a word (``notfy:`` sends no alerts).
+_TOP_KEYS = (
+    "model", "views", "cameras", "queue", "notify", "cam", "timezone", "day_start", "day_end",
+    "gap_seconds", "service", "tolerance_s", "rule", "window_frames", "window_step", "size",
+    "device", "data_dir", "pause_dir",
+)  # fmt: skip
+_CAMERA_KEYS = ("folder", "registration", "time_pattern")
+#: The event rule's keys, each with its default (whose type a value must have).
+_RULE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EventRule)}
+
+
+def _known_keys(raw: dict[Any, Any], known: Sequence[str], where: str, source: Path) -> None:
+    """Refuse a key that is not in ``known``, naming it, where it is, and the closest."""
+    for key in raw:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise WatchConfigError(
+            f"{source}: unknown key '{key}' {where}{hint}; known keys: {', '.join(sorted(known))}"
+        )
+
+
 def _path(base: Path, value: Any, key: str, source: Path) -> Path:
     if not isinstance(value, str) or not value:
         raise WatchConfigError(f"{source}: '{key}' must be a path")
@@ -78,16 +105,40 @@ def _path(base: Path, value: Any, key: str, source: Path) -> Path:
 
 
 def _flag(value: Any, key: str, source: Path) -> bool:
+    """A YAML boolean: a quoted "false" is a string, and would be true if taken as one."""
     if not isinstance(value, bool):
-        raise WatchConfigError(f"{source}: '{key}' must be true or false")
+        quoted = isinstance(value, str) and value.strip().lower() in ("true", "false")
+        hint = " (write it without quotes)" if quoted else ""
+        raise WatchConfigError(f"{source}: '{key}' must be true or false, not {value!r}{hint}")
     return value
 
 
-def _number(raw: dict[str, Any], key: str, default: float, source: Path) -> float:
-    value = raw.get(key, default)
+def _number(value: Any, key: str, source: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise WatchConfigError(f"{source}: '{key}' must be a number, not {value!r}")
     return float(value)
+
+
+def _integer(value: Any, key: str, source: Path) -> int:
+    """A whole number as YAML gives it: never 36.5 (cut to 36), "36" or true (taken as 1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WatchConfigError(f"{source}: '{key}' must be a whole number, not {value!r}")
+    return value
+
+
+def _text(value: Any, key: str, source: Path) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise WatchConfigError(f"{source}: '{key}' must be a non-empty string, not {value!r}")
+    return value
+
+
+def _typed(value: Any, default: Any, key: str, source: Path) -> Any:
+    """``value`` checked against the type of ``default``: a flag, a whole number or a number."""
+    if isinstance(default, bool):
+        return _flag(value, key, source)
+    if isinstance(default, int):
+        return _integer(value, key, source)
+    return _number(value, key, source)
 
 
 def _camera_id(value: Any, source: Path) -> int:
@@ -96,6 +147,45 @@ def _camera_id(value: Any, source: Path) -> int:
     if not (text.isascii() and text.isdecimal() and int(text) < 2**31):
         raise WatchConfigError(f"{source}: camera id {value!r} in 'cameras' is not a number")
     return int(text)
+
+
+def _camera(cid: Any, spec: Any, base: Path, source: Path) -> CameraSource:
+    spec = spec or {}
+    if not isinstance(spec, dict):
+        raise WatchConfigError(f"{source}: cameras.{cid} must be a mapping")
+    _known_keys(spec, _CAMERA_KEYS, f"in cameras.{cid}", source)
+    pattern = spec.get("time_pattern")
+    return CameraSource(
+        id=_camera_id(cid, source),
+        folder=_path(base, spec["folder"], f"cameras.{cid}.folder", source)
+        if spec.get("folder")
+        else None,
+        registration=_path(base, spec["registration"], f"cameras.{cid}.registration", source)
+        if spec.get("registration")
+        else None,
+        time_pattern=None
+        if pattern is None
+        else _text(pattern, f"cameras.{cid}.time_pattern", source),
+    )
+
+
+def _rule(raw: Any, source: Path) -> EventRule:
+    rule = raw or {}
+    if not isinstance(rule, dict):
+        raise WatchConfigError(f"{source}: 'rule' must be a mapping of the event rule's keys")
+    _known_keys(rule, tuple(_RULE_DEFAULTS), "in rule", source)
+    values = {k: _typed(v, _RULE_DEFAULTS[k], f"rule.{k}", source) for k, v in rule.items()}
+    return EventRule(**values)
+
+
+def _notify(raw: Any, source: Path) -> tuple[str, ...]:
+    """The alert targets: one URL, or a list of them."""
+    notify = raw or []
+    if isinstance(notify, str):
+        notify = [notify]
+    if not isinstance(notify, list):
+        raise WatchConfigError(f"{source}: 'notify' must be a URL or a list of URLs")
+    return tuple(_text(n, "notify", source) for n in notify)
 
 
 def load_watch_config(
@@ -120,52 +210,32 @@ def load_watch_config(
     if not isinstance(raw, dict):
         raise WatchConfigError(f"{source}: expected a mapping of keys")
     base = source.resolve().parent
+    _known_keys(raw, _TOP_KEYS, "at the top level", source)
     for key in ("model", "views", "cameras"):
         if key not in raw:
             raise WatchConfigError(f"{source}: missing '{key}'")
     cams = raw["cameras"]
     if not isinstance(cams, dict) or not cams:
         raise WatchConfigError(f"{source}: 'cameras' must map camera ids to their sources")
-    cameras = []
-    for cid, spec in cams.items():
-        spec = spec or {}
-        if not isinstance(spec, dict):
-            raise WatchConfigError(f"{source}: cameras.{cid} must be a mapping")
-        cameras.append(
-            CameraSource(
-                id=_camera_id(cid, source),
-                folder=_path(base, spec["folder"], f"cameras.{cid}.folder", source)
-                if spec.get("folder")
-                else None,
-                registration=_path(
-                    base, spec["registration"], f"cameras.{cid}.registration", source
-                )
-                if spec.get("registration")
-                else None,
-                time_pattern=spec.get("time_pattern"),
-            )
-        )
-    rule = raw.get("rule") or {}
-    cam = bool(raw.get("cam", False))
+    cameras = [_camera(cid, spec, base, source) for cid, spec in cams.items()]
     try:
         options = DetectOptions(
-            rule=EventRule(**rule),
-            window_frames=int(raw.get("window_frames", 36)),
-            window_step=int(raw.get("window_step", 18)),
-            size=int(raw.get("size", clip_size)),
+            rule=_rule(raw.get("rule"), source),
+            window_frames=_integer(raw.get("window_frames", 36), "window_frames", source),
+            window_step=_integer(raw.get("window_step", 18), "window_step", source),
+            size=_integer(raw.get("size", clip_size), "size", source),
             fps=fps,
-            cam=cam,
+            cam=_flag(raw.get("cam", False), "cam", source),
             daylight=Daylight(
-                timezone=str(raw.get("timezone", timezone)),
-                start_hour=float(raw.get("day_start", 6.0)),
-                end_hour=float(raw.get("day_end", 20.0)),
+                timezone=_text(raw.get("timezone", timezone), "timezone", source),
+                start_hour=_number(raw.get("day_start", 6.0), "day_start", source),
+                end_hour=_number(raw.get("day_end", 20.0), "day_end", source),
             ),
         )
-    except (TypeError, ValueError) as exc:
+    except WatchConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # the rule's and the options' own checks
         raise WatchConfigError(f"{source}: {exc}") from None
-    notify = raw.get("notify") or []
-    if isinstance(notify, str):
-        notify = [notify]
     return WatchConfig(
         path=source.resolve(),
         data_dir=_path(base, raw["data_dir"], "data_dir", source)
@@ -174,13 +244,13 @@ def load_watch_config(
         model=_path(base, raw["model"], "model", source),
         views=_path(base, raw["views"], "views", source),
         cameras=tuple(cameras),
-        queue=str(raw.get("queue", "sqlite")),
+        queue=_text(raw.get("queue", "sqlite"), "queue", source),
         options=options,
-        gap_seconds=_number(raw, "gap_seconds", 60.0, source),
-        tolerance_s=_number(raw, "tolerance_s", 3.0, source),
-        notify=tuple(str(n) for n in notify),
+        gap_seconds=_number(raw.get("gap_seconds", 60.0), "gap_seconds", source),
+        tolerance_s=_number(raw.get("tolerance_s", 3.0), "tolerance_s", source),
+        notify=_notify(raw.get("notify"), source),
         alert_secret=alert_secret,
-        device=str(raw.get("device", "cpu")),
+        device=_text(raw.get("device", "cpu"), "device", source),
         service=_flag(raw.get("service", False), "service", source),
         pause_dir=_path(base, raw["pause_dir"], "pause_dir", source)
         if raw.get("pause_dir")
