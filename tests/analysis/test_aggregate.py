@@ -3,6 +3,8 @@ of uneven quality, gold labels helping Dawid-Skene, and the scoring."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,3 +215,54 @@ def test_unknown_methods_and_empty_answers_are_refused() -> None:
         aggregate(answers, ["dawid"])
     with pytest.raises(AggregationError, match="no answers"):
         aggregate(answers.iloc[:0])
+
+
+def test_the_order_of_the_rows_changes_no_label() -> None:
+    # crowd-kit reads answers in file order: its class order (idxmax on a tie), the sums of
+    # its EM and MACE's seeded starts followed it; here MACE changed a label on this crowd
+    crowd = simulate_crowd(CrowdSpec(workers=6, redundancy=2, page_size=0), tasks=12, seed=0)
+    shuffled = crowd.answers.sample(frac=1, random_state=1)
+    runs: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+        "majority": majority_vote,
+        "dawid-skene": dawid_skene,
+        "mace": lambda a: mace(a, seed=0, restarts=1),  # GLAD too, but slowly: left out
+    }
+    for name, run in runs.items():
+        pd.testing.assert_series_equal(run(crowd.answers), run(shuffled), obj=name)
+
+
+def test_an_exact_posterior_tie_is_undecided_as_a_majority_tie_is() -> None:
+    # two workers who answered nothing else disagree: nothing tells them apart. crowd-kit
+    # took the label of the first answer in the file
+    for rows in ([(1, 1, 1), (1, 2, 0)], [(1, 2, 0), (1, 1, 1)]):
+        answers = frame(rows)
+        assert majority_vote(answers).tolist() == [pd.NA]
+        assert dawid_skene(answers).tolist() == [pd.NA], rows
+        assert dawid_skene_gold(answers).tolist() == [pd.NA], rows
+        assert glad(answers, n_iter=5).tolist() == [pd.NA], rows
+
+
+def test_undefined_precision_and_recall_are_nan_not_zero() -> None:
+    truth = pd.Series([1, 0, 0], index=pd.Index([1, 2, 3], name="task"))
+    labels = pd.DataFrame(
+        {"never-smoke": pd.array([0, 0, 0], dtype="Int64")}, index=pd.Index([1, 2, 3])
+    )
+    row = score(labels, truth).loc["never-smoke"]
+    assert np.isnan(row["precision"])  # no clip labeled smoke: precision is 0/0
+    assert row["recall"] == 0.0 and row["f1"] == 0.0  # one smoke clip missed: defined, 0
+    clean = score(labels, pd.Series([0, 0, 0], index=truth.index)).loc["never-smoke"]
+    assert np.isnan(clean["precision"]) and np.isnan(clean["recall"]) and np.isnan(clean["f1"])
+    assert clean["accuracy"] == 1.0
+    from smokewatch.analysis.tables import aggregate_table
+
+    (cells,) = aggregate_table(score(labels, truth)).rows
+    assert cells[4:] == ("n/a", "0.000", "0.000")
+
+
+def test_aggregated_researcher_answers_are_not_their_own_truth() -> None:
+    answers = frame([(1, 1, 1), (1, 2, 1), (2, 1, 0), (2, 2, 1), (1, 9, 0), (2, 9, 0)])
+    answers.loc[answers["worker"] != 9, "group"] = "researcher"
+    assert researcher_truth(answers).to_dict() == {1: 1}
+    assert researcher_truth(answers, ["citizen"]).to_dict() == {1: 1}
+    for groups in (["researcher"], ["researcher", "citizen"]):
+        assert researcher_truth(answers, groups).empty, groups

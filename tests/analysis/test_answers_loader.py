@@ -97,3 +97,59 @@ def test_pages_load_from_csv_and_parquet(tmp_path: Path) -> None:
     pd.DataFrame({"page": [1], "worker": [2]}).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(AnswersError, match="missing column"):
         load_pages(tmp_path / "bad.parquet")
+
+
+@pytest.mark.parametrize(
+    ("cells", "read"),
+    [
+        (["false", "TRUE", " 1 ", "0"], [False, True, True, False]),  # the CSV's words
+        ([True, False], [True, False]),
+        ([1.0, 0.0], [True, False]),
+        (["true", None, ""], [True, False, False]),  # empty gold is not gold, as in a CSV
+    ],
+)
+def test_parquet_gold_is_read_as_a_csv_reads_it(
+    tmp_path: Path, cells: list[object], read: list[bool]
+) -> None:
+    n = len(cells)
+    pd.DataFrame({"task": range(n), "worker": 2, "label": 1, "gold": cells}).to_parquet(
+        tmp_path / "g.parquet"
+    )
+    assert load_answers(tmp_path / "g.parquet")["gold"].tolist() == read
+
+
+@pytest.mark.parametrize(
+    ("column", "cells", "message"),
+    [
+        ("gold", [1, 2], "column 'gold': '2' is not true or false"),  # a cast made 2 True
+        ("gold", ["yes"], "column 'gold': 'yes' is not true or false"),
+        ("gold", [0.5], "column 'gold': '0.5' is not true or false"),
+        ("page_accepted", ["false", "nope"], "column 'page_accepted': 'nope' is not true"),
+    ],
+)
+def test_parquet_true_false_columns_refuse_what_a_csv_refuses(
+    tmp_path: Path, column: str, cells: list[object], message: str
+) -> None:
+    n = len(cells)
+    pd.DataFrame({"task": range(n), "worker": 2, "label": 1, column: cells}).to_parquet(
+        tmp_path / "g.parquet"
+    )
+    with pytest.raises(AnswersError, match=message):
+        load_answers(tmp_path / "g.parquet")
+    text = "task,worker,label,gold\n1,2,1,2\n"  # the CSV's message, for comparison
+    with pytest.raises(AnswersError, match="'2' is not true or false"):
+        load_answers(_write(tmp_path / "g.csv", text))
+
+
+def test_parquet_page_outcomes_keep_unknown_apart_from_false(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {"task": [1, 2, 3], "worker": 2, "label": 1, "page_accepted": ["false", None, "true"]}
+    ).to_parquet(tmp_path / "p.parquet")
+    frame = load_answers(tmp_path / "p.parquet")
+    assert str(frame["page_accepted"].dtype) == "boolean"
+    assert frame["page_accepted"].tolist() == [False, pd.NA, True]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -20,7 +20,7 @@ from smokewatch.analysis.contributors import (
     write_plot,
 )
 from smokewatch.cli import app
-from smokewatch.core.answers import Answer, Page, write_answers_csv
+from smokewatch.core.answers import Answer, Page, write_answers_csv, write_pages_csv
 
 runner = CliRunner()
 
@@ -161,3 +161,38 @@ def test_a_bad_answers_file_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("task,worker,label\n1,2,3\n")
     r = runner.invoke(app, ["analyze", "contributors", str(tmp_path / "a.csv")])
     assert r.exit_code == 2 and "column 'label'" in r.stderr
+
+
+def test_an_empty_answers_file_stops_as_the_other_verbs_do(tmp_path: Path) -> None:
+    write_answers_csv([], tmp_path / "a.csv")
+    for verb in ("contributors", "quality"):
+        r = runner.invoke(app, ["analyze", verb, str(tmp_path / "a.csv")])
+        assert r.exit_code == 2, (verb, r.output)
+        assert r.stderr.strip() == f"error: {tmp_path / 'a.csv'}: no answers", verb
+        assert r.stdout == ""
+
+
+def test_a_file_without_citizens_says_so_and_names_its_groups(tmp_path: Path) -> None:
+    rows = [Answer(1, "x", 9, "researcher", 1, 0), Answer(1, "x", 7, "crowd", 1, 0, 3, True)]
+    rows.append(Answer(2, "y", 7, "crowd", 0, 0, 3, True))
+    write_answers_csv(rows, tmp_path / "a.csv")
+    r = runner.invoke(app, ["analyze", "contributors", str(tmp_path / "a.csv")])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert "no citizen answers" in r.stderr and "crowd (2), researcher (1)" in r.stderr
+    # a citizen whose every page was rejected has pages but no kept answer: still a table
+    write_pages_csv([Page(1, 5, "citizen", 0, False, 16, 4)], tmp_path / "p.csv")
+    args = ["analyze", "contributors", str(tmp_path / "a.csv"), "--pages", str(tmp_path / "p.csv")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "| total | 1 | 100% | 1 | 0 |" in r.stdout
+
+
+def test_the_report_says_why_it_has_no_contributors_table() -> None:
+    from smokewatch.analysis.report import build_sections
+
+    answers = answers_frame(
+        [Answer(1, "x", 9, "researcher", 1, 0), Answer(1, "x", 7, "crowd", 1, 0)]
+    )
+    sections = build_sections(answers, repeats=1, methods=["majority"])
+    (section,) = [s for s in sections if s.id == "contributors"]
+    assert not section.tables and "no citizen answers" in section.notes[0]

@@ -124,3 +124,40 @@ def test_user_errors_are_one_line_and_exit_2(
     r = runner.invoke(app, [a.replace("{answers}", str(answers)) for a in args])
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("groups", [["researcher"], ["researcher", "citizen"]])
+def test_researchers_aggregated_are_not_scored_against_themselves(
+    exports: tuple[Path, Path], groups: list[str]
+) -> None:
+    # their own answers as the truth made researchers 1.000 accurate, and a mix 0.985
+    answers, _ = exports
+    args = ["analyze", "aggregate", str(answers), "-m", "majority", "--json"]
+    r = runner.invoke(app, [*args, *(a for g in groups for a in ("-g", g))])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)
+    assert row["tasks"] == 0 and row["accuracy"] is None
+    assert "never scored against their own answers" in r.stderr
+
+
+def test_long_verbs_show_progress_on_stderr_unless_quiet(
+    exports: tuple[Path, Path], tmp_path: Path
+) -> None:
+    answers, pages = exports
+    quality = ["analyze", "quality", str(answers), "-r", "3", "--json"]
+    simulate = ["analyze", "simulate", "--clips", "20", "--workers", "4", "-k", "2", "-r", "1"]
+    simulate += ["--plot", str(tmp_path / "c.png")]
+    report = ["analyze", "report", str(answers), "-r", "2", "-m", "majority"]
+    report += ["--out", str(tmp_path / "r")]
+    for args, line in (
+        (quality, "quality: draws: 3/3"),
+        (simulate, "simulate: crowds x answers: 2/2"),
+        (report, "quality: draws: 2/2"),
+    ):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        assert line in r.stderr, args[1]
+        quiet = runner.invoke(app, [*args, "--quiet"])
+        assert quiet.exit_code == 0 and line not in quiet.stderr, args[1]
+    assert "aggregate: methods: 1/1" in r.stderr  # the report's aggregation too
+    json.loads(runner.invoke(app, quality).stdout)  # stdout stays the result alone

@@ -13,6 +13,7 @@ from smokewatch.analysis.quality import (
     worker_reliability,
 )
 from smokewatch.analysis.simulate import CrowdSpec, simulate_crowd
+from smokewatch.analysis.tables import kappa_table, quality_table
 from smokewatch.core.answers import Answer, Page
 
 TRUTH = [1, 1, 1, 0, 0, 0]  # clips 1-6
@@ -90,15 +91,18 @@ def test_rows_are_the_papers_and_a_filter_needs_known_reliability() -> None:
 def test_tables_on_answers_whose_draws_are_known() -> None:
     answers, pages = study()
     result = label_quality(answers, repeats=20, seed=0, pages=pages)
-    # reliable citizens: exactly 3 answers per clip, majority 1,1,0,0,0,1 against 1,1,1,0,0,0
+    # reliable citizens: exactly 3 answers per clip, majority 1,1,0,0,0,1 against 1,1,1,0,0,0;
+    # every draw takes the same answers: nothing to spread, so no standard deviation
     reliable = row(result, "citizen (reliability > 0.3)")
     assert (reliable["workers"], reliable["answers"], reliable["clips"]) == (3, 18, 6)
     for metric in ("precision", "recall", "f1"):
-        assert reliable[metric] == {"mean": pytest.approx(2 / 3), "std": pytest.approx(0.0)}
-    # researchers: 4 per clip, all agree; scored against the one not drawn
+        assert reliable[metric] == {"mean": pytest.approx(2 / 3), "std": None, "draws": 20}
+    # researchers: 4 per clip, all agree; scored against the one not drawn. The draws differ
+    # (which 3 of 4) and agree: a measured 0
     researcher = row(result, "researcher")
-    assert researcher["clips"] == 6 and researcher["f1"] == {"mean": 1.0, "std": 0.0}
-    assert row(result, "crowd")["f1"] == {"mean": 1.0, "std": 0.0}
+    assert researcher["clips"] == 6
+    assert researcher["f1"] == {"mean": 1.0, "std": 0.0, "draws": 20}
+    assert row(result, "crowd")["f1"] == {"mean": 1.0, "std": 0.0, "draws": 20}
     # the unreliable worker's "smoke" everywhere is sometimes drawn: worse, and it varies
     citizen = row(result, "citizen")
     assert citizen["workers"] == 4 and citizen["f1"]["std"] > 0  # type: ignore[index]
@@ -106,12 +110,13 @@ def test_tables_on_answers_whose_draws_are_known() -> None:
     assert kappa(result, "citizen (reliability > 0.3)", "crowd")["kappa"] == {
         "mean": pytest.approx(1 / 3),
         "std": pytest.approx(0.0),
+        "draws": 20,
     }
     assert kappa(result, "researcher", "crowd")["kappa"]["mean"] == pytest.approx(1.0)  # type: ignore[index]
     # within a group: two disjoint draws of 3 need 6 answers per clip (crowd: yes)
     assert kappa(result, "crowd", "crowd")["clips"] == 6
     assert kappa(result, "crowd", "crowd")["kappa"]["mean"] == pytest.approx(1.0)  # type: ignore[index]
-    assert kappa(result, "citizen", "citizen")["kappa"] == {"mean": None, "std": None}
+    assert kappa(result, "citizen", "citizen")["kappa"] == {"mean": None, "std": None, "draws": 0}
     assert result.notes == ["crowd (reliability > 0.3): no worker's page outcomes are known, "
                             "so no reliability filter"]  # fmt: skip
 
@@ -121,7 +126,7 @@ def test_researchers_are_never_scored_against_their_own_drawn_answers() -> None:
     three = answers[answers["worker"] != 103]  # 3 researcher answers per clip: all drawn
     result = label_quality(three, repeats=5, seed=0, pages=pages)
     assert row(result, "researcher")["clips"] == 0
-    assert row(result, "researcher")["f1"] == {"mean": None, "std": None}
+    assert row(result, "researcher")["f1"] == {"mean": None, "std": None, "draws": 0}
     assert row(result, "crowd")["clips"] == 6  # other groups use all researcher answers
 
 
@@ -157,3 +162,44 @@ def test_bad_arguments_are_refused() -> None:
         label_quality(answers, repeats=0)
     with pytest.raises(QualityError, match="no researcher"):
         label_quality(answers[answers["group"] != "researcher"])
+
+
+def test_undefined_figures_are_left_out_of_the_mean_and_counted() -> None:
+    # clip 1 is smoke; its 4 citizen answers 1,1,0,0 give a majority of smoke in half the
+    # draws of 3. In the other half no clip is drawn as smoke: precision is undefined there
+    # (not 0, which would make the mean 0.5 and call the smoke a citizen saw a false alarm)
+    rows = [(c, w, "researcher", y) for c, y in ((1, 1), (2, 0)) for w in (100, 101, 102)]
+    rows += [(1, w, "citizen", y) for w, y in ((1, 1), (2, 1), (3, 0), (4, 0))]
+    rows += [(2, w, "citizen", 0) for w in (1, 2, 3)]
+    answers = answers_frame(
+        Answer(task=c, clip=f"c{c}", worker=w, group=g, label=y, time=i)
+        for i, (c, w, g, y) in enumerate(rows)
+    )
+    result = label_quality(answers, repeats=20, seed=0, min_reliability=None)
+    citizen = row(result, "citizen")
+    precision = citizen["precision"]
+    assert isinstance(precision, dict) and 0 < precision["draws"] < 20
+    assert (precision["mean"], precision["std"]) == (1.0, 0.0)
+    assert citizen["recall"]["draws"] == citizen["f1"]["draws"] == 20  # type: ignore[index]
+    assert 0 < citizen["f1"]["mean"] < 1  # type: ignore[index]
+    table = quality_table(result)
+    cells = dict((r[0], r) for r in table.rows)["citizen"]
+    assert cells[4] == f"1.000 ± 0.000 ({precision['draws']} of 20 draws)"
+    assert "the mean is over the n that define it" in table.note
+
+
+def test_no_spread_is_shown_when_there_is_nothing_to_spread() -> None:
+    answers, pages = study()
+    one = label_quality(answers, repeats=1, seed=0, pages=pages)
+    for r in one.rows:
+        for metric in ("precision", "recall", "f1"):
+            assert r[metric]["std"] is None and r[metric]["draws"] in (0, 1)
+    assert all(k["kappa"]["std"] is None for k in one.kappa)
+    for table in (quality_table(one), kappa_table(one)):
+        assert not any("±" in cell for r in table.rows for cell in r)
+    # many draws, but the reliable citizens have exactly 3 answers per clip: every draw is
+    # the same one, and its "± 0.000" would read as a measured agreement
+    many = quality_table(label_quality(answers, repeats=5, seed=0, pages=pages))
+    reliable = dict((r[0], r) for r in many.rows)["citizen (reliability > 0.3)"]
+    assert reliable[4:] == ("0.667", "0.667", "0.667")
+    assert "±" in dict((r[0], r) for r in many.rows)["crowd"][6]  # 6 answers: draws differ

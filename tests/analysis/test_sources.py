@@ -40,7 +40,11 @@ def clip(i: int, state: int, admin: int) -> Clip:
         (5, -1, None),  # citizens undecided, no researcher: no label yet
         (-1, -1, None),
         (-1, -2, None),  # marked bad
-        (23, -2, "citizen-only"),  # bad is no label: the citizens' stands (core.labels)
+        # bad on either side is no label whatever else was said (core.labels.final_label)
+        (23, -2, None),
+        (16, -2, None),
+        (-2, 23, None),
+        (-2, -1, None),
     ],
 )
 def test_the_source_of_a_clip(state: int, admin: int, source: str | None) -> None:
@@ -57,10 +61,12 @@ def test_counts_agreement_and_kappa_on_a_tiny_file() -> None:
         clip(6, 20, 16),
         clip(7, 16, -1),
         clip(8, -1, -1),
+        clip(9, 16, -2),  # marked bad: unlabeled, and not compared
+        clip(10, -2, 23),
     ]
     result = label_sources(clips)
     assert result.counts == {"researcher-only": 1, "collaborative": 5, "citizen-only": 1}
-    assert (result.total, result.unlabeled, result.both, result.agree) == (8, 1, 4, 3)
+    assert (result.total, result.unlabeled, result.both, result.agree) == (10, 3, 4, 3)
     assert result.agreement == 0.75
     assert result.confusion == {"r1c1": 1, "r1c0": 1, "r0c1": 0, "r0c0": 2}
     # kappa by hand: p_o = 3/4; researchers 2 smoke of 4, citizens 1 of 4:

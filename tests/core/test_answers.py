@@ -105,3 +105,29 @@ def test_int64_limits_are_read_and_pages_are_bounded_too() -> None:
     assert (answer.task, answer.worker) == (top, bottom)
     with pytest.raises(AnswersError, match="line 2, column 'worker': "):
         parse_pages_csv(f"page,worker,accepted\n1,{top + 1},true\n")
+
+
+HEADER = ",".join(COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # cut short: the rest would have loaded as defaults (time 0, no page, not gold)
+        (f"{HEADER}\n1,c1,9,researcher,1,5,,,false,\n1,c1,9,researcher,1\n", "line 3: 5 cells"),
+        # one cell too many: the cells after it would be read from the wrong columns
+        (f"{HEADER}\n1,c1,9,citizen,1,5,3,true,false,,x\n", "line 2: 11 cells"),
+        ("page,worker,accepted\n1,2\n", "line 2: 2 cells where the header has 3 columns"),
+    ],
+)
+def test_a_row_with_more_or_fewer_cells_than_the_header_is_refused(text: str, message: str) -> None:
+    with pytest.raises(AnswersError, match=f"^a.csv: {message}"):
+        if text.startswith("page"):
+            parse_pages_csv(text, source="a.csv")
+        else:
+            parse_answers_csv(text, source="a.csv")
+
+
+def test_errors_name_the_line_of_the_file_past_blank_lines() -> None:
+    with pytest.raises(AnswersError, match="line 4, column 'worker'"):
+        parse_answers_csv("task,worker,label\n\n1,2,1\n1,x,1\n", source="a.csv")

@@ -12,6 +12,9 @@ Methods (``METHODS``, in table order):
 ``dawid-skene``, ``glad``, ``mace``
     crowd-kit's estimators of worker quality (a confusion matrix per worker; an ability per
     worker and a difficulty per clip; a spamming probability per worker) on every answer.
+    They read the answers sorted by task, worker and label, so the order of a file's rows
+    changes nothing; a clip whose two labels end equally probable is undecided, as a
+    majority tie is (crowd-kit itself would take whichever label it met first).
 ``dawid-skene-gold``
     Dawid-Skene told the gold standards: crowd-kit's ``DawidSkene.fit(true_labels=...)``
     clamps the gold clips' label probabilities to their known labels in every E-step, so each
@@ -81,8 +84,30 @@ def _labels(values: Any, index: Any) -> pd.Series:
 
 
 def _tlw(answers: pd.DataFrame) -> pd.DataFrame:
-    """The ``task, worker, label`` frame crowd-kit reads (plain int64 columns)."""
-    return answers[["task", "worker", "label"]].astype("int64").reset_index(drop=True)
+    """The ``task, worker, label`` frame crowd-kit reads (plain int64 columns), in one order
+    whatever the file's: crowd-kit's results depend on row order (its class order, the sums
+    of its EM, MACE's seeded starts)."""
+    columns = ["task", "worker", "label"]
+    data = answers[columns].astype("int64")
+    return data.sort_values(columns, kind="stable").reset_index(drop=True)
+
+
+#: Posteriors closer than this (relative) are a tie: EM's rounding, not evidence.
+_TIE = 1e-9
+
+
+def _most_probable(probas: pd.DataFrame) -> pd.Series:
+    """Per task, the label of highest posterior (``probas_``: task x label); ``<NA>`` where
+    two labels tie, as majority vote leaves a tie, rather than crowd-kit's first column."""
+    values = probas.to_numpy(dtype=np.float64)
+    if not values.size:
+        return _labels([], [])
+    best = values.argmax(axis=1)
+    top = values[np.arange(len(values)), best]
+    tied = np.isclose(values, top[:, None], rtol=_TIE, atol=0.0).sum(axis=1) > 1
+    label = probas.columns.to_numpy()[best].astype(object)
+    label[tied] = None
+    return _labels(label, probas.index)
 
 
 def crowd_answers(answers: pd.DataFrame, groups: Iterable[str] | None = None) -> pd.DataFrame:
@@ -95,11 +120,19 @@ def crowd_answers(answers: pd.DataFrame, groups: Iterable[str] | None = None) ->
     return answers[keep.to_numpy(dtype=bool)]
 
 
-def researcher_truth(answers: pd.DataFrame) -> pd.Series:
+def researcher_truth(answers: pd.DataFrame, groups: Iterable[str] | None = None) -> pd.Series:
     """Each task's researcher label: the majority of its researcher answers; a tie, or no
-    researcher answer, leaves the task out."""
-    researchers = answers[(answers["group"] == "researcher").to_numpy(dtype=bool)]
-    return majority_vote(researchers).dropna()
+    researcher answer, leaves the task out.
+
+    ``groups``: the groups being aggregated, as :func:`crowd_answers` takes them. Their
+    answers are not the truth, so no method is scored against the answers it was given (as
+    ``analyze quality`` never scores a group against the answers it drew): aggregating the
+    researchers' answers leaves no truth.
+    """
+    researcher = (answers["group"] == "researcher").to_numpy(dtype=bool)
+    if groups is not None and "researcher" in set(groups):
+        researcher[:] = False
+    return majority_vote(answers[researcher]).dropna()
 
 
 def gold_labels(answers: pd.DataFrame) -> pd.Series:
@@ -142,10 +175,9 @@ def dawid_skene(answers: pd.DataFrame, *, n_iter: int = 100) -> pd.Series:
     """crowd-kit's Dawid-Skene (one confusion matrix per worker, EM)."""
     from crowdkit.aggregation import DawidSkene
 
-    data = _tlw(answers)
     with _quiet():
-        result = DawidSkene(n_iter=n_iter).fit_predict(data)
-    return _labels(result.to_numpy(), result.index)
+        model = DawidSkene(n_iter=n_iter).fit(_tlw(answers))
+    return _most_probable(model.probas_)
 
 
 def dawid_skene_gold(answers: pd.DataFrame, *, n_iter: int = 100) -> pd.Series:
@@ -161,10 +193,10 @@ def dawid_skene_gold(answers: pd.DataFrame, *, n_iter: int = 100) -> pd.Series:
     answered = known[known.isin(data["label"].unique())]
     with _quiet():
         model = DawidSkene(n_iter=n_iter)
-        result = model.fit_predict(data, true_labels=answered if len(answered) else None)
-    result = result.copy()
+        model.fit(data, true_labels=answered if len(answered) else None)
+    result = _most_probable(model.probas_)
     result.loc[known.index.intersection(result.index)] = known
-    return _labels(result.to_numpy(), result.index)
+    return result
 
 
 def glad(answers: pd.DataFrame, *, n_iter: int = 100) -> pd.Series:
@@ -172,8 +204,8 @@ def glad(answers: pd.DataFrame, *, n_iter: int = 100) -> pd.Series:
     from crowdkit.aggregation import GLAD
 
     with _quiet():
-        result = GLAD(n_iter=n_iter, silent=True).fit_predict(_tlw(answers))
-    return _labels(result.to_numpy(), result.index)
+        model = GLAD(n_iter=n_iter, silent=True).fit(_tlw(answers))
+    return _most_probable(model.probas_)
 
 
 def mace(answers: pd.DataFrame, *, seed: int = 0, restarts: int = 10) -> pd.Series:
@@ -181,8 +213,8 @@ def mace(answers: pd.DataFrame, *, seed: int = 0, restarts: int = 10) -> pd.Seri
     from crowdkit.aggregation import MACE
 
     with _quiet():
-        result = MACE(n_restarts=restarts, random_state=seed, verbose=0).fit_predict(_tlw(answers))
-    return _labels(result.to_numpy(), result.index)
+        model = MACE(n_restarts=restarts, random_state=seed, verbose=0).fit(_tlw(answers))
+    return _most_probable(model.probas_)
 
 
 @dataclass(frozen=True)
@@ -215,12 +247,17 @@ METHODS: dict[str, Method] = {
 
 
 def aggregate(
-    answers: pd.DataFrame, methods: Iterable[str] | None = None, *, seed: int = 0
+    answers: pd.DataFrame,
+    methods: Iterable[str] | None = None,
+    *,
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> pd.DataFrame:
     """One column of labels per method (``Int64``, ``<NA>`` undecided), indexed by task.
 
     ``answers`` are the answers to aggregate (see :func:`crowd_answers`); every task that
-    has one appears, gold standards included.
+    has one appears, gold standards included. ``progress(stage, done, total)`` is told of
+    each method done (the CLI draws a bar).
     """
     import pandas as pd
 
@@ -233,7 +270,11 @@ def aggregate(
     if answers.empty:
         raise AggregationError("no answers to aggregate")
     tasks = pd.Index(np.unique(answers["task"].to_numpy()), name="task")
-    columns = {name: METHODS[name].run(answers, seed).reindex(tasks) for name in names}
+    columns = {}
+    for done, name in enumerate(names, start=1):
+        columns[name] = METHODS[name].run(answers, seed).reindex(tasks)
+        if progress is not None:
+            progress("aggregate: methods", done, len(names))
     return pd.DataFrame(columns, index=tasks)
 
 
@@ -241,7 +282,8 @@ def score(labels: pd.DataFrame, truth: pd.Series, *, exclude: Iterable[int] = ()
     """Each method's labels against ``truth`` on the tasks both have (minus ``exclude``).
 
     Columns: tasks (scored), decided, coverage (decided / tasks), accuracy, precision,
-    recall, f1; the last four on the decided tasks, "smoke" (1) as the positive class. A
+    recall, f1; the last four on the decided tasks, "smoke" (1) as the positive class, NaN
+    where undefined (precision with no clip labeled smoke, recall with none truly smoke). A
     clip the aggregated answers do not hold (only researchers labeled it) is not scored: no
     method had anything to decide it by.
     """
@@ -256,9 +298,9 @@ def score(labels: pd.DataFrame, truth: pd.Series, *, exclude: Iterable[int] = ()
         decided = predicted.notna().to_numpy()
         y_true = truth.to_numpy(dtype=np.int64)[decided]
         y_pred = predicted.to_numpy(dtype=np.float64, na_value=np.nan)[decided].astype(np.int64)
-        if decided.any():
+        if decided.any():  # undefined (no smoke predicted, or none true) is NaN, not 0
             p, r, f, _ = precision_recall_fscore_support(
-                y_true, y_pred, average="binary", pos_label=1, zero_division=0.0
+                y_true, y_pred, average="binary", pos_label=1, zero_division=np.nan
             )
             acc = float(accuracy_score(y_true, y_pred))
         else:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from smokewatch.core.answers import (
     COLUMNS,
     GROUPS,
@@ -21,6 +23,7 @@ from smokewatch.core.answers import (
     Answer,
     AnswersError,
     Page,
+    boolean_cell,
     iter_rows,
     read_answers,
     read_pages,
@@ -88,6 +91,33 @@ def pages_frame(rows: Iterable[Page]) -> pd.DataFrame:
     return _frame(rows, PAGE_DTYPES)
 
 
+def _text(value: object) -> str:
+    """A Parquet cell as the CSV text it stands for (True -> "true", 1.0 -> "1")."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _booleans(p: Path, column: str, values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A true/false column read cell by cell as the CSV readers read it
+    (:func:`~smokewatch.core.answers.boolean_cell`): the values and a mask of the unknown
+    (empty) cells. A cast would make every non-empty string, "false" too, and any number
+    True."""
+    read: dict[object, bool | None] = {}
+    for value in values.dropna().unique():
+        try:
+            read[value] = boolean_cell(_text(value))
+        except ValueError as exc:
+            raise AnswersError(f"{p}: column {column!r}: {exc}") from None
+    mapped = values.map(read)
+    unknown = mapped.isna().to_numpy(dtype=bool)
+    cells = mapped.to_numpy(dtype=object, copy=True)
+    cells[unknown] = False
+    return cells.astype(bool), unknown
+
+
 def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (".parquet", ".pq")
 
@@ -96,7 +126,6 @@ def _read_parquet(
     p: Path, dtypes: Mapping[str, str], required: Sequence[str], binary: Sequence[str]
 ) -> pd.DataFrame:
     """A Parquet file checked as the CSV readers check theirs (columns, empties, values)."""
-    import numpy as np
     import pandas as pd
 
     if not p.is_file():
@@ -114,8 +143,15 @@ def _read_parquet(
     frame = frame[list(dtypes)]
     if "group" in frame:
         frame["group"] = frame["group"].fillna("citizen")
+    for column, dtype in dtypes.items():  # true/false: the CSV's words; empty gold is false
+        if dtype in ("bool", "boolean"):
+            values, unknown = _booleans(p, column, frame[column])
+            if dtype == "bool":
+                frame[column] = values
+            else:
+                frame[column] = pd.arrays.BooleanArray(values, unknown)
     for column, dtype in dtypes.items():  # the columns that have no "unknown"
-        if dtype in ("int64", "bool") and frame[column].isna().any():
+        if dtype == "int64" and frame[column].isna().any():
             raise AnswersError(f"{p}: column {column!r} has empty cells")
     for column, dtype in dtypes.items():  # a cast to int64 would truncate 0.9 to 0
         values = frame[column]

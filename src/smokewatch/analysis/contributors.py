@@ -32,6 +32,7 @@ __all__ = [
     "Contributors",
     "GroupRow",
     "contributors",
+    "no_citizens",
     "pages_from_answers",
     "skew_sentence",
     "to_json",
@@ -107,6 +108,20 @@ def pages_from_answers(answers: pd.DataFrame) -> pd.DataFrame:
     return pages.astype({"page": "int64", "accepted": "boolean"})[
         ["page", "worker", "group", "accepted"]
     ]
+
+
+def no_citizens(answers: pd.DataFrame, pages: pd.DataFrame | None = None) -> str | None:
+    """Why there is no Table 4 to make (it is about citizens): neither ``answers`` nor
+    ``pages`` has a citizen row; the reason names the groups ``answers`` holds. None when
+    there are citizens."""
+    if (answers["group"] == "citizen").any():
+        return None
+    if pages is not None and (pages["group"] == "citizen").any():
+        return None  # all their pages rejected (no answers kept): the table still stands
+    counts = answers["group"].astype(str).value_counts()
+    held = ", ".join(f"{g} ({n:,})" for g, n in counts.items()) or "none"
+    where = "answers or pages" if pages is not None else "answers"
+    return f"no citizen {where} (Table 4 is about citizens); the answers are of: {held}"
 
 
 def _group_of(accepted: int, reliability: float, mean: float) -> str:

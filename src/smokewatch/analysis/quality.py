@@ -4,7 +4,13 @@ RISE compared researchers, citizens and a paid crowd by drawing three answers pe
 group, taking their majority, and repeating the draw: precision, recall and F-score against the
 researchers' labels (Table 6), Cohen's kappa between groups (Table 5), each as mean ± standard
 deviation over the draws. Workers can be filtered by reliability (accepted pages / submitted
-pages; guessing passes a page of four gold standards with probability 1/16, about 0.07).
+pages; guessing passes a page of four gold standards with probability 1/16 = 0.0625).
+
+A figure a draw leaves undefined (precision with no clip drawn as smoke, recall with no clip
+truly smoke, kappa with one label only) is NaN in that draw and left out of the mean, which is
+over the draws that define it; ``draws`` says how many. There is no standard deviation when
+there is nothing to spread: one draw, or every draw took the same answers (every clip has
+exactly ``assignments`` answers in the population).
 
 Two rules keep a group from being scored against itself: when researchers are scored, a
 clip's truth is the majority of the researcher answers *not* drawn; when two populations share
@@ -14,9 +20,10 @@ the answers of the first. The choices are explained in ``docs/analysis.md``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,19 +116,38 @@ def populations(
     return out
 
 
-def _mean_std(values: Iterable[float]) -> dict[str, float | None]:
-    v = np.array([x for x in values if not math.isnan(x)], dtype=float)
-    if not len(v):
-        return {"mean": None, "std": None}
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+def _mean_std(values: Iterable[tuple[float, bytes]]) -> dict[str, float | int | None]:
+    """Mean and standard deviation (ddof 1) of a figure over the draws that define it (not
+    NaN), and how many those were (``draws``). Each value comes with a fingerprint of the
+    answers its draw took: when all are the same, so is every value, and ``std`` is None (as
+    with a single draw) rather than a 0 that would read as a measured spread."""
+    defined = [(x, d) for x, d in values if not math.isnan(x)]
+    if not defined:
+        return {"mean": None, "std": None, "draws": 0}
+    v = np.array([x for x, _ in defined], dtype=float)
+    varied = len({d for _, d in defined}) > 1
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if varied else None,
+        "draws": len(v),
+    }
+
+
+def _fingerprint(*masks: np.ndarray) -> bytes:
+    """Which answers a draw took, in a few bytes (two draws are the same iff these are)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for mask in masks:
+        digest.update(np.packbits(mask).tobytes())
+    return digest.digest()
 
 
 @dataclass(frozen=True)
 class QualityResult:
     """Per population: precision, recall, F1 vs researchers; kappa between every pair.
 
-    ``rows`` and ``kappa`` hold plain dicts (JSON-ready): a metric is ``{"mean", "std"}``, or
-    ``None`` for both when no draw could score it.
+    ``rows`` and ``kappa`` hold plain dicts (JSON-ready): a metric is ``{"mean", "std",
+    "draws"}`` over the ``draws`` draws that define it (``mean`` None: none did; ``std`` None:
+    nothing to spread, see the module doc).
     """
 
     repeats: int
@@ -209,7 +235,7 @@ def _prf(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float,
         predicted[both].astype(int),
         average="binary",
         pos_label=1,
-        zero_division=0.0,
+        zero_division=np.nan,  # undefined is not 0: a 0 would pull the mean down
     )
     return float(p), float(r), float(f), int(both.sum())
 
@@ -236,11 +262,13 @@ def label_quality(
     assignments: int = 3,
     min_reliability: float | None = DEFAULT_MIN_RELIABILITY,
     pages: pd.DataFrame | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> QualityResult:
     """The paper's Tables 5-6 (see the module doc) over ``repeats`` seeded draws.
 
     Gold answers are left out (a page's gold standards are known to the checker and were
     answered under its eye); workers of unknown reliability are left out of filtered rows.
+    ``progress(stage, done, total)`` is told of each draw done (the CLI draws a bar).
     """
     if repeats < 1:
         raise QualityError(f"repeats must be at least 1, got {repeats}")
@@ -272,26 +300,33 @@ def label_quality(
     rng = np.random.default_rng(seed)
     k = assignments
     scores: dict[str, list[tuple[float, float, float, int]]] = {p.name: [] for p in pops}
+    prints: dict[str, list[bytes]] = {p.name: [] for p in pops}
     pairs = [(a.name, b.name) for i, a in enumerate(pops) for b in pops[i:]]
     kappas: dict[tuple[str, str], list[tuple[float, int]]] = {pair: [] for pair in pairs}
-    for _ in range(repeats):
+    pair_prints: dict[tuple[str, str], list[bytes]] = {pair: [] for pair in pairs}
+    for done in range(1, repeats + 1):
         keys = rng.random(draws.n)
         drawn = {p.name: draws.majority(keys, masks[p.name], k) for p in pops}
         for pop in pops:
             labels, taken = drawn[pop.name]
             truth = draws.majority_of_all(researcher & ~taken)
             scores[pop.name].append(_prf(truth, labels))
+            prints[pop.name].append(_fingerprint(taken))
         for a, b in pairs:
             first, taken = drawn[a]
             if (masks[a] & masks[b]).any():  # shared answers: draw b again without a's
-                second, _ = draws.majority(keys, masks[b] & ~taken, k)
+                second, taken_b = draws.majority(keys, masks[b] & ~taken, k)
             else:
-                second = drawn[b][0]
+                second, taken_b = drawn[b]
             kappas[(a, b)].append(_kappa(first, second))
+            pair_prints[(a, b)].append(_fingerprint(taken, taken_b))
+        if progress is not None:
+            progress("quality: draws", done, repeats)
     rows = []
     for pop in pops:
         mask = masks[pop.name]
         p, r, f, n = zip(*scores[pop.name], strict=True)
+        fp = prints[pop.name]
         rows.append(
             {
                 "population": pop.name,
@@ -300,15 +335,16 @@ def label_quality(
                 "workers": int(len(np.unique(ordinary["worker"].to_numpy()[mask]))),
                 "answers": int(mask.sum()),
                 "clips": float(np.mean(n)),
-                "precision": _mean_std(p),
-                "recall": _mean_std(r),
-                "f1": _mean_std(f),
+                "precision": _mean_std(zip(p, fp, strict=True)),
+                "recall": _mean_std(zip(r, fp, strict=True)),
+                "f1": _mean_std(zip(f, fp, strict=True)),
             }
         )
     kappa_rows = []
     for (a, b), values in kappas.items():
         kv, n = zip(*values, strict=True)
-        kappa_rows.append({"a": a, "b": b, "clips": float(np.mean(n)), "kappa": _mean_std(kv)})
+        kappa = _mean_std(zip(kv, pair_prints[(a, b)], strict=True))
+        kappa_rows.append({"a": a, "b": b, "clips": float(np.mean(n)), "kappa": kappa})
     return QualityResult(
         repeats=repeats,
         assignments=assignments,

@@ -4,12 +4,14 @@ number of answers per clip, on simulated crowds.
 Each repeat draws one crowd (truth, workers, assignments) at the largest redundancy and scores
 its first 1, 2, … answers per clip (:func:`~smokewatch.analysis.simulate.first_answers`), so a
 curve shows the same workers asked more often, not a new crowd at each point. Majority ties
-(even numbers of answers) are broken by a seeded fair coin here, so both methods label every
-clip and their F1 compare on the same clips.
+(even numbers of answers) are broken by a seeded fair coin here, and so are Dawid-Skene's exact
+ties (which :func:`~smokewatch.analysis.aggregate.dawid_skene` leaves undecided), so both
+methods label every clip and their F1 compare on the same clips.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -36,13 +38,17 @@ def redundancy_curve(
     repeats: int = 3,
     seed: int = 0,
     gold: float = 0.0,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> pd.DataFrame:
     """F1 (mean, std over ``repeats`` crowds) per method and redundancy 1..``max_redundancy``.
 
-    Columns: redundancy, method, f1_mean, f1_std, accuracy_mean. ``spec.redundancy`` is
-    ignored (the crowd is drawn at ``max_redundancy``); a share ``gold`` of the tasks are gold
-    standards on the pages ``spec`` describes: every method sees their answers, none is
-    scored on them.
+    Columns: redundancy, method, f1_mean, f1_std, accuracy_mean, f1_crowds, crowds. F1 is
+    undefined (NaN) for a crowd where no clip is smoke and none was labeled smoke: the mean
+    and std are over the ``f1_crowds`` of the ``crowds`` that define it, and the std is NaN
+    with fewer than two (nothing to spread). ``spec.redundancy`` is ignored (the crowd is
+    drawn at ``max_redundancy``); a share ``gold`` of the tasks are gold standards on the
+    pages ``spec`` describes: every method sees their answers, none is scored on them.
+    ``progress(stage, done, total)`` is told of each (crowd, redundancy) point done.
     """
     import pandas as pd
 
@@ -54,18 +60,18 @@ def redundancy_curve(
     full.check()
     seeds = np.random.SeedSequence(seed).spawn(repeats)
     rows = []
+    points = repeats * max_redundancy
     for child in seeds:
         crowd_seed, tie_seed = child.spawn(2)
         crowd = simulate_crowd(full, tasks=tasks, prior=prior, gold=gold, seed=crowd_seed)
         tie_rng = np.random.default_rng(tie_seed)
         for r in range(1, max_redundancy + 1):
             answers = first_answers(crowd.answers, r)
-            labels = pd.DataFrame(
-                {
-                    "majority": majority_vote(answers, rng=tie_rng),
-                    "dawid-skene": dawid_skene(answers),
-                }
-            )
+            majority = majority_vote(answers, rng=tie_rng)
+            ds = dawid_skene(answers)
+            tied = ds.isna().to_numpy()
+            ds[tied] = tie_rng.integers(0, 2, size=int(tied.sum()))
+            labels = pd.DataFrame({"majority": majority, "dawid-skene": ds})
             scored = score(labels, crowd.truth, exclude=crowd.gold_tasks)
             for method in CURVE_METHODS:
                 rows.append(
@@ -76,12 +82,17 @@ def redundancy_curve(
                         "accuracy": scored.loc[method, "accuracy"],
                     }
                 )
+            if progress is not None:
+                progress("simulate: crowds x answers", len(rows) // len(CURVE_METHODS), points)
     table = pd.DataFrame(rows)
     grouped = table.groupby(["redundancy", "method"], sort=False)
     out = grouped.agg(
-        f1_mean=("f1", "mean"), f1_std=("f1", "std"), accuracy_mean=("accuracy", "mean")
+        f1_mean=("f1", "mean"),
+        f1_std=("f1", "std"),  # NaN with fewer than two defined: nothing to spread
+        accuracy_mean=("accuracy", "mean"),
+        f1_crowds=("f1", "count"),
+        crowds=("f1", "size"),
     )
-    out["f1_std"] = out["f1_std"].fillna(0.0)
     return out.reset_index()
 
 

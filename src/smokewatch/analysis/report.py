@@ -17,7 +17,7 @@ import hashlib
 import html
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -218,25 +218,36 @@ def build_sections(
     seed: int = 0,
     min_reliability: float | None = DEFAULT_MIN_RELIABILITY,
     methods: Sequence[str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[Section]:
     """Every section the data allow: overview, contributors, sources (with ``metadata``),
-    quality and aggregation (with researcher answers to score against)."""
+    quality and aggregation (with researcher answers to score against); ``progress(stage,
+    done, total)`` is told of the quality draws and the aggregation methods done."""
     from smokewatch.analysis.aggregate import aggregate, crowd_answers, researcher_truth, score
-    from smokewatch.analysis.contributors import contributors, pages_from_answers
+    from smokewatch.analysis.contributors import contributors, no_citizens, pages_from_answers
     from smokewatch.analysis.quality import label_quality
     from smokewatch.analysis.sources import label_sources
 
     sections = [overview_section(answers)]
-    sections.append(
-        contributors_section(
-            contributors(pages if pages is not None else pages_from_answers(answers), answers)
+    reason = no_citizens(answers, pages)
+    if reason is not None:
+        sections.append(Section("contributors", "Contributors", notes=(reason,)))
+    else:
+        sections.append(
+            contributors_section(
+                contributors(pages if pages is not None else pages_from_answers(answers), answers)
+            )
         )
-    )
     if metadata is not None:
         sections.append(sources_section(label_sources(metadata)))
     try:
         result = label_quality(
-            answers, repeats=repeats, seed=seed, min_reliability=min_reliability, pages=pages
+            answers,
+            repeats=repeats,
+            seed=seed,
+            min_reliability=min_reliability,
+            pages=pages,
+            progress=progress,
         )
     except QualityError as exc:
         sections.append(Section("quality", "Label quality", notes=(str(exc),)))
@@ -245,7 +256,7 @@ def build_sections(
     truth = researcher_truth(answers)
     crowd = crowd_answers(answers)
     if len(truth) and not crowd.empty:
-        labels = aggregate(crowd, methods, seed=seed)
+        labels = aggregate(crowd, methods, seed=seed, progress=progress)
         gold = set(crowd.loc[crowd["gold"].to_numpy(dtype=bool), "task"].tolist())
         sections.append(aggregate_section(score(labels, truth, exclude=gold)))
     else:

@@ -4,7 +4,8 @@ RISE keeps two states per clip (``core.labels``): the citizens' (``label_state``
 researchers' (``label_state_admin``). A side *took part* when its state is anything but "no
 data": the citizens' when a volunteer answered at all (one answer, a discord or a settled
 label), the researchers' when a researcher set a label that ``core.labels.final_label`` takes
-(smoke, no smoke, or a gold standard). On RISE's
+(smoke, no smoke, or a gold standard). A clip marked bad on either side has no label
+(``final_label``), whoever answered it: it is unlabeled, not a source's. On RISE's
 2020-02-24 metadata this gives the paper's 5,230 researcher-only, 4,777 collaborative and
 2,560 citizen-only clips. A collaborative clip need not have a settled citizen label (one
 volunteer answer counts); agreement and Cohen's kappa compare the two sides only where both
@@ -34,17 +35,14 @@ _CITIZEN_ANSWERED = frozenset({*PARTIAL_STATES, *POSITIVE_STATES, *NEGATIVE_STAT
 
 
 def source_of(citizen: int, admin: int) -> str | None:
-    """Which of :data:`SOURCES` labeled a clip with these states; None when nobody labeled it
-    (no answers, or only a researcher's "bad clip")."""
-    citizens = citizen in _CITIZEN_ANSWERED
-    researchers = final_label(State.NO_DATA, admin) is not None
-    if researchers and citizens:
-        return "collaborative"
-    if researchers:
-        return "researcher-only"
-    if citizens and final_label(citizen, State.NO_DATA) is not None:
+    """Which of :data:`SOURCES` labeled a clip with these states; None when the clip has no
+    label (:func:`~smokewatch.core.labels.final_label`): nobody answered, citizens are
+    undecided with no researcher label, or either side marked it bad."""
+    if final_label(citizen, admin) is None:
+        return None
+    if final_label(State.NO_DATA, admin) is None:  # the label is the citizens'
         return "citizen-only"
-    return None
+    return "collaborative" if citizen in _CITIZEN_ANSWERED else "researcher-only"
 
 
 @dataclass(frozen=True, slots=True)

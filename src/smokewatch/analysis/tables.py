@@ -48,11 +48,31 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
-def mean_std(value: dict[str, Any] | None, digits: int = 3) -> str:
-    """``0.812 ± 0.021``, or ``n/a`` when nothing could be scored."""
+def mean_std(value: dict[str, Any] | None, digits: int = 3, *, of: int | None = None) -> str:
+    """``0.812 ± 0.021``; ``0.812`` when there is no spread (``std`` None); ``n/a`` when
+    nothing could be scored. With ``of`` (the draws made) and fewer ``draws`` defining the
+    figure, says so: ``0.812 ± 0.021 (87 of 100 draws)``."""
     if not value or value.get("mean") is None:
         return "n/a"
-    return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
+    text = f"{value['mean']:.{digits}f}"
+    if value.get("std") is not None:
+        text += f" ± {value['std']:.{digits}f}"
+    draws = value.get("draws")
+    if of is not None and draws is not None and draws < of:
+        text += f" ({draws} of {of} draws)"
+    return text
+
+
+def _partly_defined(values: list[dict[str, Any] | None], of: int) -> bool:
+    return any(v and v.get("mean") is not None and v.get("draws", of) < of for v in values)
+
+
+#: What a cell with fewer draws than made means (said under the tables that have one).
+_PARTLY = (
+    "(n of N draws): the figure was undefined in the other draws (no clip drawn as smoke for "
+    "precision, none truly smoke for recall, one label only for kappa); the mean is over the "
+    "n that define it. n/a: undefined in every draw."
+)
 
 
 def _number(x: float, digits: int = 3) -> str:
@@ -67,12 +87,13 @@ def quality_table(result: QualityResult) -> Table:
             str(r["workers"]),
             str(r["answers"]),
             f"{r['clips']:.0f}",
-            mean_std(r["precision"]),
-            mean_std(r["recall"]),
-            mean_std(r["f1"]),
+            mean_std(r["precision"], of=result.repeats),
+            mean_std(r["recall"], of=result.repeats),
+            mean_std(r["f1"], of=result.repeats),
         )
         for r in result.rows
     )
+    metrics = [r[m] for r in result.rows for m in ("precision", "recall", "f1")]
     return Table(
         title="Label quality against researchers (paper's Table 6)",
         headers=("population", "workers", "answers", "clips", "precision", "recall", "F1"),
@@ -80,9 +101,10 @@ def quality_table(result: QualityResult) -> Table:
         note=" ".join(
             [
                 f"Majority of {result.assignments} answers drawn per clip, {result.repeats} "
-                f"draws (seed {result.seed}); mean ± standard deviation over the draws. Gold "
-                "answers are left out; researchers are scored against the researcher answers "
-                "not drawn.",
+                f"draws (seed {result.seed}); mean ± standard deviation over the draws (no "
+                "deviation: every draw took the same answers, or one draw). Gold answers are "
+                "left out; researchers are scored against the researcher answers not drawn.",
+                *([_PARTLY] if _partly_defined(metrics, result.repeats) else []),
                 *(f"Note: {n}." for n in result.notes),
             ]
         ),
@@ -96,11 +118,12 @@ def kappa_table(result: QualityResult) -> Table:
     def cell(entry: dict[str, Any] | None) -> str:
         if not entry or entry["kappa"]["mean"] is None:
             return "n/a"
-        return f"{mean_std(entry['kappa'])} ({entry['clips']:.0f})"
+        return f"{mean_std(entry['kappa'], of=result.repeats)} ({entry['clips']:.0f} clips)"
 
     rows = tuple(
         (name, *(cell(entry) for entry in line)) for name, line in zip(names, matrix, strict=True)
     )
+    partly = _partly_defined([k["kappa"] for k in result.kappa], result.repeats)
     return Table(
         title="Agreement between populations: Cohen's kappa (paper's Table 5)",
         headers=("", *names),
@@ -110,7 +133,7 @@ def kappa_table(result: QualityResult) -> Table:
             "clips both have (in brackets: how many, mean over the draws); populations that "
             "share answers (a group and itself, or a group and its reliable workers) are drawn "
             f"without sharing any, so those cells need {2 * result.assignments} answers per "
-            "clip."
+            "clip." + (f" {_PARTLY}" if partly else "")
         ),
     )
 
@@ -143,19 +166,23 @@ def aggregate_table(scores: pd.DataFrame, *, title: str | None = None) -> Table:
 def redundancy_table(
     curve: pd.DataFrame, needed: dict[str, int | None], target: float, methods: Sequence[str]
 ) -> Table:
-    """F1 (mean ± std) per method and number of answers per clip."""
+    """F1 (mean ± std) per method and number of answers per clip; no ± with one crowd, and
+    "(n of N crowds)" where F1 was undefined in some (no clip smoke, none labeled smoke)."""
     by = {(int(r["redundancy"]), r["method"]): r for _, r in curve.iterrows()}
     redundancies = sorted({k for k, _ in by})
+
+    def cell(row: Any) -> str:
+        mean, std = float(row["f1_mean"]), float(row["f1_std"])
+        if math.isnan(mean):
+            return "n/a"
+        text = f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
+        defined, made = row.get("f1_crowds"), row.get("crowds")
+        if defined is not None and made is not None and defined < made:
+            text += f" ({int(defined)} of {int(made)} crowds)"
+        return text
+
     rows = tuple(
-        (
-            str(k),
-            *(
-                f"{by[(k, m)]['f1_mean']:.3f} ± {by[(k, m)]['f1_std']:.3f}"
-                if (k, m) in by
-                else "n/a"
-                for m in methods
-            ),
-        )
+        (str(k), *(cell(by[(k, m)]) if (k, m) in by else "n/a" for m in methods))
         for k in redundancies
     )
     reached = "; ".join(

@@ -114,3 +114,20 @@ def refuse_overwrite(out: Path | None, *inputs: Path | None, option: str = "--ou
                 f"{option} {out} is this command's input {source}: writing it would replace "
                 "that file; choose another path"
             )
+
+
+def check_output(out: Path | None, option: str = "--out") -> None:
+    """Stop before long work whose result ``out`` could not be written: a folder where a file
+    goes, or a file where a folder on its path should be (the write would fail at the end,
+    the work lost)."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise SmokewatchError(f"{option} {out} is a folder; give the file to write")
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise SmokewatchError(
+            f"Not a directory: {folder} is a file, so {option} {out} cannot be made"
+        )

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from smokewatch.cli._common import refuse_overwrite, user_errors
+from smokewatch.errors import SmokewatchError
 
 app = typer.Typer(
     help="Who labels and how good the labels are: contributors, citizens vs crowd, "
@@ -97,6 +98,7 @@ def contributors_command(
     from smokewatch.analysis.answers import load_answers, load_pages
     from smokewatch.analysis.contributors import (
         contributors,
+        no_citizens,
         pages_from_answers,
         to_json,
         to_markdown,
@@ -107,8 +109,14 @@ def contributors_command(
     refuse_overwrite(csv_out, answers, pages, option="--csv")
     refuse_overwrite(plot, answers, pages, csv_out, option="--plot")
     frame = load_answers(answers)
+    if frame.empty:  # as analyze quality / aggregate / report say it
+        raise SmokewatchError(f"{answers}: no answers")
+    page_frame = load_pages(pages) if pages is not None else None
+    reason = no_citizens(frame, page_frame)
+    if reason is not None:
+        raise SmokewatchError(f"{answers}: {reason}")
     result = contributors(
-        load_pages(pages) if pages is not None else pages_from_answers(frame), frame
+        page_frame if page_frame is not None else pages_from_answers(frame), frame
     )
     if csv_out is not None:
         write_csv(result, str(csv_out))

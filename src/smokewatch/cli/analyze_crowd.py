@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from smokewatch.cli._common import console, err_console, refuse_overwrite, user_errors
+from smokewatch.cli._common import (
+    check_output,
+    console,
+    err_console,
+    refuse_overwrite,
+    user_errors,
+)
 from smokewatch.cli.analyze import app
 from smokewatch.errors import SmokewatchError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from smokewatch.training.progress import Progress
 
 __all__ = ["aggregate_command", "quality_command", "report_command", "simulate_command"]
 
@@ -33,6 +43,7 @@ _PAGES = typer.Option(
     show_default=False,
 )
 _SEED = typer.Option(0, "--seed", help="Seed of the random draws: the same seed, the same table.")
+_QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
 
 def _clean(value: Any) -> Any:
@@ -44,6 +55,42 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+class _Bars:
+    """The analyses' ``progress(stage, done, total)`` as bars on stderr (the bar of
+    ``training.progress``, as other long commands show): one per stage, each closed when the
+    next begins."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar: Progress | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from smokewatch.training.progress import Progress
+
+        if self.bar is None or stage != self.stage:
+            self.close()
+            self.stage, self.bar = stage, Progress(True, total, stage).__enter__()
+        self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    """What a verb passes as ``progress``: bars, or None with --quiet."""
+    if quiet:
+        yield None
+        return
+    bars = _Bars()
+    try:
+        yield bars
+    finally:
+        bars.close()
 
 
 def _load(answers: Path, pages: Path | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -67,11 +114,12 @@ def quality_command(
         0.3,
         "--min-reliability",
         help="Filtered rows keep workers whose accepted / submitted pages exceed this "
-        "(0: no filtered rows; guessing passes about 0.07).",
+        "(0: no filtered rows; guessing passes 1/16 = 0.0625).",
     ),
     pages: Path = _PAGES,
     seed: int = _SEED,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object, not Markdown."),
+    quiet: bool = _QUIET,
 ) -> None:
     """Researchers, citizens and crowd against researchers' labels (paper's Tables 5-6).
 
@@ -84,14 +132,16 @@ def quality_command(
 
     frame, page_frame = _load(answers, pages)
     try:
-        result = label_quality(
-            frame,
-            repeats=repeats,
-            seed=seed,
-            assignments=assignments,
-            min_reliability=min_reliability or None,
-            pages=page_frame,
-        )
+        with _progress(quiet) as progress:
+            result = label_quality(
+                frame,
+                repeats=repeats,
+                seed=seed,
+                assignments=assignments,
+                min_reliability=min_reliability or None,
+                pages=page_frame,
+                progress=progress,
+            )
     except QualityError as exc:
         raise SmokewatchError(f"{answers}: {exc}") from None
     if as_json:
@@ -129,12 +179,14 @@ def aggregate_command(
     ),
     seed: int = _SEED,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object, not Markdown."),
+    quiet: bool = _QUIET,
 ) -> None:
     """Majority vote, RISE's state machine, Dawid-Skene, GLAD, MACE and Dawid-Skene with gold
     labels, scored against researchers' labels (accuracy, precision, recall, F1, coverage).
 
     Scored on the clips with a researcher label that are not gold standards. The state
-    machine counts only answers of accepted pages, as RISE's service does.
+    machine counts only answers of accepted pages, as RISE's service does. Answers that are
+    aggregated are not part of the truth: with --group researcher nothing is scored.
     """
     from smokewatch.analysis.aggregate import (
         AggregationError,
@@ -147,6 +199,7 @@ def aggregate_command(
     from smokewatch.core.answers import GROUPS
 
     refuse_overwrite(out, answers)
+    check_output(out)
     frame, _ = _load(answers, None)
     bad = [g for g in groups or () if g not in GROUPS]
     if bad:
@@ -155,24 +208,30 @@ def aggregate_command(
     if crowd.empty:
         raise SmokewatchError(f"{answers}: no answers of the groups asked for")
     try:
-        labels = aggregate(crowd, methods or None, seed=seed)
+        with _progress(quiet) as progress:
+            labels = aggregate(crowd, methods or None, seed=seed, progress=progress)
     except AggregationError as exc:
         raise SmokewatchError(str(exc)) from None
-    truth = researcher_truth(frame)
+    truth = researcher_truth(frame, groups or None)
     gold = set(crowd.loc[crowd["gold"].to_numpy(dtype=bool), "task"].tolist())
     scores = score(labels, truth, exclude=gold)
     if out is not None:
         _write_labels(labels, frame, truth, out)
         err_console.print(f"wrote {len(labels):,} clips' labels to {out}", highlight=False)
+    if not len(truth):
+        why = (
+            "the researchers' answers are the ones aggregated (--group researcher), and "
+            "methods are never scored against their own answers"
+            if "researcher" in (groups or ())
+            else "no researcher answers"
+        )
+        err_console.print(
+            f"{why}: nothing to score against (the labels are still written with --out)",
+            highlight=False,
+        )
     if as_json:
         typer.echo(json.dumps(_clean(scores.reset_index().to_dict(orient="records")), indent=2))
         return
-    if not len(truth):
-        err_console.print(
-            "no researcher answers: nothing to score against (the labels are still written "
-            "with --out)",
-            highlight=False,
-        )
     typer.echo(aggregate_table(scores).markdown(), nl=False)
 
 
@@ -233,6 +292,7 @@ def simulate_command(
     ),
     seed: int = _SEED,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object, not Markdown."),
+    quiet: bool = _QUIET,
 ) -> None:
     """How many answers per clip for F1 >= TARGET? Majority vote and Dawid-Skene on simulated
     crowds whose workers' quality and spammers you choose."""
@@ -253,15 +313,17 @@ def simulate_command(
         page_size=12,
         gold_per_page=4 if gold else 0,
     )
-    curve = redundancy_curve(
-        spec,
-        tasks=clips,
-        prior=prior,
-        max_redundancy=max_redundancy,
-        repeats=repeats,
-        seed=seed,
-        gold=gold,
-    )
+    with _progress(quiet) as progress:
+        curve = redundancy_curve(
+            spec,
+            tasks=clips,
+            prior=prior,
+            max_redundancy=max_redundancy,
+            repeats=repeats,
+            seed=seed,
+            gold=gold,
+            progress=progress,
+        )
     needed = needed_redundancy(curve, target)
     atomic_write_bytes(plot, redundancy_plot(curve, target=target, methods=CURVE_METHODS))
     err_console.print(f"wrote the curves to {plot}", highlight=False)
@@ -337,6 +399,7 @@ def report_command(
         show_default=False,
     ),
     seed: int = _SEED,
+    quiet: bool = _QUIET,
 ) -> None:
     """One self-contained HTML page with every table and figure of analyze: contributors,
     sources (with --metadata), quality and aggregation. Opens offline; fetches nothing."""
@@ -349,15 +412,17 @@ def report_command(
     if unknown:
         raise SmokewatchError(f"--method {unknown[0]!r} is not one of {', '.join(METHODS)}")
     clips = read_metadata(metadata) if metadata is not None else None
-    sections = build_sections(
-        frame,
-        pages=page_frame,
-        metadata=clips,
-        repeats=repeats,
-        seed=seed,
-        min_reliability=min_reliability or None,
-        methods=methods or None,
-    )
+    with _progress(quiet) as progress:
+        sections = build_sections(
+            frame,
+            pages=page_frame,
+            metadata=clips,
+            repeats=repeats,
+            seed=seed,
+            min_reliability=min_reliability or None,
+            methods=methods or None,
+            progress=progress,
+        )
     sources = [answers.name] + [p.name for p in (pages, metadata) if p is not None]
     path = write_report(
         sections,

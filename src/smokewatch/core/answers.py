@@ -57,6 +57,7 @@ __all__ = [
     "Answer",
     "AnswersError",
     "Page",
+    "boolean_cell",
     "iter_rows",
     "parse_answers_csv",
     "parse_pages_csv",
@@ -148,6 +149,20 @@ def write_pages_csv(pages: Iterable[Page], path: str | os.PathLike[str]) -> int:
 _INT64 = range(-(2**63), 2**63)
 
 
+def boolean_cell(text: str) -> bool | None:
+    """A true/false cell as every reader of these files takes it: ``true`` or ``1``, ``false``
+    or ``0`` (any case, spaces around); empty is None (unknown). :class:`ValueError` for
+    anything else, with a message for the user."""
+    value = text.strip()
+    if not value:
+        return None
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
 class _Row:
     def __init__(self, source: str, line: int, row: dict[str, str]) -> None:
         self.source, self.line, self.row = source, line, row
@@ -173,14 +188,13 @@ class _Row:
         return number
 
     def boolean(self, column: str, *, optional: bool = False) -> bool | None:
-        value = self.text(column).lower()
-        if not value and optional:
-            return None
-        if value in ("true", "1"):
-            return True
-        if value in ("false", "0"):
-            return False
-        raise self.fail(column, f"{value!r} is not true or false")
+        try:
+            value = boolean_cell(self.text(column))
+        except ValueError as exc:
+            raise self.fail(column, str(exc)) from None
+        if value is None and not optional:
+            raise self.fail(column, "empty")
+        return value
 
     def binary(self, column: str, *, optional: bool = False) -> int | None:
         value = self.integer(column, optional=optional)
@@ -190,14 +204,20 @@ class _Row:
 
 
 def _rows(text: str, source: str, required: tuple[str, ...]) -> Iterator[_Row]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [c.strip() for c in (reader.fieldnames or [])]
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [c.strip() for c in next(reader, [])]
     missing = [c for c in required if c not in header]
     if missing:
         raise AnswersError(f"{source}: missing column(s) {', '.join(missing)} (have {header})")
-    reader.fieldnames = header
-    for line, raw in enumerate(reader, start=2):
-        yield _Row(source, line, raw)
+    for cells in reader:
+        if not cells:  # a blank line
+            continue
+        if len(cells) != len(header):  # cut short, or a stray comma: the cells are misplaced
+            raise AnswersError(
+                f"{source}: line {reader.line_num}: {len(cells)} cells where the header has "
+                f"{len(header)} columns"
+            )
+        yield _Row(source, reader.line_num, dict(zip(header, cells, strict=True)))
 
 
 def _group(r: _Row) -> str:
