@@ -106,7 +106,8 @@ class PanoramaMaker:
             # The same output scale as before: the old camera size over this photo's size.
             scale = old.cameras[0].size[0] / images[0].shape[1]
             mode = old.mode if len(images) > 1 else "panorama"
-            fresh = register(images, mode=mode, compose_scale=scale)
+            names = [show_path(photo.path) for photo in group.photos]  # errors name files
+            fresh = register(images, mode=mode, compose_scale=scale, names=names)
         except RegistrationError as exc:
             log.error("re-registration at %s failed (%s); keeping the old one", where, exc)
             self.reregistrations.append(Reregistration(group.time, verdict.reason, False))

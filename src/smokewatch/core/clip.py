@@ -20,7 +20,16 @@ from datetime import date
 from smokewatch.core.labels import GOLD_STATES, State, final_label, label_weight
 from smokewatch.errors import ClipNameError
 
-__all__ = ["Box", "ClipName", "Clip", "DEFAULT_URL_ROOT", "MAX_INT", "url_part_for", "url_problem"]
+__all__ = [
+    "Box",
+    "ClipName",
+    "Clip",
+    "DEFAULT_URL_ROOT",
+    "MAX_INT",
+    "clip_address",
+    "url_part_for",
+    "url_problem",
+]
 
 #: Where RISE's service published its 180x180 clips (offline now; kept for compatibility).
 DEFAULT_URL_ROOT = "https://smoke.createlab.org/videos/180/"
@@ -146,6 +155,16 @@ def url_part_for(name: ClipName) -> str:
     return f"{name.day:%Y-%m-%d}/{name.view}/{name.format()}.mp4"
 
 
+def clip_address(name: ClipName, url_root: str | None, url_part: str | None) -> tuple[str, str]:
+    """Where a clip plays, as ``(url_root, url_part)``: as stored, else RISE's own address
+    (:data:`DEFAULT_URL_ROOT`, :func:`url_part_for` its name). RISE's split files carry no
+    addresses, so clips read from them have none; every place that gives a clip's address
+    (metadata, the service's pages and exports) gives this one."""
+    root = url_root if url_root is not None else DEFAULT_URL_ROOT
+    part = url_part if url_part is not None else url_part_for(name)
+    return root, part
+
+
 #: A clip's address ends up in pages (RISE's own front end builds links from it with string
 #: concatenation) and in spreadsheets: only plain web addresses and paths are taken, never a
 #: scheme like ``javascript:``, quotes, markup, spaces, or a leading formula character.
@@ -212,11 +231,14 @@ class Clip:
         return self.name.day
 
     @property
+    def address(self) -> tuple[str, str]:
+        """``(url_root, url_part)``: as stored, else derived (:func:`clip_address`)."""
+        return clip_address(self.name, self.url_root, self.url_part)
+
+    @property
     def url(self) -> str:
         """Where to fetch the clip: ``url_root + url_part`` (derived when absent)."""
-        root = self.url_root if self.url_root is not None else DEFAULT_URL_ROOT
-        part = self.url_part if self.url_part is not None else url_part_for(self.name)
-        return root + part
+        return "".join(self.address)
 
     @property
     def derived_label(self) -> int | None:

@@ -25,11 +25,9 @@ from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.clip import (
-    DEFAULT_URL_ROOT,
     MAX_INT,
     Clip,
     ClipName,
-    url_part_for,
     url_problem,
 )
 from smokewatch.core.files import read_user_json, read_user_text
@@ -206,9 +204,9 @@ def clip_to_record(clip: Clip, fields: Sequence[str] = METADATA_FIELDS) -> dict[
             raise ValueError(f"unknown metadata field {key!r}")
         # a record read without them (split files have none) gets RISE's derived ones
         if key == "url_root":
-            value: Any = clip.url_root if clip.url_root is not None else DEFAULT_URL_ROOT
+            value: Any = clip.address[0]
         elif key == "url_part":
-            value = clip.url_part if clip.url_part is not None else url_part_for(clip.name)
+            value = clip.address[1]
         else:
             value = getattr(clip, key)
         if key == "weight" and value is not None:

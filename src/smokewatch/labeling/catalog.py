@@ -18,7 +18,8 @@ from pathlib import Path
 from sqlalchemy import String, func, insert, select
 from sqlalchemy.orm import Session
 
-from smokewatch.core.clip import DEFAULT_URL_ROOT, Clip, ClipName, url_part_for
+from smokewatch.core.clip import Clip, ClipName, url_part_for
+from smokewatch.core.clip import clip_address as core_clip_address
 from smokewatch.core.labels import State
 from smokewatch.errors import ClipNameError, MetadataError, SmokewatchError
 from smokewatch.labeling.tables import Video
@@ -361,10 +362,6 @@ def export_clips(session: Session, *, only_labeled: bool = False) -> Iterable[Cl
 
 
 def clip_address(file_name: str, url_root: str | None, url_part: str | None) -> tuple[str, str]:
-    """Where a clip plays, as (``url_root``, ``url_part``): as stored, else RISE's defaults
-    derived as the export derives them (``core.metadata``: ``DEFAULT_URL_ROOT`` and
-    ``url_part_for`` the name). RISE's split files carry no addresses, so clips imported from
-    them have none; every answer that gives a clip's address gives this one."""
-    root = url_root if url_root is not None else DEFAULT_URL_ROOT
-    part = url_part if url_part is not None else url_part_for(ClipName.parse(file_name))
-    return root, part
+    """Where a stored clip plays: :func:`smokewatch.core.clip.clip_address` of its name (the
+    export's derivation), so every answer that gives a clip's address gives this one."""
+    return core_clip_address(ClipName.parse(file_name), url_root, url_part)
