@@ -120,7 +120,10 @@ def _validation_message(exc: RequestValidationError) -> str:
         return "Missing json"
     if first.get("type") == "json_invalid":
         return "Malformed JSON body"
-    return f"{where or 'body'}: {first.get('msg', 'invalid')}"
+    message = str(first.get("msg", "invalid"))
+    if first.get("type") == "value_error":  # our own validators' words, without pydantic's tag
+        message = message.removeprefix("Value error, ")
+    return f"{where or 'body'}: {message}"
 
 
 def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
