@@ -179,6 +179,39 @@ def test_loading_something_else_is_a_clear_error(tmp_path: Path) -> None:
         FeatureSVM.load(tmp_path / "missing.skops")
 
 
+@pytest.mark.parametrize("schema", ["[1, 2]", '"abc"', '{"__loader__": "ObjectNode"}'])
+def test_a_malformed_skops_file_is_one_error(tmp_path: Path, schema: str) -> None:
+    import zipfile
+
+    path = tmp_path / "svm.skops"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("schema.json", schema)
+    with pytest.raises(SVMFileError, match="not a readable FeatureSVM file"):
+        FeatureSVM.load(path)
+
+
+def test_trusted_parts_that_do_not_fit_are_one_error(
+    data: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    """A file of trusted types only, but an unfitted SVC, or a calibrated model without its
+    calibration: refused when read, not a traceback at the first prediction."""
+    from sklearn.svm import SVC
+
+    svm = FeatureSVM(probability=True).fit(data["x_train"], data["y_train"])
+    for change in ({"estimator": SVC()}, {"calibrated": None}, {"n_features_in": 3}):
+        path = tmp_path / "svm.skops"
+        skops_io.dump({**svm._payload(), **change}, path)
+        with pytest.raises(SVMFileError, match="not a fitted classifier"):
+            FeatureSVM.load(path)
+
+
+def test_a_compressed_old_pickle_also_gets_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "svm.joblib"
+    joblib.dump({"weights": [1, 2, 3]}, path, compress=3)
+    with pytest.raises(SVMFileError, match="smokewatch models convert"):
+        FeatureSVM.load(path)
+
+
 class _Planted:
     """What a hostile model file holds: unpickling (or building) it runs a command."""
 

@@ -81,3 +81,23 @@ def test_feature_progress_counts_each_clip_once(tmp_path: Path) -> None:
         x = feature_matrices(specs, clips, cache_dir=cache, batch_size=2, on_batch=calls.append)
         assert sum(calls) == len(clips) and all(n > 0 for n in calls)
         assert x["d"].shape[0] == x["df"].shape[0] == len(clips)
+
+
+def test_a_heads_file_of_trusted_types_with_wrong_contents_is_one_error(tmp_path: Path) -> None:
+    """skops rebuilds the trusted dataclasses with whatever fields the file gives: a head
+    whose candidate is a string, or a choice with nothing in it, is refused when read."""
+    import dataclasses
+
+    x, y = _features()
+    specs = {"a": FeatureSpec(parts=("diff",)), "b": FeatureSpec(parts=("flow",))}
+    config = TrainConfig(name="t", kind="heads", heads={"candidates": specs, "inner_folds": 3})
+    choice = choose_on(x, y, np.arange(60), candidates_of(config), inner_folds=3, seed=0)
+    heads = refit(x, y, np.arange(60), choice)
+    for bad_heads, bad_choice in (
+        ([dataclasses.replace(heads[0], candidate="x")], choice),
+        (heads, dataclasses.replace(choice, weights=[], scale=[])),
+        ([dataclasses.replace(heads[0], mean=np.zeros(0))], choice),
+    ):
+        HeadsModel(specs, bad_choice, bad_heads).save(tmp_path / "heads.skops")
+        with pytest.raises(HeadsFileError, match="incomplete heads model"):
+            HeadsModel.load(tmp_path / "heads.skops")

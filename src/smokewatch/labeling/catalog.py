@@ -364,4 +364,6 @@ def export_clips(session: Session, *, only_labeled: bool = False) -> Iterable[Cl
 def clip_address(file_name: str, url_root: str | None, url_part: str | None) -> tuple[str, str]:
     """Where a stored clip plays: :func:`smokewatch.core.clip.clip_address` of its name (the
     export's derivation), so every answer that gives a clip's address gives this one."""
+    if url_root is not None and url_part is not None:  # stored: no name to read
+        return url_root, url_part
     return core_clip_address(ClipName.parse(file_name), url_root, url_part)

@@ -15,7 +15,6 @@ them with the way out, and :func:`load_pickle` reads one only when its owner ask
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,20 @@ def dump(payload: Any, path: str | os.PathLike[str]) -> None:
         sio.dump(payload, tmp)
 
 
+#: How joblib's files begin: a pickle (protocol 2+), or one compressed with zlib, gzip, bz2,
+#: xz or lz4 (joblib's ``compress=``).
+_PICKLE_HEADS = (b"\x80", b"\x78", b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x04\x22\x4d\x18")
+
+
 def is_pickle(path: Path) -> bool:
-    """Whether ``path`` looks like a pickle (joblib's format) rather than a skops zip."""
+    """Whether ``path`` looks like joblib's output (a pickle, maybe compressed) rather than a
+    skops zip: those get the way out, other garbage only 'not readable'."""
     try:
         with open(path, "rb") as f:
-            head = f.read(2)
+            head = f.read(6)
     except OSError:
         return False
-    return bool(head) and head[:1] == b"\x80"
+    return head.startswith(_PICKLE_HEADS) or (path.suffix == ".joblib" and head[:2] != b"PK")
 
 
 def load(
@@ -70,7 +75,7 @@ def load(
         )
     try:
         found = set(sio.get_untrusted_types(file=p))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # a zip whose schema is not skops's raises almost anything
         raise error(f"{p}: not a readable {what} file ({exc or type(exc).__name__})") from None
     unknown = sorted(found - set(trusted))
     if unknown:

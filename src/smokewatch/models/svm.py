@@ -328,8 +328,13 @@ class FeatureSVM:
             model.n_features_in_ = int(payload["n_features_in"])
         except (KeyError, TypeError, ValueError) as exc:
             raise SVMFileError(f"{p}: incomplete FeatureSVM file ({exc})") from None
-        if not callable(getattr(model.estimator_, "decision_function", None)):
-            raise SVMFileError(f"{p}: the stored estimator is not a fitted classifier")
+        try:  # a trial on zeros: a fitted classifier (and calibration) of the stated size
+            zeros = np.zeros((1, model.n_features_in_))
+            model.decision_function(zeros)
+            if model.probability:
+                model.predict_proba(zeros)
+        except Exception:  # trusted types with the wrong contents raise almost anything
+            raise SVMFileError(f"{p}: the stored estimator is not a fitted classifier") from None
         return model
 
 

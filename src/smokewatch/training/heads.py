@@ -193,10 +193,18 @@ class HeadsModel:
             raise HeadsFileError(f"{p}: incomplete heads model ({exc})") from None
         if not isinstance(choice, Choice) or not all(isinstance(h, FittedHead) for h in heads):
             raise HeadsFileError(f"{p}: incomplete heads model (its choice or heads are missing)")
-        unknown = [h.candidate.features for h in heads if h.candidate.features not in specs]
-        if not heads or unknown:
-            raise HeadsFileError(f"{p}: incomplete heads model (heads without features)")
-        return cls(specs, choice, heads)
+        model = cls(specs, choice, heads)
+        try:  # a trial on zeros: every part present, of the right kind and size
+            if not heads or not all(isinstance(h.candidate, Candidate) for h in heads):
+                raise ValueError("heads without their candidates")
+            zeros = {h.candidate.features: np.zeros((1, len(h.mean))) for h in heads}
+            if not set(zeros) <= set(specs):
+                raise ValueError("heads without features")
+            if not np.isfinite(model.probabilities(zeros)).all():
+                raise ValueError("it gives no probability")
+        except Exception as exc:  # trusted types with the wrong contents raise almost anything
+            raise HeadsFileError(f"{p}: incomplete heads model ({exc})") from None
+        return model
 
 
 def train_heads(
