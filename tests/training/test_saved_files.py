@@ -72,3 +72,22 @@ def test_a_hostile_svm_file_is_refused_unread(svm_dir: Path, tmp_path: Path) -> 
     with pytest.raises(ModelDirError, match="pickle"):
         load_model_dir(svm_dir)
     assert not marker.exists()  # only 'models convert', asked for, would unpickle it
+
+
+def test_models_convert_asks_first_then_rewrites_the_folder(svm_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from smokewatch.cli import app
+
+    svm = load_model_dir(svm_dir).model
+    joblib.dump(svm._payload(), svm_dir / "svm.joblib")
+    (svm_dir / "svm.skops").unlink()
+    refused = CliRunner().invoke(app, ["models", "convert", str(svm_dir)], input="n\n")
+    assert refused.exit_code == 1 and "runs any code" in refused.output
+    assert (svm_dir / "svm.joblib").is_file() and not (svm_dir / "svm.skops").exists()
+    done = CliRunner().invoke(app, ["models", "convert", str(svm_dir), "--yes"])
+    assert done.exit_code == 0, done.output
+    assert "svm.skops" in done.output and not (svm_dir / "svm.joblib").exists()
+    assert load_model_dir(svm_dir).model.n_features_in_ == svm.n_features_in_
+    again = CliRunner().invoke(app, ["models", "convert", str(svm_dir), "--yes"])
+    assert again.exit_code == 2 and "no svm.joblib to convert" in again.output

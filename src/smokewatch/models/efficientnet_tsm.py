@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from smokewatch.models.i3d import tf_same_padding
 from smokewatch.models.registry import ModelError, Weights, WeightsEnum, register_model
 from smokewatch.models.tsm import temporal_shift
 
@@ -45,6 +47,7 @@ __all__ = [
     "MBConv",
     "efficientnet_lite0_tsm",
     "sample_frames",
+    "same_padding",
 ]
 
 #: EfficientNet-B0's stages (expansion, kernel, stride, in, out, repeats) -- unchanged in Lite0,
@@ -73,7 +76,12 @@ BN_MOMENTUM = 0.01  #: TensorFlow's decay 0.99
 
 
 class ConvBNReLU6(nn.Module):
-    """Conv2d (no bias, symmetric padding) + batch norm (+ ReLU6 unless ``act=False``)."""
+    """Conv2d (no bias, TensorFlow "SAME" padding) + batch norm (+ ReLU6 unless ``act=False``).
+
+    The ImageNet weights were trained in TensorFlow: a strided convolution pads per input, the
+    extra pixel after (:func:`same_padding`); stride 1 with an odd kernel pads symmetrically
+    inside the convolution, which is the same for every input size.
+    """
 
     def __init__(
         self,
@@ -86,15 +94,38 @@ class ConvBNReLU6(nn.Module):
         act: bool = True,
     ) -> None:
         super().__init__()
+        static = stride == 1 and kernel % 2 == 1
         self.conv = nn.Conv2d(
-            c_in, c_out, kernel, stride, padding=(kernel - 1) // 2, groups=groups, bias=False
+            c_in,
+            c_out,
+            kernel,
+            stride,
+            padding=(kernel - 1) // 2 if static else 0,
+            groups=groups,
+            bias=False,
         )
         self.bn = nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM)
         self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+        #: (kernel, stride) when the input is padded per size before the convolution
+        self.same: tuple[int, int] | None = None if static else (kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same is not None:
+            x = same_padding(x, *self.same)
         out: torch.Tensor = self.act(self.bn(self.conv(x)))
         return out
+
+
+def same_padding(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """``x`` (``(N, C, H, W)``) zero-padded as TF "SAME" pads it for ``kernel`` and ``stride``.
+
+    Each side gets :func:`~smokewatch.models.i3d.tf_same_padding`: ``ceil(size / stride)``
+    outputs, the extra pixel after (a 3x3/2 convolution on 224 pixels pads 0 before, 1 after).
+    """
+    (top, bottom), (left, right) = (tf_same_padding(int(n), kernel, stride) for n in x.shape[-2:])
+    if not top + bottom + left + right:
+        return x
+    return F.pad(x, (left, right, top, bottom))
 
 
 class MBConv(nn.Module):

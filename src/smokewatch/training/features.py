@@ -355,7 +355,7 @@ def extractor_settings(name: str, spec: FeatureSpec) -> dict[str, Any]:
     if name in ("i3d", "i3d-flip"):
         return {"extractor": name, "frames": spec.frames, "size": spec.size, "version": 1}
     if name == "lite0":
-        return {"extractor": name, "size": spec.lite_size, "version": 1}
+        return {"extractor": name, "size": spec.lite_size, "version": 2}  # 2: TF SAME padding
     if name in ("diff", "flow"):
         return {"extractor": name, "levels": list(MOTION_LEVELS), "version": 1}
     raise ValueError(f"unknown extractor {name!r}; one of {', '.join(EXTRACTORS)}")
