@@ -348,3 +348,17 @@ def test_every_documented_key_is_read(tmp_path: Path, always_smoke: Path) -> Non
     assert config.options.cam and config.options.rule.use_ratio and not config.service
     assert config.notify == ("https://alerts.example.org/smoke",)
     assert config.camera(CAMERA).folder == tmp_path / "drop"
+
+
+def test_a_model_or_views_that_do_not_exist_are_an_error_at_once(
+    tmp_path: Path, always_smoke: Path
+) -> None:
+    """Not when the first frames come, maybe hours later (with no frames, sync said nothing)."""
+    from smokewatch.watch.config import WatchConfigError
+
+    with pytest.raises(WatchConfigError, match=r"'model' .*runs/nope does not exist"):
+        _load(tmp_path, tmp_path / "runs" / "nope")
+    path = write_config(tmp_path, tmp_path / "data", always_smoke)
+    path.write_text(path.read_text().replace("views.yaml", "missing.yaml"))
+    with pytest.raises(WatchConfigError, match=r"'views' .*missing.yaml does not exist"):
+        load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC")

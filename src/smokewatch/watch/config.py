@@ -236,6 +236,11 @@ def load_watch_config(
         raise
     except (TypeError, ValueError) as exc:  # the rule's and the options' own checks
         raise WatchConfigError(f"{source}: {exc}") from None
+    for key in ("model", "views"):  # now, not when the first frames come (maybe hours later)
+        if not _path(base, raw[key], key, source).exists():
+            raise WatchConfigError(
+                f"{source}: '{key}' {_path(base, raw[key], key, source)} does not exist"
+            )
     return WatchConfig(
         path=source.resolve(),
         data_dir=_path(base, raw["data_dir"], "data_dir", source)
