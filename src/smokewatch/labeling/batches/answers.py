@@ -29,6 +29,7 @@ from smokewatch.labeling.users import Caller
 __all__ = [
     "BatchError",
     "is_postgres",
+    "refuse_repeats",
     "record_answers_step",
     "researcher_steps",
     "set_researcher_states",
@@ -75,6 +76,13 @@ def set_researcher_states(
     run_together(session, steps)
 
 
+def refuse_repeats(answers: Sequence[tuple[int, int]]) -> None:
+    """One answer per clip in one request (a page, a researcher's edit): two, perhaps
+    contradictory, would leave the state to the last and the history holding both (400)."""
+    if len({vid for vid, _ in answers}) != len(answers):
+        raise BatchError("A clip is answered twice", 400)
+
+
 def researcher_steps(
     user: Caller,
     answers: Sequence[tuple[int, int]],
@@ -85,8 +93,7 @@ def researcher_steps(
     """The writes of researchers' answers: their state (never the citizens'), and history.
     One answer per clip: two (perhaps contradictory) would leave the state to the last and
     the history holding both, so they are refused (400), as ``send_batch`` refuses them."""
-    if len({vid for vid, _ in answers}) != len(answers):
-        raise BatchError("A clip is answered twice", 400)
+    refuse_repeats(answers)
     states = {}
     for vid, label in answers:
         try:

@@ -37,6 +37,7 @@ from smokewatch.core.labels import GOLD_STATES, citizen_next, expert_next, gold_
 from smokewatch.labeling.batches.answers import (
     BatchError,
     record_answers_step,
+    refuse_repeats,
     researcher_steps,
     set_states_step,
     states_of,
@@ -105,8 +106,7 @@ def submit_batch_plan(
         raise BatchError("Signature of the video batch is not valid", 401)
     if Counter(token_video_ids) != Counter(vid for vid, _ in answers):
         raise BatchError("The answers are not for the clips of this batch", 400)
-    if len(wanted) != len(answers):
-        raise BatchError("A clip is answered twice", 400)
+    refuse_repeats(answers)
     row = batch_rows[0] if batch_rows else None
     mine = row is not None and row.jti == jti and row.user_id == user.id
     # the answers are checked as the batch's kind; a batch not the user's is refused below
