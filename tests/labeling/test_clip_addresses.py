@@ -99,3 +99,21 @@ def test_clips_imported_without_addresses_play_at_rises_own_everywhere(
     shown = _addresses(task.json()["data"])
     assert shown == {vid: gallery[vid] for vid in shown}
     assert set(shown) & set(addressless)  # its gold standards have no stored address
+
+
+def test_a_row_whose_name_cannot_be_read_does_not_break_the_gallery(
+    client: TestClient, database: Database
+) -> None:
+    """Imports check names, but a row written otherwise (by hand, an older tool) with neither a
+    readable name nor an address must not turn every gallery page into a 500."""
+    seed(database, plain=0, states={})
+    from service_helpers import video_row
+
+    row = video_row(7001, state=23)
+    row.update(file_name="not a clip name", url_root=None, url_part=None)
+    with database.write() as s:
+        s.execute(insert(Video), [row])
+    r = client.get("/api/v1/get_pos_labels")
+    assert r.status_code == 200, r.text
+    (item,) = [i for i in r.json()["data"] if int(i["id"]) == 7001]
+    assert (item["url_root"], item["url_part"]) == ("", "")
