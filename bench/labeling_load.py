@@ -92,7 +92,8 @@ def prepare(clips: int, gold: int, seed: int, priority: int = 0) -> None:
             # TRUNCATE, not DELETE: a DELETE leaves the last run's rows dead, and autovacuum
             # then cleans them up during the next run, on the cores the run measures
             names = ", ".join(f'"{t.__tablename__}"' for t in tables)
-            s.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+            # CASCADE: the crowd tables (not reset here) refer to user and video
+            s.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
                 s.execute(delete(table))

@@ -405,6 +405,9 @@ def test_torchrun_two_processes_gloo_equals_one_process(
     meta = json.loads((tmp_path / "two" / "model" / "model.json").read_text())
     meta_one = json.loads((tmp_path / "one" / "model" / "model.json").read_text())
     assert meta["processes"] == 2
+    # process 0 speaks for the run: one header, one result line (the others' is not the model)
+    assert proc.stdout.count("model: ") == 1, proc.stdout
+    assert proc.stderr.count("training clips") == 1, proc.stderr[-2000:]
     assert (
         [h["step"] for h in meta["history"]] == [h["step"] for h in meta_one["history"]] == [3, 6]
     )

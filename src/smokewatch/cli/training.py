@@ -218,11 +218,15 @@ def train_command(
             highlight=False,
         )
         resume = False
-    err_console.print(
-        f"{config.summary()}\n{len(items)} training clips, {len(val)} validation clips"
-        + (f" ({len(skipped)} unreadable left out)" if skipped else ""),
-        highlight=False,
-    )
+    from smokewatch.training.loop import Distributed
+
+    main = Distributed.from_env().main  # under torchrun, process 0 speaks for the run
+    if main:
+        err_console.print(
+            f"{config.summary()}\n{len(items)} training clips, {len(val)} validation clips"
+            + (f" ({len(skipped)} unreadable left out)" if skipped else ""),
+            highlight=False,
+        )
     if scene_groups_column is not None and (config.kind != "heads" or labels is None):
         raise SmokewatchError(
             "--scene-groups groups the inner folds of a heads preset's selection: "
@@ -280,6 +284,8 @@ def train_command(
             weights_cache_dir=_weights_cache_dir(),
             progress=not quiet,
         )
+    if not main:  # only process 0 validates: the others' choice is not the model's
+        return
     chosen = f", step {result.chosen_step}" if result.chosen_step else ""
     val_f1 = f", validation F1 {result.validation['f1']:.3f}" if result.validation else ""
     console.print(
