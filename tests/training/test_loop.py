@@ -131,6 +131,12 @@ def test_selection_rules_and_the_validation_threshold() -> None:
     assert 0.2 < cut < 0.6
     assert binary_metrics_f1(y, p, cut) == pytest.approx(0.8)
     assert validation_threshold([1, 1], np.array([0.2, 0.3]), 0.5) == 0.5
+    # all smoke is best: cut at the lowest probability, so every clip stays smoke
+    y2, p2 = [1, 1, 0, 1], np.array([0.1, 0.2, 0.3, 0.4])
+    assert binary_metrics_f1(y2, p2, validation_threshold(y2, p2, 0.5)) == pytest.approx(6 / 7)
+    # tiny probabilities keep their order (no clamp to 1e-6 moving them across the cut)
+    y3, p3 = [0, 1, 1], np.array([1e-9, 3e-9, 4e-9])
+    assert binary_metrics_f1(y3, p3, validation_threshold(y3, p3, 0.5)) == 1.0
     assert 0 < validation_threshold([0, 1], np.array([0.0, 1.0]), 0.5) < 1
 
 

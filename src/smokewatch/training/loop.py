@@ -190,7 +190,11 @@ def validation_threshold(labels: Sequence[int], probs: np.ndarray, fixed: float)
     y = np.asarray(labels)
     if len(np.unique(y)) < 2:
         return fixed
-    return float(min(max(choose_threshold(y, probs), 1e-6), 1.0 - 1e-6))
+    cut = choose_threshold(y, probs)
+    if cut <= 0:  # every clip smoke is best: the lowest probability still is (p >= cut)
+        cut = float(np.min(probs))
+    # inside (0, 1) as a preset's threshold must be, moving no probability across it
+    return float(min(max(cut, 1e-12), 1.0 - 1e-12))
 
 
 class _Board:
