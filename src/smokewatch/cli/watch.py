@@ -6,18 +6,20 @@ zone and alert secret), then run the watcher loop, the workers, or one job in th
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from smokewatch.cli._common import console, err_console, tagged, user_errors
 
 if TYPE_CHECKING:
+    from smokewatch.watch.config import WatchConfig
     from smokewatch.watch.folder import FolderSettler
 
 __all__ = ["app"]
@@ -79,15 +81,15 @@ def sync(
     queue: bool = typer.Option(False, "--queue", help="Queue the jobs instead of running them."),
 ) -> None:
     """Bring the cameras up to date now (in this process), or queue their jobs."""
-    from smokewatch.watch.jobs import make_huey, run_job
+    from smokewatch.watch.jobs import enqueue, make_huey, run_job
 
     cfg = _load(config)
     ids = camera or [c.id for c in cfg.cameras]
     if queue:
         huey = make_huey(cfg.queue, cfg.data_dir)
         for cid in ids:
-            huey.smokewatch_sync(str(cfg.path), cid)
-        console.print(f"queued {len(ids)} camera job(s) on {cfg.queue}")
+            enqueue(huey, str(cfg.path), cid)
+        console.print(f"queued {len(ids)} camera job(s) on {huey.smokewatch_address}")
         return
     for cid in ids:
         reports = run_job(str(cfg.path), cid)
@@ -126,6 +128,53 @@ def _take_folder(  # type: ignore[no-untyped-def]
     return taken
 
 
+class _Watcher:
+    """What `watch run` does every --poll seconds (:meth:`poll`): take watched folders'
+    photos into the inboxes, queue a job for each camera whose inbox changed, and every
+    camera every ``sweep`` seconds. A queue that cannot be reached (Redis restarting) is one
+    line and a growing wait, not the end of the watcher; once it answers, every camera is
+    queued again (a queue restarted empty lost its jobs)."""
+
+    def __init__(self, cfg: WatchConfig, huey: Any, sweep: float) -> None:
+        from smokewatch.watch.folder import FolderSettler
+        from smokewatch.watch.jobs import Retry
+
+        self.cfg, self.huey, self.sweep = cfg, huey, sweep
+        self.seen: dict[int, tuple[str, ...]] = {}
+        self.settlers = {cam.id: FolderSettler() for cam in cfg.cameras}
+        self.next_sweep = -math.inf  # the first poll queues every camera
+        self.retry = Retry(huey.smokewatch_address, _warn)
+
+    def poll(self, now: float) -> float:
+        """One round at ``now`` (monotonic seconds); the seconds to wait before trying the
+        queue again, 0 when it answered."""
+        from smokewatch.labeling.cameras import INBOX, camera_dir
+        from smokewatch.watch.jobs import QueueError, enqueue
+
+        cfg = self.cfg
+        sweep = now >= self.next_sweep
+        for cam in cfg.cameras:
+            if cam.folder is not None:
+                _take_folder(cfg, cam.id, cam.folder, self.settlers[cam.id])
+            inbox = camera_dir(cfg.data_dir, cam.id) / INBOX
+            names = tuple(sorted(p.name for p in inbox.iterdir())) if inbox.is_dir() else ()
+            if (names and names != self.seen.get(cam.id)) or sweep:
+                try:
+                    enqueue(self.huey, str(cfg.path), cam.id)
+                except QueueError as exc:
+                    self.next_sweep = now  # every camera again once it answers
+                    return self.retry.failed("queueing", exc.__cause__ or exc)
+            self.seen[cam.id] = names
+        self.retry.worked()
+        if sweep:
+            self.next_sweep = now + self.sweep
+        return 0.0
+
+
+def _warn(message: str) -> None:
+    err_console.print(tagged("warning:", "yellow", message), soft_wrap=True)
+
+
 @app.command("run")
 @user_errors
 def run(
@@ -140,13 +189,14 @@ def run(
 ) -> None:
     """The watcher: take watched folders' photos into the inboxes and queue a job for each
     camera with new photos (and every camera every --sweep seconds, which redoes the work
-    of a killed worker). Until SIGINT/SIGTERM."""
-    from smokewatch.labeling.cameras import INBOX, camera_dir
-    from smokewatch.watch.folder import FolderSettler
-    from smokewatch.watch.jobs import make_huey
+    of a killed worker). Until SIGINT/SIGTERM. A queue that cannot be reached at the start
+    is an error; one that goes away later is waited for."""
+    from smokewatch.watch.jobs import check_queue, make_huey
 
     cfg = _load(config)
     huey = make_huey(cfg.queue, cfg.data_dir)
+    check_queue(huey)
+    watcher = _Watcher(cfg, huey, sweep)
     child = None
     if workers:
         child = subprocess.Popen(
@@ -162,23 +212,9 @@ def run(
                 str(workers),
             ]
         )
-    seen: dict[int, tuple[str, ...]] = {}
-    settlers = {cam.id: FolderSettler() for cam in cfg.cameras}
-    last_sweep = 0.0
     try:
         while True:
-            now = time.monotonic()
-            for cam in cfg.cameras:
-                if cam.folder is not None:
-                    _take_folder(cfg, cam.id, cam.folder, settlers[cam.id])
-                inbox = camera_dir(cfg.data_dir, cam.id) / INBOX
-                names = tuple(sorted(p.name for p in inbox.iterdir())) if inbox.is_dir() else ()
-                if (names and names != seen.get(cam.id)) or now - last_sweep >= sweep:
-                    huey.smokewatch_sync(str(cfg.path), cam.id)
-                seen[cam.id] = names
-            if now - last_sweep >= sweep:
-                last_sweep = now
-            time.sleep(poll)
+            time.sleep(max(poll, watcher.poll(time.monotonic())))
     finally:
         if child is not None:
             child.terminate()

@@ -13,7 +13,10 @@ worker's scheduler enqueues it for every camera each minute (the periodic ``swee
 the watcher on every new photo. One job per camera runs at a time: an ``fcntl`` lock on a
 file in the camera's folder, which the kernel releases when its process dies (so a killed
 worker never leaves it held); a job that finds it held returns at once (the holder loops
-until the camera has nothing left to do).
+until the camera has nothing left to do, then looks at the inbox once more after letting go).
+
+When the queue cannot be reached (Redis down), queueing raises :class:`QueueError`, one line
+naming the queue; the workers try again with a growing wait, logging one line per try.
 """
 
 from __future__ import annotations
@@ -26,26 +29,73 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from huey.consumer import Consumer, Scheduler, Worker, WorkerRecycle
 
 from smokewatch.detect.detector import Detector, load_detector
-from smokewatch.labeling.cameras import camera_dir
+from smokewatch.errors import SmokewatchError
+from smokewatch.labeling.cameras import INBOX, camera_dir
 from smokewatch.settings import Settings
 from smokewatch.watch.config import WatchConfig, load_watch_config
 from smokewatch.watch.pipeline import SyncReport, sync_camera
 
-__all__ = ["QUEUE_NAME", "camera_lock", "make_huey", "run_job", "run_worker"]
+__all__ = [
+    "QUEUE_NAME",
+    "QueueError",
+    "Retry",
+    "camera_lock",
+    "check_queue",
+    "enqueue",
+    "make_consumer",
+    "make_huey",
+    "run_job",
+    "run_worker",
+]
 
 QUEUE_NAME = "smokewatch-watch"
 _log = logging.getLogger(__name__)
+
+
+class QueueError(SmokewatchError):
+    """The queue cannot be reached (Redis down, its SQLite file unreadable)."""
+
+
+def _queue_errors() -> tuple[type[Exception], ...]:
+    """What the queue's storage raises when it cannot be reached: any Redis error, any
+    SQLite error (never a bug of ours, so never worth a traceback)."""
+    import sqlite3
+
+    import redis
+
+    return (redis.RedisError, sqlite3.Error)
+
+
+def _address(queue: str, path: Path | None) -> str:
+    """The queue as a message names it: the Redis URL without its password, or the file."""
+    if path is not None:
+        return f"sqlite:///{path}"
+    parts = urlsplit(queue)
+    if parts.password is None:
+        return queue
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def make_huey(queue: str, data_dir: Path) -> Any:
     """The queue: ``sqlite`` (``data_dir/watch/queue.db``), a ``sqlite:///PATH``, or a
     ``redis://`` URL; its tasks registered (the same names in every process)."""
     from huey import RedisHuey, SqliteHuey, crontab
+    from redis import ConnectionPool
 
+    path: Path | None = None
     if queue.startswith(("redis://", "rediss://", "unix://")):
-        huey: Any = RedisHuey(QUEUE_NAME, url=queue, results=False, blocking=True, read_timeout=1)
+        # timeouts: a Redis that stops answering (a cut network) is an error to retry, not a
+        # call that hangs; the blocking pop waits read_timeout (1 s), well under 10 s
+        pool = ConnectionPool.from_url(queue, socket_connect_timeout=5, socket_timeout=10)
+        huey: Any = RedisHuey(
+            QUEUE_NAME, connection_pool=pool, results=False, blocking=True, read_timeout=1
+        )
     else:
         if queue.startswith("sqlite:///"):
             path = Path(queue.removeprefix("sqlite:///"))
@@ -57,6 +107,7 @@ def make_huey(queue: str, data_dir: Path) -> Any:
             raise WatchConfigError(f"queue {queue!r}: use sqlite, sqlite:///PATH or redis://HOST")
         path.parent.mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey(QUEUE_NAME, filename=str(path), results=False)
+    address = _address(queue, path)
 
     @huey.task(name="watch.sync")  # type: ignore[untyped-decorator]
     def sync(config_path: str, camera_id: int, env: dict[str, str] | None = None) -> None:
@@ -71,7 +122,29 @@ def make_huey(queue: str, data_dir: Path) -> Any:
                 sync(str(config.path), camera.id)
 
     huey.smokewatch_sync = sync
+    huey.smokewatch_address = address
     return huey
+
+
+def _unreachable(huey: Any, exc: Exception) -> QueueError:
+    return QueueError(f"queue {huey.smokewatch_address} cannot be reached: {exc}")
+
+
+def enqueue(huey: Any, config_path: str, camera_id: int) -> None:
+    """Queue the camera's job; :class:`QueueError`, naming the queue, if it cannot be reached."""
+    try:
+        huey.smokewatch_sync(config_path, camera_id)
+    except _queue_errors() as exc:
+        raise _unreachable(huey, exc) from exc
+
+
+def check_queue(huey: Any) -> None:
+    """:class:`QueueError`, naming the queue, unless it answers (a process that only queues
+    jobs checks at its start, so a wrong address is one line, not a failure later)."""
+    try:
+        huey.pending_count()
+    except _queue_errors() as exc:
+        raise _unreachable(huey, exc) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,36 +250,163 @@ def _pause(config: WatchConfig, stage: str) -> None:
         time.sleep(0.05)
 
 
+def _inbox(data_dir: Path, camera_id: int) -> frozenset[str]:
+    """The names in the camera's inbox (temporary files, with a leading dot, aside)."""
+    try:
+        names = os.listdir(camera_dir(data_dir, camera_id) / INBOX)
+    except FileNotFoundError:
+        return frozenset()
+    return frozenset(n for n in names if not n.startswith("."))
+
+
 def run_job(
     config_path: str, camera_id: int, env: dict[str, str] | None = None
 ) -> list[SyncReport]:
     """One job: bring the camera up to date, again and again while that changes something
-    (photos that arrived meanwhile). Returns at once when another process holds the camera."""
+    (photos that arrived meanwhile). Returns at once when another process holds the camera.
+
+    A photo that comes while the holder makes its last pass (which read the inbox before
+    it came) has its job find the camera busy; so the holder, once it has let go, looks at
+    the inbox again and starts over if it changed since that pass read it: the photo waits
+    seconds, not until the next sweep."""
     config = _config(config_path, env or {})
     reports: list[SyncReport] = []
     publish = _publisher(config, env or {})
-    with camera_lock(config.data_dir, camera_id) as held:
-        if not held:
+    while True:
+        with camera_lock(config.data_dir, camera_id) as held:
+            if not held:
+                return reports  # the holder takes what is in the inbox now
+            while True:
+                seen = _inbox(config.data_dir, camera_id)
+                report = sync_camera(
+                    config,
+                    camera_id,
+                    detector=lambda: _detector(config),
+                    hook=lambda stage: _pause(config, stage),
+                    publish=publish,
+                )
+                reports.append(report)
+                if report.events:
+                    _log.info("camera %s: events %s", camera_id, ", ".join(report.events))
+                if not report.changed:
+                    break
+        # a pass that changed nothing took nothing from the inbox: a difference is a photo
+        # that came after the pass read it (and a photo it keeps, e.g. an instant still
+        # missing photos, is in both, so this does not loop)
+        if _inbox(config.data_dir, camera_id) == seen:
             return reports
-        while True:
-            report = sync_camera(
-                config,
-                camera_id,
-                detector=lambda: _detector(config),
-                hook=lambda stage: _pause(config, stage),
-                publish=publish,
-            )
-            reports.append(report)
-            if report.events:
-                _log.info("camera %s: events %s", camera_id, ", ".join(report.events))
-            if not report.changed:
-                return reports
 
 
-def run_worker(huey: Any, *, workers: int, process: bool = True) -> None:
-    """Run huey's consumer: ``workers`` processes (or threads), polling the SQLite queue
-    every 0.05-0.5 s (Redis: blocking pops), restarting dead workers, scheduling the sweep."""
-    consumer = huey.create_consumer(
+# --------------------------------------------------------------------------------------------
+# the consumer
+
+
+class Retry:
+    """One line per failed attempt at the queue (no traceback: the queue is down, not our
+    code) and the wait before the next, growing from ``first`` by doubling to ``most``
+    seconds; once the queue answers, one line saying so, and the next failure waits
+    ``first`` again."""
+
+    def __init__(
+        self, address: str, warn: Callable[[str], None], first: float = 1.0, most: float = 30.0
+    ) -> None:
+        self.address, self.warn, self.first, self.most = address, warn, first, most
+        self.wait = 0.0  # the last wait; 0: the last attempt worked
+
+    def failed(self, what: str, exc: BaseException) -> float:
+        """Say that ``what`` failed; the seconds to wait before trying again."""
+        self.wait = min(self.most, self.wait * 2) if self.wait else self.first
+        self.warn(
+            f"{what}: queue {self.address} cannot be reached ({type(exc).__name__}: {exc});"
+            f" trying again in {self.wait:g} s"
+        )
+        return self.wait
+
+    def worked(self) -> None:
+        if self.wait:
+            self.warn(f"queue {self.address} answers again")
+            self.wait = 0.0
+
+
+class _Worker(Worker):  # type: ignore[misc]
+    """huey's worker (its 3.5 ``loop``), but a queue that cannot be reached is one line per
+    attempt and a growing wait (:class:`Retry`), not a traceback every 0.5 s."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry = Retry(self.huey.smokewatch_address, self._logger.warning)
+
+    def loop(self, now: Any = None) -> None:
+        try:
+            task = self.huey.dequeue()
+        except _queue_errors() as exc:
+            self.stop_flag.wait(self.retry.failed("reading the queue", exc))
+            return
+        except Exception:
+            self._logger.exception("Error reading from queue")
+            self.sleep()
+            return
+        self.retry.worked()
+        if task is None:
+            if not self.huey.storage.blocking:
+                self.sleep()
+            return
+        self.delay = self.default_delay
+        self.task_count += 1
+        try:
+            self.huey.execute(task, now)
+        except Exception:
+            self._logger.exception("Unhandled error during execution of task %s.", task.id)
+        if self.max_tasks and self.task_count >= self.max_tasks:
+            self._logger.info("Worker reached max tasks (%d), exiting.", self.max_tasks)
+            raise WorkerRecycle()
+
+
+class _Scheduler(Scheduler):  # type: ignore[misc]
+    """huey's scheduler (its 3.5 ``loop``), but a queue that cannot be reached is one line per
+    attempt and a growing wait; the periodic sweep waits until the queue answers."""
+
+    _next_loop: float
+    _next_periodic: float
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry = Retry(self.huey.smokewatch_address, self._logger.warning)
+
+    def loop(self, now: Any = None) -> None:
+        current = self._next_loop
+        self._next_loop += self.interval
+        if self._next_loop < time.monotonic():
+            self._next_loop = time.monotonic()  # a stall (suspend): skip, as huey does
+            return
+        try:
+            for task in self.huey.read_schedule(now):
+                self.huey.enqueue(task)
+            if self.periodic and self._next_periodic <= time.monotonic():
+                for task in self.huey.read_periodic(now):
+                    self._logger.info("Enqueueing periodic task %s.", task)
+                    self.huey.enqueue(task)
+                while self._next_periodic <= time.monotonic():
+                    self._next_periodic += self.periodic_task_seconds
+        except _queue_errors() as exc:
+            self.stop_flag.wait(self.retry.failed("scheduling", exc))
+            self._next_loop = time.monotonic()
+            return
+        self.retry.worked()
+        self.sleep_for_interval(current, self.interval)
+
+
+class _Consumer(Consumer):  # type: ignore[misc]
+    worker_class = _Worker
+    scheduler_class = _Scheduler
+
+
+def make_consumer(huey: Any, *, workers: int, process: bool = True) -> Any:
+    """huey's consumer: ``workers`` processes (or threads), polling the SQLite queue every
+    0.05-0.5 s (Redis: blocking pops), restarting dead workers, scheduling the sweep; a
+    queue that cannot be reached is retried after 1, 2, 4 ... 30 s, one line each time."""
+    return _Consumer(
+        huey,
         workers=workers,
         worker_type="process" if process else "thread",
         initial_delay=0.05,
@@ -216,4 +416,8 @@ def run_worker(huey: Any, *, workers: int, process: bool = True) -> None:
         check_worker_health=True,
         health_check_interval=1,
     )
-    consumer.run()
+
+
+def run_worker(huey: Any, *, workers: int, process: bool = True) -> None:
+    """Run :func:`make_consumer`'s consumer until SIGINT/SIGTERM."""
+    make_consumer(huey, workers=workers, process=process).run()

@@ -6,8 +6,9 @@ its worker was killed at any instruction, gives the same files as running it onc
 
 * a photo becomes frame ``i`` of its day (the frame file, then ``frames.json`` with its time,
   both atomic); its inbox link goes only after that, and a photo no later than the day's
-  last frame is dropped, so a photo is never a frame twice. Leftovers of a killed write (a
-  temporary file, a frame past ``frames.json``) are removed first.
+  last frame is dropped, so a photo is never a frame twice; so is a photo for a day already
+  over, whose events were raised whole, so an event is never raised twice. Leftovers of a
+  killed write (a temporary file, a frame past ``frames.json``) are removed first.
 * each complete window (``window_frames`` every ``window_step``, none over a gap longer than
   ``gap_seconds``) is cropped per view, scored, its clip written under its RISE name, and
   only then recorded in ``scan.json``; a killed job scores it again and writes the same name.
@@ -142,13 +143,17 @@ def _ingest(
     if source.registration is not None and groups:
         groups = groups[:-1]  # the newest instant may still be missing photos
     daylight = config.options.daylight
+    days = day_folders(config.data_dir, camera_id)
     for group in groups:
         day = local_day(group.time, daylight.timezone).isoformat()
         folder = root / DAYS / day / FRAMES
         folder.mkdir(parents=True, exist_ok=True)
+        if folder.parent not in days:
+            days.append(folder.parent)
         times = _frame_times(folder)
         _clean_frames(folder, len(times))
-        if daylight.contains(group.time) and (not times or group.time > times[-1]):
+        why = _drop_reason(group.time, times, folder.parent, days, daylight)
+        if why is None:
             image = np.asarray(panorama(group), dtype=np.uint8)
             with atomic_path(folder / f"{len(times):06d}.png") as tmp:
                 Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
@@ -160,11 +165,40 @@ def _ingest(
             )
             report.frames_added += 1
         else:
-            report.photos_dropped += len(group.photos)  # night, or already a frame
-            if not daylight.contains(group.time):
+            report.photos_dropped += len(group.photos)
+            names = ", ".join(p.path.name for p in group.photos)
+            level = logging.INFO if why == _NIGHT else logging.WARNING
+            _log.log(level, "camera %s: photo %s dropped: %s", camera_id, names, why)
+            if why == _NIGHT:
                 _mark_over(root / DAYS, group.time, daylight)
         for photo in group.photos:
             photo.path.unlink(missing_ok=True)
+
+
+_NIGHT = "taken at night"
+
+
+def _drop_reason(
+    when: float, times: Sequence[float], day: Path, days: Sequence[Path], daylight: Daylight
+) -> str | None:
+    """Why a photo group taken at ``when`` is not appended to ``day`` (whose frames were
+    taken at ``times``), or ``None``: it is night, it is no later than the day's last frame
+    (it would be a frame twice, or out of order), or the day is over (its events were raised
+    whole: a frame appended now would raise them again, grown, under another id)."""
+    if not daylight.contains(when):
+        return _NIGHT
+    if times and when <= times[-1]:
+        return "no later than the day's last frame"
+    if times and _over(day, days):
+        return f"its day {day.name} is over (its events were raised whole)"
+    return None
+
+
+def _over(day: Path, days: Sequence[Path]) -> bool:
+    """A day is over once a photo came after its daylight ended (its ``over`` file) or a
+    later day has begun (a later day folder exists): it takes no more frames, and its events
+    are raised whole."""
+    return (day / OVER).is_file() or any(d.name > day.name for d in days)
 
 
 def _mark_over(days: Path, when: float, daylight: Daylight) -> None:
@@ -499,13 +533,12 @@ def sync_camera(
     hook("ingested")
     views = select_camera(load_views(config.views), camera_id, source=str(config.views))
     days = day_folders(config.data_dir, camera_id)
-    for n, day in enumerate(days):
+    for day in days:
         frames = day / FRAMES
         if not (frames / "frames.json").is_file():
             continue
         state = _load_state(day / DETECT / SCAN, list(views))
-        # over: a later day has begun, or a photo came after the day's daylight ended
-        closed = n < len(days) - 1 or (day / OVER).is_file()
+        closed = _over(day, days)
         scored = len(next(iter(state["windows"].values()), []))
         pending = state["next_start"] + config.options.window_frames <= len(_frame_times(frames))
         # events are raised once per (scored windows, closed): "raised" records it, last
