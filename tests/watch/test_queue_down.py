@@ -113,3 +113,30 @@ def test_the_consumer_retries_with_one_line_per_attempt_and_a_growing_wait(
         assert f"queue {named(dead_redis)} cannot be reached (ConnectionError" in (
             record.getMessage()
         )
+
+
+def test_a_workers_log_lines_carry_their_time_and_level(
+    tmp_path: Path, always_smoke: Path, dead_redis: str
+) -> None:
+    """A service log is read hours later: each line says when, and how bad."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+
+    config = write_config(tmp_path, tmp_path / "data", always_smoke, queue=dead_redis)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "smokewatch", "watch", "worker", "-c", str(config), "--threads"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(4)  # the first attempts fail: one warning line each
+    worker.terminate()
+    _, err = worker.communicate(timeout=30)
+    lines = [line for line in err.splitlines() if "cannot be reached" in line]
+    assert lines, err[-2000:]
+    stamp = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} WARNING ")
+    assert all(stamp.match(line) for line in lines), lines

@@ -68,9 +68,20 @@ def worker(
     """Run queue workers until SIGINT/SIGTERM (the consumer restarts a worker that dies)."""
     from smokewatch.watch.jobs import make_huey, run_worker
 
+    _log_lines()
     cfg = _load(config)
     os.environ["SMOKEWATCH_WATCH_CONFIG"] = str(cfg.path)  # the periodic sweep reads it
     run_worker(make_huey(cfg.queue, cfg.data_dir), workers=workers, process=not threads)
+
+
+def _log_lines() -> None:
+    """A long-running command's log: each line with its time and level, info and up (a
+    service log is read hours later; Python's fallback shows warnings only, bare)."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command("sync")
@@ -193,6 +204,7 @@ def run(
     is an error; one that goes away later is waited for."""
     from smokewatch.watch.jobs import check_queue, make_huey
 
+    _log_lines()
     cfg = _load(config)
     huey = make_huey(cfg.queue, cfg.data_dir)
     check_queue(huey)
