@@ -1,5 +1,7 @@
 """``--engine ray``: two pseudo camera-days on a local Ray (2 CPUs) give the files an
-in-process run gives; a re-run finds every view done; without Ray, a clear error.
+in-process run gives; a re-run finds every view done; an actor killed mid-task is restarted and
+its task run again; more actors than Ray holds, or actors that cannot start, are one clear
+error, never a wait without end; without Ray, a clear error.
 
 The days are ``detect_helpers``' synthetic day (real H.264), the plume at different frames on
 each; the model is the real ``motion3d`` folder, loaded in each actor (registered there by the
@@ -11,13 +13,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import one_line_error, run_cli
 from detect_helpers import (
     BOXES,
     SECONDS_PER_FRAME,
@@ -36,7 +39,9 @@ from smokewatch.core.clip import Box
 from smokewatch.core.detections import Detections, read_detections
 from smokewatch.detect import (
     CameraDay,
+    DetectError,
     DetectOptions,
+    Detector,
     FrameClock,
     RayEngine,
     detect_timelapse,
@@ -45,14 +50,44 @@ from smokewatch.detect.ray_engine import plan_tasks
 
 TESTS = Path(__file__).resolve().parent.parent
 DAY = 86400.0
+#: Ends a test that waits on Ray past a bound: the thread method, as Ray's waits outlast the
+#: signal pytest-timeout sends by default; no hang, but the whole session exits.
+NO_HANG = pytest.mark.timeout(120, method="thread")
 #: (name, plume frames, start): the second day a day later, its plume earlier
 DAYS = [("a", (60, 110), START), ("b", (20, 70), START + DAY)]
 
 
+def _dies_while_scoring(model_dir: Path, deaths: Path, times: int) -> Detector:
+    """:func:`stand_in_detector`, whose process kills itself (SIGKILL, as the OOM killer
+    does) in the middle of a task, at its first call to score the first ``times`` times
+    (counted by files in ``deaths``, which outlive the process)."""
+    detector: Detector = stand_in_detector(model_dir)
+    score = detector.scorer
+
+    def scorer(clips: Any) -> Any:
+        died = len(list(deaths.iterdir()))
+        if died < times:
+            (deaths / str(died)).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return score(clips)
+
+    detector.scorer = scorer
+    return detector
+
+
+class _Holder:
+    """An actor that only holds the CPUs it was given."""
+
+    def ready(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[Any]:
-    """A local Ray with 2 CPUs whose workers import this checkout and the test helpers."""
+    """A local Ray with 2 CPUs whose workers import this checkout and the test helpers (and
+    get this module's own helpers by value: the workers cannot import a test module)."""
     ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     path = [str(TESTS), str(Path(smokewatch.__file__).parent.parent), os.environ.get("PYTHONPATH")]
     ray.init(
         num_cpus=2,
@@ -65,6 +100,7 @@ def ray_local() -> Iterator[Any]:
     )
     yield ray
     ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +224,94 @@ def test_the_cli_scores_two_days_on_ray_as_in_process(
             read_detections(tmp_path / "ray" / name / "detections.json"),
             read_detections(tmp_path / "local" / name / "detections.json"),
         )
+
+
+def _day_a(timelapses: list[Path], views: Path, out: Path) -> CameraDay:
+    name, _, start = DAYS[0]
+    return CameraDay(
+        timelapses[0], load_views(views), out / name, FrameClock(start, SECONDS_PER_FRAME)
+    )
+
+
+@NO_HANG
+def test_an_actor_killed_mid_task_is_restarted_and_its_task_run_again(
+    ray_local: Any, days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapses, views = days
+    options = DetectOptions(size=SIZE)
+    local = _day_a(timelapses, views, tmp_path / "local")
+    detector, _ = detector_for(motion_model)
+    detect_timelapse(
+        local.timelapse, local.views, local.out_dir, detector=detector, clock=local.clock,
+        options=options,
+    )  # fmt: skip
+
+    deaths = tmp_path / "deaths"
+    deaths.mkdir()
+    day = _day_a(timelapses, views, tmp_path / "ray")
+    load = functools.partial(_dies_while_scoring, motion_model, deaths, 1)
+    with RayEngine(load, actors=1) as engine:
+        (report,) = engine.run([day], options=options)
+    assert len(list(deaths.iterdir())) == 1  # it was killed, once
+    assert report.scored == ["0-0", "0-1", "0-2"]
+    _assert_same(
+        read_detections(day.out_dir / "detections.json"),
+        read_detections(local.out_dir / "detections.json"),
+    )
+    assert _files(day.out_dir) == _files(local.out_dir)  # and no work files left behind
+
+
+@NO_HANG
+def test_an_actor_that_keeps_dying_ends_the_run_with_one_error_naming_the_day(
+    ray_local: Any, days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapses, views = days
+    deaths = tmp_path / "deaths"
+    deaths.mkdir()
+    day = _day_a(timelapses, views, tmp_path / "ray")
+    load = functools.partial(_dies_while_scoring, motion_model, deaths, 99)
+    with RayEngine(load, actors=1, retries=1) as engine, pytest.raises(DetectError) as caught:
+        engine.run([day], options=DetectOptions(size=SIZE))
+    message = str(caught.value)
+    assert message.startswith(f"{day.timelapse}: ") and "retries are spent" in message
+    assert "\n" not in message
+    assert len(list(deaths.iterdir())) == 2  # the task, and its one retry
+
+
+@NO_HANG
+def test_more_actors_than_ray_holds_is_one_line_error(
+    ray_local: Any, days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapses, views = days
+    args = [
+        "detect", str(motion_model), "--views", str(views), "--size", str(SIZE), "--quiet",
+        "--out", str(tmp_path / "o"), "--engine", "ray",
+    ]  # fmt: skip
+    for path, (_, _, start) in zip(timelapses, DAYS, strict=True):
+        args += ["--timelapse", str(path), "--start-time", str(start)]
+    many = run_cli(*args, "--ray-actors", "3")  # on 2 CPUs
+    one_line_error(many, "no room for 3 actors of 1 CPU(s)", "hold 2 at most", "2 CPUs in all")
+    wide = run_cli(*args, "--ray-actors", "1", "--threads", "3")
+    one_line_error(wide, "no room for 1 actor of 3 CPU(s)", "hold 0 at most")
+    unasked = run_cli(*args, "--threads", "3")  # as many as fit: none
+    one_line_error(unasked, "no room for an actor of 3 CPU(s)", "free: 2 CPUs")
+    assert not (tmp_path / "o").exists()
+
+
+@NO_HANG
+def test_actors_that_do_not_start_in_time_are_one_error(
+    ray_local: Any, days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    timelapses, views = days
+    load = functools.partial(stand_in_detector, motion_model)
+    with RayEngine(load, actors=1, start_timeout=2.0) as engine:
+        holder = ray_local.remote(_Holder).options(num_cpus=2).remote()  # all of Ray's CPUs
+        try:
+            ray_local.get(holder.ready.remote(), timeout=30)
+            with pytest.raises(DetectError, match=r"1 of 1 Ray actors .* did not start within 2 s"):
+                engine.run([_day_a(timelapses, views, tmp_path / "ray")])
+        finally:
+            ray_local.kill(holder)
 
 
 def test_without_ray_the_engine_says_how_to_install_it(

@@ -13,6 +13,12 @@ Actors work in the driver's working folder, so relative paths mean what they mea
 driver; on a cluster the model, the timelapses and the output folders must be on a file system
 every node shares, at the same paths. Ray is imported only when an engine is built
 (``pip install 'smokewatch[ray]'``). docs/detections.md, "Many camera-days: Ray".
+
+Failures: an actor whose process dies (killed, out of memory, its node lost) is restarted by
+Ray and its task run again, ``retries`` times at most (Ray's ``max_restarts`` and
+``max_task_retries``; safe, as a view already finished is not scored again); past that, or
+when Ray cannot hold or start the actors asked for, or the cluster does not answer, a
+:class:`DetectError` says so.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import functools
 import logging
 import math
 import os
+import socket
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +53,9 @@ RAY_INSTALL = "pip install 'smokewatch[ray]'"
 #: Builds the detector inside an actor (picklable: Ray sends it to every actor).
 DetectorLoader = Callable[[], Detector]
 
+#: Seconds a cluster's ``host:port`` has to accept a connection before it is called unreachable.
+CONNECT_TIMEOUT = 10.0
+
 
 @dataclass(frozen=True)
 class CameraDay:
@@ -68,6 +79,44 @@ def import_ray() -> Any:
             f"the Ray engine needs Ray, which is not installed: {RAY_INSTALL}"
         ) from None
     return ray
+
+
+def _check_reachable(address: str | None) -> str | None:
+    """The cluster Ray would join (``address``, else ``RAY_ADDRESS``) as the messages name it,
+    or None for a local Ray; a :class:`DetectError` when its ``host:port`` does not answer.
+
+    Ray would wait first: ``ray://`` about 30 s, a GCS address retrying for many minutes.
+    ``auto`` and addresses without a port are left to Ray.
+    """
+    given = address if address is not None else os.environ.get("RAY_ADDRESS") or None
+    if given is None:
+        return None
+    shown = given if address is not None else f"{given} (RAY_ADDRESS)"
+    try:
+        parts = urllib.parse.urlsplit("//" + given.removeprefix("ray://"))
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return shown
+    if not host or port is None:
+        return shown
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise DetectError(f"cannot reach the Ray cluster at {shown}: {reason}") from None
+    return shown
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _cpus_gpus(resources: Mapping[str, float]) -> str:
+    """``2 CPUs`` or ``2 CPUs, 1 GPUs``: what counts for actors, not Ray's memory and node keys."""
+    text = f"{resources.get('CPU', 0):g} CPUs"
+    return text + (f", {resources['GPU']:g} GPUs" if resources.get("GPU") else "")
 
 
 def _load_as_given(
@@ -152,6 +201,9 @@ class _DetectorActor:
             self._detector = self._load()
         return self._detector
 
+    def ready(self) -> None:
+        """Nothing: answered once the actor has started."""
+
     def describe(self) -> tuple[dict[str, Any], str]:
         """The model as the files describe it, and its fingerprint."""
         detector = self._get()
@@ -199,11 +251,14 @@ class RayEngine:
     """Actors holding the model, on a local Ray (``ray.init()``) or a cluster (``address``).
 
     ``load`` builds the detector in each actor (:func:`model_loader`). ``actors`` defaults to
-    the CPUs Ray has (divided by ``cpus_per_actor``; with ``gpus_per_actor``, no more than
-    its GPUs allow); each actor uses ``cpus_per_actor`` torch threads. An already initialized
-    Ray is used as it is (and left running); otherwise the engine starts or joins one and
-    shuts it down on :meth:`close`. ``timings`` adds up the actors' (decode, crop, model,
-    Grad-CAM ...) seconds.
+    the CPUs Ray has free (divided by ``cpus_per_actor``; with ``gpus_per_actor``, no more
+    than its GPUs allow); more than the cluster's nodes can hold is an error. Each actor uses
+    ``cpus_per_actor`` torch threads. An already initialized Ray is used as it is (and left
+    running); otherwise the engine starts or joins one and shuts it down on :meth:`close`.
+    ``timings`` adds up the actors' (decode, crop, model, Grad-CAM ...) seconds.
+
+    An actor whose process dies is restarted, and its task run again, ``retries`` times at
+    most; actors not started within ``start_timeout`` seconds (None: no limit) are an error.
     """
 
     def __init__(
@@ -215,32 +270,73 @@ class RayEngine:
         gpus_per_actor: float = 0.0,
         address: str | None = None,
         timings: Timings | None = None,
+        retries: int = 3,
+        start_timeout: float | None = 300.0,
     ) -> None:
         ray = import_ray()
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+            self._init(address)
         elif address is not None:
             raise DetectError("Ray is already initialized in this process; give no address")
         self._load = load
         self._cpus = max(1, cpus_per_actor)
         self._gpus = gpus_per_actor
-        if actors is None:
-            free = ray.available_resources()
-            actors = int(free.get("CPU", 0) // self._cpus)
-            if self._gpus:
-                actors = min(actors, int(free.get("GPU", 0) // self._gpus))
-            if actors < 1:
-                raise DetectError(
-                    f"Ray has no room for an actor of {self._cpus} CPU(s)"
-                    + (f" and {self._gpus} GPU(s)" if self._gpus else "")
-                    + f" (free: {dict(free)})"
-                )
-        self._target = max(1, actors)
+        self._retries = max(0, retries)
+        self._start_timeout = start_timeout
+        try:
+            self._target = self._room_for(actors)
+        except DetectError:
+            if self._owns_ray:
+                ray.shutdown()
+            raise
         self._actors: list[Any] = []
         self._timings = timings
         self._description: tuple[dict[str, Any], str] | None = None
+
+    def _init(self, address: str | None) -> None:
+        """``ray.init``, a cluster that does not answer as a :class:`DetectError`."""
+        joining = _check_reachable(address)
+        try:
+            self._ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        except (ConnectionError, TimeoutError, RuntimeError) as exc:
+            if joining is None and not isinstance(exc, ConnectionError | TimeoutError):
+                raise  # starting a local Ray: not about an address
+            where = f"the Ray cluster at {joining}" if joining else "a local Ray"
+            raise DetectError(f"cannot reach {where}: {_first_line(exc)}") from None
+
+    def _fits(self, resources: Mapping[str, float]) -> int:
+        """How many of the engine's actors ``resources`` (one node's, or free) hold."""
+        count = int(resources.get("CPU", 0) // self._cpus)
+        if self._gpus:
+            count = min(count, int(resources.get("GPU", 0) // self._gpus))
+        return count
+
+    def _asked(self) -> str:
+        return f"{self._cpus} CPU(s)" + (f" and {self._gpus:g} GPU(s)" if self._gpus else "")
+
+    def _room_for(self, actors: int | None) -> int:
+        """The actors to use: ``actors``, if the cluster's nodes can hold them (else actors
+        asked for would wait for room forever), or as many as the free resources hold."""
+        if actors is None:
+            free = self._ray.available_resources()
+            actors = self._fits(free)
+            if actors < 1:
+                raise DetectError(
+                    f"Ray has no room for an actor of {self._asked()} (free: {_cpus_gpus(free)})"
+                )
+            return actors
+        actors = max(1, actors)
+        nodes = [node.get("Resources", {}) for node in self._ray.nodes() if node.get("Alive")]
+        held = sum(self._fits(resources) for resources in nodes)
+        if actors > held:
+            total = self._ray.cluster_resources()
+            raise DetectError(
+                f"Ray has no room for {actors} actor{'s' * (actors != 1)} of {self._asked()}: "
+                f"its nodes hold {held} at most ({_cpus_gpus(total)} in all)"
+            )
+        return actors
 
     @property
     def actors(self) -> int:
@@ -248,14 +344,39 @@ class RayEngine:
         return self._target
 
     def _spawn(self, count: int) -> None:
-        remote = self._ray.remote(_DetectorActor).options(num_cpus=self._cpus, num_gpus=self._gpus)
+        """Actors up to ``count`` (no more than the engine's), each waited for until started."""
+        remote = self._ray.remote(_DetectorActor).options(
+            num_cpus=self._cpus,
+            num_gpus=self._gpus,
+            max_restarts=self._retries,
+            max_task_retries=self._retries,
+        )
         cwd = os.getcwd()
         timed = self._timings is not None
-        while len(self._actors) < min(count, self._target):
-            self._actors.append(remote.remote(self._load, self._cpus, cwd, timed))
+        new = [
+            remote.remote(self._load, self._cpus, cwd, timed)
+            for _ in range(min(count, self._target) - len(self._actors))
+        ]
+        self._actors.extend(new)
+        if not new:
+            return
+        started = [actor.ready.remote() for actor in new]
+        ready, late = self._ray.wait(started, num_returns=len(started), timeout=self._start_timeout)
+        if late:
+            free = self._ray.available_resources()
+            for actor in new:  # none left waiting for room
+                self._ray.kill(actor)
+            del self._actors[-len(new) :]
+            raise DetectError(
+                f"{len(late)} of {len(new)} Ray actors of {self._asked()} did not start within "
+                f"{self._start_timeout:g} s (free: {_cpus_gpus(free)}): other work holds the "
+                "room they need, or they fail to start (see Ray's logs)"
+            )
+        self._get(ready, "a Ray actor starting")
 
-    def _get(self, refs: Any) -> Any:
-        """``ray.get``, with our own errors raised as they were raised in the actor."""
+    def _get(self, refs: Any, who: str) -> Any:
+        """``ray.get``, with our own errors raised as they were raised in the actor, and an
+        actor dead for good (Ray's retries spent) as a :class:`DetectError` naming ``who``."""
         try:
             return self._ray.get(refs)
         except self._ray.exceptions.RayTaskError as exc:
@@ -263,6 +384,10 @@ class RayEngine:
             if isinstance(cause, SmokewatchError):
                 raise cause from None
             raise
+        except self._ray.exceptions.RayActorError as exc:
+            raise DetectError(
+                f"{who} died, and Ray's {self._retries} retries are spent: {_first_line(exc)}"
+            ) from None
 
     def run(
         self,
@@ -287,7 +412,9 @@ class RayEngine:
         tasks = plan_tasks(days, self._target, views_per_task)
         self._spawn(max(1, len(tasks)))
         if self._description is None:
-            self._description = self._get(self._actors[0].describe.remote())
+            self._description = self._get(
+                self._actors[0].describe.remote(), "the Ray actor loading the model"
+            )
         model, model_fingerprint = self._description
         left = [0] * len(days)
         for d, _ in tasks:
@@ -306,18 +433,21 @@ class RayEngine:
                 finish(d)  # a day without views: checked and merged like in-process
         pending = deque(enumerate(tasks))
         idle = list(self._actors)
-        running: dict[Any, Any] = {}
+        running: dict[Any, tuple[Any, int]] = {}
         while pending or running:
             while idle and pending:
                 i, (d, keys) = pending.popleft()
                 actor = idle.pop()
                 ref = actor.detect.remote(i, days[d], keys, opts, batch_size, label_clips)
-                running[ref] = actor
+                running[ref] = (actor, i)
             done, _ = self._ray.wait(list(running), num_returns=1)
             for ref in done:
-                idle.append(running.pop(ref))
-                i, part, timings = self._get(ref)
+                actor, i = running.pop(ref)
+                idle.append(actor)
                 d, keys = tasks[i]
+                _, part, timings = self._get(
+                    ref, f"{days[d].timelapse}: the Ray actor scoring this day"
+                )
                 parts[d].append(part)
                 if self._timings is not None and timings is not None:
                     self._timings.merge(timings)
