@@ -101,3 +101,23 @@ def test_a_heads_file_of_trusted_types_with_wrong_contents_is_one_error(tmp_path
         HeadsModel(specs, bad_choice, bad_heads).save(tmp_path / "heads.skops")
         with pytest.raises(HeadsFileError, match="incomplete heads model"):
             HeadsModel.load(tmp_path / "heads.skops")
+
+
+def test_probabilities_far_from_the_threshold_are_0_and_1_without_overflow() -> None:
+    import warnings
+
+    from smokewatch.training.nested import Candidate, Choice
+
+    class Far:
+        """A head whose scores lie far out on both sides."""
+
+        candidate = Candidate("a", "a", "svm-linear", "a")
+
+        def decision(self, x: np.ndarray) -> np.ndarray:
+            return np.array([-1e4, 1e4])
+
+    choice = Choice([Far.candidate], [1.0], [1.0], [(0.0, 1.0)], 0.0, 0.9, slope=1.0)
+    model = HeadsModel({"a": FeatureSpec(parts=("diff",))}, choice, [Far()])  # type: ignore[list-item]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in exp would be a RuntimeWarning
+        assert model.probabilities({"a": np.zeros((2, 3))}).tolist() == [0.0, 1.0]

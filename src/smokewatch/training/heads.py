@@ -120,7 +120,9 @@ class HeadsModel:
         centred = fused_scores(
             self.heads, [features[h.candidate.features] for h in self.heads], self.choice
         )
-        return np.asarray(1.0 / (1.0 + np.exp(-self.choice.slope * centred)), dtype=np.float64)
+        from scipy.special import expit  # the logistic, without exp's overflow far out
+
+        return np.asarray(expit(self.choice.slope * centred), dtype=np.float64)
 
     def predict_arrays(
         self,

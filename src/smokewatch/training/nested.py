@@ -405,6 +405,8 @@ def nested_cv(
     on_fold: Callable[[FoldResult], None] | None = None,
 ) -> list[FoldResult]:
     """Outer folds scored once each, every choice made by :func:`choose_on` inside."""
+    from scipy.special import expit
+
     from smokewatch.training.metrics import binary_metrics
 
     y = np.asarray(y)
@@ -423,7 +425,7 @@ def nested_cv(
         )
         heads = refit(features, y, train, choice)
         centred = fused_scores(heads, [features[h.candidate.features][test] for h in heads], choice)
-        prob = 1.0 / (1.0 + np.exp(-choice.slope * centred))
+        prob = expit(choice.slope * centred)  # the logistic, without exp's overflow
         m = binary_metrics(y[test].tolist(), prob.tolist())
         result = FoldResult(k, choice, centred, test, {**m.as_dict(), "n": m.n})
         results.append(result)
