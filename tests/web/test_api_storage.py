@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any
 
 from web.site_helpers import Site, sign_in
@@ -21,6 +20,11 @@ def _token(exp: float) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
     return f"{part({'alg': 'HS256'})}.{part({'exp': int(exp), 'user_id': 1})}.c2ln"
+
+
+def _now(page: Any) -> float:
+    """The page's clock, which decides expiry there (the test process's may be frozen)."""
+    return float(page.evaluate("Date.now()")) / 1000
 
 
 def _researcher_then_storage(page: Any) -> dict[str, Any]:
@@ -44,7 +48,7 @@ def test_an_expired_sign_in_is_removed_with_rises_copy(page: Any, site: Site) ->
     token. Both go, as signing out removes both."""
     sign_in(page, "/review")
     assert page.evaluate(f"localStorage.getItem('{RISE_USER_KEY}')") is not None
-    expired = _token(time.time() - 60)
+    expired = _token(_now(page) - 60)
     record = {"token": expired, "name": "rita", "role": "researcher", "user_id": 1}
     page.evaluate(
         """([record, rise]) => {
@@ -62,7 +66,7 @@ def test_a_valid_sign_in_and_a_browser_without_one_keep_rises_copy(page: Any, si
     nobody signed in here keeps whatever RISE's pages keep (``researcher()`` reads, it does
     not clear storage that is not its own)."""
     page.goto("/")
-    fresh = _token(time.time() + 3600)
+    fresh = _token(_now(page) + 3600)
     record = {"token": fresh, "name": "rita", "role": "researcher", "user_id": 1}
     rise = json.dumps({"user_token": fresh})
     page.evaluate(
