@@ -110,10 +110,33 @@ class ConvBNReLU6(nn.Module):
         self.same: tuple[int, int] | None = None if static else (kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.same is not None:
-            x = same_padding(x, *self.same)
-        out: torch.Tensor = self.act(self.bn(self.conv(x)))
+        y = self.conv(x) if self.same is None else self._conv_same(x)
+        out: torch.Tensor = self.act(self.bn(y))
         return out
+
+    def _conv_same(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution with TF "SAME" padding, without copying ``x`` into a padded one.
+
+        A side padded ``(q, q + 1)`` is the kernel one row (column) longer, its first one zero,
+        padded ``q + 1`` on both sides: the same sums over the same pixels, and no copy of the
+        input (which Lite0's memory-bound depthwise layers felt: 10-25% of its time).
+        """
+        kernel, stride = self.same  # type: ignore[misc]
+        pads = [tf_same_padding(int(n), kernel, stride) for n in x.shape[-2:]]
+        if not all(after - before in (0, 1) for before, after in pads):
+            return self.conv(same_padding(x, kernel, stride))
+        grow = [after - before for before, after in pads]
+        weight = self.conv.weight
+        if any(grow):
+            weight = F.pad(weight, (grow[1], 0, grow[0], 0))
+        return F.conv2d(
+            x,
+            weight,
+            self.conv.bias,
+            stride,
+            padding=(pads[0][1], pads[1][1]),
+            groups=self.conv.groups,
+        )
 
 
 def same_padding(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
