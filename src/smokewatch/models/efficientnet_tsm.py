@@ -121,10 +121,12 @@ class ConvBNReLU6(nn.Module):
         padded ``q + 1`` on both sides: the same sums over the same pixels, and no copy of the
         input (which Lite0's memory-bound depthwise layers felt: 10-25% of its time).
         """
-        kernel, stride = self.same  # type: ignore[misc]
+        assert self.same is not None
+        kernel, stride = self.same
         pads = [tf_same_padding(int(n), kernel, stride) for n in x.shape[-2:]]
         if not all(after - before in (0, 1) for before, after in pads):
-            return self.conv(same_padding(x, kernel, stride))
+            padded: torch.Tensor = self.conv(same_padding(x, kernel, stride))
+            return padded
         grow = [after - before for before, after in pads]
         weight = self.conv.weight
         if any(grow):
