@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -93,8 +94,6 @@ def test_late_duplicate_and_night_photos_are_dropped(
 def test_no_window_spans_a_gap_and_the_grid_restarts_after_it(
     config: WatchConfig, always_smoke: Path, tmp_path: Path
 ) -> None:
-    from smokewatch.core.clip import Box
-    from smokewatch.detect import detect_timelapse, read_frame_times
 
     detector = load_detector(always_smoke, cam=False)
     before = [START + i * EVERY for i in range(40)]
@@ -111,43 +110,35 @@ def test_no_window_spans_a_gap_and_the_grid_restarts_after_it(
         assert float(w["end_time"]) - float(w["start_time"]) == 35 * EVERY  # type: ignore[arg-type]
     # each window knows its stretch (the gap begins the next), numbered as detect numbers them
     assert [w["stretch"] for w in windows_of(config)] == [0, 0, 1]
-    frames = day(config) / "frames"
-    batch = (
-        detect_timelapse(
-            frames,
-            {"1-0": Box(0, 0, 48, 48)},
-            tmp_path / "batch",
-            detector=detector,
-            clock=read_frame_times(frames / "frames.json"),
-            options=dataclasses.replace(config.options),
-            label_clips=0,
-        )
-        .views["1-0"]
-        .windows
-    )
+    batch = _batch_windows(config, detector, tmp_path / "batch")
     assert [(w.start_frame, w.stretch) for w in batch][:3] == [(0, 0), (4, 0), (40, 1)]
 
 
-def test_detect_reads_the_same_frame_folder_in_batch(
-    config: WatchConfig, always_smoke: Path, tmp_path: Path
-) -> None:
+def _batch_windows(config: WatchConfig, detector: Any, out: Path) -> list[Any]:
+    """``detect`` over the watched day's frame folder, as a batch run: view 1-0's windows."""
     from smokewatch.core.clip import Box
     from smokewatch.detect import detect_timelapse, read_frame_times
 
-    detector = load_detector(always_smoke, cam=False)
-    post(config, [START + i * EVERY for i in range(60)])
-    sync_camera(config, CAMERA, detector=lambda: detector)
     frames = day(config) / "frames"
     report = detect_timelapse(
         frames,
         {"1-0": Box(0, 0, 48, 48)},
-        tmp_path / "batch",
+        out,
         detector=detector,
         clock=read_frame_times(frames / "frames.json"),
         options=dataclasses.replace(config.options),
         label_clips=0,
     )
-    batch = report.views["1-0"].windows
+    return list(report.views["1-0"].windows)
+
+
+def test_detect_reads_the_same_frame_folder_in_batch(
+    config: WatchConfig, always_smoke: Path, tmp_path: Path
+) -> None:
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(60)])
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    batch = _batch_windows(config, detector, tmp_path / "batch")
     # the batch run also scores the folder's last 36 frames (24-59), the end of its stretch;
     # the watched day, still open, waits for more frames on its grid
     assert (batch[-1].start_frame, batch[-1].end_frame) == (24, 59)
