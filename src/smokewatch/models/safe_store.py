@@ -22,7 +22,7 @@ from typing import Any
 from smokewatch.core.atomic import atomic_path
 from smokewatch.errors import SmokewatchError
 
-__all__ = ["dump", "is_pickle", "load", "load_pickle"]
+__all__ = ["checked", "dump", "is_pickle", "load", "load_pickle"]
 
 
 def dump(payload: Any, path: str | os.PathLike[str]) -> None:
@@ -55,12 +55,14 @@ def load(
     *,
     error: type[SmokewatchError],
     what: str,
-) -> Any:
-    """The object in skops file ``path``, built only if every type in it is skops's default
+    marker: tuple[str, int],
+) -> dict[str, Any]:
+    """The payload in skops file ``path``, built only if every type in it is skops's default
     trusted set or in ``trusted``; else ``error`` naming the file and the untrusted types.
 
     Nothing of the file is built before that check, and a file of another format (a pickle,
-    garbage, a truncated zip) is one ``error``, never a traceback.
+    garbage, a truncated zip) is one ``error``, never a traceback. ``marker``: the
+    ``(format, version)`` the payload must carry (:func:`checked`).
     """
     import skops.io as sio
 
@@ -81,12 +83,34 @@ def load(
     if unknown:
         raise error(f"{p}: holds types a {what} never holds ({', '.join(unknown)}); refused unread")
     try:
-        return sio.load(p, trusted=sorted(found))
+        payload = sio.load(p, trusted=sorted(found))
     except Exception as exc:  # a file that passed the check can still be malformed inside
         raise error(f"{p}: not a readable {what} file ({exc or type(exc).__name__})") from None
+    return checked(payload, p, error=error, what=what, marker=marker)
 
 
-def load_pickle(path: str | os.PathLike[str], *, error: type[SmokewatchError], what: str) -> Any:
+def checked(
+    payload: Any, p: Path, *, error: type[SmokewatchError], what: str, marker: tuple[str, int]
+) -> dict[str, Any]:
+    """``payload`` if it is a dict carrying ``marker``'s format and version, else ``error``."""
+    form, version = marker
+    if not isinstance(payload, dict) or payload.get("format") != form:
+        raise error(f"{p}: not a smokewatch {what} file")
+    if payload.get("version") != version:
+        raise error(
+            f"{p}: {what} file version {payload.get('version')!r}, "
+            f"this smokewatch reads version {version}"
+        )
+    return payload
+
+
+def load_pickle(
+    path: str | os.PathLike[str],
+    *,
+    error: type[SmokewatchError],
+    what: str,
+    marker: tuple[str, int],
+) -> dict[str, Any]:
     """Unpickle a ``.joblib`` file its owner trusts (``smokewatch models convert``): this runs
     any code the file holds, so it is never called on a folder's load."""
     import joblib
@@ -95,6 +119,7 @@ def load_pickle(path: str | os.PathLike[str], *, error: type[SmokewatchError], w
     if not p.is_file():
         raise error(f"{p}: no such file")
     try:
-        return joblib.load(p)
+        payload = joblib.load(p)
     except Exception as exc:  # unpickling garbage raises almost anything
         raise error(f"{p}: not a readable {what} pickle ({exc or type(exc).__name__})") from None
+    return checked(payload, p, error=error, what=what, marker=marker)

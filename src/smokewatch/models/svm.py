@@ -300,7 +300,9 @@ class FeatureSVM:
         """
         from smokewatch.models import safe_store
 
-        payload = safe_store.load(path, TRUSTED, error=SVMFileError, what="FeatureSVM")
+        payload = safe_store.load(
+            path, TRUSTED, error=SVMFileError, what="FeatureSVM", marker=(_FORMAT, _VERSION)
+        )
         return cls._from_payload(Path(path), payload)
 
     @classmethod
@@ -308,18 +310,14 @@ class FeatureSVM:
         """Read the older pickled (``joblib``) form, trusting it: for ``models convert`` only."""
         from smokewatch.models import safe_store
 
-        payload = safe_store.load_pickle(path, error=SVMFileError, what="FeatureSVM")
+        payload = safe_store.load_pickle(
+            path, error=SVMFileError, what="FeatureSVM", marker=(_FORMAT, _VERSION)
+        )
         return cls._from_payload(Path(path), payload)
 
     @classmethod
-    def _from_payload(cls, p: Path, payload: Any) -> FeatureSVM:
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise SVMFileError(f"{p}: not a smokewatch FeatureSVM file")
-        if payload.get("version") != _VERSION:
-            raise SVMFileError(
-                f"{p}: FeatureSVM file version {payload.get('version')!r}, "
-                f"this smokewatch reads version {_VERSION}"
-            )
+    def _from_payload(cls, p: Path, payload: dict[str, Any]) -> FeatureSVM:
+        """A FeatureSVM of a payload whose format and version ``safe_store`` checked."""
         try:
             model = cls(**payload["params"])
             model.estimator_ = payload["estimator"]

@@ -171,7 +171,9 @@ class HeadsModel:
         """Read a model written by :meth:`save`; no code from the file runs."""
         from smokewatch.models import safe_store
 
-        payload = safe_store.load(path, TRUSTED, error=HeadsFileError, what="heads model")
+        payload = safe_store.load(
+            path, TRUSTED, error=HeadsFileError, what="heads model", marker=(_FORMAT, _VERSION)
+        )
         return cls._from_payload(Path(path), payload)
 
     @classmethod
@@ -179,15 +181,14 @@ class HeadsModel:
         """Read the older pickled (``joblib``) form, trusting it: for ``models convert`` only."""
         from smokewatch.models import safe_store
 
-        payload = safe_store.load_pickle(path, error=HeadsFileError, what="heads model")
+        payload = safe_store.load_pickle(
+            path, error=HeadsFileError, what="heads model", marker=(_FORMAT, _VERSION)
+        )
         return cls._from_payload(Path(path), payload)
 
     @classmethod
-    def _from_payload(cls, p: Path, payload: Any) -> HeadsModel:
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-            raise HeadsFileError(f"{p}: not a smokewatch heads model")
-        if payload.get("version") != _VERSION:
-            raise HeadsFileError(f"{p}: heads model version {payload.get('version')!r} unsupported")
+    def _from_payload(cls, p: Path, payload: dict[str, Any]) -> HeadsModel:
+        """A HeadsModel of a payload whose format and version ``safe_store`` checked."""
         try:
             specs = {str(k): FeatureSpec(**v) for k, v in payload["specs"].items()}
             choice, heads = payload["choice"], list(payload["heads"])
