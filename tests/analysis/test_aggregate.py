@@ -240,6 +240,11 @@ def test_an_exact_posterior_tie_is_undecided_as_a_majority_tie_is() -> None:
         assert dawid_skene(answers).tolist() == [pd.NA], rows
         assert dawid_skene_gold(answers).tolist() == [pd.NA], rows
         assert glad(answers, n_iter=5).tolist() == [pd.NA], rows
+        assert mace(answers, restarts=3).isna().tolist() == [True], rows
+    # the same for MACE, whose random restarts leave such a tie 1e-4 apart: which worker
+    # said what must not decide it
+    for rows in ([(1, 1, 1), (1, 2, 0)], [(1, 1, 0), (1, 2, 1)]):
+        assert mace(frame(rows)).isna().tolist() == [True], rows
 
 
 def test_undefined_precision_and_recall_are_nan_not_zero() -> None:

@@ -114,9 +114,9 @@ HEADER = ",".join(COLUMNS)
     ("text", "message"),
     [
         # cut short: the rest would have loaded as defaults (time 0, no page, not gold)
-        (f"{HEADER}\n1,c1,9,researcher,1,5,,,false,\n1,c1,9,researcher,1\n", "line 3: 5 cells"),
+        (f"{HEADER}\n1,c1,9,researcher,1,5,,,false,,\n1,c1,9,researcher,1\n", "line 3: 5 cells"),
         # one cell too many: the cells after it would be read from the wrong columns
-        (f"{HEADER}\n1,c1,9,citizen,1,5,3,true,false,,x\n", "line 2: 11 cells"),
+        (f"{HEADER}\n1,c1,9,citizen,1,5,3,true,false,,false,x\n", "line 2: 12 cells"),
         ("page,worker,accepted\n1,2\n", "line 2: 2 cells where the header has 3 columns"),
     ],
 )

@@ -101,6 +101,17 @@ def test_replay_from_a_start_state() -> None:
     assert citizen_replay([0, 1, 1], start=State.GOLD_POS) == State.GOLD_POS
 
 
+def test_replay_moves_an_experts_answer_by_the_expert_rule() -> None:
+    assert citizen_replay([1], experts=[True]) == expert_next(State.NO_DATA, 1)
+    assert citizen_replay([0, 1], experts=[False, True]) == expert_next(
+        citizen_next(State.NO_DATA, 0), 1
+    )
+    assert final_label(citizen_replay([1], experts=[True]), State.NO_DATA) == 1
+    assert citizen_replay([0, 1], experts=[False, False]) == citizen_replay([0, 1])
+    with pytest.raises(ValueError, match="2 answers but 1 expert flags"):
+        citizen_replay([0, 1], experts=[True])
+
+
 @pytest.mark.parametrize(("answer", "expected"), [(1, 23), (0, 16), (True, 23), (False, 16)])
 def test_researcher_answers(answer: int, expected: int) -> None:
     assert researcher_state(answer) == expected

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from fastapi.testclient import TestClient
 from service_helpers import Seeded, answer_page, login, seed
 from sqlalchemy import select
 
+from smokewatch.analysis.aggregate import rise_state_machine
+from smokewatch.analysis.answers import answers_frame
 from smokewatch.core.answers import Answer
+from smokewatch.core.labels import final_label
 from smokewatch.labeling.answers_export import answer_value, export_answers, export_pages
 from smokewatch.labeling.db import Database
-from smokewatch.labeling.tables import Role, User
+from smokewatch.labeling.tables import Role, User, Video
 from smokewatch.labeling.users import add_account
 
 
@@ -117,3 +121,36 @@ def test_stored_labels_as_answers() -> None:
     assert [answer_value(v) for v in (1, 0, 23, 19, 47, 16, 20, 32, -2, -1)] == [
         1, 0, 1, 1, 1, 0, 0, 0, None, None,
     ]  # fmt: skip
+
+
+def test_replaying_the_export_by_rises_rule_gives_the_services_labels(
+    client: TestClient, database: Database
+) -> None:
+    """An expert's answer moves a clip by RISE's expert rule: the export says whose answers
+    those were, so the analysis's replay of it settles the clips the service settled."""
+    seeded = seed(database, plain=24)
+    with database.write() as s:
+        add_account(s, "eve", "long enough password", Role.EXPERT)
+    r = client.post(
+        "/api/v1/login_password", json={"name": "eve", "password": "long enough password"}
+    )
+    assert r.status_code == 200, r.text
+    eve, ann = str(r.json()["user_token"]), login(client, "uuid.ann")
+    send(client, ann, seeded, label=0)
+    send(client, eve, seeded, label=1)
+    send(client, eve, seeded, label=1)
+
+    with database.read() as s:
+        answers = answers_frame(export_answers(s))
+        service = {
+            v.id: final_label(v.label_state, v.label_state_admin)
+            for v in s.scalars(select(Video).where(Video.id.in_(seeded.plain)))
+        }
+    assert answers["expert"].any() and not answers["expert"].all()
+    by_expert = set(answers.loc[answers["expert"], "task"]) & set(seeded.plain)
+    assert by_expert and all(service[t] == 1 for t in by_expert)  # the expert settled them
+    replayed = rise_state_machine(answers)
+    assert {t: replayed.get(t, None) for t in by_expert} == {t: service[t] for t in by_expert}
+    for task, label in replayed.items():
+        if task in service:
+            assert (None if pd.isna(label) else int(label)) == service[task], task

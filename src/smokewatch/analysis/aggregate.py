@@ -7,8 +7,9 @@ Methods (``METHODS``, in table order):
 ``rise``
     RISE's own rule: the clip's answers, in time order, through
     :func:`smokewatch.core.labels.citizen_replay` (two agreeing answers settle it, a third
-    settles a discord); undecided while one answer or a discord stands. As RISE's service does,
-    it only counts answers of pages that passed their gold standards (or whose page is unknown).
+    settles a discord; an expert's answer moves the clip by RISE's expert rule, as the service
+    moved it); undecided while one answer or a discord stands. As RISE's service does, it
+    only counts answers of pages that passed their gold standards (or whose page is unknown).
 ``dawid-skene``, ``glad``, ``mace``
     crowd-kit's estimators of worker quality (a confusion matrix per worker; an ability per
     worker and a difficulty per clip; a spamming probability per worker) on every answer.
@@ -95,16 +96,22 @@ def _tlw(answers: pd.DataFrame) -> pd.DataFrame:
 #: Posteriors closer than this (relative) are a tie: EM's rounding, not evidence.
 _TIE = 1e-9
 
+#: MACE's restarts begin from random spamming probabilities, so a tie nothing in the answers
+#: breaks (two workers, one answer each, disagreeing) ends 1e-4 apart, and which label wins
+#: follows the workers' ids. A posterior that close to its rival is a coin, not a decision.
+_MACE_TIE = 1e-3
 
-def _most_probable(probas: pd.DataFrame) -> pd.Series:
+
+def _most_probable(probas: pd.DataFrame, *, tie: float = _TIE) -> pd.Series:
     """Per task, the label of highest posterior (``probas_``: task x label); ``<NA>`` where
-    two labels tie, as majority vote leaves a tie, rather than crowd-kit's first column."""
+    two labels tie (within ``tie``, relative), as majority vote leaves a tie, rather than
+    crowd-kit's first column."""
     values = probas.to_numpy(dtype=np.float64)
     if not values.size:
         return _labels([], [])
     best = values.argmax(axis=1)
     top = values[np.arange(len(values)), best]
-    tied = np.isclose(values, top[:, None], rtol=_TIE, atol=0.0).sum(axis=1) > 1
+    tied = np.isclose(values, top[:, None], rtol=tie, atol=0.0).sum(axis=1) > 1
     label = probas.columns.to_numpy()[best].astype(object)
     label[tied] = None
     return _labels(label, probas.index)
@@ -164,8 +171,11 @@ def rise_state_machine(answers: pd.DataFrame) -> pd.Series:
     ordinary = ~answers["gold"].to_numpy(dtype=bool)
     counted = answers[accepted & ordinary].sort_values("time", kind="stable")
     tasks, labels = [], []
-    for task, group in counted.groupby("task", sort=True)["label"]:
-        state = citizen_replay(int(v) for v in group.to_numpy())
+    for task, group in counted.groupby("task", sort=True)[["label", "expert"]]:
+        state = citizen_replay(
+            (int(v) for v in group["label"].to_numpy()),
+            experts=(bool(e) for e in group["expert"].to_numpy()),
+        )
         tasks.append(task)
         labels.append(final_label(state, State.NO_DATA))
     return _labels(labels, tasks)
@@ -214,7 +224,7 @@ def mace(answers: pd.DataFrame, *, seed: int = 0, restarts: int = 10) -> pd.Seri
 
     with _quiet():
         model = MACE(n_restarts=restarts, random_state=seed, verbose=0).fit(_tlw(answers))
-    return _most_probable(model.probas_)
+    return _most_probable(model.probas_, tie=_MACE_TIE)
 
 
 @dataclass(frozen=True)

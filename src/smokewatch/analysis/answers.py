@@ -46,6 +46,7 @@ DTYPES: dict[str, str] = {
     "page_accepted": "boolean",
     "gold": "bool",
     "gold_label": "Int64",
+    "expert": "bool",
 }
 assert tuple(DTYPES) == COLUMNS
 

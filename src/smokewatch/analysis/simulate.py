@@ -216,6 +216,7 @@ def _answers(
             "page": page_ids,
             "gold": is_gold,
             "gold_label": np.where(is_gold, true, -1),
+            "expert": False,
         }
     )
     if spec.page_size:

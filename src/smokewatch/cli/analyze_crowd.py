@@ -368,6 +368,7 @@ def _write_simulated(
             "page_accepted": None,
             "gold": False,
             "gold_label": None,
+            "expert": False,
         }
     ).astype(DTYPES)
     frame = pd.concat([researcher, crowd.answers], ignore_index=True)

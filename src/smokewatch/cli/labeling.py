@@ -364,6 +364,7 @@ def _write_parquet(rows: Iterable[Answer] | Iterable[Page], kind: str, out: Path
         "page_accepted": pa.bool_(),
         "gold": pa.bool_(),
         "gold_label": pa.int64(),
+        "expert": pa.bool_(),
         "accepted": pa.bool_(),
         "clips": pa.int64(),
     }

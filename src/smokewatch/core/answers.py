@@ -19,6 +19,8 @@ page        the page (batch) id the answer came with (int, empty: none)
 page_accepted  whether that page passed its gold standards (true/false, empty: unknown)
 gold        whether the clip was a gold standard when answered (true/false)
 gold_label  the gold standard's answer (1/0, empty: not gold)
+expert      whether a citizen gave it with RISE's expert role (true/false, empty: false),
+            whose answer settles a fresh clip alone (``core.labels.expert_next``)
 ========== ======================================================================
 
 The pages export (``labels export --pages``) is its companion: one row per page (batch) sent
@@ -89,6 +91,7 @@ class Answer:
     page_accepted: bool | None = None
     gold: bool = False
     gold_label: int | None = None
+    expert: bool = False
 
 
 #: The columns, in file order.
@@ -246,6 +249,7 @@ def parse_answers_csv(text: str, *, source: str = "answers") -> list[Answer]:
                 page_accepted=r.boolean("page_accepted", optional=True),
                 gold=bool(r.boolean("gold", optional=True)),
                 gold_label=r.binary("gold_label", optional=True),
+                expert=bool(r.boolean("expert", optional=True)),
             )
         )
     return out

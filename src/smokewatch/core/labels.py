@@ -215,11 +215,24 @@ def expert_next(state: int, answer: int | bool) -> State:
     return _EXPERT_NEXT.get((current, _answer(answer)), current)
 
 
-def citizen_replay(answers: Iterable[int | bool], start: int = State.NO_DATA) -> State:
-    """The citizen state after a sequence of answers, from ``start`` (default: no data)."""
+def citizen_replay(
+    answers: Iterable[int | bool],
+    start: int = State.NO_DATA,
+    *,
+    experts: Iterable[bool] | None = None,
+) -> State:
+    """The citizen state after a sequence of answers, from ``start`` (default: no data).
+
+    ``experts``: per answer, whether an expert gave it (default: none did). The service moves
+    an expert's answer by :func:`expert_next`, so a replay that treated it as a volunteer's
+    would leave undecided clips the service had settled."""
     state = State(start)
-    for answer in answers:
-        state = citizen_next(state, answer)
+    given = list(answers)
+    by_expert = [False] * len(given) if experts is None else list(experts)
+    if len(by_expert) != len(given):
+        raise ValueError(f"{len(given)} answers but {len(by_expert)} expert flags")
+    for answer, expert in zip(given, by_expert, strict=True):
+        state = expert_next(state, answer) if expert else citizen_next(state, answer)
     return state
 
 

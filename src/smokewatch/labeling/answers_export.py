@@ -110,6 +110,7 @@ def export_answers(session: Session, *, chunk: int = 5000) -> Iterator[Answer]:
             page_accepted=None if row.batch_id is None else row.accepted,
             gold=gold_label is not None,
             gold_label=gold_label,
+            expert=row.client_type == Role.EXPERT,
         )
     yield from _crowd_answers(session, chunk)
 
