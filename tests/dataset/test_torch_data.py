@@ -58,13 +58,17 @@ def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 # ------------------------------------------------------------------------------ metadata
 
 
-def test_items_from_metadata_derives_labels_and_drops_undecided(tmp_path: Path) -> None:
+def test_items_from_metadata_derives_labels_and_drops_undecided_bad_and_gold_clips(
+    tmp_path: Path,
+) -> None:
     records = [
         _record(1, State.STRONG_POS, State.NO_DATA),  # citizens: smoke, weight 1
         _record(2, State.WEAK_NEG, State.NO_DATA),  # discord settled: no smoke, 0.66
         _record(3, State.STRONG_POS, State.STRONG_NEG),  # researcher overrules: 0, 0.5
         _record(4, State.ONE_YES, State.NO_DATA),  # undecided: left out
         _record(5, State.NO_DATA, State.BAD),  # bad clip: left out
+        _record(6, State.NO_DATA, State.GOLD_POS),  # gold standard: checks pages, not data
+        _record(7, State.STRONG_POS, State.GOLD_NEG),  # a gold standard citizens answered
     ]
     for r in records:
         (tmp_path / f"{r['file_name']}.mp4").touch()

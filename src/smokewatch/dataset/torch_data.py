@@ -126,7 +126,10 @@ def items_from_metadata(
         Records are validated by :mod:`smokewatch.core.metadata`. A record's ``label``/``weight``
         (present in RISE's split files) is used as given; otherwise both are derived from
         ``label_state``/``label_state_admin`` with :func:`core.labels.final_label` and
-        :func:`core.labels.label_weight`. Clips with no final label are left out. The video of
+        :func:`core.labels.label_weight`. Clips with no final label are left out, and so are bad
+        clips and gold standards, as :func:`smokewatch.dataset.splits.labeled_clips` leaves
+        them out of the splits (gold standards check volunteers' pages: training on them
+        would train on the answers that score the crowd). The video of
         record ``file_name`` is ``video_dir / f"{file_name}.mp4"`` or, in the labeling service's
     clip store, ``video_dir / url_part``; missing videos raise one
         :class:`SmokewatchError` counting them and naming the first few (``missing="error"``), or
@@ -142,6 +145,8 @@ def items_from_metadata(
     items: list[ClipItem] = []
     absent: list[Path] = []
     for clip in clips:
+        if clip.is_gold or clip.is_bad:  # as in `dataset split`: not RISE's dataset
+            continue
         label = clip.label
         if label is None:
             label = final_label(clip.label_state, clip.label_state_admin)
