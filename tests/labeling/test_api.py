@@ -364,6 +364,19 @@ def test_malformed_bodies_are_4xx(client: TestClient, body: bytes, status: int) 
     assert r.status_code == status and isinstance(r.json()["message"], str)
 
 
+@pytest.mark.parametrize("route", ["get_pos_labels", "get_all_labels", "get_pos_gold_labels"])
+@pytest.mark.parametrize("token", ["\\ud800", "caf\\u00e9.b.c"])
+def test_a_token_that_is_not_ascii_is_refused_not_a_crash(
+    client: TestClient, route: str, token: str
+) -> None:
+    """The gallery routes read their JSON themselves, which lets a lone surrogate through
+    (a valid JSON escape that UTF-8 cannot encode); PyJWT would crash on it."""
+    body = f'{{"user_token": "{token}"}}'.encode()
+    r = client.post(f"/api/v1/{route}", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 401, r.text
+    assert "Invalid user token" in r.json()["message"]
+
+
 def test_send_batch_validation(client: TestClient, database: Database) -> None:
     seeded = seed(database, plain=12)
     token = login(client)

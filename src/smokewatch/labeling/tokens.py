@@ -131,6 +131,9 @@ class TokenService:
                 f"Missing field: {kind}_token" if kind == "user" else "Missing field: video_token",
                 400,
             )
+        if not token.isascii():  # a signed token is base64url and dots; PyJWT would encode a
+            # lone surrogate (valid in a JSON string) to UTF-8 and fail outside its own errors
+            raise TokenError(f"Invalid {kind} token: not a token (characters outside ASCII)", 401)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
