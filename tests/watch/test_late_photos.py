@@ -4,7 +4,6 @@ again, grown, under another id, and alert twice."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -39,9 +38,8 @@ def test_photos_for_a_day_already_over_are_dropped_and_nothing_is_raised_twice(
     tmp_path: Path, always_smoke: Path, receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write_config(tmp_path, tmp_path / "data", always_smoke, notify=f"[{receiver.url}]")
-    config = dataclasses.replace(
-        load_watch_config(path, data_dir=tmp_path / "data", timezone="US/Eastern"),
-        alert_secret="s3cret",
+    config = load_watch_config(
+        path, data_dir=tmp_path / "data", timezone="US/Eastern", alert_secret="s3cret"
     )
     detector = load_detector(always_smoke, cam=False)
     day = camera_dir(config.data_dir, CAMERA) / "days" / "2024-06-11"

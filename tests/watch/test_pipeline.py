@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 from watch_helpers import CAMERA, EVERY, START, photo, write_config
 
 from smokewatch.core.detections import Window
 from smokewatch.detect import load_detector
+from smokewatch.detect.rule import find_events
 from smokewatch.labeling.cameras import INBOX, camera_dir, store_photo
 from smokewatch.watch.config import WatchConfig, load_watch_config
 from smokewatch.watch.pipeline import settled_spans, sync_camera
@@ -193,9 +195,8 @@ def test_an_alert_that_failed_is_sent_by_a_later_job(
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/alerts"
     path = write_config(tmp_path, tmp_path / "data", always_smoke, notify=f"[{dead}]")
-    config = dataclasses.replace(
-        load_watch_config(path, data_dir=tmp_path / "data", timezone="US/Eastern"),
-        alert_secret="s3cret",
+    config = load_watch_config(
+        path, data_dir=tmp_path / "data", timezone="US/Eastern", alert_secret="s3cret"
     )
     detector = load_detector(always_smoke, cam=False)
     post(config, [START + i * EVERY for i in range(108)])
@@ -270,11 +271,14 @@ def test_a_malformed_configuration_is_one_error_naming_the_key(
         load(path)
 
 
-def _load(tmp_path: Path, model: Path, camera: str = "{}", **extra: str) -> WatchConfig:
-    """The test camera's configuration with ``extra`` keys and ``camera`` as its mapping."""
+def _load(
+    tmp_path: Path, model: Path, camera: str = "{}", *, secret: str | None = None, **extra: str
+) -> WatchConfig:
+    """The test camera's configuration with ``extra`` keys and ``camera`` as its mapping;
+    ``secret``: the alert secret of the settings (SMOKEWATCH_ALERT_SECRET)."""
     path = write_config(tmp_path, tmp_path / "data", model, **extra)
     path.write_text(path.read_text().replace(f"  {CAMERA}: {{}}", f"  {CAMERA}: {camera}"))
-    return load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC")
+    return load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC", alert_secret=secret)
 
 
 @pytest.mark.parametrize(
@@ -335,6 +339,7 @@ def test_every_documented_key_is_read(tmp_path: Path, always_smoke: Path) -> Non
         timezone="US/Eastern", day_start="6", day_end="20", gap_seconds="60", service="false",
         tolerance_s="3", rule="{smoke_probability: 0.85, max_gap: 1, max_frames: 72, "
         "min_frames: 36, use_ratio: true}", window_frames="36", window_step="18", device="cpu",
+        secret="s3cret",
     )  # fmt: skip
     assert config.options.cam and config.options.rule.use_ratio and not config.service
     assert config.notify == ("https://alerts.example.org/smoke",)
@@ -353,3 +358,123 @@ def test_a_model_or_views_that_do_not_exist_are_an_error_at_once(
     path.write_text(path.read_text().replace("views.yaml", "missing.yaml"))
     with pytest.raises(WatchConfigError, match=r"'views' .*missing.yaml does not exist"):
         load_watch_config(path, data_dir=tmp_path / "data", timezone="UTC")
+
+
+@pytest.mark.parametrize(
+    ("notify", "secret", "named"),
+    [
+        ("https://alerts.example.org/smoke", None, r"notify target "
+         r"'https://alerts.example.org/smoke': no signing secret: .*SMOKEWATCH_ALERT_SECRET"),
+        ("[https://]", "s3cret", r"notify target 'https://': no host"),
+        ("'https://x.org:99999/h'", "s3cret", r"not a valid URL"),
+        ("ftp://x.org/h", "s3cret", r"ftp:// is not supported"),
+        ("smtp://mail.example.org", None, r"no recipients: add \?to="),
+        ("https://x.org/h", "", r"the alert signing secret is empty"),
+    ],
+)  # fmt: skip
+def test_a_notify_target_the_notifier_refuses_is_an_error_at_once(
+    tmp_path: Path, always_smoke: Path, notify: str, secret: str | None, named: str
+) -> None:
+    """Not when the first event is raised, maybe hours later: that job, and every later one
+    at the same day, would fail there, and no later day would be scored."""
+    from smokewatch.watch.config import WatchConfigError
+
+    with pytest.raises(WatchConfigError, match=r"watch.yaml: 'notify': .*" + named) as caught:
+        _load(tmp_path, always_smoke, notify=notify, secret=secret)
+    assert "\n" not in str(caught.value)
+    # with the secret, a webhook loads, and an email target (never signed) with it
+    ok = _load(tmp_path, always_smoke, notify="[https://x.org/h, 'smtp://m.org?to=a@b.org']",
+               secret="s3cret")  # fmt: skip
+    assert ok.notify == ("https://x.org/h", "smtp://m.org?to=a@b.org")
+
+
+def _rule_config(config: WatchConfig, frames: int, step: int, **rule: int) -> WatchConfig:
+    from smokewatch.detect.rule import EventRule
+
+    options = dataclasses.replace(
+        config.options, window_frames=frames, window_step=step, rule=EventRule(**rule)
+    )
+    return dataclasses.replace(config, options=options)
+
+
+def _window(first: int, frames: int, smoke: bool) -> Window:
+    last = first + frames - 1
+    return Window(first, last, START + 10 * first, START + 10 * last, 0.99 if smoke else 0.1)
+
+
+def test_a_tail_window_never_grows_an_event_already_settled(config: WatchConfig) -> None:
+    """The tail (the window ending on a stretch's last frame, scored before a gap or once
+    the day is over) is off the step grid: it can share frames with a smoke window that no
+    grid window reaches, and join it whatever lies between."""
+    config = _rule_config(config, 36, 18, max_gap=0)
+    rule = config.options.rule
+    open_day = [_window(0, 36, True), _window(18, 36, False)]  # 60 frames: 0-35 smoke
+    assert settled_spans(open_day, config, closed=False) == []  # the tail 24-59 may come
+    (grown,) = find_events([*open_day, _window(24, 36, True)], rule)
+    assert (grown.start_frame, grown.end_frame) == (0, 59)
+    # with another quiet grid window, no tail can reach it: settled
+    (span,) = settled_spans([*open_day, _window(36, 36, False)], config, closed=False)
+    assert (span.start_frame, span.end_frame, span.windows) == (0, 35, (0,))
+
+
+@pytest.mark.parametrize(
+    ("frames", "step", "rule"),
+    [
+        (36, 18, {"max_gap": 0}),
+        (36, 18, {"max_gap": 1}),
+        (8, 3, {"max_gap": 1, "max_frames": 16, "min_frames": 8}),
+        (6, 2, {"max_gap": 1, "max_frames": 12, "min_frames": 6}),
+    ],
+)
+def test_a_settled_event_is_the_same_whatever_windows_come_next(
+    config: WatchConfig, frames: int, step: int, rule: dict[str, int]
+) -> None:
+    """Every day of six grid windows (each smoke or not), closed with or without a tail at
+    each offset the grid can leave: what was settled on any of its open prefixes is among
+    the closed day's events, the same frames and the same windows."""
+    import itertools
+
+    config = _rule_config(config, frames, step, **rule)
+
+    def grid(smoke: tuple[bool, ...]) -> list[Window]:
+        return [_window(k * step, frames, s) for k, s in enumerate(smoke)]
+
+    settled = {
+        smoke: settled_spans(grid(smoke), config, closed=False)
+        for n in range(1, 7)
+        for smoke in itertools.product([False, True], repeat=n)
+    }
+    for smoke in itertools.product([False, True], repeat=6):
+        for offset in range(step):  # 0: no tail
+            tail = [_window(5 * step + offset, frames, True)] if offset else []
+            closed = set(find_events([*grid(smoke), *tail], config.options.rule))
+            for n in range(1, 7):
+                for span in settled[smoke[:n]]:
+                    assert span in closed, (smoke[:n], span, smoke, offset)
+
+
+def test_an_event_alerted_while_the_day_is_open_keeps_its_id_when_the_day_closes(
+    tmp_path: Path, always_smoke: Path, receiver
+) -> None:
+    """Smoke in window 0-35, none in 18-53, max_gap 0: the day's tail 24-59, scored when the
+    day is over, joins 0-35 (they share frames); so 0-35 is not raised while the day is open,
+    and the one event, 0-59, is raised and alerted once, with the id it keeps."""
+    path = write_config(
+        tmp_path, tmp_path / "data", always_smoke, notify=f"[{receiver.url}]", rule="{max_gap: 0}"
+    )
+    config = load_watch_config(
+        path, data_dir=tmp_path / "data", timezone="US/Eastern", alert_secret="s3cret"
+    )
+    scripted = iter([0.99, 0.1, 0.99])  # 0-35, 18-53, then the tail 24-59
+    detector = dataclasses.replace(
+        load_detector(always_smoke, cam=False),
+        scorer=lambda clips: np.array([next(scripted) for _ in clips]),
+    )
+    post(config, [START + i * EVERY for i in range(60)])
+    assert sync_camera(config, CAMERA, detector=lambda: detector).events == []
+    post(config, [START + 14 * 3600])  # a night photo: the day is over
+    closed = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert [w["start_frame"] for w in windows_of(config)] == [0, 18, 24]
+    assert closed.events == ["1-0-1718107200-1718107790"] == receiver.events  # frames 0-59
+    found = json.loads((day(config) / "detect" / "detections.json").read_text())
+    assert [e["id"] for v in found["views"] for e in v["events"]] == closed.events

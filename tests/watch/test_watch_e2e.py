@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from watch_helpers import CAMERA, EVERY, SIZE, START, photo, write_config
@@ -68,7 +69,12 @@ def stop(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 
 
 def test_photos_posted_become_a_clip_and_an_event_and_a_kill_loses_nothing(
-    tmp_path: Path, db_url: str, queue_url: str, receiver, always_smoke: Path
+    tmp_path: Path,
+    db_url: str,
+    queue_url: str,
+    receiver,
+    always_smoke: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, database_url=db_url)
@@ -133,7 +139,9 @@ def test_photos_posted_become_a_clip_and_an_event_and_a_kill_loses_nothing(
         )
     finally:
         stop(worker)
-    # once more, in-process: nothing new to do, nothing doubled
+    # once more, in-process: nothing new to do, nothing doubled (the workers' alert secret:
+    # without it, the configuration's webhook target is refused as it is read)
+    monkeypatch.setenv("SMOKEWATCH_ALERT_SECRET", SECRET)
     assert [r.events for r in run_job(str(config), CAMERA)] == [[]]
 
     frames = sorted((day / "frames").glob("*.png"))

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,14 +179,33 @@ def _rule(raw: Any, source: Path) -> EventRule:
     return EventRule(**values)
 
 
-def _notify(raw: Any, source: Path) -> tuple[str, ...]:
-    """The alert targets: one URL, or a list of them."""
+def _notify(raw: Any, source: Path, secret: str | None, timezone: str) -> tuple[str, ...]:
+    """The alert targets: one URL, or a list of them, each one a target the notifier takes.
+
+    A job builds its :class:`~smokewatch.detect.alerts.Notifier` only when an event is raised,
+    maybe hours after startup; a target it refuses then (a malformed URL, a webhook with no
+    signing secret) would fail that job and every later one at the same day, whose events
+    would never count as raised, so later days would never be scored. The notifier is built
+    here instead, as ``detect`` builds it before scoring: every target problem is a
+    :class:`WatchConfigError` when ``watch run``, ``watch worker`` or ``watch sync`` starts.
+    It is built with the same secret and time zone as a job's, in an empty folder (its
+    ledger is never read or written here), and closed at once (it has nothing to send).
+    """
     notify = raw or []
     if isinstance(notify, str):
         notify = [notify]
     if not isinstance(notify, list):
         raise WatchConfigError(f"{source}: 'notify' must be a URL or a list of URLs")
-    return tuple(_text(n, "notify", source) for n in notify)
+    targets = tuple(_text(n, "notify", source) for n in notify)
+    if targets:
+        from smokewatch.detect.alerts import AlertsError, Notifier
+
+        with tempfile.TemporaryDirectory(prefix="smokewatch-notify-") as empty:
+            try:
+                Notifier(list(targets), secret=secret, out_dir=empty, timezone=timezone).close()
+            except AlertsError as exc:
+                raise WatchConfigError(f"{source}: 'notify': {exc}") from None
+    return targets
 
 
 def load_watch_config(
@@ -253,7 +273,7 @@ def load_watch_config(
         options=options,
         gap_seconds=_number(raw.get("gap_seconds", 60.0), "gap_seconds", source),
         tolerance_s=_number(raw.get("tolerance_s", 3.0), "tolerance_s", source),
-        notify=_notify(raw.get("notify"), source),
+        notify=_notify(raw.get("notify"), source, alert_secret, options.daylight.timezone),
         alert_secret=alert_secret,
         device=_text(raw.get("device", "cpu"), "device", source),
         service=_flag(raw.get("service", False), "service", source),

@@ -28,7 +28,7 @@ import bisect
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -41,12 +41,13 @@ from smokewatch.camera.photos import Photo, PhotoGroup, group_photos, load_photo
 from smokewatch.clips.daylight import Daylight
 from smokewatch.clips.extract import crop_views
 from smokewatch.clips.views import load_views, select_camera, split_view_key
+from smokewatch.clips.windows import check_boxes
 from smokewatch.core.atomic import atomic_path, atomic_write_text
 from smokewatch.core.clip import Box
 from smokewatch.core.detections import Detections, Event, ViewDetections, Window
 from smokewatch.core.frame_times import FrameTimes, read_frame_times, write_frame_times
 from smokewatch.core.window_clips import CLIPS_FOLDER, local_day, window_clip_name
-from smokewatch.detect.detector import Detector
+from smokewatch.detect.detector import DetectError, Detector
 from smokewatch.detect.evidence import WindowStore, write_events
 from smokewatch.detect.results import fingerprint, merge_views, write_view
 from smokewatch.detect.rule import EventSpan, find_events
@@ -256,11 +257,36 @@ def _view(
     return ViewDetections(camera, view, tuple(windows), tuple(events), (), box.ltrb)
 
 
-def _read_window_frames(folder: Path, first: int, last: int) -> list[np.ndarray]:
-    return [
-        np.asarray(Image.open(folder / f"{i:06d}.png").convert("RGB"))
-        for i in range(first, last + 1)
-    ]
+def _read_window_frames(
+    folder: Path, views: Mapping[str, Box], first: int, last: int
+) -> list[np.ndarray]:
+    """Frames ``first..last``, each checked to hold every view's box, as ``detect`` checks
+    them (:func:`~smokewatch.clips.windows.check_boxes`): a box outside the frame is a
+    one-line :class:`~smokewatch.errors.ViewsError` naming the view and the frame's size
+    (Pillow would crop it with a bare ``ValueError``, a traceback in every job)."""
+    frames = []
+    for i in range(first, last + 1):
+        path = folder / f"{i:06d}.png"
+        frame = np.asarray(Image.open(path).convert("RGB"))
+        check_boxes(views, frame.shape[1], frame.shape[0], path)
+        frames.append(frame)
+    return frames
+
+
+def _probabilities(
+    detector: Detector, clips: np.ndarray, keys: Sequence[str], first: int, last: int
+) -> np.ndarray:
+    """P(smoke) of each view's clip of frames ``first..last``; a value that is not a number is
+    a :class:`DetectError`, as in ``detect`` (:class:`smokewatch.detect.scan.WindowScan`):
+    clamped into [0, 1], NaN would be recorded as 0, smoke reported as no smoke."""
+    probs = np.asarray(detector.scorer(clips), dtype=np.float64)
+    if not np.isfinite(probs).all():
+        v = int(np.flatnonzero(~np.isfinite(probs))[0])
+        raise DetectError(
+            f"the model gave P(smoke) {probs[v]} for frames {first}-{last} of view {keys[v]}: "
+            "a model whose output is not a number is broken; retrain it"
+        )
+    return probs
 
 
 def _score(
@@ -296,10 +322,11 @@ def _score(
 
     def window(first: int, last: int) -> None:
         crops = [
-            crop_views(f, boxes, opts.size) for f in _read_window_frames(frames_dir, first, last)
+            crop_views(frame, boxes, opts.size)
+            for frame in _read_window_frames(frames_dir, views, first, last)
         ]
         clips = np.stack([np.stack([c[v] for c in crops]) for v in range(len(keys))])
-        probs = np.asarray(detector.scorer(clips), dtype=np.float64)
+        probs = _probabilities(detector, clips, keys, first, last)
         gated = [
             v for v, p in enumerate(probs) if opts.cam and detector.cam and p > opts.cam_probability
         ]
@@ -362,38 +389,76 @@ def _score(
 def settled_spans(windows: Sequence[Window], config: WatchConfig, closed: bool) -> list[EventSpan]:
     """The events of ``windows`` that no later window can change.
 
-    An event is settled when it comes out the same (frames and windows) whatever follows: no
-    more windows, or 1..N more contiguous smoke windows after 0..max_gap non-smoke ones (N
-    enough to cover the longest event and the piece that may join it). A closed day (a later
-    day has begun, or a photo came after its daylight ended) settles everything.
+    An event is raised (its id made of its start and end, its alert sent) once *settled*: it
+    comes out the same (frames and windows) whatever windows follow, so it is never raised
+    again, grown, under another id. A closed day (a later day has begun, or a photo came
+    after its daylight ended) settles everything.
+
+    A later window either leaves the view's last run of smoke windows alone (it starts
+    another run, or none), and then no event changes, or it joins that run, every window
+    before it with it (smoke or not: ``find_events`` fills the gap); so every future comes
+    out as the run grown to end with one later window, as if all of them were smoke. Those
+    are tried: each later window on the step grid (``last.start_frame + k * step``, k up to
+    enough to cover the longest event and the piece that may join it, past the quiet ones
+    that could still be bridged), and after each of them, and after the last window itself,
+    the stretch's *tail*, which :func:`_score` adds when a gap comes or the day closes: one
+    window ending on the stretch's last frame, starting 1 to ``step - 1`` frames after the
+    last grid window. Off the grid, a tail can end where no grid window does and reach back
+    to a smoke window no grid window could (36-frame windows every 18, ``max_gap`` 0: smoke
+    0-35, quiet 18-53, and the tail 24-59 grows the event 0-35 to 0-59), so one is tried at
+    every such start.
+
+    Only the last run's events are tried (on the windows from its first one: a later window
+    joins no other run), and a run too far back for any later window to join settles at once.
     """
     rule = config.options.rule
     spans = find_events(windows, rule)
-    if closed or not windows:
+    if closed or not spans:
         return spans
-    step = config.options.window_step
-    more = (rule.max_frames + rule.min_frames) // step + 3
     last = windows[-1]
+    step = config.options.window_step
+    smoke = [i for i, w in enumerate(windows) if rule.is_smoke(w.probability, w.activation_ratio)]
+    # a later window starts at last.start_frame + 1 or after: it joins the last run if it
+    # comes within max_gap windows of its last smoke window, or shares frames with it
+    bridged = len(windows) - 1 - smoke[-1] <= rule.max_gap
+    if not bridged and windows[smoke[-1]].end_frame <= last.start_frame:
+        return spans
+    # the last run's pieces are adjacent in frames; its first window starts the suffix tried
+    first = len(spans) - 1
+    while first > 0 and spans[first - 1].end_frame + 1 == spans[first].start_frame:
+        first -= 1
+    cut = spans[first].windows[0]
+    keep = set(find_events(windows[cut:], rule))
     seconds = (last.end_time - last.start_time) / max(1, last.end_frame - last.start_frame)
-    keep = set(spans)
-    for quiet in range(rule.max_gap + 1):
-        future = []
-        for k in range(1, quiet + more + 1):
-            shift = k * step
-            future.append(
-                dataclasses.replace(
-                    last,
-                    start_frame=last.start_frame + shift,
-                    end_frame=last.end_frame + shift,
-                    start_time=last.start_time + shift * seconds,
-                    end_time=last.end_time + shift * seconds,
-                    probability=0.0 if k <= quiet else 1.0,
-                    activation_ratio=0.0 if k <= quiet else 1.0,
-                )
-            )
-            if k > quiet:
-                keep &= set(find_events([*windows, *future], rule))
-    return [s for s in spans if s in keep]
+
+    def later(shift: int) -> Window:
+        """A smoke window ``shift`` frames after the last one."""
+        return dataclasses.replace(
+            last,
+            start_frame=last.start_frame + shift,
+            end_frame=last.end_frame + shift,
+            start_time=last.start_time + shift * seconds,
+            end_time=last.end_time + shift * seconds,
+            probability=1.0,
+            activation_ratio=1.0,
+        )
+
+    # grid windows as far as the quiet ones a later smoke window could bridge (max_gap, or
+    # as many as it could share frames with the last one over), then enough for the events
+    reach = max(rule.max_gap, (last.end_frame - last.start_frame) // step)
+    more = reach + (rule.max_frames + rule.min_frames) // step + 3
+    grid: list[Window] = []
+    for k in range(more + 1):
+        if k:
+            grid.append(later(k * step))
+            keep.intersection_update(find_events([*windows[cut:], *grid], rule))
+        for offset in range(1, step):
+            if not keep:
+                return spans[:first]
+            tail = later(k * step + offset)
+            keep.intersection_update(find_events([*windows[cut:], *grid, tail], rule))
+    settled = {dataclasses.replace(s, windows=tuple(cut + i for i in s.windows)) for s in keep}
+    return [*spans[:first], *(s for s in spans[first:] if s in settled)]
 
 
 def _raise_events(
