@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import av
@@ -240,3 +241,34 @@ def test_video_writer_streams_frames_and_writes_nothing_on_error(tmp_path: Path)
             out.write(frames[0])
             raise KeyError("stop")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stream.mp4"]
+
+
+@pytest.mark.parametrize("writer", ["write_clip", "VideoWriter"])
+def test_a_video_reaches_the_disk_before_its_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    # renamed into place unsynced, a power cut could leave an empty or cut-off video under
+    # the final name, which a resumed run takes as done (atomic_write_bytes always synced)
+    events: list[tuple[str, int]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.fstat(fd).st_ino))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(("replace", os.stat(src).st_ino))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    target = tmp_path / "clip.mp4"
+    frames = synthetic_frames(3, 32)
+    if writer == "write_clip":
+        video.write_clip(frames, target)
+    else:
+        with video.VideoWriter(target) as out:
+            for frame in frames:
+                out.write(frame)
+    inode = target.stat().st_ino
+    assert [e for e in events if e[1] == inode] == [("fsync", inode), ("replace", inode)]

@@ -320,3 +320,15 @@ def test_a_photo_that_cannot_be_registered_is_named(tmp_path: Path) -> None:
     result = runner.invoke(app, ["timelapse", "register", str(folder), "--out", "c.yaml"])
     assert result.exit_code == 2
     assert f"{folder / 'zz-blank.jpg'}: too few features to register" in result.stderr
+
+
+def test_build_refuses_an_infinite_gap_limit_before_reading_anything(tmp_path: Path) -> None:
+    # typer's min=1.0 let `inf` through: the whole day was built, then lost at its sidecar
+    args = ["timelapse", "build", "photos", "--camera", "c.yaml", "--date", "2026-06-01"]
+    result = runner.invoke(app, [*args, "--out", "o", "--gap-seconds", "inf"])
+    assert result.exit_code == 2, result.output
+    assert "--gap-seconds: a gap limit must be a finite, positive number of seconds" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()

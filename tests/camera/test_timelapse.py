@@ -10,7 +10,7 @@ import pytest
 
 from smokewatch.camera.timelapse import TimelapseWriter, build_timelapse
 from smokewatch.core.frame_times import FrameTimesError, read_frame_times
-from smokewatch.errors import VideoError
+from smokewatch.errors import SmokewatchError, VideoError
 from smokewatch.video import probe, read_clip
 
 H, W = 48, 64
@@ -174,3 +174,42 @@ def test_a_rebuild_killed_between_its_renames_leaves_no_mismatched_pair(
     build_timelapse(_day(8), video)  # a plain rebuild; its start sweeps the leftover
     assert len(read_frame_times(tmp_path / "day.frames.json")) == probe(video).frames == 8
     assert _leftovers(tmp_path) == ["day.frames.json", "day.mp4"]
+
+
+@pytest.mark.parametrize(
+    "gap", [float("inf"), float("nan"), 0.0, -5.0, pytest.param(10**400, id="huge")]
+)
+def test_a_gap_limit_that_is_no_number_of_seconds_is_refused_before_any_frame(
+    tmp_path: Path, gap: float
+) -> None:
+    # `--gap-seconds inf` encoded the whole day, then failed writing the sidecar: all lost
+    frames_made = 0
+
+    def day() -> Iterator[tuple[float, np.ndarray]]:
+        nonlocal frames_made
+        for item in _day(3):
+            frames_made += 1
+            yield item
+
+    with pytest.raises(FrameTimesError, match="gap_seconds: a gap limit must be a finite, posi"):
+        build_timelapse(day(), tmp_path / "day.mp4", gap_seconds=gap)
+    assert frames_made == 0
+    assert _leftovers(tmp_path) == []
+
+
+def test_two_builds_of_one_day_cannot_collide(tmp_path: Path) -> None:
+    # the second build swept the first one's temporary video as a killed run's leftover,
+    # and the first then failed at its rename, losing the day
+    video = tmp_path / "day.mp4"
+    with TimelapseWriter(video) as first:
+        first.append(_panorama(0), T0)
+        with pytest.raises(SmokewatchError, match=r"day\.mp4: another `timelapse build` is wri"):
+            with TimelapseWriter(video) as second:
+                second.append(_panorama(1), T0 + 1)  # pragma: no cover - never reached
+        # another day in the same folder is no collision
+        build_timelapse(_day(2), tmp_path / "other.mp4")
+        first.append(_panorama(1), T0 + 10)
+    assert probe(video).frames == 2
+    assert _leftovers(tmp_path) == ["day.frames.json", "day.mp4", "other.frames.json", "other.mp4"]
+    build_timelapse(_day(3), video)  # the day is free again once the first build ended
+    assert probe(video).frames == 3

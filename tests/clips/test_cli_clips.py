@@ -259,3 +259,33 @@ def test_parse_start_time() -> None:
     ]:
         with pytest.raises(SmokewatchError, match=why):
             parse_start_time(bad, "UTC")
+
+
+def test_extract_bad_frame_times_and_frame_images_are_one_line(
+    tmp_path: Path, timelapse: Path, views_file: Path
+) -> None:
+    # a 401-digit integer in the frame times: float() overflowed into a traceback
+    huge = tmp_path / "huge.json"
+    huge.write_text("[1" + "0" * 400 + "]")
+    args = ["clips", "extract", str(timelapse), "--views", str(views_file), "--out", "o"]
+    result = runner.invoke(app, [*args, "--frame-times", str(huge)])
+    assert result.exit_code == 2
+    assert "huge.json: frames[0]: an integer of about 401 digits is not epoch seconds" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+    # a frame image with a broken PNG chunk: Pillow's SyntaxError was a traceback
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(synthetic_frames(3, (128, 256), seed=2)):
+        Image.fromarray(frame).save(folder / f"frame-{i}.png")
+    data = (folder / "frame-1.png").read_bytes()
+    at = data.index(b"IDAT")
+    length = int.from_bytes(data[at - 4 : at], "big")
+    (folder / "frame-1.png").write_bytes(
+        data[: at - 4] + (length // 2).to_bytes(4, "big") + data[at:]
+    )
+    result = _extract(folder, views_file, tmp_path / "o2")
+    assert result.exit_code == 2
+    assert "frame-1.png: cannot read frame image (broken PNG file" in result.stderr
+    assert "Traceback" not in result.output

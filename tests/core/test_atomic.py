@@ -82,3 +82,20 @@ def test_a_written_file_has_the_mode_open_would_give(
     atomic_write_text(tmp_path / "metadata.json", "[1]")
     assert (tmp_path / "metadata.json").read_text() == "[1]"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "metadata.json", "plain.txt"]
+
+
+def test_partials_can_be_chosen_by_a_test_on_the_target(tmp_path: Path) -> None:
+    # a job that knows its targets by pattern (clips extract) sweeps only those: another
+    # job's temporary file in the same folder (a timelapse build's video) is not a leftover
+    clip, metadata, other = (
+        _partial(tmp_path, n) for n in ("0-1-x.mp4", "metadata.json", "2024-06-11.mp4")
+    )
+    seen: list[str] = []
+
+    def ours(target: str) -> bool:
+        seen.append(target)
+        return target.startswith("0-1-") or target == "metadata.json"
+
+    assert remove_partials(tmp_path, ours) == 2
+    assert sorted(seen) == ["0-1-x.mp4", "2024-06-11.mp4", "metadata.json"]
+    assert not clip.exists() and not metadata.exists() and other.exists()

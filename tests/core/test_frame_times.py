@@ -14,6 +14,7 @@ from smokewatch.core.frame_times import (
     FrameTimes,
     FrameTimesError,
     Gap,
+    check_gap_seconds,
     find_sidecar,
     parse_frame_times,
     read_frame_times,
@@ -88,6 +89,10 @@ def test_plain_lists_and_detect_files_still_read(tmp_path: Path) -> None:
         ('{"schema": 2, "frames": [1]}', ["schema 2 is not supported"]),
         ('{"frames": [1, 2], "gap_seconds": -1}', ["gap_seconds", "positive"]),
         ('{"frames": [1, 2], "gap_seconds": "60"}', ["gap_seconds"]),
+        # a JSON integer too large for a float: OverflowError tracebacks, not errors
+        ("[1" + "0" * 400 + "]", ["frames[0]", "401 digits is not epoch seconds"]),
+        ("[1, 2, -1" + "0" * 400 + "]", ["frames[2]", "401 digits is not epoch seconds"]),
+        ('{"frames": [1, 2], "gap_seconds": 1' + "0" * 400 + "}", ["gap_seconds", "positive"]),
     ],
 )
 def test_malformed_files_are_one_error_naming_the_file(
@@ -159,3 +164,16 @@ def test_spans_gap_agrees_with_gaps(steps: list[float], limit: float, data: st.D
     assert parse_frame_times(json.loads(json.dumps(value.to_dict(gap_seconds=limit)))) == (
         FrameTimes(value.times, limit)
     )
+
+
+@pytest.mark.parametrize(
+    "limit", [float("inf"), float("nan"), 0, -1.0, pytest.param(10**400, id="huge"), True, "60"]
+)
+def test_a_gap_limit_must_be_a_finite_positive_number(limit: float) -> None:
+    # writers check it before their work (a timelapse build), not after a day of encoding
+    with pytest.raises(ValueError, match="gap limit must be a finite, positive number") as caught:
+        check_gap_seconds(limit)
+    assert len(str(caught.value)) < 120  # a huge integer is described, not printed
+    with pytest.raises(ValueError, match="gap limit"):
+        FrameTimes((1.0, 2.0), limit)
+    assert check_gap_seconds(60) == 60.0

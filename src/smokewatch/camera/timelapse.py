@@ -16,6 +16,8 @@ there.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,10 +33,11 @@ from smokewatch.core.frame_times import (
     FrameTimes,
     FrameTimesError,
     Gap,
+    check_gap_seconds,
     sidecar_for,
     write_frame_times,
 )
-from smokewatch.errors import VideoError
+from smokewatch.errors import SmokewatchError, VideoError
 from smokewatch.video import VideoWriter
 
 __all__ = ["TimelapseSummary", "TimelapseWriter", "build_timelapse"]
@@ -51,7 +54,10 @@ class TimelapseWriter:
     photos were taken, strictly after the frame before. On a clean exit the video is moved
     into place at ``video_path`` and its sidecar (:func:`~smokewatch.core.frame_times.
     sidecar_for`) written beside it, its ``gaps`` those over ``gap_seconds``; on an
-    exception neither file is there.
+    exception neither file is there. A ``gap_seconds`` that is not a finite, positive number
+    is a :class:`~smokewatch.core.frame_times.FrameTimesError` here, before any frame. One
+    writer at a time per video: another one writing it (this process or another) is a
+    :class:`~smokewatch.errors.SmokewatchError` at ``with``.
     """
 
     def __init__(
@@ -64,11 +70,13 @@ class TimelapseWriter:
     ) -> None:
         self.video_path = Path(video_path)
         self.sidecar_path = sidecar_for(self.video_path)
-        if not gap_seconds > 0:
-            raise ValueError(f"gap_seconds must be positive, got {gap_seconds}")
-        self.gap_seconds = float(gap_seconds)
+        try:  # now, not when the sidecar is written after a whole day of encoding
+            self.gap_seconds = check_gap_seconds(gap_seconds)
+        except ValueError as exc:
+            raise FrameTimesError(f"{self.video_path}: gap_seconds: {exc}") from None
         self._video = VideoWriter(self.video_path, fps=fps, crf=crf, pad_odd=True)
         self._times: list[float] = []
+        self._lock: int | None = None
 
     @property
     def frames(self) -> int:
@@ -81,8 +89,15 @@ class TimelapseWriter:
         return tuple(self._times)
 
     def __enter__(self) -> Self:
-        remove_partials(self.video_path.parent, {self.video_path.name, self.sidecar_path.name})
-        self._video.open()
+        self.video_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock_output(self.video_path)
+        try:
+            # only now, holding the day: another build's temporary files are not a leftover
+            remove_partials(self.video_path.parent, {self.video_path.name, self.sidecar_path.name})
+            self._video.open()
+        except BaseException:
+            self._unlock()
+            raise
         return self
 
     def __exit__(
@@ -91,10 +106,22 @@ class TimelapseWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            self.close()
-        else:
-            self._video.abort()
+        try:
+            if exc is None:
+                self.close()
+            else:
+                self._video.abort()
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        """Give the day back to other builds: the lock file goes (while still held, so no
+        one can lock it in between), then the lock."""
+        fd, self._lock = self._lock, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                _lock_file(self.video_path).unlink()
+            os.close(fd)
 
     def append(self, frame: np.ndarray, epoch: float) -> None:
         """Encode ``frame``, taken at ``epoch`` (seconds since 1970, UTC)."""
@@ -131,6 +158,47 @@ class TimelapseWriter:
             else:
                 self._video.abort()
             raise
+
+
+def _lock_file(video_path: Path) -> Path:
+    """The hidden file a build of ``video_path`` holds its lock on (frame readers, photo
+    scans and fingerprints skip hidden files)."""
+    return video_path.with_name(f".{video_path.name}.lock")
+
+
+def _lock_output(video_path: Path) -> int | None:
+    """Hold an exclusive ``flock`` on ``video_path``'s lock file, or refuse (as ``clips
+    extract`` holds its folder): two builds of one day would each sweep the other's
+    temporary video as a killed run's and fail, or rename over each other.
+
+    The lock is per output (other days in the folder build at the same time) and on a file,
+    as the video does not exist yet; the holder deletes the file when done, so a lock won
+    on a file deleted meanwhile is dropped and taken again on the new one. The kernel drops
+    the lock when the process ends, however it ends. A filesystem without locks gets none.
+    """
+    path = _lock_file(video_path)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SmokewatchError(
+                f"{video_path}: another `timelapse build` is writing this day; wait for it "
+                "to finish, or give another --out"
+            ) from None
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None  # no locks on this filesystem: one build per day is up to you
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the holder before us deleted it as we opened it: lock the new one
 
 
 @dataclass(frozen=True, slots=True)

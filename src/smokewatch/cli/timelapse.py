@@ -212,13 +212,17 @@ def build_command(
     from smokewatch.camera.registration import PanoramaMaker, RegistrationError
     from smokewatch.camera.timelapse import build_timelapse
     from smokewatch.clips.daylight import Daylight
-    from smokewatch.core.frame_times import sidecar_for
+    from smokewatch.core.frame_times import check_gap_seconds, sidecar_for
     from smokewatch.settings import load_settings
 
     try:
         wanted = date.fromisoformat(day)
     except ValueError:
         raise SmokewatchError(f"--date {day!r}: expected YYYY-MM-DD") from None
+    try:  # before the day is read and encoded, not when its sidecar is written (`inf`)
+        check_gap_seconds(gap_seconds)
+    except ValueError as exc:
+        raise SmokewatchError(f"--gap-seconds: {exc}") from None
     zone_name = timezone or load_settings().timezone
     zone = _zone(zone_name)
     rule = Daylight(

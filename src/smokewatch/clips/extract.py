@@ -8,8 +8,8 @@ never the panorama itself, which can be 7000 pixels wide. The windows are cut by
 window is ``frames_per_clip`` consecutive daytime frames of one date, with no gap between them.
 
 Clips are named by RISE's convention (:class:`~smokewatch.core.clip.ClipName`) and written
-flat as ``<out_dir>/<name>.mp4``, atomically; a clip that already exists is not written again,
-so an interrupted run can simply be started again. The metadata file
+flat as ``<out_dir>/<name>.mp4``, atomically; a clip that already exists (and is not empty)
+is not written again, so an interrupted run can simply be started again. The metadata file
 (``<out_dir>/metadata.json``) keeps earlier records (ids, label states) and appends new ones,
 and is written even when extraction stops on an error, for the clips that were made.
 """
@@ -43,7 +43,7 @@ from smokewatch.core.frame_times import (
     read_frame_times,
 )
 from smokewatch.core.metadata import read_metadata, write_metadata
-from smokewatch.errors import SmokewatchError, VideoError, ViewsError
+from smokewatch.errors import ClipNameError, SmokewatchError, VideoError, ViewsError
 
 if TYPE_CHECKING:
     from smokewatch.video import LostFrames
@@ -93,8 +93,18 @@ def _natural_key(name: str) -> list[object]:
 
 def _images(folder: Path) -> list[Path]:
     """A folder's frame images in natural name order; two names that order the same way
-    (``frame-1.png``, ``frame-01.png``, ``frame-1.jpg``) are an error, as no order is right."""
-    found = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    (``frame-1.png``, ``frame-01.png``, ``frame-1.jpg``) are an error, as no order is right.
+
+    Hidden files are not frames, as everywhere in the project (``camera.photos``,
+    ``detect``'s fingerprint): a killed writer's ``.frame-40.png.1a2b3c4d.part.png`` or
+    macOS's ``._frame-0.png`` would otherwise be read as a frame and shift every frame's
+    time after it (or no longer match the frame times).
+    """
+    found = [
+        p
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    ]
     found.sort(key=lambda p: (_natural_key(p.stem), p.name))
     for a, b in itertools.pairwise(found):
         if _natural_key(a.stem) == _natural_key(b.stem):
@@ -115,16 +125,35 @@ def count_frames(timelapse: str | os.PathLike[str]) -> int:
     return probe(p).frames
 
 
+#: What Pillow raises for an image it cannot decode, as ``camera.photos.load_photo`` catches
+#: them (``clips`` may not import ``camera``): OSError (missing, truncated, not an image),
+#: SyntaxError (a broken PNG chunk), ValueError, and DecompressionBombError for an image over
+#: ``Image.MAX_IMAGE_PIXELS`` (not an OSError).
+_IMAGE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+)
+
+
+def _read_image(path: Path, shown: str) -> np.ndarray:
+    """One frame image as RGB uint8; anything Pillow cannot decode is a :class:`VideoError`
+    naming the file as ``shown`` (the strict reader raises it, the tolerant one counts a
+    lost frame), never a traceback from deep inside Pillow."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except _IMAGE_ERRORS as exc:
+        raise VideoError(f"{shown}: cannot read frame image ({exc})") from None
+
+
 def _iter_images(folder: Path) -> Iterator[np.ndarray]:
     paths = _images(folder)
     if not paths:
         raise VideoError(f"{folder}: no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     for path in paths:
-        try:
-            with Image.open(path) as img:
-                yield np.asarray(img.convert("RGB"))
-        except OSError as exc:
-            raise VideoError(f"{path}: cannot read frame image ({exc})") from None
+        yield _read_image(path, str(path))
 
 
 def iter_timelapse(timelapse: str | os.PathLike[str]) -> Iterator[np.ndarray]:
@@ -145,10 +174,9 @@ def _iter_images_tolerant(folder: Path) -> Iterator[np.ndarray | LostFrames]:
         raise VideoError(f"{folder}: no frame images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     for path in paths:
         try:
-            with Image.open(path) as img:
-                frame = np.asarray(img.convert("RGB"))
-        except OSError as exc:
-            yield LostFrames(1, f"{path.name}: cannot read frame image ({exc})")
+            frame = _read_image(path, path.name)
+        except VideoError as exc:
+            yield LostFrames(1, str(exc))
             continue
         yield frame
 
@@ -179,6 +207,30 @@ def crop_views(frame: np.ndarray, boxes: Sequence[Box], size: int) -> list[np.nd
         np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box.ltrb))
         for box in boxes
     ]
+
+
+def _ours(target: str, metadata_name: str, ids: Sequence[tuple[int, int]], size: int) -> bool:
+    """Whether ``target`` is a file this extraction writes: its metadata, or a clip of one of
+    its views at its size. Only those partials are a killed run's to sweep."""
+    if target == metadata_name:
+        return True
+    if not target.endswith(".mp4"):
+        return False
+    try:
+        name = ClipName.parse(target)
+    except ClipNameError:
+        return False
+    return (name.camera_id, name.view_id) in ids and name.width == name.height == size
+
+
+def _done(clip: Path) -> bool:
+    """Whether a clip is already written, so a resumed run skips it: a file with bytes in
+    it. An empty one (a disk that filled, a file system that lost an unsynced rename's data)
+    is written again; clips are not decoded here, which would cost a resume its speed."""
+    try:
+        return clip.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _existing(path: Path) -> list[Clip]:
@@ -329,7 +381,7 @@ def extract_clips(
                 name = ClipName(cam, view, day, box, size, size, first, t0, t1)
                 file_name = name.format()
                 path = out / f"{file_name}.mp4"
-                if path.exists():
+                if _done(path):
                     report.skipped.append(path)
                 else:
                     write_clip(window.view(v), path, fps=fps, crf=crf)
@@ -363,7 +415,9 @@ def extract_clips(
             crop=lambda frame: crop_views(frame, boxes, size),
             gaps=gaps,
         )
-        remove_partials(out)  # clips and metadata a killed run left half-written
+        # clips and metadata a killed run of ours left half-written; not another job's
+        # temporary files (a `timelapse build` writing its day into the same folder)
+        remove_partials(out, lambda target: _ours(target, metadata_name, ids, size))
         try:
             for i, frame in enumerate(iter_timelapse(source)):
                 report.frames_read += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_partials"]
@@ -67,16 +67,25 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def remove_partials(folder: str | os.PathLike[str], names: Iterable[str] | None = None) -> int:
+def remove_partials(
+    folder: str | os.PathLike[str],
+    names: Iterable[str] | Callable[[str], bool] | None = None,
+) -> int:
     """Delete the temporary files of :func:`atomic_path` that a killed writer left in
-    ``folder`` (``.<name>.XXXX.part<suffix>``): of the targets ``names``, or of any target.
+    ``folder`` (``.<name>.XXXX.part<suffix>``): of the targets ``names`` (a set of names, or
+    a test on a target's name, for a job whose targets are known by pattern, not one by one,
+    so it leaves alone those of another job writing into the same folder), or of any target.
 
     :func:`atomic_path` removes its temporary file on any exception, Ctrl-C included, but not
     on SIGKILL or power loss; a resumable job calls this when it starts, so leftovers (a
     half-encoded video, a partial checkpoint) do not pile up run after run. Only for a
     folder whose targets no other process is writing right now. Returns how many went.
     """
-    wanted = None if names is None else set(names)
+    wanted: Callable[[str], bool] | None
+    if names is None or callable(names):
+        wanted = names
+    else:
+        wanted = set(names).__contains__
     removed = 0
     try:
         entries = list(os.scandir(folder))
@@ -92,7 +101,7 @@ def remove_partials(folder: str | os.PathLike[str], names: Iterable[str] | None 
             continue
         target, _, _ = name[1:].rpartition(".part")
         target = target.rsplit(".", 1)[0]  # drop the random part
-        if wanted is None or target in wanted:
+        if wanted is None or wanted(target):
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
                 removed += 1

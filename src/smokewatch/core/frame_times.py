@@ -43,6 +43,7 @@ __all__ = [
     "FrameTimes",
     "FrameTimesError",
     "Gap",
+    "check_gap_seconds",
     "find_sidecar",
     "parse_frame_times",
     "read_frame_times",
@@ -88,10 +89,36 @@ class Gap:
         }
 
 
-def _check_limit(limit: float) -> float:
-    if not (isinstance(limit, int | float) and math.isfinite(limit) and limit > 0):
-        raise ValueError(f"a gap limit must be a positive number of seconds, got {limit!r}")
+def _finite(value: float) -> bool:
+    """``math.isfinite`` for any JSON number: an integer too large for a float (a 400-digit
+    one parses fine) is not finite either, rather than an OverflowError traceback."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def check_gap_seconds(limit: float) -> float:
+    """``limit`` as a gap limit in seconds, or a ValueError saying why it cannot be one.
+
+    Writers call it before their work (``camera.timelapse``): an infinite or negative limit
+    found only when the sidecar is written would cost a whole day's encoding.
+    """
+    if isinstance(limit, bool) or not (
+        isinstance(limit, int | float) and _finite(limit) and limit > 0
+    ):
+        raise ValueError(
+            f"a gap limit must be a finite, positive number of seconds, got {_shown(limit)}"
+        )
     return float(limit)
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, but a huge integer by its size (Python refuses to print one with
+    over 4300 digits, and a person cannot read one with 400)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    return repr(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +139,14 @@ class FrameTimes:
         if problem is not None:
             raise FrameTimesError(problem)
         if self.gap_seconds is not None:
-            object.__setattr__(self, "gap_seconds", _check_limit(self.gap_seconds))
+            object.__setattr__(self, "gap_seconds", check_gap_seconds(self.gap_seconds))
 
     def __len__(self) -> int:
         return len(self.times)
 
     def _limit(self, limit: float | None) -> float:
         if limit is not None:
-            return _check_limit(limit)
+            return check_gap_seconds(limit)
         return self.gap_seconds if self.gap_seconds is not None else DEFAULT_GAP_SECONDS
 
     def gaps(self, limit: float | None = None) -> list[Gap]:
@@ -162,7 +189,10 @@ def _problem(times: Iterable[Any], where: str = "frames") -> str | None:
         count += 1
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{where}[{i}]: expected epoch seconds, got {value!r}"
-        t = float(value)
+        try:
+            t = float(value)
+        except OverflowError:  # an integer too large for a float (JSON has no limit)
+            return f"{where}[{i}]: {_shown(value)} is not epoch seconds"
         problem = epoch_problem(t)
         if problem is not None:
             return f"{where}[{i}]: {problem}"
@@ -205,8 +235,8 @@ def parse_frame_times(data: Any, *, source: str = "frame times") -> FrameTimes:
     if gap_seconds is not None:
         if isinstance(gap_seconds, bool) or not isinstance(gap_seconds, int | float):
             raise fail(f"gap_seconds: expected a number of seconds, got {gap_seconds!r}")
-        if not (math.isfinite(gap_seconds) and gap_seconds > 0):
-            raise fail(f"gap_seconds: expected a positive number, got {gap_seconds!r}")
+        if not (_finite(gap_seconds) and gap_seconds > 0):
+            raise fail(f"gap_seconds: expected a positive number, got {_shown(gap_seconds)}")
     times = FrameTimes(tuple(float(t) for t in raw), gap_seconds)
     if gap_seconds is not None and "gaps" in obj:
         stated = obj["gaps"]
