@@ -1,7 +1,9 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one.
 
 Every writer in the project (metadata, clips, caches, checkpoints, exports) goes through
-:func:`atomic_path`, so a crash or Ctrl-C mid-write leaves no partial file behind.
+:func:`atomic_path`, so a crash or Ctrl-C mid-write leaves no partial file behind, and a
+power cut none either: the new file's data reaches the disk before the rename makes it the
+target (without that, ext4 and others can commit the rename first and leave an empty file).
 """
 
 from __future__ import annotations
@@ -40,26 +42,37 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
 
     The temporary file keeps ``path``'s suffix (or ``suffix``) so that tools choosing a format
     by extension (FFmpeg, numpy) still do; it is removed if the block raises. It is created
-    with the mode a plain ``open()`` gives, so the file renamed into place has it too.
+    with the mode a plain ``open()`` gives, so the file renamed into place has it too. Its
+    data is flushed to disk (fsync) before the rename, here once for every writer (torch,
+    numpy and FFmpeg write it by name, with no file object to sync), so the block must have
+    closed the file by the time it ends.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file(target.parent, f".{target.name}.", f".part{suffix or target.suffix}")
     try:
         yield tmp
+        _sync(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
+def _sync(path: Path) -> None:
+    """Flush the data of the file at ``path`` to disk (a regular file, closed by its writer)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename, by
+    :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
