@@ -140,6 +140,27 @@ def test_selection_rules_and_the_validation_threshold() -> None:
     assert 0 < validation_threshold([0, 1], np.array([0.0, 1.0]), 0.5) < 1
 
 
+def test_select_by_roc_auc_on_one_class_validation_falls_back_to_the_loss(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path
+) -> None:
+    """Validation clips of one class have no ROC-AUC: the record holds None (as JSON keeps
+    it), and the lower loss chooses, as ``select_by`` promises, instead of a crash."""
+    from smokewatch.training.loop import _better
+
+    a = {"f1": 0.0, "roc_auc": None, "loss": 0.50}
+    b = {"f1": 0.0, "roc_auc": None, "loss": 0.40}
+    assert _better(b, a, "roc_auc") and not _better(a, b, "roc_auc")
+    assert _better({**a, "roc_auc": 0.6}, b, "roc_auc")  # an existing ROC-AUC beats none
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    smoke = [it for it in items if it.label == 1]
+    config = apply_overrides(load_config(tiny_preset), ["select_by=roc_auc", "steps=2"])
+    config = apply_overrides(config, ["val_every=1", "milestones=[2]"])
+    result = train(config, items, smoke[:2], tmp_path / "run", progress=False)
+    assert [h["roc_auc"] for h in result.history] == [None, None]
+    lowest = min(result.history, key=lambda h: h["loss"])
+    assert result.chosen_step == lowest["step"]
+
+
 def binary_metrics_f1(y: list[int], p: np.ndarray, cut: float) -> float:
     from smokewatch.training.metrics import binary_metrics
 
@@ -512,3 +533,33 @@ def test_a_checkpoint_save_sweeps_a_killed_runs_partial_copy(tmp_path: Path) -> 
     save_checkpoint(tmp_path / "last.pt", {"step": 3})
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
+def test_checkpoints_and_weights_reach_the_disk_before_their_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """last.pt and model.pt are written by name (torch.save): each is fsynced before the
+    rename puts it in place, as text files are (a power cut leaves no empty checkpoint)."""
+    from model_dirs import tiny3d_model_dir
+
+    from smokewatch.training.checkpoint import save_checkpoint
+
+    calls: list[tuple[str, int, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", os.fstat(fd).st_ino, ""))
+        real_fsync(fd)
+
+    def replace(src: Path, dst: Path) -> None:
+        calls.append(("replace", os.stat(src).st_ino, Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    save_checkpoint(tmp_path / "last.pt", {"step": 3})
+    tiny3d_model_dir(tmp_path / "model")
+    renamed = [(ino, name) for call, ino, name in calls if call == "replace"]
+    assert [name for _, name in renamed] == ["last.pt", "model.pt", "model.json"]
+    for ino, name in renamed:  # each file synced, and before its rename
+        assert calls.index(("fsync", ino, "")) < calls.index(("replace", ino, name)), name

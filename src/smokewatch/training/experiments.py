@@ -4,6 +4,8 @@ Layout of an experiments folder (re-running it skips finished runs and resumes u
 so a crash or Ctrl-C loses at most the steps since the last checkpoint)::
 
     OUT/<preset>/<S0|fold-1|...>/   last.pt, best.pt, tb/, model/   (the training run)
+    OUT/<preset>/<S0|...>/clips.json the run's train/validation/test clips (:func:`run_clips`):
+                                    a re-run on other folds (--seed, --folds, groups) is refused
     OUT/<preset>/<S0|...>/test/     predictions.csv, metrics.json, roc.png, confusion/
     OUT/results.json                every finished run's test metrics
     OUT/table_<metric>.md / .csv    rows = presets, columns = splits (or folds) + average
@@ -33,6 +35,7 @@ __all__ = [
     "first_frame_thumbnails",
     "fold_items",
     "nested_cross_validate",
+    "run_clips",
     "run_one",
     "run_splits",
     "split_items",
@@ -105,6 +108,104 @@ def fold_items(items: Sequence[Any], folds: int, seed: int) -> list[tuple[list[A
     ]
 
 
+#: The file in a run's folder naming the clips it was trained, validated and tested on.
+RUN_CLIPS = "clips.json"
+
+
+def _same_config(model_json: Path, config: TrainConfig) -> bool:
+    """Whether the run described by ``model_json`` was trained with ``config``.
+
+    Compared as JSON on both sides, after validating the stored one: ``model.json`` gives
+    lists where the live config holds tuples (a heads preset's candidates and grids), so a
+    plain dict comparison called every re-run of such a preset "other settings". Unreadable
+    or invalid stored settings count as other settings.
+    """
+    try:
+        earlier = json.loads(model_json.read_text(encoding="utf-8")).get("config")
+        stored = TrainConfig.model_validate(earlier)
+    except Exception:  # unreadable, not a dict, or settings this version no longer takes
+        return False
+    return bool(stored.model_dump(mode="json") == config.model_dump(mode="json"))
+
+
+def run_clips(
+    train_items: Sequence[Any], val_items: Sequence[Any], test_items: Sequence[Any]
+) -> dict[str, Any]:
+    """What a run folder remembers of its clips (``clips.json``): counts and a hash of each
+    part's sorted clips.
+
+    A run folder is named by preset and split/fold only, so the fold seed, fold count,
+    scene groups and labels CSV are not in its name: without this, re-running into the same
+    output folder with another ``--seed`` reused the other folds' results, or scored the
+    old model on a test fold holding clips it had trained on. Sorted, because only which
+    clips are in each part decides whether the results still hold; each clip counts by
+    name, label and weight (as :func:`~smokewatch.training.loop.data_fingerprint`), so a
+    clips folder can move.
+    """
+    import hashlib
+
+    def digest(items: Sequence[Any]) -> str:
+        h = hashlib.sha256()
+        for line in sorted(f"{it.key}\0{int(it.label)}\0{float(it.weight)!r}" for it in items):
+            h.update(f"{line}\n".encode())
+        return h.hexdigest()
+
+    return {
+        "train": digest(train_items),
+        "validation": digest(val_items),
+        "test": digest(test_items),
+        "train_clips": len(train_items),
+        "validation_clips": len(val_items),
+        "test_clips": len(test_items),
+    }
+
+
+def _check_run_clips(
+    run_dir: Path,
+    config: TrainConfig,
+    train_items: Sequence[Any],
+    val_items: Sequence[Any],
+    test_items: Sequence[Any],
+) -> None:
+    """Refuse a run folder that holds a run on other clips; record the clips of a new one.
+
+    Refused (as a run with other settings is) rather than redone: the folder may hold hours
+    of training that the user meant to keep under another name. A folder written before
+    ``clips.json`` was kept is not checked (as a checkpoint without its data fingerprint).
+    """
+    from smokewatch.training.build import TrainingError
+
+    now = run_clips(train_items, val_items, test_items)
+    path = run_dir / RUN_CLIPS
+    if path.is_file():
+        try:
+            then = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TrainingError(
+                f"{path}: unreadable ({exc}); remove that run to train it again"
+            ) from None
+        if then != now:
+            parts = ("train_clips", "validation_clips", "test_clips")
+            said = then if isinstance(then, dict) else {}
+            old = "/".join(str(said.get(p, "?")) for p in parts)
+            new = "/".join(str(now[p]) for p in parts)
+            which = f"as many, {new}, but not the same" if old == new else f"{old}; now {new}"
+            raise TrainingError(
+                f"{run_dir} holds a run of {config.name} on other clips (train/validation/test "
+                f"{which}): the folds changed (--seed, --folds, --scene-groups or the labels); "
+                "use another output folder (or remove that run) to run these"
+            )
+        return
+    begun = [
+        run_dir / "last.pt",
+        run_dir / "best.pt",
+        run_dir / "model" / "model.json",
+        run_dir / "test" / "metrics.json",
+    ]
+    if not any(p.exists() for p in begun):  # a new run: its clips, before any of its files
+        atomic_write_text(path, json.dumps(now, indent=2, sort_keys=True) + "\n")
+
+
 def run_one(
     config: TrainConfig,
     train_items: Sequence[Any],
@@ -124,15 +225,14 @@ def run_one(
 
     done = run_dir / "test" / "metrics.json"
     made = run_dir / "model" / "model.json"
-    if made.is_file():
-        earlier = json.loads(made.read_text(encoding="utf-8")).get("config")
-        if earlier != config.model_dump():
-            from smokewatch.training.build import TrainingError
+    if made.is_file() and not _same_config(made, config):
+        from smokewatch.training.build import TrainingError
 
-            raise TrainingError(
-                f"{run_dir} holds a run of {config.name} with other settings; use another "
-                "output folder (or remove that run) to train with these"
-            )
+        raise TrainingError(
+            f"{run_dir} holds a run of {config.name} with other settings; use another "
+            "output folder (or remove that run) to train with these"
+        )
+    _check_run_clips(run_dir, config, train_items, val_items, test_items)
     if done.is_file():
         return dict(json.loads(done.read_text(encoding="utf-8")))
     if not (run_dir / "model" / "model.json").is_file():

@@ -35,6 +35,8 @@ import contextlib
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -429,6 +431,18 @@ def spec_extractors(spec: FeatureSpec) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
+#: What reading a damaged cache entry raises (a file cut short by a crash or a full disk, or
+#: emptied by a power cut after its rename): numpy's own errors, and a ``.npz``'s zip and
+#: deflate errors. Such an entry is a cache miss, extracted again, not the end of a long run.
+DAMAGED_ENTRY: tuple[type[Exception], ...] = (
+    OSError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
 @dataclass(frozen=True)
 class _Store:
     folder: Path
@@ -455,7 +469,7 @@ class _Store:
         try:
             with np.load(path) as data:
                 return {k: data[k] for k in data.files}
-        except (OSError, ValueError):  # a damaged entry is extracted again
+        except DAMAGED_ENTRY:  # a damaged entry is extracted again
             return None
 
     def save(self, video: Path, summary: Summary) -> None:

@@ -169,14 +169,23 @@ def selection_warning(config: TrainConfig, validation_clips: int) -> str | None:
     return None
 
 
+def _score(record: dict[str, Any], by: str) -> float:
+    """``record``'s ``by`` score, or -inf where it does not exist: a validation record keeps
+    a missing ROC-AUC (one class) as None (``BinaryMetrics.as_dict``), older ones as NaN."""
+    value = record.get(by)
+    if value is None:
+        return -math.inf
+    score = float(value)
+    return -math.inf if math.isnan(score) else score
+
+
 def _better(candidate: dict[str, Any], best: dict[str, Any] | None, by: str = "f1") -> bool:
     """Whether validation ``candidate`` beats ``best`` by ``by`` (``select_by``); ties, and an
     ROC-AUC that does not exist (one class), go to the lower loss."""
     if best is None:
         return True
     if by != "loss":
-        a, b = float(candidate[by]), float(best[by])
-        a, b = (-math.inf if math.isnan(a) else a), (-math.inf if math.isnan(b) else b)
+        a, b = _score(candidate, by), _score(best, by)
         if a != b:
             return a > b
     return bool(candidate["loss"] < best["loss"])

@@ -295,6 +295,7 @@ def extract_clip_features(
     ``config.weights`` are kept.
     """
     from smokewatch.core.atomic import atomic_path
+    from smokewatch.training.features import DAMAGED_ENTRY
 
     dev = resolve_device(device)
     feats: list[np.ndarray | None] = [None] * len(items)
@@ -304,10 +305,14 @@ def extract_clip_features(
     todo = []
     for i in range(len(items)):
         if files and files[i].is_file():
-            feats[i] = np.load(files[i])
-            if on_batch is not None:
-                on_batch(1)
-            continue
+            try:
+                feats[i] = np.load(files[i])
+            except DAMAGED_ENTRY:  # a damaged entry is a cache miss: extracted again
+                feats[i] = None
+            else:
+                if on_batch is not None:
+                    on_batch(1)
+                continue
         todo.append(i)
     if todo:
         features = feature_backbone(config, dev, weights_cache_dir)

@@ -230,6 +230,27 @@ class TrainedModel:
         return probs
 
 
+def _check_threshold(meta: dict[str, Any], meta_path: Path) -> None:
+    """Refuse a ``probability_threshold`` that is not a number strictly inside (0, 1).
+
+    Checked on loading, not when :attr:`TrainedModel.threshold` is read: a null gave a
+    traceback mid-evaluation, and 7 was taken silently, calling every clip "no smoke".
+    """
+    if "probability_threshold" not in meta:
+        return
+    value = meta["probability_threshold"]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value < 1
+    ):
+        raise ModelDirError(
+            f"{meta_path}: probability_threshold {value!r} is not a number strictly between "
+            "0 and 1; fix it or retrain the model"
+        )
+
+
 def load_model_dir(path: Path) -> TrainedModel:
     """Load a model directory, or the ``model/`` inside a training run's folder."""
     if not (path / "model.json").is_file() and (path / "model" / "model.json").is_file():
@@ -239,7 +260,7 @@ def load_model_dir(path: Path) -> TrainedModel:
         raise ModelDirError(f"{path}: not a model directory (no model.json; train one first)")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
         raise ModelDirError(f"{meta_path}: unreadable ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelDirError(f"{meta_path}: not a smokewatch model description")
@@ -251,6 +272,7 @@ def load_model_dir(path: Path) -> TrainedModel:
         config = TrainConfig(**meta["config"])
     except Exception as exc:
         raise ModelDirError(f"{meta_path}: invalid config ({exc})") from None
+    _check_threshold(meta, meta_path)
     if config.kind in ("heads", "svm"):
         fitted = HEADS_FILE if config.kind == "heads" else SVM_FILE
         if not (path / fitted).exists() and (path / PICKLED[fitted]).is_file():
@@ -284,9 +306,13 @@ def load_model_dir(path: Path) -> TrainedModel:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelDirError(f"{weights}: unreadable weights ({exc})") from None
+    if not isinstance(state, dict):
+        raise ModelDirError(
+            f"{weights}: not a state dict (holds a {type(state).__name__}); retrain the model"
+        )
     broken = [
         name
-        for name, t in (state.items() if isinstance(state, dict) else ())
+        for name, t in state.items()
         if isinstance(t, torch.Tensor) and t.is_floating_point() and not t.isfinite().all()
     ]
     if broken:
@@ -294,11 +320,19 @@ def load_model_dir(path: Path) -> TrainedModel:
             f"{weights}: {len(broken)} weight tensors hold NaN or infinite values (e.g. "
             f"{broken[0]}): the model is broken (diverged in training?); retrain it"
         )
-    model = get_model(config.model, weights=None, num_classes=1, **config.model_kwargs)
+    try:
+        model = get_model(config.model, weights=None, num_classes=1, **config.model_kwargs)
+    except SmokewatchError:
+        raise  # an unknown model name says so in one line already
+    except (TypeError, ValueError) as exc:  # model_kwargs its builder does not take
+        raise ModelDirError(
+            f"{meta_path}: model_kwargs {config.model_kwargs} do not fit {config.model} ({exc})"
+        ) from None
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelDirError(f"{weights}: weights do not fit {config.model} ({exc})") from None
+    except (RuntimeError, TypeError, ValueError) as exc:
+        said = " ".join(str(exc).split())  # torch's message spans lines: keep the error one line
+        raise ModelDirError(f"{weights}: weights do not fit {config.model} ({said})") from None
     model.eval()
     return TrainedModel(path, config, meta, model)
 
