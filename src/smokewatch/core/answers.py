@@ -50,6 +50,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from smokewatch.core.atomic import atomic_path
+from smokewatch.core.files import csv_header_text
 from smokewatch.errors import SmokewatchError
 
 __all__ = [
@@ -211,7 +212,10 @@ def _rows(text: str, source: str, required: tuple[str, ...]) -> Iterator[_Row]:
     header = [c.strip() for c in next(reader, [])]
     missing = [c for c in required if c not in header]
     if missing:
-        raise AnswersError(f"{source}: missing column(s) {', '.join(missing)} (have {header})")
+        raise AnswersError(
+            f"{source}: missing column(s) {', '.join(missing)} "
+            f"(have {csv_header_text(header, text)})"
+        )
     for cells in reader:
         if not cells:  # a blank line
             continue

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from smokewatch.errors import SmokewatchError
 
-__all__ = ["read_user_text", "read_user_json"]
+__all__ = ["csv_header_text", "read_user_text", "read_user_json"]
 
 
 def read_user_text(
@@ -57,3 +58,23 @@ def read_user_json(
         raise error(f"{p}: JSON nested too deeply to be a {what}") from None
     except ValueError:  # the one other refusal: an integer too long to convert
         raise error(f"{p}: invalid JSON: holds a number too long to read") from None
+
+
+def csv_header_text(header: Sequence[str], text: str = "", *, limit: int = 200) -> str:
+    """What a CSV's header row holds, short enough for a one-line error: the first names up to
+    ``limit`` characters and how many more. Given a JSON file or a one-line blob, the "header"
+    is the whole file (4.5 MB for RISE's metadata), so it is cut; and a ``text`` that starts
+    like JSON says so, the likely mistake."""
+    shown: list[str] = []
+    used = 0
+    for name in header:
+        cell = name if len(name) <= 40 else name[:37] + "..."
+        if shown and used + len(cell) + 2 > limit:
+            break
+        shown.append(cell)
+        used += len(cell) + 2
+    more = len(header) - len(shown)
+    described = ", ".join(shown) + (f" and {more:,} more" if more else "") if shown else "nothing"
+    if text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{"):
+        return f"{described}; it looks like JSON, not CSV"
+    return described

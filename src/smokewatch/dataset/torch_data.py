@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from smokewatch.core.files import read_user_text
+from smokewatch.core.files import csv_header_text, read_user_text
 from smokewatch.core.labels import final_label, label_weight
 from smokewatch.core.metadata import load_records, read_metadata
 from smokewatch.dataset.cache import load_clip_array, save_clip_array
@@ -191,7 +191,8 @@ def items_from_labels_csv(csv_path: Path | str, clips_dir: Path | str) -> list[C
     lacking = [c for c in ("file", "label") if c not in fields]
     if lacking:
         raise MetadataError(
-            f"{path}: CSV header lacks column {', '.join(lacking)} (has {', '.join(fields)})"
+            f"{path}: CSV header lacks column {', '.join(lacking)} "
+            f"(has {csv_header_text(fields, text)})"
         )
     items: list[ClipItem] = []
     seen: dict[str, int] = {}
