@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from service_helpers import Seeded, seed
 from videos import make_clip
 
@@ -175,3 +176,43 @@ def browser_page(browser: Any, url: str, *, clock: bool = False) -> Iterator[Any
     yield p
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@dataclass
+class Batch:
+    """A page ``get_batch`` gave: its token and clip ids."""
+
+    token: str
+    ids: set[int]
+
+
+def fetched_batches(page: Any) -> list[Batch]:
+    """The pages ``get_batch`` gives this browser page, in order (filled in as they come)."""
+    batches: list[Batch] = []
+
+    def seen(response: Any) -> None:
+        if response.url.endswith("/api/v1/get_batch") and response.status == 200:
+            body = response.json()
+            batches.append(Batch(body["video_token"], {item["id"] for item in body["data"]}))
+
+    page.on("response", seen)
+    return batches
+
+
+def wait_for_batches(page: Any, batches: list[Batch], n: int) -> None:
+    """Wait (up to 10 s) until ``n`` pages have come."""
+    for _ in range(100):
+        if len(batches) >= n:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{len(batches)} pages fetched, not {n}")
+
+
+def submit_to_an_expired_page(page: Any, button: str) -> Any:
+    """Press ``button`` (once enabled) with every ``send_batch`` answered by the server's 401
+    for an expired page token; the page's result box."""
+    expired = {"message": "The batch token has expired; ask for a new one"}
+    page.route("**/api/v1/send_batch", lambda route: route.fulfill(status=401, json=expired))
+    expect(page.get_by_role("button", name=button)).to_be_enabled(timeout=5000)
+    page.get_by_role("button", name=button).click()
+    return page.locator("#result")

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
-from web.site_helpers import SCREENSHOTS, Site, sign_in
+from web.site_helpers import SCREENSHOTS, Site, browser_page, sign_in
 from web.test_screenshots import _check_layout
 
 from smokewatch.labeling.crowd import create_study, verify_code
@@ -112,3 +112,79 @@ def test_the_study_page(page: Any, site: Site, study: int, width: int) -> None:
     expect(page.locator("#stat-budget")).to_have_text("4.80")
     _check_layout(page, width)
     page.screenshot(path=SCREENSHOTS / f"crowd-study-{width}.png", full_page=True)
+
+
+def _qualify(page: Any, site: Site) -> None:
+    """The worker on ``page`` (joined) passes the tutorial, through the API."""
+    token = page.evaluate("JSON.parse(sessionStorage.getItem('smokewatch.crowd')).token")
+    r = site.api(
+        "/api/v1/add_tutorial_record", {"user_token": token, "action_type": 4, "query_type": 0}
+    )
+    assert r.status_code == 204
+
+
+LONG_NAME = "clairton_coke_works_2024_03_mturk_pilot_batch7"  # one word, wider than a phone
+
+
+def test_a_long_study_name_fits_a_phone(browser: Any, site: Site) -> None:
+    """A study's name is the heading of the worker's page and of the study page: a long one
+    without spaces wraps, so the page stays phone-wide and Submit stays in reach."""
+    with site.db.write() as session:
+        made = create_study(
+            session, name=LONG_NAME, video_ids=site.seeded.plain[:12], assignments=1, seed=7
+        )
+        study_id = made.id
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740}, base_url=site.url, is_mobile=True, has_touch=True
+    )
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        page.goto(f"/crowd?study={study_id}&workerId=W-long&assignmentId=A-long")
+        expect(page.locator("#study-name")).to_have_text(LONG_NAME)
+        expect(page.locator("#qualify")).to_be_visible()
+        _qualify(page, site)
+        page.get_by_role("button", name="I have passed it").tap()
+        expect(page.locator("#grid .tile")).to_have_count(16)
+        widths = "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        assert page.evaluate(widths) == [360, 360]
+        submit = page.get_by_role("button", name="Submit")
+        expect(submit).to_be_enabled()
+        box = submit.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
+        submit.tap()
+        expect(page.locator("#code")).not_to_be_empty()
+
+        sign_in(page, f"/crowd/studies?study={study_id}")
+        expect(page.locator("#study-name")).to_have_text(LONG_NAME)
+        assert page.evaluate(widths) == [360, 360]
+    finally:
+        context.close()
+
+
+def test_the_time_left_is_kept_true_to_the_end(browser: Any, site: Site) -> None:
+    """The assignment's hour counts down on the page (not "60 min left" to the end), and its
+    last minutes are a warning."""
+    with site.db.write() as session:
+        made = create_study(
+            session, name="Clock", video_ids=site.seeded.plain[12:24], assignments=1, seed=9
+        )
+        study_id = made.id
+    with browser_page(browser, site.url, clock=True) as page:
+        page.goto(f"/crowd?study={study_id}&workerId=W-clock&assignmentId=A-clock")
+        expect(page.locator("#qualify")).to_be_visible()
+        _qualify(page, site)
+        page.get_by_role("button", name="I have passed it").click()
+        expect(page.locator("#grid .tile")).to_have_count(16)
+        message = page.locator("#message")
+        expect(message).to_contain_text("You have 60 min left to submit")
+        page.clock.fast_forward("30:00")
+        expect(message).to_contain_text("You have 30 min left to submit")
+        expect(message).to_have_class("notice warn")
+        page.clock.fast_forward("25:00")
+        expect(message).to_contain_text("Only 5 min left to submit")
+        expect(message).to_have_class("notice bad")
+        page.clock.fast_forward("04:00")
+        expect(message).to_contain_text("Only 1 min left to submit")
+        page.clock.fast_forward("01:00")
+        expect(message).to_contain_text("Your time for this task is up")

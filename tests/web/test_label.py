@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
-from web.site_helpers import Site, browser_page, running_site
+from web.site_helpers import (
+    Batch,
+    Site,
+    browser_page,
+    fetched_batches,
+    running_site,
+    submit_to_an_expired_page,
+    wait_for_batches,
+)
 
 from smokewatch.core.labels import citizen_next
 from smokewatch.labeling.tables import Label, User, Video
@@ -111,12 +118,13 @@ def test_a_wrong_gold_answer_rejects_the_page_and_changes_nothing(page: Any, sit
             expect(page.locator("#suggest-tutorial")).to_be_hidden()
             expect(page.locator("#grid .tile")).to_have_count(16)
             expect(page.locator("#grid")).not_to_have_attribute("data-page", shown or "")
+    # three rejected pages in a row: the tutorial is suggested (once the third one's answer
+    # is in: the words above are the second one's until then)
+    expect(page.locator("#suggest-tutorial")).to_be_visible()
     user = _user(site, page)
     assert (user.score, user.pages_submitted, user.pages_accepted) == (0, 3, 0)
     with site.db.read() as session:
         assert session.scalar(select(func.count()).where(Label.user_id == user.id)) == 0
-    # three rejected pages in a row: the tutorial is suggested
-    expect(page.locator("#suggest-tutorial")).to_be_visible()
     expect(page.locator("#suggest-tutorial a")).to_have_attribute("href", "/tutorial?from=prompt")
 
 
@@ -179,41 +187,14 @@ def short_page(browser: Any, short_site: Site) -> Iterator[Any]:
         yield p
 
 
-@dataclass
-class Batch:
-    token: str
-    ids: set[int]
-
-
-def _batches(page: Any) -> list[Batch]:
-    """The pages ``get_batch`` gives this browser page, in order (filled in as they come)."""
-    batches: list[Batch] = []
-
-    def seen(response: Any) -> None:
-        if response.url.endswith("/api/v1/get_batch") and response.status == 200:
-            body = response.json()
-            batches.append(Batch(body["video_token"], {item["id"] for item in body["data"]}))
-
-    page.on("response", seen)
-    return batches
-
-
-def _wait_for(page: Any, batches: list[Batch], n: int) -> None:
-    for _ in range(100):
-        if len(batches) >= n:
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"{len(batches)} pages fetched, not {n}")
-
-
 def _open_with_a_page_ahead(page: Any) -> list[Batch]:
     """Open /label until the page fetched ahead is kept (one sharing a clip is not); the
     pages given to this browser page (``_batches``), the last two the shown and the ahead."""
-    batches = _batches(page)
+    batches = fetched_batches(page)
     for _ in range(4):
         start = len(batches)
         page.goto("/label")
-        _wait_for(page, batches, start + 2)
+        wait_for_batches(page, batches, start + 2)
         shown, ahead = batches[start], batches[start + 1]
         expect(page.locator("#grid")).to_have_attribute("data-page", shown.token[-16:])
         if not shown.ids & ahead.ids:
@@ -241,7 +222,7 @@ def test_a_page_about_to_expire_is_replaced_with_new_clips(
     page.clock.fast_forward(10_000)
     expect(page.locator("#result")).to_contain_text("This page expired; here are new clips.")
     expect(page.locator("#result")).to_contain_text("kept for you for a minute")
-    _wait_for(page, batches, first + 3)
+    wait_for_batches(page, batches, first + 3)
     expect(page.locator("#grid")).to_have_attribute("data-page", batches[first + 2].token[-16:])
     _submit_gold(page, short_site)
     expect(page.locator("#result")).to_contain_text("Page accepted")
@@ -285,7 +266,7 @@ def test_a_page_fetched_ahead_long_ago_is_not_shown(short_page: Any, short_site:
     page.clock.fast_forward(40_000)  # the page ahead has 20 s left, too little to be shown
     _submit_gold(page, short_site)
     expect(page.locator("#result")).to_contain_text("Page accepted")  # in time: taken
-    _wait_for(page, batches, first + 3)
+    wait_for_batches(page, batches, first + 3)
     expect(page.locator("#grid")).to_have_attribute("data-page", batches[first + 2].token[-16:])
 
 
@@ -293,13 +274,139 @@ def test_answers_to_an_expired_page_are_explained_to_the_volunteer(page: Any, si
     ids = _open_page(page)
     shown = page.locator("#grid").get_attribute("data-page") or ""
     _mark(page, [i for i in ids if i in site.seeded.gold_pos])
-    expired = {"message": "The batch token has expired; ask for a new one"}  # the server's 401
-    page.route("**/api/v1/send_batch", lambda route: route.fulfill(status=401, json=expired))
-    expect(page.get_by_role("button", name="Submit")).to_be_enabled(timeout=5000)
-    page.get_by_role("button", name="Submit").click()
-    result = page.locator("#result")
+    result = submit_to_an_expired_page(page, "Submit")
     expect(result).to_contain_text("This page had expired, so its answers could not be recorded.")
     expect(result).to_contain_text("Here are new clips.")
     expect(result).not_to_contain_text("token")
     expect(page.locator("#grid")).not_to_have_attribute("data-page", shown)
     expect(page.locator("#grid .tile")).to_have_count(16)
+
+
+def _kept_after_a_failed_submit(page: Any, site: Site) -> str:
+    """Open /label, submit a page that never reaches the server (kept on the device), and wait
+    for the next page; the kept page's token. The server stays out of reach (``_reconnect``)."""
+    ids = _open_page(page)
+    shown = page.locator("#grid").get_attribute("data-page") or ""
+    _mark(page, [i for i in ids if i in site.seeded.gold_pos])
+    page.context.route("**/api/v1/send_batch", lambda route: route.abort("internetdisconnected"))
+    expect(page.get_by_role("button", name="Submit")).to_be_enabled(timeout=5000)
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#result")).to_contain_text("saved on this device")
+    expect(page.locator("#grid")).not_to_have_attribute("data-page", shown)
+    expect(page.locator("#grid .tile")).to_have_count(16)
+    kept = page.evaluate("JSON.parse(localStorage.getItem('smokewatch.pendingPages'))")
+    assert len(kept) == 1
+    return str(kept[0]["video_token"])
+
+
+def _reconnect(page: Any) -> None:
+    page.context.unroute("**/api/v1/send_batch")
+
+
+def _sends(page: Any) -> list[str]:
+    """The page tokens of the send_batch requests made from ``page``'s context from now on."""
+    sent: list[str] = []
+
+    def seen(request: Any) -> None:
+        if request.url.endswith("/api/v1/send_batch"):
+            sent.append(request.post_data_json["video_token"])
+
+    page.context.on("request", seen)
+    return sent
+
+
+def test_a_page_sent_again_in_the_background_leaves_the_focus_alone(
+    browser: Any, short_site: Site
+) -> None:
+    """The volunteer is on the next page when the kept one is taken: the outcome is announced
+    (a live region) without moving the focus or the view away from the clip they are on."""
+    with browser_page(browser, short_site.url) as page:
+        page.set_viewport_size({"width": 360, "height": 740})
+        _kept_after_a_failed_submit(page, short_site)
+        tile = page.locator("#grid .tile").nth(11)
+        tile.scroll_into_view_if_needed()
+        tile.focus()
+        assert page.evaluate("scrollY") > 0
+        where = tile.evaluate("t => t.getBoundingClientRect().top")
+        _reconnect(page)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        expect(page.locator("#result")).to_contain_text("Page accepted")
+        expect(tile).to_be_focused()
+        # where it was on the screen (the notices above may change height: the page scrolls
+        # to keep the clip in place, as browsers anchor it, but never up to the notices)
+        assert abs(tile.evaluate("t => t.getBoundingClientRect().top") - where) <= 2
+
+
+def test_a_kept_page_is_sent_once_when_sends_are_asked_for_at_once(
+    browser: Any, short_site: Site
+) -> None:
+    """Two "online" events in a row, and a second tab going over the same kept pages: one
+    send_batch, and its outcome ("Page accepted") is not replaced by "already received"."""
+    with browser_page(browser, short_site.url) as page:
+        kept = _kept_after_a_failed_submit(page, short_site)
+        other = page.context.new_page()  # the same volunteer in a second tab
+        other.goto("/label")
+        expect(other.locator("#grid .tile")).to_have_count(16)
+        if other.evaluate("localStorage.getItem('smokewatch.pendingPages')") == "[]":
+            pytest.fail("the second tab sent the kept page on opening: nothing left to race")
+        _reconnect(page)
+        sent = _sends(page)
+        twice = (
+            "window.dispatchEvent(new Event('online')); window.dispatchEvent(new Event('online'))"
+        )
+        page.evaluate(twice)
+        other.evaluate(twice)
+        expect(page.locator("#result")).to_contain_text("Page accepted")
+        expect(page.locator("#pending")).to_be_hidden()
+        page.wait_for_timeout(1000)  # time for a second copy, were one sent
+        assert sent == [kept]
+        expect(page.locator("#result")).to_contain_text("Page accepted")
+        expect(other.locator("#result")).not_to_contain_text("already received")
+
+
+def test_a_submission_that_never_gets_an_answer_is_kept_and_sent_again(
+    short_page: Any, short_site: Site
+) -> None:
+    """A stalled request (no answer, no error) times out after 20 s: the page is kept on the
+    device and the volunteer gets new clips, not "Sending your answers…" for good."""
+    page = short_page
+    ids = _open_page(page)
+    shown = page.locator("#grid").get_attribute("data-page") or ""
+    _mark(page, [i for i in ids if i in short_site.seeded.gold_pos])
+    held: list[Any] = []  # requests left without an answer (and never sent on)
+    stall = [True]
+
+    def answer(route: Any) -> None:
+        if stall[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/send_batch", answer)
+    expect(page.get_by_role("button", name="Submit")).to_be_enabled(timeout=5000)
+    page.get_by_role("button", name="Submit").click()
+    expect(page.locator("#status")).to_have_text("Sending your answers…")
+    for _ in range(100):  # the request is on its way (its timeout counted from then)
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    page.clock.fast_forward(15_000)
+    page.wait_for_timeout(300)
+    expect(page.locator("#status")).to_have_text("Sending your answers…")  # still waiting
+    page.clock.fast_forward(6_000)  # past the 20 s
+    expect(page.locator("#result")).to_contain_text("saved on this device")
+    expect(page.locator("#pending")).to_be_visible()
+    expect(page.locator("#grid")).not_to_have_attribute("data-page", shown)
+    expect(page.locator("#grid .tile")).to_have_count(16)
+    kept = page.evaluate("JSON.parse(localStorage.getItem('smokewatch.pendingPages'))")
+    assert [k["video_token"][-16:] for k in kept] == [shown]
+
+    stall[0] = False  # the server answers again: the resend under way times out, the next
+    for _ in range(20):  # is taken (the retry timer's waits jumped over)
+        if "Page accepted" in page.locator("#result").inner_text():
+            break
+        page.clock.fast_forward(5_000)
+        page.wait_for_timeout(200)
+    expect(page.locator("#result")).to_contain_text("Page accepted")
+    expect(page.locator("#pending")).to_be_hidden()

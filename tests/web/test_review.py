@@ -4,13 +4,25 @@ see the change in the gallery and change a state inline there; the dashboard and
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from service_helpers import answer_page
 from sqlalchemy import select
-from web.site_helpers import PAGE_WAIT, RESEARCHER, SCREENSHOTS, Site, sign_in
+from web.site_helpers import (
+    PAGE_WAIT,
+    RESEARCHER,
+    SCREENSHOTS,
+    Site,
+    browser_page,
+    fetched_batches,
+    sign_in,
+    submit_to_an_expired_page,
+    wait_for_batches,
+)
 
 from smokewatch.core.labels import State
 from smokewatch.labeling.tables import Label, User, Video
@@ -196,3 +208,48 @@ def test_the_dashboard_charts_are_readable_on_a_phone(page: Any, site: Site) -> 
     )
     texts = page.evaluate(_CHART_TEXT)
     assert [t for t in texts if not (13 <= t["height"] <= 24 and t["inside"])] == []
+
+
+@pytest.fixture
+def clock_page(browser: Any, site: Site) -> Iterator[Any]:
+    """A page whose clock the test moves on (``page.clock``)."""
+    with browser_page(browser, site.url, clock=True) as p:
+        yield p
+
+
+def test_a_review_page_about_to_expire_warns_and_is_then_replaced(
+    clock_page: Any, site: Site
+) -> None:
+    """A page's token lives an hour: the reviewer is told before it runs out, and an expired
+    page (which the server would never take) is swapped for fresh clips."""
+    page = clock_page
+    batches = fetched_batches(page)
+    sign_in(page, "/review")
+    expect(page.locator("#grid .review-tile")).to_have_count(16)
+    result = page.locator("#result")
+    page.clock.fast_forward("50:00")
+    expect(result).to_be_hidden()
+    page.clock.fast_forward("06:00")  # 4 minutes left
+    expect(result).to_contain_text("This page expires in")
+    expect(result).to_contain_text("Submit it before then")
+    assert len(batches) == 1
+    page.clock.fast_forward("04:00")  # run out
+    expect(result).to_contain_text("This page expired before it was saved")
+    expect(result).to_contain_text("kept for you for an hour; here are new clips")
+    wait_for_batches(page, batches, 2)
+    assert batches[1].token != batches[0].token
+    expect(page.locator("#grid .review-tile")).to_have_count(16)
+
+
+def test_a_review_page_the_server_finds_expired_is_replaced(page: Any, site: Site) -> None:
+    """A 401 for the page's token can never be saved by submitting again: new clips."""
+    batches = fetched_batches(page)
+    sign_in(page, "/review")
+    expect(page.locator("#grid .review-tile")).to_have_count(16)
+    result = submit_to_an_expired_page(page, "Submit review")
+    expect(result).to_contain_text("This page expired before it was saved")
+    expect(result).not_to_contain_text("submit again")
+    expect(result).not_to_contain_text("token")
+    expect(page.locator("#grid .review-tile")).to_have_count(16)
+    wait_for_batches(page, batches, 2)
+    assert batches[1].token != batches[0].token

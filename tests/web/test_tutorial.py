@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 from service_helpers import seed
 from sqlalchemy import select
-from web.site_helpers import PAGE_WAIT, SCREENSHOTS, Site, serve
+from web.site_helpers import PAGE_WAIT, SCREENSHOTS, Site, browser_page, serve
 
 from smokewatch.demo import choose_tutorial, make_tutorial_clips
 from smokewatch.labeling.db import open_database
@@ -58,20 +58,64 @@ def _complete_with_a_retry(page: Any, site: Site) -> None:
     expect(page.locator("#done")).to_be_visible()
     expect(page.locator("#status")).to_have_text("Your result is saved.")
 
+    # RISE's codes: came from the prompt after rejected pages (0, 2), took the tutorial on its
+    # page (0, 0), passed the final lesson on the second try (3, 0)
+    assert _records(site, page) == [(0, 2), (0, 0), (3, 0)]
+    client_id = page.evaluate("localStorage.getItem('smokewatch.clientId')")
+    with site.db.read() as session:
+        user = session.scalar(select(User).where(User.client_id == client_id))
+        assert user is not None and user.best_tutorial_action == 3
+
+
+def _records(site: Site, page: Any) -> list[tuple[int, int]]:
+    """This browser's tutorial records (action, query), in order."""
     client_id = page.evaluate("localStorage.getItem('smokewatch.clientId')")
     with site.db.read() as session:
         user = session.scalar(select(User).where(User.client_id == client_id))
         assert user is not None
-        records = session.execute(
+        rows = session.execute(
             select(Tutorial.action_type, Tutorial.query_type)
             .join(Connection, Connection.id == Tutorial.connection_id)
             .where(Connection.user_id == user.id)
             .order_by(Tutorial.id)
         ).all()
-    # RISE's codes: came from the prompt after rejected pages (0, 2), took the tutorial on its
-    # page (0, 0), passed the final lesson on the second try (3, 0)
-    assert [tuple(r) for r in records] == [(0, 2), (0, 0), (3, 0)]
-    assert user.best_tutorial_action == 3
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_a_result_that_was_not_saved_is_not_called_saved(browser: Any, site: Site) -> None:
+    """The final record is a crowd worker's qualification: when it never reaches the server,
+    the page says so and offers to save it again, instead of "Your result is saved"."""
+    lessons = site.api("/api/v1/get_tutorial").json()["lessons"]
+    with browser_page(browser, site.url, clock=True) as page:
+        page.goto("/tutorial")
+        for i, lesson in enumerate(lessons):
+            expect(page.locator("#lesson-title")).to_contain_text(lesson["title"])
+            last = i == len(lessons) - 1
+            if last:  # the connection drops before the final record
+                page.route(
+                    "**/api/v1/add_tutorial_record",
+                    lambda route: route.abort("internetdisconnected"),
+                )
+            _answer(page, lesson["clips"])
+            expect(page.locator("#feedback")).to_contain_text(f"All {len(lesson['clips'])} right")
+            button = "Finish the tutorial" if last else "Next lesson"
+            page.get_by_role("button", name=button).click()
+        status = page.locator("#status")
+        save = page.get_by_role("button", name="Save my result")
+        for _ in range(20):  # jump over the waits between the tries
+            if save.is_visible() or status.inner_text() == "Your result is saved.":
+                break
+            page.clock.fast_forward(5_000)
+            page.wait_for_timeout(100)
+        expect(status).to_contain_text("Your result was not saved.")
+        expect(save).to_be_focused()
+        assert _records(site, page) == [(0, 0)]  # on arrival only
+
+        page.unroute("**/api/v1/add_tutorial_record")
+        save.click()
+        expect(status).to_have_text("Your result is saved.")
+        expect(save).to_be_hidden()
+        assert _records(site, page) == [(0, 0), (4, 0)]  # every lesson right the first time
 
 
 def _focused(page: Any) -> str:

@@ -18,9 +18,15 @@ export class ApiError extends Error {
   }
 }
 
+/** How long a call may take before it counts as a network failure: a request that stalls (a
+ *  dead connection, a server that never answers) would otherwise leave its page waiting for
+ *  good, and the callers' keep-and-retry paths never take over. */
+export const TIMEOUT_MS = 20_000;
+
 /** Call the API. Resolves to {status, data} (data is null for a 204); throws ApiError for a
- *  4xx/5xx answer (with the service's message) and TypeError when the network fails. */
-export async function api(path, body = undefined, { method, token, form, query } = {}) {
+ *  4xx/5xx answer (with the service's message) and TypeError when the network fails or the
+ *  answer takes longer than ``timeout`` ms. */
+export async function api(path, body = undefined, { method, token, form, query, timeout = TIMEOUT_MS } = {}) {
   const url = new URL(path, window.location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
@@ -34,11 +40,27 @@ export async function api(path, body = undefined, { method, token, form, query }
     init.body = JSON.stringify(body);
   }
   if (token) init.headers["Authorization"] = `Bearer ${token}`;
-  const response = await fetch(url, init);
-  if (response.status === 204) return { status: 204, data: null };
+  // setTimeout rather than AbortSignal.timeout: the same clock as the pages' other timers
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeout);
+  init.signal = controller.signal;
+  let response = null;
   let data = null;
-  const type = response.headers.get("content-type") || "";
-  if (type.includes("application/json")) data = await response.json().catch(() => null);
+  try {
+    response = await fetch(url, init);
+    const type = response.headers.get("content-type") || "";
+    if (response.status !== 204 && type.includes("application/json")) {
+      data = await response.json().catch(() => null);
+    }
+  } catch (error) {
+    if (controller.signal.aborted) throw new TypeError("The request timed out");
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  // a body cut off by the timeout reads as no body: not an answer
+  if (controller.signal.aborted) throw new TypeError("The request timed out");
+  if (response.status === 204) return { status: 204, data: null };
   if (!response.ok) {
     const message = (data && (data.message || data.detail)) || `${response.status} ${response.statusText}`;
     throw new ApiError(response.status, typeof message === "string" ? message : JSON.stringify(message));
@@ -54,6 +76,25 @@ export function claims(token) {
   } catch {
     return {};
   }
+}
+
+/** A page token's times, counted from now (when it arrived), whatever the clocks say: the
+ *  wait before it may be submitted (nbf - iat, s), its lifetime (exp - iat, s; null: none
+ *  known, it never expires) and when it expires (a Date.now() time; Infinity for none). */
+export function pageTimes(pageToken) {
+  const c = claims(pageToken);
+  const wait = Math.max(0, (c.nbf || 0) - (c.iat || 0));
+  const life = c.exp && c.iat ? Math.max(0, c.exp - c.iat) : null;
+  const expiresAt = life === null ? Infinity : Date.now() + life * 1000;
+  return { wait, life, expiresAt };
+}
+
+/** "an hour", "20 minutes": how long a page (its lifetime in s) is kept, for the notices. */
+export function lifetime(seconds) {
+  const minutes = Math.max(1, Math.round((seconds || 3600) / 60));
+  if (minutes === 60) return "an hour";
+  if (minutes % 60 === 0) return `${minutes / 60} hours`;
+  return minutes === 1 ? "a minute" : `${minutes} minutes`;
 }
 
 function randomId() {

@@ -31,6 +31,7 @@ function worker() {
 }
 
 function note(text, kind = "") {
+  message.dataset.notice = ""; // not the time left (timeNotice marks its own)
   message.className = `notice ${kind}`.trim();
   message.replaceChildren(typeof text === "string" ? document.createTextNode(text) : text);
   message.hidden = false;
@@ -48,14 +49,49 @@ let deadline = null;
 const answers = new Map();
 
 // The assignment's hold: answers sent after it are refused (410), as its task may be another
-// worker's by then; the worker is told before starting, and again on each status line.
+// worker's by then; the worker is told before starting, the notice is kept true minute by
+// minute, and the last minutes are a warning.
+const LAST_MINUTES_MS = 5 * 60_000;
+let clockTimer = null;
+let warnedLast = false; // the last minutes' warning has been shown (over any other message)
+
 function timeLeft() {
-  const minutes = Math.max(0, Math.ceil((deadline - Date.now()) / 60000));
-  return `You have ${minutes} min left to submit this task; after that it goes to another worker.`;
+  const left = deadline - Date.now();
+  if (left <= 0) {
+    return ["Your time for this task is up: it may go to another worker, and answers sent now may be refused.", "bad"];
+  }
+  const minutes = Math.ceil(left / 60_000);
+  if (left <= LAST_MINUTES_MS) {
+    return [`Only ${minutes} min left to submit this task! After that it goes to another worker.`, "bad"];
+  }
+  return [`You have ${minutes} min left to submit this task; after that it goes to another worker.`, "warn"];
 }
+
+/** Show the time left, and again each time its minute count changes. Another message shown
+ *  meanwhile (a failed submit's) is left alone, except by the last minutes' warning. */
+function timeNotice() {
+  clearTimeout(clockTimer);
+  if (deadline === null) return;
+  const left = deadline - Date.now();
+  const urgent = left <= LAST_MINUTES_MS;
+  if (message.dataset.notice === "time" || (urgent && !warnedLast)) {
+    const [text, kind] = timeLeft();
+    note(text, kind);
+    message.dataset.notice = "time";
+    warnedLast = urgent;
+  }
+  // the count is whole minutes rounded up: it changes when the time left is a whole minute
+  if (left > 0) clockTimer = setTimeout(timeNotice, left % 60_000 || 60_000);
+}
+// timers wait in a background tab: bring the notice up to date when the tab is shown
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) timeNotice();
+});
 
 // A submitted assignment: its completion code (the same on a resend or a reload).
 function finish(code) {
+  deadline = null; // no more time notices
+  clearTimeout(clockTimer);
   grid.replaceChildren();
   toolbar.hidden = true;
   document.getElementById("code").textContent = code;
@@ -84,7 +120,8 @@ function show(found) {
   arrowKeys(grid, ".tile");
   updateCounts();
   deadline = Date.now() + task.seconds_left * 1000;
-  note(timeLeft(), "warn");
+  message.dataset.notice = "time";
+  timeNotice();
   countdown(Date.now() + task.wait_seconds * 1000, (left) => {
     statusLine.textContent = `Look at every clip; you can submit in ${left} s.`;
   }, () => {

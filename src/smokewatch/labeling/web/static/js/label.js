@@ -4,7 +4,7 @@
 // A page's token expires (its exp - iat, an hour by default): a page about to expire is swapped
 // for a fresh one before the volunteer spends work on it, and so is one fetched ahead that has
 // grown old in the meantime.
-import { api, ApiError, claims, describe, sleep, volunteerToken } from "./api.js";
+import { api, ApiError, describe, lifetime, pageTimes, sleep, volunteerToken } from "./api.js";
 import { arrowKeys, clipUrl, countdown, preload, tile } from "./clipgrid.js";
 import { rich, strong } from "./dom.js";
 
@@ -63,12 +63,8 @@ function updateCounts() {
 async function fetchPage() {
   const { status, data } = await api("/api/v1/get_batch", { user_token: token });
   if (status === 204) return null;
-  const c = claims(data.video_token);
-  // the wait is counted from when the page is shown (the token's nbf - iat), whatever the clocks say
-  const wait = Math.max(0, (c.nbf || 0) - (c.iat || 0));
-  // and so is its lifetime, from when it arrived (exp - iat; none known: it never expires)
-  const life = c.exp && c.iat ? Math.max(0, c.exp - c.iat) : null;
-  const expiresAt = life === null ? Infinity : Date.now() + life * 1000;
+  // the wait and the lifetime are counted from the page's arrival, whatever the clocks say
+  const { wait, life, expiresAt } = pageTimes(data.video_token);
   return { items: data.data, video_token: data.video_token, wait, life, expiresAt, answers: new Map() };
 }
 
@@ -83,14 +79,6 @@ function margin(p) {
 /** Too close to its expiry to be worth a volunteer's time (``spare``: and to last that much more). */
 function stale(p, spare = 0) {
   return p.expiresAt - Date.now() <= margin(p) + spare;
-}
-
-/** "an hour", "20 minutes": how long a page is kept, for the notices. */
-function lifetime(p) {
-  const minutes = Math.max(1, Math.round((p.life || 3600) / 60));
-  if (minutes === 60) return "an hour";
-  if (minutes % 60 === 0) return `${minutes / 60} hours`;
-  return minutes === 1 ? "a minute" : `${minutes} minutes`;
 }
 
 function show(newPage) {
@@ -171,7 +159,7 @@ async function expire() {
   report(
     "warn",
     "This page expired; here are new clips.",
-    ` A page is kept for you for ${lifetime(old)}; the old one's clips go back to the other volunteers.`,
+    ` A page is kept for you for ${lifetime(old.life)}; the old one's clips go back to the other volunteers.`,
   );
 }
 document.addEventListener("visibilitychange", () => {
@@ -231,15 +219,21 @@ async function showScore(batch) {
   }
 }
 
-/** Show an outcome: a bold heading, then plain text (or nodes from rich()). */
-function report(kind, heading, ...rest) {
-  resultBox.className = `notice ${kind}`;
-  resultBox.replaceChildren(strong(heading), ...rest);
-  resultBox.hidden = false;
-  resultBox.focus({ preventScroll: false });
+/** A way to show an outcome: a bold heading, then plain text (or nodes from rich()).
+ *  ``focus``: move the focus (and the view) to it, for what the volunteer has just done; a page
+ *  sent again in the background, while they work on the next, only updates the live region. */
+function outcome({ focus }) {
+  return (kind, heading, ...rest) => {
+    resultBox.className = `notice ${kind}`;
+    resultBox.replaceChildren(strong(heading), ...rest);
+    resultBox.hidden = false;
+    if (focus) resultBox.focus({ preventScroll: false });
+  };
 }
+const report = outcome({ focus: true });
+const quietly = outcome({ focus: false });
 
-async function afterScore(score) {
+async function afterScore(score, say) {
   const accepted = score.batch !== null && score.batch > 0;
   const streak = accepted ? 0 : Number(localStorage.getItem(STREAK_KEY) || 0) + 1;
   localStorage.setItem(STREAK_KEY, String(streak));
@@ -250,9 +244,9 @@ async function afterScore(score) {
       ` (${me.info.pages_accepted} of ${me.info.pages_submitted} pages accepted).`)
     : "";
   if (accepted) {
-    report("ok", `Page accepted: +${score.batch} points.`, rel);
+    say("ok", `Page accepted: +${score.batch} points.`, rel);
   } else {
-    report(
+    say(
       "bad",
       "This page was not counted.",
       " Some clips whose answers we know were labeled differently, so none of its answers were recorded.",
@@ -261,51 +255,111 @@ async function afterScore(score) {
   }
 }
 
-/** Send one kept page; true when it is settled (taken or refused for good). */
-async function send(entry) {
+// A kept page is sent by one caller at a time: the submit, the retry timer, the "online" event
+// and another tab of this site may all reach for it, and a second copy sent while the first is
+// on its way is answered 409, which would hide the first one's real outcome.
+const inFlight = new Map(); // video_token -> the promise of its send (this tab)
+const acceptedHere = new Set(); // video_tokens this tab has had a 200 for
+
+function isPending(entry) {
+  return pendingPages().some((e) => e.video_token === entry.video_token);
+}
+
+/** Send one kept page; true when it is settled (taken or refused for good). ``interactive``:
+ *  the volunteer has just submitted it (its outcome takes the focus). A page already on its
+ *  way from this tab is not sent again (its send's promise is shared), nor one another tab is
+ *  sending (a lock per page, where the browser has them; then it is settled if that tab's
+ *  send took it off the list). */
+function send(entry, { interactive = false } = {}) {
+  let promise = inFlight.get(entry.video_token);
+  if (!promise) {
+    const say = interactive ? report : quietly;
+    const once = async () => {
+      if (!isPending(entry)) {
+        if (interactive) say("ok", "These answers were sent from another tab.", " See that tab for the outcome.");
+        return true; // settled by another tab while this one waited for the lock
+      }
+      return post(entry, say);
+    };
+    promise = (navigator.locks ? navigator.locks.request(`smokewatch.send.${entry.video_token}`, once) : once())
+      .finally(() => inFlight.delete(entry.video_token));
+    inFlight.set(entry.video_token, promise);
+  }
+  return promise;
+}
+
+async function post(entry, say) {
   try {
     const { data } = await api("/api/v1/send_batch", {
       user_token: entry.user_token,
       video_token: entry.video_token,
       data: entry.data,
     });
+    acceptedHere.add(entry.video_token);
     drop(entry);
-    await afterScore(data.data.score);
+    await afterScore(data.data.score, say);
     return true;
   } catch (error) {
     if (!(error instanceof ApiError) || error.status >= 500 || error.status === 429) {
-      keep(entry); // offline or a server error: keep it and try again
+      keep(entry); // offline, timed out or a server error: keep it and try again
       return false;
     }
     if (error.status === 425) {
       const seconds = Number((error.message.match(/(\d+) s/) || [])[1] || 2);
       await sleep(seconds * 1000 + 300);
-      return send(entry);
+      return post(entry, say);
     }
     drop(entry);
     if (error.status === 409) {
-      report("ok", "These answers had already been received.", " They were counted once.");
+      // a copy this tab saw taken: its outcome (already shown) is the real one
+      if (!acceptedHere.has(entry.video_token)) {
+        say("ok", "These answers had already been received.", " They were counted once.");
+      }
     } else if (error.status === 401) {
       // the page's token has expired (or is no longer valid): the server will never take it
-      report(
+      say(
         "bad",
         "This page had expired, so its answers could not be recorded.",
-        ` A page is kept for you for ${lifetime(entry)}; please submit each page within that time.` +
-          " Here are new clips.",
+        ` A page is kept for you for ${lifetime(entry.life)}; please submit each page within that time.` +
+          (say === report ? " Here are new clips." : ""),
       );
     } else {
-      report("bad", "These answers could not be recorded:", ` ${error.message}`);
+      say("bad", "These answers could not be recorded:", ` ${error.message}`);
     }
     return true;
   }
 }
 
 let retryTimer = null;
-async function flushPending(attempt = 0) {
+let flushing = null; // the flush under way, if any
+let flushAgain = false; // asked for while one was under way: go over the list once more
+
+/** Send every kept page, one flush at a time: one asked for while another runs waits for it
+ *  and then has the list gone over again (it may hold a page kept since). */
+function flushPending(attempt = 0) {
+  if (flushing) {
+    flushAgain = true;
+    return flushing;
+  }
+  flushing = (async () => {
+    let ok = true;
+    do {
+      flushAgain = false;
+      ok = await flushOnce(attempt);
+    } while (ok && flushAgain);
+    return ok;
+  })().finally(() => {
+    flushing = null;
+  });
+  return flushing;
+}
+
+async function flushOnce(attempt) {
   clearTimeout(retryTimer);
   const list = pendingPages();
   savePending(list);
   for (const entry of list) {
+    if (inFlight.has(entry.video_token)) continue; // its sender reports it (and retries it)
     if (!(await send(entry))) {
       const delay = Math.min(60_000, 2000 * 2 ** attempt);
       pendingBox.textContent += ` Next try in ${Math.round(delay / 1000)} s.`;
@@ -334,7 +388,7 @@ async function submit() {
     life: page.life,
   };
   keep(entry); // on this device first: a failure below loses nothing
-  const settled = await send(entry);
+  const settled = await send(entry, { interactive: true });
   if (!settled) {
     report(
       "warn",

@@ -1,7 +1,9 @@
 // The review page (researchers): a page of clips with the volunteers' answers as priors.
 // Agree with all, override a clip, mark it bad or gold; keyboard-driven. Answers go through
 // send_batch (researcher pages set the researcher state: 1/0, 47/32 gold, -2 bad).
-import { api, ApiError, claims, describe, researcherToken } from "./api.js";
+// A page's token expires (exp - iat, an hour by default) and the server never takes it after
+// that: the reviewer is warned before, and an expired page is replaced with a fresh one.
+import { api, ApiError, describe, lifetime, pageTimes, researcher, researcherToken } from "./api.js";
 import { arrowKeys, clipUrl, countdown, tile } from "./clipgrid.js";
 import { el } from "./dom.js";
 
@@ -27,9 +29,16 @@ const PRIORS = {
 };
 
 let token = null;
-let page = null; // {items, video_token, clips: Map(id -> {prior, smoke, bad, gold, el})}
+let page = null; // {items, video_token, life, expiresAt, clips: Map(id -> {prior, smoke, bad, gold, el})}
 let stopCountdown = () => {};
 let busy = false;
+let expiryTimer = null;
+
+/** Milliseconds before its expiry at which the reviewer is warned: 5 minutes (a quarter of
+ *  the page's life, for short lives), time enough to finish the page and submit it. */
+function margin(p) {
+  return Math.min(300_000, (p.life || 0) * 250);
+}
 
 function code(c) {
   if (c.bad) return -2;
@@ -55,6 +64,7 @@ function paint(c) {
 
 function show(data) {
   stopCountdown();
+  clearTimeout(expiryTimer);
   grid.replaceChildren();
   document.getElementById("empty").hidden = data !== null;
   if (!data) {
@@ -62,8 +72,8 @@ function show(data) {
     statusLine.textContent = "";
     return;
   }
-  const c = claims(data.video_token);
-  page = { items: data.data, video_token: data.video_token, clips: new Map() };
+  const { wait, life, expiresAt } = pageTimes(data.video_token);
+  page = { items: data.data, video_token: data.video_token, life, expiresAt, clips: new Map() };
   data.data.forEach((item, index) => {
     const [prior, priorText] = PRIORS[String(item.label_state)] || [null, `state ${item.label_state}`];
     const el = document.createElement("div");
@@ -99,7 +109,7 @@ function show(data) {
   document.getElementById("page-info").textContent = `${data.data.length} clips`;
   submitButton.disabled = true;
   agreeButton.disabled = true;
-  const readyAt = Date.now() + Math.max(0, (c.nbf || 0) - (c.iat || 0)) * 1000 + 250;
+  const readyAt = Date.now() + wait * 1000 + 250;
   stopCountdown = countdown(
     readyAt,
     (left) => { statusLine.textContent = `You can submit in ${left} s`; },
@@ -110,7 +120,42 @@ function show(data) {
     },
   );
   grid.querySelector(".tile")?.focus({ preventScroll: true });
+  if (Number.isFinite(expiresAt)) {
+    expiryTimer = setTimeout(warnExpiry, Math.max(0, expiresAt - margin(page) - Date.now()));
+  }
 }
+
+/** The page expires soon: say so while there is time to submit it, then replace it when it
+ *  has run out (the server would refuse it, and choices left on it could never be saved). */
+function warnExpiry() {
+  if (!page) return;
+  const left = page.expiresAt - Date.now();
+  if (left <= 0) {
+    expired();
+    return;
+  }
+  const minutes = Math.max(1, Math.floor(left / 60_000));
+  report("warn", `This page expires in ${minutes === 1 ? "about a minute" : `${minutes} minutes`}. ` +
+    "Submit it before then to save your choices; after that it is replaced with new clips.");
+  clearTimeout(expiryTimer);
+  expiryTimer = setTimeout(expired, left);
+}
+
+/** The page has expired (or the server says its token is no longer valid): new clips. Not
+ *  while a submission is under way: its answer says what became of the page. */
+async function expired() {
+  if (!page || busy) return;
+  const old = page;
+  clearTimeout(expiryTimer);
+  report("bad", `This page expired before it was saved, so its choices could not be recorded. ` +
+    `A page is kept for you for ${lifetime(old.life)}; here are new clips.`);
+  await load();
+}
+
+// timers wait in a background tab: check again when the tab is shown
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && page && page.expiresAt <= Date.now()) expired();
+});
 
 async function load() {
   statusLine.textContent = "Loading clips…";
@@ -130,6 +175,10 @@ function report(kind, text) {
 
 async function submit() {
   if (!page || busy || submitButton.disabled) return;
+  if (page.expiresAt <= Date.now()) {
+    expired(); // too late to be taken: new clips instead of a refusal
+    return;
+  }
   busy = true;
   submitButton.disabled = true;
   agreeButton.disabled = true;
@@ -149,6 +198,17 @@ async function submit() {
     if (error instanceof ApiError && error.status === 409) {
       report("ok", "This page had already been saved.");
       await load();
+      return;
+    }
+    if (error instanceof ApiError && error.status === 401) {
+      if (!researcher()) {
+        // the researcher's own sign-in ran out (researcher() signs an expired one out)
+        report("bad", "Your sign-in has expired, so this page could not be saved. Sign in again to go on reviewing.");
+        document.getElementById("signin").hidden = false;
+        return;
+      }
+      // the page's token has expired (or is no longer valid): the server will never take it
+      await expired();
       return;
     }
     report("bad", `Could not save this page: ${describe(error)} Your choices are still here; submit again.`);

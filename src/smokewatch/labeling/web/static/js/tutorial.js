@@ -22,6 +22,7 @@ const buttons = {
   next: document.getElementById("next"),
   retry: document.getElementById("retry"),
   retryHints: document.getElementById("retry-hints"),
+  save: document.getElementById("save-again"),
 };
 const done = document.getElementById("done");
 
@@ -36,9 +37,17 @@ let tiles = new Map();
 let mistakes = false; // any lesson failed at least once (for the closing words only)
 let finalFailures = 0;
 let token = null;
+let outcome = null; // the final record (its action type), once the last lesson is passed
 
+/** Send a record, trying a few times: {saved: true} once the server has it, else {saved:
+ *  false, error} (for the caller to say: a crowd worker's final record is the qualification). */
 async function record(actionType, queryType = ON_THE_TUTORIAL_PAGE) {
+  let failure = null;
   for (let attempt = 0; attempt < 4; attempt++) {
+    if (attempt) {
+      statusLine.textContent = `Could not save your progress (${describe(failure)}); retrying…`;
+      await sleep(1000 * 2 ** (attempt - 1));
+    }
     try {
       token = token || (await volunteerToken());
       await api("/api/v1/add_tutorial_record", {
@@ -46,12 +55,12 @@ async function record(actionType, queryType = ON_THE_TUTORIAL_PAGE) {
         action_type: actionType,
         query_type: queryType,
       });
-      return;
+      return { saved: true };
     } catch (error) {
-      statusLine.textContent = `Could not save your progress (${describe(error)}); retrying…`;
-      await sleep(1000 * 2 ** attempt);
+      failure = error;
     }
   }
+  return { saved: false, error: failure };
 }
 
 function drawProgress() {
@@ -158,7 +167,7 @@ async function next() {
     return;
   }
   const tries = finalFailures + 1;
-  const outcome = tries <= 3 ? 5 - tries : 1;
+  outcome = tries <= 3 ? 5 - tries : 1;
   setButtons([]);
   grid.replaceChildren();
   hintBox.hidden = true;
@@ -172,16 +181,30 @@ async function next() {
     !mistakes
       ? "You got every lesson right the first time. You are ready to label."
       : "You finished every lesson. Smoke can be subtle: when in doubt, watch the clip loop a few times.";
+  await saveResult();
+}
+
+/** Record the final result; when the server never got it, say so and offer to try again
+ *  (never "saved": for a crowd worker this record is what lets them work). */
+async function saveResult() {
+  setButtons([]);
   statusLine.textContent = "Saving your result…";
-  await record(outcome);
-  statusLine.textContent = "Your result is saved.";
-  done.querySelector("a").focus();
+  const { saved, error } = await record(outcome);
+  if (saved) {
+    statusLine.textContent = "Your result is saved.";
+    done.querySelector("a").focus();
+    return;
+  }
+  statusLine.textContent = `Your result was not saved. ${describe(error)}`;
+  setButtons(["save"]);
+  buttons.save.focus();
 }
 
 buttons.check.addEventListener("click", check);
 buttons.next.addEventListener("click", next);
 buttons.retry.addEventListener("click", () => showLesson(false, { focus: true }));
 buttons.retryHints.addEventListener("click", () => showLesson(true, { focus: true }));
+buttons.save.addEventListener("click", saveResult);
 document.getElementById("restart").addEventListener("click", () => {
   current = 0;
   mistakes = false;
