@@ -19,7 +19,9 @@ import typer
 from smokewatch.cli._common import console, err_console, tagged, user_errors
 
 if TYPE_CHECKING:
-    from smokewatch.watch.config import WatchConfig
+    from collections.abc import Sequence
+
+    from smokewatch.watch.config import CameraSource, WatchConfig
     from smokewatch.watch.folder import FolderSettler
 
 __all__ = ["app"]
@@ -28,7 +30,8 @@ app = typer.Typer(
     help="""Continuous mode: camera photos in, smoke events out, within minutes.
 
 Photos arrive through the service (POST /api/v1/cameras/{id}/photos, keys from `smokewatch
-cameras add`) or in a watched folder; `watch run` notices them and queues a job per camera;
+cameras add`) or in a watched folder; `watch run` notices them and queues a job per camera
+(`watch sync` takes the folders' photos and runs the jobs once, by hand);
 `watch worker` processes (as many as you like on this machine)
 make panoramas, append them to the day's frame folder, score each complete 36-frame window
 and raise events and alerts. A killed worker loses nothing: jobs are redone from what is on
@@ -91,26 +94,68 @@ def sync(
     camera: list[int] = typer.Option([], "--camera", help="Only this camera (repeatable)."),
     queue: bool = typer.Option(False, "--queue", help="Queue the jobs instead of running them."),
 ) -> None:
-    """Bring the cameras up to date now (in this process), or queue their jobs."""
+    """Bring the cameras up to date now (in this process), or queue their jobs.
+
+    First, as `watch run` does, each camera's watched `folder:` photos are moved into its
+    inbox, once their size and mtime have stayed the same for 1 s (sync looks, waits 1 s,
+    looks again); a photo still being written is left for the next sync or `watch run`."""
     from smokewatch.watch.jobs import enqueue, make_huey, run_job
 
     cfg = _load(config)
     ids = camera or [c.id for c in cfg.cameras]
+    cameras = [cfg.camera(cid) for cid in ids]  # an unknown one: one line, before any photo
     if queue:
         huey = make_huey(cfg.queue, cfg.data_dir)
+        _take_folders(cfg, cameras)
         for cid in ids:
             enqueue(huey, str(cfg.path), cid)
         console.print(f"queued {len(ids)} camera job(s) on {huey.smokewatch_address}")
         return
+    _take_folders(cfg, cameras)
     for cid in ids:
         reports = run_job(str(cfg.path), cid)
         frames = sum(r.frames_added for r in reports)
-        windows = sum(r.windows_scored for r in reports)
+        windows = sum(r.windows_scored for r in reports)  # per view, as `detect` counts them
         events = [e for r in reports for e in r.events]
         console.print(
-            f"camera {cid}: {frames} frames, {windows} windows, {len(events)} new events"
+            f"camera {cid}: {_count(frames, 'frame')}, {_count(windows, 'window')}, "
+            f"{_count(len(events), 'new event')}"
             + (" (busy: another process holds it)" if not reports else ""),
             highlight=False,
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 window``, ``2 windows``: the wording of `detect`'s summary."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _take_folders(cfg: WatchConfig, cameras: Sequence[CameraSource]) -> None:
+    """`watch sync`'s take of the cameras' watched folders, with the very code and settle
+    rule of `watch run`'s poll (:func:`_take_folder`, :class:`FolderSettler`), so a folder
+    camera needs no watcher to be brought up to date by hand: one look at every folder, one
+    wait of the settle time (only if a file was seen), one more look that takes what stayed
+    the same. A photo still being written is left (taken half-written, it would be refused
+    as truncated). One line per folder says how many were taken, and how many were left."""
+    from smokewatch.watch.folder import FolderSettler
+
+    watched = [(c.id, c.folder, FolderSettler()) for c in cameras if c.folder is not None]
+    for _, folder, settler in watched:
+        settler.settled(folder, time.monotonic())  # first seen now: nothing settled yet
+    if any(settler.watching for _, _, settler in watched):
+        time.sleep(max(settler.settle for _, _, settler in watched))
+    for cid, folder, settler in watched:
+        taken = _take_folder(cfg, cid, folder, settler)
+        settler.settled(folder, time.monotonic())  # what is left: still changing, or new
+        left = (
+            f" ({settler.watching} still being written: left for the next sync)"
+            if settler.watching
+            else ""
+        )
+        console.print(
+            f"camera {cid}: took {_count(taken, 'photo')} from {folder}{left}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -118,7 +163,8 @@ def _take_folder(  # type: ignore[no-untyped-def]
     cfg, camera_id: int, folder: Path, settler: FolderSettler
 ) -> int:
     """Move photos dropped in a watched folder into the camera's inbox (checked, named),
-    each once it has stopped changing (:class:`FolderSettler`)."""
+    each once it has stopped changing (:class:`FolderSettler`). A photo gone meanwhile was
+    taken by another taker (a `watch sync` beside `watch run`): passed over, not an error."""
     from smokewatch.camera.photos import photo_time
     from smokewatch.errors import SmokewatchError
     from smokewatch.labeling.cameras import CameraError, store_photo
@@ -129,12 +175,16 @@ def _take_folder(  # type: ignore[no-untyped-def]
         try:
             when = photo_time(path, time_pattern=source.time_pattern, tz=cfg.options.daylight.zone)
             store_photo(cfg.data_dir, camera_id, path.read_bytes(), taken=when, max_bytes=1 << 30)
+        except FileNotFoundError:
+            continue  # another taker moved it
         except (SmokewatchError, CameraError) as exc:
+            if not path.exists():
+                continue  # another taker moved it while this one read it
             message = exc.message if isinstance(exc, CameraError) else str(exc)
             err_console.print(tagged("skipped:", "yellow", f"{path}: {message}"), soft_wrap=True)
             path.rename(path.with_name(f".rejected-{path.name}"))
             continue
-        path.unlink()
+        path.unlink(missing_ok=True)
         taken += 1
     return taken
 

@@ -27,6 +27,12 @@ class FolderSettler:
     settle: float = SETTLE_SECONDS
     _since: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
+    @property
+    def watching(self) -> int:
+        """How many files the last look saw, settled or not: a one-shot taker (``watch
+        sync``) knows from it whether to wait at all, and how many it leaves behind."""
+        return len(self._since)
+
     def settled(self, folder: Path, now: float) -> list[Path]:
         """The folder's visible files unchanged for ``settle`` seconds as of ``now`` (a
         monotonic reading), sorted by name. Hidden files (a leading dot) are never taken."""

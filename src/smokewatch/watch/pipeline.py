@@ -78,6 +78,7 @@ class SyncReport:
 
     frames_added: int = 0
     photos_dropped: int = 0
+    #: view-windows scored: a window position counts once per view, as ``detect`` counts
     windows_scored: int = 0
     events: list[str] = field(default_factory=list)
     alerts_sent: int = 0
@@ -364,7 +365,8 @@ def _score(
         hook("scored")
         state["next_start"] = max(int(state["next_start"]), first + step)
         atomic_write_text(out / SCAN, json.dumps(state))
-        report.windows_scored += 1
+        # one per view, as ``detect`` counts a view's windows: each view's clip is scored
+        report.windows_scored += len(keys)
         report.raised_at["_last_window_time"] = times.times[last]
 
     while state["next_start"] + length <= len(times):
