@@ -13,7 +13,7 @@ from PIL import Image
 from smokewatch import video
 from smokewatch.clips import extract as extract_mod
 from smokewatch.clips.daylight import Daylight
-from smokewatch.clips.extract import count_frames, crop_views, extract_clips
+from smokewatch.clips.extract import LOCAL_URL_ROOT, count_frames, crop_views, extract_clips
 from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, ClipName
 from smokewatch.core.metadata import read_metadata
 from smokewatch.errors import VideoError, ViewsError
@@ -129,7 +129,8 @@ def _check_extraction(source: Path, frames: np.ndarray, out: Path, tolerance: fl
     for c in records:
         assert (c.label_state, c.label_state_admin) == (-1, -1)
         assert c.start_time == c.name.start_time
-        assert c.url_root == DEFAULT_URL_ROOT
+        # local files: the service's own clip store, never RISE's host, which never had them
+        assert c.url_root == LOCAL_URL_ROOT != DEFAULT_URL_ROOT
         assert c.url_part == f"2018-06-11/{c.view}/{c.file_name}.mp4"
         assert (out / f"{c.file_name}.mp4").exists()
 

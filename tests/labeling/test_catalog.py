@@ -1,4 +1,4 @@
-"""labeling.catalog: placing clip files into the clip store.
+"""labeling.catalog: placing clip files into the clip store, and which records are new.
 
 ``place_files`` is what ``clips import --from-detections`` places a run's window clips with;
 ``place_folder`` is ``clips import DIR``. Both refuse links and non-regular files with the
@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from smokewatch.core.clip import ClipName, url_part_for
+from smokewatch.core.clip import Clip, ClipName, url_part_for
+from smokewatch.core.labels import State
 from smokewatch.errors import VideoError
-from smokewatch.labeling.catalog import place_files, place_folder
+from smokewatch.labeling.catalog import clip_files_beside, import_clips, place_files, place_folder
+from smokewatch.labeling.db import Database
 
 
 def clip_name(i: int) -> ClipName:
@@ -87,3 +89,66 @@ def test_place_files_and_place_folder_refuse_a_link_in_the_same_words(tmp_path: 
         == from_files[1]
         == [f"{link}: a symbolic link (only regular files are imported)"]
     )
+
+
+def record(vid: int, i: int, *, state: int = -1, admin: int = -1) -> Clip:
+    """Clip ``i`` as a metadata record numbered ``vid`` (``clips extract``'s numbering)."""
+    name = clip_name(i)
+    return Clip(
+        id=vid,
+        camera_id=name.camera_id,
+        view_id=name.view_id,
+        label_state=state,
+        label_state_admin=admin,
+        start_time=name.start_time,
+        file_name=name.format(),
+        url_root="/videos/",
+        url_part=url_part_for(name),
+    )
+
+
+def test_an_unlabeled_record_of_a_known_clip_under_another_id_is_already_there(
+    database: Database,
+) -> None:
+    # a folder import numbered clips 1-3 as 1, 2, 3; the extract's metadata.json numbered
+    # the same clips 3, 1, 2 (window then view order): the same clips, not conflicts
+    with database.write() as session:
+        assert import_clips(session, [record(1, 1), record(2, 2), record(3, 3)]).added == 3
+    with database.write() as session:
+        report = import_clips(session, [record(3, 1), record(1, 2), record(2, 3), record(9, 4)])
+    assert (report.added, report.skipped, report.conflicts) == (1, 3, [])
+
+
+def test_a_real_clash_of_ids_or_a_labeled_record_stays_a_conflict(database: Database) -> None:
+    with database.write() as session:
+        import_clips(session, [record(1, 1), record(2, 2)])
+    with database.write() as session:
+        report = import_clips(
+            session,
+            [
+                record(1, 5),  # a known id naming another clip (two RISE files disagree)
+                record(7, 2, state=int(State.ONE_YES)),  # labels for a known clip, other id
+            ],
+        )
+    assert report.added == report.skipped == 0
+    assert [c.split(" (")[0] for c in report.conflicts] == ["clip 1", "clip 7"]
+
+
+def test_clip_files_beside_a_metadata_file_make_it_a_folder_import(tmp_path: Path) -> None:
+    out = tmp_path / "clips"  # what clips extract leaves: clips flat beside metadata.json
+    out.mkdir()
+    for i in (1, 2):
+        (out / f"{clip_name(i).format()}.mp4").write_bytes(b"CLIP")
+    metadata = out / "metadata.json"
+    clips = [record(1, 1), record(2, 2), record(3, 3)]  # clip 3's file was deleted
+    assert clip_files_beside(metadata, clips) == [
+        (out / f"{clip_name(i).format()}.mp4", clip_name(i)) for i in (1, 2, 3)
+    ]
+    placed, skipped = place_files(clip_files_beside(metadata, clips) or [], tmp_path / "v", verify)
+    assert [p.name for p in placed] == [clip_name(1), clip_name(2)]
+    assert skipped == [f"{out / clip_name(3).format()}.mp4: No such file or directory"]
+    # metadata-only imports stay so: records with labels (RISE's), or no clip file beside it
+    labeled = [record(1, 1, admin=int(State.GOLD_POS)), record(2, 2)]
+    assert clip_files_beside(metadata, labeled) is None
+    assert clip_files_beside(tmp_path / "metadata.json", clips) is None
+    assert clip_files_beside(metadata, []) is None

@@ -126,9 +126,11 @@ def extract_command(
     --seconds-per-frame; no clip spans a gap over --max-frame-gap. Clips are named by RISE's
     convention
     (cam-view-Y-M-D-L-T-R-B-h-w-startFrame-startEpoch-endEpoch.mp4), plus a RISE
-    metadata.json (unlabeled: label states -1). Existing clips are kept, so an interrupted
-    run can simply be started again; one run at a time writes into an --out folder (a
-    second one is refused). View boxes must be square, as clips are.
+    metadata.json (unlabeled: label states -1; url_root the service's own /videos/, not
+    RISE's host, as the clips are local files: `clips import DIR` copies them into the
+    service and numbers them there). Existing clips are kept, so an interrupted run can
+    simply be started again; one run at a time writes into an --out folder (a second one is
+    refused). View boxes must be square, as clips are.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -172,6 +174,7 @@ def extract_command(
             frames_per_clip=settings.clip_frames,
             size=settings.clip_size,
             fps=settings.clip_fps,
+            url_root=settings.videos_url_root,
             on_frame=lambda i: progress.update(task, completed=i + 1),
         )
     console.print(

@@ -166,6 +166,11 @@ def import_command(
 ) -> None:
     """Add clips to the labeling service. Idempotent: clips already there are skipped.
 
+    A metadata file whose unlabeled records list clip files beside it (what `clips extract`
+    writes) is imported as that folder: its ids are one folder's numbering and its clips are
+    local files, which must be in the clip store to be seen. Other metadata (RISE's, with
+    labels or clips hosted elsewhere) is imported as records.
+
     From a folder, only regular files are taken (links are skipped) and each must decode to
     SMOKEWATCH_CLIP_FRAMES frames; bad files are skipped and listed at the end, and with
     --strict the command exits 1 for them. With --from-detections the same holds for the
@@ -179,23 +184,44 @@ def import_command(
         _import_detections(from_detections, uncertain, priority, url_root, strict)
         return
     from smokewatch.core.metadata import read_metadata
-    from smokewatch.labeling.catalog import clips_from_folder, import_clips, place_folder
+    from smokewatch.labeling.catalog import (
+        clip_files_beside,
+        clips_from_folder,
+        import_clips,
+        place_files,
+        place_folder,
+    )
 
     settings = load_settings()
     skipped: list[str] = []
     placed: list[PlacedClip] = []
     clips: list[Clip] = []
-    if source.is_dir():
+    local = source.is_dir()  # files copied into the clip store, numbered by the service
+    if local:
         placed, skipped = place_folder(source, settings.videos_dir, _clip_check(settings))
     else:
         clips = read_metadata(source)
-        if url_root is not None:
+        files = clip_files_beside(source, clips)
+        if files is not None:  # a `clips extract` folder's metadata.json: that folder's import
+            local = True
+            err_console.print(
+                tagged(
+                    "note:",
+                    "cyan",
+                    f"{source} lists clip files beside it (unlabeled: a `clips extract` "
+                    f"folder), so they are imported as `clips import {source.parent}`: copied "
+                    "into the clip store and numbered by the service",
+                ),
+                soft_wrap=True,
+            )
+            placed, skipped = place_files(files, settings.videos_dir, _clip_check(settings))
+        elif url_root is not None:
             for clip in clips:
                 clip.url_root = url_root
     db = _open(settings)
     try:
         with db.write() as session:
-            if source.is_dir():
+            if local:
                 clips = clips_from_folder(session, placed, url_root or settings.videos_url_root)
             report = import_clips(session, clips)
     finally:

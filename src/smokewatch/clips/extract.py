@@ -34,7 +34,7 @@ from smokewatch.clips.daylight import Daylight
 from smokewatch.clips.views import split_view_key, square_problem
 from smokewatch.clips.windows import GapReport, Window, WindowCutter, check_boxes
 from smokewatch.core.atomic import remove_partials
-from smokewatch.core.clip import DEFAULT_URL_ROOT, Box, Clip, ClipName, url_part_for
+from smokewatch.core.clip import Box, Clip, ClipName, url_part_for
 from smokewatch.core.frame_times import (
     DEFAULT_GAP_SECONDS,
     FrameTimes,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "LOCAL_URL_ROOT",
     "ExtractReport",
     "GapReport",
     "check_boxes",
@@ -60,6 +61,11 @@ __all__ = [
     "iter_timelapse",
     "iter_timelapse_tolerant",
 ]
+
+#: The url_root of an extraction's records: the labeling service's own clip store (its
+#: ``videos_url_root``), where ``clips import`` copies local clips, never RISE's host, which
+#: never had them. A path, so the metadata stays valid RISE metadata (``core.metadata``).
+LOCAL_URL_ROOT = "/videos/"
 
 #: Frame images accepted in a timelapse folder (in natural name order: frame-9, frame-10).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -288,7 +294,7 @@ def extract_clips(
     size: int = 180,
     fps: int = 12,
     crf: int = 23,
-    url_root: str | None = DEFAULT_URL_ROOT,
+    url_root: str = LOCAL_URL_ROOT,
     metadata_name: str = "metadata.json",
     on_frame: Callable[[int], None] | None = None,
 ) -> ExtractReport:
@@ -306,7 +312,9 @@ def extract_clips(
     frames, else :class:`~smokewatch.core.frame_times.FrameTimesError` before anything is
     written.
     ``daylight`` (default 6:00-20:00 US/Eastern) also gives the time zone of the date in clip
-    names. ``on_frame(i)`` is called after each decoded frame (progress bars).
+    names. ``on_frame(i)`` is called after each decoded frame (progress bars). New records
+    get ``url_root`` (default :data:`LOCAL_URL_ROOT`: the clips are local files, served once
+    ``clips import`` has copied them into the service's store) and RISE's ``url_part``.
 
     Bad views (a box outside the panorama, or not square) raise :class:`ViewsError` before
     anything is written; a corrupt timelapse raises :class:`VideoError` (clips made so far

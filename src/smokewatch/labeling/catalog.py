@@ -1,8 +1,10 @@
 """Clips in and out of the service: import RISE metadata or a folder of clips; export labels.
 
-Import is idempotent (a clip already present, by id or file name, is skipped) and export
-writes the RISE metadata layout through ``core.metadata``, ordered by id as RISE's own files
-are, so exporting an imported metadata file gives back the same bytes.
+Import is idempotent (a clip already present, by id or file name, is skipped; an unlabeled
+record naming a known clip under another id is that clip, see :func:`import_clips`), a
+metadata file listing clip files beside it is a folder's import (:func:`clip_files_beside`),
+and export writes the RISE metadata layout through ``core.metadata``, ordered by id as RISE's
+own files are, so exporting an imported metadata file gives back the same bytes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "place_files",
     "place_file",
     "clips_from_folder",
+    "clip_files_beside",
     "export_clips",
     "clip_address",
 ]
@@ -89,10 +92,25 @@ def _check_fits(clip: Clip) -> None:
             )
 
 
+def _unlabeled(clip: Clip) -> bool:
+    """Whether a record carries no answer at all (both states "no data", no split label):
+    then its id is only a number its writer gave it, not a claim about the database."""
+    no_data = int(State.NO_DATA)
+    return clip.label_state == no_data == clip.label_state_admin and clip.label is None
+
+
 def import_clips(
     session: Session, clips: Sequence[Clip], *, seed: int | None = None, chunk: int = 2000
 ) -> ImportReport:
-    """Add clips that are not in the database yet; a clash of id vs file name is a conflict."""
+    """Add clips that are not in the database yet; a clash of id vs file name is a conflict.
+
+    A clip is known by its file name (a RISE name says camera, view, box, frames and times).
+    An unlabeled record whose file name is already in the database is "already there" even
+    under another id: ``clips extract`` numbers each output folder from 1, so the same clip
+    reached through a folder import and through that folder's metadata.json differs only in
+    that number, and nothing in the record could be lost. A labeled record under another id,
+    or a known id naming another clip (two RISE exports that disagree), stays a conflict.
+    """
     for clip in clips:
         _check_fits(clip)
     rng = random.Random(seed)
@@ -114,6 +132,8 @@ def import_clips(
         for clip in part:
             if by_id.get(clip.id) == clip.file_name:
                 report.skipped += 1
+            elif clip.file_name in by_name and _unlabeled(clip):
+                report.skipped += 1  # the same clip under a writer's local number
             elif clip.id in by_id or clip.file_name in by_name:
                 report.conflicts.append(
                     f"clip {clip.id} ({clip.file_name}) clashes with another clip in the database"
@@ -294,6 +314,26 @@ def place_file(
     if checked != target:
         os.replace(checked, target)
     return PlacedClip(path, name)
+
+
+def clip_files_beside(metadata: Path, clips: Sequence[Clip]) -> list[tuple[Path, ClipName]] | None:
+    """The clip files a metadata file lists beside itself (``<its folder>/<file_name>.mp4``),
+    to be placed as a folder import places its files; None for a metadata-only import.
+
+    ``clips extract`` writes its clips flat beside its metadata.json, unlabeled and numbered
+    from 1 in each folder: imported as records, its ids clash with another day's and its
+    address names no file the service has. So when every record is unlabeled and at least one
+    listed file sits beside the metadata, the caller imports it as that folder's import (files
+    copied into the clip store, ids given by the service). Every record is returned, present
+    or not: :func:`place_files` lists a missing one as skipped. Labeled records (RISE's
+    metadata, a project's export) and clips hosted elsewhere are imported as records.
+    """
+    if not clips or not all(_unlabeled(c) for c in clips):
+        return None
+    files = [(metadata.parent / f"{c.file_name}.mp4", c.name) for c in clips]
+    if not any(os.path.lexists(path) for path, _ in files):
+        return None
+    return files
 
 
 def clips_from_folder(session: Session, placed: Sequence[PlacedClip], url_root: str) -> list[Clip]:
