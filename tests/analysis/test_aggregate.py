@@ -87,6 +87,16 @@ def test_rise_replays_answers_in_time_order_through_the_state_machine() -> None:
     assert rise_state_machine(later).tolist() == [1]
 
 
+def test_rise_replays_an_experts_answer_by_the_expert_rule() -> None:
+    answers = frame([(1, 1, 0), (1, 2, 1), (2, 2, 1)])
+    assert rise_state_machine(answers).tolist() == [pd.NA, pd.NA]  # volunteers: undecided
+    answers["expert"] = [False, True, True]  # worker 2 is an expert
+    assert rise_state_machine(answers).tolist() == [1, 1]
+    # a frame made without the column (by hand, or by code before it) has no experts
+    plain = answers.drop(columns=["expert"])
+    assert rise_state_machine(plain).isna().tolist() == [True, True]
+
+
 def test_rise_counts_only_accepted_pages_and_no_gold_answers() -> None:
     answers = frame([(1, 1, 1), (1, 2, 1), (1, 3, 0), (1, 4, 0)])
     assert rise_state_machine(answers).tolist() == [1]  # 1, 1: two agree

@@ -170,6 +170,8 @@ def rise_state_machine(answers: pd.DataFrame) -> pd.Series:
     accepted = answers["page_accepted"].fillna(True).to_numpy(dtype=bool)
     ordinary = ~answers["gold"].to_numpy(dtype=bool)
     counted = answers[accepted & ordinary].sort_values("time", kind="stable")
+    if "expert" not in counted:  # a frame made without it (older code, by hand): no experts
+        counted = counted.assign(expert=False)
     tasks, labels = [], []
     for task, group in counted.groupby("task", sort=True)[["label", "expert"]]:
         state = citizen_replay(
