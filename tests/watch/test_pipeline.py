@@ -417,6 +417,30 @@ def test_a_tail_window_never_grows_an_event_already_settled(config: WatchConfig)
     assert (span.start_frame, span.end_frame, span.windows) == (0, 35, (0,))
 
 
+def test_a_day_of_steam_settles_its_pieces_without_trying_every_future(
+    config: WatchConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of smoke all day is cut into pieces from its start: all but the last are final
+    as they are, so only the last is tried, and one future shows it may still grow (the
+    search over every future and tail offset ran ``find_events`` on the whole day 187
+    times per view and job)."""
+    from smokewatch.watch import pipeline
+
+    config = _rule_config(config, 36, 18)
+    rule = config.options.rule
+    day = [_window(18 * k, 36, True) for k in range(100)]
+    calls = []
+
+    def counted(windows: Any, rule: Any, *args: Any) -> Any:
+        calls.append(len(windows))
+        return find_events(windows, rule, *args)
+
+    monkeypatch.setattr(pipeline, "find_events", counted)
+    settled = settled_spans(day, config, closed=False)
+    assert settled == find_events(day, rule)[:-1]  # every piece but the growing last one
+    assert len(settled) > 5 and len(calls) <= 4, len(calls)
+
+
 @pytest.mark.parametrize(
     ("frames", "step", "rule"),
     [

@@ -431,6 +431,16 @@ def settled_spans(windows: Sequence[Window], config: WatchConfig, closed: bool) 
         first -= 1
     cut = spans[first].windows[0]
     keep = set(find_events(windows[cut:], rule))
+    # a run grows at its end only, and is cut into pieces from its start: every piece but
+    # the last keeps its frames, and no window that can still join the run (after its last
+    # smoke window) reaches back into a piece that ends before that window starts. Such
+    # pieces are settled as they are; only the others are tried (a day of steam: one piece,
+    # found unsettled by the first future, instead of every future over the whole day)
+    pieces = sorted(keep, key=lambda s: s.start_frame)
+    after = smoke[-1] + 1
+    joins_from = windows[after].start_frame if after < len(windows) else last.start_frame + 1
+    sure = {s for s in pieces[:-1] if s.end_frame < joins_from}
+    keep -= sure
     seconds = (last.end_time - last.start_time) / max(1, last.end_frame - last.start_frame)
 
     def later(shift: int) -> Window:
@@ -450,16 +460,22 @@ def settled_spans(windows: Sequence[Window], config: WatchConfig, closed: bool) 
     reach = max(rule.max_gap, (last.end_frame - last.start_frame) // step)
     more = reach + (rule.max_frames + rule.min_frames) // step + 3
     grid: list[Window] = []
-    for k in range(more + 1):
-        if k:
-            grid.append(later(k * step))
-            keep.intersection_update(find_events([*windows[cut:], *grid], rule))
-        for offset in range(1, step):
-            if not keep:
-                return spans[:first]
-            tail = later(k * step + offset)
-            keep.intersection_update(find_events([*windows[cut:], *grid, tail], rule))
-    settled = {dataclasses.replace(s, windows=tuple(cut + i for i in s.windows)) for s in keep}
+
+    def try_futures() -> None:
+        for k in range(more + 1):
+            if k:
+                grid.append(later(k * step))
+                keep.intersection_update(find_events([*windows[cut:], *grid], rule))
+            for offset in range(1, step):
+                if not keep:
+                    return
+                tail = later(k * step + offset)
+                keep.intersection_update(find_events([*windows[cut:], *grid, tail], rule))
+
+    try_futures()
+    settled = {
+        dataclasses.replace(s, windows=tuple(cut + i for i in s.windows)) for s in keep | sure
+    }
     return [*spans[:first], *(s for s in spans[first:] if s in settled)]
 
 
