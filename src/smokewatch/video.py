@@ -244,18 +244,6 @@ def _check_frames(frames: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(frames)
 
 
-def _sync(path: Path) -> None:
-    """Flush a finished temporary video to disk before it is renamed into place, as
-    :func:`~smokewatch.core.atomic.atomic_write_bytes` does: after a power cut the rename
-    can survive while unsynced data does not, leaving an empty or cut-off video under the
-    final name that a resumed run would take as done."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_clip(
     frames: np.ndarray,
     path: str | os.PathLike[str],
@@ -268,7 +256,8 @@ def write_clip(
     The file appears under ``path`` only once it is complete: it is encoded to a temporary
     file beside it and renamed, so an error or interrupt leaves no partial clip. ``faststart``
     puts the index first so browsers (the labeling pages) can start playing immediately. The
-    file is flushed to disk before the rename, so a crash cannot leave an empty clip there.
+    file is flushed to disk before the rename (by ``atomic_path``), so a crash cannot leave an
+    empty clip there.
     """
     p = Path(path)
     frames = _check_frames(frames, p)
@@ -287,7 +276,6 @@ def write_clip(
                     video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
                     container.mux(stream.encode(video_frame))
                 container.mux(stream.encode(None))
-            _sync(tmp)
         except _AV_ERRORS as exc:
             raise VideoError(f"{p}: cannot write video ({_describe(exc)})") from None
 
@@ -413,8 +401,6 @@ class VideoWriter:
             try:
                 self._container.mux(self._stream.encode(None))
                 self._container.close()
-                assert self._tmp is not None
-                _sync(self._tmp)
             except _AV_ERRORS as exc:
                 raise VideoError(f"{self.path}: cannot write video ({_describe(exc)})") from None
             self._container = None
