@@ -803,6 +803,43 @@ def test_text_from_detections_cannot_add_mail_headers(tmp_path: Path, mailbox: M
     assert data == (tmp_path / gif_name).read_bytes()
 
 
+def test_line_and_paragraph_separators_in_detections_do_not_stop_the_email(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    """U+2028 and U+2029 are line breaks to Python's email module, which refused the whole
+    message: that event's email failed on every try of every run."""
+    gif_name = "e\u2028Bcc: evil@example.org\u2029.gif"
+    _gif(tmp_path / gif_name, 50)
+    event = _event("e1\u2028Bcc: evil@example.org\u2029X-Injected: 1", T0, gif=gif_name, clip=None)
+    view = ViewDetections(0, 0, _windows(2, T0), (event,))
+    url = mailbox.url(query="to=ops@example.org")
+    report = notifier([url], tmp_path).notify(Detections({}, (view,)))
+
+    assert report.ok, [f.describe() for f in report.failed]
+    (mail,) = mailbox.received
+    assert mail.rcpt_tos == ["ops@example.org"]
+    message = mail.parsed()
+    assert message["Bcc"] is None and message["X-Injected"] is None
+    assert message["X-Smokewatch-Event"] == "e1 Bcc: evil@example.org X-Injected: 1"
+    ((name, _),) = _attachments(message).items()
+    assert "\u2028" not in name and "\u2029" not in name
+
+
+def test_a_plus_in_to_and_from_is_a_plus_not_a_space(out: Path, mailbox: Mailbox) -> None:
+    """``+`` (sub-addressing) is common in addresses; read as a form's space it was refused."""
+    one = ViewDetections(0, 0, _windows(2, T0), (_event("p", T0, gif=None, clip=None),))
+    url = mailbox.url(query="to=ops+smoke@example.org,b%2Bc@example.org&from=smoke+bot@example.org")
+    report = notifier([url], out).notify(Detections({}, (one,)))
+
+    assert report.ok, [f.describe() for f in report.failed]
+    (mail,) = mailbox.received
+    assert mail.mail_from == "smoke+bot@example.org"
+    assert mail.rcpt_tos == ["ops+smoke@example.org", "b+c@example.org"]
+    assert mail.parsed()["To"] == "ops+smoke@example.org, b+c@example.org"
+    with pytest.raises(AlertsError, match="'a b@x.org' is not an email address"):
+        notifier(["smtp://mail.example.org?to=a%20b@x.org"], out)  # a space is %20, refused
+
+
 @pytest.fixture
 def starttls_mailbox(server_tls: ssl.SSLContext) -> Iterator[Mailbox]:
     yield from _smtp_server(auth=True, tls=server_tls)

@@ -145,6 +145,65 @@ def test_a_view_already_done_is_not_scored_again(
     assert fifth.detections.settings["rule"]["smoke_probability"] == 0.95
 
 
+def _partials(out: Path) -> set[str]:
+    """The temporary files of atomic writes (``.<name>.XXXX.part<suffix>``) under ``out``."""
+    return {p.relative_to(out).as_posix() for p in out.rglob(".*.part.*")}
+
+
+def test_a_killed_writers_leftovers_are_swept_and_never_merged(
+    day: tuple[Path, Path], motion_model: Path, tmp_path: Path
+) -> None:
+    """``views/*.json`` also matched an atomic write's temporary file: a run killed before
+    the rename left ``.0-1.json.XXXX.part.json``, the next run scored 0-1 again and merged it
+    twice. A rerun now sweeps its views' leftovers (only theirs) and merges named files."""
+    timelapse, views_file = day
+    out = tmp_path / "out"
+    detector, _ = detector_for(motion_model)
+    clock = FrameClock(START, SECONDS_PER_FRAME)
+    options = DetectOptions(size=SIZE)
+    views = load_views(views_file)
+    detect_timelapse(timelapse, views, out, detector=detector, clock=clock, options=options)
+    # killed after writing 0-1's result and before renaming it; and mid-way through evidence
+    view_file(out, "0-1").rename(out / "views" / ".0-1.json.1a2b3c4d.part.json")
+    (out / "evidence" / ".0-1-1-2.mp4.0badf00d.part.mp4").write_bytes(b"half a clip")
+    (out / "clips" / ".0-1-2024-06-11-x.mp4.0badf00d.part.mp4").write_bytes(b"half a clip")
+    # another job's, into the same folders (views not in this run): left alone
+    theirs = {"views/.5-5.json.0badf00d.part.json", "evidence/.5-5-1-2.gif.0badf00d.part.gif"}
+    for name in theirs:
+        (out / name).write_bytes(b"{}")
+    # a copy of a view file under another name holds a view already merged
+    (out / "views" / "0-0 copy.json").write_bytes(view_file(out, "0-0").read_bytes())
+
+    again = detect_timelapse(timelapse, views, out, detector=detector, clock=clock, options=options)
+    assert again.scored == ["0-1"]
+    merged = read_detections(out / "detections.json")
+    assert [v.key for v in merged.views] == ["0-0", "0-1", "0-2"]
+    assert _partials(out) == theirs
+
+
+def test_detect_clips_sweeps_its_leftovers_and_merges_each_view_once(tmp_path: Path) -> None:
+    """``--clips`` writes the same ``views/`` files: a killed run's temporary file is neither
+    merged nor left behind."""
+    model_dir = tiny3d_model_dir(tmp_path / "model")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for view in (0, 1):
+        name = f"0-{view}-2024-06-11-0-0-32-32-32-32-0-{int(START)}-{int(START) + 55}.mp4"
+        write_clip(synthetic_frames(12, 32, seed=view), clips / name)
+    out = tmp_path / "det"
+    args = ["detect", str(model_dir), "--clips", str(clips), "--out", str(out), "--no-cam"]
+    assert run_cli(*args, "--quiet").exit_code == 0
+    view_file(out, "0-1").rename(out / "views" / ".0-1.json.1a2b3c4d.part.json")
+    (out / "evidence").mkdir(exist_ok=True)
+    (out / "evidence" / ".0-1-1-2.gif.0badf00d.part.gif").write_bytes(b"half a gif")
+
+    again = run_cli(*args, "--quiet")
+    assert again.exit_code == 0, again.output
+    merged = read_detections(out / "detections.json")
+    assert [v.key for v in merged.views] == ["0-0", "0-1"]
+    assert _partials(out) == set()
+
+
 def _corrupt_frames(path: Path, first: int, last: int) -> None:
     """Overwrite the packets of frames ``first..last`` with random bytes, in place."""
     with av.open(str(path)) as container:

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,30 @@ def _dies_while_scoring(model_dir: Path, deaths: Path, times: int) -> Detector:
             (deaths / str(died)).touch()
             os.kill(os.getpid(), signal.SIGKILL)
         return score(clips)
+
+    detector.scorer = scorer
+    return detector
+
+
+def _first_to_score_dies(model_dir: Path, marker: Path, pause: float) -> Detector:
+    """:func:`stand_in_detector`, whose process kills itself (SIGKILL) at the first call to
+    score in any actor (``marker`` is created once: exactly one dies); every other actor
+    waits ``pause`` seconds at its first call, so it is still mid-task when the driver learns
+    of the death."""
+    detector: Detector = stand_in_detector(model_dir)
+    score = detector.scorer
+    paused = []
+
+    def scorer(clips: Any) -> Any:
+        try:
+            marker.open("x").close()
+        except FileExistsError:
+            if not paused:
+                paused.append(True)
+                time.sleep(pause)
+            return score(clips)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
 
     detector.scorer = scorer
     return detector
@@ -273,9 +298,32 @@ def test_an_actor_that_keeps_dying_ends_the_run_with_one_error_naming_the_day(
     with RayEngine(load, actors=1, retries=1) as engine, pytest.raises(DetectError) as caught:
         engine.run([day], options=DetectOptions(size=SIZE))
     message = str(caught.value)
-    assert message.startswith(f"{day.timelapse}: ") and "retries are spent" in message
+    assert (
+        message.startswith(f"{day.timelapse}: ") and "died (killed, or out of retries)" in message
+    )
     assert "\n" not in message
     assert len(list(deaths.iterdir())) == 2  # the task, and its one retry
+
+
+@NO_HANG
+def test_an_actor_dead_for_good_lets_the_others_finish_their_tasks_first(
+    ray_local: Any, days: tuple[list[Path], Path], motion_model: Path, tmp_path: Path
+) -> None:
+    """One actor dead for good (no retries) ended the run at once, and closing the engine
+    killed the healthy actor mid-task: its views were lost. Now its task finishes (its views
+    are written), then the run stops with one line that claims no retries it did not make."""
+    timelapses, views = days
+    day = _day_a(timelapses, views, tmp_path / "ray")
+    load = functools.partial(_first_to_score_dies, motion_model, tmp_path / "died", 3.0)
+    with RayEngine(load, actors=2, retries=0) as engine, pytest.raises(DetectError) as caught:
+        engine.run([day], options=DetectOptions(size=SIZE))  # two tasks: 0-0 0-1, and 0-2
+    assert (tmp_path / "died").exists()
+    written = {p.stem for p in (day.out_dir / "views").glob("*.json")}
+    assert written in ({"0-0", "0-1"}, {"0-2"})  # the survivor's task, whichever it was
+    assert not (day.out_dir / "detections.json").exists()  # the day is not merged half-done
+    message = str(caught.value)
+    assert message.startswith(f"{day.timelapse}: the Ray actor scoring this day died ")
+    assert "(killed, or out of retries)" in message and "\n" not in message
 
 
 @NO_HANG

@@ -85,19 +85,26 @@ def test_an_unreachable_ray_address_variable_is_named(
     assert seconds < BOUND_S
 
 
+def _ray_init_raising(monkeypatch: pytest.MonkeyPatch, error: Exception) -> Any:
+    """Ray (skipped if not installed) whose ``ray.init`` raises ``error``, not yet started,
+    with no ``RAY_ADDRESS``."""
+    ray: Any = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+
+    def refuse(**kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    return ray
+
+
 def test_ray_refusing_to_connect_is_a_detect_error(
     motion_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cluster that answers but whose Ray will not connect (``ray.init`` raises): the
     error names the address; starting a local Ray that fails keeps Ray's own error."""
-    ray: Any = pytest.importorskip("ray", reason="the [ray] extra is not installed")
-
-    def refuse(**kwargs: Any) -> None:
-        raise ConnectionError("ray client connection timeout")
-
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", refuse)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray = _ray_init_raising(monkeypatch, ConnectionError("ray client connection timeout"))
     with pytest.raises(DetectError, match=r"^cannot reach the Ray cluster at auto: ray client"):
         RayEngine(lambda: stand_in_detector(motion_model), address="auto")
 
@@ -106,4 +113,75 @@ def test_ray_refusing_to_connect_is_a_detect_error(
 
     monkeypatch.setattr(ray, "init", fail)
     with pytest.raises(RuntimeError, match="Failed to start GCS"):
+        RayEngine(lambda: stand_in_detector(motion_model))
+
+
+def test_a_port_out_of_range_is_one_error_line_at_once(
+    motion_model: Path, inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Ray retried ``localhost:99999`` for minutes (the port check was skipped): now refused
+    before Ray starts, naming the address."""
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    address = "localhost:99999"
+    proc, seconds = _detect(motion_model, inputs, tmp_path / "o", "--ray-address", address)
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        proc.stderr
+        == f"error: {address}: not a host:port (the port must be a number from 1 to 65535)\n"
+    )
+    assert seconds < BOUND_S
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("localhost:99999", "not a host:port (the port must be a number from 1 to 65535)"),
+        ("localhost:abc", "not a host:port (the port must be a number from 1 to 65535)"),
+        ("localhost:0", "not a host:port (the port must be a number from 1 to 65535)"),
+        ("foo", "not a host:port (no port; a cluster's address is its head's host:port"),
+        (":6379", "not a host:port (no host)"),
+        ("localhost:6379/x", "not a host:port (only a host and a port)"),
+        ("[::1:6379", "not a host:port (Invalid IPv6 URL)"),
+        ("ray://localhost:99999", "not ray://host:port (the port must be a number from 1 to"),
+        ("http://localhost:1", "not a Ray address (an HTTP URL); give the cluster's host:port"),
+    ],
+)
+@pytest.mark.parametrize("via", ["option", "variable"])
+def test_a_malformed_address_is_one_error_line_before_ray_starts(
+    address: str, message: str, via: str, motion_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``foo``, ``localhost:abc`` or an HTTP URL were Ray's ValueError, a traceback; an
+    out-of-range port a wait of minutes. Checked before ``ray.init``, which is never called."""
+    ray: Any = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+
+    def never(**kwargs: Any) -> None:
+        raise AssertionError("ray.init was called")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", never)
+    if via == "option":
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        given, shown = address, address
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", address)
+        given, shown = "auto", f"{address} (RAY_ADDRESS)"  # auto defers to RAY_ADDRESS, as in Ray
+    with pytest.raises(DetectError) as caught:
+        RayEngine(lambda: stand_in_detector(motion_model), address=given)
+    assert str(caught.value).startswith(f"{shown}: {message}")
+    assert "\n" not in str(caught.value)
+
+
+def test_an_address_ray_refuses_is_a_detect_error_naming_it(
+    motion_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address left to Ray (a Ray Client module's ``module://...``) that ``ray.init``
+    refuses with a ValueError: one line naming it; starting a local Ray keeps Ray's error."""
+    _ray_init_raising(monkeypatch, ValueError("Invalid address format: x\nmore of Ray's words"))
+    with pytest.raises(DetectError) as caught:
+        RayEngine(lambda: stand_in_detector(motion_model), address="mymodule://x")
+    assert str(caught.value) == (
+        "cannot use the Ray address mymodule://x: Invalid address format: x"
+    )
+    with pytest.raises(ValueError, match="Invalid address format"):
         RayEngine(lambda: stand_in_detector(motion_model))

@@ -35,7 +35,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -151,10 +151,23 @@ def event_payload(view: ViewDetections, event: Event, model: Mapping[str, Any]) 
     }
 
 
+#: The Unicode categories of every character :meth:`str.splitlines` breaks a line at: control
+#: characters (CR, LF, VT, FF, FS, GS, RS, NEL) and the line and paragraph separators (U+2028,
+#: U+2029). Python's email module refuses a header holding any of them.
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+
+
+def _breaks_line(c: str) -> bool:
+    """True for a character that ends a line somewhere: it never belongs in a header."""
+    return unicodedata.category(c) in _LINE_BREAKING
+
+
 def _header_text(value: str) -> str:
-    """``value`` fit for one header line: control characters (CR, LF, ...) become spaces, so
-    text from a detections file can never start a header of its own."""
-    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in value).strip()
+    """``value`` fit for one header line: control characters (CR, LF, ...) and the Unicode
+    line and paragraph separators become spaces, so text from a detections file can never
+    start a header of its own, nor make the email module refuse the message (every try of
+    that event would fail, run after run)."""
+    return "".join(" " if _breaks_line(c) else c for c in value).strip()
 
 
 def _ascii_header(value: str) -> str:
@@ -471,7 +484,7 @@ class _Email:
             port = parts.port
         except ValueError:
             raise _fail_url(url, "the port is not a number from 0 to 65535") from None
-        query = parse_qs(parts.query, keep_blank_values=True)
+        query = _query(parts.query)
         unknown = sorted(set(query) - _SMTP_QUERY)
         if unknown:
             raise _fail_url(url, f"unknown parameter {unknown[0]!r} (known: from, starttls, to)")
@@ -652,15 +665,26 @@ class _Email:
         return ""
 
 
+def _query(text: str) -> dict[str, list[str]]:
+    """An ``smtp://`` URL's query, name -> values in order, each percent-decoded.
+
+    Not :func:`urllib.parse.parse_qs`: it reads ``+`` as a space (HTML form encoding), and
+    ``+`` is common in email addresses (``ops+smoke@example.org`` was refused as
+    ``'ops smoke@example.org'``). Here ``+`` is itself; a space is ``%20``.
+    """
+    query: dict[str, list[str]] = {}
+    for item in text.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        query.setdefault(unquote(name), []).append(unquote(value))
+    return query
+
+
 def _check_address(url: str, address: str) -> None:
     local, at, domain = address.rpartition("@")
     bad = set(' ,;:<>"()[]\\')
-    if (
-        not at
-        or not local
-        or not domain
-        or any(c in bad or unicodedata.category(c) == "Cc" for c in address)
-    ):
+    if not at or not local or not domain or any(c in bad or _breaks_line(c) for c in address):
         raise _fail_url(url, f"{address!r} is not an email address")
 
 

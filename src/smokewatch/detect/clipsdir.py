@@ -23,7 +23,13 @@ from smokewatch.core.detections import ViewDetections, Window
 from smokewatch.detect.detector import DetectError, Detector
 from smokewatch.detect.evidence import WindowStore, write_events
 from smokewatch.detect.options import DetectOptions
-from smokewatch.detect.results import done_view, fingerprint, merge_views, write_view
+from smokewatch.detect.results import (
+    done_view,
+    fingerprint,
+    merge_views,
+    remove_partial_files,
+    write_view,
+)
 from smokewatch.detect.rule import find_events
 from smokewatch.detect.scan import Slot, WindowScan
 from smokewatch.detect.timelapse import WINDOWS_VERSION, WORK_DIR, DetectReport
@@ -182,6 +188,7 @@ def detect_clips(
     )
     report = DetectReport(detections=None, skipped_files=list(skipped))
     min_frames = int(detector.model.get("frames") or 1)
+    remove_partial_files(out, views)  # a killed run's half-written files of these views
     for key, clips in views.items():
         view_fp = fingerprint(run, key, _listing(clips))
         done = done_view(out, key, view_fp)

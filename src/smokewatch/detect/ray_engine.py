@@ -16,9 +16,10 @@ every node shares, at the same paths. Ray is imported only when an engine is bui
 
 Failures: an actor whose process dies (killed, out of memory, its node lost) is restarted by
 Ray and its task run again, ``retries`` times at most (Ray's ``max_restarts`` and
-``max_task_retries``; safe, as a view already finished is not scored again); past that, or
-when Ray cannot hold or start the actors asked for, or the cluster does not answer, a
-:class:`DetectError` says so.
+``max_task_retries``; safe, as a view already finished is not scored again); past that (or
+killed with no restart), or when Ray cannot hold or start the actors asked for, or the
+cluster does not answer, a :class:`DetectError` says so. A task that fails ends the run only
+once the other actors' running tasks are done, so their views are written, not thrown away.
 """
 
 from __future__ import annotations
@@ -81,31 +82,92 @@ def import_ray() -> Any:
     return ray
 
 
+def _given_address(address: str | None) -> tuple[str, str] | None:
+    """The address Ray would join and how the messages name it, or None for a local Ray.
+
+    As ``ray.init`` reads them: ``address``, except that ``RAY_ADDRESS`` stands in for none
+    or ``auto``.
+    """
+    env = os.environ.get("RAY_ADDRESS") or None
+    if address is not None and not (address == "auto" and env is not None):
+        return address, address
+    if env is None:
+        return None
+    return env, f"{env} (RAY_ADDRESS)"
+
+
+def _host_port(given: str, shown: str) -> tuple[str, int] | None:
+    """The ``(host, port)`` of a cluster address, or None for one left to Ray (``auto``,
+    ``local``, ``ray://host`` without a port, a Ray Client module's ``module://...``).
+
+    Checked here, as Ray gives a malformed address no clear answer: a port out of range
+    (``localhost:99999``) had it retry for many minutes, and ``foo``, ``localhost:abc`` or an
+    HTTP URL ended in a traceback. A :class:`DetectError` names what is wrong instead.
+    """
+    if given in ("auto", "local"):
+        return None
+    scheme, sep, rest = given.partition("://")
+    if not sep:
+        scheme, rest = "", given
+    elif scheme.lower() in ("http", "https"):
+        raise DetectError(
+            f"{shown}: not a Ray address (an HTTP URL); give the cluster's host:port "
+            "(e.g. 10.0.0.5:6379) or ray://host:port"
+        )
+    elif scheme != "ray":
+        return None  # a Ray Client builder's module://address: Ray reads it
+    what = "not a host:port" if not sep else "not ray://host:port"
+    try:
+        parts = urllib.parse.urlsplit("//" + rest)
+        host = parts.hostname
+    except ValueError as exc:
+        raise DetectError(f"{shown}: {what} ({exc})") from None
+    if parts.username is not None or parts.path or parts.query or parts.fragment:
+        raise DetectError(f"{shown}: {what} (only a host and a port)")
+    if not host:
+        raise DetectError(f"{shown}: {what} (no host)")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port is None and sep:
+        return None  # ray://host: Ray Client's default port
+    if port is None:
+        raise DetectError(
+            f"{shown}: {what} (no port; a cluster's address is its head's host:port, "
+            "e.g. 10.0.0.5:6379)"
+        )
+    if not 0 < port < 65536:
+        raise DetectError(f"{shown}: {what} (the port must be a number from 1 to 65535)")
+    return host, port
+
+
 def _check_reachable(address: str | None) -> str | None:
     """The cluster Ray would join (``address``, else ``RAY_ADDRESS``) as the messages name it,
-    or None for a local Ray; a :class:`DetectError` when its ``host:port`` does not answer.
+    or None for a local Ray; a :class:`DetectError` when the address is malformed or its
+    ``host:port`` does not answer.
 
     Ray would wait first: ``ray://`` about 30 s, a GCS address retrying for many minutes.
-    ``auto`` and addresses without a port are left to Ray.
+    ``auto``, ``local`` and ``ray://`` addresses without a port are left to Ray.
     """
-    given = address if address is not None else os.environ.get("RAY_ADDRESS") or None
-    if given is None:
+    found = _given_address(address)
+    if found is None:
         return None
-    shown = given if address is not None else f"{given} (RAY_ADDRESS)"
-    try:
-        parts = urllib.parse.urlsplit("//" + given.removeprefix("ray://"))
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return shown
-    if not host or port is None:
+    given, shown = found
+    where = _host_port(given, shown)
+    if where is None:
         return shown
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+        with socket.create_connection(where, timeout=CONNECT_TIMEOUT):
             pass
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise DetectError(f"cannot reach the Ray cluster at {shown}: {reason}") from None
     return shown
+
+
+class _ActorDied(DetectError):
+    """An actor that died for good: killed with no restart, or Ray's restarts spent."""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -300,6 +362,11 @@ class RayEngine:
         joining = _check_reachable(address)
         try:
             self._ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        except ValueError as exc:
+            if joining is None:
+                raise  # starting a local Ray: not about an address
+            # Ray's word on an address it cannot use (one the checks above let through)
+            raise DetectError(f"cannot use the Ray address {joining}: {_first_line(exc)}") from None
         except (ConnectionError, TimeoutError, RuntimeError) as exc:
             if joining is None and not isinstance(exc, ConnectionError | TimeoutError):
                 raise  # starting a local Ray: not about an address
@@ -376,7 +443,12 @@ class RayEngine:
 
     def _get(self, refs: Any, who: str) -> Any:
         """``ray.get``, with our own errors raised as they were raised in the actor, and an
-        actor dead for good (Ray's retries spent) as a :class:`DetectError` naming ``who``."""
+        actor dead for good as a :class:`DetectError` naming ``who``.
+
+        Dead for good: Ray's restarts spent, or killed with no restart (``ray.kill``); which,
+        Ray does not say, so the message names both rather than claim retries that were
+        never made.
+        """
         try:
             return self._ray.get(refs)
         except self._ray.exceptions.RayTaskError as exc:
@@ -385,8 +457,8 @@ class RayEngine:
                 raise cause from None
             raise
         except self._ray.exceptions.RayActorError as exc:
-            raise DetectError(
-                f"{who} died, and Ray's {self._retries} retries are spent: {_first_line(exc)}"
+            raise _ActorDied(
+                f"{who} died (killed, or out of retries): {_first_line(exc)}"
             ) from None
 
     def run(
@@ -407,6 +479,11 @@ class RayEngine:
 
         ``on_views(n)`` after each task (``n`` views finished, done again or reused), for
         progress; ``on_day(index, report)`` once a day is merged (days finish in any order).
+
+        A task that fails (its actor dead for good, or an error raised in it) ends the run,
+        but not at once: no new task is started, the tasks still running are waited for, so
+        the views they finish are written (and their days merged) rather than lost with
+        their actors, and then the first failure is raised.
         """
         opts = options if options is not None else DetectOptions()
         tasks = plan_tasks(days, self._target, views_per_task)
@@ -434,8 +511,9 @@ class RayEngine:
         pending = deque(enumerate(tasks))
         idle = list(self._actors)
         running: dict[Any, tuple[Any, int]] = {}
-        while pending or running:
-            while idle and pending:
+        failed: Exception | None = None
+        while running or (pending and failed is None):
+            while idle and pending and failed is None:
                 i, (d, keys) = pending.popleft()
                 actor = idle.pop()
                 ref = actor.detect.remote(i, days[d], keys, opts, batch_size, label_clips)
@@ -443,11 +521,20 @@ class RayEngine:
             done, _ = self._ray.wait(list(running), num_returns=1)
             for ref in done:
                 actor, i = running.pop(ref)
-                idle.append(actor)
                 d, keys = tasks[i]
-                _, part, timings = self._get(
-                    ref, f"{days[d].timelapse}: the Ray actor scoring this day"
-                )
+                try:
+                    _, part, timings = self._get(
+                        ref, f"{days[d].timelapse}: the Ray actor scoring this day"
+                    )
+                except _ActorDied as exc:
+                    self._actors.remove(actor)  # a later run starts another in its place
+                    failed = failed or exc
+                    continue
+                except Exception as exc:  # raised once the running tasks are done
+                    idle.append(actor)
+                    failed = failed or exc
+                    continue
+                idle.append(actor)
                 parts[d].append(part)
                 if self._timings is not None and timings is not None:
                     self._timings.merge(timings)
@@ -456,6 +543,8 @@ class RayEngine:
                 left[d] -= 1
                 if left[d] == 0:
                     finish(d)
+        if failed is not None:
+            raise failed
         return [r for r in reports if r is not None]
 
     def _merge(

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from smokewatch.clips.views import split_view_key
+from smokewatch.core.atomic import remove_partials
 from smokewatch.core.detections import (
     Detections,
     DetectionsError,
@@ -24,6 +26,9 @@ from smokewatch.core.detections import (
     read_detections,
     write_detections,
 )
+from smokewatch.core.window_clips import CLIPS_FOLDER
+from smokewatch.detect.evidence import EVIDENCE_DIR
+from smokewatch.errors import ViewsError
 
 __all__ = [
     "DETECTIONS_FILE",
@@ -31,6 +36,7 @@ __all__ = [
     "done_view",
     "fingerprint",
     "merge_views",
+    "remove_partial_files",
     "view_file",
     "write_view",
 ]
@@ -90,6 +96,37 @@ def write_view(
     write_detections(one, view_file(out_dir, view.key))
 
 
+def remove_partial_files(out_dir: Path, keys: Iterable[str]) -> int:
+    """Delete what a killed run left half-written for views ``keys``: the temporary files of
+    :func:`~smokewatch.core.atomic.atomic_path` (``.<name>.XXXX.part<suffix>``) of their
+    result files (``views/``), evidence (``evidence/``) and window clips (``clips/``).
+
+    A writer removes its temporary file on any exception, but not when its process is killed
+    (SIGKILL, the OOM killer, a Ray actor's node lost). Called when a run starts on these
+    views, so leftovers do not pile up run after run. Only the given views' files, by name
+    (``<key>.json``; evidence and clips start with ``<camera>-<view>-``): a Ray task sweeps its
+    own views while another task writes the day's other views into the same folders.
+    Returns how many went.
+    """
+    names: set[str] = set()
+    prefixes: list[str] = []
+    for key in keys:
+        names.add(f"{key}.json")
+        try:
+            camera_id, view_id = split_view_key(key)
+        except ViewsError:
+            continue  # no file of this run is named after it
+        prefixes.append(f"{camera_id}-{view_id}-")
+    if not names:
+        return 0
+    starts = tuple(prefixes)
+    removed = remove_partials(out_dir / VIEWS_DIR, names)
+    for folder in (EVIDENCE_DIR, CLIPS_FOLDER):
+        if starts:
+            removed += remove_partials(out_dir / folder, lambda name: name.startswith(starts))
+    return removed
+
+
 def _sort_key(view: ViewDetections) -> tuple[int, int]:
     return (view.camera_id, view.view_id)
 
@@ -104,12 +141,25 @@ def merge_views(
     report: bool = True,
 ) -> Detections:
     """Write ``<out>/detections.json`` from every view file of run ``run`` (atomically), then
-    the report, when the report module is installed."""
+    the report, when the report module is installed.
+
+    Only ``<key>.json`` files holding view ``<key>``: hidden files are skipped (``*.json``
+    also matches an atomic write's temporary ``.0-1.json.XXXX.part.json``, which a killed
+    writer leaves behind, and the view would be merged twice), and so is a file named after
+    another view than it holds (a copy, or a file renamed by hand).
+    """
     views = []
     folder = out_dir / VIEWS_DIR
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.name.startswith("."):
+            continue
         found = _read(path)
-        if found is not None and found.source.get("run") == run and len(found.views) == 1:
+        if (
+            found is not None
+            and found.source.get("run") == run
+            and len(found.views) == 1
+            and found.views[0].key == path.stem
+        ):
             views.append(found.views[0])
     detections = Detections(
         model=dict(model),

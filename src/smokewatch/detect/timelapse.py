@@ -32,7 +32,13 @@ from smokewatch.detect.clock import FrameClock, read_frame_times
 from smokewatch.detect.detector import DetectError, Detector, load_detector
 from smokewatch.detect.evidence import WindowStore, write_events, write_window_clips
 from smokewatch.detect.options import DetectOptions
-from smokewatch.detect.results import done_view, fingerprint, merge_views, write_view
+from smokewatch.detect.results import (
+    done_view,
+    fingerprint,
+    merge_views,
+    remove_partial_files,
+    write_view,
+)
 from smokewatch.detect.rule import find_events
 from smokewatch.detect.scan import Slot, WindowScan
 from smokewatch.detect.timings import Timings, timed_detector
@@ -217,6 +223,7 @@ def detect_timelapse(
     report = DetectReport(detections=None)
     if timings is not None:
         detector = timed_detector(detector, timings)
+    remove_partial_files(out, keys)  # a killed run's half-written files of these views
     todo = {}
     for key in keys:
         done = done_view(out, key, fps[key])
