@@ -119,10 +119,13 @@ def test_a_workers_log_lines_carry_their_time_and_level(
     tmp_path: Path, always_smoke: Path, dead_redis: str
 ) -> None:
     """A service log is read hours later: each line says when, and how bad."""
+    import contextlib
     import os
+    import queue
     import re
     import subprocess
     import sys
+    import threading
     import time
 
     config = write_config(tmp_path, tmp_path / "data", always_smoke, queue=dead_redis)
@@ -133,9 +136,20 @@ def test_a_workers_log_lines_carry_their_time_and_level(
         text=True,
         env=env,
     )
-    time.sleep(4)  # the first attempts fail: one warning line each
+    # the first attempts fail, one warning line each: wait for one (starting the worker can
+    # take many seconds on a busy machine, so no fixed sleep), then stop it
+    seen: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [seen.put(line) for line in worker.stderr or []])
+    reader.start()
+    err, deadline = "", time.monotonic() + 90
+    while "cannot be reached" not in err and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            err += seen.get(timeout=0.5)
     worker.terminate()
-    _, err = worker.communicate(timeout=30)
+    worker.wait(timeout=30)
+    reader.join(timeout=30)  # what the worker wrote before it stopped, to the pipe's end
+    while not seen.empty():
+        err += seen.get()
     lines = [line for line in err.splitlines() if "cannot be reached" in line]
     assert lines, err[-2000:]
     stamp = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} WARNING ")
