@@ -142,18 +142,12 @@ def run_clips(
     name, label and weight (as :func:`~smokewatch.training.loop.data_fingerprint`), so a
     clips folder can move.
     """
-    import hashlib
-
-    def digest(items: Sequence[Any]) -> str:
-        h = hashlib.sha256()
-        for line in sorted(f"{it.key}\0{int(it.label)}\0{float(it.weight)!r}" for it in items):
-            h.update(f"{line}\n".encode())
-        return h.hexdigest()
+    from smokewatch.training.loop import clips_digest
 
     return {
-        "train": digest(train_items),
-        "validation": digest(val_items),
-        "test": digest(test_items),
+        "train": clips_digest(train_items, ordered=False),
+        "validation": clips_digest(val_items, ordered=False),
+        "test": clips_digest(test_items, ordered=False),
         "train_clips": len(train_items),
         "validation_clips": len(val_items),
         "test_clips": len(test_items),

@@ -63,6 +63,7 @@ from smokewatch.training.sampling import StreamBatchSampler
 __all__ = [
     "Distributed",
     "TrainResult",
+    "clips_digest",
     "data_fingerprint",
     "selection_warning",
     "train",
@@ -136,20 +137,24 @@ def data_fingerprint(train_items: Sequence[Any], val_items: Sequence[Any]) -> di
     Each clip counts by its name (``key``), label and weight, not its path, so a run can be
     resumed with its clips moved to another folder.
     """
-    import hashlib
-
-    def digest(items: Sequence[Any]) -> str:
-        h = hashlib.sha256()
-        for it in items:
-            h.update(f"{it.key}\0{int(it.label)}\0{float(it.weight)!r}\n".encode())
-        return h.hexdigest()
-
     return {
-        "train": digest(train_items),
-        "validation": digest(val_items),
+        "train": clips_digest(train_items),
+        "validation": clips_digest(val_items),
         "train_clips": len(train_items),
         "validation_clips": len(val_items),
     }
+
+
+def clips_digest(items: Sequence[Any], *, ordered: bool = True) -> str:
+    """sha256 of clips by name (``key``), label and weight, one line each: in the given order
+    (a sampler's positions matter), or sorted (``ordered=False``: only which clips)."""
+    import hashlib
+
+    lines = [f"{it.key}\0{int(it.label)}\0{float(it.weight)!r}" for it in items]
+    h = hashlib.sha256()
+    for line in lines if ordered else sorted(lines):
+        h.update(f"{line}\n".encode())
+    return h.hexdigest()
 
 
 def selection_warning(config: TrainConfig, validation_clips: int) -> str | None:
