@@ -115,3 +115,24 @@ def browser(chromium: Path) -> Iterator[Any]:
         )
         yield b
         b.close()
+
+
+@pytest.fixture
+def disk_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str]]:
+    """os.fsync and os.replace calls, in order: each with the inode of the file it took, and
+    for a rename the target's name (``""`` for a sync): writes that must reach the disk
+    before they are renamed into place are checked on it."""
+    calls: list[tuple[str, int, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", os.fstat(fd).st_ino, ""))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        calls.append(("replace", os.stat(src).st_ino, Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return calls

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import av
@@ -245,23 +244,10 @@ def test_video_writer_streams_frames_and_writes_nothing_on_error(tmp_path: Path)
 
 @pytest.mark.parametrize("writer", ["write_clip", "VideoWriter"])
 def test_a_video_reaches_the_disk_before_its_rename(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+    tmp_path: Path, disk_calls: list[tuple[str, int, str]], writer: str
 ) -> None:
     # renamed into place unsynced, a power cut could leave an empty or cut-off video under
     # the final name, which a resumed run takes as done (atomic_write_bytes always synced)
-    events: list[tuple[str, int]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        events.append(("fsync", os.fstat(fd).st_ino))
-        real_fsync(fd)
-
-    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        events.append(("replace", os.stat(src).st_ino))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
     target = tmp_path / "clip.mp4"
     frames = synthetic_frames(3, 32)
     if writer == "write_clip":
@@ -271,4 +257,7 @@ def test_a_video_reaches_the_disk_before_its_rename(
             for frame in frames:
                 out.write(frame)
     inode = target.stat().st_ino
-    assert [e for e in events if e[1] == inode] == [("fsync", inode), ("replace", inode)]
+    assert [e for e in disk_calls if e[1] == inode] == [
+        ("fsync", inode, ""),
+        ("replace", inode, "clip.mp4"),
+    ]

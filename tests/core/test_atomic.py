@@ -101,42 +101,23 @@ def test_partials_can_be_chosen_by_a_test_on_the_target(tmp_path: Path) -> None:
     assert not clip.exists() and not metadata.exists() and other.exists()
 
 
-@pytest.fixture
-def disk_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """os.fsync and os.replace calls, in order, each with the inode of the file it took."""
-    calls: list[tuple[str, int]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        calls.append(("fsync", os.fstat(fd).st_ino))
-        real_fsync(fd)
-
-    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        calls.append(("replace", os.stat(src).st_ino))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
-    return calls
-
-
 def test_the_new_file_is_on_disk_before_the_rename(
-    tmp_path: Path, disk_calls: list[tuple[str, int]]
+    tmp_path: Path, disk_calls: list[tuple[str, int, str]]
 ) -> None:
     # torch.save / np.save write by name: without the sync in atomic_path a power cut after
     # the rename could leave an empty checkpoint or cache entry in place of the old one
     with atomic_path(tmp_path / "last.pt") as tmp:
         tmp.write_bytes(b"weights")
     inode = (tmp_path / "last.pt").stat().st_ino
-    assert disk_calls == [("fsync", inode), ("replace", inode)]
+    assert disk_calls == [("fsync", inode, ""), ("replace", inode, "last.pt")]
     disk_calls.clear()
     atomic_write_text(tmp_path / "metadata.json", "[]")  # synced once, not twice
     inode = (tmp_path / "metadata.json").stat().st_ino
-    assert disk_calls == [("fsync", inode), ("replace", inode)]
+    assert disk_calls == [("fsync", inode, ""), ("replace", inode, "metadata.json")]
 
 
 def test_a_failed_write_is_neither_synced_nor_renamed(
-    tmp_path: Path, disk_calls: list[tuple[str, int]]
+    tmp_path: Path, disk_calls: list[tuple[str, int, str]]
 ) -> None:
     with pytest.raises(RuntimeError, match="encoder died"):
         with atomic_path(tmp_path / "clip.mp4") as tmp:

@@ -1,4 +1,4 @@
-"""Tiny labeled clips and a tiny training preset, shared by the training tests."""
+"""Tiny labeled clips and tiny presets (a network, and heads), shared by the training tests."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ workers: 0
 seed: 3
 """
 
+HEADS_PRESET = """\
+name: tiny-heads
+kind: heads
+weights: null
+heads:
+  candidates:
+    diff: {parts: [diff]}
+  kinds: [svm-linear]
+  c_grid: [0.1, 1.0]
+  inner_folds: 2
+  fuse: false
+"""
+
 
 @pytest.fixture(scope="session")
 def tiny_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -40,4 +53,12 @@ def tiny_preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A YAML preset training ``tiny3d`` for 10 steps of 4 clips (6 frames, 24x24)."""
     path = tmp_path_factory.mktemp("preset") / "tiny.yaml"
     path.write_text(TINY_PRESET)
+    return path
+
+
+@pytest.fixture(scope="session")
+def heads_preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A heads preset on the diff statistics only (no network, no weights to fetch)."""
+    path = tmp_path_factory.mktemp("preset") / "tiny-heads.yaml"
+    path.write_text(HEADS_PRESET)
     return path

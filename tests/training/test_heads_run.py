@@ -16,31 +16,11 @@ from smokewatch.training.experiments import nested_cross_validate
 from smokewatch.training.heads import train_heads
 from smokewatch.training.saved import load_model_dir
 
-PRESET = """\
-name: tiny-heads
-kind: heads
-weights: null
-heads:
-  candidates:
-    diff: {parts: [diff]}
-  kinds: [svm-linear]
-  c_grid: [0.1, 1.0]
-  inner_folds: 2
-  fuse: false
-"""
 
-
-@pytest.fixture
-def preset(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny-heads.yaml"
-    path.write_text(PRESET)
-    return path
-
-
-def test_train_save_load_predict(tiny_clips: Path, preset: Path, tmp_path: Path) -> None:
+def test_train_save_load_predict(tiny_clips: Path, heads_preset: Path, tmp_path: Path) -> None:
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     cache = tmp_path / "cache"
-    result = train_heads(load_config(preset), items, tmp_path / "run", cache_dir=cache)
+    result = train_heads(load_config(heads_preset), items, tmp_path / "run", cache_dir=cache)
     meta = json.loads((result.model_dir / "model.json").read_text())
     assert meta["kind"] == "heads" and meta["chosen"][0]["candidate"] == "diff/svm-linear"
     # one cached summary per clip, reused by prediction
@@ -55,12 +35,14 @@ def test_train_save_load_predict(tiny_clips: Path, preset: Path, tmp_path: Path)
     assert np.allclose(trained.predict_arrays(arrays), probs[:3])
 
 
-def test_nested_table_with_given_scores(tiny_clips: Path, preset: Path, tmp_path: Path) -> None:
+def test_nested_table_with_given_scores(
+    tiny_clips: Path, heads_preset: Path, tmp_path: Path
+) -> None:
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     given = {"oracle": {str(it.path): float(it.label) for it in items}}
     out = tmp_path / "cv"
     results = nested_cross_validate(
-        [load_config(preset)], items, 2, out, cache_dir=tmp_path / "cache", given=given
+        [load_config(heads_preset)], items, 2, out, cache_dir=tmp_path / "cache", given=given
     )
     assert set(results) == {"tiny-heads", "oracle"}
     assert results["oracle"]["fold-1"]["f1"] == 1.0
@@ -70,7 +52,7 @@ def test_nested_table_with_given_scores(tiny_clips: Path, preset: Path, tmp_path
 
 
 def test_nested_fine_tunes_once_per_outer_fold_choosing_on_a_hold_out(
-    tiny_clips: Path, preset: Path, tiny_preset: Path, tmp_path: Path
+    tiny_clips: Path, heads_preset: Path, tiny_preset: Path, tmp_path: Path
 ) -> None:
     """A fine-tuned preset beside a heads preset on the same outer folds: trained once per
     fold, its checkpoint and threshold chosen on a hold-out of that fold's training clips;
@@ -84,7 +66,12 @@ def test_nested_fine_tunes_once_per_outer_fold_choosing_on_a_hold_out(
     )
     out = tmp_path / "cv"
     results = nested_cross_validate(
-        [load_config(preset), tuned], items, 2, out, cache_dir=tmp_path / "cache", progress=False
+        [load_config(heads_preset), tuned],
+        items,
+        2,
+        out,
+        cache_dir=tmp_path / "cache",
+        progress=False,
     )
     for fold in ("fold-1", "fold-2"):  # the same test clips for both presets
         assert results["tiny"][fold]["n"] == results["tiny-heads"][fold]["n"]
@@ -99,7 +86,7 @@ def test_nested_fine_tunes_once_per_outer_fold_choosing_on_a_hold_out(
 
 
 def test_detection_scores_a_heads_model_without_grad_cam(
-    tiny_clips: Path, preset: Path, tmp_path: Path
+    tiny_clips: Path, heads_preset: Path, tmp_path: Path
 ) -> None:
     """Grad-CAM has no network to explain in heads on frame differences alone: asking for it
     is one clear error that says how to run instead, and the probability-only detector works."""
@@ -108,7 +95,9 @@ def test_detection_scores_a_heads_model_without_grad_cam(
     from smokewatch.video import read_clip
 
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
-    result = train_heads(load_config(preset), items, tmp_path / "run", cache_dir=tmp_path / "c")
+    result = train_heads(
+        load_config(heads_preset), items, tmp_path / "run", cache_dir=tmp_path / "c"
+    )
     with pytest.raises(ExplainError, match="--no-cam"):
         load_detector(result.model_dir, cam=True)
     detector = load_detector(result.model_dir, cam=False)
@@ -122,8 +111,8 @@ def test_detection_scores_a_heads_model_without_grad_cam(
     assert model_fingerprint(result.model_dir) != before
 
 
-def test_the_train_header_says_what_a_heads_preset_does(preset: Path) -> None:
-    line = load_config(preset).summary()
+def test_the_train_header_says_what_a_heads_preset_does(heads_preset: Path) -> None:
+    line = load_config(heads_preset).summary()
     assert "heads on frozen features" in line and "diff" in line and "2-fold inner CV" in line
     assert "lr" not in line and "steps" not in line  # no network is trained
 
@@ -138,7 +127,7 @@ def _cli(*args: str) -> tuple[int, str]:
 
 
 def test_train_groups_the_inner_folds_by_scene(
-    tiny_clips: Path, preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_clips: Path, heads_preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``--scene-groups``: the inner folds that choose a heads model keep look-alike clips
     together, as the grouped nested CV that scores the recipe does."""
@@ -157,7 +146,15 @@ def test_train_groups_the_inner_folds_by_scene(
     labels.write_text(
         "\n".join([rows[0] + ",splits"] + [f"{r},s{i % 3} s5" for i, r in enumerate(rows[1:])])
     )
-    common = ["train", "--preset", str(preset), "--labels", str(labels), "--clips", str(tiny_clips)]
+    common = [
+        "train",
+        "--preset",
+        str(heads_preset),
+        "--labels",
+        str(labels),
+        "--clips",
+        str(tiny_clips),
+    ]
     code, out = _cli(*common, "--scene-groups", "splits", "--out", str(tmp_path / "run"), "-q")
     assert code == 0, out
     meta = json.loads((tmp_path / "run" / "model" / "model.json").read_text())
@@ -187,8 +184,10 @@ def test_scene_groups_need_a_heads_preset(
 
 
 def test_too_few_scene_groups_for_the_inner_folds(
-    tiny_clips: Path, preset: Path, tmp_path: Path
+    tiny_clips: Path, heads_preset: Path, tmp_path: Path
 ) -> None:
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     with pytest.raises(TrainingError, match="1 scene groups cannot fill 2 grouped inner folds"):
-        train_heads(load_config(preset), items, tmp_path / "run", groups=np.zeros(len(items), int))
+        train_heads(
+            load_config(heads_preset), items, tmp_path / "run", groups=np.zeros(len(items), int)
+        )

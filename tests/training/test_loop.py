@@ -536,7 +536,7 @@ def test_a_checkpoint_save_sweeps_a_killed_runs_partial_copy(tmp_path: Path) -> 
 
 
 def test_checkpoints_and_weights_reach_the_disk_before_their_rename(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, disk_calls: list[tuple[str, int, str]]
 ) -> None:
     """last.pt and model.pt are written by name (torch.save): each is fsynced before the
     rename puts it in place, as text files are (a power cut leaves no empty checkpoint)."""
@@ -544,22 +544,9 @@ def test_checkpoints_and_weights_reach_the_disk_before_their_rename(
 
     from smokewatch.training.checkpoint import save_checkpoint
 
-    calls: list[tuple[str, int, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        calls.append(("fsync", os.fstat(fd).st_ino, ""))
-        real_fsync(fd)
-
-    def replace(src: Path, dst: Path) -> None:
-        calls.append(("replace", os.stat(src).st_ino, Path(dst).name))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
     save_checkpoint(tmp_path / "last.pt", {"step": 3})
     tiny3d_model_dir(tmp_path / "model")
-    renamed = [(ino, name) for call, ino, name in calls if call == "replace"]
+    renamed = [(ino, name) for call, ino, name in disk_calls if call == "replace"]
     assert [name for _, name in renamed] == ["last.pt", "model.pt", "model.json"]
     for ino, name in renamed:  # each file synced, and before its rename
-        assert calls.index(("fsync", ino, "")) < calls.index(("replace", ino, name)), name
+        assert disk_calls.index(("fsync", ino, "")) < disk_calls.index(("replace", ino, name)), name
