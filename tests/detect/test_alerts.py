@@ -45,6 +45,7 @@ from smokewatch.detect.alerts import (
     AlertsError,
     Notifier,
     NotifyOptions,
+    check_targets,
     event_payload,
     sign,
     verify_signature,
@@ -534,6 +535,40 @@ def test_malformed_targets_are_one_clear_line(out: Path, url: str, message: str)
     text = str(caught.value)
     assert message in text and "\n" not in text
     assert ":p@" not in text  # a password in the URL is never printed
+    with pytest.raises(AlertsError) as checked:  # the check a watch config runs at load
+        check_targets([url], secret="s3cret")
+    assert str(checked.value) == text
+
+
+def test_checking_targets_opens_nothing_and_refuses_what_the_notifier_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recwarn: pytest.WarningsRecorder
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    threads = threading.active_count()
+    hook = "https://alerts.example.org/hooks/smoke"
+    mail = "smtp://u:p@mail.example.org?to=a@example.org&starttls=1"
+    shown = check_targets([hook, mail, hook], secret="s3cret", timezone="Europe/Berlin")
+    assert shown == [
+        "https://alerts.example.org/…",
+        "smtp://u@mail.example.org:25 (to a@example.org)",
+    ]
+    assert threading.active_count() == threads and not recwarn.list  # no worker started
+    assert not list(tmp_path.iterdir())  # no ledger, no folder of its own
+    with notifier([hook, mail, hook], tmp_path / "out") as alerts:
+        assert alerts.targets == shown
+    with pytest.raises(AlertsError, match="no signing secret"):
+        check_targets([hook], secret=None)
+    assert check_targets([hook], secret=None, allow_unsigned=True) == shown[:1]
+    with pytest.raises(AlertsError, match="secret is empty"):
+        check_targets([hook], secret=b"")
+    with pytest.raises(AlertsError, match="unknown time zone 'Mars/Olympus'"):
+        check_targets([mail], secret=None, timezone="Mars/Olympus")
+    with pytest.warns(UserWarning, match="plain http://") as warned:
+        check_targets(["http://alerts.example.org/hook"], secret="s3cret")
+    assert warned[0].filename == __file__  # the warning points at the caller, not at alerts.py
+    with pytest.warns(UserWarning, match="travels unencrypted") as warned:
+        check_targets([mail.split("&")[0]], secret=None)
+    assert warned[0].filename == __file__
 
 
 def test_bad_options_and_time_zone_are_clear_errors(out: Path) -> None:

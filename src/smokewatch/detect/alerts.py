@@ -524,7 +524,7 @@ class _Email:
                 f"notify target {self.display}: the SMTP password travels unencrypted; use "
                 "smtps:// or starttls=1",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def close(self) -> None:
@@ -710,6 +710,133 @@ class _Worker(threading.Thread):
             self.target.close()
 
 
+def _zone(timezone: str | None) -> ZoneInfo | None:
+    if not timezone:
+        return None
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AlertsError(f"unknown time zone {timezone!r} for alert emails") from None
+
+
+def _targets(
+    urls: Sequence[str],
+    *,
+    secret: str | bytes | None,
+    allow_unsigned: bool,
+    timezone: str | None,
+    out_dir: Path,
+    options: NotifyOptions,
+    clock: Callable[[], float],
+    ssl_context: ssl.SSLContext | None,
+) -> list[_Target]:
+    """One target per distinct URL; every problem with them an :class:`AlertsError`.
+
+    Building a target opens nothing (no connection, no file), so :func:`check_targets` and
+    :class:`Notifier` share this and refuse exactly the same URLs.
+    """
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    zone = _zone(timezone)
+    targets: list[_Target] = []
+    seen: set[str] = set()
+    for url in urls:
+        target = _target(
+            url,
+            secret=key,
+            allow_unsigned=allow_unsigned,
+            zone=zone,
+            out_dir=out_dir,
+            options=options,
+            clock=clock,
+            ssl_context=ssl_context,
+        )
+        if target.key not in seen:
+            seen.add(target.key)
+            targets.append(target)
+    return targets
+
+
+def _target(
+    url: str,
+    *,
+    secret: bytes | None,
+    allow_unsigned: bool,
+    zone: ZoneInfo | None,
+    out_dir: Path,
+    options: NotifyOptions,
+    clock: Callable[[], float],
+    ssl_context: ssl.SSLContext | None,
+) -> _Target:
+    if not isinstance(url, str) or not url.strip():
+        raise AlertsError("notify target: empty URL")
+    if any(unicodedata.category(c) == "Cc" or c == " " for c in url):
+        raise _fail_url(url, "contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise _fail_url(url, f"not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme in {"http", "https"}:
+        if not parts.hostname:
+            raise _fail_url(url, "no host (expected https://host/path)")
+        if secret is not None and not secret:
+            raise AlertsError("the alert signing secret is empty")
+        if secret is None and not allow_unsigned:
+            raise _fail_url(
+                url,
+                "no signing secret: unsigned alerts can be forged by anyone who knows the "
+                "URL; set SMOKEWATCH_ALERT_SECRET (in the environment or smokewatch's .env) "
+                "to a secret the receiver also holds (docs/alerts.md shows how to make one)",
+            )
+        if scheme == "http" and not _is_loopback(parts.hostname):
+            warnings.warn(
+                f"notify target {_redact(url)}: plain http:// to a host that is not this "
+                "machine; alerts can be read on the way (use https://)",
+                UserWarning,
+                stacklevel=4,
+            )
+        return _Webhook(url, secret=secret, options=options, clock=clock)
+    if scheme in {"smtp", "smtps"}:
+        return _Email(
+            url,
+            out_dir=out_dir,
+            zone=zone,
+            options=options,
+            clock=clock,
+            ssl_context=ssl_context,
+        )
+    shown = f"{scheme}://" if scheme else "no scheme"
+    raise _fail_url(url, f"{shown} is not supported (https://, http://, smtp://, smtps://)")
+
+
+def check_targets(
+    urls: Sequence[str],
+    *,
+    secret: str | bytes | None,
+    allow_unsigned: bool = False,
+    timezone: str | None = None,
+) -> list[str]:
+    """The targets as reports show them, or the :class:`AlertsError` a :class:`Notifier`
+    given the same arguments would raise.
+
+    For a caller that sends later (a watch job builds its notifier only when an event is
+    raised, maybe hours after startup) and must refuse a bad target now. Nothing is opened:
+    no ledger, no thread, no connection.
+    """
+    targets = _targets(
+        urls,
+        secret=secret,
+        allow_unsigned=allow_unsigned,
+        timezone=timezone,
+        out_dir=Path(),
+        options=NotifyOptions(),
+        clock=time.time,
+        ssl_context=None,
+    )
+    return [t.display for t in targets]
+
+
 class Notifier:
     """Sends each new smoke event to every target once: webhooks (``https://``, ``http://``)
     and email (``smtp://``, ``smtps://``).
@@ -738,13 +865,6 @@ class Notifier:
         self.options = options or NotifyOptions()
         self.options.check()
         self.out_dir = Path(out_dir)
-        self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
-        zone: ZoneInfo | None = None
-        if timezone:
-            try:
-                zone = ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise AlertsError(f"unknown time zone {timezone!r} for alert emails") from None
         self._clock = clock
         self._sleep = sleep
         # Jitter shortens each wait by up to half; a receiver's Retry-After is the wait itself,
@@ -758,13 +878,16 @@ class Notifier:
             retry_after="exact",
             max_wait=options.max_wait,
         )
-        targets: list[_Target] = []
-        seen: set[str] = set()
-        for url in urls:
-            target = self._target(url, allow_unsigned, zone, ssl_context)
-            if target.key not in seen:
-                seen.add(target.key)
-                targets.append(target)
+        targets = _targets(
+            urls,
+            secret=secret,
+            allow_unsigned=allow_unsigned,
+            timezone=timezone,
+            out_dir=self.out_dir,
+            options=options,
+            clock=clock,
+            ssl_context=ssl_context,
+        )
         self._ledger = _Ledger(self.out_dir / LEDGER_NAME)
         self._lock = threading.Lock()
         self._report = NotifyReport()
@@ -774,55 +897,6 @@ class Notifier:
         self._workers = [_Worker(self, t, i) for i, t in enumerate(targets)]
         for worker in self._workers:
             worker.start()
-
-    def _target(
-        self,
-        url: str,
-        allow_unsigned: bool,
-        zone: ZoneInfo | None,
-        ssl_context: ssl.SSLContext | None,
-    ) -> _Target:
-        if not isinstance(url, str) or not url.strip():
-            raise AlertsError("notify target: empty URL")
-        if any(unicodedata.category(c) == "Cc" or c == " " for c in url):
-            raise _fail_url(url, "contains spaces or control characters")
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - parsing the port is the check
-        except ValueError as exc:
-            raise _fail_url(url, f"not a valid URL ({exc})") from None
-        scheme = parts.scheme.lower()
-        if scheme in {"http", "https"}:
-            if not parts.hostname:
-                raise _fail_url(url, "no host (expected https://host/path)")
-            if self._secret is not None and not self._secret:
-                raise AlertsError("the alert signing secret is empty")
-            if self._secret is None and not allow_unsigned:
-                raise _fail_url(
-                    url,
-                    "no signing secret: unsigned alerts can be forged by anyone who knows the "
-                    "URL; set SMOKEWATCH_ALERT_SECRET (in the environment or smokewatch's .env) "
-                    "to a secret the receiver also holds (docs/alerts.md shows how to make one)",
-                )
-            if scheme == "http" and not _is_loopback(parts.hostname):
-                warnings.warn(
-                    f"notify target {_redact(url)}: plain http:// to a host that is not this "
-                    "machine; alerts can be read on the way (use https://)",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return _Webhook(url, secret=self._secret, options=self.options, clock=self._clock)
-        if scheme in {"smtp", "smtps"}:
-            return _Email(
-                url,
-                out_dir=self.out_dir,
-                zone=zone,
-                options=self.options,
-                clock=self._clock,
-                ssl_context=ssl_context,
-            )
-        shown = f"{scheme}://" if scheme else "no scheme"
-        raise _fail_url(url, f"{shown} is not supported (https://, http://, smtp://, smtps://)")
 
     @property
     def targets(self) -> list[str]:

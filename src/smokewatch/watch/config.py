@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,11 +184,10 @@ def _notify(raw: Any, source: Path, secret: str | None, timezone: str) -> tuple[
     A job builds its :class:`~smokewatch.detect.alerts.Notifier` only when an event is raised,
     maybe hours after startup; a target it refuses then (a malformed URL, a webhook with no
     signing secret) would fail that job and every later one at the same day, whose events
-    would never count as raised, so later days would never be scored. The notifier is built
-    here instead, as ``detect`` builds it before scoring: every target problem is a
-    :class:`WatchConfigError` when ``watch run``, ``watch worker`` or ``watch sync`` starts.
-    It is built with the same secret and time zone as a job's, in an empty folder (its
-    ledger is never read or written here), and closed at once (it has nothing to send).
+    would never count as raised, so later days would never be scored. So the targets are
+    checked here, with the secret and time zone a job's notifier gets, as ``detect`` checks
+    them before scoring: every target problem is a :class:`WatchConfigError` when
+    ``watch run``, ``watch worker`` or ``watch sync`` starts.
     """
     notify = raw or []
     if isinstance(notify, str):
@@ -198,13 +196,12 @@ def _notify(raw: Any, source: Path, secret: str | None, timezone: str) -> tuple[
         raise WatchConfigError(f"{source}: 'notify' must be a URL or a list of URLs")
     targets = tuple(_text(n, "notify", source) for n in notify)
     if targets:
-        from smokewatch.detect.alerts import AlertsError, Notifier
+        from smokewatch.detect.alerts import AlertsError, check_targets
 
-        with tempfile.TemporaryDirectory(prefix="smokewatch-notify-") as empty:
-            try:
-                Notifier(list(targets), secret=secret, out_dir=empty, timezone=timezone).close()
-            except AlertsError as exc:
-                raise WatchConfigError(f"{source}: 'notify': {exc}") from None
+        try:
+            check_targets(list(targets), secret=secret, timezone=timezone)
+        except AlertsError as exc:
+            raise WatchConfigError(f"{source}: 'notify': {exc}") from None
     return targets
 
 
