@@ -26,11 +26,13 @@ from typing import Any, Self
 
 import av
 import numpy as np
+from PIL import Image
 
 from smokewatch.core.atomic import atomic_path
 from smokewatch.errors import VideoError
 
 __all__ = [
+    "IMAGE_ERRORS",
     "LostFrames",
     "VideoInfo",
     "VideoWriter",
@@ -43,6 +45,18 @@ __all__ = [
 
 #: Exceptions PyAV/FFmpeg raise for unreadable input (OSError covers missing/permission).
 _AV_ERRORS: tuple[type[BaseException], ...] = (av.FFmpegError, OSError, EOFError)
+
+#: What Pillow raises for an image file it cannot decode, for every wing that reads frames
+#: or photos as images: OSError (missing, truncated, not an image: ``UnidentifiedImageError``
+#: is one), SyntaxError (a broken PNG chunk), ValueError, and ``DecompressionBombError`` for
+#: an image over ``Image.MAX_IMAGE_PIXELS``, which is not an OSError. Catch these to turn a
+#: bad file into a one-line error instead of a traceback from deep inside Pillow.
+IMAGE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    Image.DecompressionBombError,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,13 +25,15 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from smokewatch.core.epoch import epoch_problem
 from smokewatch.errors import SmokewatchError
+from smokewatch.video import IMAGE_ERRORS
 
 #: Pillow's refusal of an image whose header claims more pixels than it will decode (a
 #: "decompression bomb", or a corrupt header): a bad photo like any other, never a crash.
+#: One of :data:`~smokewatch.video.IMAGE_ERRORS`, caught first for its own message.
 _TooLarge = Image.DecompressionBombError
 
 __all__ = [
@@ -204,7 +206,7 @@ def _exif_time(path: Path, tz: tzinfo) -> tuple[float, ...] | None:
     try:
         with Image.open(path) as image:
             exif = image.getexif().get_ifd(_EXIF_IFD)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, _TooLarge):
+    except IMAGE_ERRORS:
         return None
     raw = exif.get(_DATETIME_ORIGINAL)
     if not isinstance(raw, str):
@@ -359,7 +361,7 @@ def _check_image(path: Path) -> tuple[str, tuple[int, int]]:
             image.verify()
     except _TooLarge as exc:
         raise PhotoError(f"image too large to decode ({exc})") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except IMAGE_ERRORS as exc:
         raise PhotoError(f"not a readable image ({exc})") from None
     if kind == "JPEG" and not _jpeg_complete(path.read_bytes()):
         raise PhotoError("truncated JPEG (no end-of-image marker)")
@@ -592,7 +594,7 @@ def load_photo(path: Path) -> np.ndarray:
         raise PhotoError(f"{show_path(path)}: no such file") from None
     except _TooLarge as exc:
         raise PhotoError(f"{show_path(path)}: image too large to decode ({exc})") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except IMAGE_ERRORS as exc:
         raise PhotoError(f"{show_path(path)}: cannot decode image ({exc})") from None
 
 

@@ -131,26 +131,16 @@ def count_frames(timelapse: str | os.PathLike[str]) -> int:
     return probe(p).frames
 
 
-#: What Pillow raises for an image it cannot decode, as ``camera.photos.load_photo`` catches
-#: them (``clips`` may not import ``camera``): OSError (missing, truncated, not an image),
-#: SyntaxError (a broken PNG chunk), ValueError, and DecompressionBombError for an image over
-#: ``Image.MAX_IMAGE_PIXELS`` (not an OSError).
-_IMAGE_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    Image.DecompressionBombError,
-)
-
-
 def _read_image(path: Path, shown: str) -> np.ndarray:
     """One frame image as RGB uint8; anything Pillow cannot decode is a :class:`VideoError`
     naming the file as ``shown`` (the strict reader raises it, the tolerant one counts a
     lost frame), never a traceback from deep inside Pillow."""
+    from smokewatch.video import IMAGE_ERRORS
+
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
-    except _IMAGE_ERRORS as exc:
+    except IMAGE_ERRORS as exc:
         raise VideoError(f"{shown}: cannot read frame image ({exc})") from None
 
 
