@@ -14,7 +14,14 @@ from pathlib import Path
 from smokewatch.core.clip import Clip, ClipName, url_part_for
 from smokewatch.core.labels import State
 from smokewatch.errors import VideoError
-from smokewatch.labeling.catalog import clip_files_beside, import_clips, place_files, place_folder
+from smokewatch.labeling.catalog import (
+    clip_files_beside,
+    export_clips,
+    import_clips,
+    import_placed,
+    place_files,
+    place_folder,
+)
 from smokewatch.labeling.db import Database
 
 
@@ -152,3 +159,49 @@ def test_clip_files_beside_a_metadata_file_make_it_a_folder_import(tmp_path: Pat
     assert clip_files_beside(metadata, labeled) is None
     assert clip_files_beside(tmp_path / "metadata.json", clips) is None
     assert clip_files_beside(metadata, []) is None
+
+
+def test_a_folder_import_repoints_known_clips_at_the_store_and_keeps_their_labels(
+    tmp_path: Path, database: Database
+) -> None:
+    # RISE's metadata came first: labeled records whose host is offline, and one unlabeled
+    # record an older extract's metadata.json gave a remote address under its own number
+    rise = record(40, 1, admin=int(State.GOLD_POS))
+    rise.url_root = "https://offline.example.org/videos/"
+    rise.url_part = "old/part.mp4"
+    older = record(41, 2)
+    older.url_root = "https://elsewhere.example.org/"
+    with database.write() as session:
+        assert import_clips(session, [rise, older, record(42, 3)]).added == 3
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in (1, 2, 3, 4):
+        (folder / f"{clip_name(i).format()}.mp4").write_bytes(b"CLIP")
+    placed, skipped = place_folder(folder, tmp_path / "videos", verify)
+    assert skipped == []
+
+    with database.write() as session:
+        report = import_placed(session, placed, "/videos/")
+    # clip 3 was already served from the store: nothing to repoint
+    assert (report.added, report.skipped, report.repointed, report.conflicts) == (1, 3, 2, [])
+    with database.read() as session:
+        clips = {c.file_name: c for c in export_clips(session)}
+    for i, vid in ((1, 40), (2, 41), (3, 42), (4, 43)):
+        clip = clips[clip_name(i).format()]
+        assert (clip.id, clip.url_root, clip.url_part) == (
+            vid,
+            "/videos/",
+            url_part_for(clip_name(i)),
+        )
+        assert (tmp_path / "videos" / clip.url_part).read_bytes() == b"CLIP"
+    assert clips[clip_name(1).format()].label_state_admin == int(State.GOLD_POS)
+
+    with database.write() as session:  # idempotent: a second import changes nothing
+        again = import_placed(session, placed, "/videos/")
+    assert (again.added, again.skipped, again.repointed) == (0, 4, 0)
+    # a metadata import never repoints: its records name where their writer put the files
+    with database.write() as session:
+        assert import_clips(session, [rise]).repointed == 0
+    with database.read() as session:
+        (first,) = [c for c in export_clips(session) if c.id == 40]
+    assert first.url_root == "/videos/"

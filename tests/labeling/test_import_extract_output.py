@@ -82,3 +82,30 @@ def test_metadata_without_its_files_beside_it_is_imported_as_records(
     r = runner.invoke(app, ["clips", "import", str(metadata)])
     assert r.exit_code == 0 and "added 1 clips" in r.stdout and "note:" not in r.stderr
     assert not (data / "videos").exists() or not any((data / "videos").rglob("*.mp4"))
+
+
+def test_records_with_a_remote_address_then_their_folder_play_from_the_store(
+    data: Path, tmp_path: Path
+) -> None:
+    # a database that took an older extract's metadata.json (RISE's remote url_root) as records
+    metadata = extract_output(tmp_path / "clips", {1: 1, 2: 2})
+    old = json.loads(metadata.read_text())
+    for record in old:
+        record["url_root"] = "https://smoke.createlab.org/videos/180/"
+    remote = tmp_path / "old-metadata.json"
+    remote.write_text(json.dumps(old))
+    first = runner.invoke(app, ["clips", "import", str(remote)])
+    assert first.exit_code == 0 and "added 2 clips" in first.stdout, first.output
+
+    r = runner.invoke(app, ["clips", "import", str(metadata.parent)])
+    assert r.exit_code == 0, r.output
+    assert "added 0 clips, 2 already there (2 now played from the clip store)" in r.stdout
+    out = tmp_path / "export.json"
+    assert runner.invoke(app, ["labels", "export", "--out", str(out)]).exit_code == 0
+    exported = {c["file_name"]: c for c in json.loads(out.read_text())}
+    for i in (1, 2):
+        clip = exported[clip_name(i).format()]
+        assert (clip["url_root"], clip["url_part"]) == ("/videos/", url_part_for(clip_name(i)))
+        assert (data / "videos" / clip["url_part"]).is_file()
+    again = runner.invoke(app, ["clips", "import", str(metadata.parent)])
+    assert "added 0 clips, 2 already there, 0 conflicts" in again.stdout

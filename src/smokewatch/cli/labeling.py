@@ -186,8 +186,8 @@ def import_command(
     from smokewatch.core.metadata import read_metadata
     from smokewatch.labeling.catalog import (
         clip_files_beside,
-        clips_from_folder,
         import_clips,
+        import_placed,
         place_files,
         place_folder,
     )
@@ -222,13 +222,16 @@ def import_command(
     try:
         with db.write() as session:
             if local:
-                clips = clips_from_folder(session, placed, url_root or settings.videos_url_root)
-            report = import_clips(session, clips)
+                report = import_placed(session, placed, url_root or settings.videos_url_root)
+            else:
+                report = import_clips(session, clips)
     finally:
         db.dispose()
     _print_skipped(skipped, report.conflicts)
+    moved = report.repointed
+    repointed = f" ({moved:,} now played from the clip store)" if moved else ""
     console.print(
-        f"added {report.added:,} clips, {report.skipped:,} already there, "
+        f"added {report.added:,} clips, {report.skipped:,} already there{repointed}, "
         f"{len(report.conflicts)} conflicts" + (f", {len(skipped)} skipped" if skipped else "")
     )
     if report.conflicts or (strict and skipped):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import String, func, insert, select
+from sqlalchemy import String, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from smokewatch.core.clip import Clip, ClipName, url_part_for
@@ -34,6 +34,7 @@ __all__ = [
     "place_files",
     "place_file",
     "clips_from_folder",
+    "import_placed",
     "clip_files_beside",
     "export_clips",
     "clip_address",
@@ -45,6 +46,8 @@ class ImportReport:
     added: int = 0
     skipped: int = 0
     conflicts: list[str] = field(default_factory=list)
+    #: clips already there whose address now names the clip store's copy (:func:`import_placed`)
+    repointed: int = 0
 
 
 def _row(clip: Clip, name: ClipName, rng: random.Random) -> dict[str, object]:
@@ -100,7 +103,12 @@ def _unlabeled(clip: Clip) -> bool:
 
 
 def import_clips(
-    session: Session, clips: Sequence[Clip], *, seed: int | None = None, chunk: int = 2000
+    session: Session,
+    clips: Sequence[Clip],
+    *,
+    seed: int | None = None,
+    chunk: int = 2000,
+    repoint: bool = False,
 ) -> ImportReport:
     """Add clips that are not in the database yet; a clash of id vs file name is a conflict.
 
@@ -110,6 +118,9 @@ def import_clips(
     reached through a folder import and through that folder's metadata.json differs only in
     that number, and nothing in the record could be lost. A labeled record under another id,
     or a known id naming another clip (two RISE exports that disagree), stays a conflict.
+
+    ``repoint``: a clip already there takes the record's ``url_root`` and ``url_part`` (its
+    labels and id stay); for records whose files were just placed in the clip store.
     """
     for clip in clips:
         _check_fits(clip)
@@ -123,17 +134,29 @@ def import_clips(
                 select(Video.id, Video.file_name).where(Video.id.in_([c.id for c in part]))
             )
         }
-        by_name = set(
-            session.scalars(
-                select(Video.file_name).where(Video.file_name.in_([c.file_name for c in part]))
+        stored = {
+            name: (vid, root, where)
+            for vid, name, root, where in session.execute(
+                select(Video.id, Video.file_name, Video.url_root, Video.url_part).where(
+                    Video.file_name.in_([c.file_name for c in part])
+                )
             )
-        )
+        }
+        by_name = set(stored)
         rows = []
         for clip in part:
-            if by_id.get(clip.id) == clip.file_name:
+            if by_id.get(clip.id) == clip.file_name or (
+                clip.file_name in by_name and _unlabeled(clip)  # under a writer's local number
+            ):
                 report.skipped += 1
-            elif clip.file_name in by_name and _unlabeled(clip):
-                report.skipped += 1  # the same clip under a writer's local number
+                known = stored[clip.file_name]
+                if repoint and known[1:] != (clip.url_root, clip.url_part):
+                    session.execute(
+                        update(Video)
+                        .where(Video.id == known[0])
+                        .values(url_root=clip.url_root, url_part=clip.url_part)
+                    )
+                    report.repointed += 1
             elif clip.id in by_id or clip.file_name in by_name:
                 report.conflicts.append(
                     f"clip {clip.id} ({clip.file_name}) clashes with another clip in the database"
@@ -367,6 +390,17 @@ def clips_from_folder(session: Session, placed: Sequence[PlacedClip], url_root: 
             )
         )
     return clips
+
+
+def import_placed(session: Session, placed: Sequence[PlacedClip], url_root: str) -> ImportReport:
+    """Records for clips :func:`place_folder` or :func:`place_files` put in the store, added.
+
+    A clip already there is now served from the store: its address becomes ``url_root`` and
+    its store path (``report.repointed`` counts them). A database that got the clip's record
+    first (RISE's metadata, whose host is offline, or an older extract's metadata.json)
+    would otherwise keep an address that plays nothing, beside the copy just placed.
+    """
+    return import_clips(session, clips_from_folder(session, placed, url_root), repoint=True)
 
 
 def export_clips(session: Session, *, only_labeled: bool = False) -> Iterable[Clip]:

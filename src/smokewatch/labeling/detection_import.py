@@ -37,8 +37,7 @@ from smokewatch.errors import SmokewatchError
 from smokewatch.labeling.catalog import (
     ImportReport,
     PlacedClip,
-    clips_from_folder,
-    import_clips,
+    import_placed,
     place_files,
 )
 from smokewatch.labeling.tables import Event as EventRow
@@ -310,7 +309,7 @@ def store_detections(
     start and id) keeps its status and review; only evidence it lacked is added."""
     if not 1 <= priority <= MAX_INT:
         raise SmokewatchError(f"priority must be between 1 and {MAX_INT}, got {priority}")
-    report = StoredEvents(import_clips(session, clips_from_folder(session, placed, url_root)))
+    report = StoredEvents(import_placed(session, placed, url_root))
     names = sorted({p.name.format() for p in placed})
     ids: dict[str, int] = {}
     for start in range(0, len(names), 2000):
