@@ -159,6 +159,31 @@ def test_detect_reads_the_same_frame_folder_in_batch(
     ]
 
 
+@pytest.mark.parametrize("later", [40, 0])
+def test_a_stretch_ended_by_a_gap_gets_its_tail_even_past_a_lone_stretch(
+    config: WatchConfig, always_smoke: Path, tmp_path: Path, later: int
+) -> None:
+    """40 frames, a gap, 10 frames (too few for a window), a gap, then ``later`` frames:
+    the first stretch's tail (4-39) is due once a gap ends it, although the grid's next
+    window (18-53) spans both gaps and the 10 frames after the first hold no window."""
+    detector = load_detector(always_smoke, cam=False)
+    first = [START + i * EVERY for i in range(40)]
+    lone = [first[-1] + 1200 + i * EVERY for i in range(10)]  # 20-minute gaps
+    rest = [lone[-1] + 1200 + i * EVERY for i in range(later)]
+    post(config, first + lone + rest)
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    starts = [w["start_frame"] for w in windows_of(config)]
+    assert starts == ([0, 4, 50] if later else [0, 4])  # the day open: no tail at its end yet
+    post(config, [START + 14 * 3600])  # the day is over
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    batch = _batch_windows(config, detector, tmp_path / "batch")
+    watched = windows_of(config)
+    assert [(w.start_frame, w.end_frame, w.stretch) for w in batch] == [
+        (w["start_frame"], w["end_frame"], w["stretch"]) for w in watched
+    ]
+    assert [w.start_frame for w in batch] == ([0, 4, 50, 54] if later else [0, 4])
+
+
 def _windows(smoke: list[bool]) -> list[Window]:
     return [
         Window(18 * k, 18 * k + 35, START + 180 * k, START + 180 * k + 350, 0.99 if s else 0.1)

@@ -56,7 +56,7 @@ from smokewatch.explain.gradcam import activation_ratio
 from smokewatch.labeling.cameras import INBOX, camera_dir, parse_inbox_name
 from smokewatch.watch.config import WatchConfig
 
-__all__ = ["DAYS", "SyncReport", "day_folders", "settled_spans", "sync_camera"]
+__all__ = ["DAYS", "SyncReport", "day_folders", "day_is_over", "settled_spans", "sync_camera"]
 
 _log = logging.getLogger(__name__)
 
@@ -191,12 +191,12 @@ def _drop_reason(
         return _NIGHT
     if times and when <= times[-1]:
         return "no later than the day's last frame"
-    if times and _over(day, days):
+    if times and day_is_over(day, days):
         return f"its day {day.name} is over (its events were raised whole)"
     return None
 
 
-def _over(day: Path, days: Sequence[Path]) -> bool:
+def day_is_over(day: Path, days: Sequence[Path]) -> bool:
     """A day is over once a photo came after its daylight ended (its ``over`` file) or a
     later day has begun (a later day folder exists): it takes no more frames, and its events
     are raised whole."""
@@ -373,12 +373,17 @@ def _score(
         first = int(state["next_start"])
         last = first + length - 1
         if times.spans_gap(first, last):
-            after = [g.after_frame for g in times.gaps() if first <= g.after_frame < last]
-            tail(max(after))
-            state["next_start"] = max(after) + 1  # the grid starts again after the gap
+            after = [g for g in breaks if first <= g < last]
+            for gap in after:  # each stretch that ends in here: one lone frame can be one
+                tail(gap)
+            state["next_start"] = after[-1] + 1  # the grid starts again after the last gap
             atomic_write_text(out / SCAN, json.dumps(state))
             continue
         window(first, last)
+    # a stretch that a gap has ended, with too few frames after it for the grid to reach
+    # that gap (the day may also end there): its tail is due now, as detect scores it
+    for gap in breaks:
+        tail(gap)  # a no-op for a stretch already covered, or one shorter than a window
     if closed:
         tail(len(times) - 1)
     return {k: [Window(**w) for w in state["windows"][k]] for k in keys}
@@ -621,7 +626,7 @@ def sync_camera(
         if not (frames / "frames.json").is_file():
             continue
         state = _load_state(day / DETECT / SCAN, list(views))
-        closed = _over(day, days)
+        closed = day_is_over(day, days)
         scored = len(next(iter(state["windows"].values()), []))
         pending = state["next_start"] + config.options.window_frames <= len(_frame_times(frames))
         # events are raised once per (scored windows, closed): "raised" records it, last
