@@ -1,20 +1,26 @@
 """``smokewatch watch``: continuous mode, as a watcher and a pool of queue workers.
 
 Thin verbs over :mod:`smokewatch.watch`: read the configuration (settings give the data dir,
-zone and alert secret), then run the watcher loop, the workers, or one job in this process.
+zone and alert secret), then run the watcher loop, the workers, or one job in this process,
+or report what each camera's files say (`watch status`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import typer
+from rich.table import Column, Table
+from rich.text import Text
 
 from smokewatch.cli._common import console, err_console, tagged, user_errors
 
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
 
     from smokewatch.watch.config import CameraSource, WatchConfig
     from smokewatch.watch.folder import FolderSettler
+    from smokewatch.watch.status import CameraStatus, DayStatus, WatchStatus
 
 __all__ = ["app"]
 
@@ -37,6 +44,7 @@ make panoramas, append them to the day's frame folder, score each complete 36-fr
 and raise events and alerts. A killed worker loses nothing: jobs are redone from what is on
 disk. As a service: one `smokewatch serve`, one `smokewatch watch run --config C` and one
 `smokewatch watch worker --config C --workers N` under systemd (unit files in docs/watch.md).
+`watch status` says whether each camera is OK (exit 1 when a camera's jobs fail).
 Queue: SQLite in the data dir (no server) or Redis (`queue: redis://127.0.0.1:6379/0`).""",
     no_args_is_help=True,
 )
@@ -281,3 +289,194 @@ def run(
         if child is not None:
             child.terminate()
             child.wait(30)
+
+
+@app.command("status")
+@user_errors
+def status(
+    config: Path = CONFIG,
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON document (stable keys) instead of tables."
+    ),
+    days: int = typer.Option(7, "--days", min=0, help="Each camera's latest N days (0: all)."),
+) -> None:
+    """Is each camera OK? Photos waiting in its inbox; per day, the frames, the last frame's
+    time, the windows scored of those the frames allow, the events, whether they are raised,
+    the alerts sent; and, in red, BLOCKED since when and why, if its last job failed.
+
+    Reads the files only, beside running workers. Exit status 1 when a camera is blocked
+    (for a cron job or a monitor), else 0."""
+    from smokewatch.watch.status import watch_status
+
+    cfg = _load(config)
+    report = watch_status(cfg, now=time.time(), days=days or None)
+    if as_json:
+        typer.echo(json.dumps(_status_json(report), indent=1))
+    else:
+        for camera in report.cameras:
+            _print_camera(camera, ZoneInfo(report.timezone))
+    if report.blocked:
+        raise typer.Exit(1)
+
+
+def _clock(epoch: float, zone: ZoneInfo, pattern: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
+    """``epoch`` in the cameras' zone (never the machine's), as the rest of watch shows it."""
+    return datetime.fromtimestamp(epoch, UTC).astimezone(zone).strftime(pattern)
+
+
+def _iso(epoch: float | None, zone: ZoneInfo) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).astimezone(zone).isoformat(timespec="seconds")
+
+
+def _age(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``: how long a photo has waited."""
+    total = int(seconds)
+    if total < 60:
+        return f"{total} s"
+    minutes, hours, days = total // 60, total // 3600, total // 86400
+    if hours < 1:
+        return f"{minutes} min"
+    if days < 1:
+        return f"{hours} h {minutes % 60} min"
+    return f"{days} d {hours % 24} h"
+
+
+def _camera_line(camera: CameraStatus) -> Text:
+    """``camera 1: 3 photos waiting in the inbox, the oldest 2 min old`` (or no data)."""
+    head = f"camera {camera.camera_id}: "
+    if camera.no_data:
+        return Text(head + "no data yet (no photo received, no day folder)")
+    if not camera.inbox:
+        return Text(head + "no photo waiting in the inbox")
+    oldest = f", the oldest {_age(camera.oldest_age)} old" if camera.oldest_age is not None else ""
+    return Text(head + f"{_count(camera.inbox, 'photo')} waiting in the inbox{oldest}")
+
+
+def _day_row(day: DayStatus, zone: ZoneInfo) -> list[Text]:
+    name = Text(day.day + ("*" if day.closed else ""))
+    if day.unreadable is not None:
+        return [name, Text("unreadable", style="yellow"), *(Text("") for _ in range(5))]
+    behind = day.windows_scored < day.windows_allowed
+    return [
+        name,
+        Text(str(day.frames)),
+        Text("" if day.last_frame is None else _clock(day.last_frame, zone, "%H:%M:%S")),
+        Text(f"{day.windows_scored}/{day.windows_allowed}", style="yellow" if behind else ""),
+        Text("-" if day.events is None else str(day.events)),
+        Text("yes") if day.raised else Text("no", style="yellow"),
+        Text(str(day.alerts_sent)),
+    ]
+
+
+def _blocked_line(camera: CameraStatus, zone: ZoneInfo) -> Text | None:
+    """The red line of a blocked camera: since when, how many failed jobs, why. Its text
+    comes from a file: a Text, never markup (an error holding ``[red]`` prints as is)."""
+    failure = camera.failure
+    if failure is not None:
+        return Text(
+            f"BLOCKED since {_clock(failure.since, zone)} ({_count(failure.failures, 'failed job')}"
+            f", last {_clock(failure.last, zone)}): {failure.error}",
+            style="bold red",
+        )
+    if camera.failure_unreadable is not None:
+        return Text(
+            f"BLOCKED: a job failed; its record cannot be read: {camera.failure_unreadable}",
+            style="bold red",
+        )
+    return None
+
+
+def _days_table(camera: CameraStatus, zone: ZoneInfo) -> Table:
+    """The table of a camera's days, in 80 columns (a cron mail, a narrow terminal): the
+    zone and what ``*`` means in its caption, not in every row."""
+    over = "; *: the day is over (no more frames)" if any(d.closed for d in camera.days) else ""
+    return Table(
+        "day",
+        Column("frames", justify="right"),
+        "last frame",
+        Column("windows", justify="right"),
+        Column("events", justify="right"),
+        "raised",
+        Column("alerts", justify="right"),
+        caption=f"times in {zone.key}{over}",
+    )
+
+
+def _print_camera(camera: CameraStatus, zone: ZoneInfo) -> None:
+    """One camera: its inbox line, a table of its latest days, what could not be read, and
+    the BLOCKED line."""
+    console.print(_camera_line(camera), soft_wrap=True)
+    if camera.days:
+        table = _days_table(camera, zone)
+        for day in camera.days:
+            table.add_row(*_day_row(day, zone))
+        console.print(table)
+        if camera.day_count > len(camera.days):
+            console.print(
+                Text(f"  (the latest {len(camera.days)} of {camera.day_count} days; --days 0: all)")
+            )
+    for day in camera.days:
+        if day.unreadable is not None:
+            console.print(
+                Text(f"  {day.day}: unreadable: {day.unreadable}", style="yellow"), soft_wrap=True
+            )
+    blocked = _blocked_line(camera, zone)
+    if blocked is not None:
+        console.print(blocked, soft_wrap=True)
+
+
+def _status_json(report: WatchStatus) -> dict[str, Any]:
+    """``watch status --json``: every key always there (``null`` when not known)."""
+    zone = ZoneInfo(report.timezone)
+    return {
+        "timezone": report.timezone,
+        "now": report.now,
+        "blocked": report.blocked,
+        "cameras": [_camera_json(camera, zone) for camera in report.cameras],
+    }
+
+
+def _camera_json(camera: CameraStatus, zone: ZoneInfo) -> dict[str, Any]:
+    failure = camera.failure
+    return {
+        "camera": camera.camera_id,
+        "blocked": camera.blocked,
+        "no_data": camera.no_data,
+        "inbox": {
+            "photos": camera.inbox,
+            "oldest_mtime": camera.oldest_photo,
+            "oldest_age_s": camera.oldest_age,
+        },
+        "days_total": camera.day_count,
+        "days": [_day_json(day, zone) for day in camera.days],
+        "failure": None
+        if failure is None
+        else {
+            "since": failure.since,
+            "since_local": _iso(failure.since, zone),
+            "last": failure.last,
+            "last_local": _iso(failure.last, zone),
+            "failures": failure.failures,
+            "error": failure.error,
+        },
+        "failure_unreadable": camera.failure_unreadable,
+    }
+
+
+def _day_json(day: DayStatus, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "day": day.day,
+        "unreadable": day.unreadable,
+        "frames": day.frames,
+        "last_frame": day.last_frame,
+        "last_frame_local": _iso(day.last_frame, zone),
+        "windows_scored": day.windows_scored,
+        "windows_allowed": day.windows_allowed,
+        "views": day.views,
+        "closed": day.closed,
+        "raised": day.raised,
+        "events": day.events,
+        "alerts_sent": day.alerts_sent,
+    }

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import queue
 import smtplib
 import ssl
@@ -56,6 +57,7 @@ __all__ = [
     "NotifyReport",
     "Notifier",
     "event_payload",
+    "read_ledger",
     "sign",
     "verify_signature",
 ]
@@ -262,6 +264,56 @@ class NotifyReport:
 # The ledger
 
 
+def _ledger_error(path: Path, message: str) -> AlertsError:
+    return AlertsError(
+        f"{path}: {message} (the alerts ledger; repair it, or delete it to resend "
+        "every event of this folder)"
+    )
+
+
+def _parse_ledger(path: Path) -> dict[str, dict[str, Any]]:
+    """The ledger at ``path``, per target key: ``{"target": display, "sent": {view: ids}}``;
+    every problem is one :class:`AlertsError` naming the file. The one reader of the format,
+    for the :class:`Notifier` and for :func:`read_ledger` alike."""
+    try:
+        data = read_user_json(path, what="alerts ledger", error=AlertsError)
+    except AlertsError as exc:
+        raise _ledger_error(path, str(exc).removeprefix(f"{path}: ")) from None
+    if not isinstance(data, dict) or data.get("schema") != _LEDGER_SCHEMA:
+        raise _ledger_error(path, f"expected an object with schema {_LEDGER_SCHEMA}")
+    targets = data.get("targets")
+    if not isinstance(targets, dict):
+        raise _ledger_error(path, "targets: expected an object")
+    parsed: dict[str, dict[str, Any]] = {}
+    for key, entry in targets.items():
+        where = f"targets.{key}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("sent"), dict):
+            raise _ledger_error(path, f"{where}: expected an object with 'sent'")
+        sent: dict[str, set[str]] = {}
+        for view, ids in entry["sent"].items():
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise _ledger_error(path, f"{where}.sent.{view}: expected a list of event ids")
+            sent[view] = set(ids)
+        parsed[key] = {"target": str(entry.get("target", "")), "sent": sent}
+    return parsed
+
+
+def read_ledger(path: str | os.PathLike[str]) -> dict[str, dict[str, frozenset[str]]]:
+    """The events already delivered, per target (as shown: its password hidden) and view;
+    ``{}`` when there is no ledger yet. For a status report: it reads only (a killed
+    rewrite's leftovers are the next :class:`Notifier`'s to remove); a ledger that cannot be
+    read is one :class:`AlertsError`, as for the notifier."""
+    p = Path(path)
+    if not p.exists():
+        return {}
+    delivered: dict[str, dict[str, frozenset[str]]] = {}
+    for entry in _parse_ledger(p).values():
+        views = delivered.setdefault(entry["target"], {})
+        for view, ids in entry["sent"].items():
+            views[view] = views.get(view, frozenset()) | ids
+    return delivered
+
+
 class _Ledger:
     """``alerts.json``: per target, the events already delivered. Thread-safe; rewritten
     atomically after every delivery, so a crash loses at most the one in flight (resent)."""
@@ -272,34 +324,7 @@ class _Ledger:
         self._targets: dict[str, dict[str, Any]] = {}
         remove_partials(path.parent, {path.name})  # a rewrite a kill cut short
         if path.exists():
-            self._load()
-
-    def _fail(self, message: str) -> AlertsError:
-        return AlertsError(
-            f"{self.path}: {message} (the alerts ledger; repair it, or delete it to resend "
-            "every event of this folder)"
-        )
-
-    def _load(self) -> None:
-        try:
-            data = read_user_json(self.path, what="alerts ledger", error=AlertsError)
-        except AlertsError as exc:
-            raise self._fail(str(exc).removeprefix(f"{self.path}: ")) from None
-        if not isinstance(data, dict) or data.get("schema") != _LEDGER_SCHEMA:
-            raise self._fail(f"expected an object with schema {_LEDGER_SCHEMA}")
-        targets = data.get("targets")
-        if not isinstance(targets, dict):
-            raise self._fail("targets: expected an object")
-        for key, entry in targets.items():
-            where = f"targets.{key}"
-            if not isinstance(entry, dict) or not isinstance(entry.get("sent"), dict):
-                raise self._fail(f"{where}: expected an object with 'sent'")
-            sent: dict[str, set[str]] = {}
-            for view, ids in entry["sent"].items():
-                if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-                    raise self._fail(f"{where}.sent.{view}: expected a list of event ids")
-                sent[view] = set(ids)
-            self._targets[key] = {"target": str(entry.get("target", "")), "sent": sent}
+            self._targets = _parse_ledger(path)
 
     def contains(self, key: str, view: str, event_id: str) -> bool:
         with self._lock:

@@ -14,6 +14,8 @@ the watcher on every new photo. One job per camera runs at a time: an ``fcntl`` 
 file in the camera's folder, which the kernel releases when its process dies (so a killed
 worker never leaves it held); a job that finds it held returns at once (the holder loops
 until the camera has nothing left to do, then looks at the inbox once more after letting go).
+A job that fails raises as it always did (the worker logs it) and also leaves a record in
+its camera's folder, which ``smokewatch watch status`` shows, until a job ends well.
 
 When the queue cannot be reached (Redis down), queueing raises :class:`QueueError`, one line
 naming the queue; the workers try again with a growing wait, logging one line per try.
@@ -39,6 +41,7 @@ from smokewatch.labeling.cameras import INBOX, camera_dir
 from smokewatch.settings import Settings
 from smokewatch.watch.config import WatchConfig, load_watch_config
 from smokewatch.watch.pipeline import SyncReport, sync_camera
+from smokewatch.watch.status import clear_failure, record_failure
 
 __all__ = [
     "QUEUE_NAME",
@@ -260,7 +263,11 @@ def _inbox(data_dir: Path, camera_id: int) -> frozenset[str]:
 
 
 def run_job(
-    config_path: str, camera_id: int, env: dict[str, str] | None = None
+    config_path: str,
+    camera_id: int,
+    env: dict[str, str] | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> list[SyncReport]:
     """One job: bring the camera up to date, again and again while that changes something
     (photos that arrived meanwhile). Returns at once when another process holds the camera.
@@ -268,7 +275,10 @@ def run_job(
     A photo that comes while the holder makes its last pass (which read the inbox before
     it came) has its job find the camera busy; so the holder, once it has let go, looks at
     the inbox again and starts over if it changed since that pass read it: the photo waits
-    seconds, not until the next sweep."""
+    seconds, not until the next sweep.
+
+    A failure is recorded in the camera's folder for ``watch status`` (at ``clock()``, see
+    :func:`_passes`) and raised as it came, so the worker logs it as before."""
     config = _config(config_path, env or {})
     reports: list[SyncReport] = []
     publish = _publisher(config, env or {})
@@ -276,25 +286,66 @@ def run_job(
         with camera_lock(config.data_dir, camera_id) as held:
             if not held:
                 return reports  # the holder takes what is in the inbox now
-            while True:
-                seen = _inbox(config.data_dir, camera_id)
-                report = sync_camera(
-                    config,
-                    camera_id,
-                    detector=lambda: _detector(config),
-                    hook=lambda stage: _pause(config, stage),
-                    publish=publish,
-                )
-                reports.append(report)
-                if report.events:
-                    _log.info("camera %s: events %s", camera_id, ", ".join(report.events))
-                if not report.changed:
-                    break
+            seen = _passes(config, camera_id, publish, reports, clock)
         # a pass that changed nothing took nothing from the inbox: a difference is a photo
         # that came after the pass read it (and a photo it keeps, e.g. an instant still
         # missing photos, is in both, so this does not loop)
         if _inbox(config.data_dir, camera_id) == seen:
             return reports
+
+
+def _passes(
+    config: WatchConfig,
+    camera_id: int,
+    publish: Callable[[Path], None] | None,
+    reports: list[SyncReport],
+    clock: Callable[[], float],
+) -> frozenset[str]:
+    """Sync passes, the caller holding the camera's lock, until one changes nothing; the
+    inbox as that last pass read it. Each report goes into ``reports`` as it comes.
+
+    A job that fails fails again at every sweep (a corrupt alerts ledger, a broken model),
+    and its log lines are in a worker's journal, where nobody looks: so the failure is
+    recorded in the camera's folder (:func:`smokewatch.watch.status.record_failure`, one
+    more in the run of failures, at ``clock()``), and passes that end well remove the
+    record. The exception itself goes on unchanged; a record that cannot be written (a full
+    disk) is a warning, never in the way of the job's own error or result."""
+    try:
+        while True:
+            seen = _inbox(config.data_dir, camera_id)
+            report = sync_camera(
+                config,
+                camera_id,
+                detector=lambda: _detector(config),
+                hook=lambda stage: _pause(config, stage),
+                publish=publish,
+            )
+            reports.append(report)
+            if report.events:
+                _log.info("camera %s: events %s", camera_id, ", ".join(report.events))
+            if not report.changed:
+                break
+    except Exception as exc:
+        _note_failure(config.data_dir, camera_id, exc, clock)
+        raise
+    try:
+        clear_failure(config.data_dir, camera_id)
+    except OSError as exc:
+        _log.warning("camera %s: the job failure record could not be removed: %s", camera_id, exc)
+    return seen
+
+
+def _note_failure(
+    data_dir: Path, camera_id: int, exc: Exception, clock: Callable[[], float]
+) -> None:
+    """Record the job's failure; any problem doing so is a warning (the job's own exception
+    is the one to raise)."""
+    try:
+        record_failure(data_dir, camera_id, exc, clock())
+    except Exception as problem:  # noqa: BLE001 - never hide the job's own error
+        _log.warning(
+            "camera %s: the job failure record could not be written: %s", camera_id, problem
+        )
 
 
 # --------------------------------------------------------------------------------------------
