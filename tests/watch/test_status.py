@@ -390,3 +390,48 @@ def test_the_latest_days_are_shown_and_a_day_over_is_marked(
     code, output, _ = status_cli(path, monkeypatch, "--days", "1")
     assert "2024-06-11" not in output and "│ 2024-06-12 │" in output
     assert "  (the latest 1 of 2 days; --days 0: all)" in output.splitlines()
+
+
+def test_status_needs_no_alert_secret_while_the_jobs_do(
+    tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monitor reading the files need not hold the secret that signs the alerts: status
+    sends nothing, so it does not check the targets; `watch sync` still refuses at once."""
+    from smokewatch.cli import app
+
+    path, _ = setup(tmp_path, always_smoke, notify="https://alerts.example.org/hook")
+    monkeypatch.setattr(watch_cli, "time", SimpleNamespace(time=lambda: T0))
+    monkeypatch.setenv("SMOKEWATCH_ALERT_SECRET", "")
+    status = CliRunner().invoke(app, ["watch", "status", "-c", str(path)])
+    assert status.exit_code == 0, status.output
+    assert "camera 1: no data yet" in status.output
+    sync = CliRunner().invoke(app, ["watch", "sync", "-c", str(path)])
+    assert sync.exit_code == 2 and "no signing secret" in sync.output
+
+
+def test_a_damaged_scan_state_fails_the_job_in_one_line_naming_the_file(
+    tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smokewatch.cli import app
+    from smokewatch.watch.pipeline import ScanStateError
+
+    path, config = setup(tmp_path, always_smoke)
+    post(config, range(36))
+    jobs.run_job(str(path), CAMERA, clock=lambda: T0)
+    scan = day_dir(config) / "detect" / "scan.json"
+    scan.write_text('{"next_start": 18, "windows": {"1-0": []')  # cut short
+    post(config, range(36, 40))  # new frames: the job must read the day's state
+    with pytest.raises(ScanStateError) as caught:
+        jobs.run_job(str(path), CAMERA, clock=lambda: T0 + 60)
+    message = str(caught.value)
+    assert message.startswith(f"{scan}: invalid JSON") and "\n" not in message
+    assert "delete it and the next job scores the day again" in message
+    assert read_failure(config.data_dir, CAMERA) == JobFailure(T0 + 60, T0 + 60, 1, message)
+    monkeypatch.setenv("SMOKEWATCH_ALERT_SECRET", SECRET)
+    sync = CliRunner().invoke(app, ["watch", "sync", "-c", str(path)])
+    assert sync.exit_code != 0 and "Traceback" not in sync.output
+    assert "invalid JSON" in sync.output
+    scan.unlink()  # the way out the message gives: the day is scored again
+    jobs.run_job(str(path), CAMERA, clock=lambda: T0 + 120)
+    assert read_failure(config.data_dir, CAMERA) is None
+    assert len(json.loads(scan.read_text())["windows"]["1-0"]) == 1

@@ -50,7 +50,9 @@ Queue: SQLite in the data dir (no server) or Redis (`queue: redis://127.0.0.1:63
 )
 
 
-def _load(config: Path):  # type: ignore[no-untyped-def]
+def _load(config: Path, *, sends: bool = True):  # type: ignore[no-untyped-def]
+    """The watch configuration; ``sends=False`` for a command that sends no alert (its
+    targets and the secret they need are not checked: a monitor may not hold the secret)."""
     from smokewatch.settings import load_settings
     from smokewatch.watch.config import load_watch_config
 
@@ -63,6 +65,7 @@ def _load(config: Path):  # type: ignore[no-untyped-def]
         clip_size=settings.clip_size,
         fps=settings.clip_fps,
         alert_secret=secret,
+        check_notify=sends,
     )
 
 
@@ -308,7 +311,7 @@ def status(
     (for a cron job or a monitor), else 0."""
     from smokewatch.watch.status import watch_status
 
-    cfg = _load(config)
+    cfg = _load(config, sends=False)
     report = watch_status(cfg, now=time.time(), days=days or None)
     if as_json:
         typer.echo(json.dumps(_status_json(report), indent=1))

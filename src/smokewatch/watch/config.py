@@ -178,7 +178,9 @@ def _rule(raw: Any, source: Path) -> EventRule:
     return EventRule(**values)
 
 
-def _notify(raw: Any, source: Path, secret: str | None, timezone: str) -> tuple[str, ...]:
+def _notify(
+    raw: Any, source: Path, secret: str | None, timezone: str, *, check: bool = True
+) -> tuple[str, ...]:
     """The alert targets: one URL, or a list of them, each one a target the notifier takes.
 
     A job builds its :class:`~smokewatch.detect.alerts.Notifier` only when an event is raised,
@@ -187,7 +189,8 @@ def _notify(raw: Any, source: Path, secret: str | None, timezone: str) -> tuple[
     would never count as raised, so later days would never be scored. So the targets are
     checked here, with the secret and time zone a job's notifier gets, as ``detect`` checks
     them before scoring: every target problem is a :class:`WatchConfigError` when
-    ``watch run``, ``watch worker`` or ``watch sync`` starts.
+    ``watch run``, ``watch worker`` or ``watch sync`` starts. ``check=False`` (``watch
+    status``, which sends nothing) takes them as they are.
     """
     notify = raw or []
     if isinstance(notify, str):
@@ -195,7 +198,7 @@ def _notify(raw: Any, source: Path, secret: str | None, timezone: str) -> tuple[
     if not isinstance(notify, list):
         raise WatchConfigError(f"{source}: 'notify' must be a URL or a list of URLs")
     targets = tuple(_text(n, "notify", source) for n in notify)
-    if targets:
+    if targets and check:
         from smokewatch.detect.alerts import AlertsError, check_targets
 
         try:
@@ -213,10 +216,12 @@ def load_watch_config(
     clip_size: int = 180,
     fps: int = 12,
     alert_secret: str | None = None,
+    check_notify: bool = True,
 ) -> WatchConfig:
     """Read ``path`` (YAML); relative paths in it are relative to its folder. ``data_dir``,
     ``timezone``, the clip size and the alert secret come from the settings (the CLI passes
-    them in; a ``data_dir`` key in the file wins)."""
+    them in; a ``data_dir`` key in the file wins). ``check_notify=False`` skips checking
+    the alert targets (and the secret they need), for a reader that sends nothing."""
     source = Path(path)
     try:
         raw = yaml.safe_load(
@@ -270,7 +275,13 @@ def load_watch_config(
         options=options,
         gap_seconds=_number(raw.get("gap_seconds", 60.0), "gap_seconds", source),
         tolerance_s=_number(raw.get("tolerance_s", 3.0), "tolerance_s", source),
-        notify=_notify(raw.get("notify"), source, alert_secret, options.daylight.timezone),
+        notify=_notify(
+            raw.get("notify"),
+            source,
+            alert_secret,
+            options.daylight.timezone,
+            check=check_notify,
+        ),
         alert_secret=alert_secret,
         device=_text(raw.get("device", "cpu"), "device", source),
         service=_flag(raw.get("service", False), "service", source),

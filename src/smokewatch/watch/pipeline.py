@@ -45,6 +45,7 @@ from smokewatch.clips.windows import check_boxes
 from smokewatch.core.atomic import atomic_path, atomic_write_text
 from smokewatch.core.clip import Box
 from smokewatch.core.detections import Detections, Event, ViewDetections, Window
+from smokewatch.core.files import read_user_json
 from smokewatch.core.frame_times import FrameTimes, read_frame_times, write_frame_times
 from smokewatch.core.window_clips import CLIPS_FOLDER, local_day, window_clip_name
 from smokewatch.detect.detector import DetectError, Detector
@@ -56,7 +57,16 @@ from smokewatch.explain.gradcam import activation_ratio
 from smokewatch.labeling.cameras import INBOX, camera_dir, parse_inbox_name
 from smokewatch.watch.config import WatchConfig
 
-__all__ = ["DAYS", "SyncReport", "day_folders", "day_is_over", "settled_spans", "sync_camera"]
+__all__ = [
+    "DAYS",
+    "ScanStateError",
+    "SyncReport",
+    "day_folders",
+    "day_is_over",
+    "load_scan_state",
+    "settled_spans",
+    "sync_camera",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -242,12 +252,46 @@ class _ClipStore(WindowStore):
         return read_clip(path) if path is not None and path.is_file() else None
 
 
-def _load_state(path: Path, keys: Sequence[str]) -> dict[str, Any]:
+class ScanStateError(SmokewatchError, ValueError):
+    """A day's ``scan.json`` that cannot be read: one line naming it, and the way out."""
+
+
+def _scan_problem(data: Any) -> str | None:
+    """What is wrong with a parsed scan state, or None."""
+    if not isinstance(data, dict):
+        return "expected an object"
+    windows = data.get("windows")
+    if not isinstance(windows, dict) or not all(isinstance(w, list) for w in windows.values()):
+        return "'windows' must map each view to a list of windows"
+    if isinstance(data.get("next_start"), bool) or not isinstance(data.get("next_start"), int):
+        return "'next_start' must be a whole number"
+    return None
+
+
+def load_scan_state(path: Path, keys: Sequence[str] = ()) -> dict[str, Any]:
+    """A day's scan state (``next_start``, ``windows`` per view, ``raised``), a fresh one
+    when no job has scored there yet, with an empty window list for each of ``keys``.
+
+    A damaged file (a disk that lost it, a hand edit) is one :class:`ScanStateError`: the
+    job's one-line failure, ``watch status``'s unreadable day. Deleting it is safe: the next
+    job scores the day again, the clips it wrote are reused, and the alerts ledger keeps
+    events from being sent twice."""
     state: dict[str, Any] = {"next_start": 0, "windows": {k: [] for k in keys}}
-    if path.is_file():
-        state.update(json.loads(path.read_text(encoding="utf-8")))
-        for k in keys:
-            state["windows"].setdefault(k, [])
+    if not path.is_file():
+        return state
+    try:
+        data = read_user_json(path, what="scan state", error=ScanStateError)
+        problem = _scan_problem(data)
+    except ScanStateError as exc:
+        problem = str(exc).removeprefix(f"{path}: ")
+    if problem is not None:
+        raise ScanStateError(
+            f"{path}: {problem} (the day's scan state; delete it and the next job scores the "
+            "day again)"
+        )
+    state.update(data)
+    for k in keys:
+        state["windows"].setdefault(k, [])
     return state
 
 
@@ -305,7 +349,7 @@ def _score(
     opts = config.options
     frames_dir, out = day / FRAMES, day / DETECT
     times = FrameTimes(_frame_times(frames_dir), config.gap_seconds)
-    state = _load_state(out / SCAN, list(views))
+    state = load_scan_state(out / SCAN, list(views))
     length, step = opts.window_frames, opts.window_step
     keys, boxes = list(views), list(views.values())
     breaks = [g.after_frame for g in times.gaps()]  # stretch k begins after the k-th gap
@@ -625,7 +669,7 @@ def sync_camera(
         frames = day / FRAMES
         if not (frames / "frames.json").is_file():
             continue
-        state = _load_state(day / DETECT / SCAN, list(views))
+        state = load_scan_state(day / DETECT / SCAN, list(views))
         closed = day_is_over(day, days)
         scored = len(next(iter(state["windows"].values()), []))
         pending = state["next_start"] + config.options.window_frames <= len(_frame_times(frames))
@@ -638,7 +682,7 @@ def sync_camera(
             config, camera_id, day, dict(views), windows, model, closed, report, hook
         )
         published = _publish(publish, day / DETECT / "detections.json")
-        state = _load_state(day / DETECT / SCAN, list(views))
+        state = load_scan_state(day / DETECT / SCAN, list(views))
         # an alert or an import that failed keeps the day "not raised": every job tries again
         done = alerted and published
         state["raised"] = [len(next(iter(windows.values()), [])), closed] if done else None

@@ -31,7 +31,14 @@ from smokewatch.detect.alerts import LEDGER_NAME, read_ledger
 from smokewatch.errors import SmokewatchError
 from smokewatch.labeling.cameras import INBOX, camera_dir
 from smokewatch.watch.config import WatchConfig
-from smokewatch.watch.pipeline import DETECT, FRAMES, SCAN, day_folders, day_is_over
+from smokewatch.watch.pipeline import (
+    DETECT,
+    FRAMES,
+    SCAN,
+    day_folders,
+    day_is_over,
+    load_scan_state,
+)
 
 __all__ = [
     "ERROR_CHARS",
@@ -57,7 +64,7 @@ ERROR_CHARS = 500
 
 
 class StatusError(SmokewatchError, ValueError):
-    """A status file (a failure record, a day's ``scan.json``) that cannot be read."""
+    """A failure record that cannot be read."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,20 +249,6 @@ def allowed_windows(
     return total
 
 
-def _scan(path: Path) -> dict[str, Any]:
-    """A day's ``scan.json`` (``{}`` when no job has scored there yet), checked for the keys
-    read here: ``windows`` (per view, a list) and ``raised``."""
-    if not path.exists():
-        return {}
-    state = read_user_json(path, what="scan state", error=StatusError)
-    if not isinstance(state, dict):
-        raise StatusError(f"{path}: expected an object")
-    windows = state.get("windows", {})
-    if not isinstance(windows, dict) or not all(isinstance(w, list) for w in windows.values()):
-        raise StatusError(f"{path}: 'windows' must map each view to a list of windows")
-    return state
-
-
 def _events(path: Path) -> int | None:
     if not path.exists():
         return None
@@ -273,7 +266,7 @@ def _read_day(config: WatchConfig, day: Path, days: Sequence[Path]) -> DayStatus
     closed = day_is_over(day, days)  # the rule sync_camera raises a day's events by
     options = config.options
     gaps = [g.after_frame for g in times.gaps(config.gap_seconds)] if times is not None else []
-    state = _scan(day / DETECT / SCAN)
+    state = load_scan_state(day / DETECT / SCAN)
     windows = state.get("windows", {})
     scored = len(next(iter(windows.values()), []))
     return DayStatus(
