@@ -160,9 +160,10 @@ def register_command(
     reg = register(images, mode=mode, compose_scale=scale, names=names)
     save_registration(reg, out)
     width, height = reg.output_size
+    kind = "panorama" if reg.mode == "panorama" else f"{reg.mode} panorama"
     console.print(
-        f"registered {len(images)} photos ({', '.join(names)}) as a {width}x{height} {reg.mode} "
-        f"panorama: {out}",
+        f"registered {len(images)} photos ({', '.join(names)}) as a {width}x{height} {kind}: "
+        f"{out}",
         highlight=False,
         soft_wrap=True,
     )
