@@ -205,3 +205,22 @@ def test_a_folder_import_repoints_known_clips_at_the_store_and_keeps_their_label
     with database.read() as session:
         (first,) = [c for c in export_clips(session) if c.id == 40]
     assert first.url_root == "/videos/"
+
+
+def test_one_clip_twice_in_one_import_is_added_once(tmp_path: Path, database: Database) -> None:
+    # a metadata file with two unlabeled records of one clip under two numbers
+    twice = [record(1, 1), record(2, 1), record(3, 2)]
+    with database.write() as session:
+        report = import_clips(session, twice)
+    assert (report.added, report.skipped, report.conflicts) == (2, 1, [])
+    # a folder holding the same clip in two subfolders
+    for sub in ("a", "b"):
+        (tmp_path / "clips" / sub).mkdir(parents=True)
+        (tmp_path / "clips" / sub / f"{clip_name(5).format()}.mp4").write_bytes(b"CLIP")
+    placed, skipped = place_folder(tmp_path / "clips", tmp_path / "videos", verify)
+    assert len(placed) == 2 and skipped == []
+    with database.write() as session:
+        report = import_placed(session, placed, "/videos/")
+    assert (report.added, report.skipped, report.repointed, report.conflicts) == (1, 1, 0, [])
+    with database.read() as session:
+        assert [c.file_name for c in export_clips(session)].count(clip_name(5).format()) == 1

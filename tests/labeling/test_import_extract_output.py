@@ -99,7 +99,7 @@ def test_records_with_a_remote_address_then_their_folder_play_from_the_store(
 
     r = runner.invoke(app, ["clips", "import", str(metadata.parent)])
     assert r.exit_code == 0, r.output
-    assert "added 0 clips, 2 already there (2 now played from the clip store)" in r.stdout
+    assert "added 0 clips, 2 already there (2 repointed to the files just imported)" in r.stdout
     out = tmp_path / "export.json"
     assert runner.invoke(app, ["labels", "export", "--out", str(out)]).exit_code == 0
     exported = {c["file_name"]: c for c in json.loads(out.read_text())}

@@ -26,7 +26,7 @@ from smokewatch.settings import Settings, load_settings
 if TYPE_CHECKING:
     from smokewatch.core.answers import Answer, Page
     from smokewatch.core.clip import Clip
-    from smokewatch.labeling.catalog import PlacedClip
+    from smokewatch.labeling.catalog import ImportReport, PlacedClip
     from smokewatch.labeling.db import Database
 
 __all__ = ["serve_command", "users_app", "labels_app", "cameras_app", "import_command"]
@@ -228,14 +228,19 @@ def import_command(
     finally:
         db.dispose()
     _print_skipped(skipped, report.conflicts)
-    moved = report.repointed
-    repointed = f" ({moved:,} now played from the clip store)" if moved else ""
     console.print(
-        f"added {report.added:,} clips, {report.skipped:,} already there{repointed}, "
+        f"added {report.added:,} clips, {report.skipped:,} already there{_repointed(report)}, "
         f"{len(report.conflicts)} conflicts" + (f", {len(skipped)} skipped" if skipped else "")
     )
     if report.conflicts or (strict and skipped):
         raise typer.Exit(1)
+
+
+def _repointed(report: ImportReport) -> str:
+    """`` (N repointed to the files just imported)``: clips already there whose address
+    changed (an offline host, or another --url-root), or nothing."""
+    moved = report.repointed
+    return f" ({moved:,} repointed to the files just imported)" if moved else ""
 
 
 def _print_skipped(skipped: list[str], conflicts: list[str]) -> None:
@@ -264,7 +269,7 @@ def _import_detections(
     report = stored.clips
     _print_skipped(plan.skipped, report.conflicts)
     console.print(
-        f"added {report.added:,} clips, {report.skipped:,} already there, "
+        f"added {report.added:,} clips, {report.skipped:,} already there{_repointed(report)}, "
         f"{len(report.conflicts)} conflicts; priority {priority} given to "
         f"{stored.prioritized:,} clips; events: {stored.events_added:,} added, "
         f"{stored.events_known:,} already there"

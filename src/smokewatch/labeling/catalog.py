@@ -142,11 +142,10 @@ def import_clips(
                 )
             )
         }
-        by_name = set(stored)
         rows = []
         for clip in part:
             if by_id.get(clip.id) == clip.file_name or (
-                clip.file_name in by_name and _unlabeled(clip)  # under a writer's local number
+                clip.file_name in stored and _unlabeled(clip)  # under a writer's local number
             ):
                 report.skipped += 1
                 known = stored[clip.file_name]
@@ -157,13 +156,15 @@ def import_clips(
                         .values(url_root=clip.url_root, url_part=clip.url_part)
                     )
                     report.repointed += 1
-            elif clip.id in by_id or clip.file_name in by_name:
+            elif clip.id in by_id or clip.file_name in stored:
                 report.conflicts.append(
                     f"clip {clip.id} ({clip.file_name}) clashes with another clip in the database"
                 )
             else:
                 rows.append(_row(clip, clip.name, rng))
-                by_name.add(clip.file_name)
+                # a later record of the same clip in this import meets it as the database will
+                stored[clip.file_name] = (clip.id, clip.url_root, clip.url_part)
+                by_id[clip.id] = clip.file_name
         if rows:
             session.execute(insert(Video), rows)
             report.added += len(rows)
