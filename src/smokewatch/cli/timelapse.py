@@ -162,8 +162,7 @@ def register_command(
     width, height = reg.output_size
     kind = "panorama" if reg.mode == "panorama" else f"{reg.mode} panorama"
     console.print(
-        f"registered {len(images)} photos ({', '.join(names)}) as a {width}x{height} {kind}: "
-        f"{out}",
+        f"registered {len(images)} photos ({', '.join(names)}) as a {width}x{height} {kind}: {out}",
         highlight=False,
         soft_wrap=True,
     )
