@@ -184,6 +184,24 @@ def test_a_stretch_ended_by_a_gap_gets_its_tail_even_past_a_lone_stretch(
     assert [w.start_frame for w in batch] == ([0, 4, 50, 54] if later else [0, 4])
 
 
+def test_a_gap_with_few_frames_after_it_gets_the_stretchs_tail_at_once(
+    config: WatchConfig, always_smoke: Path
+) -> None:
+    """The grid waits for 36 frames after a gap, but the stretch before it has ended: its
+    tail is due with the first frame after the gap, not hours later or at the day's end."""
+    detector = load_detector(always_smoke, cam=False)
+    first = [START + i * EVERY for i in range(40)]
+    post(config, first)
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    assert [w["start_frame"] for w in windows_of(config)] == [0]
+    post(config, [first[-1] + 1200])  # one frame after a 20-minute gap
+    report = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert report.windows_scored == 1
+    assert [(w["start_frame"], w["end_frame"]) for w in windows_of(config)] == [(0, 35), (4, 39)]
+    again = sync_camera(config, CAMERA, detector=lambda: detector)
+    assert not again.changed and again.windows_scored == 0
+
+
 def _windows(smoke: list[bool]) -> list[Window]:
     return [
         Window(18 * k, 18 * k + 35, START + 180 * k, START + 180 * k + 350, 0.99 if s else 0.1)
@@ -336,6 +354,7 @@ def test_a_key_the_configuration_does_not_know_is_an_error_naming_it(
         ("{}", {"window_frames": "36.5"}, r"'window_frames' must be a whole number, not 36.5"),
         ("{}", {"size": '"48"'}, r"'size' must be a whole number, not '48'"),
         ("{}", {"window_step": "true"}, r"'window_step' must be a whole number, not True"),
+        ("{}", {"window_step": "37"}, r"window_step 37 is over window_frames 36: frames betw"),
         ("{}", {"day_start": "six"}, r"'day_start' must be a number, not 'six'"),
         ("{}", {"timezone": "5"}, r"'timezone' must be a non-empty string, not 5"),
         ("{}", {"queue": "[redis]"}, r"'queue' must be a non-empty string"),

@@ -258,6 +258,13 @@ def load_watch_config(
         raise
     except (TypeError, ValueError) as exc:  # the rule's and the options' own checks
         raise WatchConfigError(f"{source}: {exc}") from None
+    if options.window_step > options.window_frames:
+        # frames between windows would be seen by no window: a plume there is never scored
+        # (and the watched grid, which restarts after each gap, relies on windows touching)
+        raise WatchConfigError(
+            f"{source}: window_step {options.window_step} is over window_frames "
+            f"{options.window_frames}: frames between windows would never be scored"
+        )
     for key in ("model", "views"):  # now, not when the first frames come (maybe hours later)
         if not _path(base, raw[key], key, source).exists():
             raise WatchConfigError(

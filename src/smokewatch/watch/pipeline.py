@@ -334,6 +334,29 @@ def _probabilities(
     return probs
 
 
+def _covered(state: dict[str, Any]) -> int:
+    """The last frame a scored window ends on (-1: none yet)."""
+    scored: list[dict[str, Any]] = next(iter(state["windows"].values()), [])
+    return int(scored[-1]["end_frame"]) if scored else -1
+
+
+def _tail_wanted(times: FrameTimes, end: int, length: int, covered: int) -> bool:
+    """Whether the window ending on ``end`` (a stretch's last frame) is due: the stretch
+    holds it (no gap inside) and no scored window reached ``end``."""
+    first = end - length + 1
+    return first >= 0 and end > covered and not times.spans_gap(first, end)
+
+
+def _windows_due(state: dict[str, Any], times: FrameTimes, length: int) -> bool:
+    """Whether :func:`_score` has a window to score before the day ends: the grid's next
+    one, or the tail of a stretch a gap has ended (frames after the gap may be too few for
+    the grid, and the day may go on for hours)."""
+    if state["next_start"] + length <= len(times):
+        return True
+    covered = _covered(state)
+    return any(_tail_wanted(times, g.after_frame, length, covered) for g in times.gaps())
+
+
 def _score(
     config: WatchConfig,
     day: Path,
@@ -354,16 +377,10 @@ def _score(
     keys, boxes = list(views), list(views.values())
     breaks = [g.after_frame for g in times.gaps()]  # stretch k begins after the k-th gap
 
-    def covered() -> int:
-        """The last frame a scored window ends on (-1: none yet)."""
-        scored: list[dict[str, Any]] = next(iter(state["windows"].values()), [])
-        return int(scored[-1]["end_frame"]) if scored else -1
-
     def tail(end: int) -> None:
         """The window ending on ``end`` (a stretch's last frame), if the grid left it out."""
-        first = end - length + 1
-        if first >= 0 and end > covered() and not times.spans_gap(first, end):
-            window(first, end)
+        if _tail_wanted(times, end, length, _covered(state)):
+            window(end - length + 1, end)
 
     def window(first: int, last: int) -> None:
         crops = [
@@ -672,7 +689,8 @@ def sync_camera(
         state = load_scan_state(day / DETECT / SCAN, list(views))
         closed = day_is_over(day, days)
         scored = len(next(iter(state["windows"].values()), []))
-        pending = state["next_start"] + config.options.window_frames <= len(_frame_times(frames))
+        times = FrameTimes(_frame_times(frames), config.gap_seconds)
+        pending = _windows_due(state, times, config.options.window_frames)
         # events are raised once per (scored windows, closed): "raised" records it, last
         if not pending and state.get("raised") == [scored, closed]:
             continue
