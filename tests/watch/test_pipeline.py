@@ -202,6 +202,22 @@ def test_a_gap_with_few_frames_after_it_gets_the_stretchs_tail_at_once(
     assert not again.changed and again.windows_scored == 0
 
 
+def test_a_damaged_frame_image_fails_the_job_in_one_line_naming_it(
+    config: WatchConfig, always_smoke: Path
+) -> None:
+    from smokewatch.errors import VideoError
+
+    detector = load_detector(always_smoke, cam=False)
+    post(config, [START + i * EVERY for i in range(30)])
+    sync_camera(config, CAMERA, detector=lambda: detector)
+    frame = day(config) / "frames" / "000012.png"
+    frame.write_bytes(frame.read_bytes()[:40])  # cut short
+    post(config, [START + i * EVERY for i in range(30, 40)])
+    with pytest.raises(VideoError, match=r"000012.png: cannot read frame image") as caught:
+        sync_camera(config, CAMERA, detector=lambda: detector)
+    assert "\n" not in str(caught.value)
+
+
 def _windows(smoke: list[bool]) -> list[Window]:
     return [
         Window(18 * k, 18 * k + 35, START + 180 * k, START + 180 * k + 350, 0.99 if s else 0.1)

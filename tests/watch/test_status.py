@@ -435,3 +435,79 @@ def test_a_damaged_scan_state_fails_the_job_in_one_line_naming_the_file(
     jobs.run_job(str(path), CAMERA, clock=lambda: T0 + 120)
     assert read_failure(config.data_dir, CAMERA) is None
     assert len(json.loads(scan.read_text())["windows"]["1-0"]) == 1
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e300", "-1e20"])
+def test_a_record_with_an_impossible_time_is_unreadable_not_a_traceback(
+    tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    path, config = setup(tmp_path, always_smoke, cameras=2)
+    record_path(config).parent.mkdir(parents=True)
+    record_path(config).write_text(f'{{"since": {value}, "last": 1, "failures": 1, "error": "x"}}')
+    code, output, result = status_cli(path, monkeypatch)
+    assert code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in output
+    (blocked,) = [line for line in output.splitlines() if "BLOCKED" in line]
+    assert "its record cannot be read" in blocked and "'since'" in blocked
+    assert "camera 2: no data yet" in output  # the report goes on to the next camera
+    code, output, _ = status_cli(path, monkeypatch, "--json")
+    assert code == 1 and json.loads(output)["cameras"][0]["failure_unreadable"]
+
+
+def test_a_record_removed_as_it_is_read_is_no_failure(
+    tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that ended well removes the record between status's look and its read."""
+    import smokewatch.watch.status as status_module
+
+    path, config = setup(tmp_path, always_smoke)
+    post(config, range(36))
+    fail_twice(path, monkeypatch)
+    assert record_path(config).is_file()
+    real = status_module.read_user_json
+
+    def removed_first(p: Path, **kw: Any) -> Any:
+        if Path(p).name == FAILURE_RECORD:
+            Path(p).unlink(missing_ok=True)
+        return real(p, **kw)
+
+    monkeypatch.setattr(status_module, "read_user_json", removed_first)
+    assert read_failure(config.data_dir, CAMERA) is None
+    code, output, _ = status_cli(path, monkeypatch)
+    assert code == 0 and "BLOCKED" not in output, output
+
+
+def test_control_characters_in_an_error_never_reach_the_terminal(
+    tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, config = setup(tmp_path, always_smoke)
+    boom = SmokewatchError("/drop/cam\x1b]0;owned\x07\x1b[2J/x.jpg: bad\u202eexe")
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise boom
+
+    monkeypatch.setattr(jobs, "sync_camera", fails)
+    with pytest.raises(SmokewatchError):
+        jobs.run_job(str(path), CAMERA, clock=lambda: T0)
+    failure = read_failure(config.data_dir, CAMERA)
+    assert failure is not None
+    assert failure.error == "/drop/cam\\x1b]0;owned\\x07\\x1b[2J/x.jpg: bad\\u202eexe"
+    code, output, _ = status_cli(path, monkeypatch)
+    assert code == 1 and "\x1b" not in output and "\u202e" not in output
+    assert "\\x1b]0;owned" in output
+
+
+def test_a_worker_whose_service_cannot_be_opened_is_blocked_too(
+    tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, config = setup(tmp_path, always_smoke)
+    boom = SmokewatchError("SMOKEWATCH_DATABASE_URL: cannot connect")
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise boom
+
+    monkeypatch.setattr(jobs, "_publisher", fails)
+    with pytest.raises(SmokewatchError) as caught:
+        jobs.run_job(str(path), CAMERA, clock=lambda: T0)
+    assert caught.value is boom
+    assert read_failure(config.data_dir, CAMERA) == JobFailure(T0, T0, 1, str(boom))

@@ -281,7 +281,11 @@ def run_job(
     :func:`_passes`) and raised as it came, so the worker logs it as before."""
     config = _config(config_path, env or {})
     reports: list[SyncReport] = []
-    publish = _publisher(config, env or {})
+    try:  # the worker's own setup (its settings, the service's database) fails every job too
+        publish = _publisher(config, env or {})
+    except Exception as exc:
+        _note_failure(config.data_dir, camera_id, exc, clock)
+        raise
     while True:
         with camera_lock(config.data_dir, camera_id) as held:
             if not held:

@@ -52,7 +52,7 @@ from smokewatch.detect.detector import DetectError, Detector
 from smokewatch.detect.evidence import WindowStore, write_events
 from smokewatch.detect.results import fingerprint, merge_views, write_view
 from smokewatch.detect.rule import EventSpan, find_events
-from smokewatch.errors import SmokewatchError
+from smokewatch.errors import SmokewatchError, VideoError
 from smokewatch.explain.gradcam import activation_ratio
 from smokewatch.labeling.cameras import INBOX, camera_dir, parse_inbox_name
 from smokewatch.watch.config import WatchConfig
@@ -309,10 +309,16 @@ def _read_window_frames(
     them (:func:`~smokewatch.clips.windows.check_boxes`): a box outside the frame is a
     one-line :class:`~smokewatch.errors.ViewsError` naming the view and the frame's size
     (Pillow would crop it with a bare ``ValueError``, a traceback in every job)."""
+    from smokewatch.video import IMAGE_ERRORS
+
     frames = []
     for i in range(first, last + 1):
         path = folder / f"{i:06d}.png"
-        frame = np.asarray(Image.open(path).convert("RGB"))
+        try:
+            with Image.open(path) as image:
+                frame = np.asarray(image.convert("RGB"))
+        except IMAGE_ERRORS as exc:  # a disk that lost it: one line, not a traceback per job
+            raise VideoError(f"{path}: cannot read frame image ({exc})") from None
         check_boxes(views, frame.shape[1], frame.shape[0], path)
         frames.append(frame)
     return frames

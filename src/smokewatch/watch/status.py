@@ -25,6 +25,7 @@ from typing import Any
 
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.detections import read_detections
+from smokewatch.core.epoch import epoch_problem
 from smokewatch.core.files import read_user_json
 from smokewatch.core.frame_times import read_frame_times
 from smokewatch.detect.alerts import LEDGER_NAME, read_ledger
@@ -83,9 +84,12 @@ class JobFailure:
 
 
 def _one_line(text: str, limit: int = ERROR_CHARS) -> str:
-    """``text`` on one line (every run of white space, line breaks included, one space), at
-    most ``limit`` characters: a table cell, a log line, a monitoring alert."""
+    """``text`` on one line (every run of white space, line breaks included, one space),
+    other unprintable characters escaped (an ESC from a file name must not reach the
+    terminal), at most ``limit`` characters: a table cell, a log line, a monitoring alert."""
     flat = " ".join(text.split())
+    if not flat.isprintable():
+        flat = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in flat)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -103,10 +107,14 @@ def _failure_path(data_dir: Path, camera_id: int) -> Path:
     return camera_dir(data_dir, camera_id) / FAILURE_RECORD
 
 
-def _number(data: dict[str, Any], key: str, path: Path) -> float:
+def _epoch(data: dict[str, Any], key: str, path: Path) -> float:
+    """A time of the record: epoch seconds a clock can show (not NaN, not year 30000)."""
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise StatusError(f"{path}: '{key}' must be a number, not {value!r}")
+    problem = epoch_problem(float(value))
+    if problem is not None:
+        raise StatusError(f"{path}: '{key}': {problem}")
     return float(value)
 
 
@@ -114,9 +122,12 @@ def read_failure(data_dir: Path, camera_id: int) -> JobFailure | None:
     """The camera's failure record, or ``None`` when its last job ended well (or none ran);
     :class:`StatusError` for a record that cannot be read."""
     path = _failure_path(data_dir, camera_id)
-    if not path.exists():
-        return None
-    data = read_user_json(path, what="job failure record", error=StatusError)
+    try:
+        data = read_user_json(path, what="job failure record", error=StatusError)
+    except StatusError:
+        if not path.exists():  # none, or a job that ended well removed it as it was read
+            return None
+        raise
     if not isinstance(data, dict):
         raise StatusError(f"{path}: expected an object")
     failures, error = data.get("failures"), data.get("error")
@@ -124,7 +135,7 @@ def read_failure(data_dir: Path, camera_id: int) -> JobFailure | None:
         raise StatusError(f"{path}: 'failures' must be a whole number from 1, not {failures!r}")
     if not isinstance(error, str):
         raise StatusError(f"{path}: 'error' must be a string, not {error!r}")
-    since, last = _number(data, "since", path), _number(data, "last", path)
+    since, last = _epoch(data, "since", path), _epoch(data, "last", path)
     return JobFailure(since=since, last=last, failures=failures, error=_one_line(error))
 
 
