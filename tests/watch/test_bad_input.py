@@ -82,3 +82,18 @@ def test_a_model_whose_output_is_not_a_number_stops_the_job_and_records_nothing(
         sync_camera(config, CAMERA, detector=lambda: broken)
     scan = camera_dir(config.data_dir, CAMERA) / "days" / "2024-06-11" / "detect" / "scan.json"
     assert not scan.exists() or json.loads(scan.read_text())["windows"][f"{CAMERA}-0"] == []
+
+
+def test_a_warning_is_one_line_not_a_source_line(
+    tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python would print ``.../watch/config.py:207: UserWarning: ...`` and the source line
+    of the call; a user gets ``warning: ...``, as errors are ``error: ...``."""
+    monkeypatch.setenv("SMOKEWATCH_ALERT_SECRET", "s3cret")
+    data_dir = tmp_path / "data"
+    config = write_config(tmp_path, data_dir, always_smoke, notify="http://alerts.example.org/h")
+    code, lines = sync(config)
+    assert code == 0, lines
+    warned = [line for line in lines if "plain http://" in line]
+    assert warned and warned[0].startswith("warning: notify target http://alerts.example.org/")
+    assert not any("UserWarning" in line or ".py:" in line for line in lines), lines

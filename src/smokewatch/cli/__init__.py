@@ -22,6 +22,7 @@ from smokewatch.cli import models as models_cli
 from smokewatch.cli import timelapse as timelapse_cli
 from smokewatch.cli import training as training_cli
 from smokewatch.cli import watch as watch_cli
+from smokewatch.cli._common import show_warnings_as_lines
 
 app = typer.Typer(
     name="smokewatch",
@@ -64,6 +65,7 @@ def main(
     ),
 ) -> None:
     """smokewatch: clips, dataset, labeling, models and detection for industrial smoke."""
+    show_warnings_as_lines()
 
 
 __all__ = ["app"]

@@ -6,9 +6,10 @@ import errno
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,6 +24,7 @@ __all__ = [
     "console",
     "err_console",
     "refuse_overwrite",
+    "show_warnings_as_lines",
     "tagged",
     "user_errors",
     "USER_ERROR_EXIT",
@@ -36,6 +38,36 @@ err_console = Console(stderr=True, soft_wrap=True, markup=False)
 
 #: Exit status for a user error (bad input, missing file): like a usage error, not a crash.
 USER_ERROR_EXIT = 2
+
+_SOURCE = str(Path(__file__).resolve().parent.parent)
+
+
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+    *,
+    default: Callable[..., Any],
+) -> None:
+    if issubclass(category, UserWarning) and filename.startswith(_SOURCE):
+        err_console.print(tagged("warning:", "yellow", message), soft_wrap=True)
+    else:
+        default(message, category, filename, lineno, file, line)
+
+
+def show_warnings_as_lines() -> None:
+    """Print smokewatch's own warnings (plain http:// alerts, an SMTP password sent in the
+    clear) as one ``warning:`` line, like its errors: Python's default shows the source file
+    and line of the call, which say nothing to the user. Others keep Python's format."""
+    default = warnings.showwarning
+    if getattr(default, "smokewatch", False):  # installed already (one process, many verbs)
+        return
+    shown = functools.partial(_warning_line, default=default)
+    shown.smokewatch = True  # type: ignore[attr-defined]
+    warnings.showwarning = shown
 
 
 def tagged(tag: str, style: str, message: object) -> Text:
