@@ -1,3 +1,3 @@
-from smokewatch.cli import app
+from smokewatch.cli import run
 
-app(prog_name="smokewatch")
+run()

@@ -11,6 +11,11 @@ class SmokewatchError(Exception):
     """Base class for user-facing errors: bad input, missing files, unreachable sources."""
 
 
+class SmokewatchWarning(UserWarning):
+    """Something a user should know about their input or setup that does not stop the work
+    (alerts sent over plain http, a camera re-aimed); the command prints it as one line."""
+
+
 class MetadataError(SmokewatchError, ValueError):
     """A metadata file (RISE JSON or CSV) is malformed; the message names the record and field."""
 

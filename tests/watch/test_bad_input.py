@@ -88,12 +88,29 @@ def test_a_warning_is_one_line_not_a_source_line(
     tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Python would print ``.../watch/config.py:207: UserWarning: ...`` and the source line
-    of the call; a user gets ``warning: ...``, as errors are ``error: ...``."""
+    of the call; the ``smokewatch`` command prints ``warning: ...``, as errors are
+    ``error: ...``. In-process callers (CliRunner, pytest.warns) keep their own handling."""
+    import subprocess
+    import sys
+
+    from smokewatch.cli import app
+    from smokewatch.errors import SmokewatchWarning
+
     monkeypatch.setenv("SMOKEWATCH_ALERT_SECRET", "s3cret")
-    data_dir = tmp_path / "data"
-    config = write_config(tmp_path, data_dir, always_smoke, notify="http://alerts.example.org/h")
-    code, lines = sync(config)
-    assert code == 0, lines
-    warned = [line for line in lines if "plain http://" in line]
+    config = write_config(
+        tmp_path, tmp_path / "data", always_smoke, notify="http://alerts.example.org/h"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "smokewatch", "watch", "sync", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "plain http://" in line]
     assert warned and warned[0].startswith("warning: notify target http://alerts.example.org/")
-    assert not any("UserWarning" in line or ".py:" in line for line in lines), lines
+    assert "UserWarning" not in done.stderr and ".py:" not in done.stderr, done.stderr
+    with pytest.warns(SmokewatchWarning, match="plain http://"):
+        result = CliRunner().invoke(app, ["watch", "sync", "-c", str(config)])
+    assert result.exit_code == 0, result.output

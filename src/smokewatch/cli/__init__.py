@@ -65,7 +65,13 @@ def main(
     ),
 ) -> None:
     """smokewatch: clips, dataset, labeling, models and detection for industrial smoke."""
+
+
+def run() -> None:
+    """The ``smokewatch`` command (console script and ``python -m smokewatch``): the CLI,
+    with smokewatch's warnings printed as one line each."""
     show_warnings_as_lines()
+    app(prog_name="smokewatch")
 
 
-__all__ = ["app"]
+__all__ = ["app", "run"]

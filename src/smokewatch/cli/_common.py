@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from smokewatch.errors import SmokewatchError
+from smokewatch.errors import SmokewatchError, SmokewatchWarning
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,8 +39,6 @@ err_console = Console(stderr=True, soft_wrap=True, markup=False)
 #: Exit status for a user error (bad input, missing file): like a usage error, not a crash.
 USER_ERROR_EXIT = 2
 
-_SOURCE = str(Path(__file__).resolve().parent.parent)
-
 
 def _warning_line(
     message: Warning | str,
@@ -52,18 +50,21 @@ def _warning_line(
     *,
     default: Callable[..., Any],
 ) -> None:
-    if issubclass(category, UserWarning) and filename.startswith(_SOURCE):
+    if issubclass(category, SmokewatchWarning):
         err_console.print(tagged("warning:", "yellow", message), soft_wrap=True)
     else:
         default(message, category, filename, lineno, file, line)
 
 
 def show_warnings_as_lines() -> None:
-    """Print smokewatch's own warnings (plain http:// alerts, an SMTP password sent in the
-    clear) as one ``warning:`` line, like its errors: Python's default shows the source file
-    and line of the call, which say nothing to the user. Others keep Python's format."""
+    """Print :class:`~smokewatch.errors.SmokewatchWarning` (plain http:// alerts, an SMTP
+    password sent in the clear, a re-aimed camera) as one ``warning:`` line, like errors:
+    Python's default shows the source file and line of the call, which say nothing to the
+    user. Other warnings keep Python's format. For the ``smokewatch`` process only
+    (:func:`smokewatch.cli.run`): a program or a test that runs the commands in its own
+    process keeps its own warning handling."""
     default = warnings.showwarning
-    if getattr(default, "smokewatch", False):  # installed already (one process, many verbs)
+    if getattr(default, "smokewatch", False):  # installed already
         return
     shown = functools.partial(_warning_line, default=default)
     shown.smokewatch = True  # type: ignore[attr-defined]

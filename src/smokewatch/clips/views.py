@@ -32,7 +32,7 @@ import yaml
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.clip import Box, Clip
 from smokewatch.core.files import read_user_text
-from smokewatch.errors import ViewsError
+from smokewatch.errors import SmokewatchWarning, ViewsError
 
 __all__ = [
     "load_views",
@@ -196,7 +196,7 @@ def views_from_metadata(clips: Iterable[Clip]) -> dict[str, Box]:
         warnings.warn(
             f"{len(disagreeing)} view(s) have several boxes in their clip names (camera "
             "re-aimed?); using each one's most common box: " + "; ".join(disagreeing),
-            UserWarning,
+            SmokewatchWarning,
             stacklevel=2,
         )
     return views

@@ -46,7 +46,7 @@ from smokewatch.core.atomic import atomic_write_text, remove_partials
 from smokewatch.core.detections import Detections, Event, ViewDetections
 from smokewatch.core.files import read_user_json
 from smokewatch.core.retry import Backoff, GaveUp, Retryable, retry, retry_after_seconds
-from smokewatch.errors import SmokewatchError
+from smokewatch.errors import SmokewatchError, SmokewatchWarning
 
 __all__ = [
     "ALERT_SCHEMA",
@@ -548,7 +548,7 @@ class _Email:
             warnings.warn(
                 f"notify target {self.display}: the SMTP password travels unencrypted; use "
                 "smtps:// or starttls=1",
-                UserWarning,
+                SmokewatchWarning,
                 stacklevel=5,
             )
 
@@ -818,7 +818,7 @@ def _target(
             warnings.warn(
                 f"notify target {_redact(url)}: plain http:// to a host that is not this "
                 "machine; alerts can be read on the way (use https://)",
-                UserWarning,
+                SmokewatchWarning,
                 stacklevel=4,
             )
         return _Webhook(url, secret=secret, options=options, clock=clock)
