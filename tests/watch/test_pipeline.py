@@ -218,6 +218,41 @@ def test_a_damaged_frame_image_fails_the_job_in_one_line_naming_it(
     assert "\n" not in str(caught.value)
 
 
+def test_a_view_renamed_mid_day_scores_each_window_once(
+    config: WatchConfig, always_smoke: Path
+) -> None:
+    """The old view's windows stay in the day's state, first; the new view's count from the
+    grid on. Nothing may read the stale view as the day's progress: every later job would
+    score the tails again and append them twice."""
+    calls: list[int] = []
+    detector = load_detector(always_smoke, cam=False)
+
+    def counted() -> Any:
+        calls.append(1)
+        return detector
+
+    first = [START + i * EVERY for i in range(40)]
+    post(config, first)
+    sync_camera(config, CAMERA, detector=counted)
+    config.views.write_text(config.views.read_text().replace("      0: [", "      1: ["))
+    second = [first[-1] + 1200 + i * EVERY for i in range(40)]
+    post(config, [*second, second[-1] + 1200])  # 40 frames between two gaps, then one
+    sync_camera(config, CAMERA, detector=counted)
+    scan = json.loads((day(config) / "detect" / "scan.json").read_text())
+    # the first stretch's tail (4-39), due once the gap came, then the next stretch's grid
+    # window and its tail
+    assert [(w["start_frame"], w["end_frame"]) for w in scan["windows"]["1-1"]] == [
+        (4, 39), (40, 75), (44, 79)
+    ]  # fmt: skip
+    calls.clear()
+    for _ in range(3):
+        again = sync_camera(config, CAMERA, detector=counted)
+        assert not again.changed and again.windows_scored == 0
+    assert calls == []  # the day is up to date: no model, no events raised again
+    scan = json.loads((day(config) / "detect" / "scan.json").read_text())
+    assert len(scan["windows"]["1-1"]) == 3 and len(scan["windows"]["1-0"]) == 1
+
+
 def _windows(smoke: list[bool]) -> list[Window]:
     return [
         Window(18 * k, 18 * k + 35, START + 180 * k, START + 180 * k + 350, 0.99 if s else 0.1)

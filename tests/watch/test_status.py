@@ -291,6 +291,9 @@ def test_status_json_has_every_key_and_the_failure(
     [
         ("detect/scan.json", "{", r"detect/scan.json: invalid JSON at line 1, column 2"),
         ("detect/scan.json", '{"windows": [1]}', r"detect/scan.json: 'windows' must map each"),
+        ("detect/scan.json", '{"next_start": -40, "windows": {}}', r"'next_start' must be a wh"),
+        ("detect/scan.json", '{"next_start": 0, "windows": {"1-0": [1]}}', r"1-0\[0\]: expected"),
+        ("detect/scan.json", '{"next_start": 0, "windows": {"1-0": [{"end_frame": 3}]}}', "1-0"),
         ("detect/detections.json", "[]", r"^detect/detections.json: "),
         ("detect/alerts.json", '{"schema": 1, "targets": 5}', r"alerts.json: targets: expected"),
         ("frames/frames.json", "nope", r"^frames/frames.json: invalid JSON"),
@@ -497,11 +500,13 @@ def test_control_characters_in_an_error_never_reach_the_terminal(
     assert "\\x1b]0;owned" in output
 
 
-def test_a_worker_whose_service_cannot_be_opened_is_blocked_too(
+def test_a_worker_whose_settings_fail_is_blocked_too(
     tmp_path: Path, always_smoke: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``service: true`` reads the worker's settings for the import into the service; a bad
+    one there fails every job before any pass, and is recorded (under the camera's lock)."""
     path, config = setup(tmp_path, always_smoke)
-    boom = SmokewatchError("SMOKEWATCH_DATABASE_URL: cannot connect")
+    boom = SmokewatchError("SMOKEWATCH_CLIP_FRAMES: not a whole number")
 
     def fails(*args: object, **kwargs: object) -> None:
         raise boom
@@ -511,3 +516,27 @@ def test_a_worker_whose_service_cannot_be_opened_is_blocked_too(
         jobs.run_job(str(path), CAMERA, clock=lambda: T0)
     assert caught.value is boom
     assert read_failure(config.data_dir, CAMERA) == JobFailure(T0, T0, 1, str(boom))
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        '{"next_start": -40, "windows": {"1-0": []}}',
+        '{"next_start": 0, "windows": {"1-0": [1]}}',
+        '{"next_start": 0, "windows": {"1-0": [{"end_frame": 3}]}}',
+        '{"next_start": 0, "windows": {"1-0": [{"start_frame": "0", "end_frame": 35, '
+        '"start_time": 1, "end_time": 2, "probability": 0.5}]}}',
+    ],
+)
+def test_a_hand_edited_scan_state_is_one_line_for_the_job_too(
+    tmp_path: Path, always_smoke: Path, garbage: str
+) -> None:
+    from smokewatch.watch.pipeline import ScanStateError
+
+    path, config = setup(tmp_path, always_smoke)
+    post(config, range(36))
+    jobs.run_job(str(path), CAMERA, clock=lambda: T0)
+    (day_dir(config) / "detect" / "scan.json").write_text(garbage)
+    post(config, range(36, 60))
+    with pytest.raises(ScanStateError, match="delete it and the next job scores the day again"):
+        jobs.run_job(str(path), CAMERA, clock=lambda: T0 + 60)

@@ -281,10 +281,12 @@ def run_job(
     :func:`_passes`) and raised as it came, so the worker logs it as before."""
     config = _config(config_path, env or {})
     reports: list[SyncReport] = []
-    try:  # the worker's own setup (its settings, the service's database) fails every job too
+    try:  # the worker's own settings (for the service import) fail every job too
         publish = _publisher(config, env or {})
     except Exception as exc:
-        _note_failure(config.data_dir, camera_id, exc, clock)
+        with camera_lock(config.data_dir, camera_id) as held:
+            if held:  # else the holder's own outcome is the record
+                _note_failure(config.data_dir, camera_id, exc, clock)
         raise
     while True:
         with camera_lock(config.data_dir, camera_id) as held:

@@ -64,6 +64,7 @@ __all__ = [
     "day_folders",
     "day_is_over",
     "load_scan_state",
+    "scored_positions",
     "settled_spans",
     "sync_camera",
 ]
@@ -263,8 +264,21 @@ def _scan_problem(data: Any) -> str | None:
     windows = data.get("windows")
     if not isinstance(windows, dict) or not all(isinstance(w, list) for w in windows.values()):
         return "'windows' must map each view to a list of windows"
-    if isinstance(data.get("next_start"), bool) or not isinstance(data.get("next_start"), int):
-        return "'next_start' must be a whole number"
+    start = data.get("next_start")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        return "'next_start' must be a whole number from 0"
+    for key, scored in windows.items():
+        for i, window in enumerate(scored):
+            where = f"windows.{key}[{i}]"
+            if not isinstance(window, dict):
+                return f"{where}: expected an object"
+            try:
+                Window(**window)
+            except TypeError as exc:
+                return f"{where}: {exc}"
+            frames = (window["start_frame"], window["end_frame"])
+            if not all(isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in frames):
+                return f"{where}: start_frame and end_frame must be whole numbers from 0"
     return None
 
 
@@ -340,10 +354,17 @@ def _probabilities(
     return probs
 
 
-def _covered(state: dict[str, Any]) -> int:
-    """The last frame a scored window ends on (-1: none yet)."""
-    scored: list[dict[str, Any]] = next(iter(state["windows"].values()), [])
-    return int(scored[-1]["end_frame"]) if scored else -1
+def scored_positions(state: dict[str, Any], keys: Sequence[str]) -> int:
+    """The window positions scored in a day's scan state, counted over the views ``keys``
+    (the views file's now): each position is scored for every view at once, but a view
+    added later starts empty and one removed keeps its windows, so no single list says it."""
+    return max((len(state["windows"].get(k, [])) for k in keys), default=0)
+
+
+def _covered(state: dict[str, Any], keys: Sequence[str]) -> int:
+    """The last frame a scored window of ``keys`` ends on (-1: none yet)."""
+    ends = [int(w[-1]["end_frame"]) for k in keys if (w := state["windows"].get(k))]
+    return max(ends, default=-1)
 
 
 def _tail_wanted(times: FrameTimes, end: int, length: int, covered: int) -> bool:
@@ -353,13 +374,15 @@ def _tail_wanted(times: FrameTimes, end: int, length: int, covered: int) -> bool
     return first >= 0 and end > covered and not times.spans_gap(first, end)
 
 
-def _windows_due(state: dict[str, Any], times: FrameTimes, length: int) -> bool:
+def _windows_due(
+    state: dict[str, Any], times: FrameTimes, length: int, keys: Sequence[str]
+) -> bool:
     """Whether :func:`_score` has a window to score before the day ends: the grid's next
     one, or the tail of a stretch a gap has ended (frames after the gap may be too few for
     the grid, and the day may go on for hours)."""
     if state["next_start"] + length <= len(times):
         return True
-    covered = _covered(state)
+    covered = _covered(state, keys)
     return any(_tail_wanted(times, g.after_frame, length, covered) for g in times.gaps())
 
 
@@ -385,7 +408,7 @@ def _score(
 
     def tail(end: int) -> None:
         """The window ending on ``end`` (a stretch's last frame), if the grid left it out."""
-        if _tail_wanted(times, end, length, _covered(state)):
+        if _tail_wanted(times, end, length, _covered(state, keys)):
             window(end - length + 1, end)
 
     def window(first: int, last: int) -> None:
@@ -694,9 +717,9 @@ def sync_camera(
             continue
         state = load_scan_state(day / DETECT / SCAN, list(views))
         closed = day_is_over(day, days)
-        scored = len(next(iter(state["windows"].values()), []))
+        scored = scored_positions(state, list(views))
         times = FrameTimes(_frame_times(frames), config.gap_seconds)
-        pending = _windows_due(state, times, config.options.window_frames)
+        pending = _windows_due(state, times, config.options.window_frames, list(views))
         # events are raised once per (scored windows, closed): "raised" records it, last
         if not pending and state.get("raised") == [scored, closed]:
             continue
@@ -709,7 +732,7 @@ def sync_camera(
         state = load_scan_state(day / DETECT / SCAN, list(views))
         # an alert or an import that failed keeps the day "not raised": every job tries again
         done = alerted and published
-        state["raised"] = [len(next(iter(windows.values()), [])), closed] if done else None
+        state["raised"] = [scored_positions(state, list(views)), closed] if done else None
         atomic_write_text(day / DETECT / SCAN, json.dumps(state))
     report.raised_at.pop("_last_window_time", None)
     return report

@@ -23,6 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from smokewatch.clips.views import load_views, select_camera
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.detections import read_detections
 from smokewatch.core.epoch import epoch_problem
@@ -39,6 +40,7 @@ from smokewatch.watch.pipeline import (
     day_folders,
     day_is_over,
     load_scan_state,
+    scored_positions,
 )
 
 __all__ = [
@@ -87,10 +89,18 @@ def _one_line(text: str, limit: int = ERROR_CHARS) -> str:
     """``text`` on one line (every run of white space, line breaks included, one space),
     other unprintable characters escaped (an ESC from a file name must not reach the
     terminal), at most ``limit`` characters: a table cell, a log line, a monitoring alert."""
-    flat = " ".join(text.split())
-    if not flat.isprintable():
-        flat = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in flat)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    flat = " ".join(text[: limit * 4].split())  # a megabyte of text is cut, not escaped whole
+    if flat.isprintable() and len(flat) <= limit:
+        return flat
+    pieces: list[str] = []
+    size = 0
+    for c in flat:
+        piece = c if c.isprintable() else ascii(c)[1:-1]
+        if size + len(piece) > limit - 1:  # an escape is kept whole or left out
+            return "".join(pieces) + "…"
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -270,7 +280,9 @@ def _alerts(path: Path) -> int:
     return sum(len(ids) for views in read_ledger(path).values() for ids in views.values())
 
 
-def _read_day(config: WatchConfig, day: Path, days: Sequence[Path]) -> DayStatus:
+def _read_day(
+    config: WatchConfig, day: Path, days: Sequence[Path], keys: Sequence[str] | None
+) -> DayStatus:
     sidecar = day / FRAMES / "frames.json"
     times = read_frame_times(sidecar) if sidecar.exists() else None
     count = len(times) if times is not None else 0
@@ -279,7 +291,7 @@ def _read_day(config: WatchConfig, day: Path, days: Sequence[Path]) -> DayStatus
     gaps = [g.after_frame for g in times.gaps(config.gap_seconds)] if times is not None else []
     state = load_scan_state(day / DETECT / SCAN)
     windows = state.get("windows", {})
-    scored = len(next(iter(windows.values()), []))
+    scored = scored_positions(state, list(windows) if keys is None else keys)
     return DayStatus(
         day=day.name,
         frames=count,
@@ -302,9 +314,11 @@ def _reason(exc: Exception, day: Path) -> str:
     return _one_line(text.replace(f"{day}{os.sep}", ""))
 
 
-def _day(config: WatchConfig, day: Path, days: Sequence[Path]) -> DayStatus:
+def _day(
+    config: WatchConfig, day: Path, days: Sequence[Path], keys: Sequence[str] | None
+) -> DayStatus:
     try:
-        return _read_day(config, day, days)
+        return _read_day(config, day, days, keys)
     except (SmokewatchError, OSError, ValueError) as exc:
         return DayStatus(day=day.name, unreadable=_reason(exc, day))
 
@@ -330,6 +344,15 @@ def _inbox(folder: Path) -> tuple[int, float | None]:
     return count, oldest
 
 
+def _view_keys(config: WatchConfig, camera_id: int) -> list[str] | None:
+    """The camera's views as its jobs score them now; None when the views file cannot be
+    read (every job fails on it then, and says why; the days count every view on disk)."""
+    try:
+        return list(select_camera(load_views(config.views), camera_id, source=str(config.views)))
+    except (SmokewatchError, OSError):
+        return None
+
+
 def camera_status(
     config: WatchConfig, camera_id: int, *, now: float, days: int | None = None
 ) -> CameraStatus:
@@ -338,6 +361,7 @@ def camera_status(
     folders = day_folders(config.data_dir, camera_id)
     shown = folders[-days:] if days else folders
     count, oldest = _inbox(camera_dir(config.data_dir, camera_id) / INBOX)
+    keys = _view_keys(config, camera_id)
     failure, unreadable = None, None
     try:
         failure = read_failure(config.data_dir, camera_id)
@@ -348,7 +372,7 @@ def camera_status(
         inbox=count,
         oldest_photo=oldest,
         oldest_age=None if oldest is None else max(0.0, now - oldest),
-        days=tuple(_day(config, day, folders) for day in shown),
+        days=tuple(_day(config, day, folders, keys) for day in shown),
         day_count=len(folders),
         failure=failure,
         failure_unreadable=unreadable,
