@@ -224,3 +224,19 @@ def test_one_clip_twice_in_one_import_is_added_once(tmp_path: Path, database: Da
     assert (report.added, report.skipped, report.repointed, report.conflicts) == (1, 1, 0, [])
     with database.read() as session:
         assert [c.file_name for c in export_clips(session)].count(clip_name(5).format()) == 1
+
+
+def test_a_repoint_within_one_import_is_the_same_in_any_chunk(database: Database) -> None:
+    """The second record of a clip repoints the first whether the first is in the database
+    already (an earlier chunk) or still waiting to be inserted (the same chunk)."""
+    import dataclasses
+
+    cdn = "https://cdn.example.org/"
+    for chunk, i in ((2000, 1), (1, 2)):
+        twice = [record(10 * i, i), dataclasses.replace(record(10 * i + 1, i), url_root=cdn)]
+        with database.write() as session:
+            report = import_clips(session, twice, chunk=chunk, repoint=True)
+        assert (report.added, report.skipped) == (1, 1)
+        with database.read() as session:
+            (stored,) = [c for c in export_clips(session) if c.file_name == clip_name(i).format()]
+        assert stored.url_root == cdn, chunk

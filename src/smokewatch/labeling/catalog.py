@@ -142,14 +142,17 @@ def import_clips(
                 )
             )
         }
-        rows = []
+        rows: list[dict[str, object]] = []
+        pending: dict[str, dict[str, object]] = {}
         for clip in part:
             if by_id.get(clip.id) == clip.file_name or (
                 clip.file_name in stored and _unlabeled(clip)  # under a writer's local number
             ):
                 report.skipped += 1
                 known = stored[clip.file_name]
-                if repoint and known[1:] != (clip.url_root, clip.url_part):
+                if repoint and clip.file_name in pending:  # added by this import: not stored yet
+                    pending[clip.file_name].update(url_root=clip.url_root, url_part=clip.url_part)
+                elif repoint and known[1:] != (clip.url_root, clip.url_part):
                     session.execute(
                         update(Video)
                         .where(Video.id == known[0])
@@ -162,6 +165,7 @@ def import_clips(
                 )
             else:
                 rows.append(_row(clip, clip.name, rng))
+                pending[clip.file_name] = rows[-1]
                 # a later record of the same clip in this import meets it as the database will
                 stored[clip.file_name] = (clip.id, clip.url_root, clip.url_part)
                 by_id[clip.id] = clip.file_name
