@@ -73,6 +73,10 @@ the extraction minutes are high): ``extract --size 224 --no-full`` then ``--crop
             (ROC-AUC per fold .738 .766 .776 .866 .831: above the whole frame in all five)
     the four corner crops alone                                 0.737 / 0.782
     the whole frame + two corners (tl, br), a cheaper variant   0.747 / 0.794
+    the whole frame at 224² + the four corners read at 180²     0.741 / 0.788
+            (``extract --size 180 --no-full --crop tl`` etc.: 302-315 s a crop, nothing else
+            running; ROC-AUC per fold .737 .753 .795 .849 .807, above the whole frame in all
+            five; ``tta --size 224 --with 180-crop-tl ... --with 180-crop-br``)
 
 At 180² every variant lands between 0.72 and 0.77 ROC-AUC, the range of rise-best's fold
 spread; 224² input is the one lever that gains in every row (rise-best now uses it). 288²
