@@ -142,8 +142,7 @@ def import_clips(
                 )
             )
         }
-        rows: list[dict[str, object]] = []
-        pending: dict[str, dict[str, object]] = {}
+        pending: dict[str, dict[str, object]] = {}  # rows to insert, by file name
         for clip in part:
             if by_id.get(clip.id) == clip.file_name or (
                 clip.file_name in stored and _unlabeled(clip)  # under a writer's local number
@@ -164,14 +163,13 @@ def import_clips(
                     f"clip {clip.id} ({clip.file_name}) clashes with another clip in the database"
                 )
             else:
-                rows.append(_row(clip, clip.name, rng))
-                pending[clip.file_name] = rows[-1]
+                pending[clip.file_name] = _row(clip, clip.name, rng)
                 # a later record of the same clip in this import meets it as the database will
                 stored[clip.file_name] = (clip.id, clip.url_root, clip.url_part)
                 by_id[clip.id] = clip.file_name
-        if rows:
-            session.execute(insert(Video), rows)
-            report.added += len(rows)
+        if pending:
+            session.execute(insert(Video), list(pending.values()))
+            report.added += len(pending)
     return report
 
 
