@@ -389,6 +389,7 @@ def _windows_due(
 def _score(
     config: WatchConfig,
     day: Path,
+    times: FrameTimes,
     views: dict[str, Box],
     detector: Detector,
     report: SyncReport,
@@ -397,10 +398,10 @@ def _score(
 ) -> dict[str, list[Window]]:
     """Score the day's windows not scored yet: on the step grid, and, as ``detect`` does, one
     more ending on the last frame before a gap and (once the day is ``closed``) on the day's
-    last frame, when the grid left those frames out."""
+    last frame, when the grid left those frames out. ``times``: the day's frame times, with
+    the configuration's gap limit."""
     opts = config.options
     frames_dir, out = day / FRAMES, day / DETECT
-    times = FrameTimes(_frame_times(frames_dir), config.gap_seconds)
     state = load_scan_state(out / SCAN, list(views))
     length, step = opts.window_frames, opts.window_step
     keys, boxes = list(views), list(views.values())
@@ -724,7 +725,7 @@ def sync_camera(
         if not pending and state.get("raised") == [scored, closed]:
             continue
         model = detector()
-        windows = _score(config, day, dict(views), model, report, hook, closed)
+        windows = _score(config, day, times, dict(views), model, report, hook, closed)
         alerted = _raise_events(
             config, camera_id, day, dict(views), windows, model, closed, report, hook
         )
