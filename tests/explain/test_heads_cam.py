@@ -91,3 +91,38 @@ def test_heads_on_other_features_ask_for_no_cam(
     model_dir = train_heads_preset(_preset("svm-linear", parts="[diff]"))
     with pytest.raises(ExplainError, match="only frame differences: score it with --no-cam"):
         Explainer(load_model_dir(model_dir), weights_cache_dir=tmp_path / "w")
+
+
+def test_grad_cam_of_heads_that_read_crops_keeps_the_probability(
+    tiny_clips: Path, tmp_path: Path, train_heads_preset: Callable[[str], Path]
+) -> None:
+    preset = PRESET.replace("KIND", "svm-rbf").replace(
+        "frames: 8, size: 64}", "frames: 8, size: 64, crops: [tl, br], crop_size: 48}"
+    )
+    assert "crops" in preset
+    trained = load_model_dir(train_heads_preset(preset))
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    clips = np.stack([read_clip(it.path) for it in items[:3]])
+    expected = trained.predict_arrays(clips, weights_cache_dir=tmp_path / "w")
+    explainer = Explainer(trained, weights_cache_dir=tmp_path / "w", batch_size=2)
+    probs, volumes = explainer.explain(clips, raw=True)
+    # the crops' readings are in the score: the same probabilities as the cached path
+    np.testing.assert_allclose(probs, expected, atol=1e-4)
+    # ... and the module reads them: other crop grids give another score
+    model = explainer.model
+    assert isinstance(model, HeadsOnI3D)
+    x = explainer.transform(explainer._model_input(clips))
+    with model.given(clips), torch.no_grad():
+        read = model(x)
+        assert model._crop_grids is not None
+        for grids in model._crop_grids.values():
+            for ep in grids:
+                grids[ep] = torch.zeros_like(grids[ep])
+        assert not torch.allclose(model(x), read, atol=1e-3)
+    np.testing.assert_allclose(torch.sigmoid(read[:, 0]).numpy(), probs, atol=1e-4)
+    # outside given() the crops are unknown: refused, not read as zeros
+    with pytest.raises(ExplainError, match="need the batch's uint8 clips"), torch.no_grad():
+        model(x)
+    # the map flows through the whole frame's reading: finite, and not flat
+    assert volumes.shape == clips.shape[:4] and np.isfinite(volumes).all()
+    assert volumes.std(axis=(1, 2, 3)).min() > 1e-3

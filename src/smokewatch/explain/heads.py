@@ -11,7 +11,10 @@ maps pooled into summaries (:func:`~smokewatch.training.features.i3d_cells`,
 :func:`~smokewatch.training.features.i3d_vector`). It explains the part of the score that
 flows through the target layer (by default the last endpoint the heads read, ``Mixed_5c``); a
 head that also reads ``Mixed_4f`` gets part of its score straight from that earlier layer, and
-that part is not in the map.
+that part is not in the map. Heads that read crops too (``FeatureSpec.crops``, test-time
+augmentation) average the whole frame's grids with those of the crops, which the module reads
+from the uint8 clips (:meth:`FusedHeads.given`) without a graph: the map explains the part of
+the score that flows through the whole frame's reading, and the probability is the model's.
 
 :class:`HeadsOnLite0` (``rise-fast``): the frozen ImageNet EfficientNet-Lite0 on the
 ``lite_frames`` sampled frames (:func:`~smokewatch.training.features.lite0_frame_features`,
@@ -103,9 +106,15 @@ class FusedHeads(nn.Module):
         (the constant ``diff`` part of its logit comes from them)."""
         self._given = torch.from_numpy(self.constant_scores(clips))
         try:
+            self.read_constants(clips)
             yield
         finally:
             self._given = None
+            self.read_constants(None)
+
+    def read_constants(self, clips: np.ndarray | None) -> None:
+        """Read (``None``: forget) what else of the batch's uint8 clips the logit takes as a
+        constant: nothing here; :class:`HeadsOnI3D` reads its crops."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from smokewatch.training.features import power_normalise
@@ -150,15 +159,57 @@ class HeadsOnI3D(FusedHeads):
         #: the last endpoint a head reads: where the score's gradient has the most to say
         self.default_target = f"backbone.{self.endpoints[-1]}"
         self.backbone = backbone
+        #: the crops' grids of the batch in :meth:`given`, by (crop, size) and endpoint
+        self._crop_grids: dict[tuple[str, int], dict[str, torch.Tensor]] | None = None
+
+    def read_constants(self, clips: np.ndarray | None) -> None:
+        """The grids of every crop a head reads, from the uint8 clips as the extractor reads
+        them (:func:`~smokewatch.training.features.crop_grids`), without a graph."""
+        from smokewatch.training.features import crop_grids
+
+        if clips is None or not any(spec.crops for spec in self.specs):
+            self._crop_grids = None
+            return
+        device = next(self.backbone.parameters()).device
+        endpoints: Any = self.backbone.endpoints
+
+        def maps(x: torch.Tensor) -> dict[str, torch.Tensor]:
+            with torch.no_grad():
+                got: dict[str, torch.Tensor] = endpoints(x.to(device), self.endpoints)
+                return got
+
+        self._crop_grids = {}
+        for spec in self.specs:
+            for where in spec.crops:
+                key = (where, spec.crop_size or spec.size)
+                if key not in self._crop_grids:
+                    self._crop_grids[key] = crop_grids(maps, list(clips), spec, where)
 
     def vectors(self, x: torch.Tensor) -> list[torch.Tensor]:
-        from smokewatch.training.features import i3d_cells, i3d_vector
+        from smokewatch.training.features import i3d_cells, i3d_vector, with_crops
 
         endpoints: Any = self.backbone.endpoints
         cells = {ep: i3d_cells(m) for ep, m in endpoints(x, self.endpoints).items()}
         grids = {ep: grid for ep, (grid, _) in cells.items()}
         maxes = {ep: peak for ep, (_, peak) in cells.items()}
-        return [i3d_vector(grids, maxes, spec) for spec in self.specs]
+        out = []
+        for spec in self.specs:
+            if spec.crops and self._crop_grids is None:
+                raise ExplainError(
+                    "heads that read crops need the batch's uint8 clips: call the module "
+                    "inside given(clips)"
+                )
+            read = {
+                ep: with_crops(
+                    grid,
+                    [self._crop_grids[(w, spec.crop_size or spec.size)][ep] for w in spec.crops]
+                    if self._crop_grids is not None
+                    else [],
+                )
+                for ep, grid in grids.items()
+            }
+            out.append(i3d_vector(read, maxes, spec))
+        return out
 
 
 class HeadsOnLite0(FusedHeads):

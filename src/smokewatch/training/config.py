@@ -51,7 +51,11 @@ class FeatureSpec(BaseModel):
     ``temporal``: I3D's global feature also as the mean of each of this many consecutive
     stretches of its time steps (a temporal pyramid: a puff early or late in the clip);
     ``power``: signed square root of every value (power normalisation, which tames the few
-    huge activations of pooled CNN features before the head standardises them).
+    huge activations of pooled CNN features before the head standardises them); ``crops``:
+    test-time augmentation by crops, I3D also reads each named 80% square of the frame
+    (``tl``, ``tr``, ``bl``, ``br`` corners, ``c`` centre) resized to ``crop_size`` (default
+    ``size``), and the 2x2 grids of all readings are averaged cell by cell (a corner crop sees
+    smoke in its corner larger; docs/models-cpu.md).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -68,6 +72,18 @@ class FeatureSpec(BaseModel):
     lite_size: int = Field(default=180, ge=32, le=MAX_SIZE)
     temporal: int = Field(default=1, ge=1)
     power: bool = False
+    crops: tuple[Literal["tl", "tr", "bl", "br", "c"], ...] = ()
+    crop_size: int | None = Field(default=None, ge=32, le=MAX_SIZE)
+
+    @model_validator(mode="after")
+    def _check_crops(self) -> FeatureSpec:
+        if len(set(self.crops)) != len(self.crops):
+            raise ValueError(f"crops name a crop twice: {list(self.crops)}")
+        if self.crops and "i3d" not in self.parts:
+            raise ValueError("crops are read by I3D: they need i3d in parts")
+        if self.crop_size is not None and not self.crops:
+            raise ValueError("crop_size without crops: name the crops to read (e.g. [tl, br])")
+        return self
 
     def family(self) -> str:
         """The stream(s) it reads (``i3d``, ``lite0+diff``): fusion takes the best of each."""

@@ -11,6 +11,10 @@ writes, per clip, a compact summary that keeps space, time and motion:
             to a 2x2 grid per time step (``<endpoint>.grid``: C x T' x 2 x 2) and max-pooled
             over space per time step (``<endpoint>.max``: C x T'). ``flip`` runs the
             mirrored clip too (test-time augmentation: the maps of both are averaged).
+``i3d-crop-<where>``  the same I3D on one crop of the clip (:func:`crop`: a corner's or the
+            centre's 80% square, resized to ``crop_size``): only the grids
+            (``<endpoint>.grid.crop-<where>``), averaged with the whole frame's cell by cell
+            for a spec with ``crops`` (test-time augmentation). One cache per crop and size.
 ``lite0``   EfficientNet-Lite0 (ImageNet), frame by frame, no temporal shift (the frozen 2D
             weights never learned one): the pooled 1280-d feature of every frame (``frames``:
             T x 1280). Cached for all 36 frames, so any frame subset is a slice; a model
@@ -53,6 +57,7 @@ __all__ = [
     "FeatureSpec",
     "Summary",
     "cached_summaries",
+    "crop",
     "make_extractor",
     "diff_summary",
     "flow_summary",
@@ -68,7 +73,12 @@ __all__ = [
 
 Summary = dict[str, np.ndarray]
 Extractor = Callable[[Sequence[np.ndarray]], list[Summary]]
-EXTRACTORS = ("i3d", "i3d-flip", "lite0", "diff", "flow")
+CROPS = ("tl", "tr", "bl", "br", "c")
+#: a crop's side as a share of the frame's (144 of RISE's 180): large enough to keep the
+#: context of a stack, small enough that a corner's smoke fills more of I3D's view
+CROP_SHARE = 0.8
+CROP_EXTRACTORS = tuple(f"i3d-crop-{where}" for where in CROPS)
+EXTRACTORS = ("i3d", "i3d-flip", *CROP_EXTRACTORS, "lite0", "diff", "flow")
 I3D_ENDPOINTS = ("Mixed_4f", "Mixed_5c")
 #: pyramid cells of the motion statistics: global, 2x2, 3x3
 MOTION_LEVELS = (1, 2, 3)
@@ -115,6 +125,14 @@ def i3d_vector(
     return torch.cat(out, dim=1)
 
 
+def with_crops(grid: torch.Tensor, crops: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The whole frame's grid averaged cell by cell with its crops' (``FeatureSpec.crops``):
+    one function for the cached path and for Grad-CAM, so both sum in the same order."""
+    if not crops:
+        return grid
+    return torch.stack([grid, *crops]).mean(dim=0)
+
+
 def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
     grids, maxes = {}, {}
     for ep in spec.endpoints:
@@ -122,7 +140,13 @@ def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
         if spec.flip and f"{ep}.grid.flip" in s:
             # the mirrored clip's grid, mirrored back so each cell is the same place
             grid = 0.5 * (grid + s[f"{ep}.grid.flip"][..., ::-1])
-        grids[ep] = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))[None]
+        grids[ep] = with_crops(
+            torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))[None],
+            [
+                torch.from_numpy(np.asarray(s[f"{ep}.grid.crop-{w}"], dtype=np.float32))[None]
+                for w in spec.crops
+            ],
+        )
         if spec.spatial_max:
             maxes[ep] = torch.from_numpy(np.asarray(s[f"{ep}.max"], dtype=np.float32))[None]
     return [i3d_vector(grids, maxes, spec)[0].numpy()]
@@ -289,19 +313,87 @@ def _to_input(clips: Sequence[np.ndarray], size: int) -> torch.Tensor:
     return out
 
 
-def _i3d_extractor(spec: FeatureSpec, weights_cache_dir: Path | None, *, flip: bool) -> Extractor:
+def crop(clip: np.ndarray, where: str) -> np.ndarray:
+    """The ``where`` crop (one of :data:`CROPS`) of a ``(..., H, W, 3)`` clip or batch: the
+    top-left, top-right, bottom-left, bottom-right or centre square of side
+    :data:`CROP_SHARE` of the frame's (of its height and width, for a frame not square)."""
+    if where not in CROPS:
+        raise ValueError(f"unknown crop {where!r}; one of {', '.join(CROPS)}")
+    h, w = clip.shape[-3:-1]
+    ch, cw = round(h * CROP_SHARE), round(w * CROP_SHARE)
+    top = {"t": 0, "b": h - ch, "c": (h - ch) // 2}[where[0]]
+    left = {"l": 0, "r": w - cw, "c": (w - cw) // 2}[where[-1]]
+    return clip[..., top : top + ch, left : left + cw, :]
+
+
+def crop_grids(
+    maps: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+    clips: Sequence[np.ndarray],
+    spec: FeatureSpec,
+    where: str,
+) -> dict[str, torch.Tensor]:
+    """Each endpoint's 2x2 grid ``[B, C, T, 2, 2]`` of the ``where`` crop of uint8 clips
+    ``(T, H, W, 3)``: the crop of the frames I3D reads, resized to ``crop_size`` (else
+    ``size``) as the whole frame is. ``maps``: the frozen I3D's endpoints of an input. The
+    extractor and Grad-CAM (``explain.heads``) both read crops through here."""
+    from smokewatch.dataset.torch_data import frame_indices
+
+    idx = frame_indices(clips[0].shape[0], spec.frames)
+    x = _to_input([crop(c[idx], where) for c in clips], spec.crop_size or spec.size)
+    return {ep: i3d_cells(m)[0] for ep, m in maps(x).items()}
+
+
+def frozen_i3d(weights_cache_dir: Path | None, networks: dict[str, Any] | None = None) -> Any:
+    """The frozen Kinetics I3D prepared for CPU inference; with ``networks``, built once for
+    every extractor given that dict (the whole frame and each crop) rather than once each."""
     from smokewatch.models import get_model
     from smokewatch.models.inference import prepare_for_inference
 
+    if networks is not None and "i3d" in networks:
+        return networks["i3d"]
     model = get_model("i3d", weights="kinetics400", num_classes=1, cache_dir=weights_cache_dir)
     model.eval()
     prepare_for_inference(model)
+    if networks is not None:
+        networks["i3d"] = model
+    return model
+
+
+def i3d_maps(model: Any) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+    """The frozen ``model``'s :data:`I3D_ENDPOINTS` of an input, without a graph."""
 
     def maps(x: torch.Tensor) -> dict[str, torch.Tensor]:
         x = x.contiguous(memory_format=torch.channels_last_3d)
         with torch.inference_mode():
             got: dict[str, torch.Tensor] = model.endpoints(x, I3D_ENDPOINTS)
             return got
+
+    return maps
+
+
+def _i3d_crop_extractor(
+    spec: FeatureSpec, weights_cache_dir: Path | None, where: str, networks: dict[str, Any] | None
+) -> Extractor:
+    maps = i3d_maps(frozen_i3d(weights_cache_dir, networks))
+
+    def run(clips: Sequence[np.ndarray]) -> list[Summary]:
+        grids = crop_grids(maps, clips, spec, where)
+        return [
+            {f"{ep}.grid.crop-{where}": g[b].numpy().astype(np.float32) for ep, g in grids.items()}
+            for b in range(len(clips))
+        ]
+
+    return run
+
+
+def _i3d_extractor(
+    spec: FeatureSpec,
+    weights_cache_dir: Path | None,
+    *,
+    flip: bool,
+    networks: dict[str, Any] | None,
+) -> Extractor:
+    maps = i3d_maps(frozen_i3d(weights_cache_dir, networks))
 
     def run(clips: Sequence[np.ndarray]) -> list[Summary]:
         from smokewatch.dataset.torch_data import frame_indices
@@ -396,6 +488,14 @@ def extractor_settings(name: str, spec: FeatureSpec) -> dict[str, Any]:
     """What decides an extractor's output (its cache key): nothing a head chooses."""
     if name in ("i3d", "i3d-flip"):
         return {"extractor": name, "frames": spec.frames, "size": spec.size, "version": 1}
+    if name in CROP_EXTRACTORS:
+        return {
+            "extractor": name,
+            "frames": spec.frames,
+            "size": spec.crop_size or spec.size,
+            "share": CROP_SHARE,
+            "version": 1,
+        }
     if name == "lite0":
         return {"extractor": name, "size": spec.lite_size, "version": 2}  # 2: TF SAME padding
     if name in ("diff", "flow"):
@@ -404,14 +504,24 @@ def extractor_settings(name: str, spec: FeatureSpec) -> dict[str, Any]:
 
 
 def make_extractor(
-    name: str, spec: FeatureSpec, weights_cache_dir: Path | None, *, only_needed: bool = False
+    name: str,
+    spec: FeatureSpec,
+    weights_cache_dir: Path | None,
+    *,
+    only_needed: bool = False,
+    networks: dict[str, Any] | None = None,
 ) -> Extractor:
     """The extractor ``name`` for ``spec``, its network built once. ``only_needed``: compute
-    only what ``spec`` reads (``lite0``: its ``lite_frames``), not the full cacheable summary."""
+    only what ``spec`` reads (``lite0``: its ``lite_frames``), not the full cacheable summary.
+    ``networks``: frozen I3D built already for another extractor, and kept there for the next
+    (five I3D readings of a clip need one I3D in memory, not five)."""
     if name == "i3d":
-        return _i3d_extractor(spec, weights_cache_dir, flip=False)
+        return _i3d_extractor(spec, weights_cache_dir, flip=False, networks=networks)
     if name == "i3d-flip":
-        return _i3d_extractor(spec, weights_cache_dir, flip=True)
+        return _i3d_extractor(spec, weights_cache_dir, flip=True, networks=networks)
+    if name in CROP_EXTRACTORS:
+        where = name.removeprefix("i3d-crop-")
+        return _i3d_crop_extractor(spec, weights_cache_dir, where, networks)
     if name == "lite0":
         return _lite_extractor(spec, weights_cache_dir, only_needed=only_needed)
     if name == "diff":
@@ -422,8 +532,10 @@ def make_extractor(
 
 
 def spec_extractors(spec: FeatureSpec) -> list[str]:
-    """The extractors whose summaries ``spec`` reads (``i3d-flip`` holds the plain maps too)."""
-    return [("i3d-flip" if p == "i3d" and spec.flip else p) for p in spec.parts]
+    """The extractors whose summaries ``spec`` reads (``i3d-flip`` holds the plain maps too;
+    each crop of ``spec.crops`` is one more I3D pass)."""
+    names = [("i3d-flip" if p == "i3d" and spec.flip else p) for p in spec.parts]
+    return names + [f"i3d-crop-{where}" for where in spec.crops]
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,6 +613,7 @@ def cached_summaries(
     from smokewatch.video import read_clip
 
     merged: list[Summary] = [{} for _ in paths]
+    networks: dict[str, Any] = {}
     for name in spec_extractors(spec):
         store = _Store.open(cache_dir, name, spec) if cache_dir is not None else None
         # the flipped extraction holds the plain maps too: reuse it when it is there
@@ -522,7 +635,7 @@ def cached_summaries(
             on_batch(len(paths) - len(todo))  # read from the cache
         if not todo:
             continue
-        run = make_extractor(name, spec, weights_cache_dir)
+        run = make_extractor(name, spec, weights_cache_dir, networks=networks)
         for batch in _batches(todo, batch_size):
             made = run([read_clip(paths[i]) for i in batch])
             for i, summary in zip(batch, made, strict=True):

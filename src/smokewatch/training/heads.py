@@ -109,6 +109,8 @@ class HeadsModel:
     choice: Choice
     heads: list[FittedHead]
     _extractors: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: frozen networks the extractors share (one I3D for the whole frame and its crops)
+    _networks: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def used_specs(self) -> dict[str, FeatureSpec]:
         """Only the feature sets the chosen heads read (the others need not be extracted)."""
@@ -146,7 +148,7 @@ class HeadsModel:
                 key = f"{name}:{ext}"
                 if key not in self._extractors:
                     self._extractors[key] = make_extractor(
-                        ext, spec, weights_cache_dir, only_needed=True
+                        ext, spec, weights_cache_dir, only_needed=True, networks=self._networks
                     )
             runs = {ext: self._extractors[f"{name}:{ext}"] for ext in spec_extractors(spec)}
             summaries = summaries_of_arrays(list(clips), spec, runs, batch_size=batch_size)
