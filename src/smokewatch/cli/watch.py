@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -23,6 +22,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from smokewatch.cli._common import console, err_console, tagged, user_errors
+from smokewatch.core.epoch import local_time
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -324,13 +324,13 @@ def status(
 
 def _clock(epoch: float, zone: ZoneInfo, pattern: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
     """``epoch`` in the cameras' zone (never the machine's), as the rest of watch shows it."""
-    return datetime.fromtimestamp(epoch, UTC).astimezone(zone).strftime(pattern)
+    return local_time(epoch, zone).strftime(pattern)
 
 
 def _iso(epoch: float | None, zone: ZoneInfo) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, UTC).astimezone(zone).isoformat(timespec="seconds")
+    return local_time(epoch, zone).isoformat(timespec="seconds")
 
 
 def _age(seconds: float) -> str:

@@ -31,7 +31,6 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -44,6 +43,7 @@ import httpx
 from smokewatch import __version__
 from smokewatch.core.atomic import atomic_write_text, remove_partials
 from smokewatch.core.detections import Detections, Event, ViewDetections
+from smokewatch.core.epoch import local_time
 from smokewatch.core.files import read_user_json
 from smokewatch.core.retry import Backoff, GaveUp, Retryable, retry, retry_after_seconds
 from smokewatch.errors import SmokewatchError, SmokewatchWarning
@@ -123,10 +123,10 @@ def verify_signature(
 
 
 def _iso(epoch: float, zone: ZoneInfo | None = None) -> str:
-    when = datetime.fromtimestamp(epoch, UTC)
+    when = local_time(epoch, zone)
     if zone is None:
         return when.isoformat().replace("+00:00", "Z")
-    return when.astimezone(zone).isoformat()
+    return when.isoformat()
 
 
 def event_payload(view: ViewDetections, event: Event, model: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,7 +189,7 @@ def _duration(seconds: float) -> str:
 
 
 def _clock_text(epoch: float, zone: ZoneInfo) -> str:
-    return datetime.fromtimestamp(epoch, UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return local_time(epoch, zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _model_text(model: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from smokewatch.core.epoch import local_time
 from smokewatch.core.labels import GOLD_STATES, State, final_label
 from smokewatch.labeling.batches import set_researcher_states
 from smokewatch.labeling.catalog import clip_address
@@ -58,11 +59,11 @@ def _day_bounds(day: str, zone: ZoneInfo) -> tuple[float, float]:
 
 
 def _local_day(epoch: float, zone: ZoneInfo) -> str:
-    return datetime.fromtimestamp(epoch, zone).strftime("%Y-%m-%d")
+    return local_time(epoch, zone).strftime("%Y-%m-%d")
 
 
 def _local(epoch: float, zone: ZoneInfo) -> str:
-    return datetime.fromtimestamp(epoch, zone).isoformat(timespec="seconds")
+    return local_time(epoch, zone).isoformat(timespec="seconds")
 
 
 def _name(client_id: str | None) -> str | None:
