@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from smokewatch.clips.daylight import Daylight
-from smokewatch.clips.windows import GapReport, Window, WindowCutter
+from smokewatch.clips.windows import GapReport, Window, WindowCutter, count_windows
 from smokewatch.core.clip import Box
 from smokewatch.core.frame_times import FrameTimes, Gap
 from smokewatch.errors import VideoError, ViewsError
@@ -153,3 +153,59 @@ def test_a_box_outside_the_first_frame_is_refused() -> None:
 def test_windows_need_a_positive_length_and_step(length: int, step: int) -> None:
     with pytest.raises(ValueError, match="must be positive"):
         cutter([at(12)], length=length, step=step)
+
+
+@pytest.mark.parametrize(
+    ("frames", "gaps", "length", "step", "closed", "windows"),
+    [
+        (35, [], 36, 18, True, 0),  # too few frames for a window
+        (36, [], 36, 18, True, 1),  # the grid's window ends on the last frame: no tail
+        (60, [], 36, 18, False, 2),  # 0-35, 18-53; the tail 24-59 waits for the day's end
+        (60, [], 36, 18, True, 3),
+        (80, [39], 36, 18, False, 3),  # 0-35, the tail 4-39 before the gap, 40-75
+        (80, [39], 36, 18, True, 4),  # and the day's tail 44-79
+        (8, [6], 6, 3, True, 2),  # 0-5 and the tail 1-6, as `detect` scores them
+    ],
+)
+def test_windows_are_counted_by_the_cutters_rule(
+    frames: int, gaps: list[int], length: int, step: int, closed: bool, windows: int
+) -> None:
+    assert count_windows(frames, gaps, length=length, step=step, closed=closed) == windows
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_count_is_what_the_cutter_makes(seed: int) -> None:
+    """``count_windows`` (``watch status``) and the cutter (``detect``, ``watch``) agree on
+    random days: gaps anywhere, any step up to the length, the day over or not."""
+    rng = np.random.default_rng(seed)
+    for _ in range(150):
+        length = int(rng.integers(2, 9))
+        step = int(rng.integers(1, length + 1))
+        n = int(rng.integers(0, 40))
+        # a gap after frame g < n - 1 (one after the last frame is no gap)
+        gaps = sorted(int(g) for g in rng.choice(n, size=min(3, n), replace=False) if g < n - 1)
+        times: list[float] = []
+        t = at(7)
+        for i in range(n):
+            times.append(t)
+            t += 600.0 if i in gaps else 10.0
+        cut = WindowCutter(
+            SOURCE,
+            VIEWS,
+            length=length,
+            step=step,
+            daylight=DAY,
+            time_of=times.__getitem__,
+            crop=quarters,
+            gaps=FrameTimes(tuple(times)).gaps(60.0) if n > 1 else (),
+            tails=True,
+        )
+        made = 0
+        for i in range(n):
+            made += cut.feed(frame(i)) is not None
+            made += cut.take_tail() is not None
+        case = (n, gaps, length, step)
+        assert count_windows(n, gaps, length=length, step=step, closed=False) == made, case
+        cut.finish()
+        made += cut.take_tail() is not None
+        assert count_windows(n, gaps, length=length, step=step, closed=True) == made, case

@@ -33,7 +33,6 @@ from smokewatch.watch.status import (
     ERROR_CHARS,
     FAILURE_RECORD,
     JobFailure,
-    allowed_windows,
     read_failure,
     watch_status,
 )
@@ -352,24 +351,6 @@ def test_a_failure_record_that_cannot_be_read_still_blocks(
     assert code == 1
     assert "BLOCKED: a job failed; its record cannot be read: " in output
     assert "'failures' must be a whole number from 1, not 'many'" in output
-
-
-@pytest.mark.parametrize(
-    ("frames", "gaps", "length", "step", "closed", "windows"),
-    [
-        (35, [], 36, 18, True, 0),  # too few frames for a window
-        (36, [], 36, 18, True, 1),  # the grid's window ends on the last frame: no tail
-        (60, [], 36, 18, False, 2),  # 0-35, 18-53; the tail 24-59 waits for the day's end
-        (60, [], 36, 18, True, 3),
-        (80, [39], 36, 18, False, 3),  # 0-35, the tail 4-39 before the gap, 40-75
-        (80, [39], 36, 18, True, 4),  # and the day's tail 44-79
-        (8, [6], 6, 3, True, 2),  # 0-5 and the tail 1-6, as `detect` scores them
-    ],
-)
-def test_the_windows_the_frames_allow_are_counted_by_detects_rule(
-    frames: int, gaps: list[int], length: int, step: int, closed: bool, windows: int
-) -> None:
-    assert allowed_windows(frames, gaps, length=length, step=step, closed=closed) == windows
 
 
 def test_the_latest_days_are_shown_and_a_day_over_is_marked(

@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ from smokewatch.core.clip import Box
 from smokewatch.core.frame_times import Gap
 from smokewatch.errors import VideoError, ViewsError
 
-__all__ = ["GapReport", "Window", "WindowCutter", "check_boxes"]
+__all__ = ["GapReport", "Window", "WindowCutter", "check_boxes", "count_windows"]
 
 
 def check_boxes(views: Mapping[str, Box], width: int, height: int, source: Path) -> None:
@@ -81,6 +82,26 @@ class Window:
     def view(self, v: int) -> np.ndarray:
         """View ``v``'s frames as one array: (frames, height, width, channels)."""
         return np.stack([frame[v] for frame in self.crops])
+
+
+def count_windows(
+    frames: int, gaps_after: Sequence[int], *, length: int, step: int, closed: bool
+) -> int:
+    """How many windows :class:`WindowCutter` with ``tails`` makes of ``frames`` daytime
+    frames of one day with gaps after the frames ``gaps_after``: per unbroken stretch, the
+    step grid from its first frame and, once the stretch has ended (a gap follows, or the day
+    is ``closed``: ``finish``), its tail (the window ending on its last frame) when the grid
+    left that frame out. ``watch status`` compares it with what the jobs scored, so it is
+    counted from the rule, not by running the cutter (a test keeps the two equal)."""
+    bounds = [-1, *sorted(gaps_after), frames - 1]
+    total = 0
+    for k, (before, last) in enumerate(pairwise(bounds)):
+        size = last - before
+        if size < length:
+            continue
+        ended = k < len(bounds) - 2 or closed
+        total += (size - length) // step + 1 + int(ended and (size - length) % step != 0)
+    return total
 
 
 class WindowCutter:

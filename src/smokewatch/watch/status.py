@@ -19,11 +19,11 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from smokewatch.clips.views import load_views, select_camera
+from smokewatch.clips.windows import count_windows
 from smokewatch.core.atomic import atomic_write_text
 from smokewatch.core.detections import read_detections
 from smokewatch.core.epoch import epoch_problem
@@ -51,7 +51,6 @@ __all__ = [
     "JobFailure",
     "StatusError",
     "WatchStatus",
-    "allowed_windows",
     "camera_status",
     "clear_failure",
     "describe_error",
@@ -190,7 +189,8 @@ def clear_failure(data_dir: Path, camera_id: int) -> None:
 class DayStatus:
     """One day folder. ``windows_scored``: window positions in ``scan.json`` (each scored
     once per view, ``views``); ``windows_allowed``: those the frames allow so far
-    (:func:`allowed_windows`). ``events``: ``None`` without a ``detections.json``.
+    (:func:`~smokewatch.clips.windows.count_windows`). ``events``: ``None`` without a
+    ``detections.json``.
     ``raised``: the day's events are raised for the windows scored and the day's state, as
     ``sync_camera`` records it. ``alerts_sent``: deliveries in the day's alerts ledger (an
     event sent to two targets counts twice). ``unreadable``: why a file of the day could not
@@ -250,26 +250,6 @@ class WatchStatus:
         return any(c.blocked for c in self.cameras)
 
 
-def allowed_windows(
-    frames: int, gaps_after: Sequence[int], *, length: int, step: int, closed: bool
-) -> int:
-    """The window positions ``detect``'s rule makes of ``frames`` frames with gaps after the
-    frames ``gaps_after``: per unbroken stretch, the step grid from its first frame and, once
-    the stretch has ended (a gap follows, or the day is ``closed``), its tail (the window
-    ending on its last frame) when the grid left that frame out. What a job that is up to
-    date has scored; the pipeline's own bookkeeping (``scan.json``) is what it is compared
-    with, so this is counted from the rule, not from that code."""
-    bounds = [-1, *sorted(gaps_after), frames - 1]
-    total = 0
-    for k, (before, last) in enumerate(pairwise(bounds)):
-        size = last - before
-        if size < length:
-            continue
-        ended = k < len(bounds) - 2 or closed
-        total += (size - length) // step + 1 + int(ended and (size - length) % step != 0)
-    return total
-
-
 def _events(path: Path) -> int | None:
     if not path.exists():
         return None
@@ -297,7 +277,7 @@ def _read_day(
         frames=count,
         last_frame=times.times[-1] if times is not None and count else None,
         windows_scored=scored,
-        windows_allowed=allowed_windows(
+        windows_allowed=count_windows(
             count, gaps, length=options.window_frames, step=options.window_step, closed=closed
         ),
         views=len(windows),
