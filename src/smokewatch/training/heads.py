@@ -230,6 +230,7 @@ def train_heads(
     as in the grouped nested CV that scores the recipe.
     """
     from smokewatch.training.build import TrainingError
+    from smokewatch.training.features import spec_extractors
     from smokewatch.training.loop import TrainResult
     from smokewatch.training.nested import choose_on, refit
     from smokewatch.training.progress import Progress
@@ -249,7 +250,8 @@ def train_heads(
             f"{config.heads.inner_folds} grouped inner folds"
         )
     specs = dict(config.heads.candidates)
-    extractors = {e for s in specs.values() for e in s.parts}
+    # what was extracted for the choice (each crop is a pass of its own), for model.json
+    extractors = {e for s in specs.values() for e in spec_extractors(s)}
     with Progress(progress, len(train_items), f"{config.name}: features") as bar:
         features = feature_matrices(
             specs,
