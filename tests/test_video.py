@@ -261,3 +261,26 @@ def test_a_video_reaches_the_disk_before_its_rename(
         ("fsync", inode, ""),
         ("replace", inode, "clip.mp4"),
     ]
+
+
+def _decode_in_child(path: str) -> None:
+    video.read_clip(path)
+    list(video.iter_frames_tolerant(path))
+
+
+def test_a_process_forked_after_decoding_decodes_too(tmp_path: Path) -> None:
+    """A DataLoader worker is forked after the parent decoded clips; with PyAV's per-thread
+    colour converter (18.1.1 on) run on worker threads, the child hung on its first frame."""
+    import multiprocessing
+
+    path = tmp_path / "clip.mp4"
+    video.write_clip(synthetic_frames(8, 48, 64), path)
+    video.read_clip(path)  # the parent's converter exists before the fork
+    child = multiprocessing.get_context("fork").Process(target=_decode_in_child, args=(path,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("the forked process hung decoding a clip")
+    assert child.exitcode == 0

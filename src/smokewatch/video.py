@@ -97,6 +97,15 @@ def _open(path: Path) -> Any:
     return container
 
 
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as uint8 RGB, converted on the calling thread alone. PyAV (18.1.1 on)
+    keeps its colour converter per thread, worker threads included; a process forked after
+    the parent decoded (a DataLoader worker) inherits the converter but not its threads,
+    and hangs on its first frame. One thread has no workers to miss."""
+    out: np.ndarray = frame.to_ndarray(format="rgb24", threads=1)
+    return out
+
+
 def _decode(path: Path) -> Iterator[np.ndarray]:
     """Yield RGB frames; raise VideoError on decode errors or when frames are missing."""
     container = _open(path)
@@ -107,7 +116,7 @@ def _decode(path: Path) -> Iterator[np.ndarray]:
         count = 0
         try:
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+                yield _rgb(frame)
                 count += 1
         except _AV_ERRORS as exc:
             raise VideoError(
@@ -175,7 +184,7 @@ def _tolerant(path: Path) -> Iterator[np.ndarray | LostFrames]:
                     if index > expected:
                         yield LostFrames(index - expected, reason or "frames the decoder dropped")
                         reason = ""
-                    yield frame.to_ndarray(format="rgb24")
+                    yield _rgb(frame)
                     expected = index + 1
         except _AV_ERRORS as exc:  # the container itself is damaged: nothing more to read
             reason = reason or _describe(exc)
