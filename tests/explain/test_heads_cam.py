@@ -94,7 +94,11 @@ def test_heads_on_other_features_ask_for_no_cam(
 
 
 def test_grad_cam_of_heads_that_read_crops_keeps_the_probability(
-    tiny_clips: Path, tmp_path: Path, train_heads_preset: Callable[[str], Path]
+    tiny_clips: Path,
+    tmp_path: Path,
+    train_heads_preset: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    fake_kinetics: dict[str, torch.Tensor],
 ) -> None:
     preset = PRESET.replace("KIND", "svm-rbf").replace(
         "frames: 8, size: 64}", "frames: 8, size: 64, crops: [tl, br], crop_size: 48}"
@@ -103,7 +107,12 @@ def test_grad_cam_of_heads_that_read_crops_keeps_the_probability(
     trained = load_model_dir(train_heads_preset(preset))
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     clips = np.stack([read_clip(it.path) for it in items[:3]])
+    loads: list[int] = []
+    monkeypatch.setattr(
+        i3d_weights, "load_kinetics400", lambda *a, **k: loads.append(1) or fake_kinetics
+    )
     expected = trained.predict_arrays(clips, weights_cache_dir=tmp_path / "w")
+    assert len(loads) == 1  # one I3D in memory for the whole frame and its two crops
     explainer = Explainer(trained, weights_cache_dir=tmp_path / "w", batch_size=2)
     probs, volumes = explainer.explain(clips, raw=True)
     # the crops' readings are in the score: the same probabilities as the cached path

@@ -13,6 +13,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from smokewatch.dataset.torch_data import frame_indices
 from smokewatch.models import i3d_weights
 from smokewatch.models.i3d import I3D
 from smokewatch.training import features
@@ -47,9 +48,9 @@ def built(monkeypatch: pytest.MonkeyPatch, fake_kinetics: dict[str, torch.Tensor
     return loads
 
 
-def _clip(seed: int = 0, size: int = 40) -> np.ndarray:
+def _clip(seed: int = 0, size: int = 40, frames: int = 8) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 255, size=(8, size, size, 3), dtype=np.uint8)
+    return rng.integers(0, 255, size=(frames, size, size, 3), dtype=np.uint8)
 
 
 def test_crops_are_the_named_corners_and_centre() -> None:
@@ -92,6 +93,7 @@ def test_each_crop_is_one_more_pass_with_its_own_cache() -> None:
     # crops read at the whole frame's size unless told: another cache
     assert extractor_settings("i3d-crop-tl", FeatureSpec(crops=("tl",), size=224))["size"] == 224
     assert extractor_settings("i3d-crop-br", spec) != tl
+    assert extractor_settings("i3d-crop-tl", spec.model_copy(update={"frames": 16})) != tl
 
 
 def test_vectors_average_the_crops_grids_cell_by_cell() -> None:
@@ -110,8 +112,9 @@ def test_vectors_average_the_crops_grids_cell_by_cell() -> None:
 
 
 def test_a_crop_extraction_is_i3d_on_the_cropped_clip(tmp_path: Path, built: list[int]) -> None:
+    # 12-frame clips read as 8 frames: the crops are of the frames the whole frame reads
     spec = FeatureSpec(frames=8, size=64, crops=("br",), crop_size=48)
-    clips = [_clip(0), _clip(1)]
+    clips = [_clip(0, frames=12), _clip(1, frames=12)]
     networks: dict[str, object] = {}
     whole = make_extractor("i3d", spec, tmp_path, networks=networks)
     corner = make_extractor("i3d-crop-br", spec, tmp_path, networks=networks)
@@ -119,7 +122,7 @@ def test_a_crop_extraction_is_i3d_on_the_cropped_clip(tmp_path: Path, built: lis
     got = corner(clips)
     # the same network on the crop, read at crop_size: what the crop extractor stored
     direct = make_extractor("i3d", FeatureSpec(frames=8, size=48), tmp_path, networks=networks)
-    reference = direct([crop(c, "br") for c in clips])
+    reference = direct([crop(c[frame_indices(12, 8)], "br") for c in clips])
     for ep in ("Mixed_4f", "Mixed_5c"):
         for b in range(2):
             np.testing.assert_allclose(
@@ -157,3 +160,14 @@ def test_cached_crops_resume_and_feed_the_vector(tmp_path: Path, built: list[int
     plain = FeatureSpec(frames=8, size=48, pyramid=True)
     assert not np.allclose(vectorize(again[0], plain), vectorize(again[0], spec))
     assert features.EXTRACTORS.count("i3d-crop-tl") == 1
+
+
+def test_a_spec_without_crops_is_saved_as_before_crops_existed() -> None:
+    """Older installs forbid unknown keys: a model without crops must not write them."""
+    plain = FeatureSpec(pyramid=True).model_dump(mode="json")
+    assert "crops" not in plain and "crop_size" not in plain
+    assert FeatureSpec(**plain) == FeatureSpec(pyramid=True)
+    with_crops = FeatureSpec(crops=("tl", "br"), crop_size=180)
+    dumped = with_crops.model_dump(mode="json")
+    assert dumped["crops"] == ["tl", "br"] and dumped["crop_size"] == 180
+    assert FeatureSpec(**dumped) == with_crops

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from smokewatch.core.files import read_user_text
 from smokewatch.errors import SmokewatchError
@@ -84,6 +92,16 @@ class FeatureSpec(BaseModel):
         if self.crop_size is not None and not self.crops:
             raise ValueError("crop_size without crops: name the crops to read (e.g. [tl, br])")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Without crops, no crop keys: a model saved here stays readable by installs from
+        before crops existed (their ``FeatureSpec`` forbids unknown keys)."""
+        out: dict[str, Any] = handler(self)
+        if not self.crops and self.crop_size is None:
+            out.pop("crops", None)
+            out.pop("crop_size", None)
+        return out
 
     def family(self) -> str:
         """The stream(s) it reads (``i3d``, ``lite0+diff``): fusion takes the best of each."""
