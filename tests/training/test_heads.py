@@ -60,11 +60,19 @@ def test_loading_something_else_names_the_file(tmp_path: Path) -> None:
         HeadsModel.load(bad)
 
 
-def test_feature_progress_counts_each_clip_once(tmp_path: Path) -> None:
+def test_feature_progress_counts_each_clip_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The bar of ``train`` and ``evaluate`` is over clips: with two feature sets, one of two
-    extractors, and a cache that already holds some of them, the calls still add up to N."""
+    extractors, and a cache that already holds some of them, the calls still add up to N.
+    The extraction both feature sets read (``diff``) runs once for them, cached or not."""
+    from smokewatch.training import features
     from smokewatch.training.heads import feature_matrices
     from smokewatch.video import write_clip
+
+    made: list[int] = []
+    real = features.diff_summary
+    monkeypatch.setattr(features, "diff_summary", lambda clip: made.append(1) or real(clip))
 
     rng = np.random.default_rng(0)
     paths = []
@@ -78,8 +86,12 @@ def test_feature_progress_counts_each_clip_once(tmp_path: Path) -> None:
         (tmp_path / "cache", paths),
     ):
         calls: list[int] = []
+        made.clear()
         x = feature_matrices(specs, clips, cache_dir=cache, batch_size=2, on_batch=calls.append)
         assert sum(calls) == len(clips) and all(n > 0 for n in calls)
+        assert len(made) == (
+            len(clips) if cache is None else len(clips) - 2 if clips is paths else 2
+        )
         assert x["d"].shape[0] == x["df"].shape[0] == len(clips)
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "Summary",
     "cached_summaries",
     "crop",
+    "extraction_key",
     "make_extractor",
     "diff_summary",
     "flow_summary",
@@ -602,19 +603,22 @@ def cached_summaries(
     weights_cache_dir: Path | None = None,
     batch_size: int = 4,
     on_batch: Callable[[int], None] | None = None,
+    extractors: Sequence[str] | None = None,
+    networks: dict[str, Any] | None = None,
 ) -> list[Summary]:
     """Every clip's summary for ``spec`` (all its extractors merged), in input order.
 
     With ``cache_dir`` each extractor's output is read from, or written to, its cache (one
     file per clip, as it is made: resumable); without, everything is computed in memory.
     ``on_batch(n)``: n more clips have one extractor's summary (cached or made), so the
-    calls add up to ``len(paths) * len(spec_extractors(spec))``.
+    calls add up to ``len(paths) * len(spec_extractors(spec))``. ``extractors``: only these
+    of ``spec_extractors(spec)``; ``networks``: see :func:`make_extractor`.
     """
     from smokewatch.video import read_clip
 
     merged: list[Summary] = [{} for _ in paths]
-    networks: dict[str, Any] = {}
-    for name in spec_extractors(spec):
+    networks = {} if networks is None else networks
+    for name in spec_extractors(spec) if extractors is None else extractors:
         store = _Store.open(cache_dir, name, spec) if cache_dir is not None else None
         # the flipped extraction holds the plain maps too: reuse it when it is there
         richer = (
@@ -645,6 +649,12 @@ def cached_summaries(
             if on_batch is not None:
                 on_batch(len(batch))
     return merged
+
+
+def extraction_key(name: str, spec: FeatureSpec) -> str:
+    """One extraction (extractor and the settings that decide its output): two feature sets
+    with the same key read the same summaries (rise-best's two candidates: the whole frame)."""
+    return f"{name} {json.dumps(extractor_settings(name, spec), sort_keys=True)}"
 
 
 def summaries_of_arrays(

@@ -73,12 +73,24 @@ def feature_matrices(
 ) -> dict[str, np.ndarray]:
     """One ``(N, D)`` matrix per named feature set, from cached summaries (extracted once).
 
-    ``on_batch`` counts clips: its calls add up to ``len(paths)`` however many feature sets
-    and extractors there are, so a progress bar over the clips ends at its total.
+    An extraction two feature sets share (:func:`extraction_key`) runs once for both, cached
+    or not. ``on_batch`` counts clips: its calls add up to ``len(paths)`` however many
+    feature sets and extractions there are, so a progress bar over the clips ends at its
+    total and moves at the pace of the work.
     """
-    from smokewatch.training.features import cached_summaries, spec_extractors, vectorize
+    from smokewatch.training.features import (
+        cached_summaries,
+        extraction_key,
+        spec_extractors,
+        vectorize,
+    )
 
-    passes = max(1, sum(len(spec_extractors(s)) for s in specs.values()))
+    wanted = {
+        extraction_key(ext, spec): (ext, spec)
+        for spec in specs.values()
+        for ext in spec_extractors(spec)
+    }
+    passes = max(1, len(wanted))
     units = 0
 
     def per_clip(n: int) -> None:
@@ -87,16 +99,26 @@ def feature_matrices(
         if on_batch is not None and units // passes > before:
             on_batch(units // passes - before)
 
-    out = {}
-    for name, spec in specs.items():
-        summaries = cached_summaries(
+    networks: dict[str, Any] = {}  # one I3D for every extraction that reads it
+    made = {
+        key: cached_summaries(
             paths,
             spec,
             cache_dir=cache_dir,
             weights_cache_dir=weights_cache_dir,
             batch_size=batch_size,
             on_batch=per_clip,
+            extractors=[ext],
+            networks=networks,
         )
+        for key, (ext, spec) in wanted.items()
+    }
+    out = {}
+    for name, spec in specs.items():
+        keys = [extraction_key(ext, spec) for ext in spec_extractors(spec)]
+        summaries = [
+            {k: v for key in keys for k, v in made[key][i].items()} for i in range(len(paths))
+        ]
         out[name] = np.stack([vectorize(s, spec) for s in summaries])
     return out
 
