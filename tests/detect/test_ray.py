@@ -128,6 +128,15 @@ def ray_local() -> Iterator[Any]:
     ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
+def _until_all_free(ray: Any, seconds: float = 30.0) -> None:
+    """Wait until the local Ray has its 2 CPUs free (an earlier test's actors have gone)."""
+    deadline = time.monotonic() + seconds
+    while ray.available_resources().get("CPU", 0) < 2:
+        if time.monotonic() > deadline:
+            pytest.fail(f"Ray still holds CPUs after {seconds:g} s: {ray.available_resources()}")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def days(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
     """(the two days' timelapses, the views file)."""
@@ -341,6 +350,8 @@ def test_more_actors_than_ray_holds_is_one_line_error(
     one_line_error(many, "no room for 3 actors of 1 CPU(s)", "hold 2 at most", "2 CPUs in all")
     wide = run_cli(*args, "--ray-actors", "1", "--threads", "3")
     one_line_error(wide, "no room for 1 actor of 3 CPU(s)", "hold 0 at most")
+    # Ray frees an ended actor's CPU a moment later: the message reports what is free now
+    _until_all_free(ray_local)
     unasked = run_cli(*args, "--threads", "3")  # as many as fit: none
     one_line_error(unasked, "no room for an actor of 3 CPU(s)", "free: 2 CPUs")
     assert not (tmp_path / "o").exists()
