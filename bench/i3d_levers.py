@@ -100,7 +100,7 @@ from smokewatch.models import get_model
 from smokewatch.models.inference import prepare_for_inference
 from smokewatch.settings import load_settings
 from smokewatch.training.experiments import scene_groups_of
-from smokewatch.training.features import _to_input
+from smokewatch.training.features import CROPS, _to_input, crop
 from smokewatch.training.nested import Candidate, nested_cv, stratified_folds
 from smokewatch.video import read_clip
 
@@ -161,24 +161,6 @@ def as_input(clip: np.ndarray, kind: str) -> np.ndarray:
     return np.clip(128 + 2 * delta, 0, 255).astype(np.uint8)
 
 
-#: Crops for test-time augmentation: a corner's or the centre's 80% square (144² of 180²),
-#: resized to the I3D input size like the whole frame. Smoke fills a corner of a view; a crop
-#: sees it larger, and averaging crops' features smooths where in the frame it is.
-CROPS = ("tl", "tr", "bl", "br", "c")
-CROP_SHARE = 0.8
-
-
-def crop(clip: np.ndarray, where: str) -> np.ndarray:
-    """The ``where`` crop (one of :data:`CROPS`, or ``"none"``) of a ``(T, H, W, 3)`` clip."""
-    if where == "none":
-        return clip
-    h, w = clip.shape[1:3]
-    ch, cw = round(h * CROP_SHARE), round(w * CROP_SHARE)
-    top = {"t": 0, "b": h - ch, "c": (h - ch) // 2}[where[0]]
-    left = {"l": 0, "r": w - cw, "c": (w - cw) // 2}[where[-1]]
-    return clip[:, top : top + ch, left : left + cw]
-
-
 def extract(
     folder: Path,
     size: int,
@@ -199,7 +181,8 @@ def extract(
         target = cache_file(folder, item)
         if target.is_file():
             continue
-        clip = crop(as_input(read_clip(item.path), kind), where)
+        clip = as_input(read_clip(item.path), kind)
+        clip = clip if where == "none" else crop(clip, where)
         x = _to_input([clip[stretched_indices(clip.shape[0], frames)]], size)
         with torch.inference_mode():
             maps = model.endpoints(x.contiguous(memory_format=torch.channels_last_3d), ENDPOINTS)

@@ -192,23 +192,17 @@ class HeadsOnI3D(FusedHeads):
         cells = {ep: i3d_cells(m) for ep, m in endpoints(x, self.endpoints).items()}
         grids = {ep: grid for ep, (grid, _) in cells.items()}
         maxes = {ep: peak for ep, (_, peak) in cells.items()}
+        if self._crop_grids is None and any(spec.crops for spec in self.specs):
+            raise ExplainError(
+                "heads that read crops need the batch's uint8 clips: call the module "
+                "inside given(clips)"
+            )
+        read = self._crop_grids or {}
         out = []
         for spec in self.specs:
-            if spec.crops and self._crop_grids is None:
-                raise ExplainError(
-                    "heads that read crops need the batch's uint8 clips: call the module "
-                    "inside given(clips)"
-                )
-            read = {
-                ep: with_crops(
-                    grid,
-                    [self._crop_grids[(w, spec.crop_size or spec.size)][ep] for w in spec.crops]
-                    if self._crop_grids is not None
-                    else [],
-                )
-                for ep, grid in grids.items()
-            }
-            out.append(i3d_vector(read, maxes, spec))
+            crops = [read[(w, spec.crop_size or spec.size)] for w in spec.crops]
+            averaged = {ep: with_crops(grid, [c[ep] for c in crops]) for ep, grid in grids.items()}
+            out.append(i3d_vector(averaged, maxes, spec))
         return out
 
 
