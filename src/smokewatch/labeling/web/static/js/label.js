@@ -38,6 +38,9 @@ function pendingPages() {
 }
 function savePending(list) {
   localStorage.setItem(PENDING_KEY, JSON.stringify(list));
+  showPending(list);
+}
+function showPending(list) {
   const n = list.length;
   pendingBox.hidden = n === 0;
   if (n) {
@@ -356,8 +359,10 @@ function flushPending(attempt = 0) {
 
 async function flushOnce(attempt) {
   clearTimeout(retryTimer);
+  // shown, not written back: another tab may have sent (and dropped) a page since this
+  // tab's copy of the list was read, and writing that copy would bring the page back
   const list = pendingPages();
-  savePending(list);
+  showPending(list);
   for (const entry of list) {
     if (inFlight.has(entry.video_token)) continue; // its sender reports it (and retries it)
     if (!(await send(entry))) {
