@@ -375,7 +375,9 @@ def fast(args: argparse.Namespace, peak: float) -> None:
     batch norm folded, channels-last; ``unfolded`` is the plain eval model for comparison) on
     ``--fast-frames`` of the 36 frames at ``--fast-size``^2, plus the frame-difference
     statistics of the uint8 clip (``training.features.diff_summary``), i.e. everything but
-    decoding and the SVMs.
+    decoding and the SVMs. ``head`` reads Lite0 to its head (rise-fast's first candidate);
+    ``mid`` stops at the end of the 112-channel stage (``lite_layer: mbconv-112``, the one
+    rise-fast's inner CV chose).
     """
     from smokewatch.models import get_model
     from smokewatch.models.efficientnet_tsm import sample_frames
@@ -386,7 +388,12 @@ def fast(args: argparse.Namespace, peak: float) -> None:
     eager_i3d = get_model("i3d", weights=None, num_classes=1).eval()  # FLOPs: counted eager
     i3d = get_model("i3d", weights=None, num_classes=1).eval()
     prepare_for_inference(i3d)
-    lites = {"fast": lite0_backbone(None), "unfolded": lite0_backbone(None, fold=False)}
+    folded = lite0_backbone(None)
+    lites = {
+        "mid": (folded, "mbconv-112"),
+        "head": (folded, "head"),
+        "unfolded": (lite0_backbone(None, fold=False), "head"),
+    }
     idx = sample_frames(frames, args.fast_frames)
     for batch in args.fast_batches:
         x = torch.rand(batch, 3, frames, size, size) * 2 - 1
@@ -395,19 +402,19 @@ def fast(args: argparse.Namespace, peak: float) -> None:
         def run_i3d(v: torch.Tensor) -> Any:
             return i3d.features(v.contiguous(memory_format=CL))
 
-        def lite_path(lite: Any, clips: Any) -> Fn:
+        def lite_path(lite: Any, layer: str, clips: Any) -> Fn:
             def run(v: torch.Tensor) -> Any:
                 f = v.index_select(2, idx).transpose(1, 2).reshape(-1, 3, size, size)
                 if args.fast_size != size:
                     f = torch.nn.functional.interpolate(f, size=args.fast_size, mode="bilinear")
-                out = lite0_frame_features(lite, f)
+                out = lite0_frame_features(lite, f, layer=layer)
                 for clip in clips:
                     diff_summary(clip)
                 return out
 
             return run
 
-        runs = {"i3d": run_i3d, **{name: lite_path(m, clips) for name, m in lites.items()}}
+        runs = {"i3d": run_i3d, **{n: lite_path(m, ly, clips) for n, (m, ly) in lites.items()}}
         secs = interleaved(runs, x, args.repeats, args.warmup)
         flops = {name: gflops(fn, x[:1]) for name, fn in runs.items() if name != "i3d"}
         flops["i3d"] = gflops(eager_i3d.features, x[:1])
@@ -416,7 +423,8 @@ def fast(args: argparse.Namespace, peak: float) -> None:
         for name, label in (
             ("i3d", f"i3d prepared, {frames}x{size}^2 to Mixed_5c"),
             ("unfolded", f"lite0 {args.fast_frames}x{args.fast_size}^2 + diff, bn unfolded"),
-            ("fast", f"lite0 {args.fast_frames}x{args.fast_size}^2 + diff stats (rise-fast)"),
+            ("head", f"lite0 {args.fast_frames}x{args.fast_size}^2 to its head + diff stats"),
+            ("mid", f"lite0 {args.fast_frames}x{args.fast_size}^2 to mbconv-112 + diff (fast)"),
         ):
             cps = batch / secs[name]
             share = flops[name] * cps / peak

@@ -45,6 +45,11 @@ CANDIDATES
 FAST = """\
     lite: {parts: [lite0], lite_frames: 4, lite_size: 64, stats: [std, max], power: true}
     diff: {parts: [diff]}"""
+#: the same, Lite0 read at the end of its 112-channel stage with a 2x2 pyramid
+FAST_MID = """\
+    lite: {parts: [lite0], lite_frames: 4, lite_size: 64, stats: [std, max],
+           lite_layer: mbconv-112, pyramid: true}
+    diff: {parts: [diff]}"""
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +82,23 @@ def _fuse_both(model_dir: Path, tiny_clips: Path, cache: Path, kind: HeadKind) -
     HeadsModel(heads.specs, choice, fitted).save(model_dir / "heads.skops")
 
 
-@pytest.mark.parametrize("kind", ["svm-rbf", "svm-linear"])
+@pytest.mark.parametrize(
+    ("kind", "candidates", "target"),
+    [
+        ("svm-rbf", FAST, "backbone.head"),
+        ("svm-linear", FAST, "backbone.head"),
+        ("svm-rbf", FAST_MID, "backbone.blocks.10"),
+    ],
+)
 def test_grad_cam_flows_through_lite0_and_keeps_the_fused_probability(
-    tiny_clips: Path, tmp_path: Path, kind: HeadKind, train_heads_preset: Callable[[str], Path]
+    tiny_clips: Path,
+    tmp_path: Path,
+    kind: HeadKind,
+    candidates: str,
+    target: str,
+    train_heads_preset: Callable[[str], Path],
 ) -> None:
-    model_dir = train_heads_preset(_preset(kind))
+    model_dir = train_heads_preset(_preset(kind, candidates))
     _fuse_both(model_dir, tiny_clips, tmp_path / "c", kind)
     trained = load_model_dir(model_dir)
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
@@ -92,7 +109,7 @@ def test_grad_cam_flows_through_lite0_and_keeps_the_fused_probability(
         trained.predict(items[:4], cache_dir=tmp_path / "c"), expected, atol=1e-6
     )
     explainer = Explainer(trained, weights_cache_dir=tmp_path / "w", batch_size=3)
-    assert explainer.target_layer == "backbone.head"
+    assert explainer.target_layer == target
     probs, volumes = explainer.explain(clips, raw=True)
     # the torch chain (and the diff constant) is the model: predict's probabilities
     np.testing.assert_allclose(probs, expected, atol=1e-4)

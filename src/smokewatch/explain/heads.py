@@ -18,8 +18,10 @@ the score that flows through the whole frame's reading, and the probability is t
 
 :class:`HeadsOnLite0` (``rise-fast``): the frozen ImageNet EfficientNet-Lite0 on the
 ``lite_frames`` sampled frames (:func:`~smokewatch.training.features.lite0_frame_features`,
-:func:`~smokewatch.training.features.lite_vector`). Its target is the Lite0 ``head``, a 2D
-map per sampled frame; each input frame gets the map of the sampled frame that stands for it.
+:func:`~smokewatch.training.features.lite_vector`). Its target is the layer the heads read
+(``FeatureSpec.lite_layer``: the Lite0 ``head``, or the last block of the 112-channel stage),
+a 2D map per sampled frame; each input frame gets the map of the sampled frame that stands for
+it.
 
 Frame-difference heads (``diff``) have no network: their decision values are computed from
 the uint8 clips with the cached path's numpy code and added as a constant (set them with
@@ -216,9 +218,17 @@ class HeadsOnLite0(FusedHeads):
         super().__init__(heads)
         if self.network != "lite0":
             raise ExplainError(f"these heads read {self.network}, not EfficientNet-Lite0 features")
+        from smokewatch.training.features import LITE_LAYERS
+
         self.frames, self.size = self._one_shape({(s.lite_frames, s.lite_size) for s in self.specs})
-        #: Lite0's last convolution block, one 2D map per sampled frame
-        self.default_target = "backbone.head"
+        layers = {s.lite_layer for s in self.specs}
+        if len(layers) != 1:
+            raise ExplainError(f"heads read Lite0 at different layers: {sorted(layers)}")
+        self.layer = layers.pop()
+        last = LITE_LAYERS[self.layer]
+        #: the layer the heads read (Lite0's last convolution block by default), one 2D map
+        #: per sampled frame
+        self.default_target = "backbone.head" if last is None else f"backbone.blocks.{last}"
         self.backbone = backbone
 
     def vectors(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -228,7 +238,8 @@ class HeadsOnLite0(FusedHeads):
         x = x.index_select(2, sample_frames(x.shape[2], self.frames).to(x.device))
         b, c, t, h, w = x.shape
         frames = x.transpose(1, 2).reshape(b * t, c, h, w)
-        pooled = lite0_frame_features(self.backbone, frames, grad=True).view(b, t, -1)
+        pooled = lite0_frame_features(self.backbone, frames, layer=self.layer, grad=True)
+        pooled = pooled.view(b, t, *pooled.shape[1:])
         return [lite_vector(pooled, spec) for spec in self.specs]
 
 

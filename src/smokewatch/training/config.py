@@ -63,7 +63,10 @@ class FeatureSpec(BaseModel):
     test-time augmentation by crops, I3D also reads each named 80% square of the frame
     (``tl``, ``tr``, ``bl``, ``br`` corners, ``c`` centre) resized to ``crop_size`` (default
     ``size``), and the 2x2 grids of all readings are averaged cell by cell (a corner crop sees
-    smoke in its corner larger; docs/models-cpu.md).
+    smoke in its corner larger; docs/models-cpu.md); ``lite_layer``: where Lite0 is read,
+    its 1280-channel ``head`` (pooled per frame) or the end of its 112-channel stage
+    (``mbconv-112``: stride 16, kept as a 2x2 grid per frame, so ``pyramid`` can read it, and
+    the five blocks after it are never run).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -82,6 +85,7 @@ class FeatureSpec(BaseModel):
     power: bool = False
     crops: tuple[Literal["tl", "tr", "bl", "br", "c"], ...] = ()
     crop_size: int | None = Field(default=None, ge=32, le=MAX_SIZE)
+    lite_layer: Literal["head", "mbconv-112"] = "head"
 
     @model_validator(mode="after")
     def _check_crops(self) -> FeatureSpec:
@@ -91,16 +95,26 @@ class FeatureSpec(BaseModel):
             raise ValueError("crops are read by I3D: they need i3d in parts")
         if self.crop_size is not None and not self.crops:
             raise ValueError("crop_size without crops: name the crops to read (e.g. [tl, br])")
+        if self.lite_layer != "head" and "lite0" not in self.parts:
+            raise ValueError("lite_layer is where Lite0 is read: it needs lite0 in parts")
+        if self.pyramid and "lite0" in self.parts and self.lite_layer == "head":
+            raise ValueError(
+                "Lite0's head is kept pooled, without a grid: a pyramid on Lite0 reads "
+                "lite_layer: mbconv-112"
+            )
         return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Without crops, no crop keys: a model saved here stays readable by installs from
-        before crops existed (their ``FeatureSpec`` forbids unknown keys)."""
+        """Without crops, no crop keys, and no ``lite_layer`` when it is the head: a model
+        saved here stays readable by installs from before they existed (their
+        ``FeatureSpec`` forbids unknown keys)."""
         out: dict[str, Any] = handler(self)
         if not self.crops and self.crop_size is None:
             out.pop("crops", None)
             out.pop("crop_size", None)
+        if self.lite_layer == "head":
+            out.pop("lite_layer", None)
         return out
 
     def family(self) -> str:

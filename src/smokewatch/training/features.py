@@ -17,7 +17,9 @@ writes, per clip, a compact summary that keeps space, time and motion:
             for a spec with ``crops`` (test-time augmentation). One cache per crop and size.
 ``lite0``   EfficientNet-Lite0 (ImageNet), frame by frame, no temporal shift (the frozen 2D
             weights never learned one): the pooled 1280-d feature of every frame (``frames``:
-            T x 1280). Cached for all 36 frames, so any frame subset is a slice; a model
+            T x 1280), or with ``lite_layer: mbconv-112`` the end of the 112-channel stage as
+            a 2x2 grid per frame (``mbconv-112.grid``: T x 112 x 2 x 2; the blocks after it
+            never run). Cached for all 36 frames, so any frame subset is a slice; a model
             that needs only ``lite_frames`` of them runs only those (:func:`make_extractor`).
 ``diff``    cheap hand-made statistics, no network: grey frame differences per cell of a
             global + 2x2 + 3x3 pyramid as mean / std / max over time, and each cell's
@@ -54,6 +56,7 @@ from smokewatch.training.config import FeatureSpec
 
 __all__ = [
     "EXTRACTORS",
+    "LITE_LAYERS",
     "FeatureSpec",
     "Summary",
     "cached_summaries",
@@ -81,6 +84,10 @@ CROP_SHARE = 0.8
 CROP_EXTRACTORS = tuple(f"i3d-crop-{where}" for where in CROPS)
 EXTRACTORS = ("i3d", "i3d-flip", *CROP_EXTRACTORS, "lite0", "diff", "flow")
 I3D_ENDPOINTS = ("Mixed_4f", "Mixed_5c")
+#: ``FeatureSpec.lite_layer`` -> the index of the last Lite0 block run (``None``: all, and the
+#: head). ``mbconv-112``: the 112-channel stage's last block (stride 16), which scored above
+#: the head on the shared clips (``bench/lite0_levers.py``)
+LITE_LAYERS: dict[str, int | None] = {"head": None, "mbconv-112": 10}
 #: pyramid cells of the motion statistics: global, 2x2, 3x3
 MOTION_LEVELS = (1, 2, 3)
 
@@ -155,15 +162,24 @@ def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
 
 def lite_vector(frames: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
     """The Lite0 part of the vector a head reads, ``[B, D]``, from per-frame features
-    ``[B, T, 1280]``: the mean (and ``spec.stats``) over the ``lite_frames`` sampled of the
-    ``T``. Written in torch so that Grad-CAM can flow through it (``explain.heads``); cached
-    summaries take the same path (:func:`vectorize`). The standard deviation's gradient is
-    zero, not NaN, where a feature is the same in every frame (a dead ReLU channel)."""
+    ``[B, T, C]`` (the head's) or grids ``[B, T, C, 2, 2]`` (another ``lite_layer``'s): the
+    mean (and ``spec.stats``) of the global feature over the ``lite_frames`` sampled of the
+    ``T``, and with ``spec.pyramid`` the mean grid. Written in torch so that Grad-CAM can flow
+    through it (``explain.heads``); cached summaries take the same path (:func:`vectorize`).
+    The standard deviation's gradient is zero, not NaN, where a feature is the same in every
+    frame (a dead ReLU channel)."""
     from smokewatch.models.efficientnet_tsm import sample_frames
 
     chosen = frames[:, sample_frames(frames.shape[1], spec.lite_frames).to(frames.device)]
+    grid = chosen if chosen.dim() == 5 else None
+    if grid is not None:
+        chosen = grid.mean(dim=(3, 4))  # each frame's global feature: B x T x C
     mean = chosen.mean(dim=1)
     out = [mean]
+    if spec.pyramid:
+        if grid is None:
+            raise ValueError("a Lite0 pyramid needs per-frame grids, not pooled features")
+        out.append(grid.mean(dim=1).reshape(grid.shape[0], -1))
     if "std" in spec.stats:
         var = (chosen - mean[:, None]).square().mean(dim=1)
         flat = var == 0
@@ -175,7 +191,8 @@ def lite_vector(frames: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
 
 
 def _lite_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
-    frames = torch.from_numpy(np.asarray(s["frames"], dtype=np.float32))[None]
+    key = "frames" if spec.lite_layer == "head" else f"{spec.lite_layer}.grid"
+    frames = torch.from_numpy(np.asarray(s[key], dtype=np.float32))[None]
     return [lite_vector(frames, spec)[0].numpy()]
 
 
@@ -444,16 +461,25 @@ def lite0_backbone(
     return model
 
 
-def lite0_frame_features(model: Any, frames: torch.Tensor, *, grad: bool = False) -> torch.Tensor:
-    """``(N, 3, S, S)`` frames in [-1, 1] -> ``(N, 1280)``: each frame's pooled feature.
+def lite0_frame_features(
+    model: Any, frames: torch.Tensor, *, layer: str = "head", grad: bool = False
+) -> torch.Tensor:
+    """``(N, 3, S, S)`` frames in [-1, 1] -> each frame's feature at ``layer``
+    (:data:`LITE_LAYERS`): the head's pooled ``(N, 1280)``, another layer's 2x2 grid
+    ``(N, C, 2, 2)``; the blocks after ``layer`` are not run.
 
     In inference mode, unless ``grad``: Grad-CAM (``explain.heads``) needs the graph, and
     takes the features from here too so that they are the cached ones."""
+    if layer not in LITE_LAYERS:
+        raise ValueError(f"unknown Lite0 layer {layer!r}; one of {', '.join(LITE_LAYERS)}")
+    last = LITE_LAYERS[layer]
     frames = frames.contiguous(memory_format=torch.channels_last)
     with contextlib.nullcontext() if grad else torch.inference_mode():
         y = model.stem(frames)
-        for block in model.blocks:
+        for block in model.blocks[: None if last is None else last + 1]:
             y = block(y, 1)
+        if last is not None:
+            return torch.nn.functional.adaptive_avg_pool2d(y.float(), 2)
         out: torch.Tensor = model.head(y).float().mean(dim=(2, 3))
     return out
 
@@ -471,9 +497,11 @@ def _lite_extractor(
             clips = [c[idx] for c in clips]
         x = _to_input(clips, spec.lite_size)  # B x 3 x T x S x S
         b, c, t, h, w = x.shape
-        pooled = lite0_frame_features(model, x.transpose(1, 2).reshape(b * t, c, h, w))
-        pooled = pooled.view(b, t, -1)
-        return [{"frames": pooled[i].numpy().copy()} for i in range(b)]
+        frames = x.transpose(1, 2).reshape(b * t, c, h, w)
+        pooled = lite0_frame_features(model, frames, layer=spec.lite_layer)
+        pooled = pooled.view(b, t, *pooled.shape[1:])
+        key = "frames" if spec.lite_layer == "head" else f"{spec.lite_layer}.grid"
+        return [{key: pooled[i].numpy().copy()} for i in range(b)]
 
     return run
 
@@ -498,7 +526,10 @@ def extractor_settings(name: str, spec: FeatureSpec) -> dict[str, Any]:
             "version": 1,
         }
     if name == "lite0":
-        return {"extractor": name, "size": spec.lite_size, "version": 2}  # 2: TF SAME padding
+        settings = {"extractor": name, "size": spec.lite_size, "version": 2}  # 2: TF SAME pad
+        if spec.lite_layer != "head":  # the head's caches keep the key they had before layers
+            settings["layer"] = spec.lite_layer
+        return settings
     if name in ("diff", "flow"):
         return {"extractor": name, "levels": list(MOTION_LEVELS), "version": 1}
     raise ValueError(f"unknown extractor {name!r}; one of {', '.join(EXTRACTORS)}")
