@@ -14,8 +14,23 @@ and grouped by scene), every choice (kernel, C, fusion weights, threshold) made 
              ``out/lite0-levers/<size>/``, one file per clip, atomic and resumable.
 ``levers``   nested CV of each mix, each Lite0 mix fused with ``diff`` as rise-fast fuses.
 
-    python bench/lite0_levers.py extract      # ~1.5 min on 2 idle cores
-    python bench/lite0_levers.py levers       # ~1 min a row
+    python bench/lite0_levers.py extract      # 22 s on 2 idle cores
+    python bench/lite0_levers.py levers       # ~5 s a row
+
+Measured on 2026-12-07 (AMD EPYC, 2 threads, nothing else running), F1 / ROC-AUC, each fused
+with diff; the first row reproduced rise-fast's nested figures exactly:
+
+    head, global mean + std + max (rise-fast until then)      0.706 / 0.723
+    head, + 2x2 grid                                          0.685 / 0.712
+    112-stage + head, global + 2x2, + head's std / max        0.697 / 0.690
+    112-stage alone, global + 2x2                             0.720 / 0.759
+    112-stage alone, global + 2x2 + std / max                 0.741 / 0.760
+    80 + 112-stage, global + 2x2                              0.729 / 0.745
+    (every row: docs/models-cpu.md)
+
+Read off the outer folds, these rows are a screen; rise-fast now offers the head and the
+112-channel stage (``lite_layer: mbconv-112``) to its inner CV, which chose the stage in every
+fold (nested 0.740 / 0.760).
 """
 
 from __future__ import annotations
