@@ -9,7 +9,7 @@ speed. This script measures them on the folds of ``make rise-cv`` (5 outer folds
 and grouped by scene), every choice (kernel, C, fusion weights, threshold) made inside:
 
 ``extract``  Lite0 on the 4 frames rise-fast reads; per frame, per layer (the ends of the
-             112-, 192- and 320-channel stages and the 1280-channel head) the 1x1 and 2x2
+             40-, 80-, 112-, 192- and 320-channel stages and the 1280-channel head) the 1x1 and 2x2
              average-pooled grids (float16), and the clip's ``diff`` statistics. Cached in
              ``out/lite0-levers/<size>/``, one file per clip, atomic and resumable.
 ``levers``   nested CV of each mix, each Lite0 mix fused with ``diff`` as rise-fast fuses.
@@ -55,7 +55,7 @@ from smokewatch.video import read_clip
 REPO = Path(__file__).resolve().parent.parent
 RISE = REPO.parent / "shared" / "rise"
 FRAMES = 4  # rise-fast's lite_frames
-#: block index (0-based, of ``model.blocks``) -> layer name; the ends of the last three stages
+#: block index (0-based, of ``model.blocks``) -> layer name: the ends of five stages
 BLOCK_LAYERS = {4: "b40", 7: "b80", 10: "b112", 14: "b192", 15: "b320"}
 LAYERS = (*BLOCK_LAYERS.values(), "head")
 #: name -> (layers, grids, the layer whose global feature's temporal std + max is added)

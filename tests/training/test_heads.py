@@ -24,6 +24,10 @@ def test_presets_load_and_list_their_candidates() -> None:
     assert best.kind == "heads" and fast.kind == "heads"
     names = [c.name for c in candidates_of(fast)]
     assert "lite0-4f/svm-linear" in names and "diff/svm-rbf" in names
+    # Lite0 is offered at its head and at its 112-channel stage with a grid
+    mid = fast.heads.candidates["lite0-4f-mid"]
+    assert (mid.lite_layer, mid.pyramid, mid.lite_frames) == ("mbconv-112", True, 4)
+    assert fast.heads.candidates["lite0-4f"].lite_layer == "head"
     assert {c.family for c in candidates_of(fast)} == {"lite0", "diff"}
 
 

@@ -46,7 +46,9 @@ def test_an_inner_layer_is_that_blocks_map_pooled_and_nothing_after_it_runs(
 ) -> None:
     model = lite0_backbone(cache_dir=tmp_path)
     last = LITE_LAYERS["mbconv-112"]
+    # the last block of the 112-channel stage: the next one starts the 192-channel stage
     assert last is not None and model.blocks[last].project.conv.out_channels == 112
+    assert model.blocks[last + 1].project.conv.out_channels == 192
     seen: dict[int, torch.Tensor] = {}
     hooks = [
         block.register_forward_hook(lambda m, i, o, n=n: seen.__setitem__(n, o))
@@ -114,8 +116,18 @@ def test_layers_have_their_own_cache_and_the_heads_key_is_unchanged(tmp_path: Pa
 def test_lite_layer_specs_that_cannot_be_read_are_refused_and_old_ones_saved_as_before() -> None:
     with pytest.raises(ValidationError, match="needs lite0 in parts"):
         FeatureSpec(parts=("i3d",), lite_layer="mbconv-112")
-    with pytest.raises(ValidationError, match="a pyramid on Lite0 reads lite_layer: mbconv-112"):
-        FeatureSpec(parts=("lite0",), pyramid=True)
+    # specs from before layers existed read as they did: a pyramid with Lite0's head is
+    # I3D's (Lite0's pooled features have no grid), so such a saved model still loads
+    frames = np.random.default_rng(2).normal(size=(8, 6)).astype(np.float32)
+    grids = np.random.default_rng(3).normal(size=(3, 4, 2, 2)).astype(np.float32)
+    summary = {"frames": frames, "Mixed_5c.grid": grids}
+    old = FeatureSpec(parts=("i3d", "lite0"), pyramid=True, lite_frames=4)
+    lite_part = vectorize(summary, FeatureSpec(parts=("lite0",), lite_frames=4))
+    i3d_part = vectorize(summary, FeatureSpec(pyramid=True))
+    np.testing.assert_allclose(vectorize(summary, old), np.concatenate([i3d_part, lite_part]))
+    np.testing.assert_allclose(
+        vectorize(summary, FeatureSpec(parts=("lite0",), pyramid=True, lite_frames=4)), lite_part
+    )
     with pytest.raises(ValidationError, match="lite_layer"):
         FeatureSpec(parts=("lite0",), lite_layer="stem")  # type: ignore[arg-type]
     # older installs forbid unknown keys: a head spec does not write the new one

@@ -64,9 +64,11 @@ class FeatureSpec(BaseModel):
     (``tl``, ``tr``, ``bl``, ``br`` corners, ``c`` centre) resized to ``crop_size`` (default
     ``size``), and the 2x2 grids of all readings are averaged cell by cell (a corner crop sees
     smoke in its corner larger; docs/models-cpu.md); ``lite_layer``: where Lite0 is read,
-    its 1280-channel ``head`` (pooled per frame) or the end of its 112-channel stage
-    (``mbconv-112``: stride 16, kept as a 2x2 grid per frame, so ``pyramid`` can read it, and
-    the five blocks after it are never run).
+    its 1280-channel ``head`` (pooled per frame, so ``pyramid`` has no grid to read there and
+    leaves Lite0's vector as it was) or the end of its 112-channel stage (``mbconv-112``:
+    stride 16, kept as a 2x2 grid per frame, which ``pyramid`` reads; the five blocks after it
+    are never run). A global feature is the mean of the four cells, as for I3D (the map's mean
+    where its side is even, as at 180^2).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -97,18 +99,14 @@ class FeatureSpec(BaseModel):
             raise ValueError("crop_size without crops: name the crops to read (e.g. [tl, br])")
         if self.lite_layer != "head" and "lite0" not in self.parts:
             raise ValueError("lite_layer is where Lite0 is read: it needs lite0 in parts")
-        if self.pyramid and "lite0" in self.parts and self.lite_layer == "head":
-            raise ValueError(
-                "Lite0's head is kept pooled, without a grid: a pyramid on Lite0 reads "
-                "lite_layer: mbconv-112"
-            )
         return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Without crops, no crop keys, and no ``lite_layer`` when it is the head: a model
-        saved here stays readable by installs from before they existed (their
-        ``FeatureSpec`` forbids unknown keys)."""
+        """Without crops, no crop keys, and no ``lite_layer`` when it is the head: such a
+        spec, saved here, stays readable by installs from before they existed (their
+        ``FeatureSpec`` forbids unknown keys). A model folder keeps every candidate's spec,
+        so it is readable there only if none of its candidates uses them."""
         out: dict[str, Any] = handler(self)
         if not self.crops and self.crop_size is None:
             out.pop("crops", None)

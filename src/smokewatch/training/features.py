@@ -163,8 +163,10 @@ def _i3d_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
 def lite_vector(frames: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
     """The Lite0 part of the vector a head reads, ``[B, D]``, from per-frame features
     ``[B, T, C]`` (the head's) or grids ``[B, T, C, 2, 2]`` (another ``lite_layer``'s): the
-    mean (and ``spec.stats``) of the global feature over the ``lite_frames`` sampled of the
-    ``T``, and with ``spec.pyramid`` the mean grid. Written in torch so that Grad-CAM can flow
+    mean (and ``spec.stats``) of the global feature (a grid's: the mean of its cells) over the
+    ``lite_frames`` sampled of the ``T``, and with ``spec.pyramid`` the mean grid (pooled
+    features have none: the pyramid is then I3D's alone, as before Lite0 had layers, so
+    older models read the same). Written in torch so that Grad-CAM can flow
     through it (``explain.heads``); cached summaries take the same path (:func:`vectorize`).
     The standard deviation's gradient is zero, not NaN, where a feature is the same in every
     frame (a dead ReLU channel)."""
@@ -176,9 +178,7 @@ def lite_vector(frames: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
         chosen = grid.mean(dim=(3, 4))  # each frame's global feature: B x T x C
     mean = chosen.mean(dim=1)
     out = [mean]
-    if spec.pyramid:
-        if grid is None:
-            raise ValueError("a Lite0 pyramid needs per-frame grids, not pooled features")
+    if spec.pyramid and grid is not None:
         out.append(grid.mean(dim=1).reshape(grid.shape[0], -1))
     if "std" in spec.stats:
         var = (chosen - mean[:, None]).square().mean(dim=1)
