@@ -279,7 +279,13 @@ def detect_command(
     ),
     camera: int | None = typer.Option(None, "--camera", help="Only this camera's views."),
     window_frames: int = typer.Option(36, "--window-frames", min=1, help="Frames per window."),
-    window_step: int = typer.Option(18, "--window-step", min=1, help="Frames between windows."),
+    window_step: int = typer.Option(
+        18,
+        "--window-step",
+        min=1,
+        help="Frames between window starts; over --window-frames, the frames between windows "
+        "are never scored (a sparse, faster watch that can miss short smoke).",
+    ),
     size: int | None = typer.Option(
         None,
         "--size",
