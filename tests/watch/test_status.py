@@ -521,3 +521,35 @@ def test_a_hand_edited_scan_state_is_one_line_for_the_job_too(
     post(config, range(36, 60))
     with pytest.raises(ScanStateError, match="delete it and the next job scores the day again"):
         jobs.run_job(str(path), CAMERA, clock=lambda: T0 + 60)
+
+
+def test_what_waits_in_an_inbox_is_one_rule_for_status_the_jobs_and_the_pipeline(
+    tmp_path: Path,
+) -> None:
+    """Visible regular files wait; a writer's temporary file (leading dot), a folder or a
+    dangling link does not; a missing inbox or a file in its place holds nothing."""
+    import smokewatch.watch.status as status_module
+    from smokewatch.watch.pipeline import _inbox_photos, inbox_entries
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("b.jpg", "a.jpg"):
+        (inbox / name).write_bytes(b"x")
+    os.utime(inbox / "a.jpg", (1_000, 1_000))
+    (inbox / ".c.jpg.part").write_bytes(b"x")
+    (inbox / "sub").mkdir()
+    (inbox / "gone.jpg").symlink_to(tmp_path / "nowhere")
+    assert sorted(e.name for e in inbox_entries(inbox)) == ["a.jpg", "b.jpg"]
+    assert status_module._inbox(inbox) == (2, 1_000)
+    photos = _inbox_photos(inbox, lambda p: 0.0)
+    assert sorted(p.path.name for p in photos) == ["a.jpg", "b.jpg"]
+    data = tmp_path / "data"
+    (camera_dir(data, CAMERA) / INBOX).mkdir(parents=True)
+    for entry in inbox_entries(inbox):
+        os.link(entry.path, camera_dir(data, CAMERA) / INBOX / entry.name)
+    (camera_dir(data, CAMERA) / INBOX / ".d.part").write_bytes(b"x")
+    (camera_dir(data, CAMERA) / INBOX / "sub").mkdir()
+    assert jobs._inbox(data, CAMERA) == frozenset({"a.jpg", "b.jpg"})
+    assert inbox_entries(tmp_path / "missing") == []
+    assert inbox_entries(inbox / "a.jpg") == []
+    assert status_module._inbox(tmp_path / "missing") == (0, None)

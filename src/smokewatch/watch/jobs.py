@@ -40,7 +40,7 @@ from smokewatch.errors import SmokewatchError
 from smokewatch.labeling.cameras import INBOX, camera_dir
 from smokewatch.settings import Settings
 from smokewatch.watch.config import WatchConfig, load_watch_config
-from smokewatch.watch.pipeline import SyncReport, sync_camera
+from smokewatch.watch.pipeline import SyncReport, inbox_entries, sync_camera
 from smokewatch.watch.status import clear_failure, record_failure
 
 __all__ = [
@@ -254,12 +254,8 @@ def _pause(config: WatchConfig, stage: str) -> None:
 
 
 def _inbox(data_dir: Path, camera_id: int) -> frozenset[str]:
-    """The names in the camera's inbox (temporary files, with a leading dot, aside)."""
-    try:
-        names = os.listdir(camera_dir(data_dir, camera_id) / INBOX)
-    except FileNotFoundError:
-        return frozenset()
-    return frozenset(n for n in names if not n.startswith("."))
+    """The names of the photos waiting in the camera's inbox (:func:`inbox_entries`)."""
+    return frozenset(e.name for e in inbox_entries(camera_dir(data_dir, camera_id) / INBOX))
 
 
 def run_job(

@@ -28,6 +28,7 @@ import bisect
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -63,6 +64,7 @@ __all__ = [
     "SyncReport",
     "day_folders",
     "day_is_over",
+    "inbox_entries",
     "load_scan_state",
     "scored_positions",
     "settled_spans",
@@ -117,13 +119,28 @@ def day_folders(data_dir: Path, camera_id: int) -> list[Path]:
 # photos -> frames
 
 
-def _inbox_photos(folder: Path, camera_time: Callable[[Path], float]) -> list[Photo]:
-    if not folder.is_dir():
+def inbox_entries(folder: Path) -> list[os.DirEntry[str]]:
+    """The photos waiting in an inbox, as a job takes them: its visible regular files (a
+    leading dot marks a file a writer has not renamed into place yet). One rule for the
+    jobs that take them, the worker that looks again and ``watch status`` that counts them."""
+    try:
+        with os.scandir(folder) as entries:
+            return [e for e in entries if not e.name.startswith(".") and _regular(e)]
+    except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _regular(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False  # gone between listing and looking
+
+
+def _inbox_photos(folder: Path, camera_time: Callable[[Path], float]) -> list[Photo]:
     photos = []
-    for path in folder.iterdir():
-        if path.name.startswith(".") or not path.is_file():
-            continue
+    for entry in inbox_entries(folder):
+        path = Path(entry.path)
         when = parse_inbox_name(path.name)
         photos.append(Photo(path, when if when is not None else camera_time(path)))
     return sorted(photos, key=lambda p: (p.time, p.path.name))

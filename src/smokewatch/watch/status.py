@@ -39,6 +39,7 @@ from smokewatch.watch.pipeline import (
     SCAN,
     day_folders,
     day_is_over,
+    inbox_entries,
     load_scan_state,
     scored_positions,
 )
@@ -304,18 +305,10 @@ def _day(
 
 
 def _inbox(folder: Path) -> tuple[int, float | None]:
-    """The photos waiting (temporary files, with a leading dot, aside) and the oldest mtime."""
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return 0, None
+    """The photos waiting (:func:`inbox_entries`) and the oldest one's mtime."""
     count, oldest = 0, None
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
+    for entry in inbox_entries(folder):
         try:
-            if not entry.is_file():
-                continue
             mtime = entry.stat().st_mtime
         except FileNotFoundError:
             continue  # taken by a job between listing and stat
