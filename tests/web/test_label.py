@@ -373,6 +373,42 @@ def test_a_kept_page_is_sent_once_when_sends_are_asked_for_at_once(
         expect(other.locator("#result")).not_to_contain_text("already received")
 
 
+def test_a_tab_whose_kept_list_lags_behind_does_not_send_a_page_another_tab_sent(
+    browser: Any, short_site: Site
+) -> None:
+    """localStorage reaches another tab a moment late: a tab that takes a page's send lock
+    just after another tab sent the page may still see it kept. The sender's mark in
+    IndexedDB (settled.js), committed before it lets go of the lock, stops the second copy."""
+    key = "smokewatch.pendingPages"
+    with browser_page(browser, short_site.url) as page:
+        kept = _kept_after_a_failed_submit(page, short_site)
+        other = page.context.new_page()
+        other.goto("/label")
+        expect(other.locator("#grid .tile")).to_have_count(16)
+        # the second tab's view of the list is frozen as it is now: the lag, made to last
+        other.evaluate(
+            """key => {
+              const stale = localStorage.getItem(key);
+              const real = Storage.prototype.getItem;
+              Storage.prototype.getItem = function (k) {
+                return k === key ? stale : real.call(this, k);
+              };
+            }""",
+            key,
+        )
+        assert kept in (other.evaluate("k => localStorage.getItem(k)", key) or "")
+        _reconnect(page)
+        answers: list[str] = []
+        sent = _sends(page, answers)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        expect(page.locator("#result")).to_contain_text("Page accepted")
+        expect(page.locator("#pending")).to_be_hidden()
+        other.evaluate("window.dispatchEvent(new Event('online'))")
+        other.wait_for_timeout(1000)  # time for a second copy, were one sent
+        assert sent == [kept], f"answers: {answers}"
+        expect(other.locator("#result")).not_to_contain_text("already received")
+
+
 def test_a_submission_that_never_gets_an_answer_is_kept_and_sent_again(
     short_page: Any, short_site: Site
 ) -> None:

@@ -7,6 +7,7 @@
 import { api, ApiError, describe, lifetime, pageTimes, sleep, volunteerToken } from "./api.js";
 import { arrowKeys, clipUrl, countdown, preload, tile } from "./clipgrid.js";
 import { rich, strong } from "./dom.js";
+import { markSettled, wasSettled } from "./settled.js";
 
 const PENDING_KEY = "smokewatch.pendingPages";
 const STREAK_KEY = "smokewatch.rejectedInARow";
@@ -278,9 +279,12 @@ function send(entry, { interactive = false } = {}) {
   if (!promise) {
     const say = interactive ? report : quietly;
     const once = async () => {
-      if (!isPending(entry)) {
+      // settled by another tab while this one waited for the lock: its drop may not have
+      // reached this tab's localStorage yet, its mark (settled.js) has
+      if (!isPending(entry) || (await wasSettled(entry.video_token))) {
+        if (isPending(entry)) drop(entry);
         if (interactive) say("ok", "These answers were sent from another tab.", " See that tab for the outcome.");
-        return true; // settled by another tab while this one waited for the lock
+        return true;
       }
       return post(entry, say);
     };
@@ -299,6 +303,7 @@ async function post(entry, say) {
       data: entry.data,
     });
     acceptedHere.add(entry.video_token);
+    await markSettled(entry.video_token); // before the lock is let go: the next holder sees it
     drop(entry);
     await afterScore(data.data.score, say);
     return true;
@@ -312,6 +317,7 @@ async function post(entry, say) {
       await sleep(seconds * 1000 + 300);
       return post(entry, say);
     }
+    await markSettled(entry.video_token); // refused for good: no tab should send it again
     drop(entry);
     if (error.status === 409) {
       // a copy this tab saw taken: its outcome (already shown) is the real one
