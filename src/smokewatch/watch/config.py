@@ -78,17 +78,27 @@ class WatchConfig:
 _TOP_KEYS = (
     "model", "views", "cameras", "queue", "notify", "cam", "timezone", "day_start", "day_end",
     "gap_seconds", "service", "tolerance_s", "rule", "window_frames", "window_step", "size",
-    "device", "data_dir", "pause_dir",
+    "device", "data_dir",
 )  # fmt: skip
+#: accepted at the top level but never offered in an error: a hook for the tests only
+_TEST_KEYS = ("pause_dir",)
 _CAMERA_KEYS = ("folder", "registration", "time_pattern")
 #: The event rule's keys, each with its default (whose type a value must have).
 _RULE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(EventRule)}
 
 
-def _known_keys(raw: dict[Any, Any], known: Sequence[str], where: str, source: Path) -> None:
-    """Refuse a key that is not in ``known``, naming it, where it is, and the closest."""
+def _known_keys(
+    raw: dict[Any, Any],
+    known: Sequence[str],
+    where: str,
+    source: Path,
+    *,
+    quiet: Sequence[str] = (),
+) -> None:
+    """Refuse a key that is not in ``known`` (or ``quiet``: accepted, never suggested), naming
+    it, where it is, and the closest."""
     for key in raw:
-        if key in known:
+        if key in known or key in quiet:
             continue
         close = difflib.get_close_matches(str(key), known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -232,7 +242,7 @@ def load_watch_config(
     if not isinstance(raw, dict):
         raise WatchConfigError(f"{source}: expected a mapping of keys")
     base = source.resolve().parent
-    _known_keys(raw, _TOP_KEYS, "at the top level", source)
+    _known_keys(raw, _TOP_KEYS, "at the top level", source, quiet=_TEST_KEYS)
     for key in ("model", "views", "cameras"):
         if key not in raw:
             raise WatchConfigError(f"{source}: missing '{key}'")
