@@ -190,9 +190,14 @@ def lite_vector(frames: torch.Tensor, spec: FeatureSpec) -> torch.Tensor:
     return torch.cat(out, dim=1)
 
 
+def _lite_key(spec: FeatureSpec) -> str:
+    """Where a ``lite0`` summary keeps the layer ``spec`` reads: the head's pooled features
+    under ``frames`` (as before Lite0 had layers), another layer's grids under its name."""
+    return "frames" if spec.lite_layer == "head" else f"{spec.lite_layer}.grid"
+
+
 def _lite_vector(s: Summary, spec: FeatureSpec) -> list[np.ndarray]:
-    key = "frames" if spec.lite_layer == "head" else f"{spec.lite_layer}.grid"
-    frames = torch.from_numpy(np.asarray(s[key], dtype=np.float32))[None]
+    frames = torch.from_numpy(np.asarray(s[_lite_key(spec)], dtype=np.float32))[None]
     return [lite_vector(frames, spec)[0].numpy()]
 
 
@@ -500,8 +505,7 @@ def _lite_extractor(
         frames = x.transpose(1, 2).reshape(b * t, c, h, w)
         pooled = lite0_frame_features(model, frames, layer=spec.lite_layer)
         pooled = pooled.view(b, t, *pooled.shape[1:])
-        key = "frames" if spec.lite_layer == "head" else f"{spec.lite_layer}.grid"
-        return [{key: pooled[i].numpy().copy()} for i in range(b)]
+        return [{_lite_key(spec): pooled[i].numpy().copy()} for i in range(b)]
 
     return run
 
