@@ -41,19 +41,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+# the I3D levers' clips, folds and one-file-per-clip cache (a script's own folder is on the path)
+from i3d_levers import REPO, cache_file, clips_and_groups
 from torch import nn
 
 from smokewatch.core.atomic import atomic_path
-from smokewatch.dataset.torch_data import items_from_labels_csv
 from smokewatch.models.efficientnet_tsm import sample_frames
 from smokewatch.settings import load_settings
-from smokewatch.training.experiments import scene_groups_of
 from smokewatch.training.features import _to_input, diff_summary, lite0_backbone
 from smokewatch.training.nested import Candidate, nested_cv
 from smokewatch.video import read_clip
 
-REPO = Path(__file__).resolve().parent.parent
-RISE = REPO.parent / "shared" / "rise"
 FRAMES = 4  # rise-fast's lite_frames
 #: block index (0-based, of ``model.blocks``) -> layer name: the ends of five stages
 BLOCK_LAYERS = {4: "b40", 7: "b80", 10: "b112", 14: "b192", 15: "b320"}
@@ -76,17 +75,6 @@ MIXES: dict[str, tuple[tuple[str, ...], tuple[int, ...], str | None]] = {
     "b40 alone, g1 + g2": (("b40",), (1, 2), None),
     "b80 + b112, g1 + g2": (("b80", "b112"), (1, 2), None),
 }
-
-
-def clips_and_groups() -> tuple[list, np.ndarray, np.ndarray]:
-    """The shared clips, their labels and the scene groups of ``make rise-cv``."""
-    items = items_from_labels_csv(RISE / "clips.csv", RISE / "clips")
-    groups = scene_groups_of(items, RISE / "clips.csv", RISE / "clips", "splits")
-    return items, np.array([it.label for it in items]), groups
-
-
-def cache_file(folder: Path, item: object) -> Path:
-    return folder / f"{Path(item.path).stem}.npz"  # type: ignore[attr-defined]
 
 
 def layer_maps(model: nn.Module, frames: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -98,6 +98,26 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="module")
+def fake_imagenet() -> dict[str, Any]:
+    """A seeded random EfficientNet-Lite0 with ImageNet's 1000 classes, the stand-in for its
+    ImageNet weights (nothing is downloaded in the tests)."""
+    import torch
+
+    from smokewatch.models.efficientnet_tsm import EfficientNetLite0TSM
+
+    torch.manual_seed(0)
+    return EfficientNetLite0TSM(num_classes=1000).state_dict()
+
+
+@pytest.fixture
+def no_imagenet_download(monkeypatch: pytest.MonkeyPatch, fake_imagenet: dict[str, Any]) -> None:
+    """Lite0's ImageNet weights are ``fake_imagenet``, loaded through the real loader."""
+    from smokewatch.models import efficientnet_weights
+
+    monkeypatch.setattr(efficientnet_weights, "load_imagenet", lambda *a, **k: fake_imagenet)
+
+
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Any]:
     """One Chromium per test module, not per session.
 

@@ -18,8 +18,6 @@ import torch
 from smokewatch.dataset.torch_data import items_from_labels_csv
 from smokewatch.explain.gradcam import Explainer, ExplainError
 from smokewatch.explain.heads import HeadsOnLite0
-from smokewatch.models import efficientnet_weights
-from smokewatch.models.efficientnet_tsm import EfficientNetLite0TSM
 from smokewatch.training.config import HeadKind
 from smokewatch.training.heads import HeadsModel, feature_matrices
 from smokewatch.training.nested import Candidate, Choice, fit_head
@@ -52,15 +50,8 @@ FAST_MID = """\
     diff: {parts: [diff]}"""
 
 
-@pytest.fixture(scope="module")
-def fake_imagenet() -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    return EfficientNetLite0TSM(num_classes=1000).state_dict()
-
-
-@pytest.fixture(autouse=True)
-def no_download(monkeypatch: pytest.MonkeyPatch, fake_imagenet: dict[str, torch.Tensor]) -> None:
-    monkeypatch.setattr(efficientnet_weights, "load_imagenet", lambda *a, **k: fake_imagenet)
+#: Lite0's ImageNet weights are a seeded random Lite0 (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("no_imagenet_download")
 
 
 def _preset(kind: str, candidates: str = FAST) -> str:

@@ -14,8 +14,6 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from smokewatch.models import efficientnet_weights
-from smokewatch.models.efficientnet_tsm import EfficientNetLite0TSM
 from smokewatch.training.config import FeatureSpec
 from smokewatch.training.features import (
     LITE_LAYERS,
@@ -30,15 +28,8 @@ from smokewatch.video import write_clip
 MID = {"parts": ("lite0",), "lite_layer": "mbconv-112"}
 
 
-@pytest.fixture(scope="module")
-def fake_imagenet() -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    return EfficientNetLite0TSM(num_classes=1000).state_dict()
-
-
-@pytest.fixture(autouse=True)
-def no_download(monkeypatch: pytest.MonkeyPatch, fake_imagenet: dict[str, torch.Tensor]) -> None:
-    monkeypatch.setattr(efficientnet_weights, "load_imagenet", lambda *a, **k: fake_imagenet)
+#: Lite0's ImageNet weights are a seeded random Lite0 (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("no_imagenet_download")
 
 
 def test_an_inner_layer_is_that_blocks_map_pooled_and_nothing_after_it_runs(
