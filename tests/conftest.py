@@ -98,6 +98,35 @@ def chromium() -> Path:
 
 
 @pytest.fixture(scope="module")
+def fake_kinetics() -> dict[str, Any]:
+    """A seeded random 400-way I3D, the stand-in for its Kinetics-400 weights (nothing is
+    downloaded in the tests)."""
+    import torch
+
+    from smokewatch.models.i3d import I3D
+
+    torch.manual_seed(0)
+    return I3D(num_classes=400).state_dict()
+
+
+@pytest.fixture
+def kinetics_loads(monkeypatch: pytest.MonkeyPatch, fake_kinetics: dict[str, Any]) -> list[Any]:
+    """I3D's Kinetics-400 weights are ``fake_kinetics``; the list gets the cache folder of each
+    load (one per network built from them), for tests that count networks or check where
+    weights are kept."""
+    from smokewatch.models import i3d_weights
+
+    loads: list[Any] = []
+
+    def load(cache_dir: Any, *, progress: bool = True) -> dict[str, Any]:
+        loads.append(cache_dir)
+        return fake_kinetics
+
+    monkeypatch.setattr(i3d_weights, "load_kinetics400", load)
+    return loads
+
+
+@pytest.fixture(scope="module")
 def fake_imagenet() -> dict[str, Any]:
     """A seeded random EfficientNet-Lite0 with ImageNet's 1000 classes, the stand-in for its
     ImageNet weights (nothing is downloaded in the tests)."""

@@ -16,8 +16,6 @@ import torch
 from smokewatch.dataset.torch_data import items_from_labels_csv
 from smokewatch.explain.gradcam import Explainer, ExplainError
 from smokewatch.explain.heads import HeadsOnI3D
-from smokewatch.models import i3d_weights
-from smokewatch.models.i3d import I3D
 from smokewatch.training.saved import load_model_dir
 from smokewatch.video import read_clip
 
@@ -39,15 +37,9 @@ heads:
 """
 
 
-@pytest.fixture(scope="module")
-def fake_kinetics() -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    return I3D(num_classes=400).state_dict()
-
-
 @pytest.fixture(autouse=True)
-def no_download(monkeypatch: pytest.MonkeyPatch, fake_kinetics: dict[str, torch.Tensor]) -> None:
-    monkeypatch.setattr(i3d_weights, "load_kinetics400", lambda *a, **k: fake_kinetics)
+def no_download(kinetics_loads: list[Path]) -> None:
+    """Kinetics weights: the suite's seeded stand-in (tests/conftest.py)."""
 
 
 def _preset(kind: str, parts: str = "[i3d]") -> str:
@@ -97,8 +89,7 @@ def test_grad_cam_of_heads_that_read_crops_keeps_the_probability(
     tiny_clips: Path,
     tmp_path: Path,
     train_heads_preset: Callable[[str], Path],
-    monkeypatch: pytest.MonkeyPatch,
-    fake_kinetics: dict[str, torch.Tensor],
+    kinetics_loads: list[Path],
 ) -> None:
     preset = PRESET.replace("KIND", "svm-rbf").replace(
         "frames: 8, size: 64}", "frames: 8, size: 64, crops: [tl, br], crop_size: 48}"
@@ -107,12 +98,9 @@ def test_grad_cam_of_heads_that_read_crops_keeps_the_probability(
     trained = load_model_dir(train_heads_preset(preset))
     items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
     clips = np.stack([read_clip(it.path) for it in items[:3]])
-    loads: list[int] = []
-    monkeypatch.setattr(
-        i3d_weights, "load_kinetics400", lambda *a, **k: loads.append(1) or fake_kinetics
-    )
+    kinetics_loads.clear()  # the loads of training
     expected = trained.predict_arrays(clips, weights_cache_dir=tmp_path / "w")
-    assert len(loads) == 1  # one I3D in memory for the whole frame and its two crops
+    assert len(kinetics_loads) == 1  # one I3D in memory for the whole frame and its two crops
     explainer = Explainer(trained, weights_cache_dir=tmp_path / "w", batch_size=2)
     probs, volumes = explainer.explain(clips, raw=True)
     # the crops' readings are in the score: the same probabilities as the cached path

@@ -16,8 +16,6 @@ import smokewatch.models.lstm
 import smokewatch.models.nonlocal_
 import smokewatch.models.timeception
 import smokewatch.models.tsm  # noqa: F401  (the imports register the variants)
-from smokewatch.models import i3d_weights
-from smokewatch.models.i3d import I3D
 from smokewatch.models.registry import ModelError, get_model, list_models
 
 torch.set_num_threads(1)
@@ -126,17 +124,9 @@ def test_parameter_counts(plain_count: int) -> None:
     assert n_params(get_model("i3d-flow")) == plain_count - 64 * 7**3  # 2 input channels, not 3
 
 
-@pytest.fixture
-def fake_kinetics(monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.Tensor]:
-    """A random 400-way I3D state dict served as the Kinetics-400 weights (no network)."""
-    torch.manual_seed(123)
-    state = {k: v.clone() for k, v in I3D(num_classes=400).state_dict().items()}
-
-    def load(cache_dir: object = None, *, progress: bool = True) -> dict[str, torch.Tensor]:
-        return state
-
-    monkeypatch.setattr(i3d_weights, "load_kinetics400", load)
-    return state
+@pytest.fixture(autouse=True)
+def no_download(kinetics_loads: list[Path]) -> None:
+    """Kinetics weights: the suite's seeded stand-in (tests/conftest.py)."""
 
 
 def _wrapped(blocks: tuple[str, ...]) -> Callable[[str], str]:

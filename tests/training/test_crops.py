@@ -10,12 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from pydantic import ValidationError
 
 from smokewatch.dataset.torch_data import frame_indices
-from smokewatch.models import i3d_weights
-from smokewatch.models.i3d import I3D
 from smokewatch.training import features
 from smokewatch.training.config import FeatureSpec
 from smokewatch.training.features import (
@@ -27,25 +24,6 @@ from smokewatch.training.features import (
     vectorize,
 )
 from smokewatch.video import write_clip
-
-
-@pytest.fixture(scope="module")
-def fake_kinetics() -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    return I3D(num_classes=400).state_dict()
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch, fake_kinetics: dict[str, torch.Tensor]) -> list[int]:
-    """Counts the I3D networks built (each loads the Kinetics weights once)."""
-    loads: list[int] = []
-
-    def load(*args: object, **kwargs: object) -> dict[str, torch.Tensor]:
-        loads.append(1)
-        return fake_kinetics
-
-    monkeypatch.setattr(i3d_weights, "load_kinetics400", load)
-    return loads
 
 
 def _clip(seed: int = 0, size: int = 40, frames: int = 8) -> np.ndarray:
@@ -111,14 +89,16 @@ def test_vectors_average_the_crops_grids_cell_by_cell() -> None:
     np.testing.assert_allclose(one, ((grids[""] + grids["tl"]) / 2).mean(axis=(1, 2, 3)), 1e-5)
 
 
-def test_a_crop_extraction_is_i3d_on_the_cropped_clip(tmp_path: Path, built: list[int]) -> None:
+def test_a_crop_extraction_is_i3d_on_the_cropped_clip(
+    tmp_path: Path, kinetics_loads: list[Path]
+) -> None:
     # 12-frame clips read as 8 frames: the crops are of the frames the whole frame reads
     spec = FeatureSpec(frames=8, size=64, crops=("br",), crop_size=48)
     clips = [_clip(0, frames=12), _clip(1, frames=12)]
     networks: dict[str, object] = {}
     whole = make_extractor("i3d", spec, tmp_path, networks=networks)
     corner = make_extractor("i3d-crop-br", spec, tmp_path, networks=networks)
-    assert len(built) == 1  # one I3D serves both readings
+    assert len(kinetics_loads) == 1  # one I3D serves both readings
     got = corner(clips)
     # the same network on the crop, read at crop_size: what the crop extractor stored
     direct = make_extractor("i3d", FeatureSpec(frames=8, size=48), tmp_path, networks=networks)
@@ -132,7 +112,9 @@ def test_a_crop_extraction_is_i3d_on_the_cropped_clip(tmp_path: Path, built: lis
     assert not np.allclose(got[0]["Mixed_5c.grid.crop-br"], whole(clips)[0]["Mixed_5c.grid"])
 
 
-def test_cached_crops_resume_and_feed_the_vector(tmp_path: Path, built: list[int]) -> None:
+def test_cached_crops_resume_and_feed_the_vector(
+    tmp_path: Path, kinetics_loads: list[Path]
+) -> None:
     paths = []
     for i in range(3):
         path = tmp_path / "clips" / f"clip-{i}.mp4"
@@ -148,12 +130,12 @@ def test_cached_crops_resume_and_feed_the_vector(tmp_path: Path, built: list[int
         weights_cache_dir=tmp_path / "w",
         on_batch=counted.append,
     )
-    assert sum(counted) == 3 * 3 and len(built) == 1  # three passes, one network
+    assert sum(counted) == 3 * 3 and len(kinetics_loads) == 1  # three passes, one network
     folders = sorted(p.name.split("-")[:-1] for p in (tmp_path / "cache" / "features").iterdir())
     assert ["i3d"] in folders and ["i3d", "crop", "tl"] in folders
     # everything cached: no network is built again, the vectors are the same
     again = cached_summaries(paths, spec, cache_dir=tmp_path / "cache", weights_cache_dir=None)
-    assert len(built) == 1
+    assert len(kinetics_loads) == 1
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(vectorize(a, spec), vectorize(b, spec))
     # a plain spec reads the whole frame's cache alone, and gets another vector
