@@ -273,7 +273,8 @@ def load_watch_config(
         # (and the watched grid, which restarts after each gap, relies on windows touching)
         raise WatchConfigError(
             f"{source}: window_step {options.window_step} is over window_frames "
-            f"{options.window_frames}: frames between windows would never be scored"
+            f"{options.window_frames}: frames between windows would never be scored (a "
+            "watch scores every frame; 'detect --window-step' allows a sparse one-off scan)"
         )
     for key in ("model", "views"):  # now, not when the first frames come (maybe hours later)
         if not _path(base, raw[key], key, source).exists():
