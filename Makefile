@@ -106,8 +106,8 @@ rise-cv: setup
 	  --out out/rise-cv
 
 # The same nested CV (same seed, same grouped folds) of rise-gpu, the whole I3D fine-tuned once
-# per outer fold with its checkpoint and threshold chosen on a hold-out of the fold: a GPU's
-# work (hours per fold on a CPU). Compare its per-fold rows with rise-best's from rise-cv.
+# per outer fold with its checkpoint and threshold chosen on a hold-out of the fold's scenes:
+# a GPU's work (hours per fold on a CPU). Compare its per-fold rows with rise-best's.
 rise-cv-gpu: setup
 	$(BIN)/smokewatch experiments cv rise-gpu --folds 5 --labels $(RISE)/clips.csv \
 	  --clips $(RISE)/clips --cache-dir out/cache --nested --scene-groups splits \

@@ -85,6 +85,37 @@ def test_nested_fine_tunes_once_per_outer_fold_choosing_on_a_hold_out(
         assert choices[fold]["threshold"] == results["tiny"][fold]["threshold"]
 
 
+def test_nested_fine_tuning_holds_out_whole_scenes_when_the_folds_are_grouped(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grouped outer folds: the hold-out that chooses a fine-tuned checkpoint shares no scene
+    with the clips it trains on, as a heads preset's grouped inner folds do not."""
+    import smokewatch.training.experiments as experiments
+
+    parts: list[tuple[Any, Any, Any]] = []
+    real = experiments.run_one
+
+    def spy(config: Any, fit: Any, val: Any, test: Any, *args: Any, **kwargs: Any) -> Any:
+        parts.append((fit, val, test))
+        return real(config, fit, val, test, *args, **kwargs)
+
+    monkeypatch.setattr(experiments, "run_one", spy)
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    pairs = np.arange(len(items)) // 2  # six scenes of a no-smoke and a smoke clip
+    scene = {it.path: int(g) for it, g in zip(items, pairs, strict=True)}
+    tuned = apply_overrides(
+        load_config(tiny_preset), ["val_fraction=0.34", "steps=2", "val_every=2", "augment=false"]
+    )
+    nested_cross_validate(
+        [tuned], items, 2, tmp_path / "cv", groups=pairs, cache_dir=tmp_path / "c", progress=False
+    )
+    assert len(parts) == 2
+    for fit, val, test in parts:
+        seen = [{scene[it.path] for it in part} for part in (fit, val, test)]
+        assert val and seen[0].isdisjoint(seen[1])
+        assert seen[0].isdisjoint(seen[2]) and seen[1].isdisjoint(seen[2])
+
+
 def test_detection_scores_a_heads_model_without_grad_cam(
     tiny_clips: Path, heads_preset: Path, tmp_path: Path
 ) -> None:
@@ -173,7 +204,7 @@ def test_train_groups_the_inner_folds_by_scene(
     assert meta["inner_folds_grouped"] is False
 
 
-def test_scene_groups_need_a_heads_preset(
+def test_scene_groups_need_a_heads_preset_or_a_hold_out(
     tiny_clips: Path, tiny_preset: Path, tmp_path: Path
 ) -> None:
     code, out = _cli(

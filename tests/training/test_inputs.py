@@ -196,6 +196,67 @@ def test_a_val_fraction_that_empties_a_class_is_one_line(
     assert {it.label for it in train_part} == {0, 1} and len(val_part) == 4
 
 
+def test_a_hold_out_by_scene_keeps_every_scene_on_one_side(tiny_clips: Path) -> None:
+    """With scene groups the checkpoint is chosen on scenes the model never trained on, as the
+    grouped outer folds score it; a plain stratified hold-out splits scenes."""
+    items = items_from_labels_csv(tiny_clips / "labels.csv", tiny_clips)
+    pairs = np.arange(len(items)) // 2  # six scenes, each one no-smoke and one smoke clip
+    scene = {it.path: int(g) for it, g in zip(items, pairs, strict=True)}
+
+    def scenes(part: list[Any]) -> set[int]:
+        return {scene[it.path] for it in part}
+
+    train_part, val_part = holdout(items, 0.34, 0, pairs)
+    assert scenes(train_part).isdisjoint(scenes(val_part))
+    assert len(val_part) == 4 and {it.label for it in val_part} == {0, 1}
+    assert sorted(it.path for it in train_part + val_part) == sorted(scene)
+    assert holdout(items, 0.34, 0, pairs) == (train_part, val_part)  # seeded
+    plain_train, plain_val = holdout(items, 0.34, 0)
+    assert scenes(plain_train) & scenes(plain_val)
+
+    with pytest.raises(TrainingError, match="needs at least 3 scene groups, the 12 clips have 2"):
+        holdout(items, 0.34, 0, np.arange(len(items)) % 2)
+    # every smoke clip in one scene: holding that scene out leaves no smoke to train on
+    alone = np.array([0 if it.label else 1 + i for i, it in enumerate(items)])
+    with pytest.raises(TrainingError, match="holds out every smoke clip"):
+        holdout(items, 0.34, 0, alone)
+    with pytest.raises(ValueError, match="11 groups for 12 clips"):
+        holdout(items, 0.34, 0, pairs[:-1])
+
+
+def test_train_holds_out_whole_scenes_with_scene_groups(
+    tiny_clips: Path, tiny_preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smokewatch.training.experiments as experiments
+
+    seen: list[Any] = []
+    real = experiments.holdout
+
+    def spy(items: Any, fraction: float, seed: int, groups: Any = None) -> Any:
+        seen.append(groups)
+        return real(items, fraction, seed, groups)
+
+    monkeypatch.setattr(experiments, "holdout", spy)
+    rows = (tiny_clips / "labels.csv").read_text().splitlines()
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "\n".join([rows[0] + ",splits"] + [f"{r},s{i % 3} s5" for i, r in enumerate(rows[1:])])
+    )
+    args = [
+        "train", "--preset", str(tiny_preset), "--labels", str(labels), "--clips",
+        str(tiny_clips), "--quiet", "--threads", "1", "--set", "steps=2", "--set", "val_every=2",
+    ]  # fmt: skip
+    held = ["--set", "val_fraction=0.34", "--scene-groups", "splits"]
+    proc = _smokewatch(*args, *held, "--out", str(tmp_path / "a"))
+    assert proc.returncode == 0, proc.output
+    assert seen[-1] is not None and len(seen[-1]) == 12
+    made = json.loads((tmp_path / "a" / "model" / "model.json").read_text())
+    assert made["validation_clips"] >= 2
+    # without a hold-out there is nothing to group: refused before any clip is read
+    proc = _smokewatch(*args, "--scene-groups", "splits", "--out", str(tmp_path / "b"))
+    assert proc.returncode != 0 and "val_fraction hold-out" in proc.output
+
+
 @pytest.mark.parametrize("value", ["1", "1.5", "-0.1", ".nan"])
 def test_val_fraction_is_a_fraction_below_one(value: str) -> None:
     with pytest.raises(ConfigError, match="val_fraction"):

@@ -181,8 +181,9 @@ def train_command(
     scene_groups_column: str | None = typer.Option(
         None,
         "--scene-groups",
-        help="Heads presets, with --labels: inner folds keep clips that look alike (first-frame "
-        "clusters within each first word of this CSV column, e.g. splits) together.",
+        help="With --labels: keep clips that look alike (first-frame clusters within each "
+        "first word of this CSV column, e.g. splits) together, in a heads preset's inner folds "
+        "or on one side of a fine-tuned preset's val_fraction hold-out.",
     ),
 ) -> None:
     """Train a model from a preset; the best validation checkpoint becomes OUT/model.
@@ -198,14 +199,33 @@ def train_command(
     _threads(threads)
     _check_device(device)
     config = _config(preset, overrides)
+    held_out = (
+        config.kind != "heads"
+        and config.val_fraction > 0
+        and not (val_metadata is not None or val_labels is not None)
+    )
+    if scene_groups_column is not None and (
+        labels is None or (config.kind != "heads" and not held_out)
+    ):
+        raise SmokewatchError(
+            "--scene-groups groups a heads preset's inner folds, or a fine-tuned preset's "
+            "val_fraction hold-out (with no validation clips given): give such a preset and "
+            "--labels/--clips"
+        )
     items = load_items(metadata, videos, labels, clips, what="training clips")
     items, skipped = _readable(items, config, cache_dir, what="training clips")
+    val: list[Any] = []
     if val_metadata is not None or val_labels is not None:
         val = load_items(val_metadata, videos, val_labels, clips, what="validation clips")
         val, bad_val = _readable(val, config, cache_dir, what="validation clips")
         skipped += bad_val
-    else:
-        items, val = holdout(items, config.val_fraction, config.seed)
+    elif config.kind != "heads":  # a heads preset's inner cross-validation holds clips out
+        groups = None
+        if scene_groups_column is not None and labels is not None and clips is not None:
+            from smokewatch.training.experiments import scene_groups_of
+
+            groups = scene_groups_of(items, labels, clips, scene_groups_column)
+        items, val = holdout(items, config.val_fraction, config.seed, groups)
     _list_skipped(skipped)
     if strict and skipped:
         err_console.print(
@@ -227,15 +247,10 @@ def train_command(
             + (f" ({len(skipped)} unreadable left out)" if skipped else ""),
             highlight=False,
         )
-    if scene_groups_column is not None and (config.kind != "heads" or labels is None):
-        raise SmokewatchError(
-            "--scene-groups groups the inner folds of a heads preset's selection: "
-            "give a heads preset and --labels/--clips"
-        )
     if config.kind == "heads":
         from smokewatch.training.heads import train_heads
 
-        everything = items + val  # the inner cross-validation holds clips out itself
+        everything = items + val
         groups = None
         if scene_groups_column is not None:
             assert labels is not None and clips is not None

@@ -59,17 +59,27 @@ def split_items(made: Split, video_dir: Path) -> dict[str, list[Any]]:
     }
 
 
-def holdout(items: Sequence[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+def holdout(
+    items: Sequence[Any], fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[list[Any], list[Any]]:
     """A stratified, seeded validation slice of ``items``: (train, validation).
 
-    Each class present gives ``max(1, round(n * fraction))`` of its ``n`` clips. A fraction
-    that would leave a class with no training clip (a large ``val_fraction``, or a class of
-    one clip) is a :class:`~smokewatch.training.build.TrainingError` naming the counts: a
-    model that never saw one class is not worth the hours, and an empty training set would
-    otherwise fail deep in the sampler.
+    Each class present gives ``max(1, round(n * fraction))`` of its ``n`` clips. With
+    ``groups`` (one per item: scene clusters, :func:`scene_groups_of`), the slice is one fold
+    of a stratified *grouped* split into ``round(1 / fraction)`` folds, so no scene is on both
+    sides: a checkpoint chosen on clips of the scenes it trained on favours memorising them,
+    the failure a grouped outer test fold then exposes. A fraction that would leave a class
+    with no training clip (a large ``val_fraction``, or a class of one clip) is a
+    :class:`~smokewatch.training.build.TrainingError` naming the counts: a model that never
+    saw one class is not worth the hours, and an empty training set would otherwise fail deep
+    in the sampler.
     """
+    from smokewatch.training.build import TrainingError
+
     if fraction <= 0:
         return list(items), []
+    if groups is not None:
+        return _grouped_holdout(items, fraction, seed, np.asarray(groups))
     rng = np.random.default_rng(seed)
     train, val = [], []
     for label in (0, 1):
@@ -77,8 +87,6 @@ def holdout(items: Sequence[Any], fraction: float, seed: int) -> tuple[list[Any]
         order = rng.permutation(len(members))
         k = max(1, round(len(members) * fraction)) if members else 0
         if members and k >= len(members):
-            from smokewatch.training.build import TrainingError
-
             name = "smoke" if label else "no-smoke"
             raise TrainingError(
                 f"val_fraction {fraction:g} holds out {k} of the {len(members)} {name} clips, "
@@ -88,6 +96,40 @@ def holdout(items: Sequence[Any], fraction: float, seed: int) -> tuple[list[Any]
         val += [members[i] for i in order[:k]]
         train += [members[i] for i in order[k:]]
     return train, val
+
+
+def _grouped_holdout(
+    items: Sequence[Any], fraction: float, seed: int, groups: np.ndarray
+) -> tuple[list[Any], list[Any]]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from smokewatch.training.build import TrainingError
+
+    if len(groups) != len(items):
+        raise ValueError(f"{len(groups)} groups for {len(items)} clips")
+    parts = max(2, round(1 / fraction))
+    if len(set(groups.tolist())) < parts:
+        raise TrainingError(
+            f"val_fraction {fraction:g} by scene needs at least {parts} scene groups, the "
+            f"{len(items)} clips have {len(set(groups.tolist()))}: lower val_fraction or "
+            "leave out --scene-groups"
+        )
+    labels = np.array([it.label for it in items])
+    splitter = StratifiedGroupKFold(n_splits=parts, shuffle=True, random_state=seed)
+    _, held = next(iter(splitter.split(np.zeros(len(items)), labels, groups)))
+    chosen = np.zeros(len(items), dtype=bool)
+    chosen[held] = True
+    for label in (0, 1):
+        if (labels == label).any() and not (labels[~chosen] == label).any():
+            name = "smoke" if label else "no-smoke"
+            raise TrainingError(
+                f"val_fraction {fraction:g} by scene holds out every {name} clip, leaving none "
+                f"to train on ({len(items)} clips in all): lower val_fraction"
+            )
+    return (
+        [it for it, c in zip(items, chosen, strict=True) if not c],
+        [it for it, c in zip(items, chosen, strict=True) if c],
+    )
 
 
 def fold_items(items: Sequence[Any], folds: int, seed: int) -> list[tuple[list[Any], list[Any]]]:
@@ -533,7 +575,8 @@ def nested_cross_validate(
     RGB-SVM: nothing to choose) are fitted as they are on the same folds; ``kind: torch``
     presets are fine-tuned once per outer fold, choosing their checkpoint (and, with
     ``choose_threshold``, their threshold) on a ``val_fraction`` hold-out of its training
-    clips (a GPU's work: one fine-tuning per fold, not per inner fold); ``given`` scores
+    clips, grouped by ``groups`` as the outer folds are (a GPU's work: one fine-tuning per
+    fold, not per inner fold); ``given`` scores
     (RGB-TC's predictions) are scored on the same test folds. Writes ``results.json``, the
     tables and ``choices.json`` (what each fold chose).
     """
@@ -570,7 +613,12 @@ def nested_cross_validate(
     for config in configs:
         if config.kind == "torch":
             for k, (train, test) in enumerate(splits):
-                fit, val = holdout([items[i] for i in train], config.val_fraction, config.seed + k)
+                fit, val = holdout(
+                    [items[i] for i in train],
+                    config.val_fraction,
+                    config.seed + k,
+                    None if groups is None else groups[train],
+                )
                 run_dir = out / config.name / columns[k]
                 metrics = run_one(
                     config,
