@@ -13,6 +13,7 @@ RISE clips, on the folds of ``make rise-cv`` (5 outer folds, stratified and grou
              the clip's temporal median instead of the frames (``<size>-diff/``).
              ``--crop tl|tr|bl|br|c``: I3D reads a corner's or the centre's 80% square,
              resized to ``--size`` like the whole frame (``<size>-crop-tl/``).
+             ``--flip``: I3D reads the mirrored clip (``<size>-flip/``).
 ``layers``   nested CV (``smokewatch.training.nested``: kernel, C and threshold chosen inside,
              exactly as rise-best) of each layer and grid mix.
 ``fuse``     nested CV of rise-best's features from this cache and ``--with`` others, each a
@@ -20,6 +21,9 @@ RISE clips, on the folds of ``make rise-cv`` (5 outer folds, stratified and grou
 ``tta``      nested CV of rise-best's features averaged over this cache and ``--with``
              others (test-time augmentation: the whole frame and its crops; the training
              clips are averaged the same way), kernel, C and threshold chosen inside.
+``augment``  the same readings as *training* augmentation: each reading of a training clip
+             is a row of its own (and their mean), the test clips scored as ``tta`` scores
+             them; beside it, ``tta``'s row (trained on the mean only) from the same code.
 ``mil``      an attention-MIL head (Ilse et al. 2018) on the 144 Mixed_4f cells: it learns
              *where* to look instead of a fixed grid. Fixed settings, AUC per epoch.
 ``top``      Mixed_5b, Mixed_5c and a new head fine-tuned from Kinetics on the cached Mixed_4f
@@ -168,6 +172,7 @@ def extract(
     full: bool = True,
     kind: str = "rgb",
     where: str = "none",
+    flip: bool = False,
 ) -> None:
     items, _, _ = clips_and_groups()
     folder.mkdir(parents=True, exist_ok=True)
@@ -183,6 +188,7 @@ def extract(
             continue
         clip = as_input(read_clip(item.path), kind)
         clip = clip if where == "none" else crop(clip, where)
+        clip = np.ascontiguousarray(clip[:, :, ::-1]) if flip else clip
         x = _to_input([clip[stretched_indices(clip.shape[0], frames)]], size)
         with torch.inference_mode():
             maps = model.endpoints(x.contiguous(memory_format=torch.channels_last_3d), ENDPOINTS)
@@ -538,6 +544,7 @@ def main() -> None:
         default="none",
         help="extract: read a corner's (tl, tr, bl, br) or the centre's 80%% square instead",
     )
+    ap.add_argument("--flip", action="store_true", help="extract: the mirrored clip (-flip/)")
     ap.add_argument("--size", type=int, default=180, help="I3D input size (frames resized)")
     ap.add_argument(
         "--frames", type=int, default=36, help="frames I3D reads; over 36 repeats frames"
@@ -557,10 +564,17 @@ def main() -> None:
     name = str(args.size) if args.frames == 36 else f"{args.size}x{args.frames}"
     name += "" if args.input == "rgb" else f"-{args.input}"
     name += "" if args.crop == "none" else f"-crop-{args.crop}"
+    name += "-flip" if args.flip else ""
     folder = REPO / "out" / "i3d-levers" / name
     if args.what == "extract":
         extract(
-            folder, args.size, args.frames, full=not args.no_full, kind=args.input, where=args.crop
+            folder,
+            args.size,
+            args.frames,
+            full=not args.no_full,
+            kind=args.input,
+            where=args.crop,
+            flip=args.flip,
         )
     elif args.what == "layers":
         layers(folder)
