@@ -82,6 +82,14 @@ the extraction minutes are high): ``extract --size 224 --no-full`` then ``--crop
             running; ROC-AUC per fold .737 .753 .795 .849 .807, above the whole frame in all
             five; ``tta --size 224 --with 180-crop-tl ... --with 180-crop-br``)
 
+Measured on 2026-12-08 (AMD EPYC, 2 threads, nothing else running): ``augment --size 224
+--with 180-crop-tl ... --with 180-crop-br`` (10 min 19 s):
+
+    trained on the mean of the readings (tta's row, reproduced)  0.741 / 0.788
+    trained on every reading and their mean as rows             0.722 / 0.761
+            (ROC-AUC per fold .722 .746 .773 .815 .752: below the mean in all five)
+    the same, a test clip scored by its readings' mean score    0.728 / 0.762
+
 At 180² every variant lands between 0.72 and 0.77 ROC-AUC, the range of rise-best's fold
 spread; 224² input is the one lever that gains in every row (rise-best now uses it). 288²
 gains under 0.01 at 1.65x the extraction time, slowing clips down to 72 frames loses,
