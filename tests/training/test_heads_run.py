@@ -212,6 +212,15 @@ def test_scene_groups_need_a_heads_preset_or_a_hold_out(
         "--clips", str(tiny_clips), "--scene-groups", "splits", "--out", str(tmp_path / "r"),
     )  # fmt: skip
     assert code != 0 and "heads preset" in out
+    # an SVM preset reads no hold-out, whatever its val_fraction: grouping would drop scenes
+    svm = tmp_path / "svm.yaml"
+    svm.write_text("name: s\nkind: svm\nmodel: tiny3d\nweights: null\nval_fraction: 0.3\n")
+    code, out = _cli(
+        "train", "--preset", str(svm), "--labels", str(tiny_clips / "labels.csv"),
+        "--clips", str(tiny_clips), "--scene-groups", "splits", "--out", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert code != 0 and "fine-tuned preset's val_fraction hold-out" in out
+    assert not (tmp_path / "s").exists()
 
 
 def test_too_few_scene_groups_for_the_inner_folds(

@@ -216,10 +216,15 @@ def test_a_hold_out_by_scene_keeps_every_scene_on_one_side(tiny_clips: Path) -> 
 
     with pytest.raises(TrainingError, match="needs at least 3 scene groups, the 12 clips have 2"):
         holdout(items, 0.34, 0, np.arange(len(items)) % 2)
-    # every smoke clip in one scene: holding that scene out leaves no smoke to train on
+    # every smoke clip in one scene: a fold holds out all of them or none
     alone = np.array([0 if it.label else 1 + i for i, it in enumerate(items)])
-    with pytest.raises(TrainingError, match="holds out every smoke clip"):
+    with pytest.raises(TrainingError, match="no fold of the 7 scene groups holds out clips of"):
         holdout(items, 0.34, 0, alone)
+    # smoke in two scenes: the fold chosen holds out one of them, never a one-class slice
+    two = np.array([i % 4 if it.label else 2 + i for i, it in enumerate(items)])
+    for seed in range(6):
+        train_part, val_part = holdout(items, 0.34, seed, two)
+        assert {it.label for it in val_part} == {0, 1} == {it.label for it in train_part}
     with pytest.raises(ValueError, match="11 groups for 12 clips"):
         holdout(items, 0.34, 0, pairs[:-1])
 
@@ -229,14 +234,22 @@ def test_train_holds_out_whole_scenes_with_scene_groups(
 ) -> None:
     import smokewatch.training.experiments as experiments
 
-    seen: list[Any] = []
+    seen: list[tuple[set[int], set[int]]] = []
     real = experiments.holdout
 
     def spy(items: Any, fraction: float, seed: int, groups: Any = None) -> Any:
-        seen.append(groups)
-        return real(items, fraction, seed, groups)
+        train_part, val_part = real(items, fraction, seed, groups)
+        if groups is not None:
+            scene = {it.path: int(g) for it, g in zip(items, groups, strict=True)}
+            sides = [{scene[it.path] for it in part} for part in (train_part, val_part)]
+            seen.append((sides[0], sides[1]))
+        return train_part, val_part
 
+    # pairs of clips as scenes (the tiny clips' first frames would make each its own scene)
     monkeypatch.setattr(experiments, "holdout", spy)
+    monkeypatch.setattr(
+        experiments, "scene_groups_of", lambda items, *a, **k: np.arange(len(items)) // 2
+    )
     rows = (tiny_clips / "labels.csv").read_text().splitlines()
     labels = tmp_path / "labels.csv"
     labels.write_text(
@@ -249,7 +262,9 @@ def test_train_holds_out_whole_scenes_with_scene_groups(
     held = ["--set", "val_fraction=0.34", "--scene-groups", "splits"]
     proc = _smokewatch(*args, *held, "--out", str(tmp_path / "a"))
     assert proc.returncode == 0, proc.output
-    assert seen[-1] is not None and len(seen[-1]) == 12
+    (trained_on, held_out_scenes), *_ = seen
+    assert held_out_scenes and trained_on.isdisjoint(held_out_scenes)
+    assert len(trained_on | held_out_scenes) == 6
     made = json.loads((tmp_path / "a" / "model" / "model.json").read_text())
     assert made["validation_clips"] >= 2
     # without a hold-out there is nothing to group: refused before any clip is read

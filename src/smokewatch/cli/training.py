@@ -188,9 +188,11 @@ def train_command(
 ) -> None:
     """Train a model from a preset; the best validation checkpoint becomes OUT/model.
 
-    Without validation clips, a preset's val_fraction holds out a stratified share of the
-    training clips; with neither, the final weights are the model. Several processes:
-    torchrun --nproc_per_node N -m smokewatch train ... (DDP; NCCL on GPUs, gloo on CPUs).
+    Without validation clips, a fine-tuned preset's val_fraction holds out a stratified share
+    of the training clips (whole scenes with --scene-groups); with neither, the final weights
+    are the model. A heads preset chooses by its own inner cross-validation on every clip.
+    Several processes: torchrun --nproc_per_node N -m smokewatch train ... (DDP; NCCL on
+    GPUs, gloo on CPUs).
     Every clip is checked before the first step: one that cannot be read is left out and
     listed (with --strict, the command stops there with status 1).
     """
@@ -200,13 +202,13 @@ def train_command(
     _check_device(device)
     config = _config(preset, overrides)
     held_out = (
-        config.kind != "heads"
+        config.kind == "torch"
         and config.val_fraction > 0
         and not (val_metadata is not None or val_labels is not None)
     )
     if scene_groups_column is not None and (
         labels is None or (config.kind != "heads" and not held_out)
-    ):
+    ):  # an svm preset never reads a hold-out: grouping it would only drop scenes
         raise SmokewatchError(
             "--scene-groups groups a heads preset's inner folds, or a fine-tuned preset's "
             "val_fraction hold-out (with no validation clips given): give such a preset and "

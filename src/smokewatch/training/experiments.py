@@ -65,11 +65,13 @@ def holdout(
     """A stratified, seeded validation slice of ``items``: (train, validation).
 
     Each class present gives ``max(1, round(n * fraction))`` of its ``n`` clips. With
-    ``groups`` (one per item: scene clusters, :func:`scene_groups_of`), the slice is one fold
-    of a stratified *grouped* split into ``round(1 / fraction)`` folds, so no scene is on both
-    sides: a checkpoint chosen on clips of the scenes it trained on favours memorising them,
-    the failure a grouped outer test fold then exposes. A fraction that would leave a class
-    with no training clip (a large ``val_fraction``, or a class of one clip) is a
+    ``groups`` (one per item: scene clusters, :func:`scene_groups_of`), the slice is instead
+    one fold of a stratified *grouped* split into ``max(2, round(1 / fraction))`` folds (so
+    about that share of the clips), the first of the seeded folds that leaves both classes on
+    both sides, and no scene is on both sides: a checkpoint chosen on clips of the scenes it
+    trained on favours memorising them, the failure a grouped outer test fold then exposes.
+    A fraction that would leave a class with no training clip (a large ``val_fraction``, or a
+    class of one clip), or scenes that cannot be split so, is a
     :class:`~smokewatch.training.build.TrainingError` naming the counts: a model that never
     saw one class is not worth the hours, and an empty training set would otherwise fail deep
     in the sampler.
@@ -108,27 +110,29 @@ def _grouped_holdout(
     if len(groups) != len(items):
         raise ValueError(f"{len(groups)} groups for {len(items)} clips")
     parts = max(2, round(1 / fraction))
-    if len(set(groups.tolist())) < parts:
+    scenes = len(set(groups.tolist()))
+    if scenes < parts:
         raise TrainingError(
             f"val_fraction {fraction:g} by scene needs at least {parts} scene groups, the "
-            f"{len(items)} clips have {len(set(groups.tolist()))}: lower val_fraction or "
+            f"{len(items)} clips have {scenes}: raise val_fraction to at least 1/{scenes} or "
             "leave out --scene-groups"
         )
     labels = np.array([it.label for it in items])
+    present = set(labels.tolist())
     splitter = StratifiedGroupKFold(n_splits=parts, shuffle=True, random_state=seed)
-    _, held = next(iter(splitter.split(np.zeros(len(items)), labels, groups)))
-    chosen = np.zeros(len(items), dtype=bool)
-    chosen[held] = True
-    for label in (0, 1):
-        if (labels == label).any() and not (labels[~chosen] == label).any():
-            name = "smoke" if label else "no-smoke"
-            raise TrainingError(
-                f"val_fraction {fraction:g} by scene holds out every {name} clip, leaving none "
-                f"to train on ({len(items)} clips in all): lower val_fraction"
+    for _, held in splitter.split(np.zeros(len(items)), labels, groups):
+        chosen = np.zeros(len(items), dtype=bool)
+        chosen[held] = True
+        # both classes to train on, and both to choose a checkpoint by ROC-AUC and a threshold
+        if set(labels[chosen].tolist()) == present == set(labels[~chosen].tolist()):
+            return (
+                [it for it, c in zip(items, chosen, strict=True) if not c],
+                [it for it, c in zip(items, chosen, strict=True) if c],
             )
-    return (
-        [it for it, c in zip(items, chosen, strict=True) if not c],
-        [it for it, c in zip(items, chosen, strict=True) if c],
+    raise TrainingError(
+        f"val_fraction {fraction:g} by scene: no fold of the {scenes} scene groups holds out "
+        f"clips of both classes and leaves both to train on ({len(items)} clips in all): the "
+        "smoke or the no-smoke clips are in too few scenes; leave out --scene-groups"
     )
 
 
@@ -617,7 +621,7 @@ def nested_cross_validate(
                     [items[i] for i in train],
                     config.val_fraction,
                     config.seed + k,
-                    None if groups is None else groups[train],
+                    None if groups is None else np.asarray(groups)[train],
                 )
                 run_dir = out / config.name / columns[k]
                 metrics = run_one(
