@@ -201,11 +201,8 @@ def train_command(
     _threads(threads)
     _check_device(device)
     config = _config(preset, overrides)
-    held_out = (
-        config.kind == "torch"
-        and config.val_fraction > 0
-        and not (val_metadata is not None or val_labels is not None)
-    )
+    val_given = val_metadata is not None or val_labels is not None
+    held_out = config.kind == "torch" and config.val_fraction > 0 and not val_given
     if scene_groups_column is not None and (
         labels is None or (config.kind != "heads" and not held_out)
     ):  # an svm preset never reads a hold-out: grouping it would only drop scenes
@@ -217,7 +214,7 @@ def train_command(
     items = load_items(metadata, videos, labels, clips, what="training clips")
     items, skipped = _readable(items, config, cache_dir, what="training clips")
     val: list[Any] = []
-    if val_metadata is not None or val_labels is not None:
+    if val_given:
         val = load_items(val_metadata, videos, val_labels, clips, what="validation clips")
         val, bad_val = _readable(val, config, cache_dir, what="validation clips")
         skipped += bad_val
